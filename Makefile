@@ -1,0 +1,28 @@
+# The README's two commands are `make sim` and `make test`; each brings .venv up to date first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.qfab-installed
+
+.PHONY: sim test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m qfab.sim.toolchain
+	@touch $(STAMP)
+
+sim: $(STAMP)
+	$(VENV)/bin/qfab sim examples/digits/digits_int8.onnx
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info
