@@ -13,6 +13,7 @@ from typing import Any
 from amaranth.hdl import Module, Shape, ShapeCastable, ShapeLike
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
+from qfab.hw._checks import check_count
 
 __all__ = ["StreamFIFO", "fifo_reference"]
 
@@ -50,8 +51,7 @@ class StreamFIFO(wiring.Component):
                 Shape.cast(payload_shape)
             except TypeError as exc:
                 raise ValueError(f"payload_shape {payload_shape!r} is not a shape") from exc
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be an int >= 1, not {depth!r}")
+        check_count("depth", depth)
         self._payload_shape = payload_shape
         self._depth = depth
         super().__init__({

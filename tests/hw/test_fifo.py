@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """StreamFIFO against its model under random idle and back-pressure, and its cycle counts."""
 
 import numpy as np
@@ -57,7 +58,6 @@ def test_cycles_without_back_pressure(depth):
     assert logs["o_stream"].cycles[0] - first_in == dut.latency
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("bad", [0, -1, 2.0, True])
 def test_rejects_bad_depth(bad):
     with pytest.raises(ValueError, match=repr(bad)):
