@@ -1,0 +1,289 @@
+"""Operand decoders and multipliers, one per number format.
+
+A decoder turns the code an operand is stored as (an integer, a fixed-point word, a bipolar
+bit, a minifloat) into an exact integer in units of ``2**lsb_exponent``. A product of two
+decoded operands is then an exact integer in units of ``2**(a.lsb_exponent + b.lsb_exponent)``,
+so a dot product accumulates exactly in fixed point in any order, and the hardware agrees bit
+for bit with the NumPy model (``model`` beside each decoder).
+
+The matrix-vector unit takes a :class:`Multiplier` (a pair of decoders); the default one for
+plain integers is ``Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
+
+__all__ = [
+    "OperandDecoder",
+    "IntDecoder",
+    "BipolarDecoder",
+    "MinifloatDecoder",
+    "Multiplier",
+    "shape_range",
+    "shape_for_range",
+]
+
+
+def shape_range(shape: Shape) -> tuple[int, int]:
+    """The smallest and largest integer a Shape holds."""
+    shape = Shape.cast(shape)
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1
+
+
+def shape_for_range(lo: int, hi: int) -> Shape:
+    """The narrowest Shape holding every integer in ``[lo, hi]`` (signed if ``lo < 0``)."""
+    lo, hi = int(lo), int(hi)
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    if lo >= 0:
+        return unsigned(max(hi.bit_length(), 1))
+    width = max(lo.bit_length() if lo < -1 else 1, hi.bit_length()) + 1
+    if -(1 << (width - 2)) <= lo and hi < (1 << (width - 2)) and width > 1:
+        width -= 1
+    return signed(width)
+
+
+class OperandDecoder:
+    """Base of the decoders: code in, exact integer out.
+
+    Members
+    -------
+    code_shape : Shape
+        Shape of the code as stored in memory or carried on a stream.
+    value_shape : Shape
+        Shape of the decoded integer.
+    lsb_exponent : int
+        The decoded integer counts units of ``2**lsb_exponent``.
+    value_min, value_max : int
+        Range of the decoded integer over every code this decoder accepts.
+    """
+
+    code_shape: Shape
+    lsb_exponent: int = 0
+
+    @property
+    def value_min(self) -> int:
+        return int(self.model(self._codes()).min())
+
+    @property
+    def value_max(self) -> int:
+        return int(self.model(self._codes()).max())
+
+    @property
+    def value_shape(self) -> Shape:
+        return shape_for_range(self.value_min, self.value_max)
+
+    def _codes(self) -> np.ndarray:
+        lo, hi = shape_range(self.code_shape)
+        return np.arange(lo, hi + 1, dtype=np.int64)
+
+    def check_codes(self, codes: Any, what: str) -> np.ndarray:
+        """Return ``codes`` as int64, or raise ValueError if one does not fit ``code_shape``."""
+        arr = np.asarray(codes)
+        if arr.dtype.kind not in "iub":
+            raise ValueError(f"{what} must be integer codes, not dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+        lo, hi = shape_range(self.code_shape)
+        bad = arr[(arr < lo) | (arr > hi)]
+        if bad.size:
+            raise ValueError(f"{what} code {int(bad.flat[0])} does not fit {self.code_shape!r}")
+        return arr
+
+    def decode(self, m: Module, code: Any) -> Any:
+        """Add to ``m`` the combinational logic decoding ``code``; return the integer value."""
+        raise NotImplementedError
+
+    def model(self, codes: Any) -> np.ndarray:
+        """Decoded integers of ``codes``, as int64 (what :meth:`decode` computes)."""
+        raise NotImplementedError
+
+
+class IntDecoder(OperandDecoder):
+    """Integers and fixed-point words: the code is the value, in units of ``2**-frac_bits``.
+
+    Parameters
+    ----------
+    shape : ShapeLike
+        Shape of the integer (1 to 32 bits, signed or unsigned). Binary weights {-1, +1} and
+        ternary weights {-1, 0, +1} are ``signed(2)``.
+    frac_bits : int
+        Fraction bits of a fixed-point format; 0 for plain integers.
+    """
+
+    def __init__(self, shape: Any, *, frac_bits: int = 0):
+        shape = Shape.cast(shape)
+        if not 1 <= shape.width <= 32:
+            raise ValueError(f"integer operand width must be 1..32, not {shape.width}")
+        if not isinstance(frac_bits, int):
+            raise ValueError(f"frac_bits must be an int, not {frac_bits!r}")
+        self.code_shape = shape
+        self.frac_bits = frac_bits
+        self.lsb_exponent = -frac_bits
+
+    @property
+    def value_min(self) -> int:
+        return shape_range(self.code_shape)[0]
+
+    @property
+    def value_max(self) -> int:
+        return shape_range(self.code_shape)[1]
+
+    @property
+    def value_shape(self) -> Shape:
+        return self.code_shape
+
+    def decode(self, m: Module, code: Any) -> Any:
+        return code
+
+    def model(self, codes: Any) -> np.ndarray:
+        return np.asarray(codes, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"IntDecoder({self.code_shape!r}, frac_bits={self.frac_bits})"
+
+
+class BipolarDecoder(OperandDecoder):
+    """Bipolar {-1, +1} stored in one bit: 0 is -1, 1 is +1 (as QONNX BipolarQuant)."""
+
+    def __init__(self):
+        self.code_shape = unsigned(1)
+        self.lsb_exponent = 0
+
+    @property
+    def value_shape(self) -> Shape:
+        return signed(2)
+
+    def decode(self, m: Module, code: Any) -> Any:
+        value = Signal(signed(2))
+        m.d.comb += value.eq(Cat(Const(1, 1), ~code[0]))
+        return value
+
+    def model(self, codes: Any) -> np.ndarray:
+        return np.asarray(codes, dtype=np.int64) * 2 - 1
+
+    def __repr__(self) -> str:
+        return "BipolarDecoder()"
+
+
+class MinifloatDecoder(OperandDecoder):
+    """Minifloat code to exact fixed point: sign, implicit bit, shift by the exponent.
+
+    The value of code (s, e, m) is ``(-1)**s * (2**M + m) * 2**(e - bias - M)`` for a normal
+    exponent ``e >= 1`` and ``(-1)**s * m * 2**(1 - bias - M)`` for ``e == 0`` when the format
+    has subnormals (zero otherwise); counted in units of ``2**fmt.lsb_exponent`` it is an
+    integer, the one ``fmt.to_fixed`` returns. Codes that are NaN or infinity in the format
+    decode as if the exponent were ordinary: quantizers saturate, so they never reach here.
+
+    Parameters
+    ----------
+    fmt : qfab.numerics.MinifloatFormat
+        The format (exp_bits, man_bits, bias, subnormals, bits, lsb_exponent, to_fixed).
+    """
+
+    def __init__(self, fmt: Any):
+        for attr in ("exp_bits", "man_bits", "bias", "bits", "lsb_exponent", "to_fixed"):
+            if not hasattr(fmt, attr):
+                raise ValueError(f"{fmt!r} is not a minifloat format: no {attr!r}")
+        if fmt.exp_bits < 1:
+            raise ValueError(f"minifloat needs exp_bits >= 1, not {fmt.exp_bits}")
+        self.fmt = fmt
+        self.code_shape = unsigned(fmt.bits)
+        self.lsb_exponent = int(fmt.lsb_exponent)
+        # shift of the normal significand for e == 1; the rest is e - 1 on top
+        self._shift1 = 1 - int(fmt.bias) - fmt.man_bits - self.lsb_exponent
+        self._sub_shift = self._shift1 if getattr(fmt, "subnormals", True) else None
+        if self._shift1 < 0:
+            raise ValueError(f"{fmt!r}: lsb_exponent {self.lsb_exponent} is above the "
+                             f"smallest normal significand")
+
+    def decode(self, m: Module, code: Any) -> Any:
+        e_bits, m_bits = self.fmt.exp_bits, self.fmt.man_bits
+        man = code[:m_bits] if m_bits else Const(0, 1)
+        exp = code[m_bits:m_bits + e_bits]
+        sign = code[m_bits + e_bits]
+        top = (1 << e_bits) - 1
+        mag_max = ((2 << m_bits) - 1) << (self._shift1 + top - 1)
+        magnitude = Signal(range(mag_max + 1))
+        significand = man | (1 << m_bits)
+        with m.Switch(exp):
+            with m.Case(0):
+                if self._sub_shift is not None:
+                    m.d.comb += magnitude.eq(man << self._sub_shift)
+            for e in range(1, top + 1):
+                with m.Case(e):
+                    m.d.comb += magnitude.eq(significand << (self._shift1 + e - 1))
+        value = Signal(signed(magnitude.shape().width + 1))
+        m.d.comb += value.eq(Mux(sign, -magnitude, magnitude))
+        return value
+
+    def model(self, codes: Any) -> np.ndarray:
+        codes = np.asarray(codes, dtype=np.int64)
+        m_bits, e_bits = self.fmt.man_bits, self.fmt.exp_bits
+        man = codes & ((1 << m_bits) - 1)
+        exp = (codes >> m_bits) & ((1 << e_bits) - 1)
+        sign = (codes >> (m_bits + e_bits)) & 1
+        normal = (man + (1 << m_bits)) << np.maximum(self._shift1 + exp - 1, 0)
+        sub = man << self._sub_shift if self._sub_shift is not None else np.zeros_like(man)
+        magnitude = np.where(exp == 0, sub, normal)
+        return np.where(sign == 1, -magnitude, magnitude)
+
+    def __repr__(self) -> str:
+        return f"MinifloatDecoder({self.fmt!r})"
+
+
+class Multiplier:
+    """An exact product of two decoded operands.
+
+    Parameters
+    ----------
+    a : OperandDecoder
+        Decoder of the streamed operand (the activations of a matrix-vector unit).
+    b : OperandDecoder
+        Decoder of the stored operand (the weights).
+
+    Members
+    -------
+    lsb_exponent : int
+        The product counts units of ``2**(a.lsb_exponent + b.lsb_exponent)``.
+    product_min, product_max : int
+        Range of the product over all codes.
+    """
+
+    def __init__(self, a: OperandDecoder, b: OperandDecoder):
+        for name, dec in (("a", a), ("b", b)):
+            if not isinstance(dec, OperandDecoder):
+                raise ValueError(f"multiplier operand {name} must be an OperandDecoder, "
+                                 f"not {dec!r}")
+        self.a = a
+        self.b = b
+
+    @property
+    def lsb_exponent(self) -> int:
+        return self.a.lsb_exponent + self.b.lsb_exponent
+
+    @property
+    def product_min(self) -> int:
+        return min(x * y for x in (self.a.value_min, self.a.value_max)
+                   for y in (self.b.value_min, self.b.value_max))
+
+    @property
+    def product_max(self) -> int:
+        return max(x * y for x in (self.a.value_min, self.a.value_max)
+                   for y in (self.b.value_min, self.b.value_max))
+
+    def product(self, m: Module, a_code: Any, b_code: Any) -> Any:
+        """Add the decoders and the multiply to ``m``; return the exact product."""
+        return self.a.decode(m, a_code) * self.b.decode(m, b_code)
+
+    def model(self, a_codes: Any, b_codes: Any) -> np.ndarray:
+        """Element-wise exact products of two arrays of codes, as int64."""
+        return self.a.model(a_codes) * self.b.model(b_codes)
+
+    def __repr__(self) -> str:
+        return f"Multiplier({self.a!r}, {self.b!r})"

@@ -1,0 +1,291 @@
+"""Matrix-vector unit: ``y = W @ x`` over a stream of vectors, FINN-style folded.
+
+``W`` is ``[MH, MW]``. ``PE`` output channels are computed in parallel (each a processing
+element) and ``SIMD`` input elements are multiplied per PE per cycle, so one vector takes
+``NF = MH / PE`` neuron folds of ``SF = MW / SIMD`` synapse folds: ``NF * SF`` cycles.
+
+The first neuron fold consumes the input beats as they arrive and keeps them in a buffer of
+``SF`` words; the other folds replay the buffer, so the input stream is ready only during the
+first fold. A continuous stream of vectors runs at exactly ``NF * SF`` cycles per vector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Module, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from qfab.hw.multipliers import IntDecoder, Multiplier
+
+__all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds"]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, not {value!r}")
+    return int(value)
+
+
+def mvu_model(weights: np.ndarray, vectors: np.ndarray,
+              multiplier: Multiplier | None = None) -> np.ndarray:
+    """What the unit computes: ``decode(vectors) @ decode(weights).T`` as int64.
+
+    ``vectors`` is ``[..., MW]`` (codes of the streamed operand), ``weights`` ``[MH, MW]``
+    (codes of the stored operand); the result ``[..., MH]`` counts units of
+    ``2**multiplier.lsb_exponent``. Without a multiplier, codes are plain integers.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    x = np.asarray(vectors, dtype=np.int64)
+    if multiplier is not None:
+        w = multiplier.b.model(w)
+        x = multiplier.a.model(x)
+    if np.abs(w).max(initial=0) * np.abs(x).max(initial=0) * w.shape[1] >= 1 << 62:
+        return (x.astype(object) @ w.T.astype(object)).astype(np.int64)
+    return x @ w.T
+
+
+def dot_product_bounds(weights: np.ndarray, multiplier: Multiplier) -> tuple[int, int]:
+    """Exact range of every row's dot product over all input codes (partial sums included).
+
+    Each term's range contains 0 when the input range does, so partial sums stay inside the
+    full sum's range; an accumulator sized for these bounds never overflows.
+    """
+    w = multiplier.b.model(np.asarray(weights, dtype=np.int64)).astype(object)
+    a_lo, a_hi = multiplier.a.value_min, multiplier.a.value_max
+    lo_terms = np.minimum(w * a_lo, w * a_hi)
+    hi_terms = np.maximum(w * a_lo, w * a_hi)
+    lo = min(0, min(int(v) for v in lo_terms.sum(axis=1)))
+    hi = max(0, max(int(v) for v in hi_terms.sum(axis=1)))
+    return lo, hi
+
+
+class MatrixVectorUnit(wiring.Component):
+    """Folded matrix-vector multiply of a vector stream by a constant matrix.
+
+    Parameters
+    ----------
+    weights : ndarray of int, shape [MH, MW]
+        Weight codes (plain integers unless ``multiplier`` says otherwise), zero points
+        already subtracted.
+    in_shape : ShapeLike
+        Shape of one input element. May be omitted when ``multiplier`` is given.
+    weight_shape : ShapeLike
+        Shape of one stored weight. May be omitted when ``multiplier`` is given.
+    acc_shape : ShapeLike
+        Accumulator shape; must hold every dot product (the compiler's range analysis, or
+        :func:`dot_product_bounds`). Arithmetic wraps modulo its width, so an accumulator
+        that holds the final sums gives exact results.
+    pe : int
+        Output channels per cycle; divides MH.
+    simd : int
+        Input elements per cycle; divides MW.
+    multiplier : Multiplier, optional
+        Operand decoders (minifloat, fixed point, bipolar); default plain integers.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(ArrayLayout(in_shape, simd)))
+        MW / SIMD beats per vector, elements in order.
+    o_stream : Out(stream.Signature(ArrayLayout(acc_shape, pe)))
+        MH / PE beats per vector, channels in order.
+    """
+
+    def __init__(self, *, weights: np.ndarray, in_shape: Any = None, weight_shape: Any = None,
+                 acc_shape: Any, pe: int, simd: int, multiplier: Multiplier | None = None):
+        w = np.asarray(weights)
+        if w.ndim != 2 or w.size == 0:
+            raise ValueError(f"weights must be a non-empty [MH, MW] matrix, not shape {w.shape}")
+        mh, mw = w.shape
+        self._pe = _positive_int("pe", pe)
+        self._simd = _positive_int("simd", simd)
+        if mh % self._pe:
+            raise ValueError(f"pe {pe} does not divide MH {mh}")
+        if mw % self._simd:
+            raise ValueError(f"simd {simd} does not divide MW {mw}")
+        if multiplier is None:
+            if in_shape is None or weight_shape is None:
+                raise ValueError("in_shape and weight_shape are required without a multiplier")
+            multiplier = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
+        elif not isinstance(multiplier, Multiplier):
+            raise ValueError(f"multiplier must be a Multiplier, not {multiplier!r}")
+        for name, given, dec in (("in_shape", in_shape, multiplier.a),
+                                 ("weight_shape", weight_shape, multiplier.b)):
+            if given is not None and Shape.cast(given) != dec.code_shape:
+                raise ValueError(f"{name} {given!r} is not the multiplier's code shape "
+                                 f"{dec.code_shape!r}")
+        self._multiplier = multiplier
+        self._weights = multiplier.b.check_codes(w, "weight")
+        self._weights.setflags(write=False)
+        self._acc_shape = Shape.cast(acc_shape)
+        self._mh, self._mw = mh, mw
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(self.in_shape, self._simd))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(self._acc_shape, self._pe))),
+        })
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    @property
+    def multiplier(self) -> Multiplier:
+        return self._multiplier
+
+    @property
+    def in_shape(self) -> Shape:
+        return self._multiplier.a.code_shape
+
+    @property
+    def weight_shape(self) -> Shape:
+        return self._multiplier.b.code_shape
+
+    @property
+    def acc_shape(self) -> Shape:
+        return self._acc_shape
+
+    @property
+    def mh(self) -> int:
+        return self._mh
+
+    @property
+    def mw(self) -> int:
+        return self._mw
+
+    @property
+    def pe(self) -> int:
+        return self._pe
+
+    @property
+    def simd(self) -> int:
+        return self._simd
+
+    @property
+    def neuron_folds(self) -> int:
+        """NF = MH / PE: output beats per vector."""
+        return self._mh // self._pe
+
+    @property
+    def synapse_folds(self) -> int:
+        """SF = MW / SIMD: input beats per vector, and cycles per output beat."""
+        return self._mw // self._simd
+
+    @property
+    def cycles_per_vector(self) -> int:
+        """Initiation interval of a vector at steady state without back-pressure."""
+        return self.neuron_folds * self.synapse_folds
+
+    @property
+    def initiation_interval(self) -> int:
+        return self.cycles_per_vector
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the last input beat of a vector to its first output beat (no stalls)."""
+        return 3
+
+    def model(self, vectors: np.ndarray) -> np.ndarray:
+        """Exact results for ``vectors`` ``[..., MW]``: ``[..., MH]`` int64."""
+        return mvu_model(self._weights, vectors, self._multiplier)
+
+    def _weight_init(self) -> list:
+        w = self._weights.reshape(self.neuron_folds, self._pe, self.synapse_folds, self._simd)
+        return [w[nf, :, sf, :].tolist()
+                for nf in range(self.neuron_folds) for sf in range(self.synapse_folds)]
+
+    def _adder_tree(self, terms: list) -> Any:
+        # Sums wrap modulo the accumulator width: exact whenever the true sum fits.
+        width = self._acc_shape.width
+        terms = [t if len(t) <= width else t[:width] for t in terms]
+        while len(terms) > 1:
+            pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+            pairs = [t if len(t) <= width else t[:width] for t in pairs]
+            terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+        return terms[0]
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        nf_count, sf_count = self.neuron_folds, self.synapse_folds
+        pe, simd = self._pe, self._simd
+        in_layout = data.ArrayLayout(self.in_shape, simd)
+        w_layout = data.ArrayLayout(data.ArrayLayout(self.weight_shape, simd), pe)
+        i_s, o_s = self.i_stream, self.o_stream
+
+        m.submodules.weight_mem = w_mem = Memory(
+            shape=w_layout, depth=nf_count * sf_count, init=self._weight_init())
+        w_rd = w_mem.read_port(domain="sync")
+
+        sf = Signal(range(sf_count))
+        nf = Signal(range(nf_count))
+        addr = Signal(range(nf_count * sf_count))
+        advance = Signal()
+        fire = Signal()
+        first_fold = Signal()
+        m.d.comb += [
+            advance.eq(~o_s.valid | o_s.ready),
+            first_fold.eq(nf == 0),
+            i_s.ready.eq(advance & first_fold),
+            fire.eq(advance & (~first_fold | i_s.valid)),
+            w_rd.addr.eq(addr),
+            w_rd.en.eq(advance),
+        ]
+        with m.If(fire):
+            m.d.sync += addr.eq(addr + 1)
+            m.d.sync += sf.eq(sf + 1)
+            with m.If(sf == sf_count - 1):
+                m.d.sync += sf.eq(0)
+                m.d.sync += nf.eq(nf + 1)
+                with m.If(nf == nf_count - 1):
+                    m.d.sync += [nf.eq(0), addr.eq(0)]
+
+        # stage 1: weights and the input word of this synapse fold
+        valid1, first1, last1 = Signal(), Signal(), Signal()
+        x_direct = Signal(in_layout)
+        x1 = Signal(in_layout)
+        with m.If(advance):
+            m.d.sync += [valid1.eq(fire), first1.eq(sf == 0), last1.eq(sf == sf_count - 1)]
+            m.d.sync += x_direct.eq(i_s.payload)
+        if nf_count > 1:
+            m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=sf_count, init=[])
+            x_wr = x_mem.write_port()
+            x_rd = x_mem.read_port(domain="sync")
+            replay = Signal()
+            with m.If(advance):
+                m.d.sync += replay.eq(~first_fold)
+            m.d.comb += [
+                x_wr.addr.eq(sf), x_wr.data.eq(i_s.payload),
+                x_wr.en.eq(i_s.valid & i_s.ready),
+                x_rd.addr.eq(sf), x_rd.en.eq(advance),
+                x1.eq(x_direct),
+            ]
+            with m.If(replay):
+                m.d.comb += x1.eq(x_rd.data)
+        else:
+            m.d.comb += x1.eq(x_direct)
+
+        # stage 2: SIMD products per PE and their sum
+        valid2, first2, last2 = Signal(), Signal(), Signal()
+        sums = [Signal(self._acc_shape, name=f"sum{p}") for p in range(pe)]
+        with m.If(advance):
+            m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
+            for p in range(pe):
+                products = [self._multiplier.product(m, x1[s], w_rd.data[p][s])
+                            for s in range(simd)]
+                m.d.sync += sums[p].eq(self._adder_tree(products))
+
+        # stage 3: accumulate over synapse folds; the last one goes to the output register
+        accs = [Signal(self._acc_shape, name=f"acc{p}") for p in range(pe)]
+        with m.If(advance):
+            m.d.sync += o_s.valid.eq(valid2 & last2)
+            with m.If(valid2):
+                for p in range(pe):
+                    total = Signal(self._acc_shape, name=f"total{p}")
+                    m.d.comb += total.eq(sums[p])
+                    with m.If(~first2):
+                        m.d.comb += total.eq(accs[p] + sums[p])
+                    m.d.sync += accs[p].eq(total)
+                    with m.If(last2):
+                        m.d.sync += o_s.payload[p].eq(total)
+        return m
