@@ -1,0 +1,232 @@
+"""Requantizer: accumulators to output codes with a dyadic scale, per channel.
+
+``out = clamp(round((acc + bias) * mult / 2**shift) + zero_point, lo, hi)``, the integer-only
+requantization of HAWQ-V3 (``Dyadic.apply`` then zero point and clamp). The clamp fuses ReLU
+(``lo = zero_point``) and Clip.
+
+Per-channel shifts are aligned to the largest one: the product is shifted left by
+``shift_max - shift`` so the rounding always looks at the same bits, and the rounding logic is
+a constant bit select, a sticky OR and an increment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from qfab.hw.multipliers import shape_for_range, shape_range
+
+__all__ = ["Requantizer", "requant_model", "round_shift", "ROUNDINGS"]
+
+ROUNDINGS = ("half_even", "half_up", "half_away", "floor")
+
+
+def round_shift(x: np.ndarray, shift: Any, rounding: str = "half_even") -> np.ndarray:
+    """``round(x / 2**shift)`` for integer ``x`` and ``shift >= 0``, exactly (object ints)."""
+    x = np.asarray(x).astype(object)
+    s = np.broadcast_to(np.asarray(shift, dtype=np.int64), x.shape).astype(object)
+    q = x >> s
+    r = x - (q << s)
+    half = (1 << s) >> 1
+    above = (s > 0) & (r > half)
+    tie = (s > 0) & (r == half)
+    if rounding == "floor":
+        up = np.zeros(x.shape, dtype=bool)
+    elif rounding == "half_up":
+        up = above | tie
+    elif rounding == "half_even":
+        up = above | (tie & ((q & 1) == 1))
+    elif rounding == "half_away":
+        up = above | (tie & (q >= 0))
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    return q + up.astype(object)
+
+
+def requant_model(acc: np.ndarray, *, bias: Any = 0, mult: Any = 1, shift: Any = 0,
+                  zero_point: int = 0, lo: int, hi: int,
+                  rounding: str = "half_even") -> np.ndarray:
+    """What the requantizer computes on a tensor ``[..., C]`` of accumulators (int64 out)."""
+    v = (np.asarray(acc).astype(object) + np.asarray(bias).astype(object)) \
+        * np.asarray(mult).astype(object)
+    q = round_shift(v, shift, rounding) + int(zero_point)
+    return np.clip(q, lo, hi).astype(np.int64)
+
+
+def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1:
+        raise ValueError(f"{name} must be an int or a 1-D int array, not {value!r}")
+    if arr.ndim == 1 and arr.size != channels:
+        raise ValueError(f"{name} has {arr.size} values for {channels} channels")
+    return np.broadcast_to(arr.astype(np.int64), (channels,)).copy()
+
+
+class Requantizer(wiring.Component):
+    """Per-channel dyadic requantization with bias, rounding, zero point and clamp.
+
+    Parameters
+    ----------
+    acc_shape : ShapeLike
+        Shape of one input accumulator.
+    channels : int
+        Channels per pixel; the input carries ``channels / pe`` beats per pixel.
+    pe : int
+        Channels per beat; divides ``channels``.
+    bias : int or array of int
+        Added to the accumulator first, per channel.
+    mult, shift : int or array of int
+        The dyadic scale ``mult / 2**shift``, scalar or per channel. A negative shift is
+        folded into ``mult``.
+    zero_point : int
+        Added after rounding.
+    lo, hi : int, optional
+        Clamp bounds in output codes; default the range of ``out_shape``.
+    out_shape : ShapeLike
+        Shape of one output code; must hold ``[lo, hi]``.
+    rounding : str
+        ``"half_even"`` (ONNX), ``"half_up"``, ``"half_away"`` or ``"floor"``.
+
+    Members
+    -------
+    i_stream : In(stream.Signature(ArrayLayout(acc_shape, pe)))
+    o_stream : Out(stream.Signature(ArrayLayout(out_shape, pe)))
+    """
+
+    def __init__(self, *, acc_shape: Any, channels: int, pe: int, bias: Any = 0,
+                 mult: Any = 1, shift: Any = 0, zero_point: int = 0, lo: int | None = None,
+                 hi: int | None = None, out_shape: Any, rounding: str = "half_even"):
+        for name, value in (("channels", channels), ("pe", pe)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if channels % pe:
+            raise ValueError(f"pe {pe} does not divide channels {channels}")
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"unknown rounding {rounding!r}; expected one of "
+                             f"{', '.join(ROUNDINGS)}")
+        if isinstance(zero_point, bool) or not isinstance(zero_point, int | np.integer):
+            raise ValueError(f"zero_point must be an int, not {zero_point!r}")
+        self._acc_shape = Shape.cast(acc_shape)
+        self._out_shape = Shape.cast(out_shape)
+        out_lo, out_hi = shape_range(self._out_shape)
+        lo = out_lo if lo is None else int(lo)
+        hi = out_hi if hi is None else int(hi)
+        if not out_lo <= lo <= hi <= out_hi:
+            raise ValueError(f"clamp [{lo}, {hi}] is empty or outside {self._out_shape!r}")
+        self._channels, self._pe = channels, pe
+        self._bias = _per_channel("bias", bias, channels)
+        mult = _per_channel("mult", mult, channels).astype(object)
+        shift = _per_channel("shift", shift, channels)
+        mult = mult * (1 << np.maximum(-shift, 0)).astype(object)
+        self._shift = np.maximum(shift, 0)
+        self._mult = mult
+        self._zero_point, self._lo, self._hi = int(zero_point), lo, hi
+        self._rounding = rounding
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(self._acc_shape, pe))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(self._out_shape, pe))),
+        })
+
+    acc_shape = property(lambda self: self._acc_shape)
+    out_shape = property(lambda self: self._out_shape)
+    channels = property(lambda self: self._channels)
+    pe = property(lambda self: self._pe)
+    bias = property(lambda self: self._bias.copy())
+    mult = property(lambda self: self._mult.copy())
+    shift = property(lambda self: self._shift.copy())
+    zero_point = property(lambda self: self._zero_point)
+    lo = property(lambda self: self._lo)
+    hi = property(lambda self: self._hi)
+    rounding = property(lambda self: self._rounding)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input beat to its output beat without stalls."""
+        return 3
+
+    @property
+    def cycles_per_pixel(self) -> int:
+        """Beats per pixel; one beat a cycle at steady state."""
+        return self._channels // self._pe
+
+    def model(self, acc: np.ndarray) -> np.ndarray:
+        """Exact outputs for accumulators ``[..., channels]``."""
+        return requant_model(acc, bias=self._bias, mult=self._mult, shift=self._shift,
+                             zero_point=self._zero_point, lo=self._lo, hi=self._hi,
+                             rounding=self._rounding)
+
+    def _product_range(self) -> tuple[int, int]:
+        a_lo, a_hi = shape_range(self._acc_shape)
+        s_max = int(self._shift.max())
+        ends = []
+        for b, k, s in zip(self._bias, self._mult, self._shift, strict=True):
+            scale = int(k) << (s_max - int(s))
+            ends += [(a_lo + int(b)) * scale, (a_hi + int(b)) * scale]
+        return min(ends + [0]), max(ends + [0])
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        pe, folds = self._pe, self._channels // self._pe
+        i_s, o_s = self.i_stream, self.o_stream
+        s_max = int(self._shift.max())
+        lshift = s_max - self._shift
+        params = {"bias": self._bias, "mult": self._mult, "lshift": lshift}
+        varying = {name: v for name, v in params.items() if len(set(v.tolist())) > 1}
+
+        advance = Signal()
+        m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
+        fire = i_s.valid & i_s.ready
+
+        # stage 1: the accumulators, and this channel fold's parameters from the ROM
+        valid1 = Signal()
+        acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
+        with m.If(advance):
+            m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
+        lane = [{name: Const(int(v[0])) for name, v in params.items()} for _ in range(pe)]
+        if varying:
+            fields = {name: shape_for_range(min(v.tolist()), max(v.tolist()))
+                      for name, v in varying.items()}
+            word = data.ArrayLayout(data.StructLayout(fields), pe)
+            init = [[{name: int(v[f * pe + p]) for name, v in varying.items()}
+                     for p in range(pe)] for f in range(folds)]
+            m.submodules.params = rom = Memory(shape=word, depth=folds, init=init)
+            rd = rom.read_port(domain="sync")
+            fold = Signal(range(folds))
+            with m.If(fire):
+                m.d.sync += fold.eq(Mux(fold == folds - 1, 0, fold + 1))
+            m.d.comb += [rd.addr.eq(fold), rd.en.eq(advance)]
+            for p in range(pe):
+                for name in varying:
+                    lane[p][name] = rd.data[p][name]
+
+        # stage 2: the scaled product, aligned to the largest shift
+        valid2 = Signal()
+        prod = [Signal(shape_for_range(*self._product_range()), name=f"prod{p}")
+                for p in range(pe)]
+        with m.If(advance):
+            m.d.sync += valid2.eq(valid1)
+            for p in range(pe):
+                m.d.sync += prod[p].eq(
+                    ((acc1[p] + lane[p]["bias"]) * lane[p]["mult"]) << lane[p]["lshift"])
+
+        # stage 3: round, add the zero point, clamp
+        with m.If(advance):
+            m.d.sync += o_s.valid.eq(valid2)
+            for p in range(pe):
+                q = prod[p] >> s_max
+                if s_max == 0 or self._rounding == "floor":
+                    up = Const(0, 1)
+                else:
+                    half = prod[p][s_max - 1]
+                    sticky = prod[p][:s_max - 1].any() if s_max > 1 else Const(0, 1)
+                    up = {"half_up": half,
+                          "half_even": half & (sticky | q[0]),
+                          "half_away": half & (sticky | (prod[p] >= 0))}[self._rounding]
+                r = q + up + self._zero_point
+                m.d.sync += o_s.payload[p].eq(
+                    Mux(r < self._lo, self._lo, Mux(r > self._hi, self._hi, r)))
+        return m

@@ -1,0 +1,120 @@
+# amaranth: UnusedElaboratable=no
+"""Requantizer against requant_model: random parameters, roundings, folding and stalls."""
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Shape, signed, unsigned
+from qfab.hw.multipliers import shape_range
+from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model, round_shift
+from streams import array_beats, beats_to_array, run_streams
+
+
+def _run(dut, acc, rng=None, p_idle=0.0, p_stall=0.0):
+    logs = run_streams(dut, inputs={"i_stream": array_beats(acc, dut.pe)},
+                       outputs={"o_stream": acc.size // dut.pe}, rng=rng, p_idle=p_idle,
+                       p_stall=p_stall, tail=4)
+    return beats_to_array(logs["o_stream"].beats, acc.shape), logs
+
+
+def _random_requantizer(rng, rounding):
+    channels = int(rng.choice([1, 2, 3, 4, 6, 8]))
+    pe = int(rng.choice([d for d in range(1, channels + 1) if channels % d == 0]))
+    acc_shape = signed(int(rng.integers(4, 24, endpoint=True)))
+    out_shape = Shape(int(rng.integers(2, 8, endpoint=True)), bool(rng.integers(2)))
+    per_channel = bool(rng.integers(2))
+    size = channels if per_channel else None
+    shift = rng.integers(0, 12, size=size, endpoint=True)
+    mult = rng.integers(1, 1 << 12, size=size)
+    bias = rng.integers(-300, 300, size=channels)
+    o_lo, o_hi = shape_range(out_shape)
+    lo, hi = sorted(int(v) for v in rng.integers(o_lo, o_hi, size=2, endpoint=True))
+    zp = int(rng.integers(o_lo, o_hi, endpoint=True))
+    return Requantizer(acc_shape=acc_shape, channels=channels, pe=pe, bias=bias, mult=mult,
+                       shift=shift, zero_point=zp, lo=lo, hi=hi, out_shape=out_shape,
+                       rounding=rounding)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_requantizers_under_stalls(seed):
+    rng = np.random.default_rng(seed)
+    dut = _random_requantizer(rng, ROUNDINGS[seed % len(ROUNDINGS)])
+    a_lo, a_hi = shape_range(dut.acc_shape)
+    # small accumulators too, so the result lands inside the clamp and rounding shows
+    spread = max(1, (1 << int(dut.shift.max())) * 4)
+    pixels = int(rng.integers(3, 8))
+    acc = np.where(rng.random((pixels, dut.channels)) < 0.7,
+                   rng.integers(-spread, spread, size=(pixels, dut.channels)),
+                   rng.integers(a_lo, a_hi, size=(pixels, dut.channels), endpoint=True))
+    acc = np.clip(acc, a_lo, a_hi)
+    got, _ = _run(dut, acc, rng, p_idle=float(rng.uniform(0, 0.5)),
+                  p_stall=float(rng.uniform(0, 0.5)))
+    np.testing.assert_array_equal(got, dut.model(acc))
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_every_tie_rounds_as_the_mode_says(rounding):
+    # shift 2: acc*mult / 4 covers every quarter, ties at .5 of both signs and parities
+    acc = np.arange(-20, 20).reshape(-1, 2)
+    dut = Requantizer(acc_shape=signed(8), channels=2, pe=2, mult=1, shift=2,
+                      out_shape=signed(8), rounding=rounding)
+    got, _ = _run(dut, acc)
+    x = acc / 4
+    expected = {"half_even": np.round(x), "half_up": np.floor(x + 0.5),
+                "half_away": np.sign(x) * np.floor(np.abs(x) + 0.5), "floor": np.floor(x)}
+    np.testing.assert_array_equal(got, expected[rounding].astype(np.int64))
+
+
+def test_round_shift_matches_numerics_when_present():
+    numerics = pytest.importorskip("qfab.numerics")
+    rng = np.random.default_rng(0)
+    x = rng.integers(-(1 << 40), 1 << 40, size=2000)
+    s = rng.integers(0, 20, size=2000)
+    for rounding in ROUNDINGS:
+        np.testing.assert_array_equal(round_shift(x, s, rounding).astype(np.int64),
+                                      numerics.round_shift(x, s, rounding))
+
+
+def test_relu_clamp_negative_shift_and_throughput():
+    rng = np.random.default_rng(4)
+    acc = rng.integers(-2000, 2000, size=(10, 4))
+    dut = Requantizer(acc_shape=signed(12), channels=4, pe=1, bias=[5, -5, 0, 100],
+                      mult=[3, 1, 7, 1], shift=[4, -2, 0, 9], zero_point=-3, lo=-3,
+                      hi=120, out_shape=signed(8))
+    got, logs = _run(dut, acc)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    assert got.min() == -3 and got.max() == 120
+    n = acc.size
+    assert logs["i_stream"].cycles == list(range(n))
+    assert logs["o_stream"].cycles == [c + dut.latency for c in range(n)]
+
+
+def test_model_formula():
+    out = requant_model(np.array([[100, -100]]), bias=[10, 0], mult=[3, 5], shift=[2, 3],
+                        zero_point=1, lo=-50, hi=50)
+    # (110*3)/4 = 82.5 -> 82 (even) +1 -> 50 (clamped); -500/8 = -62.5 -> -62 +1 -> -50 clamp
+    np.testing.assert_array_equal(out, [[50, -50]])
+    out = requant_model(np.array([6, -6]), mult=1, shift=2, lo=-8, hi=8)
+    np.testing.assert_array_equal(out, [2, -2])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(pe=3), "pe 3 does not divide channels 4"),
+    (dict(rounding="nearest"), "unknown rounding 'nearest'"),
+    (dict(bias=[1, 2, 3]), "bias has 3 values for 4 channels"),
+    (dict(mult=1.5), "mult must be an int"),
+    (dict(lo=-200), r"clamp \[-200, 127\] is empty or outside"),
+    (dict(lo=5, hi=4), r"clamp \[5, 4\]"),
+    (dict(channels=0), "channels must be a positive int, not 0"),
+])
+def test_bad_parameters(kwargs, match):
+    params = dict(acc_shape=signed(16), channels=4, pe=2, out_shape=signed(8))
+    params.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        Requantizer(**params)
+
+
+def test_converts_to_verilog():
+    dut = Requantizer(acc_shape=signed(16), channels=4, pe=2, bias=[1, 2, 3, 4], mult=[5, 6, 7, 8],
+                      shift=[8, 9, 10, 11], zero_point=128, lo=128, out_shape=unsigned(8))
+    assert "module requant" in verilog.convert(dut, name="requant")
