@@ -1,0 +1,134 @@
+"""Conv and dense layers on quantized operands: integer weights, exact accumulators."""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.frontend.values import Const, Real
+from qfab.compiler.ir import Acc, Tensor
+from qfab.numerics import IntFormat
+
+from qfab.errors import QfabError
+
+
+def quantized_weight(imp, node, i: int, what: str = "weight") -> Const:
+    """A constant input that carries integer codes (DequantizeLinear of an initializer, a QONNX
+    Quant of weights, or already-integer data)."""
+    v = imp.value(node, i)
+    if not isinstance(v, Const):
+        raise imp.error(node, f"{what} {node.input[i]!r} must be a constant (initializer)")
+    if v.codes is None:
+        if np.issubdtype(v.value.dtype, np.integer):
+            return Const(v.value, codes=v.value.astype(np.int64),
+                         fmt=IntFormat(bits=32, signed=True), scale=np.float64(1),
+                         zero_point=np.int64(0))
+        raise imp.error(node, f"{what} {node.input[i]!r} is float; qfab needs quantized "
+                              "weights (DequantizeLinear of integers, or a Quant node)")
+    return v
+
+
+def _channel_param(p, channels: int, axis: int, ndim: int, what: str, node, imp) -> np.ndarray:
+    p = np.asarray(p)
+    if p.size == 1:
+        return np.broadcast_to(p.reshape(()), (channels,))
+    if p.ndim == 1 and p.size == channels and axis == 0:
+        return p
+    raise imp.error(node, f"{what} must be per-tensor or per output channel (got shape "
+                          f"{p.shape}); blocked weight quantization is not supported in compute")
+
+
+def input_operand(imp, node, x: Real) -> tuple[Tensor, str]:
+    name = imp.materialize(x, node.name)
+    t = imp.tensor(name)
+    if isinstance(t.fmt, Acc) or np.asarray(t.bias).any():
+        raise imp.error(node, f"input {x.tensor!r} must be requantized before this layer")
+    if np.size(t.scale) > 1 or np.size(t.zero_point) > 1:
+        raise imp.error(node, f"input {x.tensor!r}: per-channel activation quantization "
+                              "is not supported")
+    return t, name
+
+
+def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: int,
+                  weight: np.ndarray, bias_codes: np.ndarray | None,
+                  bias_float: np.ndarray | None, out_shape, out_axis: int, **attrs) -> Real:
+    """Emit a conv/dense node: acc = sum((x - zx) * (w - zw)) + bias, exactly.
+
+    ``weight`` is the codes array already arranged for ``op`` ([M, C/g, kh, kw] or [N, K]),
+    output channels first; ``w`` supplies format, scale and zero point."""
+    xt, xname = input_operand(imp, node, x)
+    channels = out_axis_channels
+    wfmt = w.fmt
+    w_scale = _channel_param(w.scale, channels, w.axis, w.value.ndim, "weight scale", node, imp)
+    w_zp = _channel_param(w.zero_point, channels, w.axis, w.value.ndim, "weight zero point",
+                          node, imp).astype(np.int64)
+    wv = wfmt.to_fixed(weight) - w_zp.reshape((-1,) + (1,) * (weight.ndim - 1))
+    lsb = xt.fmt.lsb_exponent + wfmt.lsb_exponent
+    acc_scale = float(xt.scale) * w_scale.astype(np.float64)
+    bias = None
+    if bias_codes is not None:
+        bias = np.asarray(bias_codes, np.int64).reshape(-1)
+        if lsb:
+            bias = bias * (1 << -lsb)
+        bias = np.broadcast_to(bias, (channels,)).copy()
+    out = imp.new_tensor(node.name or node.output[0], out_shape, Acc(lsb_exponent=lsb),
+                         scale=acc_scale,
+                         bias=(np.zeros(channels) if bias_float is None
+                               else np.broadcast_to(bias_float, (channels,)).astype(np.float64)),
+                         axis=out_axis)
+    imp.graph.add_node(op, node.name or node.output[0], [xname], [out], weight=wv, bias=bias,
+                       x_zero_point=int(xt.zero_point), **attrs)
+    return Real(out.name)
+
+
+def conv_geometry(imp, node, x_shape, w_shape) -> dict:
+    if len(x_shape) != 4:
+        raise imp.error(node, f"only 2-D convolution is supported (input shape {x_shape})")
+    kh, kw = w_shape[2], w_shape[3]
+    strides = list(imp.attr(node, "strides", [1, 1]))
+    dil = list(imp.attr(node, "dilations", [1, 1]))
+    group = int(imp.attr(node, "group", 1))
+    auto_pad = imp.attr(node, "auto_pad", "NOTSET")
+    pads = list(imp.attr(node, "pads", [0, 0, 0, 0]))
+    h, w = x_shape[2], x_shape[3]
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in ((h, kh, strides[0], dil[0]), (w, kw, strides[1], dil[1])):
+            total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+            small = total // 2
+            pads.append((small, total - small) if auto_pad == "SAME_UPPER" else
+                        (total - small, small))
+        pads = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+    elif auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    if x_shape[1] != w_shape[1] * group:
+        raise imp.error(node, f"input has {x_shape[1]} channels, weights expect "
+                              f"{w_shape[1] * group}")
+    return dict(strides=tuple(strides), pads=tuple(pads), dilations=tuple(dil), group=group,
+                out_shape=(x_shape[0], w_shape[0], oh, ow))
+
+
+def conv(imp, node, x: Real, w: Const, bias_codes=None, bias_float=None) -> Real:
+    xt = imp.tensor(x.tensor)
+    geo = conv_geometry(imp, node, xt.shape, w.codes.shape)
+    out_shape = geo.pop("out_shape")
+    return add_mac_layer(imp, node, "conv", x, w, out_axis_channels=w.codes.shape[0],
+                         weight=w.codes, bias_codes=bias_codes, bias_float=bias_float,
+                         out_shape=out_shape, out_axis=1, **geo)
+
+
+def dense(imp, node, x: Real, w: Const, *, transposed: bool, bias_codes=None,
+          bias_float=None) -> Real:
+    """x [..., K] times a constant matrix: ``w`` is [K, N], or [N, K] when ``transposed``."""
+    xt = imp.tensor(x.tensor)
+    codes = w.codes if transposed else w.codes.T
+    if codes.ndim != 2 or codes.shape[1] != xt.shape[-1]:
+        raise imp.error(node, f"weight shape {w.codes.shape} does not fit input {xt.shape}")
+    wq = Const(w.value, codes=codes, fmt=w.fmt, scale=w.scale, zero_point=w.zero_point,
+               axis=0 if (transposed and w.axis == 0) or (not transposed and w.axis == 1) else 1)
+    if np.size(w.scale) > 1 and wq.axis != 0:
+        raise QfabError(f"node {node.name!r}: weights quantized along the reduction axis")
+    out_shape = xt.shape[:-1] + (codes.shape[0],)
+    return add_mac_layer(imp, node, "dense", x, wq, out_axis_channels=codes.shape[0],
+                         weight=codes, bias_codes=bias_codes, bias_float=bias_float,
+                         out_shape=out_shape, out_axis=len(out_shape) - 1)

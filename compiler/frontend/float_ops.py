@@ -1,0 +1,297 @@
+"""Float ONNX ops met between dequantized tensors (the QDQ and QONNX dialects).
+
+Each becomes integer work on the codes, or changes the affine map from an accumulator to the
+real number it stands for (BatchNormalization, Mul/Add by constants), or is folded into the
+next quantizer (Relu, Clip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.frontend import compute
+from qfab.compiler.frontend.importer import handles
+from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Sum
+from qfab.compiler.ir import Acc
+
+
+def _bias(imp, node, i: int, x: Real, w: Const):
+    """(bias codes in accumulator units, or None; float bias, or None)."""
+    v = imp.value(node, i)
+    if v is None:
+        return None, None
+    if not isinstance(v, Const):
+        raise imp.error(node, "bias must be a constant")
+    xt = imp.tensor(x.tensor)
+    expected = np.float32(xt.scale) * np.asarray(w.scale, np.float32)
+    if v.codes is not None and np.all(np.asarray(v.zero_point) == 0) and np.allclose(
+            np.asarray(v.scale, np.float32), expected, rtol=1e-6, atol=0):
+        return v.codes.reshape(-1), None
+    return None, np.asarray(v.value, np.float64).reshape(-1)
+
+
+@handles("Conv")
+def Conv(imp, node):
+    x = imp.real(node, 0)
+    w = compute.quantized_weight(imp, node, 1)
+    codes, flt = _bias(imp, node, 2, x, w)
+    return [compute.conv(imp, node, x, w, bias_codes=codes, bias_float=flt)]
+
+
+@handles("MatMul")
+def MatMul(imp, node):
+    x = imp.real(node, 0)
+    w = compute.quantized_weight(imp, node, 1)
+    w.axis = 0 if np.size(w.scale) == 1 else w.axis  # per-tensor or per output column
+    if np.size(w.scale) > 1 and w.axis == 1:
+        w.axis = 0
+    return [compute.dense(imp, node, x, w, transposed=False)]
+
+
+@handles("Gemm")
+def Gemm(imp, node):
+    if imp.attr(node, "transA", 0):
+        raise imp.error(node, "transA=1 is not supported")
+    x = imp.real(node, 0)
+    w = compute.quantized_weight(imp, node, 1)
+    transposed = bool(imp.attr(node, "transB", 0))
+    if np.size(w.scale) > 1:
+        w.axis = 0
+    codes, flt = _bias(imp, node, 2, x, w)
+    if float(imp.attr(node, "beta", 1.0)) != 1.0 and (codes is not None or flt is not None):
+        raise imp.error(node, "beta != 1 is not supported")
+    out = compute.dense(imp, node, x, w, transposed=transposed, bias_codes=codes,
+                        bias_float=flt)
+    alpha = float(imp.attr(node, "alpha", 1.0))
+    if alpha != 1.0:
+        t = imp.tensor(out.tensor)
+        t.scale = t.scale * alpha
+        if codes is not None:
+            raise imp.error(node, "alpha != 1 with an integer bias is not supported")
+    return [out]
+
+
+@handles("Relu")
+def Relu(imp, node):
+    v = imp.value(node, 0)
+    if isinstance(v, FloatIn):
+        return [FloatIn(v.tensor, v.shape, v.pre + [("Relu", np.float32(0))])]
+    r = imp.real(node, 0)
+    return [Real(r.tensor, max(r.lo, 0.0), r.hi)]
+
+
+@handles("Clip")
+def Clip(imp, node):
+    lo = imp.const(node, 1, "min")
+    hi = imp.const(node, 2, "max")
+    lo = float(imp.attr(node, "min", -np.inf)) if lo is None else float(lo)
+    hi = float(imp.attr(node, "max", np.inf)) if hi is None else float(hi)
+    r = imp.real(node, 0)
+    return [Real(r.tensor, max(r.lo, lo), min(r.hi, hi))]
+
+
+def _acc_affine(imp, node, r: Real):
+    t = imp.tensor(r.tensor)
+    if not isinstance(t.fmt, Acc) or r.lo > -np.inf or r.hi < np.inf:
+        raise imp.error(node, "can only follow a Conv/Gemm/MatMul directly (affine folding)")
+    return t
+
+
+def _per_channel(imp, node, t, c) -> np.ndarray:
+    c = np.asarray(c, np.float64)
+    if c.size == 1:
+        return c.reshape(())
+    channels = t.shape[t.axis]
+    if c.size == channels and c.reshape(-1).size == max(c.shape):
+        return c.reshape(-1)
+    raise imp.error(node, f"constant of shape {c.shape} is not per-tensor or per-channel")
+
+
+@handles("BatchNormalization")
+def BatchNormalization(imp, node):
+    r = imp.real(node, 0)
+    t = _acc_affine(imp, node, r)
+    gamma, beta, mean, var = (imp.const(node, i, n).astype(np.float64)
+                              for i, n in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")))
+    eps = float(imp.attr(node, "epsilon", 1e-5))
+    k = gamma / np.sqrt(var + eps)
+    t.scale = np.broadcast_to(t.scale, k.shape) * k
+    t.bias = (np.broadcast_to(t.bias, k.shape) - mean) * k + beta
+    return [Real(t.name)]
+
+
+@handles("Mul", "Add", "Sub", "Div")
+def Arith(imp, node):
+    a, b = imp.value(node, 0), imp.value(node, 1)
+    if node.op_type == "Add" and isinstance(a, Real) and isinstance(b, Real):
+        return [Sum(a, b)]
+    if isinstance(a, Const) and node.op_type in ("Mul", "Add"):
+        a, b = b, a
+    if not isinstance(b, Const):
+        raise imp.error(node, "needs one constant operand (or two quantized inputs for Add)")
+    c = b.value
+    if isinstance(a, FloatIn):
+        shape = np.broadcast_shapes(a.shape, np.shape(c))
+        if shape != a.shape:
+            raise imp.error(node, "a constant that broadcasts the input to a new shape")
+        return [FloatIn(a.tensor, a.shape, a.pre + [(node.op_type, np.asarray(c, np.float32))])]
+    if not isinstance(a, Real):
+        raise imp.error(node, f"input {node.input[0]!r} is not quantized")
+    t = _acc_affine(imp, node, a)
+    c = _per_channel(imp, node, t, c)
+    if node.op_type == "Mul":
+        t.scale, t.bias = t.scale * c, t.bias * c
+    elif node.op_type == "Div":
+        t.scale, t.bias = t.scale / c, t.bias / c
+    else:
+        t.bias = t.bias + (c if node.op_type == "Add" else -c)
+    return [Real(t.name)]
+
+
+def add_reals(imp, node, a: Real, b: Real, fmt, scale, zero_point) -> str:
+    """Residual add of two quantized tensors into codes of ``fmt``."""
+    names = [imp.materialize(v, node.name) for v in (a, b)]
+    ta, tb = (imp.tensor(n) for n in names)
+    for t in (ta, tb):
+        if isinstance(t.fmt, Acc) or np.size(t.scale) > 1:
+            raise imp.error(node, f"input {t.name!r} must be a per-tensor quantized tensor")
+    if ta.shape != tb.shape:
+        raise imp.error(node, f"broadcasting add {ta.shape} + {tb.shape} is not supported")
+    scale, zp = float(np.asarray(scale).reshape(())), int(np.asarray(zero_point).reshape(()))
+    out = imp.new_tensor(node.name or node.output[0], ta.shape, fmt, scale=np.float64(scale),
+                         zero_point=np.int64(zp), axis=ta.axis)
+    imp.graph.add_node("add", node.name or node.output[0], names, [out],
+                       scale_a=float(ta.scale) / scale, scale_b=float(tb.scale) / scale,
+                       a_zero_point=int(ta.zero_point), b_zero_point=int(tb.zero_point),
+                       zero_point=zp, lo=fmt.min, hi=fmt.max)
+    return out.name
+
+
+def _pool_geometry(imp, node, shape, kernel):
+    strides = list(imp.attr(node, "strides", [1, 1]))
+    pads = list(imp.attr(node, "pads", [0, 0, 0, 0]))
+    if imp.attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise imp.error(node, "auto_pad SAME_* is not supported for pooling")
+    if imp.attr(node, "ceil_mode", 0) or any(d != 1 for d in imp.attr(node, "dilations", [1])):
+        raise imp.error(node, "ceil_mode and dilations are not supported")
+    oh = (shape[2] + pads[0] + pads[2] - kernel[0]) // strides[0] + 1
+    ow = (shape[3] + pads[1] + pads[3] - kernel[1]) // strides[1] + 1
+    return dict(kernel=tuple(kernel), strides=tuple(strides), pads=tuple(pads)), \
+        (shape[0], shape[1], oh, ow)
+
+
+@handles("MaxPool")
+def MaxPool(imp, node):
+    r = imp.real(node, 0)
+    t = imp.tensor(r.tensor)
+    if isinstance(t.fmt, Acc) or np.size(t.scale) > 1 or len(t.shape) != 4:
+        raise imp.error(node, "needs a per-tensor quantized 4-D input")
+    geo, shape = _pool_geometry(imp, node, t.shape, imp.attr(node, "kernel_shape"))
+    out = imp.new_tensor(node.name or node.output[0], shape, t.fmt, scale=t.scale,
+                         zero_point=t.zero_point, axis=1)
+    imp.graph.add_node("maxpool", node.name or node.output[0], [t.name], [out], **geo)
+    return [Real(out.name, r.lo, r.hi)]  # max commutes with the pending clamp
+
+
+@handles("AveragePool", "GlobalAveragePool")
+def AveragePool(imp, node):
+    r = imp.real(node, 0)
+    name = imp.materialize(r, node.name)
+    t = imp.tensor(name)
+    if isinstance(t.fmt, Acc) or np.size(t.scale) > 1 or len(t.shape) != 4:
+        raise imp.error(node, "needs a per-tensor quantized 4-D input")
+    if node.op_type == "GlobalAveragePool":
+        count = t.shape[2] * t.shape[3]
+        out = imp.new_tensor(node.name or node.output[0], t.shape[:2] + (1, 1), Acc(),
+                             scale=np.float64(t.scale) / count, axis=1)
+        imp.graph.add_node("globalsum", node.name or node.output[0], [name], [out],
+                           x_zero_point=int(t.zero_point))
+        return [Real(out.name)]
+    kernel = imp.attr(node, "kernel_shape")
+    geo, shape = _pool_geometry(imp, node, t.shape, kernel)
+    if any(geo["pads"]) and not imp.attr(node, "count_include_pad", 0):
+        raise imp.error(node, "padding without count_include_pad=1 is not supported")
+    out = imp.new_tensor(node.name or node.output[0], shape, Acc(),
+                         scale=np.float64(t.scale) / (kernel[0] * kernel[1]), axis=1)
+    imp.graph.add_node("sumpool", node.name or node.output[0], [name], [out],
+                       x_zero_point=int(t.zero_point), **geo)
+    return [Real(out.name)]
+
+
+def _layout(imp, node, op: str, shape, **attrs):
+    v = imp.value(node, 0)
+    if isinstance(v, Sum | FloatIn) or v is None:
+        raise imp.error(node, f"input {node.input[0]!r} is not quantized")
+    name = imp.materialize(v, node.name) if isinstance(v, Real) else v.tensor
+    t = imp.tensor(name)
+    if shape[0] != t.shape[0]:
+        raise imp.error(node, f"changes the batch dimension ({t.shape} -> {tuple(shape)})")
+    if np.size(t.scale) > 1 or isinstance(t.fmt, Acc):
+        raise imp.error(node, "needs a per-tensor quantized input")
+    out = imp.new_tensor(node.name or node.output[0], shape, t.fmt, scale=t.scale,
+                         zero_point=t.zero_point, axis=1)
+    imp.graph.add_node(op, node.name or node.output[0], [name], [out], **attrs)
+    return [type(v)(out.name)]
+
+
+@handles("Flatten")
+def Flatten(imp, node):
+    t = imp.tensor(imp.value(node, 0).tensor)
+    axis = int(imp.attr(node, "axis", 1))
+    shape = (int(np.prod(t.shape[:axis])), int(np.prod(t.shape[axis:])))
+    return _layout(imp, node, "reshape", shape, shape=shape)
+
+
+@handles("Reshape", "Squeeze", "Unsqueeze")
+def Reshape(imp, node):
+    v = imp.value(node, 0)
+    if isinstance(v, Sum):
+        raise imp.error(node, f"input {node.input[0]!r} is not quantized")
+    old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
+    if node.op_type == "Reshape":
+        target = [int(d) for d in imp.const(node, 1, "shape")]
+        target = [old[i] if d == 0 else d for i, d in enumerate(target)]
+        shape = np.empty(old).reshape(target).shape
+    else:
+        axes = imp.const(node, 1, "axes") if len(node.input) > 1 else imp.attr(node, "axes")
+        probe = np.empty(old)
+        shape = (np.squeeze(probe, tuple(axes)) if node.op_type == "Squeeze"
+                 else np.expand_dims(probe, tuple(axes))).shape
+    if isinstance(v, FloatIn):
+        if shape[0] != old[0]:
+            raise imp.error(node, f"changes the batch dimension ({old} -> {shape})")
+        return [FloatIn(v.tensor, tuple(shape), v.pre + [("Reshape", np.array(shape))])]
+    return _layout(imp, node, "reshape", tuple(shape), shape=tuple(shape))
+
+
+@handles("Transpose")
+def Transpose(imp, node):
+    t = imp.tensor(imp.value(node, 0).tensor)
+    perm = tuple(imp.attr(node, "perm", list(range(len(t.shape)))[::-1]))
+    return _layout(imp, node, "transpose", tuple(t.shape[p] for p in perm), perm=perm)
+
+
+@handles("Identity")
+def Identity(imp, node):
+    return [imp.value(node, 0)]
+
+
+@handles("Concat")
+def Concat(imp, node):
+    axis = int(imp.attr(node, "axis", 1))
+    vals = [imp.value(node, i) for i in range(len(node.input))]
+    if not all(isinstance(v, Real | Codes) for v in vals):
+        raise imp.error(node, "inputs must be quantized")
+    names = [imp.materialize(v, node.name) if isinstance(v, Real) else v.tensor for v in vals]
+    ts = [imp.tensor(n) for n in names]
+    if any(not np.array_equal(t.scale, ts[0].scale) or t.fmt != ts[0].fmt
+           or not np.array_equal(t.zero_point, ts[0].zero_point) for t in ts):
+        raise imp.error(node, "inputs with different quantization are not supported")
+    axis = axis + len(ts[0].shape) if axis < 0 else axis
+    if axis == 0:
+        raise imp.error(node, "concatenating along the batch dimension is not supported")
+    shape = list(ts[0].shape)
+    shape[axis] = sum(t.shape[axis] for t in ts)
+    out = imp.new_tensor(node.name or node.output[0], shape, ts[0].fmt, scale=ts[0].scale,
+                         zero_point=ts[0].zero_point, axis=1)
+    imp.graph.add_node("concat", node.name or node.output[0], names, [out], axis=axis)
+    return [type(vals[0])(out.name)]

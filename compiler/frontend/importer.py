@@ -1,0 +1,248 @@
+"""Quantized ONNX -> integer IR, by abstract interpretation of the ONNX graph.
+
+Each ONNX node is handled by one function (see qdq.py, qonnx.py, float_ops.py), named after
+the op and registered with ``@handles``. Constant subgraphs (shape arithmetic, weight
+quantization) are folded as they are met.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from qfab.compiler.frontend import dtypes
+from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Value
+from qfab.compiler.ir import Acc, Graph, Tensor, unsupported
+
+from qfab.errors import QfabError
+
+Handler = Callable[["Importer", onnx.NodeProto], list[Value]]
+HANDLERS: dict[str, Handler] = {}
+CONST_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Pow",
+                  "Sqrt", "Div", "Mul", "Add", "Sub", "Neg", "Transpose", "Flatten", "Identity",
+                  "ConstantOfShape", "Slice", "Range", "Expand", "Equal", "Where", "Reciprocal"}
+LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"}
+
+
+def handles(*ops: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for op in ops:
+            HANDLERS[op] = fn
+        return fn
+
+    return register
+
+
+def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    path = Path(model)
+    if not path.is_file():
+        raise QfabError(f"model file not found: {path}")
+    try:
+        return onnx.load(str(path))
+    except Exception as e:  # protobuf raises several types on corrupt input
+        raise QfabError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+
+
+class Importer:
+    def __init__(self, model: onnx.ModelProto):
+        self.model = model
+        self.graph = Graph(name=model.graph.name or "model")
+        self.values: dict[str, Value] = {}
+        self.elem_types: dict[str, int] = {}
+
+    # ---- helpers for handlers ------------------------------------------------------------
+    def attr(self, node: onnx.NodeProto, name: str, default=None):
+        for a in node.attribute:
+            if a.name == name:
+                v = onnx.helper.get_attribute_value(a)
+                return v.decode() if isinstance(v, bytes) else v
+        return default
+
+    def value(self, node: onnx.NodeProto, i: int) -> Value | None:
+        if i >= len(node.input) or not node.input[i]:
+            return None
+        return self.values[node.input[i]]
+
+    def const(self, node: onnx.NodeProto, i: int, what: str) -> np.ndarray | None:
+        v = self.value(node, i)
+        if v is None:
+            return None
+        if not isinstance(v, Const):
+            raise QfabError(f"{node.op_type} node {node.name!r}: {what} "
+                            f"({node.input[i]!r}) must be a constant")
+        return v.value
+
+    def real(self, node: onnx.NodeProto, i: int) -> Real:
+        v = self.value(node, i)
+        if isinstance(v, Real):
+            return v
+        kind = "float (not quantized)" if isinstance(v, FloatIn | Const) else "raw codes"
+        raise QfabError(f"{node.op_type} node {node.name!r}: input {node.input[i]!r} is {kind}; "
+                        "qfab needs it quantized (QuantizeLinear/DequantizeLinear or Quant)")
+
+    def tensor(self, name: str) -> Tensor:
+        return self.graph.tensors[name]
+
+    def new_tensor(self, base: str, shape, fmt, **meta) -> Tensor:
+        return Tensor(self.graph.fresh(base), tuple(int(d) for d in shape), fmt, **meta)
+
+    def error(self, node: onnx.NodeProto, message: str) -> QfabError:
+        return QfabError(f"{node.op_type} node {node.name!r}: {message}")
+
+    def materialize(self, r: Real, node_name: str) -> str:
+        """The IR tensor for ``r`` with its pending clamp applied (a clamp node if needed)."""
+        t = self.tensor(r.tensor)
+        if r.lo == -np.inf and r.hi == np.inf:
+            return r.tensor
+        if isinstance(t.fmt, Acc) or np.ndim(t.scale) or np.any(t.scale <= 0):
+            raise QfabError(f"node {node_name!r}: Relu/Clip on this tensor must be followed "
+                            "by a quantizer")
+        lo_code = -np.inf if r.lo == -np.inf else np.ceil(r.lo / t.scale + t.zero_point)
+        hi_code = np.inf if r.hi == np.inf else np.floor(r.hi / t.scale + t.zero_point)
+        out = self.new_tensor(r.tensor + "_clamp", t.shape, t.fmt, scale=t.scale,
+                              zero_point=t.zero_point, axis=t.axis)
+        lo = max(int(lo_code), t.fmt.min) if lo_code != -np.inf else t.fmt.min
+        hi = min(int(hi_code), t.fmt.max) if hi_code != np.inf else t.fmt.max
+        self.graph.add_node("clamp", node_name, [r.tensor], [out], lo=lo, hi=hi)
+        return out.name
+
+    # ---- the walk ----------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.model.graph
+        for init in g.initializer:
+            self.values[init.name] = Const(numpy_helper.to_array(init))
+            self.elem_types[init.name] = init.data_type
+        for inp in g.input:
+            if inp.name in self.values:
+                continue  # old exporters list initializers as inputs
+            self._add_input(inp)
+        for node in g.node:
+            self._visit(node)
+        for out in g.output:
+            self.graph.outputs.append(self._output(out))
+        return self.graph
+
+    def _add_input(self, inp: onnx.ValueInfoProto) -> None:
+        tt = inp.type.tensor_type
+        shape = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value"):
+                shape.append(d.dim_value)
+            elif i == 0:
+                shape.append(1)  # a symbolic batch: the IR computes one sample at a time
+            else:
+                raise QfabError(f"graph input {inp.name!r}: dynamic dimension {i} "
+                                f"({d.dim_param or '?'}); qfab needs static shapes")
+        self.elem_types[inp.name] = tt.elem_type
+        if dtypes.is_quantized_type(tt.elem_type):
+            fmt = dtypes.format_of(tt.elem_type)
+            self.graph.add_tensor(Tensor(inp.name, tuple(shape), fmt))
+            self.values[inp.name] = Codes(inp.name)
+        elif tt.elem_type in dtypes.FLOAT_TYPES:
+            self.graph.add_tensor(Tensor(inp.name, tuple(shape), None))
+            self.values[inp.name] = FloatIn(inp.name, tuple(shape))
+        else:
+            raise QfabError(f"graph input {inp.name!r}: element type "
+                            f"{onnx.TensorProto.DataType.Name(tt.elem_type)} is not supported")
+        self.graph.inputs.append(inp.name)
+
+    def _visit(self, node: onnx.NodeProto) -> None:
+        op = node.op_type
+        ins = [self.values.get(i) if i else None for i in node.input]
+        missing = [i for i, v in zip(node.input, ins, strict=True) if i and v is None]
+        if missing:
+            raise QfabError(f"{op} node {node.name!r}: input {missing[0]!r} is not defined")
+        if op == "Constant":
+            t = node.attribute[0]
+            arr = (numpy_helper.to_array(t.t) if t.type == onnx.AttributeProto.TENSOR
+                   else np.asarray(onnx.helper.get_attribute_value(t)))
+            self.values[node.output[0]] = Const(arr)
+            if t.type == onnx.AttributeProto.TENSOR:
+                self.elem_types[node.output[0]] = t.t.data_type
+            return
+        if op == "Shape" and isinstance(ins[0], FloatIn | Codes | Real):
+            shape = ins[0].shape if isinstance(ins[0], FloatIn) else self.tensor(
+                ins[0].tensor).shape
+            self.values[node.output[0]] = Const(np.array(shape, np.int64))
+            return
+        all_const = all(v is None or isinstance(v, Const) for v in ins)
+        if all_const and (op in CONST_FOLDABLE or op not in HANDLERS):
+            self._fold(node)
+            return
+        handler = HANDLERS.get(op)
+        if handler is None:
+            raise unsupported(f"unsupported op {op}", node.name or node.output[0],
+                              sorted(set(HANDLERS) - {"Constant"}))
+        outs = handler(self, node)
+        for name, v in zip(node.output, outs, strict=False):
+            self.values[name] = v
+
+    def _fold(self, node: onnx.NodeProto) -> None:
+        results = self._evaluate(node, {i: self.values[i].value for i in node.input if i})
+        for name, arr in zip(node.output, results, strict=True):
+            self.values[name] = Const(np.asarray(arr))
+        first = self.values[node.input[0]] if node.input else None
+        if node.op_type in LAYOUT_OPS and first.codes is not None:
+            # Weights moved by layout ops keep their integer codes (e.g. QONNX's Transpose
+            # after a weight Quant).
+            feeds = {i: self.values[i].value for i in node.input if i}
+            feeds[node.input[0]] = first.codes
+            codes = self._evaluate(node, feeds)[0]
+            axis = first.axis
+            if node.op_type == "Transpose" and np.size(first.scale) > 1:
+                axis = list(self.attr(node, "perm")).index(first.axis)
+            elif node.op_type != "Identity" and np.size(first.scale) > 1:
+                raise QfabError(f"{node.op_type} node {node.name!r}: reshaping per-channel "
+                                "quantized weights is not supported")
+            self.values[node.output[0]] = Const(
+                self.values[node.output[0]].value, codes=np.asarray(codes, np.int64),
+                fmt=first.fmt, scale=first.scale, zero_point=first.zero_point, axis=axis)
+
+    def _evaluate(self, node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> list:
+        from onnx.reference import ReferenceEvaluator
+
+        inputs = [onnx.helper.make_tensor_value_info(i, self._elem_type(i, feeds[i]), None)
+                  for i in feeds]
+        outputs = [onnx.helper.make_tensor_value_info(o, 0, None) for o in node.output]
+        g = onnx.helper.make_graph([node], "fold", inputs, outputs)
+        m = onnx.helper.make_model(g, opset_imports=list(self.model.opset_import))
+        try:
+            return ReferenceEvaluator(m).run(None, feeds)
+        except Exception as e:
+            raise QfabError(f"{node.op_type} node {node.name!r}: cannot fold this constant "
+                            f"subgraph ({type(e).__name__}: {e})") from None
+
+    def _elem_type(self, name: str, array: np.ndarray) -> int:
+        try:
+            return onnx.helper.np_dtype_to_tensor_dtype(np.asarray(array).dtype)
+        except (KeyError, ValueError, TypeError):
+            return self.elem_types.get(name, onnx.TensorProto.FLOAT)
+
+    def _output(self, out: onnx.ValueInfoProto) -> str:
+        v = self.values.get(out.name)
+        if isinstance(v, Codes):
+            if v.tensor != out.name:
+                if out.name in self.graph.tensors:
+                    self.graph.rename(out.name, self.graph.fresh(out.name))
+                self.graph.rename(v.tensor, out.name)
+            return out.name
+        if isinstance(v, Real):
+            if out.name in self.graph.tensors:
+                self.graph.rename(out.name, self.graph.fresh(out.name))
+            y = Tensor(out.name, self.tensor(v.tensor).shape, None)
+            self.graph.add_node("dequantize", out.name, [v.tensor], [y], lo=v.lo, hi=v.hi)
+            return y.name
+        raise QfabError(f"graph output {out.name!r} is not computed from quantized tensors")
+
+
+def import_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
+    """Read a quantized ONNX model (QDQ, QOperator or QONNX) into the integer IR."""
+    from qfab.compiler.frontend import float_ops, qdq, qonnx  # noqa: F401 (register handlers)
+
+    return Importer(load_model(model)).run()

@@ -1,0 +1,110 @@
+"""The integer lowerings shared by the dialects: requantization and thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.frontend.values import Real
+from qfab.compiler.ir import Acc, Tensor
+from qfab.numerics import IntFormat, MinifloatFormat
+
+from qfab.errors import QfabError
+
+# Quantizers to at most this many levels after a float affine (folded BatchNorm) become
+# thresholds: exact against the float definition, and cheap in hardware (FINN's MultiThreshold).
+MAX_THRESHOLD_LEVELS = 16
+
+
+def _flip_negative_channels(imp, src: Tensor, ratio: np.ndarray) -> np.ndarray:
+    """Make every per-channel multiplier positive by negating the producer's weight rows."""
+    neg = ratio < 0
+    if not neg.any():
+        return ratio
+    producer = imp.graph.producer(src.name)
+    if producer is None or producer.op not in ("conv", "dense"):
+        raise QfabError(f"tensor {src.name!r}: a negative scale needs a conv/dense producer")
+    sign = np.where(neg, -1, 1).astype(np.int64)
+    w = producer.attrs["weight"]
+    producer.attrs["weight"] = w * sign.reshape((-1,) + (1,) * (w.ndim - 1))
+    if producer.attrs.get("bias") is not None:
+        producer.attrs["bias"] = producer.attrs["bias"] * sign
+    src.scale = np.abs(src.scale)
+    src.bias = np.asarray(src.bias, np.float64) * 1.0
+    return np.abs(ratio)
+
+
+def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
+                  lo: int | None = None, hi: int | None = None,
+                  rounding: str = "half_even") -> str:
+    """Lower "quantize the real value ``r``" to a requant (or threshold) node; returns the
+    output codes tensor."""
+    src = imp.tensor(r.tensor)
+    scale = np.asarray(scale, np.float64)
+    zp = np.asarray(zero_point, np.int64)
+    if scale.size > 1 or zp.size > 1:
+        raise QfabError(f"node {node_name!r}: per-channel quantization of activations "
+                        "is not supported")
+    scale, zp = float(scale.reshape(())), int(zp.reshape(()))
+    if isinstance(fmt, MinifloatFormat):
+        lo = hi = None
+    else:
+        lo = fmt.min if lo is None else lo
+        hi = fmt.max if hi is None else hi
+        if r.lo > -np.inf:
+            lo = max(lo, int(np.round(r.lo / scale)) + zp)
+        if r.hi < np.inf:
+            hi = min(hi, int(np.round(r.hi / scale)) + zp)
+    channels = src.shape[src.axis] if len(src.shape) > 1 else 1
+    ratio = np.broadcast_to(src.unit / scale, (channels,)).copy()
+    if isinstance(src.fmt, Acc):
+        ratio = _flip_negative_channels(imp, src, ratio)
+    elif (ratio <= 0).any():
+        raise QfabError(f"node {node_name!r}: non-positive scale")
+    offset = np.broadcast_to(np.asarray(src.bias, np.float64) / scale, (channels,)).copy()
+    out = imp.new_tensor(node_name + "_q", src.shape, fmt, scale=np.float64(scale),
+                         zero_point=np.int64(zp), axis=src.axis)
+    in_zp = np.asarray(src.zero_point, np.int64)
+    per_channel = ratio.size > 1 and not np.all(ratio == ratio[0])
+    if (isinstance(fmt, IntFormat) and np.any(offset != 0) and hi - lo < MAX_THRESHOLD_LEVELS
+            and rounding == "half_even"):
+        thresholds = thresholds_for(ratio, offset, zp, lo, hi)
+        imp.graph.add_node("threshold", node_name, [src.name], [out], thresholds=thresholds,
+                           base=lo, in_zero_point=in_zp)
+        return out.name
+    imp.graph.add_node(
+        "requant", node_name, [src.name], [out],
+        in_zero_point=in_zp,
+        scale=ratio if per_channel else ratio[:1].reshape(()),
+        offset=offset if np.any(offset != offset[0]) else offset[:1].reshape(()),
+        zero_point=zp, lo=lo, hi=hi, rounding=rounding)
+    return out.name
+
+
+def requant_float(v: np.ndarray, scale, offset, zero_point: int, lo, hi) -> np.ndarray:
+    """Float requantization as ONNX defines it: round_half_even(v * scale + offset) + zp,
+    saturated. float64, the arithmetic the thresholds are derived from."""
+    y = np.round(v.astype(np.float64) * scale + offset) + zero_point
+    return np.clip(y, lo, hi).astype(np.int64)
+
+
+def thresholds_for(ratio: np.ndarray, offset: np.ndarray, zero_point: int, lo: int,
+                   hi: int) -> np.ndarray:
+    """Per channel, the smallest integer input reaching each level lo+1..hi of
+    ``requant_float``: out = lo + #(thresholds <= v) reproduces it exactly."""
+    levels = np.arange(lo + 1, hi + 1)
+    c = ratio.size
+    t = np.empty((c, levels.size), np.int64)
+    big = np.int64(2**62)
+    for ch in range(c):
+        m, o = ratio[ch], offset[ch]
+        for j, k in enumerate(levels):
+            if m == 0:
+                t[ch, j] = -big if requant_float(np.zeros(1), m, o, zero_point, lo, hi)[0] >= k \
+                    else big
+                continue
+            guess = int(np.ceil((k - zero_point - 0.5 - o) / m))
+            cand = np.arange(guess - 3, guess + 4)
+            ok = requant_float(cand, m, o, zero_point, lo, hi) >= k
+            if not ok.any() or ok.all():
+                raise AssertionError(f"threshold search failed for channel {ch}, level {k}")
+            t[ch, j] = cand[np.argmax(ok)]
+    return t

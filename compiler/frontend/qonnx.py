@@ -1,0 +1,215 @@
+"""QONNX ops: Quant, BipolarQuant, Trunc, FloatQuant and MultiThreshold.
+
+A QONNX quantizer outputs the dequantized value, so each becomes a quantizer into codes
+followed by a symbolic dequantization (a ``Real`` value): integer work only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.frontend.importer import handles
+from qfab.compiler.frontend.lowering import quantize_real
+from qfab.compiler.frontend.values import Const, FloatIn, Real
+from qfab.compiler.ir import Acc
+from qfab.numerics import IntFormat, MinifloatFormat
+
+_ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor",
+             "HALF_UP": "half_up"}
+
+
+def _rounding(imp, node, default="ROUND") -> str:
+    mode = str(imp.attr(node, "rounding_mode", default)).upper()
+    if mode not in _ROUNDING:
+        raise imp.error(node, f"rounding_mode {mode!r} is not supported; supported: "
+                              f"{', '.join(_ROUNDING)}")
+    return _ROUNDING[mode]
+
+
+def _round(x: np.ndarray, rounding: str) -> np.ndarray:
+    return {"half_even": np.round, "floor": np.floor,
+            "half_up": lambda v: np.floor(v + 0.5)}[rounding](x)
+
+
+def _axis_of(scale: np.ndarray) -> int:
+    big = [i for i, d in enumerate(np.shape(scale)) if d > 1]
+    return big[0] if big else 1
+
+
+def _int_quant(imp, node, fmt: IntFormat, lo: int, hi: int, rounding: str):
+    v = imp.value(node, 0)
+    scale = np.asarray(imp.const(node, 1, "scale"), np.float32)
+    zp = np.asarray(imp.const(node, 2, "zero point"))
+    if np.any(zp != np.round(zp)):
+        raise imp.error(node, "non-integer zero points are not supported")
+    zp = zp.astype(np.int64)
+    if isinstance(v, Const):
+        x = np.asarray(v.value, np.float32)
+        codes = np.clip(_round((x / scale).astype(np.float32) + zp, rounding), lo, hi)
+        codes = codes.astype(np.int64)
+        axis = _axis_of(scale)
+        return Const(((codes - zp) * scale).astype(np.float32), codes=codes, fmt=fmt,
+                     scale=scale.reshape(-1) if scale.size > 1 else scale.reshape(()),
+                     zero_point=zp.reshape(-1) if zp.size > 1 else zp.reshape(()), axis=axis)
+    if isinstance(v, FloatIn):
+        if scale.size > 1 or zp.size > 1:
+            raise imp.error(node, "per-channel quantization of an input is not supported")
+        shape = v.shape
+        t = imp.new_tensor(node.output[0], shape, fmt, scale=scale.reshape(()),
+                           zero_point=zp.reshape(()))
+        imp.graph.add_node("quantize", node.name or node.output[0], [v.tensor], [t],
+                           pre=v.pre, saturate=True, lo=lo, hi=hi, rounding=rounding)
+        return Real(t.name)
+    if not isinstance(v, Real):
+        raise imp.error(node, f"input {node.input[0]!r} is not a float or quantized tensor")
+    return Real(quantize_real(imp, node.name or node.output[0], v, fmt, scale, zp, lo=lo,
+                              hi=hi, rounding=rounding))
+
+
+@handles("Quant", "IntQuant")
+def Quant(imp, node):
+    bits = int(np.asarray(imp.const(node, 3, "bit width")).reshape(()))
+    signed = bool(imp.attr(node, "signed", 1))
+    narrow = bool(imp.attr(node, "narrow", 0))
+    if not 1 <= bits <= 32:
+        raise imp.error(node, f"bit width {bits} is outside 1..32")
+    fmt = IntFormat(bits=bits, signed=signed)
+    lo = fmt.min + (1 if narrow and signed else 0)
+    hi = fmt.max - (1 if narrow and not signed else 0)
+    return [_int_quant(imp, node, fmt, lo, hi, _rounding(imp, node))]
+
+
+@handles("BipolarQuant")
+def BipolarQuant(imp, node):
+    v = imp.value(node, 0)
+    scale = np.asarray(imp.const(node, 1, "scale"), np.float32)
+    fmt = IntFormat(bits=2, signed=True)
+    if isinstance(v, Const):
+        codes = np.where(np.asarray(v.value, np.float32) / scale >= 0, 1, -1).astype(np.int64)
+        return [Const((codes * scale).astype(np.float32), codes=codes, fmt=fmt,
+                      scale=scale.reshape(-1) if scale.size > 1 else scale.reshape(()),
+                      zero_point=np.zeros((), np.int64), axis=_axis_of(scale))]
+    r = imp.real(node, 0)
+    src = imp.tensor(r.tensor)
+    if scale.size > 1:
+        raise imp.error(node, "per-channel scale on activations is not supported")
+    # sign(x) as a threshold: the smallest integer whose real value is >= 0.
+    out = _threshold_real(imp, node, r, np.zeros((src.shape[src.axis], 1)))
+    t = imp.tensor(out)
+    t.fmt, t.scale, t.zero_point = fmt, scale.reshape(()).astype(np.float64), np.int64(0)
+    imp.graph.nodes[-1].attrs.update(base=-1, step=2)
+    return [Real(out)]
+
+
+def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
+    """A threshold node counting, per channel, the real thresholds the input reaches."""
+    name = imp.materialize(r, node.name)
+    src = imp.tensor(name)
+    c = src.shape[src.axis] if len(src.shape) > 1 else 1
+    unit = np.broadcast_to(src.unit, (c,)).astype(np.float64)
+    bias = np.broadcast_to(np.asarray(src.bias, np.float64), (c,))
+    zp = np.broadcast_to(np.asarray(src.zero_point, np.int64), (c,))
+    thr = np.broadcast_to(np.asarray(real_thresholds, np.float64), (c, real_thresholds.shape[-1]))
+    if np.any(unit <= 0):
+        raise imp.error(node, "thresholds on a tensor with a non-positive scale")
+    ints = np.empty(thr.shape, np.int64)
+    for ch in range(c):
+        for j, T in enumerate(thr[ch]):
+            guess = int(np.ceil((T - bias[ch]) / unit[ch] + zp[ch]))
+            cand = np.arange(guess - 2, guess + 3)
+            ok = (cand - zp[ch]) * unit[ch] + bias[ch] >= T
+            ints[ch, j] = cand[np.argmax(ok)] if ok.any() else guess + 3
+    bits = int(np.ceil(np.log2(thr.shape[-1] + 1))) + 1
+    out = imp.new_tensor(node.name or node.output[0], src.shape, IntFormat(bits=bits, signed=True),
+                         axis=src.axis)
+    imp.graph.add_node("threshold", node.name or node.output[0], [name], [out],
+                       thresholds=ints,
+                       base=0, in_zero_point=np.zeros((), np.int64))
+    return out.name
+
+
+@handles("MultiThreshold")
+def MultiThreshold(imp, node):
+    r = imp.real(node, 0)
+    thr = np.asarray(imp.const(node, 1, "thresholds"), np.float64)
+    if thr.ndim != 2:
+        raise imp.error(node, f"thresholds must be 2-D (got {thr.shape})")
+    if imp.attr(node, "data_layout", "NCHW") != "NCHW":
+        raise imp.error(node, "only data_layout NCHW is supported")
+    out = _threshold_real(imp, node, r, thr)
+    out_scale = float(imp.attr(node, "out_scale", 1.0))
+    out_bias = float(imp.attr(node, "out_bias", 0.0))
+    t = imp.tensor(out)
+    zp = -out_bias / out_scale
+    if zp != round(zp):
+        raise imp.error(node, "out_bias must be a multiple of out_scale")
+    t.scale, t.zero_point = np.float64(out_scale), np.int64(round(zp))
+    return [Real(out)]
+
+
+@handles("Trunc")
+def Trunc(imp, node):
+    r = imp.real(node, 0)
+    if len(node.input) > 5 and node.input[5]:
+        raise imp.error(node, "Trunc v2 (output_scale input) is not supported")
+    src = imp.tensor(imp.materialize(r, node.name))
+    scale = np.asarray(imp.const(node, 1, "scale"), np.float64)
+    zp = np.asarray(imp.const(node, 2, "zero point"), np.float64)
+    in_bits = int(np.asarray(imp.const(node, 3, "input bit width")).reshape(()))
+    out_bits = int(np.asarray(imp.const(node, 4, "output bit width")).reshape(()))
+    if isinstance(src.fmt, Acc) or not np.allclose(src.unit, scale) or np.any(
+            src.zero_point != zp):
+        raise imp.error(node, "the input must be quantized with the Trunc's scale and zero point")
+    k = in_bits - out_bits
+    signed = src.fmt.signed
+    fmt = IntFormat(bits=out_bits, signed=signed)
+    out = imp.new_tensor(node.name or node.output[0], src.shape, fmt,
+                         scale=np.float64(scale.reshape(())), zero_point=np.int64(0),
+                         axis=src.axis)
+    imp.graph.add_node("requant", node.name or node.output[0], [src.name], [out],
+                       in_zero_point=np.int64(0), scale=np.float64(2.0**-k),
+                       offset=np.float64(0), zero_point=0, lo=fmt.min, hi=fmt.max,
+                       rounding=_rounding(imp, node, "FLOOR"))
+    out_t = imp.tensor(out.name)
+    out_t.zero_point = np.int64(int(zp.reshape(())))
+    return [Real(out.name)]
+
+
+def _minifloat(imp, node) -> MinifloatFormat:
+    e = int(np.asarray(imp.const(node, 2, "exponent bit width")).reshape(()))
+    m = int(np.asarray(imp.const(node, 3, "mantissa bit width")).reshape(()))
+    bias = imp.const(node, 4, "exponent bias")
+    bias = None if bias is None else int(np.asarray(bias).reshape(()))
+    max_val = imp.const(node, 5, "max value")
+    sat = bool(imp.attr(node, "saturation", 1))
+    candidates = [MinifloatFormat(exp_bits=e, man_bits=m, bias=bias, special=s, saturate=sat)
+                  for s in ("none", "fn", "ieee")]
+    if max_val is None:
+        return candidates[0]
+    for f in candidates:
+        if float(f.max_value) == float(np.asarray(max_val).reshape(())):
+            return f
+    raise imp.error(node, f"max_val {float(np.asarray(max_val).reshape(()))} matches no "
+                          f"E{e}M{m} format")
+
+
+@handles("FloatQuant")
+def FloatQuant(imp, node):
+    fmt = _minifloat(imp, node)
+    if _rounding(imp, node) != "half_even":
+        raise imp.error(node, "only rounding_mode ROUND is supported for minifloats")
+    v = imp.value(node, 0)
+    scale = np.asarray(imp.const(node, 1, "scale"), np.float32)
+    if isinstance(v, Const):
+        codes = fmt.encode((np.asarray(v.value, np.float32) / scale).astype(np.float64))
+        codes = np.asarray(codes, np.int64)
+        return [Const((fmt.decode(codes) * scale).astype(np.float32), codes=codes, fmt=fmt,
+                      scale=scale.reshape(-1) if scale.size > 1 else scale.reshape(()),
+                      zero_point=np.zeros((), np.int64), axis=_axis_of(scale))]
+    if isinstance(v, FloatIn):
+        t = imp.new_tensor(node.output[0], v.shape, fmt, scale=scale.reshape(()))
+        imp.graph.add_node("quantize", node.name or node.output[0], [v.tensor], [t],
+                           pre=v.pre, saturate=fmt.saturate)
+        return [Real(t.name)]
+    r = imp.real(node, 0)
+    return [Real(quantize_real(imp, node.name or node.output[0], r, fmt, scale, 0))]
+

@@ -1,0 +1,64 @@
+"""What an ONNX tensor is while the importer walks the graph.
+
+The importer interprets the ONNX graph abstractly: each ONNX tensor becomes one of these
+values, and only integer work reaches the IR. Dequantized tensors stay symbolic (``Real``), so a
+DequantizeLinear -> Conv -> QuantizeLinear chain becomes conv + requant with no float op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from qfab.compiler.ir import Format
+
+
+@dataclass
+class Const:
+    """A constant. ``codes`` is set when it came from quantized data (DequantizeLinear of an
+    initializer, a QONNX Quant of weights): real = (value(codes) - zero_point) * scale."""
+
+    value: np.ndarray
+    codes: np.ndarray | None = None
+    fmt: Format | None = None
+    scale: np.ndarray | None = None
+    zero_point: np.ndarray | None = None
+    axis: int = 1
+
+
+@dataclass
+class FloatIn:
+    """A float graph input, with elementwise float32 ops still to apply before quantizing."""
+
+    tensor: str
+    shape: tuple[int, ...]
+    pre: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+
+@dataclass
+class Codes:
+    """The raw integer codes of an IR tensor (what QuantizeLinear produces)."""
+
+    tensor: str
+
+
+@dataclass
+class Real:
+    """The real number an IR tensor stands for (see ir.Tensor), clamped to [lo, hi] by
+    Relu/Clip that are not yet folded into a requantizer."""
+
+    tensor: str
+    lo: float = -np.inf
+    hi: float = np.inf
+
+
+
+@dataclass
+class Sum:
+    """Add of two quantized tensors, waiting for the quantizer that fixes its output scale."""
+
+    a: Real
+    b: Real
+
+
+Value = Const | FloatIn | Codes | Real | Sum

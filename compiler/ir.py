@@ -1,0 +1,173 @@
+"""The integer IR: a graph of typed integer ops.
+
+Every tensor carries its shape (dimension 0 is the batch) and its number format. Float scales
+survive only as metadata: the real number a tensor stands for is
+
+    real = (value(code) - zero_point) * scale + bias,  value(code) = to_fixed(code) * 2**lsb
+
+where value() is the exact number the format gives a code (an integer for IntFormat, a
+minifloat's value for MinifloatFormat, an accumulator's integer times its 2**lsb) and
+scale, zero_point and bias broadcast along ``axis``.
+The only ops that touch floats are ``quantize`` (graph input -> codes) and ``dequantize``
+(codes -> graph output); everything between them is integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
+
+from qfab.errors import QfabError
+
+
+@dataclass(frozen=True)
+class Acc:
+    """An exact accumulator: a signed integer of ``bits`` bits (0 until range analysis),
+    standing for ``value * 2**lsb_exponent``."""
+
+    bits: int = 0
+    lsb_exponent: int = 0
+    signed: bool = True
+
+    def __str__(self) -> str:
+        return f"acc{self.bits or '?'}" + (f"*2^{self.lsb_exponent}" if self.lsb_exponent else "")
+
+
+Format = IntFormat | FixedFormat | MinifloatFormat | Acc
+
+
+@dataclass
+class Tensor:
+    """A value in the graph. ``fmt`` None means float32 (graph inputs and outputs only)."""
+
+    name: str
+    shape: tuple[int, ...]
+    fmt: Format | None
+    scale: np.ndarray = field(default_factory=lambda: np.ones((), np.float64))
+    zero_point: np.ndarray = field(default_factory=lambda: np.zeros((), np.int64))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros((), np.float64))
+    axis: int = 1
+
+    @property
+    def is_float(self) -> bool:
+        return self.fmt is None
+
+    @property
+    def unit(self) -> np.ndarray:
+        """The real weight of one step of the exact fixed-point value (``to_fixed``)."""
+        return np.asarray(self.scale, np.float64) * 2.0 ** self.fmt.lsb_exponent
+
+    def broadcast(self, param: np.ndarray) -> np.ndarray:
+        """``param`` (a scalar or one value per channel of ``axis``) shaped to broadcast here."""
+        param = np.asarray(param)
+        if param.ndim == 0 or param.size == 1:
+            return param.reshape(())
+        shape = [1] * len(self.shape)
+        shape[self.axis] = param.size
+        return param.reshape(shape)
+
+
+@dataclass
+class Node:
+    """One op. ``attrs`` hold constants: integer weights, dyadic multipliers, shapes."""
+
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    name: str = "model"
+
+    def add_tensor(self, t: Tensor) -> Tensor:
+        if t.name in self.tensors:
+            raise ValueError(f"tensor {t.name!r} defined twice")
+        self.tensors[t.name] = t
+        return t
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.tensors:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+    def add_node(self, op: str, name: str, inputs: list[str], outputs: list[Tensor],
+                 **attrs: Any) -> Node:
+        for t in outputs:
+            self.add_tensor(t)
+        node = Node(op, name, list(inputs), [t.name for t in outputs], attrs)
+        self.nodes.append(node)
+        return node
+
+    def rename(self, old: str, new: str) -> None:
+        if new in self.tensors:
+            raise ValueError(f"tensor {new!r} already exists")
+        t = self.tensors.pop(old)
+        t.name = new
+        self.tensors[new] = t
+        for n in self.nodes:
+            n.inputs = [new if i == old else i for i in n.inputs]
+            n.outputs = [new if o == old else o for o in n.outputs]
+        for names in (self.inputs, self.outputs):
+            names[:] = [new if i == old else i for i in names]
+
+    def producer(self, tensor: str) -> Node | None:
+        for n in self.nodes:
+            if tensor in n.outputs:
+                return n
+        return None
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return [n for n in self.nodes if tensor in n.inputs]
+
+    def compute_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.op in MAC_OPS]
+
+
+MAC_OPS = ("conv", "dense")
+OPS = ("quantize", "dequantize", "conv", "dense", "requant", "threshold", "clamp", "maxpool",
+       "sumpool", "globalsum", "add", "reshape", "transpose", "concat")
+FLOAT_OPS = ("quantize", "dequantize")
+
+
+def verify(g: Graph) -> None:
+    """Check the invariants every pass keeps; raise AssertionError naming the node."""
+    defined = set(g.inputs)
+    for name in g.inputs:
+        assert name in g.tensors, f"graph input {name!r} has no tensor"
+    for n in g.nodes:
+        assert n.op in OPS, f"node {n.name}: unknown op {n.op!r}"
+        for i in n.inputs:
+            assert i in defined, f"node {n.name}: input {i!r} used before it is defined"
+        for o in n.outputs:
+            assert o in g.tensors, f"node {n.name}: output {o!r} has no tensor"
+            assert o not in defined, f"node {n.name}: output {o!r} defined twice"
+            defined.add(o)
+        ins = [g.tensors[i] for i in n.inputs]
+        outs = [g.tensors[o] for o in n.outputs]
+        if n.op == "quantize":
+            assert ins[0].is_float and not outs[0].is_float, f"node {n.name}: quantize types"
+        elif n.op == "dequantize":
+            assert outs[0].is_float and not ins[0].is_float, f"node {n.name}: dequantize types"
+        else:
+            for t in ins + outs:
+                assert not t.is_float, f"node {n.name} ({n.op}): float tensor {t.name!r}"
+        for t in ins + outs:
+            assert t.shape and all(d > 0 for d in t.shape), f"tensor {t.name!r}: shape {t.shape}"
+    for name in g.outputs:
+        assert name in defined, f"graph output {name!r} is never computed"
+
+
+def unsupported(what: str, node: str, supported: tuple[str, ...] | list[str]) -> QfabError:
+    return QfabError(f"{what} (node {node!r}); supported: {', '.join(sorted(supported))}")

@@ -1,0 +1,222 @@
+"""The golden model: executes the integer IR with integers only.
+
+Every op works on int64 arrays (Python-int object arrays where an exact result may need more
+than 63 bits). Large dot products use float64 BLAS only where the exact result provably fits
+in 53 bits. ``quantize`` and ``dequantize`` at the graph boundary are the only float steps.
+
+Requantization has two modes: ``"dyadic"`` (integer multiply, add, shift: what the hardware
+does) and ``"onnx"`` (the float scale multiply with round-half-even that onnxruntime does), so
+the importer can be checked exactly against onnxruntime and the dyadic difference measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.ir import Acc, Graph, Node, Tensor
+from qfab.numerics import MinifloatFormat, round_shift
+
+from qfab.errors import QfabError
+
+REQUANT_MODES = ("dyadic", "onnx")
+_EXACT_F64 = 2**53
+
+
+def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
+    """The exact value of ``codes`` in units of 2**lsb_exponent, as integers."""
+    if isinstance(t.fmt, Acc):
+        return codes
+    return t.fmt.to_fixed(codes)
+
+
+def _bound(a: np.ndarray) -> int:
+    return int(np.max(np.abs(a))) if a.size else 0
+
+
+def _exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x [..., K] @ w [N, K].T, exactly, as fast as the magnitudes allow."""
+    k = w.shape[1]
+    bound = _bound(x) * _bound(w) * max(k, 1)
+    if bound < _EXACT_F64:
+        return (x.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+    if bound < 2**62:
+        return x.astype(np.int64) @ w.T.astype(np.int64)
+    return x.astype(object) @ w.T.astype(object)
+
+
+def _pad(x: np.ndarray, pads, value) -> np.ndarray:
+    t, l, b, r = pads
+    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=value)
+
+
+def _windows(x: np.ndarray, kernel, strides, dilations=(1, 1)) -> np.ndarray:
+    """[N, C, OH, OW, kh, kw] view of the (already padded) NCHW input."""
+    kh, kw = kernel
+    sh, sw = strides
+    dh, dw = dilations
+    v = np.lib.stride_tricks.sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1),
+                                                 axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def conv(x: np.ndarray, weight: np.ndarray, bias, *, strides, pads, dilations, group):
+    """Integer conv of zero-point-free inputs: x [N, C, H, W], weight [M, C/g, kh, kw]."""
+    m, cg, kh, kw = weight.shape
+    win = _windows(_pad(x, pads, 0), (kh, kw), strides, dilations)
+    n, c, oh, ow = win.shape[:4]
+    outs = []
+    for g in range(group):
+        cols = win[:, g * cg:(g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(n, oh, ow, -1)
+        wg = weight[g * (m // group):(g + 1) * (m // group)].reshape(m // group, -1)
+        outs.append(_exact_matmul(cols, wg))
+    acc = np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
+    return acc if bias is None else acc + bias.reshape(1, -1, 1, 1)
+
+
+def _round_half_even(v):
+    return np.round(v) if v.dtype != object else np.array([round(e) for e in v.flat],
+                                                          dtype=object).reshape(v.shape)
+
+
+class Reference:
+    """Executes a lowered IR graph. ``run(inputs)`` maps input names to code arrays (float
+    arrays for float inputs) and returns every output by name."""
+
+    def __init__(self, graph: Graph, requant: str = "dyadic"):
+        if requant not in REQUANT_MODES:
+            raise QfabError(f"unknown requantization mode {requant!r}; "
+                            f"choose one of {', '.join(REQUANT_MODES)}")
+        self.graph = graph
+        self.requant = requant
+
+    def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
+        env = dict(inputs)
+        for node in self.graph.nodes:
+            ins = [env[i] for i in node.inputs]
+            out = getattr(self, "_" + node.op)(node, *ins)
+            env[node.outputs[0]] = out
+        return env if keep else {o: env[o] for o in self.graph.outputs}
+
+    def _t(self, name: str) -> Tensor:
+        return self.graph.tensors[name]
+
+    # ---- boundary (float) ----------------------------------------------------------------
+    def _quantize(self, node: Node, x):
+        t = self._t(node.outputs[0])
+        x = np.asarray(x, np.float32)
+        for op, c in node.attrs["pre"]:
+            if op == "Reshape":
+                x = x.reshape((x.shape[0],) + tuple(c[1:]))
+                continue
+            x = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
+                 "Relu": np.maximum}[op](x, c).astype(np.float32)
+        scaled = (x / np.asarray(t.scale, np.float32)).astype(np.float32)
+        if isinstance(t.fmt, MinifloatFormat):
+            fmt = t.fmt
+            if fmt.saturate != node.attrs["saturate"]:
+                fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
+                                      bias=fmt.bias, subnormals=fmt.subnormals,
+                                      special=fmt.special, saturate=node.attrs["saturate"])
+            return fmt.encode(scaled.astype(np.float64)).astype(np.int64)
+        rounding = node.attrs.get("rounding", "half_even")
+        r = np.rint(scaled) if rounding == "half_even" else (
+            np.floor(scaled) if rounding == "floor" else np.floor(scaled + np.float32(0.5)))
+        q = r.astype(np.float64) + t.zero_point
+        lo, hi = node.attrs.get("lo", t.fmt.min), node.attrs.get("hi", t.fmt.max)
+        return np.clip(q, lo, hi).astype(np.int64)
+
+    def _dequantize(self, node: Node, x):
+        t = self._t(node.inputs[0])
+        if isinstance(t.fmt, Acc) and np.any(t.bias):
+            v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
+            y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)
+        else:
+            v = fixed(t, x)
+            lsb = t.fmt.lsb_exponent
+            if isinstance(t.fmt, MinifloatFormat):
+                y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(t.zero_point)) \
+                    * t.broadcast(np.asarray(t.scale, np.float32))
+            else:
+                y = ((np.asarray(v) - t.broadcast(t.zero_point)).astype(np.float32)
+                     * np.float32(2.0**lsb)) * t.broadcast(np.asarray(t.scale, np.float32))
+        y = y.astype(np.float32)
+        if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
+            y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
+        return y
+
+    # ---- integer ops -------------------------------------------------------------------
+    def _conv(self, node: Node, x):
+        t = self._t(node.inputs[0])
+        a = node.attrs
+        v = fixed(t, x) - a["x_zero_point"]
+        return conv(v, a["weight"], a["bias"], strides=a["strides"], pads=a["pads"],
+                    dilations=a["dilations"], group=a["group"])
+
+    def _dense(self, node: Node, x):
+        t = self._t(node.inputs[0])
+        a = node.attrs
+        acc = _exact_matmul(fixed(t, x) - a["x_zero_point"], a["weight"])
+        return acc if a["bias"] is None else acc + a["bias"]
+
+    def _requant(self, node: Node, x):
+        src, dst = self._t(node.inputs[0]), self._t(node.outputs[0])
+        a = node.attrs
+        v = fixed(src, x) - src.broadcast(a["in_zero_point"])
+        if self.requant == "dyadic":
+            mult, shift = src.broadcast(a["mult"]), src.broadcast(a["shift"])
+            num = v * mult + src.broadcast(a["offset_int"])
+            if isinstance(dst.fmt, MinifloatFormat):
+                return dst.fmt.encode(num.astype(np.float64) * 2.0**-shift).astype(np.int64)
+            y = round_shift(num, shift, a["rounding"])
+        else:
+            real = v.astype(np.float64) * src.broadcast(a["scale"]) + src.broadcast(a["offset"])
+            if isinstance(dst.fmt, MinifloatFormat):
+                return dst.fmt.encode(real).astype(np.int64)
+            y = np.floor(real + 0.5) if a["rounding"] == "half_up" else np.round(real)
+        return np.clip(np.asarray(y, np.int64) + a["zero_point"], a["lo"], a["hi"]).astype(
+            np.int64)
+
+    def _threshold(self, node: Node, x):
+        src = self._t(node.inputs[0])
+        a = node.attrs
+        v = fixed(src, x) - src.broadcast(a["in_zero_point"])
+        thr = a["thresholds"]  # [C, T]
+        v = np.moveaxis(np.asarray(v), src.axis, -1)[..., None]
+        count = (v >= thr).sum(axis=-1)
+        return np.moveaxis(count, -1, src.axis).astype(np.int64) * a.get("step", 1) + a["base"]
+
+    def _clamp(self, node: Node, x):
+        return np.clip(x, node.attrs["lo"], node.attrs["hi"])
+
+    def _maxpool(self, node: Node, x):
+        a = node.attrs
+        t = self._t(node.inputs[0])
+        win = _windows(_pad(x, a["pads"], t.fmt.min), a["kernel"], a["strides"])
+        return win.max(axis=(4, 5))
+
+    def _sumpool(self, node: Node, x):
+        a = node.attrs
+        v = fixed(self._t(node.inputs[0]), x) - a["x_zero_point"]
+        return _windows(_pad(v, a["pads"], 0), a["kernel"], a["strides"]).sum(axis=(4, 5))
+
+    def _globalsum(self, node: Node, x):
+        v = fixed(self._t(node.inputs[0]), x) - node.attrs["x_zero_point"]
+        return v.sum(axis=(2, 3), keepdims=True)
+
+    def _add(self, node: Node, x, y):
+        a = node.attrs
+        va = fixed(self._t(node.inputs[0]), x) - a["a_zero_point"]
+        vb = fixed(self._t(node.inputs[1]), y) - a["b_zero_point"]
+        if self.requant == "dyadic":
+            out = round_shift(va * a["mult_a"] + vb * a["mult_b"], a["shift"], "half_even")
+        else:
+            out = np.round(va * a["scale_a"] + vb * a["scale_b"])
+        return np.clip(np.asarray(out, np.int64) + a["zero_point"], a["lo"], a["hi"])
+
+    def _reshape(self, node: Node, x):
+        return x.reshape((x.shape[0],) + tuple(node.attrs["shape"][1:]))
+
+    def _transpose(self, node: Node, x):
+        return np.transpose(x, node.attrs["perm"])
+
+    def _concat(self, node: Node, *xs):
+        return np.concatenate(xs, axis=node.attrs["axis"])
