@@ -1,0 +1,150 @@
+"""Multi-threshold activation: the count of thresholds an accumulator reaches, per channel.
+
+``out = out_bias + #{t in thresholds[c] : acc >= t}``, the QONNX MultiThreshold with unit
+output scale. A sorted list of ``T = 2**bits - 1`` thresholds per channel quantizes an
+accumulator straight to a ``bits``-bit activation, fusing bias, batch norm, scale and any
+monotone activation. ``out_bias = -2**(bits-1)`` gives signed codes; a bipolar activation
+is one threshold with ``out_bias = 0``, whose 0/1 output is the code a ``BipolarDecoder`` in
+the next matrix-vector unit reads as -1/+1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Const, Module, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from qfab.hw.multipliers import shape_for_range, shape_range
+
+__all__ = ["Thresholder", "threshold_model"]
+
+
+def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0) -> np.ndarray:
+    """``out_bias`` plus the number of thresholds ``<= acc``, per channel (last axis)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    thr = np.asarray(thresholds, dtype=np.int64)
+    return (acc[..., None] >= thr).sum(axis=-1).astype(np.int64) + int(out_bias)
+
+
+class Thresholder(wiring.Component):
+    """Per-channel multi-threshold activation over a folded channel stream.
+
+    Parameters
+    ----------
+    acc_shape : ShapeLike
+        Shape of one input accumulator.
+    channels : int
+        Channels per pixel; the input carries ``channels / pe`` beats per pixel.
+    pe : int
+        Channels per beat; divides ``channels``.
+    thresholds : array of int, shape [channels, T] or [1, T]
+        Non-decreasing thresholds per channel (one row shared by all channels if [1, T]).
+    out_shape : ShapeLike
+        Shape of one output code; must hold ``out_bias .. out_bias + T``.
+    out_bias : int
+        Added to the count (a negative one gives signed activations).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(ArrayLayout(acc_shape, pe)))
+    o_stream : Out(stream.Signature(ArrayLayout(out_shape, pe)))
+    """
+
+    def __init__(self, *, acc_shape: Any, channels: int, pe: int, thresholds: Any,
+                 out_shape: Any, out_bias: int = 0):
+        for name, value in (("channels", channels), ("pe", pe)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if channels % pe:
+            raise ValueError(f"pe {pe} does not divide channels {channels}")
+        thr = np.asarray(thresholds)
+        if thr.dtype.kind not in "iu":
+            raise ValueError(f"thresholds must be integers, not dtype {thr.dtype}")
+        if thr.ndim != 2 or thr.shape[0] not in (1, channels) or thr.shape[1] < 1:
+            raise ValueError(f"thresholds must be [{channels}, T] or [1, T], not {thr.shape}")
+        unsorted = np.nonzero((np.diff(thr, axis=1) < 0).any(axis=1))[0]
+        if unsorted.size:
+            raise ValueError(f"thresholds of channel {int(unsorted[0])} are not sorted: "
+                             f"{thr[unsorted[0]].tolist()}")
+        if isinstance(out_bias, bool) or not isinstance(out_bias, int | np.integer):
+            raise ValueError(f"out_bias must be an int, not {out_bias!r}")
+        self._acc_shape = Shape.cast(acc_shape)
+        self._out_shape = Shape.cast(out_shape)
+        n_thr = thr.shape[1]
+        o_lo, o_hi = shape_range(self._out_shape)
+        if not (o_lo <= out_bias and out_bias + n_thr <= o_hi):
+            raise ValueError(f"outputs {out_bias}..{out_bias + n_thr} do not fit "
+                             f"{self._out_shape!r}")
+        self._thresholds = np.broadcast_to(thr.astype(np.int64), (channels, n_thr)).copy()
+        self._thresholds.setflags(write=False)
+        self._channels, self._pe, self._out_bias = channels, pe, int(out_bias)
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(self._acc_shape, pe))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(self._out_shape, pe))),
+        })
+
+    acc_shape = property(lambda self: self._acc_shape)
+    out_shape = property(lambda self: self._out_shape)
+    channels = property(lambda self: self._channels)
+    pe = property(lambda self: self._pe)
+    thresholds = property(lambda self: self._thresholds)
+    out_bias = property(lambda self: self._out_bias)
+
+    @property
+    def num_thresholds(self) -> int:
+        return self._thresholds.shape[1]
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input beat to its output beat without stalls."""
+        return 2
+
+    @property
+    def cycles_per_pixel(self) -> int:
+        """Beats per pixel; one beat a cycle at steady state."""
+        return self._channels // self._pe
+
+    def model(self, acc: np.ndarray) -> np.ndarray:
+        """Exact outputs for accumulators ``[..., channels]``."""
+        return threshold_model(acc, self._thresholds, self._out_bias)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        pe, folds, n_thr = self._pe, self._channels // self._pe, self.num_thresholds
+        i_s, o_s = self.i_stream, self.o_stream
+        thr = self._thresholds
+
+        advance = Signal()
+        m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
+
+        # stage 1: the accumulators, and this channel fold's thresholds (ROM if they vary)
+        valid1 = Signal()
+        acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
+        with m.If(advance):
+            m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
+        if (thr == thr[0]).all():
+            lanes = [[Const(int(t)) for t in thr[0]] for _ in range(pe)]
+        else:
+            t_shape = shape_for_range(int(thr.min()), int(thr.max()))
+            m.submodules.thresholds = rom = Memory(
+                shape=data.ArrayLayout(data.ArrayLayout(t_shape, n_thr), pe), depth=folds,
+                init=[thr[f * pe:(f + 1) * pe].tolist() for f in range(folds)])
+            rd = rom.read_port(domain="sync")
+            fold = Signal(range(folds))
+            with m.If(i_s.valid & i_s.ready):
+                m.d.sync += fold.eq(fold + 1)
+                with m.If(fold == folds - 1):
+                    m.d.sync += fold.eq(0)
+            m.d.comb += [rd.addr.eq(fold), rd.en.eq(advance)]
+            lanes = [[rd.data[p][i] for i in range(n_thr)] for p in range(pe)]
+
+        # stage 2: compare against every threshold and count
+        with m.If(advance):
+            m.d.sync += o_s.valid.eq(valid1)
+            for p in range(pe):
+                count = sum(acc1[p] >= t for t in lanes[p])
+                m.d.sync += o_s.payload[p].eq(count + self._out_bias)
+        return m
