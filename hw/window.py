@@ -1,0 +1,263 @@
+"""Sliding-window generator: turns an NHWC pixel stream into the window vectors of a
+convolution or pooling layer (im2col on the fly), from line buffers in block RAM.
+
+Rows of the input are written into a ring of ``R`` row slots (``R`` the power of two at or
+above ``kh + sh``, so the next output row's input can arrive while the current one is read
+out). The reader walks the output pixels and, for each, the window taps; taps that fall in
+the padding are produced from ``pad_value`` without storing anything. Reader and writer are
+coupled by two row counters only: the reader starts an output row once every input row it
+needs is complete, and releases the rows the next output row no longer needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, ShapeLike, Signal, Value, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+from qfab.hw._checks import check_count, check_int, check_pair, check_shape, shape_range
+from qfab.hw._window_timing import WindowGeometry, window_cycles
+
+__all__ = ["SlidingWindow", "WindowGeometry", "im2col_reference", "pad_reference"]
+
+
+def pad_reference(x_nhwc: np.ndarray, padding: tuple[int, int, int, int],
+                  pad_value: int) -> np.ndarray:
+    """``x_nhwc`` with ``padding`` (top, left, bottom, right) rows and columns of
+    ``pad_value`` around each image."""
+    top, left, bottom, right = padding
+    return np.pad(np.asarray(x_nhwc, dtype=np.int64),
+                  ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=pad_value)
+
+
+def im2col_reference(
+    x_nhwc: np.ndarray, *, kernel: tuple[int, int], stride: tuple[int, int],
+    padding: tuple[int, int, int, int], pad_value: int, simd: int = 1, depthwise: bool = False,
+) -> np.ndarray:
+    """The window vectors :class:`SlidingWindow` emits, as ``(N, OH, OW, kh*kw*C)``.
+
+    The last axis is in stream order: ``(ky, kx, c)`` normally; with ``depthwise``,
+    ``(c // simd, ky, kx, c % simd)``, so that each group of ``simd`` channels gets its
+    ``kh*kw`` taps in a row.
+    """
+    kh, kw = kernel
+    sh, sw = stride
+    xp = pad_reference(x_nhwc, padding, pad_value)
+    n, hp, wp, c = xp.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    taps = np.empty((n, oh, ow, kh, kw, c), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            taps[:, :, :, ky, kx, :] = xp[:, ky:ky + sh * (oh - 1) + 1:sh,
+                                          kx:kx + sw * (ow - 1) + 1:sw, :]
+    if depthwise:
+        taps = taps.reshape(n, oh, ow, kh, kw, c // simd, simd).transpose(0, 1, 2, 5, 3, 4, 6)
+    return taps.reshape(n, oh, ow, kh * kw * c)
+
+
+class SlidingWindow(wiring.Component):
+    """Window vectors of a 2-D convolution or pooling, from an NHWC stream.
+
+    For each output pixel, in row-major order, emits the ``kh*kw*channels`` elements under the
+    kernel as beats of ``simd`` elements, in order ``(ky, kx, c)`` (``depthwise=False``) or
+    ``(c // simd, ky, kx, c % simd)`` (``depthwise=True``, for a depthwise MAC or a pooling
+    reducer). Dilation 1. Images may follow one another without a gap.
+
+    Parameters
+    ----------
+    channels, height, width : int
+        Input tensor shape (per image), channels last.
+    kernel : (int, int)
+        Kernel height and width.
+    stride : (int, int)
+        Vertical and horizontal stride.
+    padding : (int, int, int, int)
+        Padding rows/columns at the top, left, bottom and right.
+    pad_value : int
+        Value of padding elements (the input zero point; the minimum for max pooling).
+    elem_shape : ShapeLike
+        Element shape (``signed(n)`` or ``unsigned(n)``).
+    simd : int
+        Channels a beat, in and out; must divide ``channels``.
+    depthwise : bool
+        Output order for depthwise consumers (see above).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(data.ArrayLayout(elem_shape, simd)))
+    o_stream : Out(stream.Signature(data.ArrayLayout(elem_shape, simd)))
+    """
+
+    def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
+                 stride: tuple[int, int], padding: tuple[int, int, int, int], pad_value: int,
+                 elem_shape: ShapeLike, simd: int, depthwise: bool = False):
+        self._elem_shape = check_shape("elem_shape", elem_shape)
+        simd = check_count("simd", simd)
+        if check_count("channels", channels) % simd:
+            raise ValueError(f"simd {simd!r} does not divide channels {channels!r}")
+        lo, hi = shape_range(self._elem_shape)
+        if not lo <= check_int("pad_value", pad_value) <= hi:
+            raise ValueError(f"pad_value {pad_value!r} does not fit elem_shape {elem_shape!r}")
+        self._geom = WindowGeometry(
+            height=check_count("height", height), width=check_count("width", width),
+            kernel=check_pair("kernel", kernel, 2, 1), stride=check_pair("stride", stride, 2, 1),
+            padding=check_pair("padding", padding, 4, 0), beats_per_pixel=channels // simd)
+        g = self._geom
+        if g.out_height < 1 or g.out_width < 1:
+            raise ValueError(f"kernel {kernel!r} is larger than the padded input "
+                             f"{g.height + g.pad_top + g.pad_bottom}x"
+                             f"{g.width + g.pad_left + g.pad_right}")
+        self._channels, self._simd = channels, simd
+        self._pad_value = pad_value
+        self._depthwise = bool(depthwise)
+        layout = data.ArrayLayout(self._elem_shape, simd)
+        super().__init__({"i_stream": In(stream.Signature(layout)),
+                          "o_stream": Out(stream.Signature(layout))})
+
+    channels = property(lambda self: self._channels)
+    height = property(lambda self: self._geom.height)
+    width = property(lambda self: self._geom.width)
+    kernel = property(lambda self: self._geom.kernel)
+    stride = property(lambda self: self._geom.stride)
+    padding = property(lambda self: self._geom.padding)
+    pad_value = property(lambda self: self._pad_value)
+    elem_shape = property(lambda self: self._elem_shape)
+    simd = property(lambda self: self._simd)
+    depthwise = property(lambda self: self._depthwise)
+    geometry = property(lambda self: self._geom)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """``(out_height, out_width, kh*kw*channels)`` per image."""
+        kh, kw = self._geom.kernel
+        return self._geom.out_height, self._geom.out_width, kh * kw * self._channels
+
+    @property
+    def row_slots(self) -> int:
+        """Input rows the line buffer holds (a power of two >= kh + sh)."""
+        return self._geom.row_slots
+
+    @property
+    def buffer_depth(self) -> int:
+        """Entries of ``simd`` elements in the line buffer memory."""
+        return self._geom.row_slots * self._geom.width * self._geom.beats_per_pixel
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input beat that completes the last row an output row needs to the
+        first beat of that output row."""
+        return 2
+
+    @property
+    def tensor_cycles(self) -> int:
+        """Cycles from the first input transfer to the last output transfer of one image, both
+        counted, with no idle input and no back-pressure."""
+        return window_cycles(self._geom, 1)
+
+    def cycles(self, images: int) -> int:
+        """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
+        return window_cycles(self._geom, check_count("images", images))
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        g = self._geom
+        kh, kw = g.kernel
+        sh, sw = g.stride
+        pad_top, pad_left = g.pad_top, g.pad_left
+        height, width, per_pixel = g.height, g.width, g.beats_per_pixel
+        slots = g.row_slots
+        row_beats = width * per_pixel
+        i, o = self.i_stream, self.o_stream
+
+        m.submodules.lines = lines = Memory(
+            shape=data.ArrayLayout(self._elem_shape, self._simd), depth=slots * row_beats,
+            init=[])
+        wr = lines.write_port()
+        rd = lines.read_port(domain="sync")
+
+        # Row counters run modulo 2**bits; differences are read as signed, because the reader
+        # may release trailing rows (below no window) before the writer has written them.
+        bits = ceil_log2(height + slots + 1) + 2
+        written = Signal(bits)     # rows completely written, over all images
+        released = Signal(bits)    # rows the reader no longer needs
+        base = Signal(bits)        # row 0 of the image being read
+
+        waddr = Signal(range(slots * row_beats))
+        wpos = Signal(range(row_beats))
+        m.d.comb += [
+            i.ready.eq((written - released).as_signed() < slots),
+            wr.addr.eq(waddr),
+            wr.data.eq(i.payload),
+            wr.en.eq(i.valid & i.ready),
+        ]
+        with m.If(wr.en):
+            m.d.sync += [waddr.eq(Mux(waddr == slots * row_beats - 1, 0, waddr + 1)),
+                         wpos.eq(Mux(wpos == row_beats - 1, 0, wpos + 1))]
+            with m.If(wpos == row_beats - 1):
+                m.d.sync += written.eq(written + 1)
+
+        oy = Signal(range(g.out_height))
+        ox = Signal(range(g.out_width))
+        ky = Signal(range(kh))
+        kx = Signal(range(kw))
+        cf = Signal(range(per_pixel))
+        top = Signal(signed(bits))
+        m.d.comb += top.eq(oy * sh - pad_top)
+        iy = Signal(signed(bits))
+        ix = Signal(signed(bits))
+        m.d.comb += [iy.eq(top + ky), ix.eq(ox * sw - pad_left + kx)]
+        # At least the first row, even when the first output rows are all padding: the block
+        # must not emit an image that has not started to arrive.
+        need = Signal(range(height + 1))
+        with m.If(top + kh <= 1):
+            m.d.comb += need.eq(1)
+        with m.Elif(top + kh >= height):
+            m.d.comb += need.eq(height)
+        with m.Else():
+            m.d.comb += need.eq(top + kh)
+        available = (written - base).as_signed() >= need
+        pad = (iy < 0) | (iy >= height) | (ix < 0) | (ix >= width)
+        slot = (base + iy)[:ceil_log2(slots)]
+
+        advance = available & (~o.valid | o.ready)
+        pad_q = Signal()
+        m.d.comb += [rd.addr.eq(slot * row_beats + ix * per_pixel + cf), rd.en.eq(advance)]
+        for k in range(self._simd):
+            m.d.comb += o.p[k].eq(Mux(pad_q, self._pad_value, rd.data[k]))
+
+        with m.If(o.valid & o.ready):
+            m.d.sync += o.valid.eq(0)
+        order = [(cf, per_pixel), (kx, kw), (ky, kh)]
+        if self._depthwise:
+            order = [(kx, kw), (ky, kh), (cf, per_pixel)]
+        with m.If(advance):
+            m.d.sync += [o.valid.eq(1), pad_q.eq(pad)]
+            row_done = self._step(m, [*order, (ox, g.out_width)])
+            with m.If(row_done):
+                with m.If(oy == g.out_height - 1):
+                    m.d.sync += [oy.eq(0), base.eq(base + height), released.eq(base + height)]
+                with m.Else():
+                    m.d.sync += oy.eq(oy + 1)
+                    next_top = top + sh
+                    with m.If(next_top <= 0):
+                        m.d.sync += released.eq(base)
+                    with m.Elif(next_top >= height):
+                        m.d.sync += released.eq(base + height)
+                    with m.Else():
+                        m.d.sync += released.eq(base + next_top)
+        return m
+
+    @staticmethod
+    def _step(m: Module, counters: list) -> Value:
+        """Advance nested counters (innermost first); returns "all were at their last value"."""
+        carry = Const(1)
+        for counter, count in counters:
+            last = counter == count - 1
+            with m.If(carry):
+                m.d.sync += counter.eq(Mux(last, 0, counter + 1))
+            nxt = Signal()
+            m.d.comb += nxt.eq(carry & last)
+            carry = nxt
+        return carry

@@ -1,0 +1,106 @@
+# amaranth: UnusedElaboratable=no
+"""SlidingWindow against im2col_reference: random geometry, several images, random stalls,
+exact cycle counts without back-pressure."""
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import signed, unsigned
+from qfab.hw._checks import shape_range
+from qfab.hw.window import SlidingWindow, im2col_reference
+from streams import array_beats, run_streams
+
+
+def _random_params(rng, *, depthwise=None):
+    kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
+    padding = tuple(int(v) for v in rng.integers(0, 2, size=4))
+    height = int(rng.integers(max(1, kh - padding[0] - padding[2]), 7))
+    width = int(rng.integers(max(1, kw - padding[1] - padding[3]), 7))
+    simd = int(rng.choice([1, 2, 3]))
+    bits = int(rng.integers(2, 9))
+    elem = signed(bits) if rng.random() < 0.6 else unsigned(bits)
+    lo, hi = shape_range(elem)
+    return dict(
+        channels=simd * int(rng.integers(1, 4)), height=height, width=width, kernel=(kh, kw),
+        stride=tuple(int(v) for v in rng.integers(1, 3, size=2)), padding=padding,
+        pad_value=int(rng.integers(lo, hi + 1)), elem_shape=elem, simd=simd,
+        depthwise=bool(rng.integers(0, 2)) if depthwise is None else depthwise,
+    )
+
+
+def _run(params, images, rng, **stalls):
+    lo, hi = shape_range(params["elem_shape"])
+    x = rng.integers(lo, hi + 1, size=(images, params["height"], params["width"],
+                                       params["channels"]))
+    expected = im2col_reference(x, kernel=params["kernel"], stride=params["stride"],
+                                padding=params["padding"], pad_value=params["pad_value"],
+                                simd=params["simd"], depthwise=params.get("depthwise", False))
+    dut = SlidingWindow(**params)
+    out_beats = array_beats(expected, params["simd"])
+    logs = run_streams(dut, inputs={"i_stream": array_beats(x, params["simd"])},
+                       outputs={"o_stream": len(out_beats)}, rng=rng, **stalls)
+    return dut, logs, out_beats
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_geometry_under_stalls(seed):
+    rng = np.random.default_rng(seed)
+    params = _random_params(rng)
+    _, logs, expected = _run(params, int(rng.integers(1, 3)), rng,
+                             p_idle=float(rng.uniform(0, 0.7)), p_stall=float(rng.uniform(0, 0.7)),
+                             tail=6)
+    assert logs["o_stream"].beats == expected
+
+
+@pytest.mark.parametrize("seed", range(100, 130))
+def test_exact_cycles_without_back_pressure(seed):
+    rng = np.random.default_rng(seed)
+    params = _random_params(rng)
+    images = int(rng.integers(1, 4))
+    dut, logs, expected = _run(params, images, rng)
+    assert logs["o_stream"].beats == expected
+    first_in, last_out = logs["i_stream"].cycles[0], logs["o_stream"].cycles[-1]
+    assert last_out - first_in + 1 == dut.cycles(images)
+    if images == 1:
+        assert dut.tensor_cycles == dut.cycles(1)
+    need = dut.geometry.rows_needed(0)
+    completing = logs["i_stream"].cycles[need * params["width"] * params["channels"]
+                                          // params["simd"] - 1]
+    assert logs["o_stream"].cycles[0] - completing == dut.latency
+
+
+def test_stride_skips_trailing_rows_across_images():
+    # Rows below the last window are released before they are written; the next image must
+    # still start at its own row 0.
+    params = dict(channels=2, height=6, width=3, kernel=(1, 1), stride=(2, 2),
+                  padding=(0, 0, 0, 0), pad_value=0, elem_shape=unsigned(8), simd=1)
+    _, logs, expected = _run(params, 3, np.random.default_rng(5), p_idle=0.2, p_stall=0.5)
+    assert logs["o_stream"].beats == expected
+
+
+def test_depthwise_order():
+    x = np.arange(2 * 2 * 4).reshape(1, 2, 2, 4)
+    got = im2col_reference(x, kernel=(2, 2), stride=(1, 1), padding=(0, 0, 0, 0), pad_value=0,
+                           simd=2, depthwise=True)
+    # One output pixel; channel group 0 (channels 0, 1) over the four taps, then group 1.
+    assert got.reshape(-1).tolist() == [0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15]
+
+
+@pytest.mark.parametrize(("change", "bad"), [
+    ({"simd": 3}, "3"), ({"kernel": (0, 1)}, r"\(0, 1\)"), ({"stride": (1,)}, r"\(1,\)"),
+    ({"padding": (0, 0, -1, 0)}, "-1"), ({"pad_value": 300}, "300"), ({"kernel": (6, 1)}, "6"),
+    ({"height": 0}, "0"),
+])
+def test_rejects_bad_parameters(change, bad):
+    params = dict(channels=4, height=3, width=3, kernel=(3, 3), stride=(1, 1),
+                  padding=(1, 1, 1, 1), pad_value=0, elem_shape=signed(8), simd=2)
+    with pytest.raises(ValueError, match=bad):
+        SlidingWindow(**{**params, **change})
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_converts_to_verilog(depthwise):
+    dut = SlidingWindow(channels=8, height=5, width=7, kernel=(3, 3), stride=(2, 1),
+                        padding=(1, 1, 1, 1), pad_value=-3, elem_shape=signed(8), simd=4,
+                        depthwise=depthwise)
+    assert "o_stream__payload" in verilog.convert(dut)
