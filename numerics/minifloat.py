@@ -209,7 +209,8 @@ class MinifloatFormat:
         negative = np.arange(values.size) >= self.sign_bit
         values[negative & (values == 0)] = -0.0
         values[is_inf] = np.where(negative[is_inf], -np.inf, np.inf)
-        values[is_nan] = np.nan
+        # NaN keeps the sign of its code, as ml_dtypes does, so encode(decode(c)) keeps it too.
+        values[is_nan] = np.copysign(np.nan, np.where(negative[is_nan], -1.0, 1.0))
         return values
 
     # ---- ranges -------------------------------------------------------------------------
