@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
+from qfab.numerics import width_for
 
 __all__ = [
     "OperandDecoder",
@@ -38,15 +39,8 @@ def shape_range(shape: Shape) -> tuple[int, int]:
 
 def shape_for_range(lo: int, hi: int) -> Shape:
     """The narrowest Shape holding every integer in ``[lo, hi]`` (signed if ``lo < 0``)."""
-    lo, hi = int(lo), int(hi)
-    if lo > hi:
-        raise ValueError(f"empty range [{lo}, {hi}]")
-    if lo >= 0:
-        return unsigned(max(hi.bit_length(), 1))
-    width = max(lo.bit_length() if lo < -1 else 1, hi.bit_length()) + 1
-    if -(1 << (width - 2)) <= lo and hi < (1 << (width - 2)) and width > 1:
-        width -= 1
-    return signed(width)
+    width, is_signed = width_for(lo, hi)
+    return Shape(width, is_signed)
 
 
 class OperandDecoder:
@@ -174,50 +168,58 @@ class BipolarDecoder(OperandDecoder):
 class MinifloatDecoder(OperandDecoder):
     """Minifloat code to exact fixed point: sign, implicit bit, shift by the exponent.
 
-    The value of code (s, e, m) is ``(-1)**s * (2**M + m) * 2**(e - bias - M)`` for a normal
-    exponent ``e >= 1`` and ``(-1)**s * m * 2**(1 - bias - M)`` for ``e == 0`` when the format
-    has subnormals (zero otherwise); counted in units of ``2**fmt.lsb_exponent`` it is an
-    integer, the one ``fmt.to_fixed`` returns. Codes that are NaN or infinity in the format
-    decode as if the exponent were ordinary: quantizers saturate, so they never reach here.
+    With ``s0 = 1`` if the format has subnormals else ``0``, the magnitude of a code with
+    exponent field ``e`` and mantissa ``m`` counts ``(2**M + m) << (e - s0)`` units of
+    ``2**fmt.lsb_exponent``, except for ``e == 0``: ``m`` with subnormals, and without them
+    zero when ``m == 0`` (and M > 0). That is ``fmt.to_fixed``. Codes that are NaN or infinity
+    in the format decode as if their exponent were ordinary: quantizers saturate, so they
+    never reach the hardware.
 
     Parameters
     ----------
     fmt : qfab.numerics.MinifloatFormat
-        The format (exp_bits, man_bits, bias, subnormals, bits, lsb_exponent, to_fixed).
+        The format (exp_bits, man_bits, subnormals, bits, lsb_exponent, to_fixed).
     """
 
     def __init__(self, fmt: Any):
-        for attr in ("exp_bits", "man_bits", "bias", "bits", "lsb_exponent", "to_fixed"):
+        for attr in ("exp_bits", "man_bits", "subnormals", "bits", "lsb_exponent", "to_fixed"):
             if not hasattr(fmt, attr):
                 raise ValueError(f"{fmt!r} is not a minifloat format: no {attr!r}")
-        if fmt.exp_bits < 1:
-            raise ValueError(f"minifloat needs exp_bits >= 1, not {fmt.exp_bits}")
         self.fmt = fmt
         self.code_shape = unsigned(fmt.bits)
         self.lsb_exponent = int(fmt.lsb_exponent)
-        # shift of the normal significand for e == 1; the rest is e - 1 on top
-        self._shift1 = 1 - int(fmt.bias) - fmt.man_bits - self.lsb_exponent
-        self._sub_shift = self._shift1 if getattr(fmt, "subnormals", True) else None
-        if self._shift1 < 0:
-            raise ValueError(f"{fmt!r}: lsb_exponent {self.lsb_exponent} is above the "
-                             f"smallest normal significand")
+        self._s0 = int(bool(fmt.subnormals))
+
+    def _magnitude_max(self) -> int:
+        m_bits, top = self.fmt.man_bits, (1 << self.fmt.exp_bits) - 1
+        return ((2 << m_bits) - 1) << max(top - self._s0, 0)
+
+    @property
+    def value_min(self) -> int:
+        return -self._magnitude_max()
+
+    @property
+    def value_max(self) -> int:
+        return self._magnitude_max()
 
     def decode(self, m: Module, code: Any) -> Any:
         e_bits, m_bits = self.fmt.exp_bits, self.fmt.man_bits
         man = code[:m_bits] if m_bits else Const(0, 1)
         exp = code[m_bits:m_bits + e_bits]
         sign = code[m_bits + e_bits]
-        top = (1 << e_bits) - 1
-        mag_max = ((2 << m_bits) - 1) << (self._shift1 + top - 1)
-        magnitude = Signal(range(mag_max + 1))
-        significand = man | (1 << m_bits)
+        significand = Cat(code[:m_bits], Const(1, 1))
+        magnitude = Signal(range(self._magnitude_max() + 1))
         with m.Switch(exp):
             with m.Case(0):
-                if self._sub_shift is not None:
-                    m.d.comb += magnitude.eq(man << self._sub_shift)
-            for e in range(1, top + 1):
+                if self._s0:
+                    m.d.comb += magnitude.eq(man)
+                elif m_bits:
+                    m.d.comb += magnitude.eq(Mux(man == 0, 0, significand))
+                else:
+                    m.d.comb += magnitude.eq(1)
+            for e in range(1, 1 << e_bits):
                 with m.Case(e):
-                    m.d.comb += magnitude.eq(significand << (self._shift1 + e - 1))
+                    m.d.comb += magnitude.eq(significand << (e - self._s0))
         value = Signal(signed(magnitude.shape().width + 1))
         m.d.comb += value.eq(Mux(sign, -magnitude, magnitude))
         return value
@@ -228,9 +230,11 @@ class MinifloatDecoder(OperandDecoder):
         man = codes & ((1 << m_bits) - 1)
         exp = (codes >> m_bits) & ((1 << e_bits) - 1)
         sign = (codes >> (m_bits + e_bits)) & 1
-        normal = (man + (1 << m_bits)) << np.maximum(self._shift1 + exp - 1, 0)
-        sub = man << self._sub_shift if self._sub_shift is not None else np.zeros_like(man)
-        magnitude = np.where(exp == 0, sub, normal)
+        magnitude = (man + (1 << m_bits)) << np.maximum(exp - self._s0, 0)
+        if self._s0:
+            magnitude = np.where(exp == 0, man, magnitude)
+        elif m_bits:
+            magnitude = np.where((exp == 0) & (man == 0), 0, magnitude)
         return np.where(sign == 1, -magnitude, magnitude)
 
     def __repr__(self) -> str:

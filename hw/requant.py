@@ -19,41 +19,17 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw.multipliers import shape_for_range, shape_range
+from qfab.numerics import ROUNDINGS, Dyadic, check_rounding
 
-__all__ = ["Requantizer", "requant_model", "round_shift", "ROUNDINGS"]
-
-ROUNDINGS = ("half_even", "half_up", "half_away", "floor")
-
-
-def round_shift(x: np.ndarray, shift: Any, rounding: str = "half_even") -> np.ndarray:
-    """``round(x / 2**shift)`` for integer ``x`` and ``shift >= 0``, exactly (object ints)."""
-    x = np.asarray(x).astype(object)
-    s = np.broadcast_to(np.asarray(shift, dtype=np.int64), x.shape).astype(object)
-    q = x >> s
-    r = x - (q << s)
-    half = (1 << s) >> 1
-    above = (s > 0) & (r > half)
-    tie = (s > 0) & (r == half)
-    if rounding == "floor":
-        up = np.zeros(x.shape, dtype=bool)
-    elif rounding == "half_up":
-        up = above | tie
-    elif rounding == "half_even":
-        up = above | (tie & ((q & 1) == 1))
-    elif rounding == "half_away":
-        up = above | (tie & (q >= 0))
-    else:
-        raise ValueError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
-    return q + up.astype(object)
-
+__all__ = ["Requantizer", "requant_model", "ROUNDINGS"]
 
 def requant_model(acc: np.ndarray, *, bias: Any = 0, mult: Any = 1, shift: Any = 0,
                   zero_point: int = 0, lo: int, hi: int,
                   rounding: str = "half_even") -> np.ndarray:
-    """What the requantizer computes on a tensor ``[..., C]`` of accumulators (int64 out)."""
-    v = (np.asarray(acc).astype(object) + np.asarray(bias).astype(object)) \
-        * np.asarray(mult).astype(object)
-    q = round_shift(v, shift, rounding) + int(zero_point)
+    """What the requantizer computes on a tensor ``[..., C]`` of accumulators (int64 out):
+    ``clip(Dyadic(mult, shift).apply(acc + bias, rounding) + zero_point, lo, hi)``."""
+    v = np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64)
+    q = Dyadic(mult, shift).apply(v, rounding) + int(zero_point)
     return np.clip(q, lo, hi).astype(np.int64)
 
 
@@ -105,9 +81,7 @@ class Requantizer(wiring.Component):
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
         if channels % pe:
             raise ValueError(f"pe {pe} does not divide channels {channels}")
-        if rounding not in ROUNDINGS:
-            raise ValueError(f"unknown rounding {rounding!r}; expected one of "
-                             f"{', '.join(ROUNDINGS)}")
+        check_rounding(rounding)
         if isinstance(zero_point, bool) or not isinstance(zero_point, int | np.integer):
             raise ValueError(f"zero_point must be an int, not {zero_point!r}")
         self._acc_shape = Shape.cast(acc_shape)
@@ -119,11 +93,13 @@ class Requantizer(wiring.Component):
             raise ValueError(f"clamp [{lo}, {hi}] is empty or outside {self._out_shape!r}")
         self._channels, self._pe = channels, pe
         self._bias = _per_channel("bias", bias, channels)
-        mult = _per_channel("mult", mult, channels).astype(object)
-        shift = _per_channel("shift", shift, channels)
-        mult = mult * (1 << np.maximum(-shift, 0)).astype(object)
-        self._shift = np.maximum(shift, 0)
-        self._mult = mult
+        self._mult = _per_channel("mult", mult, channels)
+        self._shift = _per_channel("shift", shift, channels)
+        if (self._mult < 0).any():
+            raise ValueError(f"mult must be >= 0 (a dyadic scale), not {mult!r}")
+        # the hardware shifts right by >= 0 only: a left shift moves into the multiplier
+        self._hw_mult = self._mult.astype(object) << np.maximum(-self._shift, 0).astype(object)
+        self._hw_shift = np.maximum(self._shift, 0)
         self._zero_point, self._lo, self._hi = int(zero_point), lo, hi
         self._rounding = rounding
         super().__init__({
@@ -161,9 +137,9 @@ class Requantizer(wiring.Component):
 
     def _product_range(self) -> tuple[int, int]:
         a_lo, a_hi = shape_range(self._acc_shape)
-        s_max = int(self._shift.max())
+        s_max = int(self._hw_shift.max())
         ends = []
-        for b, k, s in zip(self._bias, self._mult, self._shift, strict=True):
+        for b, k, s in zip(self._bias, self._hw_mult, self._hw_shift, strict=True):
             scale = int(k) << (s_max - int(s))
             ends += [(a_lo + int(b)) * scale, (a_hi + int(b)) * scale]
         return min(ends + [0]), max(ends + [0])
@@ -172,9 +148,9 @@ class Requantizer(wiring.Component):
         m = Module()
         pe, folds = self._pe, self._channels // self._pe
         i_s, o_s = self.i_stream, self.o_stream
-        s_max = int(self._shift.max())
-        lshift = s_max - self._shift
-        params = {"bias": self._bias, "mult": self._mult, "lshift": lshift}
+        s_max = int(self._hw_shift.max())
+        lshift = s_max - self._hw_shift
+        params = {"bias": self._bias, "mult": self._hw_mult, "lshift": lshift}
         varying = {name: v for name, v in params.items() if len(set(v.tolist())) > 1}
 
         advance = Signal()

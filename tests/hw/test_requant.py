@@ -6,7 +6,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.hw.multipliers import shape_range
-from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model, round_shift
+from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model
 from streams import array_beats, beats_to_array, run_streams
 
 
@@ -65,16 +65,6 @@ def test_every_tie_rounds_as_the_mode_says(rounding):
     np.testing.assert_array_equal(got, expected[rounding].astype(np.int64))
 
 
-def test_round_shift_matches_numerics_when_present():
-    numerics = pytest.importorskip("qfab.numerics")
-    rng = np.random.default_rng(0)
-    x = rng.integers(-(1 << 40), 1 << 40, size=2000)
-    s = rng.integers(0, 20, size=2000)
-    for rounding in ROUNDINGS:
-        np.testing.assert_array_equal(round_shift(x, s, rounding).astype(np.int64),
-                                      numerics.round_shift(x, s, rounding))
-
-
 def test_relu_clamp_negative_shift_and_throughput():
     rng = np.random.default_rng(4)
     acc = rng.integers(-2000, 2000, size=(10, 4))
@@ -103,6 +93,7 @@ def test_model_formula():
     (dict(rounding="nearest"), "unknown rounding 'nearest'"),
     (dict(bias=[1, 2, 3]), "bias has 3 values for 4 channels"),
     (dict(mult=1.5), "mult must be an int"),
+    (dict(mult=[1, -2, 3, 4]), "mult must be >= 0"),
     (dict(lo=-200), r"clamp \[-200, 127\] is empty or outside"),
     (dict(lo=5, hi=4), r"clamp \[5, 4\]"),
     (dict(channels=0), "channels must be a positive int, not 0"),
