@@ -163,7 +163,7 @@ class Reference:
         v = fixed(src, x) - src.broadcast(a["in_zero_point"])
         if self.requant == "dyadic":
             mult, shift = src.broadcast(a["mult"]), src.broadcast(a["shift"])
-            num = v * mult + src.broadcast(a["offset_int"])
+            num = (v + src.broadcast(a["bias_int"])) * mult
             if isinstance(dst.fmt, MinifloatFormat):
                 return dst.fmt.encode(num.astype(np.float64) * 2.0**-shift).astype(np.int64)
             y = round_shift(num, shift, a["rounding"])
