@@ -23,8 +23,9 @@ Special codes, by ``special``:
 mantissa, and on the exponent for ``man_bits == 0``). A value is out of range when it rounds
 (as if the exponent were unbounded) to a magnitude above ``max_value``. It then becomes
 ``+-max_value`` if ``saturate`` or the format has no infinity and no NaN (``"none"``, as
-``ml_dtypes`` does), else infinity (``"ieee"``) or NaN (``"fn"``, ``"fnuz"``). Infinite inputs
-follow the same rule, so a saturating format maps infinity to ``max_value``. NaN encodes to the
+``ml_dtypes`` does), else infinity (``"ieee"``) or NaN (``"fn"``, ``"fnuz"``). Infinity encodes
+to infinity where the format has one, even when saturating (so every code that is a number
+round-trips); elsewhere it is an out-of-range value like any other. NaN encodes to the
 quiet NaN of its sign (``"ieee"``: mantissa MSB set; ``"fn"``: all ones; ``"fnuz"``: the
 negative-zero code); a format without NaN raises ``ValueError`` for it. Negative zero encodes to
 the negative-zero code where there is one, else to code 0. In a format without zero, both
@@ -389,6 +390,8 @@ class MinifloatFormat:
             else:
                 fill = np.full(v.shape, self.nan_code)
             out = np.where(overflow, fill, out)
+            if self.special == "ieee":
+                out = np.where(np.isinf(v), self.inf_code | sign, out)
         if nan.any():
             nan_fill = self.nan_code if self.special == "fnuz" else self.nan_code | sign
             out = np.where(nan, nan_fill, out)
