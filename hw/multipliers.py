@@ -190,17 +190,22 @@ class MinifloatDecoder(OperandDecoder):
         self.lsb_exponent = int(fmt.lsb_exponent)
         self._s0 = int(bool(fmt.subnormals))
 
+    def check_codes(self, codes: Any, what: str) -> np.ndarray:
+        arr = super().check_codes(codes, what)
+        self.fmt.to_fixed(arr)  # raises ValueError on a NaN or infinity code
+        return arr
+
     def _magnitude_max(self) -> int:
         m_bits, top = self.fmt.man_bits, (1 << self.fmt.exp_bits) - 1
         return ((2 << m_bits) - 1) << max(top - self._s0, 0)
 
     @property
     def value_min(self) -> int:
-        return -self._magnitude_max()
+        return int(self.fmt.fixed_min)
 
     @property
     def value_max(self) -> int:
-        return self._magnitude_max()
+        return int(self.fmt.fixed_max)
 
     def decode(self, m: Module, code: Any) -> Any:
         e_bits, m_bits = self.fmt.exp_bits, self.fmt.man_bits
