@@ -186,6 +186,27 @@ class MatrixVectorUnit(wiring.Component):
         """Cycles from the last input beat of a vector to its first output beat (no stalls)."""
         return 3
 
+    def cycles(self, vectors: int) -> int:
+        """Cycles from the first input beat to the last output beat, both included, for a
+        continuous run of ``vectors`` vectors without back-pressure."""
+        return vectors * self.cycles_per_vector + self.latency
+
+    @property
+    def multiplier_count(self) -> int:
+        """Products formed per cycle: PE x SIMD."""
+        return self._pe * self._simd
+
+    @property
+    def weight_memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the weight ROM: NF x SF words of PE x SIMD weights."""
+        return self.cycles_per_vector, self._pe * self._simd * self.weight_shape.width
+
+    @property
+    def input_buffer(self) -> tuple[int, int]:
+        """(depth, width in bits) of the input replay buffer; depth 0 when NF is 1."""
+        depth = self.synapse_folds if self.neuron_folds > 1 else 0
+        return depth, self._simd * self.in_shape.width
+
     def model(self, vectors: np.ndarray) -> np.ndarray:
         """Exact results for ``vectors`` ``[..., MW]``: ``[..., MH]`` int64."""
         return mvu_model(self._weights, vectors, self._multiplier)

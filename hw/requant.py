@@ -129,6 +129,11 @@ class Requantizer(wiring.Component):
         """Beats per pixel; one beat a cycle at steady state."""
         return self._channels // self._pe
 
+    def cycles(self, beats: int) -> int:
+        """Cycles from the first input beat to the last output beat, both included, for a
+        continuous run of ``beats`` beats without back-pressure."""
+        return beats + self.latency
+
     def model(self, acc: np.ndarray) -> np.ndarray:
         """Exact outputs for accumulators ``[..., channels]``."""
         return requant_model(acc, bias=self._bias, mult=self._mult, shift=self._shift,

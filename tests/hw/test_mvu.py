@@ -77,6 +77,9 @@ def test_exact_cycles_without_backpressure(mh, mw, pe, simd):
     assert logs["i_stream"].cycles == [v * nf * sf + s for v in range(n_vec) for s in range(sf)]
     # one output beat every SF cycles, the first `latency` cycles after the vector's last beat
     assert logs["o_stream"].cycles == [(j + 1) * sf - 1 + dut.latency for j in range(n_vec * nf)]
+    assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n_vec)
+    assert dut.weight_memory == (nf * sf, pe * simd * 4)
+    assert dut.input_buffer == ((sf if nf > 1 else 0), simd * 4)
 
 
 def test_wide_operands_and_one_bit_extremes():

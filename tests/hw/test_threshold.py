@@ -54,6 +54,7 @@ def test_bipolar_and_throughput():
     n = acc.size
     assert logs["i_stream"].cycles == list(range(n))
     assert logs["o_stream"].cycles == [c + dut.latency for c in range(n)]
+    assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n)
 
 
 def test_model_counts_equal_as_reached():
