@@ -156,6 +156,12 @@ class SlidingWindow(wiring.Component):
         counted, with no idle input and no back-pressure."""
         return window_cycles(self._geom, 1)
 
+    @property
+    def cycles_per_image(self) -> int:
+        """Cycles per image at steady state, images back to back (constant from the second
+        image on: the reader then waits at each image start for the same rows)."""
+        return window_cycles(self._geom, 3) - window_cycles(self._geom, 2)
+
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
         return window_cycles(self._geom, check_count("images", images))

@@ -63,6 +63,11 @@ def test_exact_cycles_without_back_pressure(seed):
     assert last_out - first_in + 1 == dut.cycles(images)
     if images == 1:
         assert dut.tensor_cycles == dut.cycles(1)
+    else:
+        per_image = len(expected) // images
+        ends = logs["o_stream"].cycles[per_image - 1::per_image]
+        assert ends[-1] - ends[-2] == (dut.cycles_per_image if images == 3 else
+                                       dut.cycles(2) - dut.cycles(1))
     need = dut.geometry.rows_needed(0)
     completing = logs["i_stream"].cycles[need * params["width"] * params["channels"]
                                           // params["simd"] - 1]
