@@ -1,0 +1,1 @@
+"""A multi-cycle RV32I + Zicsr control core."""

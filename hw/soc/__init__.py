@@ -1,0 +1,1 @@
+"""The SoC around the RV32I core: memory map, bus, memories, peripherals and top."""

@@ -1,0 +1,113 @@
+"""The SoC top: RV32I core, bus decoder, ROM, RAM and system-control registers.
+
+Everything is placed by :data:`~qfab.hw.soc.memory_map.MEMORY_MAP`. A second bus initiator,
+``dbg``, owns the bus while ``run`` is low and the core is held in reset: the simulation
+harness loads a program and reads results through it, so the Verilog does not change from
+one program to the next. A board top ties ``run`` high and ``boot_addr`` to the ROM base.
+"""
+
+from amaranth import Module, ResetInserter
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from qfab.hw.rv32i.core import Rv32iCore
+from qfab.hw.soc.bus import Arbiter, BusSignature, Decoder
+from qfab.hw.soc.memory import BusMemory
+from qfab.hw.soc.memory_map import MEMORY_MAP, Region, check_map
+from qfab.hw.soc.sysctl import SysCtl
+
+
+class Soc(wiring.Component):
+    """Core, memories and peripherals of the memory map on one bus.
+
+    Parameters
+    ----------
+    memory_map : tuple of Region
+        Defaults to :data:`~qfab.hw.soc.memory_map.MEMORY_MAP`.
+    rom_init : sequence of int
+        Words preloaded into the ROM (a board's firmware); empty for ``qfab run-elf``, which
+        loads through ``dbg``.
+
+    Members
+    -------
+    dbg : In(BusSignature)
+        Loader / inspector; has the bus while ``run`` is low.
+    run : In(1)
+        Releases the core from reset.
+    boot_addr : In(32)
+        First instruction fetched after ``run`` rises.
+    console_valid, console_data, exit_valid, exit_code : Out
+        From the ``sysctl`` registers.
+    store_valid, store_addr, store_data : Out(1), Out(32), Out(32)
+        A store completed on the bus this cycle (lets a harness watch ``tohost``).
+    """
+
+    dbg: In(BusSignature())
+    run: In(1)
+    boot_addr: In(32)
+    console_valid: Out(1)
+    console_data: Out(8)
+    exit_valid: Out(1)
+    exit_code: Out(32)
+    store_valid: Out(1)
+    store_addr: Out(32)
+    store_data: Out(32)
+
+    def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
+                 rom_init: tuple[int, ...] = ()) -> None:
+        check_map(memory_map)
+        kinds = [r.kind for r in memory_map]
+        if kinds.count("ram") != 1:
+            raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
+        self._memory_map = tuple(memory_map)
+        self._rom_init = tuple(rom_init)
+        super().__init__()
+
+    @property
+    def memory_map(self) -> tuple[Region, ...]:
+        return self._memory_map
+
+    def _device(self, m: Module, r: Region) -> wiring.Component:
+        if r.kind == "rom":
+            dev = BusMemory(size=r.size, read_only=True, init=self._rom_init)
+            m.d.comb += dev.load_en.eq(~self.run)
+        elif r.kind == "ram":
+            dev = BusMemory(size=r.size)
+        elif r.name == "sysctl":
+            dev = SysCtl()
+            m.d.comb += [
+                self.console_valid.eq(dev.console_valid),
+                self.console_data.eq(dev.console_data),
+                self.exit_valid.eq(dev.exit_valid),
+                self.exit_code.eq(dev.exit_code),
+            ]
+        else:
+            raise ValueError(f"Soc has no device for io region {r.name!r}")
+        return dev
+
+    def elaborate(self, platform) -> wiring.Module:
+        m = Module()
+        m.submodules.core = core = ResetInserter(~self.run)(Rv32iCore())
+        m.submodules.arbiter = arbiter = Arbiter()
+        m.submodules.decoder = decoder = Decoder(regions=self._memory_map)
+        m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]
+        wiring.connect(m, core.bus, arbiter.core)
+        wiring.connect(m, wiring.flipped(self.dbg), arbiter.debug)
+        wiring.connect(m, arbiter.bus, decoder.bus)
+        for r in self._memory_map:
+            dev = self._device(m, r)
+            m.submodules[r.name] = dev
+            wiring.connect(m, getattr(decoder, r.name), dev.bus)
+        bus = decoder.bus
+        m.d.comb += [
+            self.store_valid.eq(bus.valid & bus.ready & bus.we & ~bus.err),
+            self.store_addr.eq(bus.addr),
+            self.store_data.eq(bus.wdata),
+        ]
+        return m
+
+
+def soc_verilog(soc: Soc | None = None, *, name: str = "qfab_soc") -> str:
+    """Verilog for ``soc`` (the default SoC when None), top module called ``name``."""
+    from amaranth.back import verilog
+
+    return verilog.convert(soc if soc is not None else Soc(), name=name)

@@ -1,0 +1,189 @@
+"""Run an RV32I program on the SoC in Verilator, free-running in a small C++ harness.
+
+The SoC Verilog does not depend on the program: the harness (``run_elf_harness.cpp``) writes
+the ELF's words into ROM/RAM through the SoC's debug bus port while the core is held in
+reset, releases it, and clocks the model in a plain C++ loop until the program stores to the
+exit register or to ``tohost``. A C++ main was chosen over cocotb because a run is one short
+process with no Python in the clock loop (millions of cycles per second) and because a
+program is only ever started, watched and read back, which needs no testbench.
+
+The model is built once per version of the hardware sources and cached under
+``$QFAB_CACHE`` (default ``~/.cache/qfab``)/``rv32-soc/<hash>``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from qfab.hw.soc.memory_map import MEMORY_MAP, find_region
+from qfab.sim.elf import ElfImage, read_elf
+from qfab.sim.toolchain import verilator_env
+
+from qfab.errors import QfabError
+
+HARNESS = Path(__file__).with_name("run_elf_harness.cpp")
+TOP = "qfab_soc"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended.
+
+    ``reason`` is ``"exit"`` (a store to the sysctl EXIT register; ``code`` is the stored
+    word), ``"tohost"`` (a non-zero store to the ELF's ``tohost``) or ``"timeout"``.
+    ``dumps`` holds the words read back from each requested range after the run.
+    """
+
+    reason: str
+    code: int
+    cycles: int
+    dumps: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def exit_status(self) -> int:
+        """The process exit status the RISC-V test harness conventions give this run.
+
+        ``tohost``: 1 passes (0), ``(n << 1) | 1`` is failure n (1). ``exit``: the stored
+        status, 0..255. A timeout has no status (raise instead).
+        """
+        if self.reason == "tohost":
+            return 0 if self.code == 1 else 1
+        if self.reason == "exit":
+            return self.code & 0xFF
+        raise ValueError("a run that timed out has no exit status")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("QFAB_CACHE", Path.home() / ".cache" / "qfab"))
+
+
+def _sources_hash() -> str:
+    """Hash of everything the model depends on: the hardware sources, the harness and tools."""
+    import amaranth
+    from qfab.hw import rv32i, soc
+
+    h = hashlib.sha256()
+    for pkg in (rv32i, soc):
+        for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    h.update(HARNESS.read_bytes())
+    h.update(amaranth.__version__.encode())
+    verilator = shutil.which("verilator", path=verilator_env()["PATH"]) or ""
+    h.update(str(Path(verilator).resolve()).encode())
+    return h.hexdigest()[:16]
+
+
+_built: dict[str, Path] = {}
+
+
+def build_model(*, verbose: bool = False) -> Path:
+    """The harness executable, building it (Amaranth -> Verilog -> Verilator) when absent."""
+    key = _sources_hash()
+    if key in _built:
+        return _built[key]
+    root = cache_root() / "rv32-soc"
+    final = root / key
+    exe = final / "harness"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            _build(root, final, verbose)
+    _built[key] = exe
+    return exe
+
+
+def _build(root: Path, final: Path, verbose: bool) -> None:
+    from qfab.hw.soc.top import soc_verilog
+
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    try:
+        (work / "soc.v").write_text(soc_verilog(name=TOP))
+        shutil.copy(HARNESS, work / HARNESS.name)
+        cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal", "-Wno-lint",
+               "-Wno-style", "--top-module", TOP, "-j", "2", "soc.v", HARNESS.name,
+               "-o", "harness"]
+        proc = subprocess.run(cmd, cwd=work, env=verilator_env(), capture_output=not verbose,
+                              text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"Verilator build failed in {work}:\n{proc.stdout}{proc.stderr}")
+        shutil.move(work / "obj_dir" / "harness", work / "harness")
+        shutil.rmtree(work / "obj_dir")
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_placement(image: ElfImage) -> None:
+    for seg in image.segments:
+        if not seg.data:
+            continue
+        first, last = seg.addr, seg.addr + len(seg.data) - 1
+        r = find_region(first, MEMORY_MAP)
+        if r is None or r.kind == "io" or not r.contains(last):
+            raise QfabError(f"{image.path}: segment at {first:#010x}..{last:#010x} is not "
+                            "inside ROM or RAM of the memory map (see the README)")
+
+
+def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int], ...] = (),
+              stdout=None) -> RunResult:
+    """Run a loaded ELF; ``dumps`` are (address, words) ranges read back afterwards.
+
+    Console output goes to ``stdout`` (a file object with a descriptor; default: inherited).
+    """
+    if max_cycles <= 0:
+        raise QfabError(f"--max-cycles must be positive, got {max_cycles}")
+    _check_placement(image)
+    exe = build_model()
+    tohost = image.symbols.get("tohost", 0)
+    with tempfile.TemporaryDirectory(prefix="qfab-run-") as tmp:
+        tmpdir = Path(tmp)
+        load = tmpdir / "load.txt"
+        load.write_text("".join(f"{a:x} {w:x}\n" for a, w in sorted(image.words().items())))
+        args = [str(exe), str(load), str(tmpdir / "result.txt"), f"{image.entry:x}",
+                f"{tohost:x}", str(max_cycles)]
+        for i, (addr, words) in enumerate(dumps):
+            args += [f"{addr:x}", str(words), str(tmpdir / f"dump{i}.txt")]
+        proc = subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise QfabError(f"{image.path}: {proc.stderr.strip() or 'simulation failed'}")
+        reason, code, cycles = (tmpdir / "result.txt").read_text().split()
+        read = tuple(tuple(int(x, 16) for x in (tmpdir / f"dump{i}.txt").read_text().split())
+                     for i in range(len(dumps)))
+    return RunResult(reason, int(code), int(cycles), read)
+
+
+def signature_range(image: ElfImage) -> tuple[int, int]:
+    """(address, words) between ``begin_signature`` and ``end_signature``."""
+    try:
+        begin, end = image.symbols["begin_signature"], image.symbols["end_signature"]
+    except KeyError as e:
+        raise QfabError(f"{image.path}: no {e.args[0]} symbol for --signature") from None
+    if end < begin or begin % 4:
+        raise QfabError(f"{image.path}: signature range {begin:#x}..{end:#x} is not "
+                        "word-aligned and ordered")
+    return begin, (end - begin + 3) // 4
+
+
+def run_elf(path: str | Path, *, max_cycles: int = 10_000_000,
+            signature: str | Path | None = None, stdout=None) -> RunResult:
+    """Load and run ``path``; write the signature words to ``signature`` when given."""
+    image = read_elf(path)
+    dumps = (signature_range(image),) if signature is not None else ()
+    result = run_image(image, max_cycles=max_cycles, dumps=dumps, stdout=stdout)
+    if signature is not None and result.reason != "timeout":
+        sig = Path(signature)
+        tmp = sig.with_name(sig.name + ".tmp")
+        tmp.write_text("".join(f"{w:08x}\n" for w in result.dumps[0]))
+        tmp.replace(sig)
+    return result
