@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -108,12 +107,6 @@ class MinifloatFormat:
     special: str = "fn"
     saturate: bool = False
 
-    E4M3FN: ClassVar[MinifloatFormat]
-    E5M2: ClassVar[MinifloatFormat]
-    E3M2FN: ClassVar[MinifloatFormat]
-    E2M3FN: ClassVar[MinifloatFormat]
-    E2M1FN: ClassVar[MinifloatFormat]
-
     def __post_init__(self) -> None:
         exp_bits = _check_int("exp_bits", self.exp_bits, 1, 8)
         man_bits = _check_int("man_bits", self.man_bits, 0, 7)
@@ -128,7 +121,7 @@ class MinifloatFormat:
         object.__setattr__(self, "bias", bias)
         object.__setattr__(self, "subnormals", _check_bool("subnormals", self.subnormals))
         object.__setattr__(self, "saturate", _check_bool("saturate", self.saturate))
-        if not (self._table > 0).any():
+        if not (np.isfinite(self._table) & (self._table > 0)).any():
             raise ValueError(f"{self!r} has no positive finite value")
 
     def __str__(self) -> str:
