@@ -114,10 +114,21 @@ class ResidualAdd(wiring.Component):
         """Cycles from a joined input transfer to its result being offered."""
         return 2
 
-    def tensor_cycles(self, beats: int) -> int:
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles per beat at steady state."""
+        return 1
+
+    def cycles(self, beats: int) -> int:
         """Cycles from the first input transfer to the last output transfer, both counted,
         for ``beats`` beats on each input with no idle and no back-pressure."""
-        return beats + self.latency
+        return check_count("beats", beats) + self.latency
+
+    def model(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Exact outputs for inputs ``a`` and ``b`` of the same shape."""
+        return residual_add_reference(
+            a, b, mult_a=self._mult_a, mult_b=self._mult_b, shift=self._shift,
+            offset=self._offset, zero_point=self._zero_point, lo=self._lo, hi=self._hi)
 
     def _sum_range(self) -> tuple[int, int]:
         ends = []

@@ -72,11 +72,19 @@ class StreamFIFO(wiring.Component):
         """Cycles from a beat entering an empty FIFO to it being offered at the output."""
         return 1 if self._depth == 1 else 2
 
-    def tensor_cycles(self, beats: int) -> int:
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles per beat at steady state."""
+        return 2 if self._depth < 3 else 1
+
+    def model(self, beats: Sequence[Any]) -> list[Any]:
+        """The beats that come out for ``beats`` going in."""
+        return fifo_reference(beats)
+
+    def cycles(self, beats: int) -> int:
         """Cycles from the first input transfer to the last output transfer, both counted,
         for ``beats`` beats offered back to back into an empty FIFO with no back-pressure."""
-        if beats < 1:
-            raise ValueError(f"beats must be >= 1, not {beats!r}")
+        check_count("beats", beats)
         if self._depth == 1:
             return 2 * beats
         if self._depth == 2:

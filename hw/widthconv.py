@@ -146,12 +146,23 @@ class WidthConverter(wiring.Component):
         the first output beat taken from that word."""
         return 1 if self.word in (self._n_in, self._n_out) else 2
 
-    def tensor_cycles(self, elements: int) -> int:
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles per word (``lcm(n_in, n_out)`` elements) at steady state: the busier side's
+        beats per word."""
+        return max(self.word // self._n_in, self.word // self._n_out)
+
+    def model(self, beats: np.ndarray) -> np.ndarray:
+        """Output beats ``(count, n_out)`` for input beats ``(count, n_in)``."""
+        return widthconv_reference(beats, self._n_out)
+
+    def cycles(self, beats: int) -> int:
         """Cycles from the first input transfer to the last output transfer, both counted,
-        for a tensor of ``elements`` elements with no idle input and no back-pressure."""
-        if elements < 1 or elements % self.word:
-            raise ValueError(f"elements {elements!r} is not a positive multiple of {self.word}")
-        beats_in, beats_out = elements // self._n_in, elements // self._n_out
+        for ``beats`` input beats (whole words) with no idle input and no back-pressure."""
+        elements = beats * self._n_in
+        if beats < 1 or elements % self.word:
+            raise ValueError(f"beats {beats!r} do not make whole words of {self.word} elements")
+        beats_in, beats_out = beats, elements // self._n_out
         if self.word == self._n_out:
             return beats_in + 1
         if self.word == self._n_in:
