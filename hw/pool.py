@@ -149,9 +149,20 @@ class _WindowPool(wiring.Component):
         """Cycles per image at steady state, images back to back."""
         return self._window.cycles_per_image
 
+    @property
+    def initiation_interval(self) -> int:
+        """Same as :attr:`cycles_per_image`."""
+        return self.cycles_per_image
+
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
         return self._window.cycles(images) + 1
+
+    def model(self, x_nhwc: np.ndarray) -> np.ndarray:
+        """Exact outputs ``(N, OH, OW, C)`` for images ``(N, H, W, C)``."""
+        reference = maxpool_reference if self._op == "max" else avgpool_reference
+        return reference(x_nhwc, kernel=self.kernel, stride=self.stride, padding=self.padding,
+                         pad_value=self.pad_value)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -288,9 +299,18 @@ class GlobalAvgPool(wiring.Component):
         """Cycles from the first input transfer to the last output transfer of one image."""
         return self.cycles(1)
 
+    @property
+    def initiation_interval(self) -> int:
+        """Same as :attr:`cycles_per_image`."""
+        return self.cycles_per_image
+
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
         return check_count("images", images) * self.cycles_per_image + self.latency
+
+    def model(self, x_nhwc: np.ndarray) -> np.ndarray:
+        """Exact per-channel sums ``(N, C)`` for images ``(N, H, W, C)``."""
+        return global_avgpool_reference(x_nhwc)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -162,6 +162,18 @@ class SlidingWindow(wiring.Component):
         image on: the reader then waits at each image start for the same rows)."""
         return window_cycles(self._geom, 3) - window_cycles(self._geom, 2)
 
+    @property
+    def initiation_interval(self) -> int:
+        """Same as :attr:`cycles_per_image`."""
+        return self.cycles_per_image
+
+    def model(self, x_nhwc: np.ndarray) -> np.ndarray:
+        """Exact window vectors ``(N, OH, OW, kh*kw*C)``, in stream order, for images
+        ``(N, H, W, C)``."""
+        return im2col_reference(x_nhwc, kernel=self.kernel, stride=self.stride,
+                                padding=self.padding, pad_value=self._pad_value,
+                                simd=self._simd, depthwise=self._depthwise)
+
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
         return window_cycles(self._geom, check_count("images", images))

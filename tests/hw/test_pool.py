@@ -46,6 +46,7 @@ def _check(dut, x, expected, rng, stalls):
                        outputs={"o_stream": len(out)}, rng=rng, tail=6 if stalls else 0,
                        p_idle=0.4 if stalls else 0.0, p_stall=0.4 if stalls else 0.0)
     assert logs["o_stream"].beats == out
+    assert dut.model(x).tolist() == np.asarray(expected).tolist()
     return logs
 
 

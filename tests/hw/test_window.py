@@ -36,6 +36,7 @@ def _run(params, images, rng, **stalls):
                                 padding=params["padding"], pad_value=params["pad_value"],
                                 simd=params["simd"], depthwise=params.get("depthwise", False))
     dut = SlidingWindow(**params)
+    assert dut.model(x).tolist() == expected.tolist()
     out_beats = array_beats(expected, params["simd"])
     logs = run_streams(dut, inputs={"i_stream": array_beats(x, params["simd"])},
                        outputs={"o_stream": len(out_beats)}, rng=rng, **stalls)
