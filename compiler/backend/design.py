@@ -1,0 +1,100 @@
+"""A compiled design: the plan, its accelerator, and the files ``qfab compile`` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qfab.compiler.backend.accelerator import Accelerator
+from qfab.compiler.backend.plan import HwPlan
+from qfab.compiler.ir import Graph
+
+TOP_NAME = "qfab_accelerator"
+
+
+@dataclass
+class Design:
+    """What ``qfab.compile`` returns: the lowered graph, the hardware plan, and where its
+    files are (``out_dir`` is None until written)."""
+
+    graph: Graph
+    plan: HwPlan
+    model: str
+    out_dir: Path | None = None
+
+    def accelerator(self) -> Accelerator:
+        return Accelerator(self.plan)
+
+    def verilog(self) -> str:
+        from amaranth.back import verilog
+
+        return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+
+    # ---- tensors <-> stream beats ------------------------------------------------------
+    def to_beats(self, codes: np.ndarray) -> np.ndarray:
+        """Input codes [N, ...] (IR layout) -> stream beats [N * beats, in_elems]."""
+        flat = np.asarray(codes).reshape(codes.shape[0], -1)[:, self.plan.in_order]
+        return flat.reshape(-1, self.plan.in_elems)
+
+    def from_beats(self, beats: np.ndarray, batch: int) -> np.ndarray:
+        """Output beats -> codes [N, ...] in the IR layout of the plan's output tensor."""
+        flat = np.asarray(beats).reshape(batch, -1)
+        out = np.empty_like(flat)
+        out[:, self.plan.out_order] = flat
+        shape = self.graph.tensors[self.plan.output].shape
+        return out.reshape((batch,) + tuple(shape[1:]))
+
+    def manifest(self) -> dict:
+        p = self.plan
+        return {
+            "model": self.model, "top": TOP_NAME, "clock_hz": p.clock_hz,
+            "input": {"tensor": p.input, "elements_per_beat": p.in_elems,
+                      "element": _shape_str(p.in_shape), "beats": p.in_beats},
+            "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
+                       "element": _shape_str(p.out_shape), "beats": p.out_beats},
+            "ii_cycles": p.ii_cycles,
+            "stages": [{"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
+                        "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
+                        "blocks": [b.kind for b in s.blocks]} for s in p.stages],
+        }
+
+    def write(self, out_dir: str | os.PathLike, report: str = "") -> Path:
+        """Write accelerator.v, manifest.json and report.md into ``out_dir``: built in a
+        temporary folder beside it and renamed into place, so a failure leaves nothing."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            (tmp / "accelerator.v").write_text(self.verilog())
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
+            (tmp / "report.md").write_text(report or self.report())
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.out_dir = out
+        return out
+
+    def report(self) -> str:
+        p = self.plan
+        lines = [f"# qfab design: {self.model}", "",
+                 f"Clock {p.clock_hz / 1e6:g} MHz; initiation interval {p.ii_cycles} cycles "
+                 f"({p.clock_hz / p.ii_cycles:,.0f} inferences/s).", "",
+                 "| stage | op | PE | SIMD | MACs | cycles | blocks |",
+                 "|---|---|---|---|---|---|---|"]
+        for s in p.stages:
+            lines.append(f"| {s.name} | {s.op} | {s.folding.get('pe', '')} | "
+                         f"{s.folding.get('simd', '')} | {s.macs} | {s.cycles} | "
+                         f"{', '.join(b.kind for b in s.blocks)} |")
+        return "\n".join(lines) + "\n"
+
+
+def _shape_str(shape) -> str:
+    return f"{'s' if shape.signed else 'u'}{shape.width}"

@@ -1,0 +1,387 @@
+"""Plan: map the lowered IR onto a chain of hardware stages and choose their folding.
+
+A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool); layout
+ops (reshape, transpose) cost nothing and only change the order in which elements stream.
+Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
+model can read a plan without elaborating any hardware.
+
+Streams carry tensors channels-last, pixel by pixel: ``order`` arrays map stream position to
+the element's index in the IR's flattened (NCHW) tensor, and weights are permuted to match.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Shape, signed, unsigned
+from qfab.compiler.ir import Acc, Graph, Node, Tensor
+from qfab.numerics import IntFormat
+
+from qfab.errors import QfabError
+
+HW_OPS = ("conv", "dense", "requant", "threshold", "clamp", "maxpool", "reshape", "transpose")
+DEFAULT_MAX_PE = 4
+DEFAULT_MAX_SIMD = 8
+
+
+@dataclass
+class BlockSpec:
+    """One hw/ block: ``kind`` names the class, ``params`` are its keyword arguments."""
+
+    kind: str
+    params: dict[str, Any]
+    in_elems: int
+    out_elems: int
+
+
+@dataclass
+class Stage:
+    """The hardware for one IR op. Beats and cycles are per inference."""
+
+    name: str
+    op: str
+    blocks: list[BlockSpec]
+    in_beats: int
+    out_beats: int
+    cycles: int
+    folding: dict[str, int] = field(default_factory=dict)
+    macs: int = 0
+
+
+@dataclass
+class HwPlan:
+    graph: Graph
+    stages: list[Stage]
+    input: str
+    output: str
+    in_shape: Shape
+    out_shape: Shape
+    in_elems: int
+    out_elems: int
+    in_order: np.ndarray
+    out_order: np.ndarray
+    clock_hz: float = 100e6
+
+    @property
+    def in_beats(self) -> int:
+        return self.in_order.size // self.in_elems
+
+    @property
+    def out_beats(self) -> int:
+        return self.out_order.size // self.out_elems
+
+    @property
+    def ii_cycles(self) -> int:
+        """Initiation interval: the slowest stage's cycles per inference."""
+        return max(s.cycles for s in self.stages)
+
+
+def element_shape(fmt) -> Shape:
+    if isinstance(fmt, Acc):
+        return signed(fmt.bits)
+    if isinstance(fmt, IntFormat):
+        return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
+    if hasattr(fmt, "exp_bits"):
+        return unsigned(fmt.bits)
+    raise QfabError(f"format {fmt} has no hardware representation yet")
+
+
+def stream_order(shape: tuple[int, ...]) -> np.ndarray:
+    """NCHW (per sample) flat indices in channels-last streaming order."""
+    per_sample = shape[1:]
+    n = int(np.prod(per_sample))
+    if len(per_sample) == 3:
+        c, h, w = per_sample
+        return np.arange(n).reshape(c, h, w).transpose(1, 2, 0).ravel()
+    return np.arange(n)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _largest_divisor(n: int, limit: int) -> int:
+    return max(d for d in divisors(n) if d <= limit)
+
+
+def choose_folding(mh: int, mw: int, vectors: int, budget: int | None,
+                   max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD) -> tuple:
+    """(pe, simd): the fewest multipliers meeting ``budget`` cycles per inference, or the
+    default limits when there is no budget."""
+    if budget is None:
+        return _largest_divisor(mh, max_pe), _largest_divisor(mw, max_simd)
+    options = sorted(((pe * simd, pe, simd) for pe in divisors(mh) for simd in divisors(mw)),
+                     key=lambda o: (o[0], -o[2]))
+    for _, pe, simd in options:
+        if vectors * (mh // pe) * (mw // simd) <= budget:
+            return pe, simd
+    return mh, mw
+
+
+class _Planner:
+    def __init__(self, graph: Graph, budget: int | None, max_pe: int, max_simd: int):
+        self.g = graph
+        self.budget = budget
+        self.max_pe, self.max_simd = max_pe, max_simd
+        self.stages: list[Stage] = []
+        self.order: np.ndarray | None = None
+        self.elems = 1  # elements per beat of the stream so far
+        self.pending_bias: np.ndarray | None = None  # integer added by the next stage
+
+    def t(self, name: str) -> Tensor:
+        return self.g.tensors[name]
+
+    def plan(self) -> HwPlan:
+        g = self.g
+        if len(g.inputs) != 1 or len(g.outputs) != 1:
+            raise QfabError("the hardware backend handles one input and one output "
+                            f"(model has {len(g.inputs)} and {len(g.outputs)})")
+        nodes = list(g.nodes)
+        start = g.inputs[0]
+        if nodes and nodes[0].op == "quantize":
+            start = nodes.pop(0).outputs[0]
+        end = g.outputs[0]
+        if nodes and nodes[-1].op == "dequantize":
+            end = nodes.pop().inputs[0]
+        current = start
+        self.order = stream_order(self.t(start).shape)
+        self.elems = 1
+        first_elems = None
+        for node in nodes:
+            if node.inputs != [current]:
+                raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
+                                "chains of single-input layers; this graph branches")
+            if node.op not in HW_OPS:
+                raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
+                                f"(supported: {', '.join(HW_OPS)})")
+            getattr(self, "_" + node.op)(node)
+            if first_elems is None and self.stages:
+                first_elems = self.stages[0].blocks[0].in_elems
+            current = node.outputs[0]
+        if current != end:
+            raise QfabError(f"graph output {end!r} is not the end of the layer chain")
+        if self.pending_bias is not None:
+            self._bias_stage(current)
+        if not self.stages:
+            raise QfabError("the model has no layer to put in hardware")
+        return HwPlan(graph=g, stages=self.stages, input=start, output=end,
+                      in_shape=element_shape(self.t(start).fmt),
+                      out_shape=self._out_shape(end),
+                      in_elems=first_elems, out_elems=self.elems,
+                      in_order=stream_order(self.t(start).shape), out_order=self.order)
+
+    def _out_shape(self, name: str) -> Shape:
+        last = self.stages[-1].blocks[-1]
+        return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _adapt(self, blocks: list[BlockSpec], elem_shape: Shape, want: int) -> None:
+        """Regroup the stream to ``want`` elements a beat if it is not already."""
+        if self.elems != want:
+            blocks.append(BlockSpec("widthconv", dict(elem_shape=elem_shape, n_in=self.elems,
+                                                      n_out=want), self.elems, want))
+            self.elems = want
+
+    def _channels(self, t: Tensor) -> int:
+        return t.shape[1] if len(t.shape) == 4 else int(np.prod(t.shape[1:]))
+
+    def _take_bias(self, channels: int) -> np.ndarray:
+        b = self.pending_bias
+        self.pending_bias = None
+        return np.zeros(channels, np.int64) if b is None else b
+
+    def _per_channel(self, v, channels: int) -> np.ndarray:
+        return np.broadcast_to(np.asarray(v, np.int64).reshape(-1), (channels,)).copy() \
+            if np.size(v) in (1, channels) else None
+
+    def _check_channel_order(self, node: Node, t: Tensor) -> None:
+        c = self._channels(t)
+        n = int(np.prod(t.shape[1:]))
+        expected = stream_order(t.shape) if len(t.shape) == 4 else np.arange(n)
+        if not np.array_equal(self.order, expected):
+            raise QfabError(f"node {node.name!r}: per-channel op on a re-ordered tensor")
+        del c
+
+    # ---- ops ------------------------------------------------------------------------------
+    def _mac(self, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
+             in_t: Tensor, out_t: Tensor) -> None:
+        from qfab.compiler.backend.operands import multiplier_for
+
+        mh, mw = weights.shape
+        pe, simd = choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd)
+        mult = multiplier_for(in_t.fmt, node)
+        zx = node.attrs["x_zero_point"]
+        # The MVU multiplies raw codes; the input zero point moves into the bias.
+        row_sums = weights.sum(axis=1).astype(np.int64)
+        bias = np.zeros(mh, np.int64) if node.attrs["bias"] is None else node.attrs["bias"]
+        self.pending_bias = np.asarray(bias, np.int64) - zx * row_sums
+        from qfab.hw.mvu import dot_product_bounds
+
+        lo, hi = dot_product_bounds(weights, mult)
+        from qfab.hw.multipliers import shape_for_range
+
+        acc_shape = Shape(max(shape_for_range(lo, hi).width, 2), True)
+        blocks = []
+        elem = element_shape(in_t.fmt)
+        if window is not None:
+            self._adapt(blocks, elem, window.in_elems)
+            blocks.append(window)
+            self.elems = window.out_elems
+        self._adapt(blocks, elem, simd)
+        blocks.append(BlockSpec("mvu", dict(weights=weights, multiplier=mult,
+                                            acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
+        self.elems = pe
+        cycles = vectors * (mh // pe) * (mw // simd)
+        self.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,
+                                 cycles=cycles, folding=dict(pe=pe, simd=simd, mh=mh, mw=mw),
+                                 macs=vectors * mh * mw))
+        self._finish_stage(in_t, out_t)
+
+    def _finish_stage(self, in_t: Tensor, out_t: Tensor) -> None:
+        s = self.stages[-1]
+        n_in = int(np.prod(in_t.shape[1:]))
+        s.in_beats = n_in // s.blocks[0].in_elems
+        s.out_beats = int(np.prod(out_t.shape[1:])) // s.blocks[-1].out_elems
+
+    def _conv(self, node: Node) -> None:
+        a = node.attrs
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        if a["group"] != 1 or tuple(a["dilations"]) != (1, 1):
+            raise QfabError(f"node {node.name!r}: grouped or dilated convolution has no "
+                            "hardware block yet")
+        self._check_channel_order(node, in_t)
+        w = a["weight"]  # [M, C, kh, kw] -> [M, (ky, kx, c)] to match the window order
+        m, c, kh, kw = w.shape
+        weights = w.transpose(0, 2, 3, 1).reshape(m, kh * kw * c)
+        _, _, h, wd = in_t.shape
+        oh, ow = out_t.shape[2:]
+        window = None
+        if (kh, kw) != (1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"]):
+            _, simd = choose_folding(m, kh * kw * c, oh * ow, self.budget, self.max_pe,
+                                     self.max_simd)
+            wsimd = math.gcd(c, simd)
+            t, l, b, r = a["pads"]
+            window = BlockSpec("window", dict(
+                channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
+                padding=(t, l, b, r), pad_value=int(a["x_zero_point"]),
+                elem_shape=element_shape(in_t.fmt), simd=wsimd), wsimd, wsimd)
+        self._mac(node, weights, oh * ow, window, in_t, out_t)
+        self.order = stream_order(out_t.shape)
+
+    def _dense(self, node: Node) -> None:
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        if len(in_t.shape) != 2:
+            raise QfabError(f"node {node.name!r}: dense layers need a [N, K] input")
+        weights = node.attrs["weight"][:, self.order]
+        self._mac(node, weights, 1, None, in_t, out_t)
+        self.order = np.arange(out_t.shape[1])
+
+    def _elementwise(self, node: Node, block: BlockSpec) -> None:
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        self._check_channel_order(node, in_t)
+        pixels = int(np.prod(in_t.shape[1:])) // self._channels(in_t)
+        self.stages.append(Stage(node.name, node.op, [block], 0, 0,
+                                 cycles=pixels * self._channels(in_t) // block.in_elems))
+        self._finish_stage(in_t, out_t)
+
+    def _input_shape(self, node: Node) -> Shape:
+        """The element shape arriving: the raw accumulator of the MVU before, or codes."""
+        if self.stages and self.stages[-1].blocks[-1].kind == "mvu":
+            return self.stages[-1].blocks[-1].params["acc_shape"]
+        return element_shape(self.t(node.inputs[0]).fmt)
+
+    def _requant(self, node: Node) -> None:
+        a = node.attrs
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        c = self._channels(in_t)
+        bias = self._take_bias(c) + self._per_channel(a["bias_int"], c) \
+            - self._per_channel(a["in_zero_point"], c)
+        if isinstance(out_t.fmt, Acc) or not isinstance(out_t.fmt, IntFormat):
+            raise QfabError(f"node {node.name!r}: requantization to {out_t.fmt} has no "
+                            "hardware block yet")
+        self._elementwise(node, BlockSpec("requant", dict(
+            acc_shape=self._input_shape(node), channels=c, pe=self.elems, bias=bias,
+            mult=self._per_channel(a["mult"], c), shift=self._per_channel(a["shift"], c),
+            zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
+            out_shape=element_shape(out_t.fmt), rounding=a["rounding"]),
+            self.elems, self.elems))
+
+    def _clamp(self, node: Node) -> None:
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        c = self._channels(in_t)
+        self._elementwise(node, BlockSpec("requant", dict(
+            acc_shape=self._input_shape(node), channels=c, pe=self.elems,
+            bias=self._take_bias(c), mult=1, shift=0, zero_point=0, lo=node.attrs["lo"],
+            hi=node.attrs["hi"], out_shape=element_shape(out_t.fmt)), self.elems, self.elems))
+
+    def _threshold(self, node: Node) -> None:
+        a = node.attrs
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        if a.get("step", 1) != 1:
+            raise QfabError(f"node {node.name!r}: bipolar thresholds have no hardware "
+                            "mapping yet")
+        c = self._channels(in_t)
+        # acc + bias - zp >= t  <=>  acc >= t - bias + zp
+        shift = self._take_bias(c) - self._per_channel(a["in_zero_point"], c)
+        thr = np.asarray(a["thresholds"], np.int64) - shift[:, None]
+        lo, hi = int(a["base"]), int(a["base"]) + thr.shape[1]
+        from qfab.hw.multipliers import shape_for_range
+
+        self._elementwise(node, BlockSpec("threshold", dict(
+            acc_shape=self._input_shape(node), channels=c, pe=self.elems, thresholds=thr,
+            out_shape=shape_for_range(min(lo, 0), hi), out_bias=lo), self.elems, self.elems))
+
+    def _bias_stage(self, name: str) -> None:
+        t = self.t(name)
+        c = self._channels(t)
+        self.stages.append(Stage(name + "_bias", "bias", [BlockSpec("requant", dict(
+            acc_shape=self.stages[-1].blocks[-1].params["acc_shape"], channels=c,
+            pe=self.elems, bias=self._take_bias(c), mult=1, shift=0, zero_point=0,
+            out_shape=element_shape(t.fmt)), self.elems, self.elems)], 0, 0,
+            cycles=int(np.prod(t.shape[1:])) // self.elems))
+        self._finish_stage(t, t)
+
+    def _maxpool(self, node: Node) -> None:
+        a = node.attrs
+        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        if self.pending_bias is not None:
+            raise QfabError(f"node {node.name!r}: max pooling of a raw accumulator")
+        self._check_channel_order(node, in_t)
+        _, c, h, w = in_t.shape
+        elem = element_shape(in_t.fmt)
+        simd = math.gcd(c, self.elems)
+        blocks: list[BlockSpec] = []
+        self._adapt(blocks, elem, simd)
+        blocks.append(BlockSpec("maxpool", dict(
+            channels=c, height=h, width=w, kernel=tuple(a["kernel"]),
+            stride=tuple(a["strides"]), padding=tuple(a["pads"]), elem_shape=elem,
+            simd=simd), simd, simd))
+        oh, ow = out_t.shape[2:]
+        self.stages.append(Stage(node.name, node.op, blocks, 0, 0,
+                                 cycles=max(h * w * c // simd, oh * ow * c // simd)))
+        self._finish_stage(in_t, out_t)
+        self.order = stream_order(out_t.shape)
+
+    def _reshape(self, node: Node) -> None:
+        pass  # same elements, same stream: only the IR's view changes
+
+    def _transpose(self, node: Node) -> None:
+        in_t = self.t(node.inputs[0])
+        idx = np.arange(int(np.prod(in_t.shape))).reshape(in_t.shape).transpose(
+            node.attrs["perm"]).ravel()
+        inverse = np.empty_like(idx)
+        inverse[idx] = np.arange(idx.size)
+        self.order = inverse[self.order]
+
+
+def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
+         max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD) -> HwPlan:
+    """Map a lowered graph to hardware stages. With ``target_fps`` every MAC stage gets the
+    fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference."""
+    budget = None if target_fps is None else int(clock_hz // target_fps)
+    p = _Planner(graph, budget, max_pe, max_simd).plan()
+    p.clock_hz = clock_hz
+    return p
