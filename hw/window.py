@@ -224,7 +224,7 @@ class SlidingWindow(wiring.Component):
         top = Signal(signed(bits))
         m.d.comb += top.eq(oy * sh - pad_top)
         iy = Signal(signed(bits))
-        ix = Signal(signed(bits))
+        ix = Signal(signed(ceil_log2(width + g.pad_left + g.pad_right + 1) + 1))
         m.d.comb += [iy.eq(top + ky), ix.eq(ox * sw - pad_left + kx)]
         # At least the first row, even when the first output rows are all padding: the block
         # must not emit an image that has not started to arrive.

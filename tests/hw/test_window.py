@@ -84,6 +84,17 @@ def test_stride_skips_trailing_rows_across_images():
     assert logs["o_stream"].beats == expected
 
 
+@pytest.mark.parametrize(("height", "width"), [(1, 21), (20, 1)])
+def test_long_thin_images(height, width):
+    # Row and column coordinates are sized separately; a wide, short image must not wrap.
+    params = dict(channels=1, height=height, width=width, kernel=(1, 3), stride=(1, 2),
+                  padding=(1, 1, 0, 1), pad_value=-1, elem_shape=signed(5), simd=1)
+    if width == 1:
+        params.update(kernel=(3, 1), stride=(2, 1), padding=(1, 0, 1, 1))
+    _, logs, expected = _run(params, 2, np.random.default_rng(9), p_idle=0.2, p_stall=0.2)
+    assert logs["o_stream"].beats == expected
+
+
 def test_depthwise_order():
     x = np.arange(2 * 2 * 4).reshape(1, 2, 2, 4)
     got = im2col_reference(x, kernel=(2, 2), stride=(1, 1), padding=(0, 0, 0, 0), pad_value=0,
