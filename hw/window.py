@@ -197,7 +197,7 @@ class SlidingWindow(wiring.Component):
 
         # Row counters run modulo 2**bits; differences are read as signed, because the reader
         # may release trailing rows (below no window) before the writer has written them.
-        bits = ceil_log2(height + slots + 1) + 2
+        bits = ceil_log2(height + g.pad_top + g.pad_bottom + slots + 1) + 2
         written = Signal(bits)     # rows completely written, over all images
         released = Signal(bits)    # rows the reader no longer needs
         base = Signal(bits)        # row 0 of the image being read
