@@ -49,6 +49,8 @@ class Stage:
     cycles: int
     folding: dict[str, int] = field(default_factory=dict)
     macs: int = 0
+    input: str = ""
+    output: str = ""
 
 
 @dataclass
@@ -167,6 +169,12 @@ class _Planner:
             self._bias_stage(current)
         if not self.stages:
             raise QfabError("the model has no layer to put in hardware")
+        head = self.stages[0].blocks
+        if head[0].kind == "widthconv" and len(head) > 1:
+            # Feed the first block at its own width instead of regrouping a narrow input.
+            first_elems = head.pop(0).out_elems
+            s0 = self.stages[0]
+            self._finish_stage(self.t(s0.input), self.t(s0.output), stage=s0)
         return HwPlan(graph=g, stages=self.stages, input=start, output=end,
                       in_shape=element_shape(self.t(start).fmt),
                       out_shape=self._out_shape(end),
@@ -240,8 +248,9 @@ class _Planner:
                                  macs=vectors * mh * mw))
         self._finish_stage(in_t, out_t)
 
-    def _finish_stage(self, in_t: Tensor, out_t: Tensor) -> None:
-        s = self.stages[-1]
+    def _finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:
+        s = stage or self.stages[-1]
+        s.input, s.output = in_t.name, out_t.name
         n_in = int(np.prod(in_t.shape[1:]))
         s.in_beats = n_in // s.blocks[0].in_elems
         s.out_beats = int(np.prod(out_t.shape[1:])) // s.blocks[-1].out_elems
@@ -319,7 +328,7 @@ class _Planner:
 
     def _threshold(self, node: Node) -> None:
         a = node.attrs
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
+        in_t = self.t(node.inputs[0])
         if a.get("step", 1) != 1:
             raise QfabError(f"node {node.name!r}: bipolar thresholds have no hardware "
                             "mapping yet")
