@@ -217,17 +217,17 @@ def AveragePool(imp, node):
     return [Real(out.name)]
 
 
-def _layout(imp, node, op: str, shape, **attrs):
+def _layout(imp, node, op: str, out_shape, **attrs):
     v = imp.value(node, 0)
     if isinstance(v, Sum | FloatIn) or v is None:
         raise imp.error(node, f"input {node.input[0]!r} is not quantized")
     name = imp.materialize(v, node.name) if isinstance(v, Real) else v.tensor
     t = imp.tensor(name)
-    if shape[0] != t.shape[0]:
-        raise imp.error(node, f"changes the batch dimension ({t.shape} -> {tuple(shape)})")
+    if out_shape[0] != t.shape[0]:
+        raise imp.error(node, f"changes the batch dimension ({t.shape} -> {tuple(out_shape)})")
     if np.size(t.scale) > 1 or isinstance(t.fmt, Acc):
         raise imp.error(node, "needs a per-tensor quantized input")
-    out = imp.new_tensor(node.name or node.output[0], shape, t.fmt, scale=t.scale,
+    out = imp.new_tensor(node.name or node.output[0], out_shape, t.fmt, scale=t.scale,
                          zero_point=t.zero_point, axis=1)
     imp.graph.add_node(op, node.name or node.output[0], [name], [out], **attrs)
     return [type(v)(out.name)]
