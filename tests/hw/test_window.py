@@ -95,6 +95,17 @@ def test_long_thin_images(height, width):
     assert logs["o_stream"].beats == expected
 
 
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [
+    ((5, 5), (1, 1), (2, 2, 2, 2)), ((2, 2), (3, 3), (0, 0, 1, 1)), ((7, 1), (2, 1), (3, 0, 3, 0)),
+])
+def test_larger_kernels_strides_and_padding(kernel, stride, padding):
+    params = dict(channels=2, height=6, width=5, kernel=kernel, stride=stride, padding=padding,
+                  pad_value=3, elem_shape=signed(6), simd=1, depthwise=False)
+    dut, logs, expected = _run(params, 2, np.random.default_rng(11))
+    assert logs["o_stream"].beats == expected
+    assert logs["o_stream"].cycles[-1] - logs["i_stream"].cycles[0] + 1 == dut.cycles(2)
+
+
 def test_depthwise_order():
     x = np.arange(2 * 2 * 4).reshape(1, 2, 2, 4)
     got = im2col_reference(x, kernel=(2, 2), stride=(1, 1), padding=(0, 0, 0, 0), pad_value=0,
