@@ -61,10 +61,13 @@ class Tensor:
         return np.asarray(self.scale, np.float64) * 2.0 ** self.fmt.lsb_exponent
 
     def broadcast(self, param: np.ndarray) -> np.ndarray:
-        """``param`` (a scalar or one value per channel of ``axis``) shaped to broadcast here."""
+        """``param`` (a scalar, one value per channel of ``axis``, or an array of this
+        tensor's rank, as blocked quantization gives) shaped to broadcast here."""
         param = np.asarray(param)
         if param.ndim == 0 or param.size == 1:
             return param.reshape(())
+        if param.ndim == len(self.shape) and param.ndim > 1:
+            return param
         shape = [1] * len(self.shape)
         shape[self.axis] = param.size
         return param.reshape(shape)

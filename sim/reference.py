@@ -116,7 +116,9 @@ class Reference:
                 fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
                                       bias=fmt.bias, subnormals=fmt.subnormals,
                                       special=fmt.special, saturate=node.attrs["saturate"])
-            return fmt.encode(scaled.astype(np.float64)).astype(np.int64)
+            # ONNX adds the zero point as a float even when it is +0, which turns -0 into +0.
+            zero = np.asarray(fmt.decode(np.asarray(t.zero_point, np.int64)), np.float32)
+            return fmt.encode((scaled + zero).astype(np.float64)).astype(np.int64)
         rounding = node.attrs.get("rounding", "half_even")
         r = np.rint(scaled) if rounding == "half_even" else (
             np.floor(scaled) if rounding == "floor" else np.floor(scaled + np.float32(0.5)))
@@ -133,7 +135,8 @@ class Reference:
             v = fixed(t, x)
             lsb = t.fmt.lsb_exponent
             if isinstance(t.fmt, MinifloatFormat):
-                y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(t.zero_point)) \
+                zero = t.fmt.decode(np.asarray(t.zero_point, np.int64)).astype(np.float32)
+                y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
                     * t.broadcast(np.asarray(t.scale, np.float32))
             else:
                 y = ((np.asarray(v) - t.broadcast(t.zero_point)).astype(np.float32)
@@ -141,7 +144,7 @@ class Reference:
         y = y.astype(np.float32)
         if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
             y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
-        return y
+        return y.astype(node.attrs.get("dtype", "float32"))
 
     # ---- integer ops -------------------------------------------------------------------
     def _conv(self, node: Node, x):

@@ -121,7 +121,17 @@ def dense(imp, node, x: Real, w: Const, *, transposed: bool, bias_codes=None,
           bias_float=None) -> Real:
     """x [..., K] times a constant matrix: ``w`` is [K, N], or [N, K] when ``transposed``."""
     xt = imp.tensor(x.tensor)
-    codes = w.codes if transposed else w.codes.T
+    codes = w.codes
+    if codes.ndim > 2:
+        # A batched MatMul: the IR's dense layer has one matrix for every sample, so the
+        # stacked matrices must all be the same (broadcasting then gives the same product).
+        stack = codes.reshape((-1,) + codes.shape[-2:])
+        if codes.ndim > len(xt.shape) or not (stack == stack[:1]).all():
+            raise imp.error(node, f"constant B of shape {codes.shape} holds different matrices "
+                                  "along its leading dimensions; only one shared weight matrix "
+                                  "is supported")
+        codes = stack[0]
+    codes = codes if transposed else codes.T
     if codes.ndim != 2 or codes.shape[1] != xt.shape[-1]:
         raise imp.error(node, f"weight shape {w.codes.shape} does not fit input {xt.shape}")
     wq = Const(w.value, codes=codes, fmt=w.fmt, scale=w.scale, zero_point=w.zero_point,

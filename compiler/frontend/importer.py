@@ -25,6 +25,11 @@ HANDLERS: dict[str, Handler] = {}
 CONST_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Pow",
                   "Sqrt", "Div", "Mul", "Add", "Sub", "Neg", "Transpose", "Flatten", "Identity",
                   "ConstantOfShape", "Slice", "Range", "Expand", "Equal", "Where", "Reciprocal"}
+# Ops the IR cannot express, with the reason (they are not in the supported set).
+KNOWN_UNSUPPORTED = {
+    "DynamicQuantizeLinear": "the scale depends on the data at run time; qfab needs static "
+                             "quantization parameters",
+}
 LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"}
 
 
@@ -51,7 +56,11 @@ def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
 
 class Importer:
     def __init__(self, model: onnx.ModelProto):
-        self.model = model
+        self.model = onnx.ModelProto()
+        self.model.CopyFrom(model)
+        for node in self.model.graph.node:
+            # Messages and IR node names need a name; an output name is unique in the graph.
+            node.name = node.name or node.output[0]
         self.graph = Graph(name=model.graph.name or "model")
         self.values: dict[str, Value] = {}
         self.elem_types: dict[str, int] = {}
@@ -175,6 +184,8 @@ class Importer:
         if all_const and (op in CONST_FOLDABLE or op not in HANDLERS):
             self._fold(node)
             return
+        if op in KNOWN_UNSUPPORTED:
+            raise QfabError(f"{op} node {node.name!r}: {KNOWN_UNSUPPORTED[op]}")
         handler = HANDLERS.get(op)
         if handler is None:
             raise unsupported(f"unsupported op {op}", node.name or node.output[0],
@@ -236,7 +247,13 @@ class Importer:
             if out.name in self.graph.tensors:
                 self.graph.rename(out.name, self.graph.fresh(out.name))
             y = Tensor(out.name, self.tensor(v.tensor).shape, None)
-            self.graph.add_node("dequantize", out.name, [v.tensor], [y], lo=v.lo, hi=v.hi)
+            et = out.type.tensor_type.elem_type
+            # The IR computes in float32; a float16/float64 output is a final cast, as ONNX's
+            # DequantizeLinear gives the scale's type.
+            dtype = (np.dtype(onnx.helper.tensor_dtype_to_np_dtype(et)).name
+                     if et in dtypes.FLOAT_TYPES else "float32")
+            self.graph.add_node("dequantize", out.name, [v.tensor], [y], lo=v.lo, hi=v.hi,
+                                dtype=dtype)
             return y.name
         raise QfabError(f"graph output {out.name!r} is not computed from quantized tensors")
 

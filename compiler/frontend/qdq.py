@@ -10,8 +10,6 @@ from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Sum
 from qfab.compiler.ir import Acc
 from qfab.numerics import IntFormat
 
-from qfab.errors import QfabError
-
 
 def _zero_point_type(imp, node, i: int, default: int) -> int:
     if i < len(node.input) and node.input[i] and node.input[i] in imp.elem_types:
@@ -254,8 +252,3 @@ def QLinearAdd(imp, node):
                     else dtypes.to_codes(zp, fmt))
     return [Codes(out)]
 
-
-@handles("DynamicQuantizeLinear")
-def DynamicQuantizeLinear(imp, node):
-    raise QfabError(f"DynamicQuantizeLinear node {node.name!r}: the scale depends on the data "
-                    "at run time; qfab needs static quantization parameters")
