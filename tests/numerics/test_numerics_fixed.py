@@ -128,3 +128,10 @@ def test_round_real_near_half_of_negative_values(rounding: str) -> None:
     # -(0.5 - 2**-54) - floor(.) is 0.5 + 2**-54, which float64 rounds to 0.5: not a tie.
     for x in [-(0.5 - 2.0**-54), -(1.5 - 2.0**-53), -0.5, -2.5, 2.5, 0.5 + 2.0**-53, 2.0**53 + 2]:
         assert int(round_real(x, rounding)) == exact_round(Fraction(x), rounding), x
+
+
+def test_wide_integer_formats_are_exact() -> None:
+    wide = IntFormat(62, signed=False)
+    assert wide.quantize([2.0**61, 1e30, -5.0]).tolist() == [2**61, 2**62 - 1, 0]
+    assert IntFormat(48).quantize([-(2.0**46) - 0.5, 2.0**50]).tolist() == [-(2**46), 2**47 - 1]
+    assert FixedFormat(40, 8).quantize([2.0**39 + 2.0**-8]).tolist() == [2**47 + 1]
