@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 from qfab.compiler.frontend import dtypes
 from qfab.compiler.frontend.importer import import_onnx, load_model
 from qfab.compiler.ir import Graph
 from qfab.compiler.passes import lower
 from qfab.errors import QfabError
+from qfab.numerics import IntFormat
 
 ModelLike = str | os.PathLike | onnx.ModelProto | Graph
 
@@ -74,8 +76,62 @@ def output_arrays(graph: Graph, model: onnx.ModelProto | None,
     return result
 
 
+def load_inputs(path: str | os.PathLike, graph: Graph) -> dict[str, np.ndarray]:
+    """Read IN as DESIGN.md gives it: a .npy (one input), a .npz keyed by input name, or a
+    folder of ONNX TensorProto files ``input_0.pb``, ... in graph-input order."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("input_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+        if len(files) != len(graph.inputs):
+            raise QfabError(f"{path}: {len(files)} input_*.pb files for "
+                            f"{len(graph.inputs)} model inputs {graph.inputs}")
+        arrays = {}
+        for name, f in zip(graph.inputs, files, strict=True):
+            try:
+                arrays[name] = onnx.numpy_helper.to_array(onnx.load_tensor(str(f)))
+            except Exception as e:  # protobuf raises several types on corrupt input
+                raise QfabError(f"{f}: not a readable ONNX TensorProto "
+                                f"({type(e).__name__})") from None
+        return arrays
+    if not path.is_file():
+        raise QfabError(f"input file not found: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise QfabError(f"{path}: not a readable .npy/.npz file ({type(e).__name__})") from None
+    if isinstance(loaded, np.ndarray):
+        if len(graph.inputs) != 1:
+            raise QfabError(f"{path}: one array for a model with inputs {graph.inputs}; "
+                            "give a .npz keyed by input name")
+        return {graph.inputs[0]: loaded}
+    with loaded:
+        unknown = sorted(set(loaded.files) - set(graph.inputs))
+        if unknown:
+            raise QfabError(f"{path}: key {unknown[0]!r} is not a model input "
+                            f"(inputs: {graph.inputs})")
+        return {k: loaded[k] for k in loaded.files}
+
+
+def savable_outputs(graph: Graph, model: onnx.ModelProto | None,
+                    outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs in NumPy types a .npz keeps: float outputs as computed, integer outputs in
+    their ONNX integer type, and types NumPy lacks as codes (float8/float4 as their uint8 bit
+    patterns, int4/int2 as int8 values, uint4/uint2 as uint8)."""
+    typed = output_arrays(graph, model, outputs)
+    result = {}
+    for name, arr in typed.items():
+        if arr.dtype.kind in "fiub":  # ml_dtypes types are kind "V"
+            result[name] = arr
+            continue
+        fmt = graph.tensors[name].fmt
+        codes = dtypes.to_codes(arr, fmt)
+        signed = isinstance(fmt, IntFormat) and fmt.signed
+        result[name] = codes.astype(np.int8 if signed else np.uint8)
+    return result
+
+
 def load(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
     return load_model(model)
 
 
-__all__ = ["lower_model", "reference", "Path"]
+__all__ = ["lower_model", "reference", "load_inputs", "savable_outputs", "Path"]

@@ -1,0 +1,62 @@
+"""`qfab reference`: run the integer-only golden model on inputs from a file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from qfab.errors import QfabError
+
+HELP = "run the integer reference model on IN and write the outputs to OUT.npz"
+
+EPILOG = """\
+IN is a .npy (one input), a .npz keyed by input name, or a folder of ONNX TensorProto files
+input_0.pb, input_1.pb, ... in graph-input order (for float8/int4 inputs). OUT.npz is keyed
+by output name: float outputs as float32 (or the model's float type), integer outputs in
+their ONNX type, and types NumPy lacks as codes (float8/float4 as uint8 bit patterns,
+int4/int2 as int8 values, uint4/uint2 as uint8).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    parser.add_argument("--input", required=True, metavar="IN", help=".npy, .npz or folder")
+    parser.add_argument("--output", required=True, metavar="OUT.npz", help="outputs file")
+    parser.add_argument("--requant", choices=("dyadic", "onnx"), default="dyadic",
+                        help="dyadic: integer multiply and shift, as the hardware does "
+                             "(default); onnx: float scale with round half to even, as "
+                             "onnxruntime does")
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temporary file beside ``path``, then rename: no half-written outputs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from qfab.api import load_inputs, lower_model, reference, savable_outputs
+    from qfab.compiler.frontend.importer import load_model
+
+    out = Path(args.output)
+    if out.suffix != ".npz":
+        raise QfabError(f"--output {out}: the outputs file must end in .npz")
+    model = load_model(args.model)
+    graph = lower_model(model)
+    inputs = load_inputs(args.input, graph)
+    outputs = reference(graph, inputs, requant=args.requant)
+    _write_npz(out, savable_outputs(graph, model, outputs))
+    return 0

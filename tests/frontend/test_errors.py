@@ -1,0 +1,180 @@
+"""User errors: a one-line QfabError naming the problem, and exit 2 from the CLI with no
+traceback. And the IR verifier: it catches a broken graph."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import onnx
+import pytest
+from frontend_harness import lowered
+from onnx import TensorProto, helper, numpy_helper
+from qfab.compiler.frontend.importer import import_onnx
+from qfab.compiler.ir import Tensor, verify
+from qfab.numerics import IntFormat
+
+from qfab.cli import main
+from qfab.errors import QfabError
+
+TFC = "/work/shared/models/qonnx/TFC_2W2A.onnx"
+
+
+def _qdq_model(tail: list[onnx.NodeProto], *, x_shape=(1, 4), weight_input: bool = False,
+               out: str = "y") -> onnx.ModelProto:
+    """x -> Q -> DQ -> MatMul(DQ(w)) -> tail; ``weight_input`` makes w a graph input."""
+    inits = [numpy_helper.from_array(np.float32(0.1), "s"),
+             numpy_helper.from_array(np.int8(0), "zp"),
+             numpy_helper.from_array(np.ones((4, 3), np.int8), "w")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))]
+    if weight_input:
+        inits.pop()
+        inputs.append(helper.make_tensor_value_info("w", TensorProto.INT8, [4, 3]))
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q_in"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"], name="dq_in"),
+             helper.make_node("DequantizeLinear", ["w", "s", "zp"], ["wd"], name="dq_w"),
+             helper.make_node("MatMul", ["xd", "wd"], ["mm"], name="matmul"), *tail]
+    graph = helper.make_graph(nodes, "errors", inputs,
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                              initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def _one_line_error(model) -> str:
+    with pytest.raises(QfabError) as info:
+        lowered(model)
+    message = str(info.value)
+    assert "\n" not in message and message
+    return message
+
+
+def test_good_model_imports():
+    tail = [helper.make_node("QuantizeLinear", ["mm", "s", "zp"], ["yq"], name="q_out"),
+            helper.make_node("DequantizeLinear", ["yq", "s", "zp"], ["y"], name="dq_out")]
+    graph = lowered(_qdq_model(tail))
+    assert [n.op for n in graph.nodes] == ["quantize", "dense", "requant", "dequantize"]
+
+
+def test_unsupported_op_names_op_node_and_supported_set():
+    tail = [helper.make_node("Softmax", ["mm"], ["y"], name="the_softmax")]
+    message = _one_line_error(_qdq_model(tail))
+    assert "Softmax" in message and "the_softmax" in message
+    assert "supported:" in message and "QLinearConv" in message and "Conv" in message
+
+
+def test_dynamic_non_batch_dimension():
+    model = _qdq_model([helper.make_node("Identity", ["mm"], ["y"])])
+    dim = model.graph.input[0].type.tensor_type.shape.dim[1]
+    dim.dim_param = "features"
+    message = _one_line_error(model)
+    assert "'x'" in message and "dynamic dimension 1" in message and "features" in message
+
+
+def test_symbolic_batch_dimension_is_accepted():
+    tail = [helper.make_node("QuantizeLinear", ["mm", "s", "zp"], ["yq"], name="q_out"),
+            helper.make_node("DequantizeLinear", ["yq", "s", "zp"], ["y"], name="dq_out")]
+    model = _qdq_model(tail)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    assert lowered(model).tensors["x"].shape == (1, 4)
+
+
+def test_non_constant_weight():
+    tail = [helper.make_node("Identity", ["mm"], ["y"])]
+    message = _one_line_error(_qdq_model(tail, weight_input=True))
+    assert "MatMul" in message and "matmul" in message and "constant" in message
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"\x08\x07this is not a protobuf\xff\xfe" * 10)
+    message = _one_line_error(str(path))
+    assert str(path) in message and "ONNX" in message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "missing.onnx"
+    message = _one_line_error(str(path))
+    assert str(path) in message and "not found" in message
+
+
+@pytest.mark.parametrize("kind", ["unsupported", "corrupt", "missing", "dynamic"])
+def test_cli_exit_2_one_line_no_traceback(kind, tmp_path, capsys):
+    path = tmp_path / f"{kind}.onnx"
+    if kind == "unsupported":
+        onnx.save(_qdq_model([helper.make_node("Softmax", ["mm"], ["y"], name="sm")]), path)
+    elif kind == "dynamic":
+        model = _qdq_model([helper.make_node("Identity", ["mm"], ["y"])])
+        model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "f"
+        onnx.save(model, path)
+    elif kind == "corrupt":
+        path.write_bytes(b"garbage" * 50)
+    for argv in (["inspect", str(path)],
+                 ["reference", str(path), "--input", str(path), "--output",
+                  str(tmp_path / "out.npz")]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1, captured.err
+        assert lines[0].startswith(f"qfab {argv[0]}: error: ")
+        assert "Traceback" not in captured.err and captured.out == ""
+    assert not (tmp_path / "out.npz").exists()
+
+
+# ---- the IR verifier ---------------------------------------------------------------------
+
+def _breakages():
+    def undefined_input(g):
+        g.nodes[1].inputs[0] = "nowhere"
+
+    def float_in_integer_op(g):
+        g.tensors[g.nodes[1].inputs[0]].fmt = None
+
+    def unknown_op(g):
+        g.nodes[1].op = "softmax"
+
+    def defined_twice(g):
+        g.nodes[2].outputs[0] = g.nodes[1].outputs[0]
+
+    def used_before_defined(g):
+        g.nodes[1], g.nodes[2] = g.nodes[2], g.nodes[1]
+
+    def output_never_computed(g):
+        g.outputs.append("phantom")
+
+    def empty_shape(g):
+        g.tensors[g.nodes[1].outputs[0]].shape = (1, 0)
+
+    def quantize_to_float(g):
+        out = g.nodes[0].outputs[0]
+        g.tensors[out] = Tensor(out, g.tensors[out].shape, None)
+
+    return [undefined_input, float_in_integer_op, unknown_op, defined_twice,
+            used_before_defined, output_never_computed, empty_shape, quantize_to_float]
+
+
+@pytest.fixture(scope="module")
+def tfc_graph():
+    return lowered(TFC)
+
+
+def test_verifier_accepts_lowered_graph(tfc_graph):
+    verify(tfc_graph)
+
+
+@pytest.mark.parametrize("breakage", _breakages(), ids=lambda f: f.__name__)
+def test_verifier_catches_broken_graph(tfc_graph, breakage):
+    g = copy.deepcopy(tfc_graph)
+    breakage(g)
+    with pytest.raises(AssertionError):
+        verify(g)
+
+
+def test_verifier_runs_on_imported_graph_too():
+    g = import_onnx(TFC)
+    verify(g)
+    g.nodes[1].outputs.append("extra")  # an output with no tensor
+    with pytest.raises(AssertionError, match="has no tensor"):
+        verify(g)
+    g2 = import_onnx(TFC)
+    g2.tensors[g2.nodes[1].outputs[0]].fmt = IntFormat(bits=4, signed=True)
+    verify(g2)  # a valid retyping is not an error
