@@ -108,3 +108,45 @@ def _symbols(raw: bytes, shoff: int, shnum: int, shentsize: int) -> dict[str, in
             name = raw[str_off + st_name:end].decode("utf-8", "replace")
             symbols.setdefault(name, st_value)
     return symbols
+
+
+def write_elf(path: str | Path, *, entry: int, segments: tuple[Segment, ...],
+              symbols: dict[str, int] | None = None) -> None:
+    """Write a minimal RV32 ET_EXEC file: one PT_LOAD per segment and an optional symtab.
+
+    For programs generated in Python (tests, images built without a toolchain).
+    """
+    symbols = symbols or {}
+    phoff = 52
+    data_off = phoff + 32 * len(segments)
+    blobs, headers = [], []
+    offset = data_off
+    for seg in segments:
+        headers.append(struct.pack("<IIIIIIII", PT_LOAD, offset, seg.addr, seg.addr,
+                                   len(seg.data), len(seg.data), 7, 4))
+        blobs.append(seg.data)
+        offset += len(seg.data)
+    strtab = b"\0" + b"".join(n.encode() + b"\0" for n in symbols)
+    symtab = bytearray(16)
+    name_off = 1
+    for name, value in symbols.items():
+        symtab += struct.pack("<IIIBBH", name_off, value, 0, 0x10, 0, 0xFFF1)
+        name_off += len(name) + 1
+    shstrtab = b"\0.symtab\0.strtab\0.shstrtab\0"
+    tables_off = offset
+    symtab_off = tables_off
+    strtab_off = symtab_off + len(symtab)
+    shstr_off = strtab_off + len(strtab)
+    shoff = (shstr_off + len(shstrtab) + 3) & ~3
+    pad = bytes(shoff - shstr_off - len(shstrtab))
+    sections = [bytes(40),
+                struct.pack("<IIIIIIIIII", 1, SHT_SYMTAB, 0, 0, symtab_off, len(symtab), 2,
+                            1, 4, 16),
+                struct.pack("<IIIIIIIIII", 9, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
+                struct.pack("<IIIIIIIIII", 17, 3, 0, 0, shstr_off, len(shstrtab), 0, 0, 1, 0)]
+    header = (b"\x7fELF\x01\x01\x01" + bytes(9)
+              + struct.pack("<HHIIIIIHHHHHH", 2, EM_RISCV, 1, entry, phoff, shoff, 0, 52, 32,
+                            len(segments), 40, len(sections), 3))
+    out = header + b"".join(headers) + b"".join(blobs) + bytes(symtab) + strtab + shstrtab \
+        + pad + b"".join(sections)
+    Path(path).write_bytes(out)

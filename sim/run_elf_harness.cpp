@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
     const char *reason = "timeout";
     uint32_t code = 0;
     unsigned long long cycles = 0;
+    bool stopped = false;
     while (cycles < max_cycles) {
         tick();
         ++cycles;
@@ -87,14 +88,18 @@ int main(int argc, char **argv) {
         if (top->exit_valid) {
             reason = "exit";
             code = top->exit_code;
+            stopped = true;
             break;
         }
         if (tohost && top->store_valid && top->store_addr == tohost && top->store_data) {
             reason = "tohost";
             code = top->store_data;
+            stopped = true;
             break;
         }
     }
+    // Count the cycle in which the ending store completes.
+    if (stopped) ++cycles;
     fflush(stdout);
 
     // Hold the core in reset and let any transfer it had started finish before reading.

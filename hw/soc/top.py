@@ -73,7 +73,8 @@ class Soc(wiring.Component):
         elif r.kind == "ram":
             dev = BusMemory(size=r.size)
         elif r.name == "sysctl":
-            dev = SysCtl()
+            # Reset with the core, so CYCLE counts from the program's first cycle.
+            dev = ResetInserter(~self.run)(SysCtl())
             m.d.comb += [
                 self.console_valid.eq(dev.console_valid),
                 self.console_data.eq(dev.console_data),
