@@ -1,0 +1,151 @@
+"""`qfab inspect` and `qfab reference` through qfab.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+import ml_dtypes
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from qfab.api import reference
+from qfab.cli import main
+
+TFC = "/work/shared/models/qonnx/TFC_2W2A.onnx"
+DIGITS = "/work/shared/models/mnist4/digits.npy"
+CONVS = "/work/shared/models/qdq/ort_qdq_convs.onnx"
+PERCHANNEL = "/work/shared/models/qdq/ort_conv_qdq_s8s8_perchannel.onnx"
+
+
+# TFC_2W2A is an MLP 784-64-64-64-10 (shared/models/MANIFEST.md).
+TFC_LAYERS = [(784, 64), (64, 64), (64, 64), (64, 10)]
+
+
+def test_inspect_json_tfc(capsys):
+    assert main(["inspect", TFC, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    dense = [layer for layer in summary["layers"] if layer["op"] == "dense"]
+    shapes = TFC_LAYERS
+    assert len(dense) == len(shapes) == 4
+    for layer, (k, n) in zip(dense, shapes, strict=True):
+        assert layer["macs"] == k * n
+        assert layer["inputs"][0]["shape"] == [1, k] and layer["outputs"][0]["shape"] == [1, n]
+        assert layer["inputs"][0]["format"] == "int2"
+        assert 2 <= layer["acc_bits"] <= 32
+        assert layer["outputs"][0]["format"] == f"acc{layer['acc_bits']}"
+    assert summary["total_macs"] == sum(k * n for k, n in shapes)
+    assert summary["inputs"][0]["format"] == "float32"
+
+
+def test_inspect_json_requant_multipliers(capsys):
+    assert main(["inspect", PERCHANNEL, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (rq,) = [layer for layer in summary["layers"] if layer["op"] == "requant"]
+    (conv,) = [layer for layer in summary["layers"] if layer["op"] == "conv"]
+    mult, shift = np.array(rq["requant"]["mult"]), np.array(rq["requant"]["shift"])
+    assert mult.shape == shift.shape == (32,)  # per-channel weight scales
+    assert np.all((mult >= 2**15) & (mult < 2**16))  # 16-bit multipliers, normalized
+    assert conv["macs"] == 32 * 26 * 26 * 3 * 3 * 3
+    assert rq["inputs"][0]["format"] == conv["outputs"][0]["format"]
+
+
+def test_inspect_table(capsys):
+    assert main(["inspect", PERCHANNEL]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:4] == ["layer", "op", "input", "output"]
+    rows = {line.split()[1]: line for line in out[2:-1]}
+    assert set(rows) == {"quantize", "conv", "requant", "dequantize"}
+    assert "584064" in rows["conv"] and ">>" in rows["requant"]
+    assert out[-1] == "total MACs per inference: 584064"
+
+
+def test_reference_npy(tmp_path):
+    x = np.load(DIGITS) / np.float32(255)
+    np.save(tmp_path / "in.npy", x)
+    out = tmp_path / "sub" / "out.npz"
+    assert main(["reference", TFC, "--input", str(tmp_path / "in.npy"),
+                 "--output", str(out)]) == 0
+    with np.load(out) as saved:
+        (name,) = saved.files
+        y = saved[name]
+    assert y.dtype == np.float32 and y.shape == (4, 10)
+    assert list(y.argmax(axis=1)) == [7, 2, 1, 0]
+    assert np.array_equal(y, reference(TFC, x)[name])
+    assert [p.name for p in out.parent.iterdir()] == ["out.npz"]  # no temporary left
+
+
+def test_reference_npz_by_name_and_modes(tmp_path):
+    rng = np.random.default_rng(3)
+    xs = {f"X_{i}": rng.integers(0, 256, (2, 1, 5, 5)).astype(np.uint8) for i in range(3)}
+    np.savez(tmp_path / "in.npz", **xs)
+    for mode in ("dyadic", "onnx"):
+        out = tmp_path / f"{mode}.npz"
+        assert main(["reference", CONVS, "--input", str(tmp_path / "in.npz"),
+                     "--output", str(out), "--requant", mode]) == 0
+        expected = reference(CONVS, xs, requant=mode)
+        with np.load(out) as saved:
+            assert sorted(saved.files) == ["Y_0", "Y_1", "Y_2"]
+            for k in saved.files:
+                assert saved[k].dtype == np.uint8
+                assert np.array_equal(saved[k], expected[k])
+
+
+def _low_precision_model() -> onnx.ModelProto:
+    """float8 E4M3FN codes in -> dequantized float, and int4 codes out."""
+    inits = [numpy_helper.from_array(np.float32(0.5), "s"),
+             numpy_helper.from_array(np.float32(0.25), "s4"),
+             helper.make_tensor("z4", TensorProto.INT4, [], [0])]
+    nodes = [helper.make_node("DequantizeLinear", ["x8", "s"], ["y"]),
+             helper.make_node("DequantizeLinear", ["x4", "s4", "z4"], ["x4d"]),
+             helper.make_node("QuantizeLinear", ["x4d", "s4", "z4"], ["y4"])]
+    graph = helper.make_graph(
+        nodes, "lowp",
+        [helper.make_tensor_value_info("x8", TensorProto.FLOAT8E4M3FN, ["N", 6]),
+         helper.make_tensor_value_info("x4", TensorProto.INT4, ["N", 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6]),
+         helper.make_tensor_value_info("y4", TensorProto.INT4, ["N", 5])],
+        initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_reference_tensorproto_folder_float8_int4(tmp_path):
+    model_path = tmp_path / "lowp.onnx"
+    onnx.save(_low_precision_model(), model_path)
+    x8 = np.array([[0.0, -1.5, 448.0, 0.015625, -0.0, 3.25]], ml_dtypes.float8_e4m3fn)
+    x4 = np.array([[-8, -1, 0, 3, 7]], ml_dtypes.int4)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i, arr in enumerate((x8, x4)):
+        onnx.save_tensor(numpy_helper.from_array(arr), folder / f"input_{i}.pb")
+    out = tmp_path / "out.npz"
+    assert main(["reference", str(model_path), "--input", str(folder),
+                 "--output", str(out)]) == 0
+    with np.load(out) as saved:
+        y, y4 = saved["y"], saved["y4"]
+    assert np.array_equal(y, x8.astype(np.float32) * np.float32(0.5))
+    assert y4.dtype == np.int8 and np.array_equal(y4, x4.astype(np.int8))
+
+
+@pytest.mark.parametrize("problem", ["missing", "bad-key", "count", "suffix", "shape"])
+def test_reference_input_errors(problem, tmp_path, capsys):
+    inp = tmp_path / "in.npz"
+    out = tmp_path / "out.npz"
+    xs = {f"X_{i}": np.zeros((1, 1, 5, 5), np.uint8) for i in range(3)}
+    model = CONVS
+    if problem == "bad-key":
+        xs["X_9"] = xs.pop("X_2")
+    if problem == "shape":
+        xs["X_0"] = np.zeros((1, 1, 4, 4), np.uint8)
+    if problem == "count":
+        inp = tmp_path / "in.npy"
+        np.save(inp, xs["X_0"])
+    elif problem != "missing":
+        np.savez(inp, **xs)
+    if problem == "suffix":
+        out = tmp_path / "out.txt"
+    assert main(["reference", model, "--input", str(inp), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
