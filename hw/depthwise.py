@@ -110,6 +110,17 @@ class DepthwiseUnit(wiring.Component):
         return signed(max(lo.bit_length(), (-lo - 1).bit_length(), hi.bit_length()) + 1)
 
     @property
+    def weight_memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the weight ROM: ``channels // simd * taps`` words of
+        ``simd`` weights."""
+        return self.cycles_per_pixel, self._simd * self._weight_shape.width
+
+    @property
+    def multiplier_count(self) -> int:
+        """Products formed per cycle: ``simd``."""
+        return self._simd
+
+    @property
     def cycles_per_pixel(self) -> int:
         """Input beats (and cycles at steady state) per pixel: ``channels // simd * taps``."""
         return self._channels // self._simd * self._taps

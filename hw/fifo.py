@@ -68,6 +68,12 @@ class StreamFIFO(wiring.Component):
         return self._depth
 
     @property
+    def memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the RAM behind the output register (depth 0 for a FIFO
+        of depth 1, which is one register)."""
+        return self._depth - 1, Shape.cast(self._payload_shape).width
+
+    @property
     def latency(self) -> int:
         """Cycles from a beat entering an empty FIFO to it being offered at the output."""
         return 1 if self._depth == 1 else 2

@@ -125,6 +125,8 @@ class _WindowPool(wiring.Component):
     simd = property(lambda self: self._window.simd)
     out_elem_shape = property(lambda self: self._out_elem)
     window = property(lambda self: self._window)
+    line_buffer = property(lambda self: self._window.line_buffer,
+                           doc="(depth, width in bits) of the window's line-buffer RAM.")
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -283,6 +285,11 @@ class GlobalAvgPool(wiring.Component):
     elem_shape = property(lambda self: self._elem_shape)
     simd = property(lambda self: self._simd)
     acc_shape = property(lambda self: self._acc_shape)
+
+    @property
+    def sum_memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the running-sum RAM: one word per channel group."""
+        return self._channels // self._simd, self._simd * self._acc_shape.width
 
     @property
     def latency(self) -> int:

@@ -140,9 +140,11 @@ class SlidingWindow(wiring.Component):
         return self._geom.row_slots
 
     @property
-    def buffer_depth(self) -> int:
-        """Entries of ``simd`` elements in the line buffer memory."""
-        return self._geom.row_slots * self._geom.width * self._geom.beats_per_pixel
+    def line_buffer(self) -> tuple[int, int]:
+        """(depth, width in bits) of the line-buffer RAM: ``row_slots * width * channels //
+        simd`` words of ``simd`` elements."""
+        g = self._geom
+        return g.row_slots * g.width * g.beats_per_pixel, self._simd * self._elem_shape.width
 
     @property
     def latency(self) -> int:

@@ -5,7 +5,7 @@ depthwise convolution written out loop by loop."""
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Shape, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import shape_range
@@ -129,3 +129,11 @@ def test_converts_to_verilog():
     dut = DepthwiseUnit(channels=4, taps=9, weights=np.arange(36).reshape(4, 9) - 18,
                         in_shape=unsigned(8), weight_shape=signed(6), simd=2)
     assert "o_stream__payload" in verilog.convert(dut)
+
+
+def test_weight_memory_size_matches_the_rom():
+    dut = DepthwiseUnit(channels=6, taps=4, weights=np.ones((6, 4), int), in_shape=signed(8),
+                        weight_shape=signed(3), simd=3)
+    rom = dut.elaborate(None).submodules["rom"]
+    assert dut.weight_memory == (rom.depth, Shape.cast(rom.shape).width) == (8, 9)
+    assert dut.multiplier_count == 3

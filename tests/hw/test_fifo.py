@@ -67,3 +67,8 @@ def test_rejects_bad_depth(bad):
 def test_converts_to_verilog():
     text = verilog.convert(StreamFIFO(payload_shape=data.ArrayLayout(signed(4), 3), depth=8))
     assert "module" in text and "i_stream__ready" in text
+
+
+def test_memory_size():
+    assert StreamFIFO(payload_shape=data.ArrayLayout(signed(5), 3), depth=9).memory == (8, 15)
+    assert StreamFIFO(payload_shape=unsigned(4), depth=1).memory == (0, 4)
