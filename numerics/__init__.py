@@ -7,7 +7,13 @@ from qfab.numerics.bounds import dot_bounds, product_bounds, width_for
 from qfab.numerics.dyadic import Dyadic
 from qfab.numerics.fixed import OVERFLOWS, FixedFormat, IntFormat
 from qfab.numerics.minifloat import SPECIALS, MinifloatFormat
-from qfab.numerics.rounding import ROUNDINGS, check_rounding, round_real, round_shift
+from qfab.numerics.rounding import (
+    ROUNDINGS,
+    check_rounding,
+    ldexp_round_odd,
+    round_real,
+    round_shift,
+)
 
 __all__ = [
     "OVERFLOWS",
@@ -19,6 +25,7 @@ __all__ = [
     "MinifloatFormat",
     "check_rounding",
     "dot_bounds",
+    "ldexp_round_odd",
     "product_bounds",
     "round_real",
     "round_shift",

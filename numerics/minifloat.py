@@ -39,6 +39,7 @@ from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
+from qfab.numerics.rounding import ldexp_round_odd
 
 __all__ = ["SPECIALS", "MinifloatFormat"]
 
@@ -389,6 +390,16 @@ class MinifloatFormat:
             nan_fill = self.nan_code if self.special == "fnuz" else self.nan_code | sign
             out = np.where(nan, nan_fill, out)
         return np.asarray(out, dtype=np.int64)
+
+    def encode_fixed(self, fixed: npt.ArrayLike, lsb_exponent: npt.ArrayLike) -> np.ndarray:
+        """Round the exact values ``fixed * 2**lsb_exponent`` to codes, with one rounding.
+
+        ``fixed`` is an integer array of any width (int64, or Python ints in an object array),
+        such as a dot-product accumulator; ``lsb_exponent`` broadcasts against it. The result
+        is what ``encode`` would give for the exact real value, so ``encode_fixed(to_fixed(c),
+        lsb_exponent) == c`` for every code that is a number. Zero is +0.
+        """
+        return self.encode(ldexp_round_odd(fixed, lsb_exponent))
 
     def quantize(self, values: npt.ArrayLike) -> np.ndarray:
         """Same as ``encode``: the name shared with the integer formats."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ROUNDINGS", "check_rounding", "round_real", "round_shift"]
+__all__ = ["ROUNDINGS", "check_rounding", "ldexp_round_odd", "round_real", "round_shift"]
 
 ROUNDINGS: tuple[str, ...] = ("floor", "half_up", "half_even", "half_away")
 
@@ -166,3 +166,48 @@ def _object_to_int64(values: np.ndarray) -> np.ndarray:
         if hi > np.iinfo(np.int64).max or lo < np.iinfo(np.int64).min:
             raise OverflowError(f"result range [{lo}, {hi}] does not fit in int64")
     return values.astype(np.int64)
+
+
+# A float64 past 2**900 is above every format's range, and nowhere near float64 overflow.
+_LDEXP_CEILING = 900
+
+
+def ldexp_round_odd(n: npt.ArrayLike, exponent: npt.ArrayLike) -> np.ndarray:
+    """``n * 2**exponent`` as float64, with the integer ``n`` rounded to odd at 52 bits.
+
+    Round-to-odd keeps a sticky bit: the float is exact when ``n`` fits, and otherwise has its
+    last bit set, so rounding it again to any precision of 50 bits or fewer gives the same
+    result as rounding the exact product once. That is how an accumulator of any width is
+    encoded into a minifloat with one rounding. Exponents beyond +900 are clamped there (the
+    result stays a finite value above every format's range); very negative ones underflow to
+    a zero of the sign of ``n``.
+
+    Parameters
+    ----------
+    n : array_like of int
+        Integers (any NumPy integer dtype, or an object array of Python ints).
+    exponent : int or array_like of int
+        Power of two to scale by; broadcasts with ``n``.
+    """
+    na = _as_integer_array(n, "n")
+    ea = _as_integer_array(exponent, "exponent")
+    if ea.dtype == object:
+        ea = ea.astype(np.int64)
+    na, ea = np.broadcast_arrays(na, ea)
+    if na.dtype != object:
+        magnitude = np.abs(na.astype(np.int64)).astype(np.uint64)  # |-2**63| wraps to 2**63
+        excess = np.maximum(np.frexp(magnitude.astype(np.float64))[1] - 52, 0).astype(np.uint64)
+        kept = magnitude >> excess
+        sticky = (magnitude & ((np.uint64(1) << excess) - np.uint64(1))) != 0
+        kept = kept | sticky.astype(np.uint64)
+        scale = np.minimum(excess.astype(np.int64) + ea, _LDEXP_CEILING)
+        result = np.ldexp(kept.astype(np.float64), scale)
+        return np.where(na < 0, -result, result)
+    out = np.empty(na.shape, dtype=np.float64)
+    for index, (value, exp) in enumerate(zip(na.flat, ea.flat, strict=True)):
+        magnitude = abs(int(value))
+        excess = max(magnitude.bit_length() - 52, 0)
+        kept = (magnitude >> excess) | int(magnitude & ((1 << excess) - 1) != 0)
+        scaled = float(np.ldexp(float(kept), min(excess + int(exp), _LDEXP_CEILING)))
+        out.flat[index] = -scaled if value < 0 else scaled
+    return out

@@ -74,28 +74,30 @@ def same_floats(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(same_values and np.array_equal(np.signbit(a), np.signbit(b)))
 
 
-def nearest_codes(fmt: MinifloatFormat, points: np.ndarray) -> np.ndarray:
+def nearest_codes(fmt: MinifloatFormat, points) -> np.ndarray:
     """Brute-force encoder for ``|x| <= max_value``: the nearest finite value by exact rational
     distance, ties to the even code; a zero result takes the sign of ``x`` where the format
-    has a negative zero. Finite values come from gfloat's decoder, not from ``fmt``."""
+    has a negative zero. ``points`` are floats or ``Fraction``s (which have no -0). Finite
+    values come from gfloat's decoder, not from ``fmt``."""
     info = gfloat_info(fmt)
     codes = fmt.all_codes()
     values = gfloat.decode_ndarray(info, codes)
     keep = np.isfinite(values) & ~((values == 0) & (codes >= fmt.sign_bit))
     codes, values = codes[keep], values[keep]
     has_zero = bool((values == 0).any())
+    approx = np.array([float(x) for x in points], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        distance = np.abs(points[:, None] - values[None, :])
+        distance = np.abs(approx[:, None] - values[None, :])
     best = np.argsort(distance, axis=1, kind="stable")[:, :3]
-    out = np.empty(points.size, dtype=np.int64)
-    for i, x in enumerate(points.tolist()):
-        fx = Fraction(x)
+    out = np.empty(len(approx), dtype=np.int64)
+    for i, x in enumerate(points):
+        fx = x if isinstance(x, Fraction) else Fraction(float(x))
         ranked = sorted(
             (abs(fx - Fraction(values[j])), int(codes[j]) & 1, int(codes[j])) for j in best[i]
         )
         code = ranked[0][2]
-        negative = bool(np.signbit(x))
-        if x == 0 and not has_zero:
+        negative = fx < 0 or (not isinstance(x, Fraction) and bool(np.signbit(x)))
+        if fx == 0 and not has_zero:
             code = fmt.sign_bit if negative and fmt.special != "fnuz" else 0
         elif values[codes == code][0] == 0 and negative and fmt.special != "fnuz":
             code = fmt.sign_bit

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from minifloat_cases import nearest_codes
+from minifloat_cases import nearest_codes, overflow_thresholds
 from qfab.numerics import SPECIALS, MinifloatFormat
 
 
@@ -113,3 +113,51 @@ def test_fraction_check_of_a_tie() -> None:
     mid = (Fraction(fmt.decode(0x38)) + Fraction(fmt.decode(0x39))) / 2  # 1.0 and 1.125
     assert fmt.encode(float(mid)) == 0x38
     assert fmt.encode(float(mid) + 2**-40) == 0x39
+
+
+@PROPERTY
+@given(formats(max_bits=9),
+       st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(2**12), 2**12), min_size=1,
+                max_size=30),
+       st.integers(-40, 40))
+def test_encode_fixed_rounds_once_exactly(fmt: MinifloatFormat, ints: list[int],
+                                          offset: int) -> None:
+    """Accumulators of any width encode as their exact rational value would."""
+    lsb = fmt.lsb_exponent + offset
+    exact = [Fraction(n) * Fraction(2) ** lsb for n in ints]
+    got = fmt.encode_fixed(np.array(ints, dtype=np.int64), lsb)
+    wide = fmt.encode_fixed(np.array([n << 70 for n in ints], dtype=object), lsb - 70)
+    np.testing.assert_array_equal(got, wide)
+    for x, code in zip(exact, got.tolist(), strict=True):
+        if abs(x) <= Fraction(fmt.max_value):
+            assert code == nearest_codes(fmt, [x])[0], x
+        else:
+            threshold = Fraction(overflow_thresholds(fmt)[0])
+            sign = fmt.sign_bit if x < 0 else 0
+            beyond = abs(x) > threshold or (abs(x) == threshold and fmt.code_max % 2 == 1)
+            overflowed = fmt.encode(np.copysign(fmt.max_value * 4, float(x)))
+            assert code == (overflowed if beyond else fmt.code_max | sign), x
+
+
+@PROPERTY
+@given(formats())
+def test_encode_fixed_inverts_to_fixed(fmt: MinifloatFormat) -> None:
+    codes = fmt.all_codes()
+    numbers = codes[np.isfinite(fmt.decode(codes))]
+    if fmt.has_negative_zero:  # to_fixed has no -0: both zeros come back as +0
+        numbers = numbers[numbers != fmt.sign_bit]
+    back = fmt.encode_fixed(fmt.to_fixed(numbers), fmt.lsb_exponent)
+    np.testing.assert_array_equal(back, numbers)
+
+
+def test_encode_fixed_near_a_tie_in_a_wide_accumulator() -> None:
+    fmt = MinifloatFormat.E4M3FN  # 1.0 = 2**62 units of 2**-62; 1.0625 is the tie to 1.125
+    tie = (2**62) + (2**58)
+    assert fmt.encode_fixed(np.array([tie, tie + 1, tie - 1, -tie - 1]), -62).tolist() == [
+        0x38, 0x39, 0x38, 0xB9]
+
+
+def test_encode_fixed_just_above_max_rounds_to_max() -> None:
+    fmt = MinifloatFormat.E4M3FN  # max 448 = 448 * 2**6 units of 2**-6; overflow above 464
+    units = np.array([448 * 64 + 1, 464 * 64, 464 * 64 + 1, -(464 * 64)])
+    assert fmt.encode_fixed(units, -6).tolist() == [0x7E, 0x7E, 0x7F, 0xFE]
