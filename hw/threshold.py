@@ -29,6 +29,14 @@ def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0) 
     return (acc[..., None] >= thr).sum(axis=-1).astype(np.int64) + int(out_bias)
 
 
+def _balanced_sum(terms: list) -> Any:
+    # a tree, not Python's left-to-right sum: log2(T) adder levels instead of T
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)] + \
+            ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
 class Thresholder(wiring.Component):
     """Per-channel multi-threshold activation over a folded channel stream.
 
@@ -150,6 +158,6 @@ class Thresholder(wiring.Component):
         with m.If(advance):
             m.d.sync += o_s.valid.eq(valid1)
             for p in range(pe):
-                count = sum(acc1[p] >= t for t in lanes[p])
+                count = _balanced_sum([acc1[p] >= t for t in lanes[p]])
                 m.d.sync += o_s.payload[p].eq(count + self._out_bias)
         return m

@@ -84,3 +84,14 @@ def test_converts_to_verilog():
     dut = Thresholder(acc_shape=signed(10), channels=4, pe=2, thresholds=thr,
                       out_shape=signed(4), out_bias=-8)
     assert "module thresholder" in verilog.convert(dut, name="thresholder")
+
+
+def test_eight_bit_activation_with_255_thresholds():
+    rng = np.random.default_rng(9)
+    thr = np.sort(rng.integers(-3000, 3000, size=(4, 255)), axis=1)
+    dut = Thresholder(acc_shape=signed(13), channels=4, pe=2, thresholds=thr,
+                      out_shape=signed(8), out_bias=-128)
+    acc = rng.integers(-4096, 4095, size=(6, 4), endpoint=True)
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, threshold_model(acc, thr, -128))
+    assert got.min() < -100 and got.max() > 100
