@@ -155,6 +155,8 @@ def test_encode_fixed_near_a_tie_in_a_wide_accumulator() -> None:
     tie = (2**62) + (2**58)
     assert fmt.encode_fixed(np.array([tie, tie + 1, tie - 1, -tie - 1]), -62).tolist() == [
         0x38, 0x39, 0x38, 0xB9]
+    wide = np.array([tie << 40, (tie << 40) + 1, (tie << 40) - 1, -(tie << 40) - 1], dtype=object)
+    assert fmt.encode_fixed(wide, -102).tolist() == [0x38, 0x39, 0x38, 0xB9]
 
 
 def test_encode_fixed_just_above_max_rounds_to_max() -> None:
