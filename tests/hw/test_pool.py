@@ -5,7 +5,7 @@ cycle counts."""
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Fragment, Shape, signed, unsigned
 from qfab.hw._checks import shape_range
 from qfab.hw.pool import (
     AvgPool,
@@ -144,7 +144,9 @@ def test_convert_to_verilog():
 
 def test_memory_sizes_match_the_memories():
     gap = GlobalAvgPool(channels=12, height=3, width=5, elem_shape=signed(8), simd=4)
-    sums = gap.elaborate(None).submodules["sums"]
+    module = gap.elaborate(None)
+    Fragment.get(module, None)  # elaborated for real, so Amaranth sees it used
+    sums = module.submodules["sums"]
     assert gap.sum_memory == (sums.depth, Shape.cast(sums.shape).width) == (3, 4 * 12)
     pool = MaxPool(channels=4, height=6, width=6, kernel=(2, 2), stride=(2, 2),
                    padding=(0, 0, 0, 0), elem_shape=unsigned(8), simd=2)

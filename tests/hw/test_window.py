@@ -5,7 +5,7 @@ exact cycle counts without back-pressure."""
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Fragment, Shape, signed, unsigned
 from qfab.hw._checks import shape_range
 from qfab.hw.window import SlidingWindow, im2col_reference
 from streams import array_beats, run_streams
@@ -137,6 +137,8 @@ def test_converts_to_verilog(depthwise):
 def test_line_buffer_size_matches_the_memory():
     dut = SlidingWindow(channels=6, height=4, width=5, kernel=(3, 2), stride=(2, 1),
                         padding=(1, 0, 0, 1), pad_value=0, elem_shape=signed(7), simd=3)
-    lines = dut.elaborate(None).submodules["lines"]
+    module = dut.elaborate(None)
+    Fragment.get(module, None)  # elaborated for real, so Amaranth sees it used
+    lines = module.submodules["lines"]
     assert dut.row_slots == 8  # kh + sh = 5 rounded up to a power of two
     assert dut.line_buffer == (lines.depth, Shape.cast(lines.shape).width) == (8 * 5 * 2, 21)
