@@ -1,6 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """Requantizer against requant_model: random parameters, roundings, folding and stalls."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from amaranth.back import verilog
@@ -110,3 +112,29 @@ def test_converts_to_verilog():
     dut = Requantizer(acc_shape=signed(16), channels=4, pe=2, bias=[1, 2, 3, 4], mult=[5, 6, 7, 8],
                       shift=[8, 9, 10, 11], zero_point=128, lo=128, out_shape=unsigned(8))
     assert "module requant" in verilog.convert(dut, name="requant")
+
+
+def _round_fraction(x, rounding):
+    floor = x.numerator // x.denominator
+    rest = x - floor
+    if rounding == "floor" or rest < Fraction(1, 2):
+        return floor
+    if rest > Fraction(1, 2) or rounding == "half_up":
+        return floor + 1
+    if rounding == "half_even":
+        return floor + (floor % 2)
+    return floor + (1 if floor >= 0 else 0)  # half_away
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_model_against_exact_fractions(rounding):
+    rng = np.random.default_rng(len(rounding))
+    acc = rng.integers(-(1 << 20), 1 << 20, size=(50, 3))
+    bias = rng.integers(-1000, 1000, size=3)
+    mult = rng.integers(0, 1 << 16, size=3)
+    shift = np.array([0, 7, -3]) + rng.integers(0, 12)
+    got = requant_model(acc, bias=bias, mult=mult, shift=shift, zero_point=5, lo=-(1 << 62),
+                        hi=1 << 62, rounding=rounding)
+    for (i, c), a in np.ndenumerate(acc):
+        x = Fraction(int(a + bias[c]) * int(mult[c]), 1) / Fraction(2) ** int(shift[c])
+        assert got[i, c] == _round_fraction(x, rounding) + 5
