@@ -81,7 +81,8 @@ class MinifloatFormat:
     special : str
         ``"ieee"``, ``"fn"``, ``"fnuz"`` or ``"none"``: which codes are infinity and NaN.
     saturate : bool
-        Whether ``encode`` clamps out-of-range values (and infinities) to ``+-max_value``.
+        Whether ``encode`` clamps out-of-range finite values to ``+-max_value`` (infinities
+        too, unless the format has infinity).
 
     Members
     -------
@@ -126,10 +127,18 @@ class MinifloatFormat:
             raise ValueError(f"{self!r} has no positive finite value")
 
     def __str__(self) -> str:
+        """The preset's name (``E4M3FN``), else ``E4M3[fnuz,bias=8,nosub,sat]``-style."""
         for name in ("E4M3FN", "E5M2", "E3M2FN", "E2M3FN", "E2M1FN"):
             if getattr(MinifloatFormat, name, None) == self:
                 return name
-        return f"E{self.exp_bits}M{self.man_bits}"
+        notes = [self.special]
+        if self.bias != (1 << (self.exp_bits - 1)) - 1:
+            notes.append(f"bias={self.bias}")
+        if not self.subnormals:
+            notes.append("nosub")
+        if self.saturate:
+            notes.append("sat")
+        return f"E{self.exp_bits}M{self.man_bits}[{','.join(notes)}]"
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -401,17 +410,14 @@ class MinifloatFormat:
         """
         return self.encode(ldexp_round_odd(fixed, lsb_exponent))
 
-    def quantize(self, values: npt.ArrayLike) -> np.ndarray:
-        """Same as ``encode``: the name shared with the integer formats."""
-        return self.encode(values)
-
-    def to_real(self, codes: npt.ArrayLike) -> np.ndarray:
-        """Same as ``decode``: the name shared with the integer formats."""
-        return self.decode(codes)
 
     def round(self, values: npt.ArrayLike) -> np.ndarray:
         """``decode(encode(values))``: values rounded onto the format, as float64."""
         return self.decode(self.encode(values))
+
+    # The names the integer formats use, so code can treat every format alike.
+    quantize = encode
+    to_real = decode
 
 
 MinifloatFormat.E4M3FN = MinifloatFormat(4, 3, special="fn")

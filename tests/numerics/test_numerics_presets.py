@@ -131,3 +131,10 @@ def test_preset_parameters() -> None:
     assert MinifloatFormat.E2M1FN.max_value == 6.0 and MinifloatFormat.E2M3FN.max_value == 7.5
     assert MinifloatFormat.E5M2.min_subnormal == 2.0**-16
     assert str(MinifloatFormat.E4M3FN) == "E4M3FN"
+
+
+def test_names_of_other_formats() -> None:
+    assert str(MinifloatFormat(4, 3, bias=8, special="fnuz")) == "E4M3[fnuz,bias=8]"
+    assert str(MinifloatFormat(2, 2, subnormals=False, special="none", saturate=True)) == (
+        "E2M2[none,nosub,sat]")
+    assert str(MinifloatFormat(5, 2, special="ieee", saturate=True)) == "E5M2[ieee,sat]"
