@@ -1,11 +1,12 @@
 """Multi-threshold activation: the count of thresholds an accumulator reaches, per channel.
 
-``out = out_bias + #{t in thresholds[c] : acc >= t}``, the QONNX MultiThreshold with unit
-output scale. A sorted list of ``T = 2**bits - 1`` thresholds per channel quantizes an
-accumulator straight to a ``bits``-bit activation, fusing bias, batch norm, scale and any
-monotone activation. ``out_bias = -2**(bits-1)`` gives signed codes; a bipolar activation
-is one threshold with ``out_bias = 0``, whose 0/1 output is the code a ``BipolarDecoder`` in
-the next matrix-vector unit reads as -1/+1.
+``out = out_bias + out_scale * #{t in thresholds[c] : acc >= t}``, the QONNX MultiThreshold
+with an integer output scale. A sorted list of ``T = 2**bits - 1`` thresholds per channel
+quantizes an accumulator straight to a ``bits``-bit activation, fusing bias, batch norm, scale
+and any monotone activation. ``out_bias = -2**(bits-1)`` gives signed codes. A bipolar activation is
+one threshold with ``out_scale = 2, out_bias = -1`` (codes -1/+1 in ``signed(2)``), or with
+the defaults, whose 0/1 output a ``BipolarDecoder`` in the next matrix-vector unit reads as
+-1/+1 from a single bit.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from qfab.hw.multipliers import shape_for_range, shape_range
 __all__ = ["Thresholder", "threshold_model"]
 
 
-def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0) -> np.ndarray:
-    """``out_bias`` plus the number of thresholds ``<= acc``, per channel (last axis)."""
+def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0,
+                    out_scale: int = 1) -> np.ndarray:
+    """``out_bias + out_scale * (number of thresholds <= acc)``, per channel (last axis)."""
     acc = np.asarray(acc, dtype=np.int64)
     thr = np.asarray(thresholds, dtype=np.int64)
-    return (acc[..., None] >= thr).sum(axis=-1).astype(np.int64) + int(out_bias)
+    count = (acc[..., None] >= thr).sum(axis=-1).astype(np.int64)
+    return count * int(out_scale) + int(out_bias)
 
 
 def _balanced_sum(terms: list) -> Any:
@@ -53,7 +56,9 @@ class Thresholder(wiring.Component):
     out_shape : ShapeLike
         Shape of one output code; must hold ``out_bias .. out_bias + T``.
     out_bias : int
-        Added to the count (a negative one gives signed activations).
+        Added to the scaled count (a negative one gives signed activations).
+    out_scale : int
+        Non-zero multiplier of the count (2 for bipolar {-1, +1} with ``out_bias = -1``).
 
     Members
     -------
@@ -62,7 +67,7 @@ class Thresholder(wiring.Component):
     """
 
     def __init__(self, *, acc_shape: Any, channels: int, pe: int, thresholds: Any,
-                 out_shape: Any, out_bias: int = 0):
+                 out_shape: Any, out_bias: int = 0, out_scale: int = 1):
         for name, value in (("channels", channels), ("pe", pe)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
@@ -79,16 +84,20 @@ class Thresholder(wiring.Component):
                              f"{thr[unsorted[0]].tolist()}")
         if isinstance(out_bias, bool) or not isinstance(out_bias, int | np.integer):
             raise ValueError(f"out_bias must be an int, not {out_bias!r}")
+        if isinstance(out_scale, bool) or not isinstance(out_scale, int | np.integer) \
+                or out_scale == 0:
+            raise ValueError(f"out_scale must be a non-zero int, not {out_scale!r}")
         self._acc_shape = Shape.cast(acc_shape)
         self._out_shape = Shape.cast(out_shape)
         n_thr = thr.shape[1]
         o_lo, o_hi = shape_range(self._out_shape)
-        if not (o_lo <= out_bias and out_bias + n_thr <= o_hi):
-            raise ValueError(f"outputs {out_bias}..{out_bias + n_thr} do not fit "
-                             f"{self._out_shape!r}")
+        ends = sorted([int(out_bias), int(out_bias) + int(out_scale) * n_thr])
+        if not (o_lo <= ends[0] and ends[1] <= o_hi):
+            raise ValueError(f"outputs {ends[0]}..{ends[1]} do not fit {self._out_shape!r}")
         self._thresholds = np.broadcast_to(thr.astype(np.int64), (channels, n_thr)).copy()
         self._thresholds.setflags(write=False)
-        self._channels, self._pe, self._out_bias = channels, pe, int(out_bias)
+        self._channels, self._pe = channels, pe
+        self._out_bias, self._out_scale = int(out_bias), int(out_scale)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self._acc_shape, pe))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._out_shape, pe))),
@@ -100,6 +109,7 @@ class Thresholder(wiring.Component):
     pe = property(lambda self: self._pe)
     thresholds = property(lambda self: self._thresholds)
     out_bias = property(lambda self: self._out_bias)
+    out_scale = property(lambda self: self._out_scale)
 
     @property
     def num_thresholds(self) -> int:
@@ -122,7 +132,7 @@ class Thresholder(wiring.Component):
 
     def model(self, acc: np.ndarray) -> np.ndarray:
         """Exact outputs for accumulators ``[..., channels]``."""
-        return threshold_model(acc, self._thresholds, self._out_bias)
+        return threshold_model(acc, self._thresholds, self._out_bias, self._out_scale)
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -159,5 +169,5 @@ class Thresholder(wiring.Component):
             m.d.sync += o_s.valid.eq(valid1)
             for p in range(pe):
                 count = _balanced_sum([acc1[p] >= t for t in lanes[p]])
-                m.d.sync += o_s.payload[p].eq(count + self._out_bias)
+                m.d.sync += o_s.payload[p].eq(count * self._out_scale + self._out_bias)
         return m

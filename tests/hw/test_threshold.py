@@ -57,6 +57,25 @@ def test_bipolar_and_throughput():
     assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n)
 
 
+def test_bipolar_plus_minus_one_with_out_scale():
+    rng = np.random.default_rng(2)
+    acc = rng.integers(-30, 30, size=(8, 4), endpoint=True)
+    thr = rng.integers(-10, 10, size=(4, 1))
+    dut = Thresholder(acc_shape=signed(6), channels=4, pe=2, thresholds=thr,
+                      out_shape=signed(2), out_bias=-1, out_scale=2)
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, np.where(acc >= thr[:, 0], 1, -1))
+    np.testing.assert_array_equal(got, dut.model(acc))
+
+
+def test_negative_out_scale():
+    acc = np.arange(-8, 8).reshape(-1, 1)
+    dut = Thresholder(acc_shape=signed(5), channels=1, pe=1, thresholds=[[-4, 0, 4]],
+                      out_shape=signed(4), out_bias=3, out_scale=-2)
+    got, _ = _run(dut, acc)
+    np.testing.assert_array_equal(got, 3 - 2 * threshold_model(acc, [[-4, 0, 4]]))
+
+
 def test_model_counts_equal_as_reached():
     np.testing.assert_array_equal(
         threshold_model(np.array([[-1, 0, 3, 9]]), np.array([[0, 3, 3]] * 4), out_bias=-2),
@@ -70,6 +89,8 @@ def test_model_counts_equal_as_reached():
     (dict(out_shape=unsigned(1)), "outputs 0..2 do not fit"),
     (dict(out_bias=-1), "outputs -1..1 do not fit"),
     (dict(pe=3), "pe 3 does not divide channels 4"),
+    (dict(out_scale=0), "out_scale must be a non-zero int, not 0"),
+    (dict(out_scale=2), "outputs 0..4 do not fit"),
 ])
 def test_bad_parameters(kwargs, match):
     params = dict(acc_shape=signed(8), channels=4, pe=2, thresholds=[[1, 2]],
