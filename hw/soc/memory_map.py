@@ -186,8 +186,8 @@ SECTIONS
 def linker_script_ram(memory_map: tuple[Region, ...] = MEMORY_MAP) -> str:
     """Script that puts a whole program (code, data, ``tohost``, stack) in RAM.
 
-    For test suites and users' programs run by ``qfab run-elf``; nothing needs copying at
-    start-up.
+    For test suites and users' programs run by ``qfab run-elf``; ``crt0.S`` works with it
+    too (its ``.data`` copy is then empty).
     """
     ram = region("ram", memory_map)
     return f"""/* {_HEADER_NOTE} */
@@ -208,10 +208,14 @@ SECTIONS
   .tohost : ALIGN(64) {{ *(.tohost) }} > RAM
   .rodata : {{ *(.rodata .rodata.* .srodata .srodata.*) }} > RAM
   .data : ALIGN(4) {{
+    __data_start = .;
     *(.data .data.*)
     __global_pointer$ = . + 0x800;
     *(.sdata .sdata.*)
+    . = ALIGN(4);
+    __data_end = .;
   }} > RAM
+  __data_load = __data_start;
   .bss : ALIGN(4) {{
     __bss_start = .;
     *(.sbss .sbss.* .bss .bss.* COMMON)
@@ -225,20 +229,26 @@ SECTIONS
 
 
 def c_header(memory_map: tuple[Region, ...] = MEMORY_MAP) -> str:
-    """C macros for every region's base and size and every register's address."""
-    lines = [f"/* {_HEADER_NOTE} */", "#ifndef QFAB_SOC_H", "#define QFAB_SOC_H", "",
-             "#include <stdint.h>", ""]
+    """C macros for every region's base and size and every register's address.
+
+    ``QFAB_<REGION>_<REG>_ADDR`` is a plain number (usable from assembly); in C,
+    ``QFAB_<REGION>_<REG>`` is the register itself as a volatile lvalue.
+    """
+    lines = [f"/* {_HEADER_NOTE} */", "#ifndef QFAB_SOC_H", "#define QFAB_SOC_H", ""]
+    regs = []
     for r in memory_map:
         up = r.name.upper()
         lines.append(f"/* {r.doc} */")
-        lines.append(f"#define QFAB_{up}_BASE 0x{r.base:08x}u")
-        lines.append(f"#define QFAB_{up}_SIZE 0x{r.size:08x}u")
+        lines.append(f"#define QFAB_{up}_BASE 0x{r.base:08x}")
+        lines.append(f"#define QFAB_{up}_SIZE 0x{r.size:08x}")
         for reg in r.registers:
             lines.append(f"/* {reg.doc} ({reg.access}) */")
-            lines.append(f"#define QFAB_{up}_{reg.name} "
-                         f"(*(volatile uint32_t *)0x{r.base + reg.offset:08x}u)")
+            lines.append(f"#define QFAB_{up}_{reg.name}_ADDR 0x{r.base + reg.offset:08x}")
+            regs.append(f"#define QFAB_{up}_{reg.name} "
+                        f"(*(volatile uint32_t *)QFAB_{up}_{reg.name}_ADDR)")
         lines.append("")
-    lines.append("#endif /* QFAB_SOC_H */")
+    lines += ["#ifndef __ASSEMBLER__", "#include <stdint.h>", *regs, "#endif", "",
+              "#endif /* QFAB_SOC_H */"]
     return "\n".join(lines) + "\n"
 
 
