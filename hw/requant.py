@@ -149,14 +149,30 @@ class Requantizer(wiring.Component):
             ends += [(a_lo + int(b)) * scale, (a_hi + int(b)) * scale]
         return min(ends + [0]), max(ends + [0])
 
+    def _params(self) -> tuple[dict[str, np.ndarray], dict[str, Shape]]:
+        """Per-channel parameters, and the ROM field shapes of those that change between
+        channel folds (none when one fold covers every channel: lanes get constants)."""
+        s_max = int(self._hw_shift.max())
+        params = {"bias": self._bias, "mult": self._hw_mult, "lshift": s_max - self._hw_shift}
+        if self._channels == self._pe:
+            return params, {}
+        return params, {name: shape_for_range(min(v.tolist()), max(v.tolist()))
+                        for name, v in params.items() if len(set(v.tolist())) > 1}
+
+    @property
+    def param_memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the parameter ROM; (0, 0) when parameters are constants."""
+        _, fields = self._params()
+        if not fields:
+            return 0, 0
+        return self.cycles_per_pixel, self._pe * sum(f.width for f in fields.values())
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         pe, folds = self._pe, self._channels // self._pe
         i_s, o_s = self.i_stream, self.o_stream
         s_max = int(self._hw_shift.max())
-        lshift = s_max - self._hw_shift
-        params = {"bias": self._bias, "mult": self._hw_mult, "lshift": lshift}
-        varying = {name: v for name, v in params.items() if len(set(v.tolist())) > 1}
+        params, fields = self._params()
 
         advance = Signal()
         m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
@@ -167,12 +183,11 @@ class Requantizer(wiring.Component):
         acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
         with m.If(advance):
             m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
-        lane = [{name: Const(int(v[0])) for name, v in params.items()} for _ in range(pe)]
-        if varying:
-            fields = {name: shape_for_range(min(v.tolist()), max(v.tolist()))
-                      for name, v in varying.items()}
+        lane = [{name: Const(int(v[p if folds == 1 else 0])) for name, v in params.items()}
+                for p in range(pe)]
+        if fields:
             word = data.ArrayLayout(data.StructLayout(fields), pe)
-            init = [[{name: int(v[f * pe + p]) for name, v in varying.items()}
+            init = [[{name: int(params[name][f * pe + p]) for name in fields}
                      for p in range(pe)] for f in range(folds)]
             m.submodules.params = rom = Memory(shape=word, depth=folds, init=init)
             rd = rom.read_port(domain="sync")
@@ -181,7 +196,7 @@ class Requantizer(wiring.Component):
                 m.d.sync += fold.eq(Mux(fold == folds - 1, 0, fold + 1))
             m.d.comb += [rd.addr.eq(fold), rd.en.eq(advance)]
             for p in range(pe):
-                for name in varying:
+                for name in fields:
                     lane[p][name] = rd.data[p][name]
 
         # stage 2: the scaled product, aligned to the largest shift

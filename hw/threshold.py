@@ -134,6 +134,28 @@ class Thresholder(wiring.Component):
         """Exact outputs for accumulators ``[..., channels]``."""
         return threshold_model(acc, self._thresholds, self._out_bias, self._out_scale)
 
+    @property
+    def _uses_rom(self) -> bool:
+        # constants when one fold covers all channels or every channel shares its thresholds
+        thr = self._thresholds
+        return self._channels != self._pe and not (thr == thr[0]).all()
+
+    @property
+    def _threshold_shape(self) -> Shape:
+        return shape_for_range(int(self._thresholds.min()), int(self._thresholds.max()))
+
+    @property
+    def comparators(self) -> int:
+        """Threshold comparisons per cycle: PE x T."""
+        return self._pe * self.num_thresholds
+
+    @property
+    def threshold_memory(self) -> tuple[int, int]:
+        """(depth, width in bits) of the threshold ROM; (0, 0) when thresholds are constants."""
+        if not self._uses_rom:
+            return 0, 0
+        return self.cycles_per_pixel, self.comparators * self._threshold_shape.width
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         pe, folds, n_thr = self._pe, self._channels // self._pe, self.num_thresholds
@@ -148,12 +170,12 @@ class Thresholder(wiring.Component):
         acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
         with m.If(advance):
             m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
-        if (thr == thr[0]).all():
-            lanes = [[Const(int(t)) for t in thr[0]] for _ in range(pe)]
+        if not self._uses_rom:
+            lanes = [[Const(int(t)) for t in thr[p if folds == 1 else 0]] for p in range(pe)]
         else:
-            t_shape = shape_for_range(int(thr.min()), int(thr.max()))
             m.submodules.thresholds = rom = Memory(
-                shape=data.ArrayLayout(data.ArrayLayout(t_shape, n_thr), pe), depth=folds,
+                shape=data.ArrayLayout(data.ArrayLayout(self._threshold_shape, n_thr), pe),
+                depth=folds,
                 init=[thr[f * pe:(f + 1) * pe].tolist() for f in range(folds)])
             rd = rom.read_port(domain="sync")
             fold = Signal(range(folds))

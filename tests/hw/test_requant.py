@@ -76,6 +76,8 @@ def test_relu_clamp_negative_shift_and_throughput():
     got, logs = _run(dut, acc)
     np.testing.assert_array_equal(got, dut.model(acc))
     assert got.min() == -3 and got.max() == 120
+    # bias signed(8), mult (3, 4, 7, 1) unsigned(3), left shifts (5, 9, 9, 0) unsigned(4)
+    assert dut.param_memory == (4, 15)
     n = acc.size
     assert logs["i_stream"].cycles == list(range(n))
     assert logs["o_stream"].cycles == [c + dut.latency for c in range(n)]
@@ -138,3 +140,13 @@ def test_model_against_exact_fractions(rounding):
     for (i, c), a in np.ndenumerate(acc):
         x = Fraction(int(a + bias[c]) * int(mult[c]), 1) / Fraction(2) ** int(shift[c])
         assert got[i, c] == _round_fraction(x, rounding) + 5
+
+
+def test_one_fold_uses_per_lane_constants():
+    rng = np.random.default_rng(8)
+    dut = Requantizer(acc_shape=signed(14), channels=3, pe=3, bias=[7, -9, 0], mult=[9, 17, 3],
+                      shift=[3, 5, 1], zero_point=2, out_shape=signed(6), rounding="half_up")
+    assert dut.param_memory == (0, 0)
+    acc = rng.integers(-8192, 8191, size=(9, 3), endpoint=True) // 16
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))

@@ -55,6 +55,7 @@ def test_bipolar_and_throughput():
     assert logs["i_stream"].cycles == list(range(n))
     assert logs["o_stream"].cycles == [c + dut.latency for c in range(n)]
     assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n)
+    assert dut.threshold_memory == (2, 3) and dut.comparators == 1
 
 
 def test_bipolar_plus_minus_one_with_out_scale():
@@ -116,3 +117,14 @@ def test_eight_bit_activation_with_255_thresholds():
     got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
     np.testing.assert_array_equal(got, threshold_model(acc, thr, -128))
     assert got.min() < -100 and got.max() > 100
+
+
+def test_one_fold_uses_per_lane_constants():
+    rng = np.random.default_rng(8)
+    thr = np.sort(rng.integers(-50, 50, size=(3, 3)), axis=1)
+    dut = Thresholder(acc_shape=signed(8), channels=3, pe=3, thresholds=thr,
+                      out_shape=unsigned(2))
+    assert dut.threshold_memory == (0, 0) and dut.comparators == 9
+    acc = rng.integers(-60, 60, size=(9, 3))
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, threshold_model(acc, thr))
