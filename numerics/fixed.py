@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from qfab.numerics.rounding import check_rounding, round_real
+from qfab.numerics.rounding import check_rounding, round_real, round_shift
 
 __all__ = ["OVERFLOWS", "IntFormat", "FixedFormat"]
 
@@ -53,6 +53,20 @@ def _real_to_codes(scaled: np.ndarray, lo: int, hi: int, bits: int, overflow: st
     # fmod is exact in IEEE arithmetic, so the low `bits` bits of huge values are right.
     low = np.fmod(scaled, float(1 << bits)).astype(np.int64)
     return (low - lo) % (1 << bits) + lo
+
+
+def _fixed_to_codes(
+    fixed: npt.ArrayLike, shift: int, rounding: str, lo: int, hi: int, bits: int, overflow: str
+) -> np.ndarray:
+    """Round ``fixed / 2**shift`` once, then saturate or wrap into ``[lo, hi]``, exactly."""
+    arr = np.asarray(fixed)
+    try:
+        rounded = round_shift(arr, shift, rounding)
+    except OverflowError:  # a left shift past int64: finish in Python integers
+        rounded = round_shift(arr.astype(object), shift, rounding)
+    if overflow == "saturate":
+        return np.clip(rounded, lo, hi).astype(np.int64)
+    return ((rounded - lo) % (1 << bits) + lo).astype(np.int64)
 
 
 def _to_codes_array(codes: npt.ArrayLike) -> np.ndarray:
@@ -123,6 +137,16 @@ class IntFormat:
         """
         rounded = round_real(values, rounding)
         return _real_to_codes(rounded, self.min, self.max, self.bits, "saturate")
+
+    def encode_fixed(
+        self, fixed: npt.ArrayLike, lsb_exponent: int, rounding: str = "half_even"
+    ) -> np.ndarray:
+        """Round exact values ``fixed * 2**lsb_exponent`` (integers of any width, e.g. an
+        accumulator) to codes with one rounding, then clamp: ``round_shift`` and a clip."""
+        check_rounding(rounding)
+        return _fixed_to_codes(
+            fixed, -int(lsb_exponent), rounding, self.min, self.max, self.bits, "saturate"
+        )
 
     def clamp(self, codes: npt.ArrayLike) -> np.ndarray:
         """Saturate integer codes to ``[min, max]``."""
@@ -238,6 +262,14 @@ class FixedFormat:
         scaled = np.ldexp(np.asarray(values, dtype=np.float64), self.frac_bits)
         rounded = round_real(scaled, self.rounding)
         return _real_to_codes(rounded, self.min, self.max, self.bits, self.overflow)
+
+    def encode_fixed(self, fixed: npt.ArrayLike, lsb_exponent: int) -> np.ndarray:
+        """Round exact values ``fixed * 2**lsb_exponent`` (integers of any width, e.g. an
+        accumulator) to codes with this format's rounding (once) and overflow."""
+        shift = self.lsb_exponent - int(lsb_exponent)
+        return _fixed_to_codes(
+            fixed, shift, self.rounding, self.min, self.max, self.bits, self.overflow
+        )
 
     def fit(self, codes: npt.ArrayLike) -> np.ndarray:
         """Apply this format's overflow mode to integer codes that may be out of range."""

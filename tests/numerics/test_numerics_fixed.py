@@ -135,3 +135,34 @@ def test_wide_integer_formats_are_exact() -> None:
     assert wide.quantize([2.0**61, 1e30, -5.0]).tolist() == [2**61, 2**62 - 1, 0]
     assert IntFormat(48).quantize([-(2.0**46) - 0.5, 2.0**50]).tolist() == [-(2**46), 2**47 - 1]
     assert FixedFormat(40, 8).quantize([2.0**39 + 2.0**-8]).tolist() == [2**47 + 1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-999, 999), min_size=1,
+                max_size=20),
+       st.integers(-70, 20), st.integers(-3, 10), st.integers(0, 8), st.booleans(),
+       st.sampled_from(ROUNDINGS), st.sampled_from(OVERFLOWS))
+def test_fixed_encode_fixed_rounds_once(ints, lsb, int_bits, frac_bits, signed, rounding,
+                                        overflow) -> None:
+    if int_bits + frac_bits + signed < 1:
+        return
+    fmt = FixedFormat(int_bits, frac_bits, signed, rounding, overflow)
+    got = fmt.encode_fixed(np.array(ints, dtype=np.int64), lsb).tolist()
+    for n, code in zip(ints, got, strict=True):
+        r = exact_round(Fraction(n) * Fraction(2) ** (lsb + frac_bits), rounding)
+        if overflow == "wrap":
+            expected = (r - fmt.min) % 2**fmt.bits + fmt.min
+        else:
+            expected = min(max(r, fmt.min), fmt.max)
+        assert code == expected, n
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=20),
+       st.integers(-70, 70), st.integers(1, 32), st.booleans(), st.sampled_from(ROUNDINGS))
+def test_int_encode_fixed_rounds_once_and_clamps(ints, lsb, bits, signed, rounding) -> None:
+    fmt = IntFormat(bits, signed)
+    got = fmt.encode_fixed(np.array(ints, dtype=np.int64), lsb, rounding).tolist()
+    expected = [min(max(exact_round(Fraction(n) * Fraction(2) ** lsb, rounding), fmt.min),
+                    fmt.max) for n in ints]
+    assert got == expected
