@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
-from qfab.numerics import MinifloatFormat, round_shift
+from qfab.numerics import MinifloatFormat, round_real, round_shift
 
 from qfab.errors import QfabError
 
@@ -109,6 +109,8 @@ class Reference:
                 continue
             x = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
                  "Relu": np.maximum}[op](x, c).astype(np.float32)
+        if node.attrs.get("bipolar"):
+            return np.where(x >= 0, 1, -1).astype(np.int64)
         scaled = (x / np.asarray(t.scale, np.float32)).astype(np.float32)
         if isinstance(t.fmt, MinifloatFormat):
             fmt = t.fmt
@@ -174,7 +176,7 @@ class Reference:
             real = v.astype(np.float64) * src.broadcast(a["scale"]) + src.broadcast(a["offset"])
             if isinstance(dst.fmt, MinifloatFormat):
                 return dst.fmt.encode(real).astype(np.int64)
-            y = np.floor(real + 0.5) if a["rounding"] == "half_up" else np.round(real)
+            y = round_real(real, a["rounding"])
         return np.clip(np.asarray(y, np.int64) + a["zero_point"], a["lo"], a["hi"]).astype(
             np.int64)
 

@@ -41,9 +41,7 @@ def Conv(imp, node):
 def MatMul(imp, node):
     x = imp.real(node, 0)
     w = compute.quantized_weight(imp, node, 1)
-    w.axis = 0 if np.size(w.scale) == 1 else w.axis  # per-tensor or per output column
-    if np.size(w.scale) > 1 and w.axis == 1:
-        w.axis = 0
+    w.axis = w.axis % max(w.codes.ndim, 1)  # B is [K, N]: per-channel scales run along N
     return [compute.dense(imp, node, x, w, transposed=False)]
 
 

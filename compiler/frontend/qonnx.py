@@ -72,6 +72,11 @@ def Quant(imp, node):
     narrow = bool(imp.attr(node, "narrow", 0))
     if not 1 <= bits <= 32:
         raise imp.error(node, f"bit width {bits} is outside 1..32")
+    if bits == 1 and signed:
+        # qonnx executes a signed 1-bit Quant as bipolar (+-1), as Brevitas means it.
+        if np.any(np.asarray(imp.const(node, 2, "zero point")) != 0):
+            raise imp.error(node, "a 1-bit signed Quant needs a zero point of 0")
+        return [_bipolar(imp, node, np.asarray(imp.const(node, 1, "scale"), np.float32))]
     fmt = IntFormat(bits=bits, signed=signed)
     lo = fmt.min + (1 if narrow and signed else 0)
     hi = fmt.max - (1 if narrow and not signed else 0)
@@ -80,14 +85,25 @@ def Quant(imp, node):
 
 @handles("BipolarQuant")
 def BipolarQuant(imp, node):
+    return [_bipolar(imp, node, np.asarray(imp.const(node, 1, "scale"), np.float32))]
+
+
+def _bipolar(imp, node, scale: np.ndarray):
+    """+-1 by the sign of the input (>= 0 gives +1), times ``scale``."""
     v = imp.value(node, 0)
-    scale = np.asarray(imp.const(node, 1, "scale"), np.float32)
     fmt = IntFormat(bits=2, signed=True)
+    if isinstance(v, FloatIn):
+        if scale.size > 1:
+            raise imp.error(node, "per-channel scale on an input is not supported")
+        t = imp.new_tensor(node.output[0], v.shape, fmt, scale=scale.reshape(()))
+        imp.graph.add_node("quantize", node.name, [v.tensor], [t], pre=v.pre, saturate=True,
+                           lo=-1, hi=1, bipolar=True)
+        return Real(t.name)
     if isinstance(v, Const):
-        codes = np.where(np.asarray(v.value, np.float32) / scale >= 0, 1, -1).astype(np.int64)
-        return [Const((codes * scale).astype(np.float32), codes=codes, fmt=fmt,
-                      scale=scale.reshape(-1) if scale.size > 1 else scale.reshape(()),
-                      zero_point=np.zeros((), np.int64), axis=_axis_of(scale))]
+        codes = np.where(np.asarray(v.value, np.float32) >= 0, 1, -1).astype(np.int64)
+        return Const((codes * scale).astype(np.float32), codes=codes, fmt=fmt,
+                     scale=scale.reshape(-1) if scale.size > 1 else scale.reshape(()),
+                     zero_point=np.zeros((), np.int64), axis=_axis_of(scale))
     r = imp.real(node, 0)
     src = imp.tensor(r.tensor)
     if scale.size > 1:
@@ -97,7 +113,7 @@ def BipolarQuant(imp, node):
     t = imp.tensor(out)
     t.fmt, t.scale, t.zero_point = fmt, scale.reshape(()).astype(np.float64), np.int64(0)
     imp.graph.nodes[-1].attrs.update(base=-1, step=2)
-    return [Real(out)]
+    return Real(out)
 
 
 def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
@@ -161,14 +177,18 @@ def Trunc(imp, node):
         raise imp.error(node, "the input must be quantized with the Trunc's scale and zero point")
     k = in_bits - out_bits
     signed = src.fmt.signed
+    rounding = _rounding(imp, node, "FLOOR")
+    # qonnx's Trunc does not clamp: rounding up can need one bit more than out_bits.
+    lo, hi = (int(_round(np.float64(v) / 2**k, rounding)) for v in (src.fmt.min, src.fmt.max))
     fmt = IntFormat(bits=out_bits, signed=signed)
+    if lo < fmt.min or hi > fmt.max:
+        fmt = IntFormat(bits=out_bits + 1, signed=signed)
     out = imp.new_tensor(node.name or node.output[0], src.shape, fmt,
                          scale=np.float64(scale.reshape(())), zero_point=np.int64(0),
                          axis=src.axis)
     imp.graph.add_node("requant", node.name or node.output[0], [src.name], [out],
                        in_zero_point=np.int64(0), scale=np.float64(2.0**-k),
-                       offset=np.float64(0), zero_point=0, lo=fmt.min, hi=fmt.max,
-                       rounding=_rounding(imp, node, "FLOOR"))
+                       offset=np.float64(0), zero_point=0, lo=lo, hi=hi, rounding=rounding)
     out_t = imp.tensor(out.name)
     out_t.zero_point = np.int64(int(zp.reshape(())))
     return [Real(out.name)]
@@ -181,7 +201,11 @@ def _minifloat(imp, node) -> MinifloatFormat:
     bias = None if bias is None else int(np.asarray(bias).reshape(()))
     max_val = imp.const(node, 5, "max value")
     sat = bool(imp.attr(node, "saturation", 1))
-    candidates = [MinifloatFormat(exp_bits=e, man_bits=m, bias=bias, special=s, saturate=sat)
+    # qonnx's executor always rounds with subnormals and documents has_subnormal as a hint to
+    # backends: so it holds when given, and a format has subnormals when it is absent.
+    sub = bool(imp.attr(node, "has_subnormal", 1))
+    candidates = [MinifloatFormat(exp_bits=e, man_bits=m, bias=bias, special=s, saturate=sat,
+                                  subnormals=sub)
                   for s in ("none", "fn", "ieee")]
     if max_val is None:
         return candidates[0]
