@@ -207,7 +207,7 @@ class SlidingWindow(wiring.Component):
         waddr = Signal(range(slots * row_beats))
         wpos = Signal(range(row_beats))
         m.d.comb += [
-            i.ready.eq((written - released).as_signed() < slots),
+            i.ready.eq((written - released)[:bits].as_signed() < slots),
             wr.addr.eq(waddr),
             wr.data.eq(i.payload),
             wr.en.eq(i.valid & i.ready),
@@ -237,7 +237,7 @@ class SlidingWindow(wiring.Component):
             m.d.comb += need.eq(height)
         with m.Else():
             m.d.comb += need.eq(top + kh)
-        available = (written - base).as_signed() >= need
+        available = (written - base)[:bits].as_signed() >= need
         pad = (iy < 0) | (iy >= height) | (ix < 0) | (ix >= width)
         slot = (base + iy)[:ceil_log2(slots)]
 

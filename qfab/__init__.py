@@ -5,13 +5,14 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["lower_model", "reference"]
+__all__ = ["lower_model", "reference", "compile", "simulate"]
+_FLOW = ("compile", "simulate")
 
 
 def __getattr__(name: str):
-    # The API pulls in onnx and numpy; `import qfab.numerics` should not pay for that.
+    # The API pulls in onnx and amaranth; `import qfab.numerics` should not pay for that.
     if name in __all__:
-        from qfab import api
+        from qfab import api, flow
 
-        return getattr(api, name)
+        return getattr(flow if name in _FLOW else api, name)
     raise AttributeError(f"module 'qfab' has no attribute {name!r}")

@@ -1,0 +1,84 @@
+"""`qfab sim`: co-simulate the accelerator in Verilator and compare it with the reference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from qfab.commands.compile import add_design_arguments, design_from_args
+
+HELP = "co-simulate MODEL's accelerator in Verilator, bit for bit against the reference"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    parser.add_argument("--input", metavar="IN",
+                        help=".npy, .npz or folder of input_N.pb (default: seeded random "
+                             "inputs, uniform in [0, 1) for float inputs)")
+    parser.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="random inputs: how many inferences (default 1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--waves", action="store_true", help="write a VCD trace")
+    add_design_arguments(parser)
+
+
+def random_inputs(graph, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        shape = (batch,) + tuple(t.shape[1:])
+        if t.is_float:
+            feeds[name] = rng.uniform(0, 1, shape).astype(np.float32)
+        else:
+            feeds[name] = rng.integers(t.fmt.fixed_min, t.fmt.fixed_max + 1, shape)
+    return feeds
+
+
+def run(args: argparse.Namespace) -> int:
+    from qfab.api import load_inputs
+    from qfab.flow import simulate
+
+    design = design_from_args(args)
+    inputs = (load_inputs(args.input, design.graph) if args.input
+              else random_inputs(design.graph, args.batch))
+    if not args.json:
+        print(f"simulating {args.model}: {len(design.plan.stages)} stages "
+              "(the first run builds the Verilator model; later runs reuse it)",
+              file=sys.stderr, flush=True)
+    res = simulate(design, inputs, waves=args.waves)
+    clock = design.plan.clock_hz
+    summary = res.summary()
+    if res.ii_cycles:
+        summary["throughput_fps"] = clock / res.ii_cycles
+    summary["clock_hz"] = clock
+    if args.waves and res.cosim is not None:
+        summary["waves"] = str(res.cosim.wave_path)
+    if args.json:
+        print(json.dumps({"sim": summary}, default=float))
+    else:
+        _print(design, res, clock)
+    return 0 if res.bit_exact else 1
+
+
+def _print(design, res, clock: float) -> None:
+    print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'predicted':>10}")
+    for s, stage in zip(res.stages, design.plan.stages, strict=False):
+        print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['predicted_cycles']:>10}")
+    batch = res.hw_codes.shape[0]
+    print(f"inferences: {batch}   total cycles: {res.cycles}   latency: {res.latency_cycles} "
+          f"cycles ({res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz)")
+    ii = res.ii_cycles or design.plan.ii_cycles
+    label = "measured" if res.ii_cycles else "planned"
+    print(f"initiation interval: {ii:g} cycles ({label}); throughput {clock / ii:,.0f} "
+          "inferences/s")
+    if res.cosim is not None and res.cosim.wave_path:
+        print(f"waves: {res.cosim.wave_path}")
+    if res.bit_exact:
+        print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
+    else:
+        print(f"verdict: MISMATCH in {res.mismatches} of {res.ref_codes.size} output codes; "
+              f"{res.first_mismatch}")

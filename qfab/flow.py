@@ -1,0 +1,56 @@
+"""The hardware half of the Python API: ``qfab.compile`` and ``qfab.simulate``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from qfab.errors import QfabError
+
+
+def _board(board):
+    if board is None:
+        return None
+    try:
+        from qfab.cost_model.boards import load_board
+    except ImportError:  # boards arrive with the cost model
+        raise QfabError("board files are not available in this build") from None
+    return load_board(board) if isinstance(board, str | os.PathLike) else board
+
+
+def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
+            max_pe: int | None = None, max_simd: int | None = None):
+    """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
+    ``out_dir`` when given. Returns a :class:`qfab.compiler.backend.design.Design`."""
+    from qfab.api import lower_model
+    from qfab.compiler.backend import plan as planning
+    from qfab.compiler.backend.design import Design
+
+    b = _board(board)
+    clock_hz = b.clock_hz if b is not None else 100e6
+    graph = lower_model(model)
+    hw = planning.plan(graph, target_fps=target_fps, clock_hz=clock_hz,
+                       max_pe=max_pe or planning.DEFAULT_MAX_PE,
+                       max_simd=max_simd or planning.DEFAULT_MAX_SIMD)
+    name = str(model) if isinstance(model, str | os.PathLike) else graph.name
+    design = Design(graph, hw, name)
+    design.board = b
+    if out_dir is not None:
+        design.write(out_dir)
+    return design
+
+
+def simulate(design, inputs: dict[str, np.ndarray] | np.ndarray, *, waves: bool = False,
+             work_dir=None):
+    """Co-simulate ``design`` in Verilator on ``inputs`` (a batch) and compare every output
+    code with the integer reference. Returns a SimResult (``bit_exact``, ``outputs``,
+    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``stages``)."""
+    from qfab.api import _input_codes
+    from qfab.sim.run_model import simulate as run
+
+    graph = design.graph
+    if not isinstance(inputs, dict):
+        inputs = {graph.inputs[0]: inputs}
+    feeds = {name: _input_codes(graph, name, np.asarray(inputs[name])) for name in graph.inputs}
+    return run(design, feeds, waves=waves, work_dir=work_dir)
