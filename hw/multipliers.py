@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
+from qfab.hw._checks import check_shape
 from qfab.numerics import width_for
 
 __all__ = [
@@ -111,7 +112,7 @@ class IntDecoder(OperandDecoder):
     """
 
     def __init__(self, shape: Any, *, frac_bits: int = 0):
-        shape = Shape.cast(shape)
+        shape = check_shape("integer operand shape", shape)
         if not 1 <= shape.width <= 32:
             raise ValueError(f"integer operand width must be 1..32, not {shape.width}")
         if not isinstance(frac_bits, int):

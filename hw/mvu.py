@@ -18,6 +18,7 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from qfab.hw._checks import check_shape
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
 __all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds"]
@@ -108,18 +109,19 @@ class MatrixVectorUnit(wiring.Component):
         if multiplier is None:
             if in_shape is None or weight_shape is None:
                 raise ValueError("in_shape and weight_shape are required without a multiplier")
-            multiplier = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
+            multiplier = Multiplier(IntDecoder(check_shape("in_shape", in_shape)),
+                                    IntDecoder(check_shape("weight_shape", weight_shape)))
         elif not isinstance(multiplier, Multiplier):
             raise ValueError(f"multiplier must be a Multiplier, not {multiplier!r}")
         for name, given, dec in (("in_shape", in_shape, multiplier.a),
                                  ("weight_shape", weight_shape, multiplier.b)):
-            if given is not None and Shape.cast(given) != dec.code_shape:
+            if given is not None and check_shape(name, given) != dec.code_shape:
                 raise ValueError(f"{name} {given!r} is not the multiplier's code shape "
                                  f"{dec.code_shape!r}")
         self._multiplier = multiplier
         self._weights = multiplier.b.check_codes(w, "weight")
         self._weights.setflags(write=False)
-        self._acc_shape = Shape.cast(acc_shape)
+        self._acc_shape = check_shape("acc_shape", acc_shape)
         self._mh, self._mw = mh, mw
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self.in_shape, self._simd))),

@@ -18,6 +18,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from qfab.hw._checks import check_shape
 from qfab.hw.multipliers import shape_for_range, shape_range
 from qfab.numerics import ROUNDINGS, Dyadic, check_rounding
 
@@ -84,8 +85,8 @@ class Requantizer(wiring.Component):
         check_rounding(rounding)
         if isinstance(zero_point, bool) or not isinstance(zero_point, int | np.integer):
             raise ValueError(f"zero_point must be an int, not {zero_point!r}")
-        self._acc_shape = Shape.cast(acc_shape)
-        self._out_shape = Shape.cast(out_shape)
+        self._acc_shape = check_shape("acc_shape", acc_shape)
+        self._out_shape = check_shape("out_shape", out_shape)
         out_lo, out_hi = shape_range(self._out_shape)
         lo = out_lo if lo is None else int(lo)
         hi = out_hi if hi is None else int(hi)

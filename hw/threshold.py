@@ -18,6 +18,7 @@ from amaranth.hdl import Const, Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from qfab.hw._checks import check_shape
 from qfab.hw.multipliers import shape_for_range, shape_range
 
 __all__ = ["Thresholder", "threshold_model"]
@@ -87,8 +88,8 @@ class Thresholder(wiring.Component):
         if isinstance(out_scale, bool) or not isinstance(out_scale, int | np.integer) \
                 or out_scale == 0:
             raise ValueError(f"out_scale must be a non-zero int, not {out_scale!r}")
-        self._acc_shape = Shape.cast(acc_shape)
-        self._out_shape = Shape.cast(out_shape)
+        self._acc_shape = check_shape("acc_shape", acc_shape)
+        self._out_shape = check_shape("out_shape", out_shape)
         n_thr = thr.shape[1]
         o_lo, o_hi = shape_range(self._out_shape)
         ends = sorted([int(out_bias), int(out_bias) + int(out_scale) * n_thr])

@@ -129,6 +129,8 @@ def test_accumulator_wraps_only_in_its_width():
     (dict(weight_shape=signed(2)), "weight code -3 does not fit"),
     (dict(weights=np.zeros(4, dtype=int)), "shape \\(4,\\)"),
     (dict(weights=np.zeros((4, 6))), "must be integer codes"),
+    (dict(acc_shape="wide"), "acc_shape 'wide' is not a shape"),
+    (dict(in_shape=0), "in_shape must be at least 1 bit wide, not 0"),
 ])
 def test_bad_parameters(kwargs, match):
     params = dict(weights=np.full((4, 6), -3), in_shape=unsigned(4), weight_shape=signed(4),

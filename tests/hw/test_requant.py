@@ -102,6 +102,7 @@ def test_model_formula():
     (dict(lo=-200), r"clamp \[-200, 127\] is empty or outside"),
     (dict(lo=5, hi=4), r"clamp \[5, 4\]"),
     (dict(channels=0), "channels must be a positive int, not 0"),
+    (dict(out_shape=None), "out_shape None is not a shape"),
 ])
 def test_bad_parameters(kwargs, match):
     params = dict(acc_shape=signed(16), channels=4, pe=2, out_shape=signed(8))
