@@ -107,8 +107,13 @@ def to_onnx(params: dict[str, np.ndarray]) -> onnx.ModelProto:
     for name, (_, _, stride) in cnn.CONV_SPECS.items():
         conv_nodes += [
             helper.make_node(
-                "Conv", [prev, f"{name}_w", f"{name}_b"], [f"{name}_out"], name=name,
-                kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride],
+                "Conv",
+                [prev, f"{name}_w", f"{name}_b"],
+                [f"{name}_out"],
+                name=name,
+                kernel_shape=[3, 3],
+                pads=[1, 1, 1, 1],
+                strides=[stride, stride],
             ),
             helper.make_node("Relu", [f"{name}_out"], [f"{name}_relu"], name=f"{name}_relu"),
         ]
@@ -238,8 +243,9 @@ def main(out_dir: Path = HERE) -> dict[str, float]:
     ranges = cnn.activation_ranges(params, x_train)
     ranges4 = {k: v if k == "input" else v * ACT_CLIP_4BIT for k, v in ranges.items()}
     scales4 = {k: v / (2**4 - 1) for k, v in ranges4.items()}
-    params4 = cnn.train(x_aug, y_aug, seed=SEED + 1, params=params, act_scales=scales4,
-                        **QAT_OPTIONS)
+    params4 = cnn.train(
+        x_aug, y_aug, seed=SEED + 1, params=params, act_scales=scales4, **QAT_OPTIONS
+    )
     numpy_acc = {
         "float": float(np.mean(cnn.predict(params, x_test) == y_test)),
         "int4": float(np.mean(cnn.predict(params4, x_test, scales4, 4) == y_test)),
@@ -270,9 +276,7 @@ def main(out_dir: Path = HERE) -> dict[str, float]:
         "correct": {k: round(v * len(y_test)) for k, v in accuracy.items()},
         "numpy_training_model": numpy_acc,
     }
-    _replace(
-        lambda p: p.write_text(json.dumps(record, indent=2) + "\n"), out_dir / "accuracy.json"
-    )
+    _replace(lambda p: p.write_text(json.dumps(record, indent=2) + "\n"), out_dir / "accuracy.json")
     _replace(lambda p: np.save(p, x_test[:1]), out_dir / "sample_input.npy")
     _replace(
         lambda p: np.savez(p, images=x_test[:8], labels=y_test[:8]), out_dir / "sample_batch.npz"
