@@ -94,6 +94,12 @@ class OperandDecoder:
         """Add to ``m`` the combinational logic decoding ``code``; return the integer value."""
         raise NotImplementedError
 
+    def split(self, m: Module, code: Any) -> tuple[Any, Any]:
+        """The value as ``(significand, shift)`` with value ``significand << shift``; ``shift``
+        is None for formats without an exponent. A product multiplies the narrow
+        significands and shifts once, instead of multiplying two wide fixed-point words."""
+        return self.decode(m, code), None
+
     def model(self, codes: Any) -> np.ndarray:
         """Decoded integers of ``codes``, as int64 (what :meth:`decode` computes)."""
         raise NotImplementedError
@@ -208,26 +214,29 @@ class MinifloatDecoder(OperandDecoder):
     def value_max(self) -> int:
         return int(self.fmt.fixed_max)
 
-    def decode(self, m: Module, code: Any) -> Any:
+    def split(self, m: Module, code: Any) -> tuple[Any, Any]:
         e_bits, m_bits = self.fmt.exp_bits, self.fmt.man_bits
         man = code[:m_bits] if m_bits else Const(0, 1)
         exp = code[m_bits:m_bits + e_bits]
         sign = code[m_bits + e_bits]
-        significand = Cat(code[:m_bits], Const(1, 1))
-        magnitude = Signal(range(self._magnitude_max() + 1))
-        with m.Switch(exp):
-            with m.Case(0):
-                if self._s0:
-                    m.d.comb += magnitude.eq(man)
-                elif m_bits:
-                    m.d.comb += magnitude.eq(Mux(man == 0, 0, significand))
-                else:
-                    m.d.comb += magnitude.eq(1)
-            for e in range(1, 1 << e_bits):
-                with m.Case(e):
-                    m.d.comb += magnitude.eq(significand << (e - self._s0))
-        value = Signal(signed(magnitude.shape().width + 1))
-        m.d.comb += value.eq(Mux(sign, -magnitude, magnitude))
+        implicit = Cat(code[:m_bits], Const(1, 1))
+        magnitude = Signal(m_bits + 1)
+        shift = Signal(e_bits)
+        m.d.comb += [magnitude.eq(implicit), shift.eq(exp - self._s0)]
+        with m.If(exp == 0):
+            m.d.comb += shift.eq(0)
+            if self._s0:
+                m.d.comb += magnitude.eq(man)
+            elif m_bits:
+                m.d.comb += magnitude.eq(Mux(man == 0, 0, implicit))
+        significand = Signal(signed(m_bits + 2))
+        m.d.comb += significand.eq(Mux(sign, -magnitude, magnitude))
+        return significand, shift
+
+    def decode(self, m: Module, code: Any) -> Any:
+        significand, shift = self.split(m, code)
+        value = Signal(signed(self._magnitude_max().bit_length() + 1))
+        m.d.comb += value.eq(significand << shift)
         return value
 
     def model(self, codes: Any) -> np.ndarray:
@@ -289,7 +298,21 @@ class Multiplier:
 
     def product(self, m: Module, a_code: Any, b_code: Any) -> Any:
         """Add the decoders and the multiply to ``m``; return the exact product."""
-        return self.a.decode(m, a_code) * self.b.decode(m, b_code)
+        a_bipolar = isinstance(self.a, BipolarDecoder)
+        b_bipolar = isinstance(self.b, BipolarDecoder)
+        if a_bipolar and b_bipolar:  # XNOR: +1 when the bits agree
+            return Cat(Const(1, 1), a_code[0] ^ b_code[0]).as_signed()
+        if a_bipolar or b_bipolar:  # a sign flip, not a multiply
+            bit, other, dec = (a_code, b_code, self.b) if a_bipolar else (b_code, a_code, self.a)
+            value = dec.decode(m, other)
+            return Mux(bit[0], value, -value)
+        a_sig, a_shift = self.a.split(m, a_code)
+        b_sig, b_shift = self.b.split(m, b_code)
+        shifts = [s for s in (a_shift, b_shift) if s is not None]
+        product = a_sig * b_sig
+        if not shifts:
+            return product
+        return product << (shifts[0] if len(shifts) == 1 else shifts[0] + shifts[1])
 
     def model(self, a_codes: Any, b_codes: Any) -> np.ndarray:
         """Element-wise exact products of two arrays of codes, as int64."""

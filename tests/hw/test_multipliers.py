@@ -103,6 +103,11 @@ def test_minifloat_decoder_hardware_every_code(fmt):
     (IntDecoder(unsigned(8)), MinifloatDecoder(MinifloatFormat.E3M2FN)),
     (IntDecoder(signed(8), frac_bits=5), MinifloatDecoder(MinifloatFormat.E2M3FN)),
     (IntDecoder(signed(6)), BipolarDecoder()),
+    (BipolarDecoder(), IntDecoder(unsigned(5))),
+    (BipolarDecoder(), BipolarDecoder()),
+    (MinifloatDecoder(MinifloatFormat.E2M1FN), BipolarDecoder()),
+    (MinifloatDecoder(MinifloatFormat(3, 0, subnormals=False, special="none")),
+     MinifloatDecoder(MinifloatFormat(2, 2, subnormals=False, special="none"))),
 ], ids=repr)
 def test_products_are_exact(a, b):
     rng = np.random.default_rng(0)
