@@ -92,17 +92,19 @@ def window_cycles(geom: WindowGeometry, images: int) -> int:
     next_read = 0
     r = 0
     last_read = 0
+    seen = 0  # releases before this index free too few rows for row r (r only grows)
 
     def write_rows_until(count: int) -> None:
         # Writes rows until `count` are complete or the writer waits for a release.
-        nonlocal r, next_write
+        nonlocal r, next_write, seen
         while r < min(count, rows):
             start = next_write
             if r - slots + 1 > 0:
-                freed = [cycle for cycle, total in releases if total >= r - slots + 1]
-                if not freed:
+                while seen < len(releases) and releases[seen][1] < r - slots + 1:
+                    seen += 1
+                if seen == len(releases):
                     return
-                start = max(start, freed[0] + 1)
+                start = max(start, releases[seen][0] + 1)
             row_end[r] = start + row_beats - 1
             next_write = row_end[r] + 1
             r += 1
