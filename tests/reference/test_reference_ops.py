@@ -1,0 +1,83 @@
+"""The golden model's fast paths equal the slow exact arithmetic they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qfab.numerics import ROUNDINGS, round_shift
+from qfab.sim.reference import Matrix, Reference, _exact_matmul, conv, shift_round
+
+from qfab.errors import QfabError
+
+
+def _python_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return x.astype(object) @ w.T.astype(object)
+
+
+@pytest.mark.parametrize("magnitude", [2**3, 2**20, 2**28, 2**40])
+def test_exact_matmul_every_path(magnitude):
+    """Small values take float64 BLAS, larger int64, the largest Python ints: all exact."""
+    rng = np.random.default_rng(magnitude)
+    x = rng.integers(-magnitude, magnitude, (5, 7, 33))
+    w = rng.integers(-magnitude, magnitude, (9, 33))
+    got = _exact_matmul(x, Matrix(w))
+    expected = _python_matmul(x, w)
+    assert np.array_equal(got.astype(object), expected)
+    if magnitude >= 2**40:
+        assert got.dtype == object  # 2**80 sums do not fit int64
+    else:
+        assert got.dtype == np.int64
+
+
+def test_exact_matmul_bound_is_the_row_norm():
+    """One large weight in a row of zeros still fits float64: the bound uses row sums."""
+    w = np.zeros((3, 1000), np.int64)
+    w[0, 0] = 2**30
+    x = np.full((2, 1000), 2**20, np.int64)
+    assert Matrix(w).row_l1 == 2**30
+    assert np.array_equal(_exact_matmul(x, Matrix(w)).astype(object), _python_matmul(x, w))
+
+
+def test_conv_matches_direct_sum():
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, (2, 4, 7, 6))
+    w = rng.integers(-8, 8, (6, 2, 3, 2))
+    bias = rng.integers(-1000, 1000, 6)
+    got = conv(x, w, bias, strides=(2, 1), pads=(1, 0, 1, 1), dilations=(1, 2), group=2)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 1)))
+    oh = (xp.shape[2] - 3) // 2 + 1
+    ow = xp.shape[3] - 2 * (2 - 1) - 1 + 1
+    expected = np.zeros((2, 6, oh, ow), np.int64)
+    for m in range(6):
+        g = m // 3
+        for i in range(oh):
+            for j in range(ow):
+                patch = xp[:, 2 * g:2 * g + 2, 2 * i:2 * i + 3, j:j + 3:2]
+                expected[:, m, i, j] = (patch * w[m]).sum(axis=(1, 2, 3)) + bias[m]
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_shift_round_equals_numerics(rounding, per_channel):
+    rng = np.random.default_rng(2)
+    num = rng.integers(-2**40, 2**40, (3, 8, 5))
+    # Exact ties and values next to them, where rounding modes disagree.
+    num[0, :, 0] = (rng.integers(-1000, 1000, 8) << 20) + (1 << 19)
+    num[0, :, 1] = num[0, :, 0] - 1
+    shift = rng.integers(12, 24, (1, 8, 1)) if per_channel else np.int64(20)
+    assert np.array_equal(shift_round(num, shift, rounding), round_shift(num, shift, rounding))
+
+
+def test_shift_round_falls_back_when_it_could_overflow():
+    num = np.array([2**61 + 12345, -(2**61) - 7], np.int64)
+    shift = np.array([3, 40])
+    assert np.array_equal(shift_round(num, shift, "half_even"),
+                          round_shift(num, shift, "half_even"))
+
+
+def test_unknown_requant_mode():
+    from qfab.compiler.ir import Graph
+
+    with pytest.raises(QfabError, match="requantization mode 'float'"):
+        Reference(Graph(), "float")
