@@ -144,6 +144,8 @@ def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int],
     if max_cycles <= 0:
         raise QfabError(f"--max-cycles must be positive, got {max_cycles}")
     _check_placement(image)
+    if image.entry % 4:
+        raise QfabError(f"{image.path}: entry point {image.entry:#x} is not 4-byte aligned")
     exe = build_model()
     tohost = image.symbols.get("tohost", 0)
     with tempfile.TemporaryDirectory(prefix="qfab-run-") as tmp:

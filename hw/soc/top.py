@@ -26,6 +26,11 @@ class Soc(wiring.Component):
     rom_init : sequence of int
         Words preloaded into the ROM (a board's firmware); empty for ``qfab run-elf``, which
         loads through ``dbg``.
+    devices : dict of str to Component
+        Bus targets for further ``"io"`` regions of the map (an accelerator's register
+        block, a DMA), keyed by region name; each has a ``bus: In(BusSignature())`` member
+        and is added as a submodule under that name. Its other ports are the caller's to
+        connect (the instance stays reachable through this dict).
 
     Members
     -------
@@ -53,8 +58,14 @@ class Soc(wiring.Component):
     store_data: Out(32)
 
     def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
-                 rom_init: tuple[int, ...] = ()) -> None:
+                 rom_init: tuple[int, ...] = (),
+                 devices: dict[str, wiring.Component] | None = None) -> None:
         check_map(memory_map)
+        self._devices = dict(devices or {})
+        names = {r.name for r in memory_map}
+        for name in self._devices:
+            if name not in names or name in ("rom", "ram", "sysctl"):
+                raise ValueError(f"Soc device {name!r} has no io region of its own in the map")
         kinds = [r.kind for r in memory_map]
         if kinds.count("ram") != 1:
             raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
@@ -81,6 +92,8 @@ class Soc(wiring.Component):
                 self.exit_valid.eq(dev.exit_valid),
                 self.exit_code.eq(dev.exit_code),
             ]
+        elif r.name in self._devices:
+            dev = self._devices[r.name]
         else:
             raise ValueError(f"Soc has no device for io region {r.name!r}")
         return dev

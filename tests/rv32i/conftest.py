@@ -29,6 +29,7 @@ def assemble(tmp_path_factory):
         elf = out / (source.stem + ".elf")
         cmd = [sys.executable, "-m", "ziglang", "cc", *ZIG_FLAGS, "-nostdlib",
                "-T", str(FIRMWARE / "link_ram.ld"), "-I", str(HERE / "programs"),
+               "-I", str(FIRMWARE / "include"),
                str(source), "-o", str(elf)]
         subprocess.run(cmd, check=True, capture_output=True)
         return elf

@@ -9,7 +9,7 @@ from qfab.sim.iss import Iss
 from qfab.sim.run_elf import run_image
 from rv32_random import COMPARE_WORDS, DATA, random_program
 
-SEEDS = range(40)
+SEEDS = range(100)
 
 
 def _iss_words(iss: Iss, addr: int, words: int) -> tuple[int, ...]:

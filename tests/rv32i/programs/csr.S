@@ -1,4 +1,5 @@
 #include "macros.h"
+#include "qfab_soc.h"
 RVTEST_BEGIN
     // read-modify-write forms on mscratch return the old value
     li x1, 0x12345678
@@ -36,6 +37,12 @@ RVTEST_BEGIN
     sub x14, x6, x5;            CHECK(31, x14, 3)
     csrr x5, mcycle
     csrr x6, cycleh;            CHECK(32, x6, 0)
+    // the sysctl cycle counter: a load takes 5 cycles
+    li s0, QFAB_SYSCTL_CYCLE_LO_ADDR
+    lw x5, 0(s0)
+    lw x6, 0(s0)
+    sub x14, x6, x5;            CHECK(34, x14, 5)
+    lw x14, 4(s0);              CHECK(35, x14, 0)
     li x1, 1000
     csrw minstret, x1
     csrr x14, minstret;         CHECK(33, x14, 1000)
