@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -290,25 +290,23 @@ class MatrixVectorUnit(wiring.Component):
 
         # stage 2: SIMD products per PE and their sum
         valid2, first2, last2 = Signal(), Signal(), Signal()
+        # (the decoders add comb logic: built outside any m.If, so it is not gated)
         sums = [Signal(self._acc_shape, name=f"sum{p}") for p in range(pe)]
+        trees = [self._adder_tree([self._multiplier.product(m, x1[s], w_rd.data[p][s])
+                                   for s in range(simd)]) for p in range(pe)]
         with m.If(advance):
             m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
-            for p in range(pe):
-                products = [self._multiplier.product(m, x1[s], w_rd.data[p][s])
-                            for s in range(simd)]
-                m.d.sync += sums[p].eq(self._adder_tree(products))
+            m.d.sync += [sums[p].eq(trees[p]) for p in range(pe)]
 
         # stage 3: accumulate over synapse folds; the last one goes to the output register
         accs = [Signal(self._acc_shape, name=f"acc{p}") for p in range(pe)]
+        totals = [Signal(self._acc_shape, name=f"total{p}") for p in range(pe)]
+        for p in range(pe):
+            m.d.comb += totals[p].eq(Mux(first2, 0, accs[p]) + sums[p])
         with m.If(advance):
             m.d.sync += o_s.valid.eq(valid2 & last2)
             with m.If(valid2):
-                for p in range(pe):
-                    total = Signal(self._acc_shape, name=f"total{p}")
-                    m.d.comb += total.eq(sums[p])
-                    with m.If(~first2):
-                        m.d.comb += total.eq(accs[p] + sums[p])
-                    m.d.sync += accs[p].eq(total)
-                    with m.If(last2):
-                        m.d.sync += o_s.payload[p].eq(total)
+                m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
+                with m.If(last2):
+                    m.d.sync += [o_s.payload[p].eq(totals[p]) for p in range(pe)]
         return m
