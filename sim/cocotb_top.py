@@ -51,9 +51,9 @@ async def run_job(dut) -> None:
     await FallingEdge(dut.clk)
     dut.start.value = 0
 
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     await RisingEdge(dut.done)
-    wall = time.perf_counter() - began
+    wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
 
     n_out = int(dut.out_count.value)
     out_mem, stamp_mem = dut.out_mem, dut.stamp_mem
@@ -66,6 +66,7 @@ async def run_job(dut) -> None:
         "stamps": [int(stamp_mem[a].value) for a in range(n_out)],
         "stage_cycles": _word(dut.stage_cycles) if job["n_stages"] else "0",
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
     }
     tmp = run_dir / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result))

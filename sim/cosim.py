@@ -81,6 +81,8 @@ class CosimResult:
         Per-stage active cycles, if the accelerator has ``o_stage_active``.
     cycles_per_second : float
         Simulated cycles per wall-clock second while the model ran freely.
+    sim_seconds, sim_cpu_seconds : float
+        Wall-clock and CPU time of the free run (from ``start`` to ``done``).
     wave_path : Path or None
         The trace file, when run with ``waves=True``.
     build_seconds : float
@@ -100,6 +102,8 @@ class CosimResult:
     stage_names: list[str] = field(default_factory=list)
     stage_cycles: list[int] = field(default_factory=list)
     cycles_per_second: float = 0.0
+    sim_seconds: float = 0.0
+    sim_cpu_seconds: float = 0.0
     wave_path: Path | None = None
     build_seconds: float = 0.0
     cached: bool = False
@@ -282,5 +286,6 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         outputs=outputs, cycles=raw["cycles"], latency_cycles=int(stamps[0]), ii_cycles=ii,
         completion_cycles=completions, output_stamps=stamps, stage_names=list(info.stage_names),
         stage_cycles=stage_cycles, cycles_per_second=raw["cycles"] / wall if wall > 0 else 0.0,
+        sim_seconds=wall, sim_cpu_seconds=raw["cpu_seconds"],
         wave_path=(run_dir / "dump.vcd") if waves else None, build_seconds=build.seconds,
         cached=build.cached, run_dir=run_dir if keep else None)

@@ -28,14 +28,20 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["COUNTER_BITS", "HarnessInfo", "CosimHarness", "stream_layout", "stage_ports",
-           "pack_beats", "unpack_words"]
+__all__ = ["COUNTER_BITS", "VPI_SIGNALS", "HarnessInfo", "CosimHarness", "stream_layout",
+           "stage_ports", "pack_beats", "unpack_words"]
 
 #: Width of every cycle counter; also bounds ``timeout_cycles``.
 COUNTER_BITS = 32
 
 #: Verilog names of the harness memories, as cocotb finds them under the top module.
 IN_MEM, OUT_MEM, STAMP_MEM = "in_mem", "out_mem", "stamp_mem"
+
+#: Every signal the cocotb side touches: the only ones the Verilator model makes visible to
+#: VPI, since making all signals public slows the model several times.
+VPI_SIGNALS = ("clk", "rst", "start", "n_in_beats", "n_out_beats", "timeout_cycles", "done",
+               "timed_out", "cycles", "in_count", "out_count", "stage_cycles",
+               IN_MEM, OUT_MEM, STAMP_MEM)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import cocotb_tools.config
 from cocotb_tools.runner import Verilator
+from qfab.sim.harness import VPI_SIGNALS
 from qfab.sim.toolchain import fix_verilator
 
 from qfab.errors import QfabError
 
-__all__ = ["TOP", "BUILD_ARGS", "ModelBuild", "QfabVerilator", "cache_root", "build_model"]
+__all__ = ["TOP", "BUILD_ARGS", "ModelBuild", "QfabVerilator", "public_signals_vlt", "cache_root",
+           "build_key", "build_model", "model_binary_dir"]
 
 #: Verilog name of the harness top module.
 TOP = "cosim_top"
@@ -74,6 +76,12 @@ class QfabVerilator(Verilator):
     def _simulator_in_path_build_only(self) -> None:
         self.executable = str(fix_verilator())
 
+    def _build_command(self) -> list[list[str]]:
+        # Signals cocotb needs are made public by the control file from public_signals_vlt().
+        cmds = super()._build_command()
+        cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+        return cmds
+
     def _set_env_build(self) -> None:
         super()._set_env_build()
         self.waves = self._qfab_waves
@@ -82,6 +90,13 @@ class QfabVerilator(Verilator):
     def _set_env_test(self) -> None:
         super()._set_env_test()
         self.waves = self._qfab_waves
+
+
+def public_signals_vlt(top: str = TOP, signals: tuple[str, ...] = VPI_SIGNALS) -> str:
+    """A Verilator control file making only ``signals`` of ``top`` visible to VPI."""
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{top}" -var "{name}"' for name in signals]
+    return "\n".join(lines) + "\n"
 
 
 def cache_root() -> Path:
@@ -103,7 +118,8 @@ def _tool_versions() -> dict[str, str]:
 
 def build_key(verilog: str, *, waves: bool) -> str:
     """The cache key of a build: Verilog text, options and tool versions."""
-    options = {"args": BUILD_ARGS, "timescale": TIMESCALE, "waves": waves, **_tool_versions()}
+    options = {"args": BUILD_ARGS, "timescale": TIMESCALE, "waves": waves,
+               "control": public_signals_vlt(), **_tool_versions()}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     digest.update(b"\0")
     digest.update(verilog.encode())
@@ -136,10 +152,12 @@ def build_model(verilog: str, *, waves: bool = False, cache_dir: Path | None = N
     try:
         source = tmp / f"{TOP}.v"
         source.write_text(verilog)
+        control = tmp / f"{TOP}.vlt"
+        control.write_text(public_signals_vlt())
         runner = QfabVerilator(waves=waves)
         build_log = tmp / "build.log"
         try:
-            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=tmp / "obj",
+            runner.build(sources=[source, control], hdl_toplevel=TOP, build_dir=tmp / "obj",
                          build_args=list(BUILD_ARGS), timescale=TIMESCALE, waves=waves,
                          log_file=build_log)
         except (RuntimeError, SystemExit) as e:
