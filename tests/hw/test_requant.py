@@ -9,6 +9,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.hw.multipliers import shape_range
 from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model
+from qfab.numerics import Dyadic
 from streams import array_beats, beats_to_array, run_streams
 
 
@@ -151,3 +152,16 @@ def test_one_fold_uses_per_lane_constants():
     acc = rng.integers(-8192, 8191, size=(9, 3), endpoint=True) // 16
     got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
     np.testing.assert_array_equal(got, dut.model(acc))
+
+
+def test_dyadic_from_scale_per_channel():
+    # what the compiler hands over: 16-bit multipliers, per-channel shifts far apart
+    rng = np.random.default_rng(12)
+    d = Dyadic.from_scale(np.exp(rng.uniform(-14, -3, size=8)), bits=16)
+    dut = Requantizer(acc_shape=signed(24), channels=8, pe=2, bias=rng.integers(-5000, 5000, 8),
+                      mult=d.mult, shift=d.shift, zero_point=-5, lo=-128, hi=127,
+                      out_shape=signed(8))
+    acc = rng.integers(-(1 << 23), 1 << 23, size=(6, 8)) >> rng.integers(0, 16, size=(6, 8))
+    got, _ = _run(dut, acc, rng, p_idle=0.2, p_stall=0.2)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    np.testing.assert_array_equal(got, np.clip(d.apply(acc + dut.bias) - 5, -128, 127))
