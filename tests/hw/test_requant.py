@@ -165,3 +165,4 @@ def test_dyadic_from_scale_per_channel():
     got, _ = _run(dut, acc, rng, p_idle=0.2, p_stall=0.2)
     np.testing.assert_array_equal(got, dut.model(acc))
     np.testing.assert_array_equal(got, np.clip(d.apply(acc + dut.bias) - 5, -128, 127))
+    assert len(np.unique(got)) > 10
