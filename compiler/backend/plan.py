@@ -123,6 +123,20 @@ def choose_folding(mh: int, mw: int, vectors: int, budget: int | None,
     return mh, mw
 
 
+def block_cycles(spec: BlockSpec, elements: int) -> int:
+    """Steady-state cycles one inference keeps this block busy (it moves ``elements``
+    input elements), from the block's own timing properties."""
+    from qfab.compiler.backend.accelerator import make_block
+
+    if spec.kind not in ("window", "maxpool", "mvu"):
+        return max(elements // spec.in_elems, 1)
+    blk = make_block(spec)
+    blk._MustUse__silence = True  # asked for its timing only, never elaborated
+    if spec.kind == "mvu":
+        return elements // blk.mw * blk.cycles_per_vector
+    return blk.cycles_per_image
+
+
 class _Planner:
     def __init__(self, graph: Graph, budget: int | None, max_pe: int, max_simd: int):
         self.g = graph
@@ -254,6 +268,18 @@ class _Planner:
         n_in = int(np.prod(in_t.shape[1:]))
         s.in_beats = n_in // s.blocks[0].in_elems
         s.out_beats = int(np.prod(out_t.shape[1:])) // s.blocks[-1].out_elems
+        # The slowest block sets the stage's pace; each block sees the elements entering it.
+        elements, busiest = n_in, 0
+        for b in s.blocks:
+            busiest = max(busiest, block_cycles(b, elements))
+            if b.kind == "window":
+                k = b.params["kernel"]
+                out_h = (b.params["height"] + b.params["padding"][0] + b.params["padding"][2]
+                         - k[0]) // b.params["stride"][0] + 1
+                out_w = (b.params["width"] + b.params["padding"][1] + b.params["padding"][3]
+                         - k[1]) // b.params["stride"][1] + 1
+                elements = out_h * out_w * k[0] * k[1] * b.params["channels"]
+        s.cycles = max(busiest, s.in_beats)
 
     def _conv(self, node: Node) -> None:
         a = node.attrs
