@@ -240,7 +240,7 @@ class Reference:
             mult, shift = src.broadcast(a["mult"]), src.broadcast(a["shift"])
             num = (v + src.broadcast(a["bias_int"])) * mult
             if isinstance(dst.fmt, MinifloatFormat):
-                return dst.fmt.encode(num.astype(np.float64) * 2.0**-shift).astype(np.int64)
+                return dst.fmt.encode_fixed(num, -shift).astype(np.int64)
             y = shift_round(num, shift, a["rounding"])
         else:
             real = v.astype(np.float64) * src.broadcast(a["scale"]) + src.broadcast(a["offset"])
