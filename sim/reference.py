@@ -60,19 +60,27 @@ class Matrix:
     def __init__(self, w: np.ndarray):
         self.w = np.asarray(w)
         # The largest |sum_k w[n, k] * x[k]| is at most max|x| * max_n sum_k |w[n, k]|.
-        self.row_l1 = int(np.abs(self.w.astype(object)).sum(axis=1).max()) if w.size else 0
-        small = self.w.dtype != object and self.row_l1 < 2**62
-        self.t_f64 = np.ascontiguousarray(self.w.T, np.float64) if small else None
-        self.t_i64 = np.ascontiguousarray(self.w.T, np.int64) if small else None
+        wide = self.w.dtype == object or _bound(self.w) * max(self.w.shape[1], 1) >= 2**62
+        self.row_l1 = int(np.abs(self.w.astype(object) if wide else self.w).sum(axis=1).max()
+                          if w.size else 0)
+        self.small = self.w.dtype != object and self.row_l1 < 2**62
+
+    @functools.cached_property
+    def t_f64(self) -> np.ndarray | None:
+        return np.ascontiguousarray(self.w.T, np.float64) if self.small else None
+
+    @functools.cached_property
+    def t_i64(self) -> np.ndarray | None:
+        return np.ascontiguousarray(self.w.T, np.int64) if self.small else None
 
 
 def _exact_matmul(x: np.ndarray, m: Matrix) -> np.ndarray:
     """x [..., K] @ m.w.T, exactly, as fast as the magnitudes allow: float64 BLAS when every
     partial sum provably fits in 53 bits, int64 within 62 bits, else Python ints."""
     bound = _bound(x) * m.row_l1
-    if bound < _EXACT_F64 and m.t_f64 is not None:
+    if bound < _EXACT_F64 and m.small:
         return (x.astype(np.float64, copy=False) @ m.t_f64).astype(np.int64)
-    if bound < 2**62 and m.t_i64 is not None:
+    if bound < 2**62 and m.small:
         return x.astype(np.int64, copy=False) @ m.t_i64
     return x.astype(object) @ m.w.T.astype(object)
 
