@@ -24,7 +24,13 @@ from amaranth.lib import wiring
 from cocotb_tools.runner import get_results
 from qfab.sim.cocotb_top import INPUT_FILE, JOB_FILE, RESULT_FILE
 from qfab.sim.harness import COUNTER_BITS, CosimHarness, HarnessInfo, pack_beats, unpack_words
-from qfab.sim.verilator_build import TOP, QfabVerilator, build_model, model_binary_dir
+from qfab.sim.verilator_build import (
+    TOP,
+    BuildError,
+    QfabVerilator,
+    build_model,
+    model_binary_dir,
+)
 
 from qfab.errors import QfabError
 
@@ -39,7 +45,8 @@ MIN_DEPTH = 256
 
 
 class CosimError(Exception):
-    """The simulation itself failed (the simulator crashed or wrote no result)."""
+    """The co-simulation failed: the model did not build, the simulator crashed or wrote no
+    result. Not a user error: the message says what happened and where the log is."""
 
 
 class CosimTimeout(CosimError):
@@ -258,7 +265,10 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         tempfile.mkdtemp(prefix=f"qfab-cosim-{name}-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        build = build_model(text, waves=waves, cache_dir=cache_dir)
+        try:
+            build = build_model(text, waves=waves, cache_dir=cache_dir)
+        except BuildError as e:
+            raise CosimError(str(e)) from e
         (run_dir / JOB_FILE).write_text(json.dumps({
             "n_out_beats": n_out_beats, "timeout_cycles": timeout_cycles,
             "n_stages": len(info.stage_names)}))

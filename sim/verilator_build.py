@@ -8,6 +8,7 @@ folder and rename it into place; the loser of the race throws its copy away.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -16,18 +17,22 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, concurrent builds stay safe through the rename
+    fcntl = None
 
 import cocotb_tools.config
 from cocotb_tools.runner import Verilator
 from qfab.sim.harness import VPI_SIGNALS
 from qfab.sim.toolchain import fix_verilator
 
-from qfab.errors import QfabError
-
-__all__ = ["TOP", "BUILD_ARGS", "ModelBuild", "QfabVerilator", "public_signals_vlt", "cache_root",
-           "build_key", "build_model", "model_binary_dir"]
+__all__ = ["TOP", "BUILD_ARGS", "BuildError", "ModelBuild", "QfabVerilator",
+           "public_signals_vlt", "cache_root", "build_key", "build_model", "model_binary_dir"]
 
 #: Verilog name of the harness top module.
 TOP = "cosim_top"
@@ -35,6 +40,10 @@ TOP = "cosim_top"
 BUILD_ARGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast")
 TIMESCALE = ("1ns", "1ps")
 _DONE_MARK = "qfab-build.json"
+
+
+class BuildError(Exception):
+    """Verilator could not build the Verilog (a qfab bug or a broken toolchain)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,28 @@ def build_model(verilog: str, *, waves: bool = False, cache_dir: Path | None = N
     if (final / _DONE_MARK).is_file():
         return ModelBuild(final, key, 0.0, True, waves)
     root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(root / f"{key[:32]}.lock"):
+        if (final / _DONE_MARK).is_file():  # built by another process while we waited
+            return ModelBuild(final, key, 0.0, True, waves)
+        return _build(verilog, root, key, final, waves=waves, log=log)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Serialize builds of one key across processes, so a waiting process reuses the first
+    build instead of competing for the CPU; the rename below keeps builds safe without it."""
+    with open(path, "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(verilog: str, root: Path, key: str, final: Path, *, waves: bool,
+           log: Path | None) -> ModelBuild:
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f"{key[:32]}.tmp-", dir=root))
     try:
@@ -166,13 +197,14 @@ def build_model(verilog: str, *, waves: bool = False, cache_dir: Path | None = N
             shutil.copyfile(build_log, kept)
             errors = [ln for ln in build_log.read_text(errors="replace").splitlines()
                       if "%Error" in ln or "error:" in ln]
-            raise QfabError(f"Verilator build of {TOP} failed ({e}): "
-                            f"{errors[0] if errors else 'see the log'}; log: {kept}") from e
+            raise BuildError(f"Verilator build of {TOP} failed ({e}): "
+                             f"{errors[0] if errors else 'see the log'}; log: {kept}") from e
         seconds = time.perf_counter() - began
         if log is not None:
             shutil.copyfile(build_log, log)
-        for obj in (tmp / "obj").glob("*.o"):
-            obj.unlink()  # object files are only needed to relink; the binary is the model
+        for pattern in ("*.o", "*.a"):
+            for obj in (tmp / "obj").glob(pattern):
+                obj.unlink()  # only needed to relink; the binary is the model
         (tmp / _DONE_MARK).write_text(json.dumps({"key": key, "seconds": seconds}))
         try:
             os.rename(tmp, final)
