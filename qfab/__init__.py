@@ -5,7 +5,7 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["lower_model", "reference", "compile", "simulate"]
+__all__ = ["lower_model", "reference", "compile", "simulate", "estimate"]
 _FLOW = ("compile", "simulate")
 
 

@@ -135,3 +135,12 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
 
 
 __all__ = ["lower_model", "reference", "load_inputs", "savable_outputs", "Path"]
+
+
+def estimate(design, board=None):
+    """Cost-model estimate of a compiled design (or an HwPlan) on ``board``, by default the
+    board it was compiled for, else ``pynq-z2``: ``lut``, ``ff``, ``dsp``, ``bram``,
+    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``throughput``, ``fits``, ``stages``."""
+    from qfab.cost_model.estimate import estimate as run
+
+    return run(design, board if board is not None else getattr(design, "board", None))
