@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend import compute
 from qfab.compiler.frontend.importer import handles
+from qfab.compiler.frontend.lowering import narrow_requant
 from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Sum
 from qfab.compiler.ir import Acc
+from qfab.numerics import IntFormat
 
 
 def _bias(imp, node, i: int, x: Real, w: Const):
@@ -83,8 +85,36 @@ def Clip(imp, node):
     hi = imp.const(node, 2, "max")
     lo = float(imp.attr(node, "min", -np.inf)) if lo is None else float(lo)
     hi = float(imp.attr(node, "max", np.inf)) if hi is None else float(hi)
+    v = imp.value(node, 0)
+    if isinstance(v, Codes):
+        return [Codes(clamp_codes(imp, node, v.tensor, lo, hi))]
     r = imp.real(node, 0)
     return [Real(r.tensor, max(r.lo, lo), min(r.hi, hi))]
+
+
+def clamp_codes(imp, node, name: str, lo: float, hi: float) -> str:
+    """Clip on integer codes (QCDQ: QuantizeLinear -> Clip -> DequantizeLinear narrows the
+    integer range). Tightens the producing requantizer's bounds when it has no other use."""
+    t = imp.tensor(name)
+    if isinstance(t.fmt, Acc) or not hasattr(t.fmt, "min"):
+        raise imp.error(node, f"clipping {name!r} needs integer codes")
+    lo_i = max(t.fmt.min, int(np.ceil(lo))) if lo > -np.inf else t.fmt.min
+    hi_i = min(t.fmt.max, int(np.floor(hi))) if hi < np.inf else t.fmt.max
+    producer = imp.graph.producer(name)
+    only_use = imp.uses[node.input[0]] == 1 and not imp.graph.consumers(name)
+    if only_use and producer is not None and producer.op == "requant":
+        narrow_requant(imp.graph, producer, lo_i, hi_i)
+        return name
+    if only_use and producer is not None and producer.op == "quantize" and isinstance(
+            t.fmt, IntFormat):
+        a = producer.attrs
+        a["lo"], a["hi"] = max(a.get("lo", lo_i), lo_i), min(a.get("hi", hi_i), hi_i)
+        return name
+    out = imp.new_tensor(name + "_clip", t.shape, t.fmt, scale=t.scale,
+                         zero_point=t.zero_point, axis=t.axis)
+    imp.graph.add_node("clamp", node.name, [name], [out], lo=lo_i, hi=hi_i)
+    imp.elem_types[out.name] = imp.elem_types.get(name, 0)
+    return out.name
 
 
 def _acc_affine(imp, node, r: Real):

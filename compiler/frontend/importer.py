@@ -7,7 +7,9 @@ quantization) are folded as they are met.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +26,9 @@ Handler = Callable[["Importer", onnx.NodeProto], list[Value]]
 HANDLERS: dict[str, Handler] = {}
 CONST_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Pow",
                   "Sqrt", "Div", "Mul", "Add", "Sub", "Neg", "Transpose", "Flatten", "Identity",
-                  "ConstantOfShape", "Slice", "Range", "Expand", "Equal", "Where", "Reciprocal"}
+                  "ConstantOfShape", "Slice", "Range", "Expand", "Equal", "Where", "Reciprocal",
+                  # Weight quantization written as ops (QCDQ exports): folded to typed codes.
+                  "QuantizeLinear", "Clip"}
 # Ops the IR cannot express, with the reason (they are not in the supported set).
 KNOWN_UNSUPPORTED = {
     "DynamicQuantizeLinear": "the scale depends on the data at run time; qfab needs static "
@@ -124,6 +128,10 @@ class Importer:
     # ---- the walk ----------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.model.graph
+        # How many ONNX nodes (and graph outputs) read each tensor: a handler may fold into a
+        # producer only what nothing else reads.
+        self.uses = Counter(i for n in g.node for i in n.input if i)
+        self.uses.update(o.name for o in g.output)
         for init in g.initializer:
             self.values[init.name] = Const(numpy_helper.to_array(init))
             self.elem_types[init.name] = init.data_type
@@ -198,6 +206,9 @@ class Importer:
         results = self._evaluate(node, {i: self.values[i].value for i in node.input if i})
         for name, arr in zip(node.output, results, strict=True):
             self.values[name] = Const(np.asarray(arr))
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                # A later DequantizeLinear reads the element type (int8, int4, float8, ...).
+                self.elem_types[name] = onnx.helper.np_dtype_to_tensor_dtype(np.asarray(arr).dtype)
         first = self.values[node.input[0]] if node.input else None
         if node.op_type in LAYOUT_OPS and first.codes is not None:
             # Weights moved by layout ops keep their integer codes (e.g. QONNX's Transpose

@@ -79,6 +79,24 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
     return out.name
 
 
+def narrow_requant(graph, node, lo: int, hi: int) -> None:
+    """Tighten a requant's output range to [lo, hi] (a later Clip on its codes); when few
+    levels remain, make it the threshold node ``quantize_real`` would have chosen."""
+    a = node.attrs
+    a["lo"], a["hi"] = max(a["lo"], lo), min(a["hi"], hi)
+    src = graph.tensors[node.inputs[0]]
+    offset = np.asarray(a["offset"], np.float64)
+    if not (isinstance(graph.tensors[node.outputs[0]].fmt, IntFormat) and np.any(offset != 0)
+            and a["hi"] - a["lo"] < MAX_THRESHOLD_LEVELS and a["rounding"] == "half_even"):
+        return
+    channels = src.shape[src.axis] if len(src.shape) > 1 else 1
+    ratio = np.broadcast_to(np.asarray(a["scale"], np.float64), (channels,))
+    thresholds = thresholds_for(ratio, np.broadcast_to(offset, (channels,)), a["zero_point"],
+                                a["lo"], a["hi"])
+    node.op = "threshold"
+    node.attrs = dict(thresholds=thresholds, base=a["lo"], in_zero_point=a["in_zero_point"])
+
+
 def requant_float(v: np.ndarray, scale, offset, zero_point: int, lo, hi) -> np.ndarray:
     """Float requantization as ONNX defines it: round_half_even(v * scale + offset) + zp,
     saturated. float64, the arithmetic the thresholds are derived from."""

@@ -100,3 +100,18 @@ def qonnx_run(model: onnx.ModelProto, x: np.ndarray, keep: str | None = None):
             kept.append(ctx[keep])
     y = np.concatenate(outs)
     return (y, np.concatenate(kept)) if keep is not None else y
+
+
+def to_qcdq(path: str) -> onnx.ModelProto:
+    """A QONNX model as QuantizeLinear/Clip/DequantizeLinear (qonnx's QuantToQCDQ), the form
+    Brevitas exports for sub-8-bit QDQ, and one onnxruntime can execute."""
+    import warnings
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.qonnx_to_qcdq import QuantToQCDQ
+    from qonnx.util.cleanup import cleanup_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # opset upgrade notices
+        model = cleanup_model(ModelWrapper(path)).transform(QuantToQCDQ())
+        return cleanup_model(model).model

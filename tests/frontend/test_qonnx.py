@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from frontend_harness import lowered
-from qonnx_graphs import FLOAT_FORMATS, Builder, pow2, qonnx_run
+from qonnx_graphs import FLOAT_FORMATS, Builder, pow2, qonnx_run, to_qcdq
 
 from qfab.api import reference
 
@@ -189,3 +189,25 @@ def test_float_format_without_subnormals():
         assert np.array_equal(got[normal], expected[normal]), mode
         nosub = _round_e3m2_nosub((acc[~normal] / scale).astype(np.float64)) * scale
         assert np.array_equal(got[~normal], nosub.astype(np.float32)), mode
+
+
+def test_tfc_as_qcdq_lowers_to_the_same_integer_graph(tfc_inputs):
+    """QCDQ (int8 QuantizeLinear, Clip to the 2-bit range, DequantizeLinear) gives the same
+    layers as the QONNX form, the same outputs exactly in both modes, and matches
+    onnxruntime within float rounding."""
+    import onnxruntime as ort
+
+    qcdq = to_qcdq(TFC)
+    assert {n.op_type for n in qcdq.graph.node} >= {"QuantizeLinear", "Clip", "DequantizeLinear"}
+    a, b = lowered(qcdq), lowered(TFC)
+    assert [n.op for n in a.nodes] == [n.op for n in b.nodes]
+    x = np.concatenate(tfc_inputs)
+    for mode in MODES:
+        (ya,) = reference(a, x, requant=mode).values()
+        (yb,) = reference(b, x, requant=mode).values()
+        assert np.array_equal(ya, yb), mode
+    session = ort.InferenceSession(qcdq.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    expected = np.concatenate([session.run(None, {name: s[None]})[0] for s in x])
+    assert np.abs(ya - expected).max() <= 1e-5 * np.abs(expected).max()
+    assert np.array_equal(ya.argmax(axis=1), expected.argmax(axis=1))
