@@ -1,0 +1,31 @@
+"""`qfab estimate`: the cost model's resources and cycles for a model on a board."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "estimate LUT, FF, DSP, BRAM and cycles of MODEL's accelerator on a board"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from qfab.commands.compile import add_design_arguments
+
+    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    add_design_arguments(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (keys: lut, ff, dsp, bram, bram_unit, "
+                             "cycles, latency_cycles, ii_cycles, throughput, fits, stages)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from qfab.commands.compile import design_from_args
+    from qfab.cost_model.estimate import estimate
+
+    design = design_from_args(args)
+    est = estimate(design, args.board)
+    if args.json:
+        print(json.dumps(est.as_dict(), indent=2))
+    else:
+        print(est.report(), end="")
+    return 0
