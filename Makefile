@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m qfab.sim.toolchain
 	@touch $(STAMP)
 
+# The built-in example: the digits CNN (int8 QDQ) on eight test images, in Verilator.
 sim: $(STAMP)
-	$(VENV)/bin/qfab sim examples/digits/digits_int8.onnx
+	$(VENV)/bin/qfab sim examples/digits/digits_int8.onnx --input examples/digits/sample_images.npy
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

@@ -1,0 +1,56 @@
+"""Bit-exact co-simulation of real models in Verilator, written as a user's own regression
+test would be: compile, simulate, assert bit_exact and a cycle budget."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qfab
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "models"
+DIGITS = ROOT / "examples" / "digits"
+
+
+def _check(design, inputs, result):
+    assert result.bit_exact, result.first_mismatch
+    # The predicted initiation interval bounds the measured one from below, and the run ends
+    # within the plan's per-inference budget plus the pipeline's fill.
+    batch = result.hw_codes.shape[0]
+    assert result.cycles <= batch * design.plan.ii_cycles * 1.25 + 2000
+    if result.ii_cycles is not None:
+        assert design.plan.ii_cycles <= result.ii_cycles <= design.plan.ii_cycles * 1.25
+
+
+def test_digits_int8_batch_of_eight():
+    x = np.load(DIGITS / "sample_images.npy")
+    design = qfab.compile(DIGITS / "digits_int8.onnx")
+    res = qfab.simulate(design, x)
+    _check(design, x, res)
+    logits = res.outputs["logits"]
+    ref = qfab.reference(DIGITS / "digits_int8.onnx", x)["logits"]
+    assert np.array_equal(logits, ref)
+    assert logits.argmax(1).tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_tfc_2w2a_digits():
+    x = (np.load(SHARED / "mnist4" / "digits.npy") / 255).astype(np.float32)
+    design = qfab.compile(SHARED / "qonnx" / "TFC_2W2A.onnx")
+    res = qfab.simulate(design, x)
+    _check(design, x, res)
+    assert res.outputs["90"].argmax(1).tolist() == [7, 2, 1, 0]
+
+
+@pytest.mark.parametrize("name", ["ort_conv_qdq_u8u8.onnx", "ort_qdq_conv_small.onnx",
+                                  "ort_conv_int4_weights_qdq.onnx"])
+def test_qdq_models(name):
+    model = SHARED / "qdq" / name
+    design = qfab.compile(model)
+    graph = design.graph
+    t = graph.tensors[graph.inputs[0]]
+    rng = np.random.default_rng(1)
+    shape = (1,) + t.shape[1:]
+    x = (rng.uniform(-2, 2, shape).astype(np.float32) if t.is_float
+         else rng.integers(t.fmt.min, t.fmt.max + 1, shape).astype(np.uint8))
+    _check(design, x, qfab.simulate(design, x))

@@ -1,0 +1,76 @@
+"""The plan and the files `qfab compile` writes, without running a simulator."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qfab.compiler.backend.plan import choose_folding, stream_order
+
+import qfab
+from qfab.cli import main
+from qfab.errors import QfabError
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "models"
+ROOT = Path(__file__).resolve().parents[2]
+TFC = SHARED / "qonnx" / "TFC_2W2A.onnx"
+DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
+
+
+def test_tfc_stages_and_cycles():
+    design = qfab.compile(TFC)
+    ops = [s.op for s in design.plan.stages]
+    assert ops == ["dense", "threshold"] * 3 + ["dense", "bias"]
+    for s in design.plan.stages:
+        if s.op == "dense":
+            f = s.folding
+            assert f["mh"] % f["pe"] == 0 and f["mw"] % f["simd"] == 0
+            assert s.cycles == max(f["mh"] // f["pe"] * f["mw"] // f["simd"], s.in_beats)
+    assert design.plan.ii_cycles == max(s.cycles for s in design.plan.stages)
+
+
+def test_target_fps_picks_fewest_multipliers_meeting_budget():
+    pe, simd = choose_folding(64, 784, 1, budget=1000)
+    assert 64 // pe * 784 // simd <= 1000
+    # no cheaper folding meets the budget
+    for p in range(1, 65):
+        for s in range(1, 785):
+            if 64 % p == 0 and 784 % s == 0 and p * s < pe * simd:
+                assert 64 // p * 784 // s > 1000
+    fast = qfab.compile(TFC, target_fps=1e6)  # 100 cycles at 100 MHz
+    slow = qfab.compile(TFC, target_fps=1e3)
+    assert fast.plan.ii_cycles <= 100 < slow.plan.ii_cycles <= 100_000
+
+
+def test_stream_order_is_channels_last():
+    order = stream_order((1, 2, 2, 3))  # C=2, H=2, W=3
+    x = np.arange(12).reshape(2, 2, 3)
+    assert (x.ravel()[order] == x.transpose(1, 2, 0).ravel()).all()
+
+
+def test_compile_writes_deterministic_files(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["compile", str(DIGITS), "-o", str(a)]) == 0
+    assert main(["compile", str(DIGITS), "-o", str(b)]) == 0
+    assert (a / "accelerator.v").read_bytes() == (b / "accelerator.v").read_bytes()
+    manifest = json.loads((a / "manifest.json").read_text())
+    assert [s["op"] for s in manifest["stages"]][:2] == ["conv", "requant"]
+    assert "module qfab_accelerator" in (a / "accelerator.v").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporaries left
+
+
+def test_unsupported_model_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(["compile", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.onnx" in err[0]
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bad.onnx"]
+
+
+@pytest.mark.parametrize("model", ["ort_qdq_convs.onnx"])
+def test_branching_or_multi_output_models_are_refused_clearly(model):
+    with pytest.raises(QfabError) as e:
+        qfab.compile(SHARED / "qdq" / model)
+    assert "input" in str(e.value)
