@@ -16,6 +16,7 @@ from qfab.hw.rv32i.alu import MASK32, alu_reference
 from qfab.hw.rv32i.isa import (
     EBREAK,
     ECALL,
+    MISA_M,
     MISA_VALUE,
     MRET,
     MSTATUS_MPP,
@@ -24,6 +25,7 @@ from qfab.hw.rv32i.isa import (
     Csr,
     Opcode,
 )
+from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, muldiv_reference
 from qfab.hw.soc.memory_map import MEMORY_MAP, SYSCTL_REGISTERS, Region
 from qfab.sim.elf import ElfImage
 
@@ -58,6 +60,8 @@ class Iss:
     ----------
     memory_map : tuple of Region
         Where ROM, RAM and sysctl sit.
+    m_extension : bool
+        Model the core built with the M extension.
 
     Members
     -------
@@ -70,8 +74,10 @@ class Iss:
         Cycle count of the hardware core and retired instructions.
     """
 
-    def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP) -> None:
+    def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
+                 m_extension: bool = False) -> None:
         self.memory_map = memory_map
+        self.m_extension = m_extension
         self.memories = {r.name: bytearray(r.size) for r in memory_map if r.kind != "io"}
         self.regs = [0] * 32
         self.pc = 0
@@ -205,6 +211,10 @@ class Iss:
             if (f3 == 1 and f7) or (f3 == 5 and f7 not in (0, 0x20)):
                 raise illegal
             regs[rd] = alu_reference(f3, f3 == 5 and f7 == 0x20, a, imm_i)
+        elif op == Opcode.OP and f7 == 1 and self.m_extension:
+            regs[rd] = muldiv_reference(f3, a, b)
+            if f3 & 4:
+                self.cycles += DIVIDE_CYCLES
         elif op == Opcode.OP:
             if f7 and not (f7 == 0x20 and f3 in (0, 5)):
                 raise illegal
@@ -287,7 +297,8 @@ class Iss:
         # Read in the execute cycle, which self.cycles already counts.
         cyc, ins = self.cycles - 1 + self.cycle_offset, self.instret
         values = {
-            Csr.MSTATUS: self.mie << 3 | self.mpie << 7 | MSTATUS_MPP, Csr.MISA: MISA_VALUE,
+            Csr.MSTATUS: self.mie << 3 | self.mpie << 7 | MSTATUS_MPP,
+            Csr.MISA: MISA_VALUE | (MISA_M if self.m_extension else 0),
             Csr.MIE: 0, Csr.MIP: 0, Csr.MTVEC: self.mtvec, Csr.MSCRATCH: self.mscratch,
             Csr.MEPC: self.mepc, Csr.MCAUSE: self.mcause, Csr.MTVAL: self.mtval,
             Csr.MCYCLE: cyc, Csr.CYCLE: cyc, Csr.TIME: cyc, Csr.MCYCLEH: cyc >> 32,

@@ -64,12 +64,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("QFAB_CACHE", Path.home() / ".cache" / "qfab"))
 
 
-def _sources_hash() -> str:
+ISAS = ("rv32i", "rv32im")
+
+
+def _check_isa(isa: str) -> None:
+    if isa not in ISAS:
+        raise QfabError(f"--isa {isa!r} is not one of {', '.join(ISAS)}")
+
+
+def _sources_hash(isa: str) -> str:
     """Hash of everything the model depends on: the hardware sources, the harness and tools."""
     import amaranth
     from qfab.hw import rv32i, soc
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(isa.encode())
     for pkg in (rv32i, soc):
         for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
             h.update(f.name.encode() + b"\0" + f.read_bytes())
@@ -83,9 +91,11 @@ def _sources_hash() -> str:
 _built: dict[str, Path] = {}
 
 
-def build_model(*, verbose: bool = False) -> Path:
-    """The harness executable, building it (Amaranth -> Verilog -> Verilator) when absent."""
-    key = _sources_hash()
+def build_model(isa: str = "rv32i", *, verbose: bool = False) -> Path:
+    """The harness executable for ``isa``, building it (Amaranth -> Verilog -> Verilator)
+    when absent."""
+    _check_isa(isa)
+    key = f"{isa}-{_sources_hash(isa)}"
     if key in _built:
         return _built[key]
     root = cache_root() / "rv32-soc"
@@ -95,17 +105,17 @@ def build_model(*, verbose: bool = False) -> Path:
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
-            _build(root, final, verbose)
+            _build(root, final, isa, verbose)
     _built[key] = exe
     return exe
 
 
-def _build(root: Path, final: Path, verbose: bool) -> None:
-    from qfab.hw.soc.top import soc_verilog
+def _build(root: Path, final: Path, isa: str, verbose: bool) -> None:
+    from qfab.hw.soc.top import Soc, soc_verilog
 
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
-        (work / "soc.v").write_text(soc_verilog(name=TOP))
+        (work / "soc.v").write_text(soc_verilog(Soc(m_extension=isa == "rv32im"), name=TOP))
         shutil.copy(HARNESS, work / HARNESS.name)
         cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", TOP, "-j", "2", "soc.v", HARNESS.name,
@@ -136,8 +146,9 @@ def _check_placement(image: ElfImage) -> None:
 
 
 def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int], ...] = (),
-              stdout=None) -> RunResult:
-    """Run a loaded ELF; ``dumps`` are (address, words) ranges read back afterwards.
+              isa: str = "rv32i", stdout=None) -> RunResult:
+    """Run a loaded ELF on the SoC whose core implements ``isa`` (``"rv32i"`` or
+    ``"rv32im"``); ``dumps`` are (address, words) ranges read back afterwards.
 
     Console output goes to ``stdout`` (a file object with a descriptor; default: inherited).
     """
@@ -146,7 +157,7 @@ def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int],
     _check_placement(image)
     if image.entry % 4:
         raise QfabError(f"{image.path}: entry point {image.entry:#x} is not 4-byte aligned")
-    exe = build_model()
+    exe = build_model(isa)
     tohost = image.symbols.get("tohost", 0)
     with tempfile.TemporaryDirectory(prefix="qfab-run-") as tmp:
         tmpdir = Path(tmp)
@@ -178,11 +189,12 @@ def signature_range(image: ElfImage) -> tuple[int, int]:
 
 
 def run_elf(path: str | Path, *, max_cycles: int = 10_000_000,
-            signature: str | Path | None = None, stdout=None) -> RunResult:
+            signature: str | Path | None = None, isa: str = "rv32i",
+            stdout=None) -> RunResult:
     """Load and run ``path``; write the signature words to ``signature`` when given."""
     image = read_elf(path)
     dumps = (signature_range(image),) if signature is not None else ()
-    result = run_image(image, max_cycles=max_cycles, dumps=dumps, stdout=stdout)
+    result = run_image(image, max_cycles=max_cycles, dumps=dumps, isa=isa, stdout=stdout)
     if signature is not None and result.reason != "timeout":
         sig = Path(signature)
         tmp = sig.with_name(sig.name + ".tmp")

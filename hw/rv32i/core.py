@@ -10,7 +10,9 @@ class                                                  cycles
 =====================================================  ======
 ALU, LUI/AUIPC, branch (taken or not), JAL/JALR, CSR   3
 load, store                                            5
-trap entry (ecall, ebreak, illegal, misaligned, mret)  3
+trap entry (ecall, ebreak, illegal, misaligned), mret  3
+MUL, MULH, MULHSU, MULHU (with ``m_extension``)        3
+DIV, DIVU, REM, REMU (with ``m_extension``)            36
 =====================================================  ======
 
 plus one per wait state a slower device adds. Misaligned loads and stores, and jumps or
@@ -25,10 +27,11 @@ from amaranth.lib.wiring import In, Out
 from qfab.hw.rv32i.alu import Alu
 from qfab.hw.rv32i.csr import CsrFile
 from qfab.hw.rv32i.isa import EBREAK, ECALL, MRET, WFI, Cause, Opcode
+from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MulDiv
 from qfab.hw.soc.bus import BusSignature
 
 CYCLES_PER_CLASS = {"alu": 3, "branch": 3, "jump": 3, "csr": 3, "load": 5, "store": 5,
-                    "trap": 3}
+                    "trap": 3, "mul": 3, "div": 3 + DIVIDE_CYCLES}
 
 
 def _sext(value, width: int = 32):
@@ -38,6 +41,11 @@ def _sext(value, width: int = 32):
 
 class Rv32iCore(wiring.Component):
     """An RV32I core with Zicsr counters and machine-mode traps.
+
+    Parameters
+    ----------
+    m_extension : bool
+        Add the M extension (multiply, divide); misa then reports it.
 
     Members
     -------
@@ -52,10 +60,23 @@ class Rv32iCore(wiring.Component):
 
     cycles_per_class = CYCLES_PER_CLASS
 
+    def __init__(self, *, m_extension: bool = False) -> None:
+        if not isinstance(m_extension, bool):
+            raise ValueError(f"m_extension must be a bool, got {m_extension!r}")
+        self._m_extension = m_extension
+        super().__init__()
+
+    @property
+    def m_extension(self) -> bool:
+        return self._m_extension
+
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
         m.submodules.alu = alu = Alu()
-        m.submodules.csr = csr = CsrFile()
+        m.submodules.csr = csr = CsrFile(m_extension=self._m_extension)
+        muldiv = None
+        if self._m_extension:
+            m.submodules.muldiv = muldiv = MulDiv()
         m.submodules.regs = regs = Memory(shape=32, depth=32, init=[])
         rs1_port = regs.read_port()
         rs2_port = regs.read_port()
@@ -114,6 +135,14 @@ class Rv32iCore(wiring.Component):
                 m.next = "FETCH"
                 self._execute(m, locals())
 
+            if muldiv is not None:
+                with m.State("DIVIDE"):
+                    with m.If(muldiv.done):
+                        m.d.comb += [csr.retire.eq(1), rd_port.en.eq(rd != 0),
+                                     rd_port.data.eq(muldiv.quotient_or_remainder)]
+                        m.d.sync += pc.eq(pc_plus4)
+                        m.next = "FETCH"
+
             with m.State("MEMORY"):
                 m.d.comb += [self.bus.valid.eq(1), self.bus.addr.eq(mem_addr),
                              self.bus.we.eq(mem_we), self.bus.sel.eq(mem_sel),
@@ -160,6 +189,13 @@ class Rv32iCore(wiring.Component):
         m.d.comb += next_pc.eq(pc_plus4)
 
         is_imm = opcode == Opcode.OP_IMM
+        muldiv = s["muldiv"]
+        is_muldiv = Const(0, 1)
+        product = Const(0, 32)
+        if muldiv is not None:
+            is_muldiv = (opcode == Opcode.OP) & (f7 == 0b0000001)
+            product = muldiv.product
+            m.d.comb += [muldiv.op.eq(f3), muldiv.a.eq(a), muldiv.b.eq(b)]
         m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(Mux(is_imm, s["imm_i"], b)),
                      alu.alt.eq(f7[5] & (~is_imm | (f3 == 0b101)))]
 
@@ -202,8 +238,10 @@ class Rv32iCore(wiring.Component):
                 m.d.comb += [result.eq(alu.result), write_rd.eq(1), illegal.eq(shift_bad)]
             with m.Case(Opcode.OP):
                 alt_ok = (f3 == 0b000) | (f3 == 0b101)
-                m.d.comb += [result.eq(alu.result), write_rd.eq(1),
-                             illegal.eq((f7 != 0) & ~((f7 == 0b0100000) & alt_ok))]
+                m.d.comb += [result.eq(Mux(is_muldiv, product, alu.result)),
+                             write_rd.eq(1),
+                             illegal.eq((f7 != 0) & ~((f7 == 0b0100000) & alt_ok) &
+                                        ~is_muldiv)]
             with m.Case(Opcode.LOAD):
                 m.d.comb += illegal.eq((f3 == 0b011) | (f3[1:] == 0b11))
             with m.Case(Opcode.STORE):
@@ -250,6 +288,10 @@ class Rv32iCore(wiring.Component):
             m.d.sync += [s["mem_addr"].eq(mem_addr), s["mem_we"].eq(store),
                          s["mem_sel"].eq(sel), s["mem_wdata"].eq(wdata)]
             m.next = "MEMORY"
+        if muldiv is not None:
+            with m.Elif(is_muldiv & f3[2]):
+                m.d.comb += muldiv.start.eq(1)
+                m.next = "DIVIDE"
         with m.Elif(is_system & (instr == MRET)):
             m.d.comb += [csr.mret.eq(1), csr.retire.eq(1)]
             m.d.sync += pc.eq(csr.mepc)

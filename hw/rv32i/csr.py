@@ -4,7 +4,7 @@ cycle and instret counters, with their read-only user aliases."""
 from amaranth import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from qfab.hw.rv32i.isa import MISA_VALUE, MSTATUS_MPP, Csr
+from qfab.hw.rv32i.isa import MISA_M, MISA_VALUE, MSTATUS_MPP, Csr
 
 
 class CsrFile(wiring.Component):
@@ -30,6 +30,11 @@ class CsrFile(wiring.Component):
     trap, trap_pc, trap_cause, trap_tval : In(1), In(32), In(5), In(32)
     mret : In(1)
     mtvec, mepc : Out(32)
+
+    Parameters
+    ----------
+    m_extension : bool
+        Report the M extension in misa.
     """
 
     addr: In(12)
@@ -47,6 +52,10 @@ class CsrFile(wiring.Component):
     mtvec: Out(32)
     mepc: Out(32)
 
+    def __init__(self, *, m_extension: bool = False) -> None:
+        self._misa = MISA_VALUE | (MISA_M if m_extension else 0)
+        super().__init__()
+
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
         mie = Signal()
@@ -60,7 +69,7 @@ class CsrFile(wiring.Component):
         m.d.comb += mstatus.eq(Cat(Const(0, 3), mie, Const(0, 3), mpie) | MSTATUS_MPP)
 
         readable = {
-            Csr.MSTATUS: mstatus, Csr.MISA: Const(MISA_VALUE, 32), Csr.MIE: Const(0, 32),
+            Csr.MSTATUS: mstatus, Csr.MISA: Const(self._misa, 32), Csr.MIE: Const(0, 32),
             Csr.MTVEC: self.mtvec, Csr.MSCRATCH: mscratch, Csr.MEPC: self.mepc,
             Csr.MCAUSE: mcause, Csr.MTVAL: mtval, Csr.MIP: Const(0, 32),
             Csr.MCYCLE: cycle[:32], Csr.MCYCLEH: cycle[32:],

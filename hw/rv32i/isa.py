@@ -78,6 +78,7 @@ class Csr(IntEnum):
 
 # misa: MXL = 1 (32-bit), extension I.
 MISA_VALUE = (1 << 30) | (1 << 8)
+MISA_M = 1 << 12
 # mstatus: only MIE (bit 3) and MPIE (bit 7) are kept; MPP reads as M-mode (0b11 << 11).
 MSTATUS_MASK = (1 << 3) | (1 << 7)
 MSTATUS_MPP = 0b11 << 11

@@ -26,6 +26,8 @@ class Soc(wiring.Component):
     rom_init : sequence of int
         Words preloaded into the ROM (a board's firmware); empty for ``qfab run-elf``, which
         loads through ``dbg``.
+    m_extension : bool
+        Build the core with the M extension.
     devices : dict of str to Component
         Bus targets for further ``"io"`` regions of the map (an accelerator's register
         block, a DMA), keyed by region name; each has a ``bus: In(BusSignature())`` member
@@ -59,8 +61,10 @@ class Soc(wiring.Component):
 
     def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
                  rom_init: tuple[int, ...] = (),
+                 m_extension: bool = False,
                  devices: dict[str, wiring.Component] | None = None) -> None:
         check_map(memory_map)
+        self._m_extension = m_extension
         self._devices = dict(devices or {})
         names = {r.name for r in memory_map}
         for name in self._devices:
@@ -100,7 +104,8 @@ class Soc(wiring.Component):
 
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
-        m.submodules.core = core = ResetInserter(~self.run)(Rv32iCore())
+        core = ResetInserter(~self.run)(Rv32iCore(m_extension=self._m_extension))
+        m.submodules.core = core
         m.submodules.arbiter = arbiter = Arbiter()
         m.submodules.decoder = decoder = Decoder(regions=self._memory_map)
         m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]

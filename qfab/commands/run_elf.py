@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("elf", metavar="PROG.elf", help="RV32I ELF executable")
     parser.add_argument("--max-cycles", type=int, default=100_000_000, metavar="N",
                         help="stop with an error after N cycles (default: %(default)s)")
+    parser.add_argument("--isa", choices=["rv32i", "rv32im"], default="rv32i",
+                        help="the core's instruction set (default: %(default)s)")
     parser.add_argument("--signature", metavar="FILE",
                         help="write the words from begin_signature to end_signature, "
                              "one hex word a line")
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from qfab.sim.run_elf import run_elf
 
     sys.stdout.flush()
-    result = run_elf(args.elf, max_cycles=args.max_cycles, signature=args.signature)
+    result = run_elf(args.elf, max_cycles=args.max_cycles, signature=args.signature,
+                     isa=args.isa)
     if result.reason == "timeout":
         raise QfabError(f"{args.elf}: no exit after --max-cycles {args.max_cycles} cycles")
     if result.reason == "tohost" and result.code != 1:

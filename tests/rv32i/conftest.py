@@ -11,7 +11,7 @@ from qfab.sim.run_elf import build_model
 
 HERE = Path(__file__).parent
 FIRMWARE = HERE.parents[1] / "firmware"
-ZIG_FLAGS = ["-target", "riscv32-freestanding-none", "-mcpu=generic_rv32"]
+MCPU = {"rv32i": "-mcpu=generic_rv32", "rv32im": "-mcpu=generic_rv32+m"}
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +25,10 @@ def assemble(tmp_path_factory):
     """Assemble and link a .S file with firmware/link_ram.ld into an ELF; returns its path."""
     out = tmp_path_factory.mktemp("elf")
 
-    def build(source: Path) -> Path:
-        elf = out / (source.stem + ".elf")
-        cmd = [sys.executable, "-m", "ziglang", "cc", *ZIG_FLAGS, "-nostdlib",
+    def build(source: Path, isa: str = "rv32i") -> Path:
+        elf = out / f"{source.stem}-{isa}.elf"
+        cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "riscv32-freestanding-none",
+               MCPU[isa], "-nostdlib",
                "-T", str(FIRMWARE / "link_ram.ld"), "-I", str(HERE / "programs"),
                "-I", str(FIRMWARE / "include"),
                str(source), "-o", str(elf)]

@@ -7,6 +7,9 @@ OPS = {  # name: (opcode, funct3, funct7)
     "sltu": (0x33, 3, 0), "xor": (0x33, 4, 0), "srl": (0x33, 5, 0), "sra": (0x33, 5, 0x20),
     "or": (0x33, 6, 0), "and": (0x33, 7, 0),
 }
+M_OPS = {name: (0x33, f3, 1) for f3, name in enumerate(
+    ["mul", "mulh", "mulhsu", "mulhu", "div", "divu", "rem", "remu"])}
+OPS.update(M_OPS)
 IMM_OPS = {"addi": 0, "slti": 2, "sltiu": 3, "xori": 4, "ori": 6, "andi": 7}
 SHIFT_IMM = {"slli": (1, 0), "srli": (5, 0), "srai": (5, 0x20)}
 LOADS = {"lb": 0, "lh": 1, "lw": 2, "lbu": 4, "lhu": 5}
@@ -16,6 +19,7 @@ CSR_OPS = {"csrrw": 1, "csrrs": 2, "csrrc": 3, "csrrwi": 5, "csrrsi": 6, "csrrci
 
 
 def r_type(name: str, rd: int, rs1: int, rs2: int) -> int:
+    """OP instructions, the M extension's included."""
     opcode, f3, f7 = OPS[name]
     return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | opcode
 

@@ -42,7 +42,10 @@ def _handler() -> list[int]:
     ]
 
 
-def _body(rng: random.Random, n: int) -> list[int]:
+BASE_OPS = [name for name in A.OPS if name not in A.M_OPS]
+
+
+def _body(rng: random.Random, n: int, m_extension: bool) -> list[int]:
     """About n instructions. Forward jumps skip whole items (an auipc/jalr pair is one
     item, so nothing lands between its halves) and land inside the body or at its end."""
     items: list = []  # each: list of words, or (encode(offset), items to skip, misalign)
@@ -52,12 +55,16 @@ def _body(rng: random.Random, n: int) -> list[int]:
             ["op", "imm", "shift", "upper", "load", "store", "branch", "jal", "jalr", "csr",
              "system", "fault", "illegal"],
             weights=[14, 12, 6, 4, 10, 8, 10, 3, 3, 4, 2, 2, 1])[0]
+        if kind == "op" and m_extension and rng.random() < 0.4:
+            kind = "muldiv"
         rd, rs1, rs2 = rng.choice(WRITABLE), rng.randrange(32), rng.randrange(32)
         imm = rng.choice(CORNER_IMMS) if rng.random() < 0.3 else rng.randrange(-2048, 2048)
         skip = rng.randrange(1, min(left, 6) + 1)
         misalign = 2 if rng.random() < 0.1 else 0
         if kind == "op":
-            items.append([A.r_type(rng.choice(list(A.OPS)), rd, rs1, rs2)])
+            items.append([A.r_type(rng.choice(BASE_OPS), rd, rs1, rs2)])
+        elif kind == "muldiv":
+            items.append([A.r_type(rng.choice(list(A.M_OPS)), rd, rs1, rs2)])
         elif kind == "imm":
             items.append([A.i_type(rng.choice(list(A.IMM_OPS)), rd, rs1, imm)])
         elif kind == "shift":
@@ -101,7 +108,7 @@ def _body(rng: random.Random, n: int) -> list[int]:
                                       A.store("sb", rs2, 0, -1),
                                       A.i_type("lbu", rd, 0, 0x7F0)])])
         elif kind == "illegal":
-            items.append([rng.choice([0, 0xFFFF_FFFF, 0x0000_7003, 0x0200_0033, 0x0000_2063,
+            items.append([rng.choice([0, 0xFFFF_FFFF, 0x0000_7003, 0x0400_0033, 0x0000_2063,
                                       A.csr("csrrw", rd, rs1, 0xC00),
                                       A.csr("csrrs", rd, 0, 0x7C0)])])
     sizes = [len(it) if isinstance(it, list) else (2 if it[0](0)[1:] else 1) for it in items]
@@ -118,8 +125,10 @@ def _body(rng: random.Random, n: int) -> list[int]:
     return words
 
 
-def random_program(seed: int, n: int = 200) -> tuple[int, tuple[Segment, ...]]:
-    """(entry, segments) of one random program."""
+def random_program(seed: int, n: int = 200,
+                   m_extension: bool = False) -> tuple[int, tuple[Segment, ...]]:
+    """(entry, segments) of one random program (using M instructions if ``m_extension``;
+    without it they appear only as illegal instructions)."""
     rng = random.Random(seed)
     code = []
     code += A.li(5, HANDLER) + [A.csr("csrrw", 0, 5, 0x305)]
@@ -127,7 +136,7 @@ def random_program(seed: int, n: int = 200) -> tuple[int, tuple[Segment, ...]]:
     for r in range(1, 28):
         value = rng.choice(CORNER_VALUES) if rng.random() < 0.4 else rng.getrandbits(32)
         code += A.li(r, value)
-    code += _body(rng, n)
+    code += _body(rng, n, m_extension)
     for r in range(1, 32):
         code.append(A.store("sw", r, 28, 4 * DATA_WORDS + 4 * r))
     code += A.li(29, EXIT_REG) + [A.store("sw", 0, 29, 0), A.jal(0, 0)]

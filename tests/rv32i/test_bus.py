@@ -67,6 +67,7 @@ def test_decoder_memories_and_errors():
     assert results["unmapped"][1:] == (1, 0)  # refused in the same cycle
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_soc_takes_extra_devices_and_rejects_bad_ones():
     extra = Region("scratch", 0x5000_0000, 0x1000, "io", "an added device")
     dev = BusMemory(size=0x1000)

@@ -36,15 +36,20 @@ def test_memory_map_lookup_and_checks():
         Region("odd", 0, 0x3000, "ram", "")
 
 
-@pytest.mark.parametrize("ram", [False, True], ids=["rom+ram", "ram-only"])
-def test_c_program_runs_through_run_elf(tmp_path, soc_model, ram):
+@pytest.mark.parametrize(("ram", "isa"), [(False, "rv32i"), (True, "rv32i"), (False, "rv32im")],
+                         ids=["rom+ram", "ram-only", "rv32im"])
+def test_c_program_runs_through_run_elf(tmp_path, soc_model, ram, isa):
     elf = tmp_path / "hello.elf"
     cmd = [sys.executable, str(FIRMWARE / "build.py"), str(FIRMWARE / "examples" / "hello.c"),
-           "-o", str(elf)] + (["--ram"] if ram else [])
+           "-o", str(elf), "--isa", isa] + (["--ram"] if ram else [])
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     hex_words = (tmp_path / "hello.hex").read_text().split()
     assert len(hex_words) * 4 >= (tmp_path / "hello.bin").stat().st_size > 0
-    proc = subprocess.run([sys.executable, "-m", "qfab.cli", "run-elf", str(elf)],
+    code = (tmp_path / "hello.bin").read_bytes()
+    words = [int.from_bytes(code[i:i + 4], "little") for i in range(0, len(code) - 3, 4)]
+    uses_m = any(w & 0xFE00_007F == 0x0200_0033 for w in words)
+    assert uses_m == (isa == "rv32im")  # else the multiply comes from compiler_rt
+    proc = subprocess.run([sys.executable, "-m", "qfab.cli", "run-elf", str(elf), "--isa", isa],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -10,15 +10,17 @@ from qfab.sim.elf import read_elf
 from qfab.sim.iss import Iss
 from qfab.sim.run_elf import run_elf
 
-PROGRAMS = sorted(p for p in (Path(__file__).parent / "programs").glob("*.S")
-                  if p.stem != "fail")
+HERE = Path(__file__).parent
+# muldiv.S needs the M extension; the other programs check that M instructions trap.
+PROGRAMS = [(p, "rv32i") for p in sorted((HERE / "programs").glob("*.S"))
+            if p.stem not in ("fail", "muldiv")] + [(HERE / "programs" / "muldiv.S", "rv32im")]
 
 
-@pytest.mark.parametrize("source", PROGRAMS, ids=lambda p: p.stem)
-def test_program_passes_on_core_and_iss(source, assemble, soc_model):
-    elf = assemble(source)
-    core = run_elf(elf, max_cycles=200_000)
-    iss = Iss()
+@pytest.mark.parametrize(("source", "isa"), PROGRAMS, ids=lambda p: getattr(p, "stem", p))
+def test_program_passes_on_core_and_iss(source, isa, assemble, soc_model):
+    elf = assemble(source, isa)
+    core = run_elf(elf, max_cycles=200_000, isa=isa)
+    iss = Iss(m_extension=isa == "rv32im")
     iss.load(read_elf(elf))
     ref = iss.run(100_000)
     assert (core.reason, core.code) == ("tohost", 1), f"core failed test {core.code >> 1}"

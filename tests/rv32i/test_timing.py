@@ -24,7 +24,10 @@ CLASS_BODY = {
     "load": [A.i_type("lw", 5, 20, 0)],
     "store": [A.store("sw", 5, 20, 0)],
     "trap": [A.ECALL],
+    "mul": [A.r_type("mulh", 5, 6, 7)],
+    "div": [A.r_type("rem", 5, 6, 7)],
 }
+M_CLASSES = ("mul", "div")
 
 
 def _program(body: list[int]) -> tuple[Segment, ...]:
@@ -41,24 +44,24 @@ def _program(body: list[int]) -> tuple[Segment, ...]:
             Segment(DATA, bytes(8)))
 
 
-def _measure(tmp_path, name: str, body: list[int]) -> tuple[int, int]:
+def _measure(tmp_path, name: str, body: list[int], isa: str) -> tuple[int, int]:
     path = tmp_path / f"{name}.elf"
     write_elf(path, entry=RAM, segments=_program(body))
     image = read_elf(path)
-    core = run_image(image, max_cycles=100_000, dumps=((DATA + 4, 1),))
-    iss = Iss()
+    core = run_image(image, max_cycles=100_000, dumps=((DATA + 4, 1),), isa=isa)
+    iss = Iss(m_extension=isa == "rv32im")
     iss.load(image)
     iss.run(10_000)
     return core.dumps[0][0], iss.read_word(DATA + 4)
 
 
 def test_cycles_per_instruction_class(soc_model, tmp_path):
-    base_core, base_iss = _measure(tmp_path, "empty", [])
+    base_core, base_iss = _measure(tmp_path, "empty", [], "rv32i")
     # csrr, addi, csrw, mret: three CSR-class instructions and mret, 3 cycles each.
     handler_cycles = 4 * 3
     measured = {}
     for name, body in CLASS_BODY.items():
-        core, iss = _measure(tmp_path, name, body)
+        core, iss = _measure(tmp_path, name, body, "rv32im" if name in M_CLASSES else "rv32i")
         assert core == iss, f"{name}: core {core} cycles, ISS {iss}"
         per = (core - base_core) / REPEAT
         if name == "trap":
