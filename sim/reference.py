@@ -250,6 +250,11 @@ class Reference:
             if isinstance(dst.fmt, MinifloatFormat):
                 return dst.fmt.encode_fixed(num, -shift).astype(np.int64)
             y = shift_round(num, shift, a["rounding"])
+        elif "scale_f32" in a and np.abs(v).max(initial=0) < 2**24:
+            # onnxruntime's QLinearConv/QLinearMatMul: float32 accumulator times a float32
+            # multiplier, rounded once more in float32 before the integer rounding.
+            real = v.astype(np.float32) * src.broadcast(a["scale_f32"])
+            y = round_real(real.astype(np.float64), a["rounding"])
         else:
             real = v.astype(np.float64) * src.broadcast(a["scale"]) + src.broadcast(a["offset"])
             if isinstance(dst.fmt, MinifloatFormat):

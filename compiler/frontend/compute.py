@@ -74,6 +74,11 @@ def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: i
                          bias=(np.zeros(channels) if bias_float is None
                                else np.broadcast_to(bias_float, (channels,)).astype(np.float64)),
                          axis=out_axis)
+    if all(isinstance(f, IntFormat) and f.bits == 8 for f in (xt.fmt, wfmt)):
+        # onnxruntime runs 8-bit layers as QLinearConv/QLinearMatMul, which form x_scale *
+        # w_scale in float32; the "onnx" reference mode repeats that (other widths it runs
+        # in float, which the float64 requantization models).
+        attrs["acc_scale_f32"] = np.float32(xt.scale) * w_scale.astype(np.float32)
     imp.graph.add_node(op, node.name or node.output[0], [xname], [out], weight=wv, bias=bias,
                        x_zero_point=int(xt.zero_point), **attrs)
     return Real(out.name)

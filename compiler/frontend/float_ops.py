@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend import compute
 from qfab.compiler.frontend.importer import handles
-from qfab.compiler.frontend.lowering import narrow_requant
-from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Sum
+from qfab.compiler.frontend.lowering import narrow_requant, quantize_real
+from qfab.compiler.frontend.values import Cat, Codes, Const, FloatIn, Real, Sum
 from qfab.compiler.ir import Acc
 from qfab.numerics import IntFormat
 
@@ -115,6 +115,29 @@ def clamp_codes(imp, node, name: str, lo: float, hi: float) -> str:
     imp.graph.add_node("clamp", node.name, [name], [out], lo=lo_i, hi=hi_i)
     imp.elem_types[out.name] = imp.elem_types.get(name, 0)
     return out.name
+
+
+def concat_reals(imp, node, cat: Cat, fmt, scale, zero_point) -> str:
+    """Each input requantized to the output's quantization, then concatenated."""
+    names = [requantize(imp, f"{node.name}_in{i}", r, fmt, scale, zero_point)
+             for i, r in enumerate(cat.parts)]
+    ts = [imp.tensor(n) for n in names]
+    shape = list(ts[0].shape)
+    shape[cat.axis] = sum(t.shape[cat.axis] for t in ts)
+    out = imp.new_tensor(node.name, shape, fmt, scale=ts[0].scale,
+                         zero_point=ts[0].zero_point, axis=1)
+    imp.graph.add_node("concat", node.name, names, [out], axis=cat.axis)
+    return out.name
+
+
+def requantize(imp, name: str, r: Real, fmt, scale, zero_point) -> str:
+    """``r`` as codes of (fmt, scale, zero_point): the tensor itself when it already is."""
+    src = imp.tensor(r.tensor)
+    if (not isinstance(src.fmt, Acc) and src.fmt == fmt and r.lo == -np.inf
+            and r.hi == np.inf and np.array_equal(src.scale, scale)
+            and np.array_equal(src.zero_point, zero_point)):
+        return r.tensor
+    return quantize_real(imp, name, r, fmt, scale, zero_point)
 
 
 def _acc_affine(imp, node, r: Real):
@@ -247,7 +270,7 @@ def AveragePool(imp, node):
 
 def _layout(imp, node, op: str, out_shape, **attrs):
     v = imp.value(node, 0)
-    if isinstance(v, Sum | FloatIn) or v is None:
+    if isinstance(v, Sum | Cat | FloatIn) or v is None:
         raise imp.error(node, f"input {node.input[0]!r} is not quantized")
     name = imp.materialize(v, node.name) if isinstance(v, Real) else v.tensor
     t = imp.tensor(name)
@@ -272,7 +295,7 @@ def Flatten(imp, node):
 @handles("Reshape", "Squeeze", "Unsqueeze")
 def Reshape(imp, node):
     v = imp.value(node, 0)
-    if isinstance(v, Sum):
+    if isinstance(v, Sum | Cat):
         raise imp.error(node, f"input {node.input[0]!r} is not quantized")
     old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
     if node.op_type == "Reshape":
@@ -311,12 +334,14 @@ def Concat(imp, node):
         raise imp.error(node, "inputs must be quantized")
     names = [imp.materialize(v, node.name) if isinstance(v, Real) else v.tensor for v in vals]
     ts = [imp.tensor(n) for n in names]
-    if any(not np.array_equal(t.scale, ts[0].scale) or t.fmt != ts[0].fmt
-           or not np.array_equal(t.zero_point, ts[0].zero_point) for t in ts):
-        raise imp.error(node, "inputs with different quantization are not supported")
     axis = axis + len(ts[0].shape) if axis < 0 else axis
     if axis == 0:
         raise imp.error(node, "concatenating along the batch dimension is not supported")
+    if any(not np.array_equal(t.scale, ts[0].scale) or t.fmt != ts[0].fmt
+           or not np.array_equal(t.zero_point, ts[0].zero_point) for t in ts):
+        if not all(isinstance(v, Real) for v in vals):
+            raise imp.error(node, "inputs with different quantization must be dequantized")
+        return [Cat([Real(n) for n in names], axis)]
     shape = list(ts[0].shape)
     shape[axis] = sum(t.shape[axis] for t in ts)
     out = imp.new_tensor(node.name or node.output[0], shape, ts[0].fmt, scale=ts[0].scale,

@@ -70,13 +70,29 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
         imp.graph.add_node("threshold", node_name, [src.name], [out], thresholds=thresholds,
                            base=lo, in_zero_point=in_zp)
         return out.name
-    imp.graph.add_node(
+    node = imp.graph.add_node(
         "requant", node_name, [src.name], [out],
         in_zero_point=in_zp,
         scale=ratio if per_channel else ratio[:1].reshape(()),
         offset=offset if np.any(offset != offset[0]) else offset[:1].reshape(()),
         zero_point=zp, lo=lo, hi=hi, rounding=rounding)
+    f32 = _float32_ratio(imp, src, scale, channels)
+    if f32 is not None and isinstance(fmt, IntFormat) and not np.any(offset):
+        node.attrs["scale_f32"] = f32 if per_channel else f32[:1].reshape(())
     return out.name
+
+
+def _float32_ratio(imp, src: Tensor, scale: float, channels: int) -> np.ndarray | None:
+    """The requant multiplier as onnxruntime computes it for a conv/matmul accumulator,
+    float32(float32(x_scale * w_scale) / y_scale), when ``src`` is such an accumulator whose
+    scale nothing (BatchNorm, Mul) has changed since."""
+    producer = imp.graph.producer(src.name)
+    if producer is None or "acc_scale_f32" not in producer.attrs or src.fmt.lsb_exponent:
+        return None
+    acc = np.broadcast_to(producer.attrs["acc_scale_f32"], (channels,))
+    if not np.allclose(acc, np.broadcast_to(src.scale, (channels,)), rtol=1e-6, atol=0):
+        return None
+    return (acc / np.float32(scale)).astype(np.float32)
 
 
 def narrow_requant(graph, node, lo: int, hi: int) -> None:

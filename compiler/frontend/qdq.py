@@ -6,8 +6,7 @@ import numpy as np
 from qfab.compiler.frontend import compute, dtypes
 from qfab.compiler.frontend.importer import handles
 from qfab.compiler.frontend.lowering import quantize_real
-from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Sum
-from qfab.compiler.ir import Acc
+from qfab.compiler.frontend.values import Cat, Codes, Const, FloatIn, Real, Sum
 from qfab.numerics import IntFormat
 
 
@@ -51,14 +50,13 @@ def QuantizeLinear(imp, node):
     zp = np.zeros((), np.int64) if zp is None else dtypes.to_codes(zp, fmt)
     saturate = bool(imp.attr(node, "saturate", 1))
     v = imp.value(node, 0)
-    if isinstance(v, Const):
-        raise imp.error(node, "quantizing a constant that is not a weight is not supported")
     if isinstance(v, Codes):
         raise imp.error(node, "input is already quantized")
-    if isinstance(v, Sum):
-        from qfab.compiler.frontend.float_ops import add_reals
+    if isinstance(v, Sum | Cat):
+        from qfab.compiler.frontend.float_ops import add_reals, concat_reals
 
-        out = add_reals(imp, node, v.a, v.b, fmt, scale, zp)
+        out = (add_reals(imp, node, v.a, v.b, fmt, scale, zp) if isinstance(v, Sum)
+               else concat_reals(imp, node, v, fmt, scale, zp))
         imp.elem_types[out] = et
         return [Codes(out)]
     shape = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
@@ -72,11 +70,9 @@ def QuantizeLinear(imp, node):
                            pre=v.pre, saturate=saturate)
         imp.elem_types[t.name] = et
         return [Codes(t.name)]
-    src = imp.tensor(v.tensor)
-    if (not isinstance(src.fmt, Acc) and src.fmt == fmt and v.lo == -np.inf and v.hi == np.inf
-            and np.array_equal(src.scale, scale) and np.array_equal(src.zero_point, zp)):
-        return [Codes(v.tensor)]  # the same quantizer again: identity
-    out = quantize_real(imp, node.name or node.output[0], v, fmt, scale, zp)
+    from qfab.compiler.frontend.float_ops import requantize
+
+    out = requantize(imp, node.name, v, fmt, scale, zp)  # the same quantizer again: identity
     imp.elem_types[out] = et
     return [Codes(out)]
 

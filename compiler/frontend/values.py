@@ -52,7 +52,6 @@ class Real:
     hi: float = np.inf
 
 
-
 @dataclass
 class Sum:
     """Add of two quantized tensors, waiting for the quantizer that fixes its output scale."""
@@ -61,4 +60,13 @@ class Sum:
     b: Real
 
 
-Value = Const | FloatIn | Codes | Real | Sum
+@dataclass
+class Cat:
+    """Concat of quantized tensors with different quantization, waiting for the quantizer
+    that every input is requantized to (QDQ: Q(concat(DQ(a), DQ(b))))."""
+
+    parts: list[Real]
+    axis: int
+
+
+Value = Const | FloatIn | Codes | Real | Sum | Cat
