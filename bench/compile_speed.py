@@ -1,0 +1,36 @@
+"""Compile time: TFC_2W2A and the digits CNN from ONNX to Verilog, stage by stage."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"TFC_2W2A": ROOT.parent / "shared" / "models" / "qonnx" / "TFC_2W2A.onnx",
+          "digits_int8": ROOT / "examples" / "digits" / "digits_int8.onnx"}
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def run() -> list[str]:
+    from qfab.api import lower_model
+    from qfab.compiler.backend.design import Design
+    from qfab.compiler.backend.plan import plan
+
+    lines = [f"{'model':<12} {'import+lower':>13} {'plan':>8} {'verilog':>9} {'total':>8}"]
+    for name, path in MODELS.items():
+        graph, t_lower = _timed(lambda p=path: lower_model(p))
+        hw, t_plan = _timed(lambda g=graph: plan(g))
+        text, t_verilog = _timed(lambda g=graph, h=hw, p=path: Design(g, h, str(p)).verilog())
+        total = t_lower + t_plan + t_verilog
+        lines.append(f"{name:<12} {t_lower:>12.2f}s {t_plan:>7.2f}s {t_verilog:>8.2f}s "
+                     f"{total:>7.2f}s   ({len(text) // 1024} KiB of Verilog)")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))
