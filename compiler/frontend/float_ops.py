@@ -232,40 +232,49 @@ def _pool_geometry(imp, node, shape, kernel):
 
 @handles("MaxPool")
 def MaxPool(imp, node):
-    r = imp.real(node, 0)
+    v = imp.value(node, 0)
+    r = v if isinstance(v, Codes) else imp.real(node, 0)  # QOperator pools raw codes
     t = imp.tensor(r.tensor)
-    if isinstance(t.fmt, Acc) or np.size(t.scale) > 1 or len(t.shape) != 4:
-        raise imp.error(node, "needs a per-tensor quantized 4-D input")
+    # max of codes is the max of values only for an integer format with a positive scale.
+    if (not isinstance(t.fmt, IntFormat) or np.size(t.scale) > 1 or np.any(t.scale <= 0)
+            or len(t.shape) != 4):
+        raise imp.error(node, "needs a per-tensor integer-quantized 4-D input")
     geo, shape = _pool_geometry(imp, node, t.shape, imp.attr(node, "kernel_shape"))
     out = imp.new_tensor(node.name or node.output[0], shape, t.fmt, scale=t.scale,
                          zero_point=t.zero_point, axis=1)
     imp.graph.add_node("maxpool", node.name or node.output[0], [t.name], [out], **geo)
+    if isinstance(v, Codes):
+        return [Codes(out.name)]
     return [Real(out.name, r.lo, r.hi)]  # max commutes with the pending clamp
 
 
 @handles("AveragePool", "GlobalAveragePool")
 def AveragePool(imp, node):
-    r = imp.real(node, 0)
+    return [average_pool(imp, node, imp.real(node, 0), node.op_type == "GlobalAveragePool")]
+
+
+def average_pool(imp, node, r: Real, whole: bool) -> Real:
+    """The window (or, ``whole``, the whole plane) sum, exactly; the 1/count is a scale."""
     name = imp.materialize(r, node.name)
     t = imp.tensor(name)
     if isinstance(t.fmt, Acc) or np.size(t.scale) > 1 or len(t.shape) != 4:
         raise imp.error(node, "needs a per-tensor quantized 4-D input")
-    if node.op_type == "GlobalAveragePool":
+    if whole:
         count = t.shape[2] * t.shape[3]
-        out = imp.new_tensor(node.name or node.output[0], t.shape[:2] + (1, 1), Acc(),
+        out = imp.new_tensor(node.name, t.shape[:2] + (1, 1), Acc(),
                              scale=np.float64(t.scale) / count, axis=1)
-        imp.graph.add_node("globalsum", node.name or node.output[0], [name], [out],
+        imp.graph.add_node("globalsum", node.name, [name], [out],
                            x_zero_point=int(t.zero_point))
-        return [Real(out.name)]
+        return Real(out.name)
     kernel = imp.attr(node, "kernel_shape")
     geo, shape = _pool_geometry(imp, node, t.shape, kernel)
     if any(geo["pads"]) and not imp.attr(node, "count_include_pad", 0):
         raise imp.error(node, "padding without count_include_pad=1 is not supported")
-    out = imp.new_tensor(node.name or node.output[0], shape, Acc(),
+    out = imp.new_tensor(node.name, shape, Acc(),
                          scale=np.float64(t.scale) / (kernel[0] * kernel[1]), axis=1)
-    imp.graph.add_node("sumpool", node.name or node.output[0], [name], [out],
-                       x_zero_point=int(t.zero_point), **geo)
-    return [Real(out.name)]
+    imp.graph.add_node("sumpool", node.name, [name], [out], x_zero_point=int(t.zero_point),
+                       **geo)
+    return Real(out.name)
 
 
 def _layout(imp, node, op: str, out_shape, **attrs):

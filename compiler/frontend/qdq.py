@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 from qfab.compiler.frontend import compute, dtypes
 from qfab.compiler.frontend.importer import handles
 from qfab.compiler.frontend.lowering import quantize_real
@@ -248,3 +249,33 @@ def QLinearAdd(imp, node):
                     else dtypes.to_codes(zp, fmt))
     return [Codes(out)]
 
+
+
+@handles("QLinearAveragePool", "QLinearGlobalAveragePool")
+def QLinearAveragePool(imp, node):
+    from qfab.compiler.frontend.float_ops import average_pool
+
+    if imp.attr(node, "channels_last", 0):
+        raise imp.error(node, "channels_last=1 is not supported")
+    x = _q(imp, node, 0, 1, 2)
+    acc = average_pool(imp, node, x, node.op_type == "QLinearGlobalAveragePool")
+    return _requant_out(imp, node, acc, 3, 4)
+
+
+@handles("QLinearConcat")
+def QLinearConcat(imp, node):
+    from qfab.compiler.frontend.float_ops import concat_reals
+
+    parts = [_q(imp, node, i, i + 1, i + 2) for i in range(2, len(node.input), 3)]
+    ndim = len(imp.tensor(parts[0].tensor).shape)
+    axis = int(imp.attr(node, "axis", 1)) % ndim
+    if axis == 0:
+        raise imp.error(node, "concatenating along the batch dimension is not supported")
+    scale = imp.const(node, 0, "output scale")
+    et = imp.elem_types.get(node.input[1]) or TensorProto.UINT8
+    fmt = dtypes.format_of(et)
+    zp = imp.const(node, 1, "output zero point")
+    out = concat_reals(imp, node, Cat(parts, axis), fmt, scale,
+                       np.zeros((), np.int64) if zp is None else dtypes.to_codes(zp, fmt))
+    imp.elem_types[out] = et
+    return [Codes(out)]
