@@ -4,7 +4,8 @@ One table, :data:`MEMORY_MAP`, says where each device sits. The bus decoder in
 :mod:`qfab.hw.soc.top`, the instruction-set simulator, the firmware linker script
 (``firmware/link.ld``), the firmware C header (``firmware/include/qfab_soc.h``) and the
 documentation table are all produced from it, so a device added here appears everywhere at
-once. ``python -m qfab.hw.soc.memory_map`` rewrites the two firmware files.
+once. ``python -m qfab.hw.soc.memory_map`` rewrites the firmware files; with
+``--markdown`` it prints the table for the docs instead.
 """
 
 from __future__ import annotations
@@ -286,5 +287,10 @@ def write_generated(firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in write_generated():
-        print(p)
+    import sys
+
+    if sys.argv[1:] == ["--markdown"]:
+        print(markdown(), end="")
+    else:
+        for p in write_generated():
+            print(p)
