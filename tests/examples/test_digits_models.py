@@ -4,6 +4,7 @@ DequantizeLinear) in a clean per-tensor QDQ form."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -16,9 +17,14 @@ from onnx import TensorProto, numpy_helper
 from sklearn.datasets import load_digits
 
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
+# examples/digits is a folder of scripts, not a package; make_models.py finds cnn.py through
+# sys.path, and is loaded by path under its own name (examples/tiny has a make_models.py too).
 sys.path.insert(0, str(DIGITS))
-import cnn  # noqa: E402  (examples/digits is a folder of scripts, not a package)
-import make_models  # noqa: E402
+import cnn  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("digits_make_models", DIGITS / "make_models.py")
+make_models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_models)
 
 FLOAT_OPS = {"Conv", "Relu", "MaxPool", "Flatten", "Gemm"}
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
