@@ -132,7 +132,8 @@ def run_cpp(verilog: str, n_in: int, n_out: int, *, public: bool, work: Path) ->
     (folder / f"{TOP}.v").write_text(verilog)
     (folder / f"{TOP}.vlt").write_text(public_signals_vlt())
     (folder / "main.cpp").write_text(MAIN_CPP)
-    visibility = ["--public-flat-rw"] if public else [f"{TOP}.vlt"]
+    # Tracing compiled in but off, as in qfab's builds.
+    visibility = ["--trace", *(["--public-flat-rw"] if public else [f"{TOP}.vlt"])]
     args = [str(fix_verilator()), "--cc", "--exe", "--build", "-j", "2", "--top-module", TOP,
             "-Mdir", str(folder / "obj"), *BUILD_ARGS, *visibility, "main.cpp", f"{TOP}.v"]
     began = time.perf_counter()

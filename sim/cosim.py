@@ -13,6 +13,7 @@ beat is offered, and an output beat accepted in cycle ``t`` completes at ``t + 1
 from __future__ import annotations
 
 import json
+import numbers
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ from amaranth.back import verilog as amaranth_verilog
 from amaranth.lib import wiring
 from cocotb_tools.runner import get_results
 from qfab.sim.cocotb_top import INPUT_FILE, JOB_FILE, RESULT_FILE
-from qfab.sim.harness import COUNTER_BITS, CosimHarness, HarnessInfo, pack_beats, unpack_words
+from qfab.sim.harness import (
+    COUNTER_BITS,
+    CosimHarness,
+    HarnessInfo,
+    describe,
+    pack_beats,
+    unpack_words,
+)
 from qfab.sim.verilator_build import (
     TOP,
     BuildError,
@@ -143,10 +151,8 @@ def cosim_verilog(accel: wiring.Component, *, name: str = "accel", in_depth: int
     (and the Verilator cache key) does not change with the checkout's path or line numbers.
     """
     harness = CosimHarness(accel, in_depth=in_depth, out_depth=out_depth, accel_name=name)
-    info = harness.info
-    text = amaranth_verilog.convert(harness, name=TOP, emit_src=False)
-    header = HarnessInfo(**{**info.__dict__, "top": TOP}).header()
-    return header + "\n" + text
+    header = describe(accel, in_depth=in_depth, out_depth=out_depth, top=TOP).header()
+    return header + "\n" + amaranth_verilog.convert(harness, name=TOP, emit_src=False)
 
 
 def _load_verilog(source: str | Path) -> str:
@@ -232,25 +238,29 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         Harness memory depths (components only); the next power of two >= the beat count,
         at least :data:`MIN_DEPTH`, by default.
     """
-    if not isinstance(n_out_beats, int) or n_out_beats < 1:
+    if not isinstance(n_out_beats, numbers.Integral) or n_out_beats < 1:
         raise ValueError(f"n_out_beats must be a positive int, not {n_out_beats!r}")
+    n_out_beats = int(n_out_beats)
     bpi = n_out_beats if beats_per_inference is None else beats_per_inference
-    if not isinstance(bpi, int) or bpi < 1 or n_out_beats % bpi:
+    if not isinstance(bpi, numbers.Integral) or bpi < 1 or n_out_beats % bpi:
         raise ValueError(f"beats_per_inference must divide n_out_beats={n_out_beats}, "
                          f"not {beats_per_inference!r}")
     if not 1 <= timeout_cycles < 1 << COUNTER_BITS:
         raise ValueError(f"timeout_cycles must be 1..2**{COUNTER_BITS}-1, not {timeout_cycles!r}")
     if isinstance(component_or_verilog, wiring.Component):
+        accel, text = component_or_verilog, None
         n_in_beats = np.shape(inputs)[0] if np.ndim(inputs) else 0
-        text = cosim_verilog(component_or_verilog, name=name,
-                             in_depth=in_depth or _depth_for(n_in_beats),
-                             out_depth=out_depth or _depth_for(n_out_beats))
+        in_depth = in_depth or _depth_for(n_in_beats)
+        out_depth = out_depth or _depth_for(n_out_beats)
+        info = describe(accel, in_depth=in_depth, out_depth=out_depth, top=TOP)
     else:
         text = _load_verilog(component_or_verilog)
-    info = HarnessInfo.from_verilog(text)
-    if info is None:
-        raise QfabError(f"not a qfab co-simulation Verilog (no '{HarnessInfo.HEADER.strip()}' "
-                        f"header): {str(component_or_verilog)[:80]!r}")
+        info = HarnessInfo.from_verilog(text)
+        if info is None:
+            raise QfabError(f"not a qfab co-simulation Verilog (no "
+                            f"'{HarnessInfo.HEADER.strip()}' header): "
+                            f"{str(component_or_verilog)[:80]!r}")
+    # Check the user's data before the slow part (Verilog generation and the build).
     array = _check_inputs(inputs, info)
     if n_out_beats > info.out_depth:
         raise QfabError(f"{n_out_beats} output beats do not fit the harness output memory of "
@@ -259,6 +269,8 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         words = pack_beats(array, bits=info.in_bits, signed=info.in_signed)
     except ValueError as e:
         raise QfabError(f"inputs: {e}") from None
+    if text is None:
+        text = cosim_verilog(accel, name=name, in_depth=in_depth, out_depth=out_depth)
 
     keep = work_dir is not None or waves
     run_dir = Path(work_dir) if work_dir is not None else Path(
@@ -266,7 +278,7 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         try:
-            build = build_model(text, waves=waves, cache_dir=cache_dir)
+            build = build_model(text, cache_dir=cache_dir)
         except BuildError as e:
             raise CosimError(str(e)) from e
         (run_dir / JOB_FILE).write_text(json.dumps({

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 __all__ = ["COUNTER_BITS", "VPI_SIGNALS", "HarnessInfo", "CosimHarness", "stream_layout",
-           "stage_ports", "pack_beats", "unpack_words"]
+           "stage_ports", "describe", "pack_beats", "unpack_words"]
 
 #: Width of every cycle counter; also bounds ``timeout_cycles``.
 COUNTER_BITS = 32
@@ -118,6 +118,24 @@ def stage_ports(accel: wiring.Component) -> list[str]:
     return [str(n) for n in names]
 
 
+def describe(accel: wiring.Component, *, in_depth: int, out_depth: int,
+             top: str = "cosim_top") -> HarnessInfo:
+    """The :class:`HarnessInfo` of a harness around ``accel``, without building one."""
+    members = accel.signature.members
+    for port, flow in (("i_stream", wiring.In), ("o_stream", wiring.Out)):
+        if port not in members or members[port].flow != flow or not members[port].is_signature:
+            raise ValueError(f"the accelerator needs a stream port {port} ({flow.name}); "
+                             f"its signature is {accel.signature!r}")
+    n_in, in_elem = stream_layout(members["i_stream"].signature)
+    n_out, out_elem = stream_layout(members["o_stream"].signature)
+    _check_depth("in_depth", in_depth)
+    _check_depth("out_depth", out_depth)
+    return HarnessInfo(
+        top=top, n_in=n_in, in_bits=in_elem.width, in_signed=in_elem.signed,
+        n_out=n_out, out_bits=out_elem.width, out_signed=out_elem.signed,
+        in_depth=in_depth, out_depth=out_depth, stage_names=stage_ports(accel))
+
+
 def _check_depth(name: str, depth: int) -> int:
     if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
         raise ValueError(f"{name} must be a power of two >= 1, not {depth!r}")
@@ -157,20 +175,15 @@ class CosimHarness(wiring.Component):
 
     def __init__(self, accel: wiring.Component, *, in_depth: int, out_depth: int,
                  accel_name: str = "accel") -> None:
-        members = accel.signature.members
-        for port, flow in (("i_stream", wiring.In), ("o_stream", wiring.Out)):
-            if port not in members or members[port].flow != flow or not members[port].is_signature:
-                raise ValueError(f"the accelerator needs a stream port {port} ({flow.name}); "
-                                 f"its signature is {accel.signature!r}")
         if not accel_name.isidentifier():
             raise ValueError(f"accel_name must be a Verilog identifier, not {accel_name!r}")
         self._accel = accel
         self._accel_name = accel_name
-        self._in_depth = _check_depth("in_depth", in_depth)
-        self._out_depth = _check_depth("out_depth", out_depth)
-        self._n_in, self._in_elem = stream_layout(members["i_stream"].signature)
-        self._n_out, self._out_elem = stream_layout(members["o_stream"].signature)
-        self._stage_names = stage_ports(accel)
+        self._in_depth, self._out_depth = in_depth, out_depth
+        info = describe(accel, in_depth=in_depth, out_depth=out_depth)
+        self._n_in, self._in_elem = info.n_in, Shape(info.in_bits, info.in_signed)
+        self._n_out, self._out_elem = info.n_out, Shape(info.out_bits, info.out_signed)
+        self._stage_names = info.stage_names
         ports = {
             "start": In(1),
             "n_in_beats": In(ceil_log2(in_depth + 1)),
@@ -188,12 +201,8 @@ class CosimHarness(wiring.Component):
 
     @property
     def info(self) -> HarnessInfo:
-        """The description written into the Verilog header (``top`` left empty)."""
-        return HarnessInfo(
-            top="", n_in=self._n_in, in_bits=self._in_elem.width, in_signed=self._in_elem.signed,
-            n_out=self._n_out, out_bits=self._out_elem.width, out_signed=self._out_elem.signed,
-            in_depth=self._in_depth, out_depth=self._out_depth,
-            stage_names=list(self._stage_names))
+        """The description written into the Verilog header."""
+        return describe(self._accel, in_depth=self._in_depth, out_depth=self._out_depth)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -3,8 +3,8 @@
 The accelerator is built here from plain Amaranth so that the engine is tested on its own:
 stage ``mac`` takes a vector of 8 int8 codes as two beats of 4 and multiplies one element a
 cycle (so it stalls its input), stage ``pair`` turns two dot products into one output beat of
-two requantized uint8 codes (a different output rate). Two Verilator builds in all: one
-plain, one with tracing.
+two requantized uint8 codes (a different output rate). One Verilator build serves every
+test (tracing is compiled into every model and switched on per run).
 """
 
 from __future__ import annotations
@@ -179,12 +179,14 @@ def test_design_that_never_outputs_times_out(cache_dir, beats):
                   cache_dir=cache_dir)
 
 
-def test_waves_give_a_trace(tmp_path, beats):
+def test_waves_give_a_trace_from_the_same_build(first_run, cache_dir, beats, tmp_path):
     res = cosim.run(MacPair(WEIGHTS), beats[:4], n_out_beats=1, waves=True,
-                    cache_dir=tmp_path / "cache", work_dir=tmp_path / "run")
+                    cache_dir=cache_dir, work_dir=tmp_path / "run")
+    assert res.cached
     np.testing.assert_array_equal(res.outputs, mac_pair_model(beats[:4], WEIGHTS))
     assert res.wave_path is not None and res.wave_path.is_file()
     assert b"o_stage_active" in res.wave_path.read_bytes()
+    assert first_run.wave_path is None
 
 
 def test_verilog_is_deterministic_across_processes(tmp_path):
@@ -211,9 +213,11 @@ def test_verilog_is_deterministic_across_processes(tmp_path):
     (np.full((4, N_IN), 128), r"code 128 at beat 0, element 0 does not fit signed\(8\)"),
     (np.zeros((4, N_IN)), r"dtype float64"),
 ])
-def test_bad_inputs_are_user_errors(bad, message, cache_dir):
+def test_bad_inputs_are_user_errors(bad, message, tmp_path):
+    verilog = cosim.cosim_verilog(MacPair(WEIGHTS))
     with pytest.raises(QfabError, match=message):
-        cosim.run(MacPair(WEIGHTS), bad, n_out_beats=1, cache_dir=cache_dir)
+        cosim.run(verilog, bad, n_out_beats=1, cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before any build
 
 
 def test_verilog_without_header_is_a_user_error(tmp_path):
