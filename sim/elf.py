@@ -16,6 +16,7 @@ from qfab.errors import QfabError
 EM_RISCV = 243
 PT_LOAD = 1
 SHT_SYMTAB = 2
+EF_RISCV_RVC = 0x1
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,15 @@ def _parse(path: Path, raw: bytes) -> ElfImage:
         raise QfabError(f"{path}: not a 32-bit ELF (class {raw[4]}); run-elf needs RV32")
     if raw[5] != 1:
         raise QfabError(f"{path}: not a little-endian ELF")
-    (e_type, e_machine, _ver, e_entry, e_phoff, e_shoff, _flags, _ehsize, e_phentsize,
+    (e_type, e_machine, _ver, e_entry, e_phoff, e_shoff, e_flags, _ehsize, e_phentsize,
      e_phnum, e_shentsize, e_shnum, _shstrndx) = struct.unpack_from("<HHIIIIIHHHHHH", raw, 16)
     if e_machine != EM_RISCV:
         raise QfabError(f"{path}: ELF machine {e_machine} is not RISC-V ({EM_RISCV})")
     if e_type != 2:
         raise QfabError(f"{path}: ELF type {e_type} is not an executable (ET_EXEC)")
+    if e_flags & EF_RISCV_RVC:
+        raise QfabError(f"{path}: built with compressed instructions (RVC), which the core "
+                        "lacks; compile with -mcpu=generic_rv32 (or -march=rv32i)")
     segments = []
     for i in range(e_phnum):
         (p_type, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, _flags,

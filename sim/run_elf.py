@@ -50,13 +50,14 @@ class RunResult:
     def exit_status(self) -> int:
         """The process exit status the RISC-V test harness conventions give this run.
 
-        ``tohost``: 1 passes (0), ``(n << 1) | 1`` is failure n (1). ``exit``: the stored
-        status, 0..255. A timeout has no status (raise instead).
+        ``tohost``: 1 passes (0), ``(n << 1) | 1`` is failure n (1), as is any other
+        value. ``exit``: the stored status when it is 0..255, else 1, so that no failing
+        status wraps round to success. A timeout has no status (raise instead).
         """
         if self.reason == "tohost":
             return 0 if self.code == 1 else 1
         if self.reason == "exit":
-            return self.code & 0xFF
+            return self.code if self.code <= 255 else 1
         raise ValueError("a run that timed out has no exit status")
 
 

@@ -37,10 +37,10 @@ def _print_and_exit(text: str, status: int) -> list[int]:
     return code + A.li(6, status) + A.li(5, EXIT) + [A.store("sw", 6, 5, 0), A.jal(0, 0)]
 
 
-@pytest.mark.parametrize("status", [0, 5])
-def test_exit_status_and_console(tmp_path, soc_model, status):
+@pytest.mark.parametrize(("status", "expected"), [(0, 0), (5, 5), (256, 1), (-1, 1)])
+def test_exit_status_and_console(tmp_path, soc_model, status, expected):
     proc = qfab(_elf(tmp_path, _print_and_exit("ok\n", status)))
-    assert (proc.returncode, proc.stdout, proc.stderr) == (status, "ok\n", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (expected, "ok\n", "")
 
 
 def test_tohost_pass_fail_and_signature(tmp_path, assemble, soc_model):
@@ -72,6 +72,8 @@ def _corrupt(tmp_path: Path, good: Path, kind: str) -> Path:
         raw[4] = 2
     elif kind == "machine":
         raw[18:20] = struct.pack("<H", 62)  # x86-64
+    elif kind == "compressed":
+        raw[36:40] = struct.pack("<I", 1)  # EF_RISCV_RVC
     elif kind == "truncated":
         raw = raw[:40]
     elif kind == "outside-memory":
@@ -83,7 +85,7 @@ def _corrupt(tmp_path: Path, good: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["not-elf", "64-bit", "machine", "truncated",
+@pytest.mark.parametrize("kind", ["not-elf", "64-bit", "machine", "compressed", "truncated",
                                   "outside-memory"])
 def test_bad_elf_is_a_one_line_error(tmp_path, kind):
     good = _elf(tmp_path, _print_and_exit("", 0))
