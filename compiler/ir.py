@@ -139,6 +139,20 @@ class Graph:
 
 
 MAC_OPS = ("conv", "dense")
+# The attributes every node of an op carries (passes may add more; dyadic adds mult/shift).
+REQUIRED_ATTRS = {
+    "quantize": ("pre", "saturate"), "dequantize": ("lo", "hi"),
+    "conv": ("weight", "bias", "x_zero_point", "strides", "pads", "dilations", "group"),
+    "dense": ("weight", "bias", "x_zero_point"),
+    "requant": ("in_zero_point", "scale", "offset", "zero_point", "lo", "hi", "rounding"),
+    "threshold": ("thresholds", "base", "in_zero_point"), "clamp": ("lo", "hi"),
+    "maxpool": ("kernel", "strides", "pads"), "sumpool": ("kernel", "strides", "pads",
+                                                          "x_zero_point"),
+    "globalsum": ("x_zero_point",),
+    "add": ("scale_a", "scale_b", "a_zero_point", "b_zero_point", "zero_point", "lo", "hi"),
+    "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",),
+}
+ELEMENTWISE_OPS = ("requant", "threshold", "clamp", "add")
 OPS = ("quantize", "dequantize", "conv", "dense", "requant", "threshold", "clamp", "maxpool",
        "sumpool", "globalsum", "add", "reshape", "transpose", "concat")
 FLOAT_OPS = ("quantize", "dequantize")
@@ -168,8 +182,30 @@ def verify(g: Graph) -> None:
                 assert not t.is_float, f"node {n.name} ({n.op}): float tensor {t.name!r}"
         for t in ins + outs:
             assert t.shape and all(d > 0 for d in t.shape), f"tensor {t.name!r}: shape {t.shape}"
+        _verify_op(n, ins, outs)
     for name in g.outputs:
         assert name in defined, f"graph output {name!r} is never computed"
+
+
+def _verify_op(n: Node, ins: list[Tensor], outs: list[Tensor]) -> None:
+    """Per-op invariants: attributes present, shapes consistent, accumulators typed."""
+    missing = [k for k in REQUIRED_ATTRS.get(n.op, ()) if k not in n.attrs]
+    assert not missing, f"node {n.name} ({n.op}): missing attributes {missing}"
+    a = n.attrs
+    if n.op in MAC_OPS:
+        w = a["weight"]
+        assert isinstance(outs[0].fmt, Acc), f"node {n.name}: {n.op} output is not an Acc"
+        if n.op == "dense":
+            assert w.ndim == 2 and w.shape[1] == ins[0].shape[-1] and \
+                w.shape[0] == outs[0].shape[-1], f"node {n.name}: weight {w.shape} vs shapes"
+        else:
+            assert w.ndim == 4 and w.shape[0] == outs[0].shape[1] and \
+                w.shape[1] * a["group"] == ins[0].shape[1], f"node {n.name}: weight {w.shape}"
+    if n.op in ELEMENTWISE_OPS:
+        for t in ins:
+            assert t.shape == outs[0].shape, f"node {n.name}: shape {t.shape} -> {outs[0].shape}"
+    if n.op in ("requant", "clamp", "add") and a["lo"] is not None and a["hi"] is not None:
+        assert a["lo"] <= a["hi"], f"node {n.name}: empty output range [{a['lo']}, {a['hi']}]"
 
 
 def unsupported(what: str, node: str, supported: tuple[str, ...] | list[str]) -> QfabError:

@@ -11,7 +11,7 @@ import pytest
 from frontend_harness import lowered
 from onnx import TensorProto, helper, numpy_helper
 from qfab.compiler.frontend.importer import import_onnx
-from qfab.compiler.ir import Tensor, verify
+from qfab.compiler.ir import Node, Tensor, verify
 from qfab.numerics import IntFormat
 
 from qfab.cli import main
@@ -127,7 +127,7 @@ def _breakages():
         g.nodes[1].inputs[0] = "nowhere"
 
     def float_in_integer_op(g):
-        g.tensors[g.nodes[1].inputs[0]].fmt = None
+        g.tensors[g.nodes[1].outputs[0]].fmt = None
 
     def unknown_op(g):
         g.nodes[1].op = "softmax"
@@ -148,8 +148,28 @@ def _breakages():
         out = g.nodes[0].outputs[0]
         g.tensors[out] = Tensor(out, g.tensors[out].shape, None)
 
+    def missing_attribute(g):
+        del g.nodes[1].attrs["x_zero_point"]
+
+    def weight_does_not_fit(g):
+        g.nodes[1].attrs["weight"] = g.nodes[1].attrs["weight"][:, :-1]
+
+    def accumulator_retyped(g):
+        g.tensors[g.nodes[1].outputs[0]].fmt = IntFormat(bits=8, signed=True)
+
+    def threshold_changes_shape(g):
+        g.tensors[g.nodes[2].outputs[0]].shape = (1, 63)
+
+    def empty_clamp(g):
+        g.nodes.insert(3, Node("clamp", "c", [g.nodes[2].outputs[0]], ["c_out"],
+                               {"lo": 1, "hi": 0}))
+        g.tensors["c_out"] = copy.deepcopy(g.tensors[g.nodes[2].outputs[0]])
+        g.tensors["c_out"].name = "c_out"
+
     return [undefined_input, float_in_integer_op, unknown_op, defined_twice,
-            used_before_defined, output_never_computed, empty_shape, quantize_to_float]
+            used_before_defined, output_never_computed, empty_shape, quantize_to_float,
+            missing_attribute, weight_does_not_fit, accumulator_retyped,
+            threshold_changes_shape, empty_clamp]
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +181,22 @@ def test_verifier_accepts_lowered_graph(tfc_graph):
     verify(tfc_graph)
 
 
+EXPECTED = {
+    "undefined_input": "used before it is defined", "float_in_integer_op": "float tensor",
+    "unknown_op": "unknown op", "defined_twice": "defined twice",
+    "used_before_defined": "used before it is defined",
+    "output_never_computed": "never computed", "empty_shape": "shape",
+    "quantize_to_float": "quantize types", "missing_attribute": "missing attributes",
+    "weight_does_not_fit": "weight", "accumulator_retyped": "not an Acc",
+    "threshold_changes_shape": "shape", "empty_clamp": "empty output range",
+}
+
+
 @pytest.mark.parametrize("breakage", _breakages(), ids=lambda f: f.__name__)
 def test_verifier_catches_broken_graph(tfc_graph, breakage):
     g = copy.deepcopy(tfc_graph)
     breakage(g)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=EXPECTED[breakage.__name__]):
         verify(g)
 
 
@@ -176,5 +207,5 @@ def test_verifier_runs_on_imported_graph_too():
     with pytest.raises(AssertionError, match="has no tensor"):
         verify(g)
     g2 = import_onnx(TFC)
-    g2.tensors[g2.nodes[1].outputs[0]].fmt = IntFormat(bits=4, signed=True)
+    g2.tensors[g2.nodes[0].outputs[0]].fmt = IntFormat(bits=4, signed=True)
     verify(g2)  # a valid retyping is not an error
