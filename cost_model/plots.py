@@ -1,0 +1,78 @@
+"""Sweep plots: LUT and DSP against bit width per format, accuracy against LUTs with the
+Pareto front marked. PNG files, drawn with matplotlib's non-interactive backend."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: fewer or equal cost (first) and higher
+    or equal accuracy (second), strictly better in one."""
+    front = []
+    for i, (c, a) in enumerate(points):
+        if not any((c2 <= c and a2 >= a) and (c2 < c or a2 > a)
+                   for j, (c2, a2) in enumerate(points) if j != i):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def _series(rows: list[dict]) -> dict[str, list[dict]]:
+    by = defaultdict(list)
+    for r in rows:
+        if r.get("kind") == "per_layer":
+            continue
+        fold = "".join(f" {k}={r[k]}" for k in ("max_pe", "max_simd", "target_fps")
+                       if r.get(k) not in ("", None))
+        by[f"{r['kind']}{fold}"].append(r)
+    return by
+
+
+def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("lut") is not None]
+    written = []
+    for metric in ("lut", "dsp"):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for name, series in sorted(_series(rows).items()):
+            series = sorted(series, key=lambda r: r["bits"])
+            proxy = any(str(r.get("hw", "")).startswith("proxy") for r in series)
+            ax.plot([r["bits"] for r in series], [r[metric] for r in series], marker="o",
+                    label=name + (" (proxy hw)" if proxy else ""),
+                    linestyle="--" if proxy else "-")
+        ax.set_xlabel("bit width of one code")
+        ax.set_ylabel(f"{metric.upper()} (cost model)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        path = out_dir / f"{metric}_vs_bits.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    pts = [(float(r["lut"]), float(r["accuracy"])) for r in rows]
+    for name, series in sorted(_series(rows).items()):
+        ax.scatter([r["lut"] for r in series], [r["accuracy"] for r in series], label=name, s=22)
+        for r in series:
+            ax.annotate(r["label"].split("_")[0], (r["lut"], r["accuracy"]), fontsize=6,
+                        xytext=(2, 2), textcoords="offset points")
+    front = pareto_front(pts)
+    if front:
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
+                label="Pareto front")
+    ax.set_xlabel("LUT (cost model)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    path = out_dir / "accuracy_vs_lut.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    return written

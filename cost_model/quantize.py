@@ -1,0 +1,202 @@
+"""Post-training quantization of a float ONNX model into QONNX, for design-space sweeps.
+
+Inserts a QONNX ``Quant`` (integers, fixed point) or ``FloatQuant`` (minifloats) on the
+model input, on the weights of every Conv, Gemm and MatMul, and on the output of every Relu,
+each with one per-tensor scale calibrated on sample inputs:
+
+- integers: ``max|x| / qmax`` (symmetric, narrow signed weights; unsigned after a Relu and on
+  a non-negative input);
+- fixed point: the same, with the scale rounded up to a power of two (``Qm.n``);
+- minifloats: ``max|x| / fmt.max_value``, so the largest value lands on the format's top.
+
+Biases stay float; qfab's frontend folds them into the integer accumulator. The last layer's
+output is left float, so the model returns logits as the float model does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from qfab.errors import QfabError
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+MINIFLOATS = {  # name -> (exp_bits, man_bits, special)
+    "E4M3": (4, 3, "fn"), "E5M2": (5, 2, "ieee"), "E3M2": (3, 2, "none"),
+    "E2M3": (2, 3, "none"), "E2M1": (2, 1, "none"),
+}
+MAC_OPS = ("Conv", "Gemm", "MatMul")
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How one tensor class is quantized: ``kind`` "int", "fixed" or "minifloat"; ``bits``
+    for int and fixed; ``minifloat`` a name of MINIFLOATS or "ExMy"."""
+
+    kind: str
+    bits: int = 8
+    minifloat: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("int", "fixed", "minifloat"):
+            raise ValueError(f"quantization kind must be int, fixed or minifloat, "
+                             f"not {self.kind!r}")
+        if self.kind != "minifloat" and not 2 <= self.bits <= 16:
+            raise ValueError(f"bits must be 2..16, not {self.bits!r}")
+        if self.kind == "minifloat":
+            minifloat_params(self.minifloat)
+
+    @property
+    def label(self) -> str:
+        return self.minifloat if self.kind == "minifloat" else f"{self.kind}{self.bits}"
+
+    @property
+    def width(self) -> int:
+        """Bits of one code."""
+        if self.kind == "minifloat":
+            e, m, _ = minifloat_params(self.minifloat)
+            return 1 + e + m
+        return self.bits
+
+
+def minifloat_params(name: str) -> tuple[int, int, str]:
+    """(exp_bits, man_bits, special) of ``E4M3``-style names (an FN suffix is accepted)."""
+    key = name.upper().removesuffix("FN")
+    if key in MINIFLOATS:
+        return MINIFLOATS[key]
+    try:
+        e, m = key[1:].split("M")
+        return int(e), int(m), "none"
+    except ValueError:
+        raise ValueError(f"not a minifloat name: {name!r} (e.g. E4M3, E2M1)") from None
+
+
+def _minifloat_max(e: int, m: int, special: str) -> float:
+    from qfab.numerics import MinifloatFormat
+
+    return float(MinifloatFormat(exp_bits=e, man_bits=m, special=special).max_value)
+
+
+def _quant_node(name: str, x: str, out: str, spec: QuantSpec, amax: float, signed: bool,
+                inits: list) -> onnx.NodeProto:
+    amax = max(float(amax), 1e-8)
+    if spec.kind == "minifloat":
+        e, m, special = minifloat_params(spec.minifloat)
+        top = _minifloat_max(e, m, special)
+        scale = amax / top
+        consts = {"scale": scale, "exp": float(e), "man": float(m),
+                  "bias": float((1 << (e - 1)) - 1), "max": top}
+        for key, value in consts.items():
+            inits.append(numpy_helper.from_array(np.array(value, np.float32), f"{name}_{key}"))
+        return helper.make_node(
+            "FloatQuant", [x] + [f"{name}_{k}" for k in consts], [out], name=name,
+            domain=QONNX_DOMAIN, has_inf=int(special == "ieee"),
+            has_nan=int(special != "none"), has_subnormal=1, rounding_mode="ROUND",
+            saturation=1)
+    qmax = (1 << (spec.bits - 1)) - 1 if signed else (1 << spec.bits) - 1
+    scale = amax / qmax
+    if spec.kind == "fixed":
+        scale = 2.0 ** math.ceil(math.log2(scale))
+    for key, value in (("scale", scale), ("zp", 0.0), ("bits", float(spec.bits))):
+        inits.append(numpy_helper.from_array(np.array(value, np.float32), f"{name}_{key}"))
+    return helper.make_node(
+        "Quant", [x, f"{name}_scale", f"{name}_zp", f"{name}_bits"], [out], name=name,
+        domain=QONNX_DOMAIN, signed=int(signed), narrow=int(signed), rounding_mode="ROUND")
+
+
+def _activation_ranges(model: onnx.ModelProto, names: list[str],
+                       samples: np.ndarray) -> dict[str, float]:
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known = {o.name for o in probe.graph.output}
+    for n in names:
+        if n not in known:
+            probe.graph.output.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(probe.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    values = sess.run(names, {probe.graph.input[0].name: samples.astype(np.float32)})
+    return {n: float(np.abs(v).max()) for n, v in zip(names, values, strict=True)}
+
+
+def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
+                   activations: QuantSpec | list[QuantSpec],
+                   samples: np.ndarray) -> onnx.ModelProto:
+    """A QONNX copy of float ``model``: weights and activations quantized as given (one spec
+    for all layers, or a list, one per MAC layer in graph order), scales calibrated on
+    ``samples`` (model inputs)."""
+    g = model.graph
+    if len(g.input) != 1:
+        raise QfabError(f"the quantizer handles one-input models (this one has {len(g.input)})")
+    macs = [n for n in g.node if n.op_type in MAC_OPS]
+    if not macs:
+        raise QfabError("the model has no Conv, Gemm or MatMul to quantize")
+    w_specs = weights if isinstance(weights, list) else [weights] * len(macs)
+    a_specs = activations if isinstance(activations, list) else [activations] * len(macs)
+    if len(w_specs) != len(macs) or len(a_specs) != len(macs):
+        raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
+                        f"{len(w_specs)} weight and {len(a_specs)} activation specs")
+    inits = {t.name: t for t in g.initializer}
+    quantize_after = [n.output[0] for n in g.node if n.op_type == "Relu"]
+    in_name = g.input[0].name
+    ranges = _activation_ranges(model, [in_name] + quantize_after, samples)
+    layer_of = {}  # tensor -> index of the MAC layer that consumes it (activation spec)
+    for i, mac in enumerate(macs):
+        layer_of.setdefault(mac.input[0], i)
+
+    def consumer_spec(tensor: str) -> QuantSpec:
+        # An activation takes the format of the layer that reads it; follow pass-through ops.
+        seen = [tensor]
+        while seen:
+            t = seen.pop()
+            if t in layer_of:
+                return a_specs[layer_of[t]]
+            seen += [o for n in g.node if t in n.input and n.op_type not in MAC_OPS
+                     for o in n.output]
+        return a_specs[-1]
+
+    new_inits: list = []
+    nodes: list = []
+    rename: dict[str, str] = {}
+    non_negative = bool(samples.min() >= 0)
+    q_in = in_name + "_q"
+    nodes.append(_quant_node("quant_input", in_name, q_in, consumer_spec(in_name),
+                             ranges[in_name], not non_negative, new_inits))
+    rename[in_name] = q_in
+    for node in g.node:
+        node = _copy(node)
+        node.input[:] = [rename.get(x, x) for x in node.input]
+        if node.op_type in MAC_OPS:
+            i = macs.index(next(m for m in macs if m.name == node.name))
+            w = node.input[1]
+            if w not in inits:
+                raise QfabError(f"node {node.name!r}: weights {w!r} are not an initializer")
+            amax = float(np.abs(numpy_helper.to_array(inits[w])).max())
+            nodes.append(_quant_node(f"quant_{node.name}_w", w, w + "_q", w_specs[i], amax,
+                                     True, new_inits))
+            node.input[1] = w + "_q"
+        nodes.append(node)
+        if node.op_type == "Relu":
+            out = node.output[0]
+            q = out + "_q"
+            nodes.append(_quant_node(f"quant_{node.name}", out, q, consumer_spec(out),
+                                     ranges[out], False, new_inits))
+            rename[out] = q
+    graph = helper.make_graph(nodes, g.name + "_qonnx", list(g.input), list(g.output),
+                              list(g.initializer) + new_inits)
+    opsets = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    opsets.append(helper.make_opsetid(QONNX_DOMAIN, 1))
+    return helper.make_model(graph, opset_imports=opsets, producer_name="qfab-ptq")
+
+
+def _copy(node: onnx.NodeProto) -> onnx.NodeProto:
+    new = onnx.NodeProto()
+    new.CopyFrom(node)
+    return new

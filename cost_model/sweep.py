@@ -1,0 +1,275 @@
+"""Design-space sweeps: for every point of a space, quantize the float model, lower, plan and
+estimate it (and synthesize it when asked), and measure accuracy with the integer reference.
+
+Points are independent jobs, run on a local process pool or a Dask cluster, and each result
+is cached in ``DIR/cache/<job hash>.json`` so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qfab.cost_model.quantize import QuantSpec
+from qfab.cost_model.space import Point, Space
+
+from qfab.errors import QfabError
+
+N_TRAIN = 1437  # examples/digits/make_models.py: the first 1437 images train, the rest test
+COLUMNS = ["label", "kind", "bits", "weights", "activations", "max_pe", "max_simd",
+           "target_fps", "accuracy", "accuracy_by", "hw", "lut", "ff", "dsp", "bram",
+           "cycles", "latency_cycles", "ii_cycles", "throughput", "fits", "yosys_lut",
+           "yosys_ff", "yosys_dsp", "yosys_bram", "key"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one worker needs: picklable, so it travels to a process or a Dask worker."""
+
+    key: str
+    model: str
+    point: Point
+    board: str
+    calibration_images: int
+    test_images: int | None
+    synth: bool
+
+
+def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn digits as the examples use them: float32 NCHW in [0, 1], fixed split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None, :, :]
+    y = d.target.astype(np.int64)
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+def _accuracy_qonnx(model, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy by qonnx's executor (float emulation of the quantizers), for models qfab's
+    frontend cannot lower yet."""
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for v in list(fixed.graph.input) + list(fixed.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_value = len(x)
+    wrapper = ModelWrapper(fixed).transform(InferShapes())
+    out = execute_onnx(wrapper, {wrapper.graph.input[0].name: x})
+    logits = out[wrapper.graph.output[0].name]
+    return float((logits.argmax(-1) == y).mean())
+
+
+def _hardware(graph, point: Point, board, synth: bool, model_name: str) -> dict[str, Any]:
+    from qfab.compiler.backend import plan as planning
+    from qfab.cost_model.estimate import estimate
+
+    f = point.folding
+    hw = planning.plan(graph, target_fps=f.get("target_fps"), clock_hz=board.clock_hz,
+                       max_pe=int(f.get("max_pe", planning.DEFAULT_MAX_PE)),
+                       max_simd=int(f.get("max_simd", planning.DEFAULT_MAX_SIMD)))
+    est = estimate(hw, board)
+    row = {k: getattr(est, k) for k in ("lut", "ff", "dsp", "bram", "cycles",
+                                        "latency_cycles", "ii_cycles", "throughput", "fits")}
+    if synth:
+        from qfab.compiler.backend.design import Design
+        from qfab.cost_model.yosys import synthesize
+
+        got = synthesize(Design(graph, hw, model_name).verilog(), board.family)
+        row.update(yosys_lut=got.lut, yosys_ff=got.ff, yosys_dsp=got.dsp, yosys_bram=got.bram)
+    return row
+
+
+def _specs(specs: tuple[QuantSpec, ...]) -> QuantSpec | list[QuantSpec]:
+    """One spec for every layer, or one a layer."""
+    return specs[0] if len(specs) == 1 else list(specs)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Evaluate one point: accuracy on the test set and the cost model's figures."""
+    import onnx
+    from qfab.cost_model.boards import load_board
+    from qfab.cost_model.quantize import quantize_model
+
+    import qfab
+
+    start = time.time()
+    p = job.point
+    x_train, _, x_test, y_test = digits_split()
+    if job.test_images:
+        x_test, y_test = x_test[:job.test_images], y_test[:job.test_images]
+    samples = x_train[:job.calibration_images]
+    float_model = onnx.load(job.model)
+    model = quantize_model(float_model, _specs(p.weights), _specs(p.activations), samples)
+    row: dict[str, Any] = {
+        "label": p.label, "kind": p.kind, "bits": p.bits,
+        "weights": "/".join(s.label for s in p.weights),
+        "activations": "/".join(s.label for s in p.activations),
+        "max_pe": p.folding.get("max_pe", ""), "max_simd": p.folding.get("max_simd", ""),
+        "target_fps": p.folding.get("target_fps", ""), "key": job.key}
+    board = load_board(job.board)
+    try:
+        graph = qfab.lower_model(model)
+        logits = next(iter(qfab.reference(graph, x_test).values()))
+        row["accuracy"] = float((np.asarray(logits).argmax(-1) == y_test).mean())
+        row["accuracy_by"] = "qfab.reference"
+    except QfabError as e:
+        graph = None
+        row["accuracy"] = _accuracy_qonnx(model, x_test, y_test)
+        row["accuracy_by"] = f"qonnx (float emulation; qfab: {e})"
+    try:
+        if graph is None:
+            raise QfabError("the model does not lower")
+        row.update(_hardware(graph, p, board, job.synth, job.model))
+        row["hw"] = "ok"
+    except QfabError as e:
+        # Estimate what exists: the same weights with integer activations as wide.
+        ints = tuple(QuantSpec("int", bits=s.width) for s in p.activations)
+        proxy = quantize_model(float_model, _specs(p.weights), _specs(ints), samples)
+        row.update(_hardware(qfab.lower_model(proxy), p, board, job.synth, job.model))
+        row["hw"] = f"proxy: integer activations as wide ({e})"
+    row["seconds"] = round(time.time() - start, 2)
+    return row
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def make_jobs(space: Space, model: Path) -> list[Job]:
+    digest = _digest(model)
+    return [Job(space.job_key(p, digest), str(model), p, space.board, space.calibration_images,
+                space.test_images, space.synth) for p in space.points]
+
+
+class Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = stream.isatty()
+        self.start = time.time()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{time.time() - self.start:5.0f}s {label}")
+        if self.tty:
+            self.stream.write("\r" + line[:120].ljust(120))
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _run_local(jobs: list[Job], workers: int, on_result: Callable) -> None:
+    if workers <= 1:
+        for job in jobs:
+            on_result(job, run_job(job))
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        for fut in as_completed(futures):
+            on_result(futures[fut], fut.result())
+
+
+def _run_dask(jobs: list[Job], address: str, on_result: Callable) -> None:
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise QfabError("--executor dask:// needs dask.distributed "
+                        "(pip install dask distributed)") from None
+    try:
+        client = Client(address, timeout=30)
+    except OSError as e:
+        raise QfabError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    with client:
+        futures = client.map(run_job, jobs, key=[f"qfab-{j.key}" for j in jobs], pure=False)
+        by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
+        for fut in dask_completed(futures):
+            on_result(by_key[fut.key], fut.result())
+
+
+def run_sweep(space: Space, model: Path, out_dir: Path, executor: str = "local",
+              workers: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every point (cached ones are read back) and write results.csv, results.json and
+    the plots into ``out_dir``. Returns the rows in the space's order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / "cache"
+    cache.mkdir(exist_ok=True)
+    jobs = make_jobs(space, model)
+    results: dict[str, dict] = {}
+    todo = []
+    for job in jobs:
+        f = cache / f"{job.key}.json"
+        if f.is_file():
+            results[job.key] = json.loads(f.read_text())
+        else:
+            todo.append(job)
+    bar = Progress(len(jobs)) if progress else None
+    if bar:
+        bar.done = len(jobs) - len(todo) - 1
+        bar.step(f"{len(jobs) - len(todo)} cached")
+
+    def on_result(job: Job, row: dict) -> None:
+        tmp = cache / f".{job.key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(row, default=_jsonable))
+        os.replace(tmp, cache / f"{job.key}.json")
+        results[job.key] = row
+        if bar:
+            bar.step(job.point.label)
+
+    if executor == "local":
+        _run_local(todo, workers or min(2, os.cpu_count() or 1), on_result)
+    elif executor.startswith("dask://") or executor.startswith("tcp://"):
+        _run_dask(todo, "tcp://" + executor.split("://", 1)[1], on_result)
+    else:
+        raise QfabError(f"unknown executor {executor!r} (use local or dask://HOST:PORT)")
+    rows = [results[j.key] for j in jobs]
+    write_results(rows, out_dir)
+    return rows
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def write_results(rows: Iterable[dict], out_dir: Path) -> None:
+    rows = list(rows)
+    _atomic(out_dir / "results.json", json.dumps(rows, indent=1, default=_jsonable) + "\n")
+    tmp = out_dir / ".results.csv.tmp"
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS + ["seconds"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, out_dir / "results.csv")
+    from qfab.cost_model.plots import write_plots
+
+    write_plots(rows, out_dir)
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
