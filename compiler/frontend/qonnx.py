@@ -149,8 +149,12 @@ def MultiThreshold(imp, node):
     thr = np.asarray(imp.const(node, 1, "thresholds"), np.float64)
     if thr.ndim != 2:
         raise imp.error(node, f"thresholds must be 2-D (got {thr.shape})")
-    if imp.attr(node, "data_layout", "NCHW") != "NCHW":
-        raise imp.error(node, "only data_layout NCHW is supported")
+    # qonnx's channel axis: the "C" of data_layout, else guessed from the rank.
+    ndim = len(imp.tensor(r.tensor).shape)
+    layout = imp.attr(node, "data_layout", "") or {3: "NWC"}.get(ndim, "NC")
+    if "C" in layout and layout.index("C") != imp.tensor(r.tensor).axis:
+        raise imp.error(node, f"data_layout {layout!r} puts channels on another axis than "
+                              f"the producing layer's ({imp.tensor(r.tensor).axis})")
     out = _threshold_real(imp, node, r, thr)
     out_scale = float(imp.attr(node, "out_scale", 1.0))
     out_bias = float(imp.attr(node, "out_bias", 0.0))

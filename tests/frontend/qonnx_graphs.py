@@ -62,6 +62,11 @@ class Builder:
                                         self.const(max_val, "max")], DOMAIN,
                          has_subnormal=sub, has_inf=inf, has_nan=nan, saturation=1)
 
+    def multithreshold(self, x: str, thresholds: np.ndarray, out_scale: float,
+                       out_bias: float, out_dtype: str) -> str:
+        return self.node("MultiThreshold", [x, self.const(thresholds, "thr")], DOMAIN,
+                         out_dtype=out_dtype, out_scale=out_scale, out_bias=out_bias)
+
     def weight(self, values: np.ndarray) -> str:
         return self.const(values, "w")
 

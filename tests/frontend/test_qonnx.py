@@ -1,6 +1,6 @@
 """QONNX against qonnx's own executor: the TFC_2W2A model zoo MLP, and small graphs built here
-with Quant, BipolarQuant, Trunc and FloatQuant (E4M3, E5M2, E2M1, and E3M2 without
-subnormals).
+with Quant, BipolarQuant, Trunc, MultiThreshold and FloatQuant (E4M3, E5M2, E2M1, and E3M2
+without subnormals).
 
 qonnx executes in float32. The built graphs use power-of-two scales and small layers, so every
 float32 step qonnx takes is exact and the comparison is exact (both requant modes). TFC_2W2A
@@ -93,6 +93,26 @@ def trunc_mlp(rng, rounding="FLOOR"):
     return b.model((1, 16), y), rng.uniform(-9, 9, (4, 16))
 
 
+def multithreshold_mlp(rng, out_scale=0.5, out_bias=0.0):
+    """MultiThreshold as a FINN-streamlined activation: per-channel real thresholds."""
+    b = Builder()
+    x = b.quant("x", 2.0**-4, 8)
+    h = b.node("MatMul", [x, b.quant(b.weight(rng.normal(0, 0.5, (16, 6))), 2.0**-3, 4)])
+    thresholds = np.sort(rng.integers(-40, 40, (6, 3)) * 2.0**-5, axis=1)
+    h = b.multithreshold(h, thresholds, out_scale, out_bias, "UINT2")
+    y = b.node("MatMul", [h, b.quant(b.weight(rng.normal(0, 0.5, (6, 4))), 2.0**-2, 4)])
+    return b.model((1, 16), b.quant(y, 2.0**-3, 8)), rng.uniform(-4, 4, (4, 16))
+
+
+def multithreshold_conv(rng):
+    """One threshold row shared by every channel of a conv output."""
+    b = Builder()
+    x = b.quant("x", 2.0**-3, 6)
+    h = b.node("Conv", [x, b.quant(b.weight(rng.normal(0, 0.4, (3, 2, 3, 3))), 2.0**-3, 4)])
+    h = b.multithreshold(h, np.array([[-1.0, -0.25, 0.0, 0.5, 1.25]]), 1.0, -2.0, "INT3")
+    return b.model((1, 2, 5, 5), b.quant(h, 1.0, 4)), rng.uniform(-3, 3, (4, 2, 5, 5))
+
+
 def _magnitudes(rng, lo_exp, hi_exp, size):
     """Random signs times log-uniform magnitudes in [2**lo_exp, 2**hi_exp]."""
     mag = np.exp2(rng.uniform(lo_exp, hi_exp, size))
@@ -122,6 +142,9 @@ GRAPHS = {
     "bipolar_mlp": bipolar_mlp,
     "trunc_floor_mlp": trunc_mlp,
     "trunc_round_mlp": lambda rng: trunc_mlp(rng, "ROUND"),
+    "multithreshold_mlp": multithreshold_mlp,
+    "multithreshold_bias_mlp": lambda rng: multithreshold_mlp(rng, 1.0, -1.0),
+    "multithreshold_conv": multithreshold_conv,
     **{f"floatquant_{f}_mlp": (lambda rng, f=f: float_mlp(rng, f))
        for f in FLOAT_FORMATS if f != "E3M2_nosub"},
     "floatquant_E4M3_conv": float_conv,
