@@ -107,8 +107,18 @@ def build_model(isa: str = "rv32i", *, verbose: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
             _build(root, final, isa, verbose)
+            _prune(root, isa, keep=3)
     _built[key] = exe
     return exe
+
+
+def _prune(root: Path, isa: str, *, keep: int) -> None:
+    """Remove all but the ``keep`` newest builds of ``isa`` (older hardware sources)."""
+    builds = sorted((p for p in root.glob(f"{isa}-*") if p.is_dir()),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        old.with_name(old.name + ".lock").unlink(missing_ok=True)
 
 
 def _build(root: Path, final: Path, isa: str, verbose: bool) -> None:
