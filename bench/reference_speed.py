@@ -71,6 +71,13 @@ def _cases():
     yield "ort_conv_qdq_s8s8", CONV, (3, 24, 24), -2.0, 2.0, lambda batch: CONV.read_bytes()
 
 
+def _output_lsb(graph) -> np.ndarray:
+    """The real weight of one output code (the dequantized tensor's scale)."""
+    node = next(n for n in graph.nodes if n.op == "dequantize")
+    src = graph.tensors[node.inputs[0]]
+    return src.broadcast(np.asarray(src.unit, np.float64))
+
+
 def run(seconds: float = 1.0) -> list[str]:
     """Measure every model at batch 1 and 64; return the printed table as lines."""
     import qfab
@@ -89,7 +96,8 @@ def run(seconds: float = 1.0) -> list[str]:
             theirs = rate(partial(session.run, None, feed), batch, seconds)
             (got,) = qfab.reference(graph, {name: x}).values()
             (expected,) = session.run(None, feed)
-            check = f"max |diff| {np.abs(got - expected).max():.3g}"
+            steps = np.abs(got - expected) / _output_lsb(graph)
+            check = f"max |diff| {steps.max():.3g} LSB"
             lines.append(f"{label:20} {batch:5d} {ours:11.0f} {theirs:12.0f} "
                          f"{ours / theirs:9.3f}  {check}")
     return lines
