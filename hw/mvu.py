@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
 __all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds"]
@@ -240,14 +241,15 @@ class MatrixVectorUnit(wiring.Component):
             shape=w_layout, depth=nf_count * sf_count, init=self._weight_init())
         w_rd = w_mem.read_port(domain="sync")
 
+        o_layout = data.ArrayLayout(self._acc_shape, pe)
+        skid = OutputSkid(m, o_s, o_layout)
+        advance = skid.advance
         sf = Signal(range(sf_count))
         nf = Signal(range(nf_count))
         addr = Signal(range(nf_count * sf_count))
-        advance = Signal()
         fire = Signal()
         first_fold = Signal()
         m.d.comb += [
-            advance.eq(~o_s.valid | o_s.ready),
             first_fold.eq(nf == 0),
             i_s.ready.eq(advance & first_fold),
             fire.eq(advance & (~first_fold | i_s.valid)),
@@ -303,10 +305,9 @@ class MatrixVectorUnit(wiring.Component):
         totals = [Signal(self._acc_shape, name=f"total{p}") for p in range(pe)]
         for p in range(pe):
             m.d.comb += totals[p].eq(Mux(first2, 0, accs[p]) + sums[p])
-        with m.If(advance):
-            m.d.sync += o_s.valid.eq(valid2 & last2)
-            with m.If(valid2):
-                m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
-                with m.If(last2):
-                    m.d.sync += [o_s.payload[p].eq(totals[p]) for p in range(pe)]
+        with m.If(advance & valid2):
+            m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
+        result = Signal(o_layout)
+        m.d.comb += [result[p].eq(totals[p]) for p in range(pe)]
+        skid.push(valid2 & last2, result)
         return m

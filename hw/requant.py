@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import shape_for_range, shape_range
 from qfab.numerics import ROUNDINGS, Dyadic, check_rounding
 
@@ -175,8 +176,10 @@ class Requantizer(wiring.Component):
         s_max = int(self._hw_shift.max())
         params, fields = self._params()
 
-        advance = Signal()
-        m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
+        o_layout = data.ArrayLayout(self._out_shape, pe)
+        skid = OutputSkid(m, o_s, o_layout)
+        advance = skid.advance
+        m.d.comb += i_s.ready.eq(advance)
         fire = i_s.valid & i_s.ready
 
         # stage 1: the accumulators, and this channel fold's parameters from the ROM
@@ -210,20 +213,19 @@ class Requantizer(wiring.Component):
                 m.d.sync += prod[p].eq(
                     ((acc1[p] + lane[p]["bias"]) * lane[p]["mult"]) << lane[p]["lshift"])
 
-        # stage 3: round, add the zero point, clamp
-        with m.If(advance):
-            m.d.sync += o_s.valid.eq(valid2)
-            for p in range(pe):
-                q = prod[p] >> s_max
-                if s_max == 0 or self._rounding == "floor":
-                    up = Const(0, 1)
-                else:
-                    half = prod[p][s_max - 1]
-                    sticky = prod[p][:s_max - 1].any() if s_max > 1 else Const(0, 1)
-                    up = {"half_up": half,
-                          "half_even": half & (sticky | q[0]),
-                          "half_away": half & (sticky | (prod[p] >= 0))}[self._rounding]
-                r = q + up + self._zero_point
-                m.d.sync += o_s.payload[p].eq(
-                    Mux(r < self._lo, self._lo, Mux(r > self._hi, self._hi, r)))
+        # stage 3: round, add the zero point, clamp, into the output register
+        result = Signal(o_layout)
+        for p in range(pe):
+            q = prod[p] >> s_max
+            if s_max == 0 or self._rounding == "floor":
+                up = Const(0, 1)
+            else:
+                half = prod[p][s_max - 1]
+                sticky = prod[p][:s_max - 1].any() if s_max > 1 else Const(0, 1)
+                up = {"half_up": half,
+                      "half_even": half & (sticky | q[0]),
+                      "half_away": half & (sticky | (prod[p] >= 0))}[self._rounding]
+            r = q + up + self._zero_point
+            m.d.comb += result[p].eq(Mux(r < self._lo, self._lo, Mux(r > self._hi, self._hi, r)))
+        skid.push(valid2, result)
         return m

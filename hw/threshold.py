@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import shape_for_range, shape_range
 
 __all__ = ["Thresholder", "threshold_model"]
@@ -163,8 +164,10 @@ class Thresholder(wiring.Component):
         i_s, o_s = self.i_stream, self.o_stream
         thr = self._thresholds
 
-        advance = Signal()
-        m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
+        o_layout = data.ArrayLayout(self._out_shape, pe)
+        skid = OutputSkid(m, o_s, o_layout)
+        advance = skid.advance
+        m.d.comb += i_s.ready.eq(advance)
 
         # stage 1: the accumulators, and this channel fold's thresholds (ROM if they vary)
         valid1 = Signal()
@@ -187,10 +190,10 @@ class Thresholder(wiring.Component):
             m.d.comb += [rd.addr.eq(fold), rd.en.eq(advance)]
             lanes = [[rd.data[p][i] for i in range(n_thr)] for p in range(pe)]
 
-        # stage 2: compare against every threshold and count
-        with m.If(advance):
-            m.d.sync += o_s.valid.eq(valid1)
-            for p in range(pe):
-                count = _balanced_sum([acc1[p] >= t for t in lanes[p]])
-                m.d.sync += o_s.payload[p].eq(count * self._out_scale + self._out_bias)
+        # stage 2: compare against every threshold and count, into the output register
+        result = Signal(o_layout)
+        for p in range(pe):
+            count = _balanced_sum([acc1[p] >= t for t in lanes[p]])
+            m.d.comb += result[p].eq(count * self._out_scale + self._out_bias)
+        skid.push(valid1, result)
         return m

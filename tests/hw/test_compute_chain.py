@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.sim import Simulator
 from qfab.hw.multipliers import IntDecoder, Multiplier, shape_for_range
 from qfab.hw.mvu import MatrixVectorUnit, dot_product_bounds
 from qfab.hw.requant import Requantizer
@@ -62,7 +63,40 @@ def test_two_dense_layers_under_stalls(seed, dims):
         expected = stage.model(expected)
     logs = run_streams(_Chain(stages), inputs={"i_stream": array_beats(x, simd1)},
                        outputs={"o_stream": x.shape[0] * mh2 // pe2}, rng=rng,
-                       p_idle=0.3, p_stall=0.3, tail=4)
+                       p_idle=0.3, p_stall=0.3, tail=4, max_wait=2000)
     got = beats_to_array(logs["o_stream"].beats, (x.shape[0], mh2))
     np.testing.assert_array_equal(got, expected)
     assert len(np.unique(expected)) > 1
+
+
+def _ready_follows_only_registers(dut, beat):
+    """Over a stall and a release, ``i_stream.ready`` never changes within a cycle when
+    ``o_stream.ready`` does: no combinational path joins them."""
+    seen = set()
+
+    async def testbench(ctx):
+        ctx.set(dut.i_stream.payload, beat)
+        ctx.set(dut.i_stream.valid, 1)
+        for cycle in range(40):
+            ctx.set(dut.o_stream.ready, 1)
+            high = ctx.get(dut.i_stream.ready)
+            ctx.set(dut.o_stream.ready, 0)
+            low = ctx.get(dut.i_stream.ready)
+            assert high == low, f"cycle {cycle}: i_stream.ready follows o_stream.ready"
+            seen.add(low)
+            ctx.set(dut.o_stream.ready, int(cycle >= 25))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen == {0, 1}  # the stall did reach the input
+
+
+def test_input_ready_is_registered():
+    rng = np.random.default_rng(0)
+    mvu1, rq, mvu2, th = _layers(rng, 6, 4, 4, 2, 3, 2)
+    _ready_follows_only_registers(mvu1, [1, 2, 3])
+    _ready_follows_only_registers(rq, [100, -100])
+    _ready_follows_only_registers(th, [5, -5])

@@ -136,7 +136,7 @@ def test_fixed_point_is_an_integer_code():
 def _run_mvu(dut, vectors, rng):
     logs = run_streams(dut, inputs={"i_stream": array_beats(vectors, dut.simd)},
                        outputs={"o_stream": len(vectors) * dut.neuron_folds}, rng=rng,
-                       p_idle=0.3, p_stall=0.3, tail=3)
+                       p_idle=0.3, p_stall=0.3, tail=3, max_wait=2000)
     return beats_to_array(logs["o_stream"].beats, (len(vectors), dut.mh))
 
 

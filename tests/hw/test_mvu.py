@@ -45,7 +45,7 @@ def _run(dut, vectors, rng=None, p_idle=0.0, p_stall=0.0):
     beats = array_beats(vectors, dut.simd)
     n_out = len(vectors) * dut.neuron_folds
     logs = run_streams(dut, inputs={"i_stream": beats}, outputs={"o_stream": n_out},
-                       rng=rng, p_idle=p_idle, p_stall=p_stall, tail=4)
+                       rng=rng, p_idle=p_idle, p_stall=p_stall, tail=4, max_wait=2000)
     return beats_to_array(logs["o_stream"].beats, (len(vectors), dut.mh)), logs
 
 

@@ -13,7 +13,7 @@ from streams import array_beats, beats_to_array, run_streams
 def _run(dut, acc, rng=None, p_idle=0.0, p_stall=0.0):
     logs = run_streams(dut, inputs={"i_stream": array_beats(acc, dut.pe)},
                        outputs={"o_stream": acc.size // dut.pe}, rng=rng, p_idle=p_idle,
-                       p_stall=p_stall, tail=4)
+                       p_stall=p_stall, tail=4, max_wait=2000)
     return beats_to_array(logs["o_stream"].beats, acc.shape), logs
 
 

@@ -1,0 +1,58 @@
+"""Output register with a spare slot, shared by the compute blocks.
+
+A pipeline that stalls whenever its output register is full and not taken makes its input
+``ready`` a combinational function of its output ``ready``; chained blocks then form one long
+path from the last ``ready`` to the first. With one spare register the pipeline stalls only
+when the spare is full, which is a register: ``ready`` paths end at every block, at the cost
+of one more output word of flip-flops. Throughput and latency are unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Signal
+
+__all__ = ["OutputSkid"]
+
+
+class OutputSkid:
+    """The output register of ``o_stream`` plus a spare, and the pipeline's advance signal.
+
+    Parameters
+    ----------
+    m : Module
+        The module to add the logic to.
+    o_stream : stream.Interface
+        The block's output stream; its payload and valid become registers here.
+    layout : ShapeLike
+        Payload layout of ``o_stream``.
+
+    Members
+    -------
+    advance : Signal
+        High when the pipeline may move (the spare is empty). Registered.
+    """
+
+    def __init__(self, m: Module, o_stream: Any, layout: Any):
+        self._m = m
+        self._o = o_stream
+        self._spare = Signal(layout)
+        self._spare_valid = Signal()
+        self.advance = Signal()
+        m.d.comb += self.advance.eq(~self._spare_valid)
+
+    def push(self, valid: Any, payload: Any) -> None:
+        """The pipeline's last stage: ``payload`` is a result when ``valid & advance``."""
+        m, o = self._m, self._o
+        new = Signal()
+        m.d.comb += new.eq(valid & self.advance)
+        with m.If(~o.valid | o.ready):
+            with m.If(self._spare_valid):
+                m.d.sync += [o.payload.eq(self._spare), o.valid.eq(1), self._spare_valid.eq(0)]
+            with m.Else():
+                m.d.sync += o.valid.eq(new)
+                with m.If(new):
+                    m.d.sync += o.payload.eq(payload)
+        with m.Elif(new):
+            m.d.sync += [self._spare.eq(payload), self._spare_valid.eq(1)]
