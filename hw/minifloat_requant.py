@@ -4,7 +4,8 @@
 ``(acc + bias) * mult * 2**-shift`` rounded once to the nearest code of ``fmt`` (ties to the
 even code), with its subnormals, overflow to the format's saturation, infinity or NaN, and
 negative results that round to zero keeping the sign where the format has a negative zero.
-An optional ReLU turns every negative value into ``+0`` first.
+An optional ReLU turns every negative value into ``+0`` first. The input is an accumulator, or
+with ``in_fmt`` the codes of another minifloat tensor, decoded to their exact fixed-point value.
 
 The product is aligned to one fixed point for every channel, ``P * 2**-S``, with ``S`` chosen
 so the format's smallest step ``2**fmt.lsb_exponent`` is at least two units of ``P``: then
@@ -26,7 +27,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
-from qfab.hw.multipliers import shape_for_range, shape_range
+from qfab.hw.multipliers import MinifloatDecoder, shape_for_range, shape_range
 
 __all__ = ["MinifloatRequantizer", "minifloat_requant_model"]
 
@@ -70,6 +71,9 @@ class MinifloatRequantizer(wiring.Component):
         The dyadic scale ``mult / 2**shift``, scalar or per channel; ``mult >= 0``.
     relu : bool
         Negative values become ``+0``.
+    in_fmt : qfab.numerics.MinifloatFormat, optional
+        The inputs are codes of this format (``acc_shape`` is then ``unsigned(in_fmt.bits)``)
+        and stand for ``in_fmt.to_fixed(code)``.
 
     Members
     -------
@@ -78,7 +82,7 @@ class MinifloatRequantizer(wiring.Component):
     """
 
     def __init__(self, *, acc_shape: Any, channels: int, pe: int, fmt: Any, bias: Any = 0,
-                 mult: Any = 1, shift: Any = 0, relu: bool = False):
+                 mult: Any = 1, shift: Any = 0, relu: bool = False, in_fmt: Any = None):
         for name, value in (("channels", channels), ("pe", pe)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
@@ -92,6 +96,11 @@ class MinifloatRequantizer(wiring.Component):
         if not isinstance(relu, bool):
             raise ValueError(f"relu must be a bool, not {relu!r}")
         self._acc_shape = check_shape("acc_shape", acc_shape)
+        self._in_fmt = in_fmt
+        self._decoder = None if in_fmt is None else MinifloatDecoder(in_fmt)
+        if self._decoder is not None and self._decoder.code_shape != self._acc_shape:
+            raise ValueError(f"acc_shape {self._acc_shape!r} does not hold {in_fmt} codes "
+                             f"({self._decoder.code_shape!r})")
         self._channels, self._pe, self._fmt, self._relu = channels, pe, fmt, relu
         self._bias = _per_channel("bias", bias, channels)
         self._mult = _per_channel("mult", mult, channels)
@@ -117,6 +126,7 @@ class MinifloatRequantizer(wiring.Component):
     mult = property(lambda self: self._mult.copy())
     shift = property(lambda self: self._shift.copy())
     relu = property(lambda self: self._relu)
+    in_fmt = property(lambda self: self._in_fmt)
 
     @property
     def latency(self) -> int:
@@ -134,7 +144,9 @@ class MinifloatRequantizer(wiring.Component):
         return beats + self.latency
 
     def model(self, acc: np.ndarray) -> np.ndarray:
-        """Exact output codes for accumulators ``[..., channels]``."""
+        """Exact output codes for accumulators (or ``in_fmt`` codes) ``[..., channels]``."""
+        if self._in_fmt is not None:
+            acc = self._in_fmt.to_fixed(acc)
         return minifloat_requant_model(acc, fmt=self._fmt, bias=self._bias, mult=self._mult,
                                        shift=self._shift, relu=self._relu)
 
@@ -157,6 +169,8 @@ class MinifloatRequantizer(wiring.Component):
 
     def _product_range(self) -> tuple[int, int]:
         a_lo, a_hi = shape_range(self._acc_shape)
+        if self._decoder is not None:
+            a_lo, a_hi = self._decoder.value_min, self._decoder.value_max
         ends = [0]
         for b, k, s in zip(self._bias, self._hw_mult, self._lshift, strict=True):
             scale = int(k) << int(s)
@@ -202,11 +216,13 @@ class MinifloatRequantizer(wiring.Component):
         p_lo, p_hi = self._product_range()
         valid2 = Signal()
         prod = [Signal(shape_for_range(min(p_lo, -1), p_hi), name=f"prod{p}") for p in range(pe)]
+        values = [acc1[p] if self._decoder is None else self._decoder.decode(m, acc1[p])
+                  for p in range(pe)]  # decoded outside the enable, so it is not gated
         with m.If(advance):
             m.d.sync += valid2.eq(valid1)
-            for p in range(pe):
+            for p, value in enumerate(values):
                 m.d.sync += prod[p].eq(
-                    ((acc1[p] + lane[p]["bias"]) * lane[p]["mult"]) << lane[p]["lshift"])
+                    ((value + lane[p]["bias"]) * lane[p]["mult"]) << lane[p]["lshift"])
 
         # stage 3: sign, magnitude and the position of its leading one
         width = max(max(-p_lo, p_hi).bit_length(), 1)

@@ -5,7 +5,7 @@ of several formats, random per-channel parameters, ReLU, folding and stalls."""
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import signed
+from amaranth.hdl import signed, unsigned
 from qfab.hw.minifloat_requant import MinifloatRequantizer, minifloat_requant_model
 from qfab.hw.multipliers import shape_range
 from qfab.numerics import MinifloatFormat
@@ -112,6 +112,26 @@ def test_relu_gives_positive_zero_and_latency():
     assert logs["o_stream"].cycles == [c + dut.latency for c in range(n)]
     assert dut.param_memory == (4, 4)  # left shifts (12, 12, 0, 0): unsigned(4), one lane
     assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n)
+
+
+@pytest.mark.parametrize("in_name,out_name", [("E4M3FN", "E4M3FN"), ("E5M2", "E2M1FN"),
+                                               ("E3M2_nosub", "E4M3FNUZ")])
+def test_minifloat_codes_in(in_name, out_name):
+    in_fmt, fmt = FORMATS[in_name], FORMATS[out_name]
+    codes = in_fmt.all_codes()
+    codes = codes[~(in_fmt.is_nan(codes) | in_fmt.is_inf(codes))]
+    codes = codes[: codes.size // 3 * 3].reshape(-1, 3)
+    # shifts relative to the input's step: the real values are scaled by 1, 3/4 and 5/16
+    shift = np.array([0, 2, 4]) - in_fmt.lsb_exponent
+    relu = in_name == out_name
+    dut = MinifloatRequantizer(acc_shape=unsigned(in_fmt.bits), channels=3, pe=3, fmt=fmt,
+                               in_fmt=in_fmt, bias=[0, 3, -3], mult=[1, 3, 5], shift=shift,
+                               relu=relu)
+    got, _ = _run(dut, codes, np.random.default_rng(3), p_idle=0.3, p_stall=0.3)
+    fixed = in_fmt.to_fixed(codes) + np.array([0, 3, -3])
+    expected = minifloat_requant_model(fixed, fmt=fmt, mult=[1, 3, 5], shift=shift, relu=relu)
+    np.testing.assert_array_equal(got, expected)
+    assert len(set(got.ravel().tolist())) >= min(codes.size, 1 << fmt.bits) // 4
 
 
 def test_model_is_encode_fixed():
