@@ -37,8 +37,10 @@ def ranges(graph: Graph) -> dict[str, tuple[int, int]]:
         src = graph.tensors[node.inputs[0]]
         if node.op in ("conv", "dense"):
             lo, hi = r[src.name]
-            zp = a["x_zero_point"]
-            bot, top = _mac_range(a["weight"], a["bias"], lo - zp, hi - zp)
+            lo, hi = lo - a["x_zero_point"], hi - a["x_zero_point"]
+            if node.op == "conv" and any(a["pads"]):
+                lo, hi = min(lo, 0), max(hi, 0)  # padding feeds zeros
+            bot, top = _mac_range(a["weight"], a["bias"], lo, hi)
             a["acc_range"] = (bot, top)
             r[out.name] = (int(min(bot)), int(max(top)))
         elif node.op in ("sumpool", "globalsum"):
@@ -51,8 +53,13 @@ def ranges(graph: Graph) -> dict[str, tuple[int, int]]:
                 "lo" in a and a["lo"] is not None:
             r[out.name] = (int(a["lo"]), int(a["hi"]))
         elif node.op == "threshold":
-            r[out.name] = (a["base"], a["base"] + a["thresholds"].shape[1])
-        elif node.op in ("maxpool", "reshape", "transpose", "concat"):
+            r[out.name] = (a["base"], a["base"] + a.get("step", 1) * a["thresholds"].shape[1])
+        elif node.op == "quantize" and a.get("lo") is not None and a.get("hi") is not None:
+            r[out.name] = (int(a["lo"]), int(a["hi"]))
+        elif node.op == "concat":
+            parts = [r[i] for i in node.inputs]
+            r[out.name] = (min(p[0] for p in parts), max(p[1] for p in parts))
+        elif node.op in ("maxpool", "reshape", "transpose"):
             r[out.name] = r[src.name]
         elif not out.is_float:
             r[out.name] = _code_range(out)
