@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,33 @@ def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int],
     return RunResult(reason, int(code), int(cycles), read)
 
 
+def run_image_iss(image: ElfImage, *, max_cycles: int,
+                  dumps: tuple[tuple[int, int], ...] = (), isa: str = "rv32i",
+                  stdout=None) -> RunResult:
+    """:func:`run_image` on the Python ISS instead of Verilator: same conventions and the
+    same cycle count, much slower (tens of thousands of instructions a second), no build."""
+    from qfab.sim.iss import Iss
+
+    if max_cycles <= 0:
+        raise QfabError(f"--max-cycles must be positive, got {max_cycles}")
+    _check_isa(isa)
+    _check_placement(image)
+    iss = Iss(m_extension=isa == "rv32im")
+    iss.load(image)
+    while iss.stopped is None and iss.cycles < max_cycles:
+        iss.step()
+    out = stdout if stdout is not None else sys.stdout
+    if hasattr(out, "buffer"):
+        out.buffer.write(bytes(iss.console))
+    else:
+        out.write(iss.console.decode("latin-1"))
+    out.flush()
+    reason, code = iss.stopped or ("timeout", 0)
+    read = tuple(tuple(iss.read_word(addr + 4 * i) or 0 for i in range(words))
+                 for addr, words in dumps)
+    return RunResult(reason, code, iss.cycles if iss.stopped else max_cycles, read)
+
+
 def signature_range(image: ElfImage) -> tuple[int, int]:
     """(address, words) between ``begin_signature`` and ``end_signature``."""
     try:
@@ -200,12 +228,17 @@ def signature_range(image: ElfImage) -> tuple[int, int]:
 
 
 def run_elf(path: str | Path, *, max_cycles: int = 10_000_000,
-            signature: str | Path | None = None, isa: str = "rv32i",
+            signature: str | Path | None = None, isa: str = "rv32i", engine: str = "verilator",
             stdout=None) -> RunResult:
-    """Load and run ``path``; write the signature words to ``signature`` when given."""
+    """Load and run ``path`` on ``engine`` (``"verilator"`` or ``"iss"``); write the
+    signature words to ``signature`` when given."""
+    runners = {"verilator": run_image, "iss": run_image_iss}
+    if engine not in runners:
+        raise QfabError(f"engine {engine!r} is not one of {', '.join(runners)}")
     image = read_elf(path)
     dumps = (signature_range(image),) if signature is not None else ()
-    result = run_image(image, max_cycles=max_cycles, dumps=dumps, isa=isa, stdout=stdout)
+    result = runners[engine](image, max_cycles=max_cycles, dumps=dumps, isa=isa,
+                             stdout=stdout)
     if signature is not None and result.reason != "timeout":
         sig = Path(signature)
         tmp = sig.with_name(sig.name + ".tmp")

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop with an error after N cycles (default: %(default)s)")
     parser.add_argument("--isa", choices=["rv32i", "rv32im"], default="rv32i",
                         help="the core's instruction set (default: %(default)s)")
+    parser.add_argument("--iss", action="store_true",
+                        help="run on the Python instruction-set simulator instead of "
+                             "Verilator (slower; no build; same cycle count)")
     parser.add_argument("--signature", metavar="FILE",
                         help="write the words from begin_signature to end_signature, "
                              "one hex word a line")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     sys.stdout.flush()
     result = run_elf(args.elf, max_cycles=args.max_cycles, signature=args.signature,
-                     isa=args.isa)
+                     isa=args.isa, engine="iss" if args.iss else "verilator")
     if result.reason == "timeout":
         raise QfabError(f"{args.elf}: no exit after --max-cycles {args.max_cycles} cycles")
     if result.reason == "tohost" and result.code != 1:

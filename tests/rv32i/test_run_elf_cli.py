@@ -37,15 +37,17 @@ def _print_and_exit(text: str, status: int) -> list[int]:
     return code + A.li(6, status) + A.li(5, EXIT) + [A.store("sw", 6, 5, 0), A.jal(0, 0)]
 
 
+@pytest.mark.parametrize("engine", [[], ["--iss"]], ids=["verilator", "iss"])
 @pytest.mark.parametrize(("status", "expected"), [(0, 0), (5, 5), (256, 1), (-1, 1)])
-def test_exit_status_and_console(tmp_path, soc_model, status, expected):
-    proc = qfab(_elf(tmp_path, _print_and_exit("ok\n", status)))
+def test_exit_status_and_console(tmp_path, soc_model, status, expected, engine):
+    proc = qfab(_elf(tmp_path, _print_and_exit("ok\n", status)), *engine)
     assert (proc.returncode, proc.stdout, proc.stderr) == (expected, "ok\n", "")
 
 
-def test_tohost_pass_fail_and_signature(tmp_path, assemble, soc_model):
+@pytest.mark.parametrize("engine", [[], ["--iss"]], ids=["verilator", "iss"])
+def test_tohost_pass_fail_and_signature(tmp_path, assemble, soc_model, engine):
     sig = tmp_path / "sig.txt"
-    proc = qfab(assemble(PROGRAMS / "fail.S"))
+    proc = qfab(assemble(PROGRAMS / "fail.S"), *engine)
     assert proc.returncode == 1 and "test 7 failed" in proc.stderr
     # begin/end_signature around three words the program writes, tohost after them.
     tohost = RAM + 0x100
@@ -53,13 +55,14 @@ def test_tohost_pass_fail_and_signature(tmp_path, assemble, soc_model):
     code += [A.store("sw", 5, 5, 8)] + A.li(5, tohost) + [A.i_type("addi", 6, 0, 1),
                                                          A.store("sw", 6, 5, 0), A.jal(0, 0)]
     symbols = {"begin_signature": RAM + 0x80, "end_signature": RAM + 0x8C, "tohost": tohost}
-    proc = qfab(_elf(tmp_path, code, symbols), "--signature", sig)
+    proc = qfab(_elf(tmp_path, code, symbols), "--signature", sig, *engine)
     assert proc.returncode == 0, proc.stderr
     assert sig.read_text() == f"deadbeef\n00000000\n{RAM + 0x80:08x}\n"
 
 
-def test_max_cycles_is_a_one_line_error(tmp_path, soc_model):
-    proc = qfab(_elf(tmp_path, [A.jal(0, 0)]), "--max-cycles", 1000)
+@pytest.mark.parametrize("engine", [[], ["--iss"]], ids=["verilator", "iss"])
+def test_max_cycles_is_a_one_line_error(tmp_path, soc_model, engine):
+    proc = qfab(_elf(tmp_path, [A.jal(0, 0)]), "--max-cycles", 1000, *engine)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--max-cycles 1000" in proc.stderr
 
