@@ -271,6 +271,8 @@ def generated_files(firmware_dir: Path = FIRMWARE_DIR) -> dict[Path, str]:
     """Each generated firmware file and the text it must hold."""
     return {firmware_dir / "link.ld": linker_script(),
             firmware_dir / "link_ram.ld": linker_script_ram(),
+            firmware_dir / "memory_map.md": f"<!-- {_HEADER_NOTE} -->\n# SoC memory map\n\n"
+                                             + markdown(),
             firmware_dir / "include" / "qfab_soc.h": c_header()}
 
 
