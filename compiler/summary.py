@@ -65,7 +65,16 @@ def layer(graph: Graph, node: Node) -> dict[str, Any]:
         entry["weight_shape"] = list(node.attrs["weight"].shape)
     if node.op == "threshold":
         entry["thresholds"] = list(node.attrs["thresholds"].shape)
+    if node.op in ("quantize", "dequantize"):
+        t = graph.tensors[node.outputs[0] if node.op == "quantize" else node.inputs[0]]
+        entry["scale"] = _floats(t.scale)
+        entry["zero_point"] = _ints(t.zero_point)
     return entry
+
+
+def _floats(a) -> list[float] | float:
+    a = np.asarray(a, np.float64)
+    return float(a) if a.size == 1 else [float(v) for v in a.reshape(-1)]
 
 
 def summarize(graph: Graph) -> dict[str, Any]:

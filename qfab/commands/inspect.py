@@ -34,6 +34,11 @@ def _detail(layer: dict) -> str:
         return f"*{_values(r['mult'])} >>{_values(r['shift'])} zp {r['zero_point']}"
     if r:
         return f"a*{r['mult_a']} + b*{r['mult_b']} >>{r['shift']}"
+    if "scale" in layer:
+        scale, zp = layer["scale"], layer["zero_point"]
+        scale = f"{scale:.6g}" if isinstance(scale, float) else f"per-channel({len(scale)})"
+        zp = _values(zp) if isinstance(zp, int | list) else zp
+        return f"scale {scale} zp {zp}"
     if "thresholds" in layer:
         return "thresholds {}x{}".format(*layer["thresholds"])
     if "weight_shape" in layer:

@@ -49,6 +49,12 @@ def test_inspect_json_requant_multipliers(capsys):
     assert np.all((mult >= 2**15) & (mult < 2**16))  # 16-bit multipliers, normalized
     assert conv["macs"] == 32 * 26 * 26 * 3 * 3 * 3
     assert rq["inputs"][0]["format"] == conv["outputs"][0]["format"]
+    (q,) = [layer for layer in summary["layers"] if layer["op"] == "quantize"]
+    model = onnx.load(PERCHANNEL)
+    node = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    assert q["scale"] == float(inits[node.input[1]]) and q["zero_point"] == int(
+        inits[node.input[2]])
 
 
 def test_inspect_table(capsys):
