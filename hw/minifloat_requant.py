@@ -27,6 +27,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import MinifloatDecoder, shape_for_range, shape_range
 
 __all__ = ["MinifloatRequantizer", "minifloat_requant_model"]
@@ -185,10 +186,10 @@ class MinifloatRequantizer(wiring.Component):
         i_s = self.i_stream
         params, fields = self._params()
 
-        o_s = self.o_stream
         o_layout = data.ArrayLayout(unsigned(self._fmt.bits), pe)
-        advance = Signal()
-        m.d.comb += [advance.eq(~o_s.valid | o_s.ready), i_s.ready.eq(advance)]
+        skid = OutputSkid(m, self.o_stream, o_layout)
+        advance = skid.advance
+        m.d.comb += i_s.ready.eq(advance)
         fire = i_s.valid & i_s.ready
 
         # stage 1: the accumulators, and this channel fold's parameters from the ROM
@@ -245,8 +246,7 @@ class MinifloatRequantizer(wiring.Component):
         result = Signal(o_layout)
         for p in range(pe):
             m.d.comb += result[p].eq(self._encode(m, neg[p], mag[p], lead[p], kmin, width, p))
-        with m.If(advance):
-            m.d.sync += [o_s.valid.eq(valid3), o_s.payload.eq(result)]
+        skid.push(valid3, result)
         return m
 
     def _leading_one(self, m: Module, prod: Any, negative: Any, kmin: int, kmax: int,

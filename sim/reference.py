@@ -248,6 +248,8 @@ class Reference:
             mult, shift = src.broadcast(a["mult"]), src.broadcast(a["shift"])
             num = (v + src.broadcast(a["bias_int"])) * mult
             if isinstance(dst.fmt, MinifloatFormat):
+                if a.get("relu"):  # ReLU before the quantizer: negatives become +0
+                    num = np.maximum(num, 0)
                 return dst.fmt.encode_fixed(num, -shift).astype(np.int64)
             y = shift_round(num, shift, a["rounding"])
         elif "scale_f32" in a and np.abs(v).max(initial=0) < 2**24:
@@ -258,6 +260,8 @@ class Reference:
         else:
             real = v.astype(np.float64) * src.broadcast(a["scale"]) + src.broadcast(a["offset"])
             if isinstance(dst.fmt, MinifloatFormat):
+                if a.get("relu"):
+                    real = np.maximum(real, 0.0) + 0.0  # and no -0: Relu then Q gives +0
                 return dst.fmt.encode(real).astype(np.int64)
             y = round_real(real, a["rounding"])
         return np.clip(np.asarray(y, np.int64) + a["zero_point"], a["lo"], a["hi"]).astype(

@@ -27,6 +27,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.requant import Requantizer
 
         return Requantizer(**p)
+    if spec.kind == "minifloat_requant":
+        from qfab.hw.minifloat_requant import MinifloatRequantizer
+
+        return MinifloatRequantizer(**p)
     if spec.kind == "threshold":
         from qfab.hw.threshold import Thresholder
 

@@ -4,27 +4,57 @@ from __future__ import annotations
 
 import numpy as np
 from qfab.compiler.ir import Node
-from qfab.hw.multipliers import IntDecoder, MinifloatDecoder, Multiplier, shape_for_range
+from qfab.hw.multipliers import (
+    IntDecoder,
+    MinifloatDecoder,
+    Multiplier,
+    OperandDecoder,
+    shape_for_range,
+)
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
 
-def activation_decoder(fmt, node: Node):
+def activation_decoder(fmt, node: Node) -> OperandDecoder:
+    """The decoder of the streamed codes: minifloats decode to their exact fixed-point value,
+    fixed-point words are integers in units of ``2**-frac_bits``."""
     from qfab.compiler.backend.plan import element_shape
 
     if isinstance(fmt, MinifloatFormat):
         return MinifloatDecoder(fmt)
-    if isinstance(fmt, IntFormat | FixedFormat):
+    if isinstance(fmt, FixedFormat):
+        return IntDecoder(element_shape(fmt), frac_bits=fmt.frac_bits)
+    if isinstance(fmt, IntFormat):
         return IntDecoder(element_shape(fmt))
     raise QfabError(f"node {node.name!r}: activations in {fmt} have no hardware decoder")
 
 
-def multiplier_for(in_fmt, node: Node) -> Multiplier:
-    """Activations decoded from their codes; weights stored as the exact integers the IR
-    holds (zero points already subtracted), in the narrowest width that holds them."""
-    w = np.asarray(node.attrs["weight"], np.int64)
+def weight_operand(node: Node, weights: np.ndarray) -> tuple[OperandDecoder, np.ndarray]:
+    """The weight decoder and the codes the weight memory stores, for ``weights`` (the IR's
+    exact integers, zero points subtracted, already arranged for the unit).
+
+    Weights the frontend marked with a minifloat ``weight_format`` are stored as their codes
+    (8 bits for E4M3 instead of the ~20-bit integers of their fixed-point values) when every
+    value still is one; otherwise they are stored as integers in the narrowest width."""
+    w = np.asarray(weights, np.int64)
+    fmt = node.attrs.get("weight_format")
+    if isinstance(fmt, MinifloatFormat) and w.size:
+        codes = fmt.encode_fixed(w, fmt.lsb_exponent)
+        if np.array_equal(fmt.to_fixed(codes), w):
+            return MinifloatDecoder(fmt), codes
     shape = shape_for_range(min(int(w.min()), 0), max(int(w.max()), 0))
     if shape.width < 2 and shape.signed:
         shape = shape.__class__(2, True)
-    return Multiplier(activation_decoder(in_fmt, node), IntDecoder(shape))
+    return IntDecoder(shape), w
+
+
+def mac_operands(in_fmt, node: Node, weights: np.ndarray) -> tuple[Multiplier, np.ndarray]:
+    """The unit's multiplier and its stored weight codes (see :func:`weight_operand`)."""
+    decoder, codes = weight_operand(node, weights)
+    return Multiplier(activation_decoder(in_fmt, node), decoder), codes
+
+
+def multiplier_for(in_fmt, node: Node) -> Multiplier:
+    """The multiplier for the node's weights as the IR holds them (see :func:`mac_operands`)."""
+    return mac_operands(in_fmt, node, node.attrs["weight"])[0]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
-from qfab.numerics import IntFormat
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
@@ -84,7 +84,7 @@ class HwPlan:
 def element_shape(fmt) -> Shape:
     if isinstance(fmt, Acc):
         return signed(fmt.bits)
-    if isinstance(fmt, IntFormat):
+    if isinstance(fmt, IntFormat | FixedFormat):
         return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
     if hasattr(fmt, "exp_bits"):
         return unsigned(fmt.bits)
@@ -197,6 +197,8 @@ class _Planner:
 
     def _out_shape(self, name: str) -> Shape:
         last = self.stages[-1].blocks[-1]
+        if last.kind == "minifloat_requant":
+            return unsigned(last.params["fmt"].bits)
         return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
 
     # ---- helpers ------------------------------------------------------------------------
@@ -230,11 +232,11 @@ class _Planner:
     # ---- ops ------------------------------------------------------------------------------
     def _mac(self, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
              in_t: Tensor, out_t: Tensor) -> None:
-        from qfab.compiler.backend.operands import multiplier_for
+        from qfab.compiler.backend.operands import mac_operands
 
         mh, mw = weights.shape
         pe, simd = choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd)
-        mult = multiplier_for(in_t.fmt, node)
+        mult, stored = mac_operands(in_t.fmt, node, weights)
         zx = node.attrs["x_zero_point"]
         # The MVU multiplies raw codes; the input zero point moves into the bias.
         row_sums = weights.sum(axis=1).astype(np.int64)
@@ -242,7 +244,7 @@ class _Planner:
         self.pending_bias = np.asarray(bias, np.int64) - zx * row_sums
         from qfab.hw.mvu import dot_product_bounds
 
-        lo, hi = dot_product_bounds(weights, mult)
+        lo, hi = dot_product_bounds(stored, mult)
         from qfab.hw.multipliers import shape_for_range
 
         acc_shape = Shape(max(shape_for_range(lo, hi).width, 2), True)
@@ -253,7 +255,7 @@ class _Planner:
             blocks.append(window)
             self.elems = window.out_elems
         self._adapt(blocks, elem, simd)
-        blocks.append(BlockSpec("mvu", dict(weights=weights, multiplier=mult,
+        blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
                                             acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
         self.elems = pe
         cycles = vectors * (mh // pe) * (mw // simd)
@@ -326,7 +328,11 @@ class _Planner:
         """The element shape arriving: the raw accumulator of the MVU before, or codes."""
         if self.stages and self.stages[-1].blocks[-1].kind == "mvu":
             return self.stages[-1].blocks[-1].params["acc_shape"]
-        return element_shape(self.t(node.inputs[0]).fmt)
+        fmt = self.t(node.inputs[0]).fmt
+        if isinstance(fmt, MinifloatFormat):  # sign-magnitude codes: not integers to compare
+            raise QfabError(f"node {node.name!r}: {node.op} of {fmt} codes has no hardware "
+                            "block yet")
+        return element_shape(fmt)
 
     def _requant(self, node: Node) -> None:
         a = node.attrs
@@ -334,15 +340,36 @@ class _Planner:
         c = self._channels(in_t)
         bias = self._take_bias(c) + self._per_channel(a["bias_int"], c) \
             - self._per_channel(a["in_zero_point"], c)
-        if isinstance(out_t.fmt, Acc) or not isinstance(out_t.fmt, IntFormat):
-            raise QfabError(f"node {node.name!r}: requantization to {out_t.fmt} has no "
-                            "hardware block yet")
+        if isinstance(out_t.fmt, MinifloatFormat):
+            self._minifloat_requant(node, in_t, out_t, bias)
+            return
+        if isinstance(out_t.fmt, Acc) or not isinstance(out_t.fmt, IntFormat | FixedFormat) \
+                or isinstance(in_t.fmt, MinifloatFormat):
+            raise QfabError(f"node {node.name!r}: requantization from {in_t.fmt} to "
+                            f"{out_t.fmt} has no hardware block yet")
         self._elementwise(node, BlockSpec("requant", dict(
             acc_shape=self._input_shape(node), channels=c, pe=self.elems, bias=bias,
             mult=self._per_channel(a["mult"], c), shift=self._per_channel(a["shift"], c),
             zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
             out_shape=element_shape(out_t.fmt), rounding=a["rounding"]),
             self.elems, self.elems))
+
+    def _minifloat_requant(self, node: Node, in_t: Tensor, out_t: Tensor,
+                           bias: np.ndarray) -> None:
+        """A requant to a minifloat: encode_fixed of the dyadic product, ReLU fused."""
+        a, fmt = node.attrs, out_t.fmt
+        if fmt.decode(np.asarray(a["zero_point"], np.int64)) != 0:
+            raise QfabError(f"node {node.name!r}: a non-zero {fmt} zero point has no "
+                            "hardware block")
+        c = self._channels(in_t)
+        minifloat_in = isinstance(in_t.fmt, MinifloatFormat)  # codes, not an MVU's sums
+        acc_shape = unsigned(in_t.fmt.bits) if minifloat_in else self._input_shape(node)
+        params = dict(acc_shape=acc_shape, channels=c, pe=self.elems, fmt=fmt,
+                      bias=bias, mult=self._per_channel(a["mult"], c),
+                      shift=self._per_channel(a["shift"], c), relu=bool(a.get("relu", False)))
+        if minifloat_in:
+            params["in_fmt"] = in_t.fmt
+        self._elementwise(node, BlockSpec("minifloat_requant", params, self.elems, self.elems))
 
     def _clamp(self, node: Node) -> None:
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
@@ -385,6 +412,9 @@ class _Planner:
         if self.pending_bias is not None:
             raise QfabError(f"node {node.name!r}: max pooling of a raw accumulator")
         self._check_channel_order(node, in_t)
+        if isinstance(in_t.fmt, MinifloatFormat):
+            raise QfabError(f"node {node.name!r}: max pooling of {in_t.fmt} codes has no "
+                            "hardware block yet")
         _, c, h, w = in_t.shape
         elem = element_shape(in_t.fmt)
         simd = math.gcd(c, self.elems)

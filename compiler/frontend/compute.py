@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend.values import Const, Real
 from qfab.compiler.ir import Acc, Tensor
-from qfab.numerics import IntFormat
+from qfab.numerics import IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
@@ -61,6 +61,9 @@ def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: i
     w_zp = _channel_param(w.zero_point, channels, w.axis, w.value.ndim, "weight zero point",
                           node, imp).astype(np.int64)
     wv = wfmt.to_fixed(weight) - w_zp.reshape((-1,) + (1,) * (weight.ndim - 1))
+    if isinstance(wfmt, MinifloatFormat) and not w_zp.any():
+        # The backend can store these weights as codes (8 bits for E4M3) with a decoder.
+        attrs["weight_format"] = wfmt
     lsb = xt.fmt.lsb_exponent + wfmt.lsb_exponent
     acc_scale = float(xt.scale) * w_scale.astype(np.float64)
     bias = None

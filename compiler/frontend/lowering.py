@@ -44,8 +44,14 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
         raise QfabError(f"node {node_name!r}: per-channel quantization of activations "
                         "is not supported")
     scale, zp = float(scale.reshape(())), int(zp.reshape(()))
+    relu = False
     if isinstance(fmt, MinifloatFormat):
         lo = hi = None
+        # A pending ReLU rides along (attrs relu); other clamps have no minifloat requant.
+        if r.hi < np.inf or r.lo not in (0, -np.inf):
+            raise QfabError(f"node {node_name!r}: a clamp to [{r.lo}, {r.hi}] before a "
+                            f"{fmt} quantizer is not supported (only ReLU)")
+        relu = r.lo == 0
     else:
         lo = fmt.min if lo is None else lo
         hi = fmt.max if hi is None else hi
@@ -76,6 +82,8 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
         scale=ratio if per_channel else ratio[:1].reshape(()),
         offset=offset if np.any(offset != offset[0]) else offset[:1].reshape(()),
         zero_point=zp, lo=lo, hi=hi, rounding=rounding)
+    if relu:
+        node.attrs["relu"] = True
     f32 = _float32_ratio(imp, src, scale, channels)
     if f32 is not None and isinstance(fmt, IntFormat) and not np.any(offset):
         node.attrs["scale_f32"] = f32 if per_channel else f32[:1].reshape(())
