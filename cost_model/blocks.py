@@ -112,7 +112,8 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
         c.add_memory(nf * sf, products * w_code, family, rom=True)
     if nf > 1:
         c.add_memory(sf, simd * a_code, family, rom=False)
-    c.ff += simd * a_code + 3 * pe * acc + 7 + _bits(sf) + _bits(nf) + _bits(nf * sf)
+    # input word, adder-tree sums, accumulators, output register and its spare (OutputSkid)
+    c.ff += simd * a_code + 4 * pe * acc + 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     return c
 
 
@@ -160,7 +161,7 @@ def requant_cost(p: dict, family: str) -> BlockCost:
         c.add_memory(depth, width, family, rom=True)
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
-    c.ff += pe * (acc + prod_w + out) + 3
+    c.ff += pe * (acc + prod_w + 2 * out) + 4  # the output and its spare (OutputSkid)
     return c
 
 
@@ -179,7 +180,7 @@ def threshold_cost(p: dict, family: str) -> BlockCost:
         c.add_memory(depth, width, family, rom=True)
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
-    c.ff += pe * (acc + out) + 2
+    c.ff += pe * (acc + 2 * out) + 3  # the output and its spare (OutputSkid)
     return c
 
 
