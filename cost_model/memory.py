@@ -27,9 +27,10 @@ BRAM_SHAPES = {
 BRAM_COST = {"xilinx7": 129, "ecp5": 128, "ice40": 64}
 ROM_IN_BRAM = {"xilinx7": False, "ecp5": True, "ice40": True}
 
-# Dual-port LUT RAM: (depth, bits a cell, LUTs a cell, cost a cell).
+# Dual-port LUT RAM cells: (depth, bits a cell, LUTs a cell, cost a cell). Deeper memories
+# take banks of the deepest cell and a read multiplexer.
 LUTRAM = {
-    "xilinx7": ((32, 6, 4, 8), (64, 3, 4, 8), (128, 1, 4, 8)),
+    "xilinx7": ((32, 6, 4, 8), (64, 3, 4, 8)),
     "ecp5": ((16, 4, 4, 4),),
     "ice40": (),
 }
@@ -57,13 +58,15 @@ def logic_rom_luts(depth: int, width: int, family: str) -> int:
     join a group of LUTs for free (MUXF7/F8: 4 LUT6; PFUMX/L6MUX21: 8 LUT4; none on iCE40),
     and each further level of choice between groups costs a LUT a group."""
     luts = math.ceil(depth / (1 << LUT_INPUTS[family]))
+    if FREE_JOIN[family] == 1:
+        # No wide-mux cells (iCE40): ABC spends about 1.5 LUT4 per 2:1 join (calibration).
+        return width * luts + round(1.5 * (luts - 1) * width)
     groups = math.ceil(luts / FREE_JOIN[family])
     extra = 0
     while groups > 1:
-        extra += groups if FREE_JOIN[family] > 1 else groups // 2
-        groups = math.ceil(groups / (4 if FREE_JOIN[family] > 1 else 2))
+        extra += groups
+        groups = math.ceil(groups / 4)
     return width * (luts + extra)
-
 
 def memory_cost(depth: int, width: int, family: str, *, rom: bool) -> MemoryCost:
     """Cost of a ``depth`` x ``width`` memory with a registered read, as Yosys maps it."""
@@ -75,16 +78,23 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool) -> MemoryCost
         options.append((bits * ROM_BIT_COST,
                         MemoryCost("logic", logic_rom_luts(depth, width, family), width, 0)))
     else:
-        # Each word in flip-flops, a write decoder, and a read multiplexer tree.
-        mux = logic_rom_luts(depth, width, family)
+        # Each word in flip-flops, a write decoder, and a read multiplexer tree. On a tie
+        # memory_libmap prefers logic to block RAM (iCE40 4x32) and block RAM to LUT RAM
+        # (ECP5 64x32): the order of the options below.
+        mux = width * (depth - 1) if family == "ice40" else logic_rom_luts(depth, width, family)
         options.append((bits * RAM_BIT_COST, MemoryCost("logic", mux + depth, bits + width, 0)))
-        for cell_depth, cell_bits, cell_luts, cell_cost in LUTRAM[family]:
-            if depth <= cell_depth:
-                cells = math.ceil(width / cell_bits)
-                options.append((cells * cell_cost,
-                                MemoryCost("lutram", cells * cell_luts, width, 0)))
-                break
-    if not rom or ROM_IN_BRAM[family]:
+        n = bram_blocks(depth, width, family)
+        options.append((n * BRAM_COST[family], MemoryCost("bram", 0, 0, n)))
+        cells = LUTRAM[family]
+        if cells:
+            fit = [c for c in cells if depth <= c[0]]
+            cell_depth, cell_bits, cell_luts, cell_cost = fit[0] if fit else cells[-1]
+            banks = math.ceil(depth / cell_depth)
+            n = banks * math.ceil(width / cell_bits)
+            mux = width * (banks - 1)
+            options.append((n * cell_cost, MemoryCost("lutram", n * cell_luts + mux, width, 0)))
+        return min(options, key=lambda o: o[0])[1]
+    if ROM_IN_BRAM[family]:
         n = bram_blocks(depth, width, family)
         options.append((n * BRAM_COST[family], MemoryCost("bram", 0, 0, n)))
     return min(options, key=lambda o: o[0])[1]
