@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.handle import Immediate
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 # What the parent process asks for: file names and keys shared with qfab.sim.cosim.
@@ -34,7 +35,9 @@ async def run_job(dut) -> None:
     job = json.loads((run_dir / JOB_FILE).read_text())
     words = (run_dir / INPUT_FILE).read_text().split()
 
-    Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
+    # A C++ clock; an immediate write skips Verilator's inertial-put queue (~20% faster).
+    clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi", set_action=Immediate)
+    clock.start(start_high=False)
     dut.rst.value = 1
     dut.start.value = 0
     dut.n_in_beats.value = len(words)
