@@ -7,6 +7,14 @@ in 53 bits. ``quantize`` and ``dequantize`` at the graph boundary are the only f
 Requantization has two modes: ``"dyadic"`` (integer multiply, add, shift: what the hardware
 does) and ``"onnx"`` (the float scale multiply with round-half-even that onnxruntime does), so
 the importer can be checked exactly against onnxruntime and the dyadic difference measured.
+In ``"onnx"`` mode a requant of an 8-bit conv/matmul accumulator multiplies in float32 by
+float32(float32(x_scale * w_scale) / y_scale), as onnxruntime's QLinearConv/QLinearMatMul do
+(attribute ``scale_f32``); every other requant multiplies in float64, which is exact enough to
+round the true value. Where onnxruntime itself computes in float32 between DequantizeLinear and
+QuantizeLinear (a QDQ AveragePool, say), the two can differ by one code at a rounding tie.
+
+Speed: weights are prepared once per graph, BLAS runs on one thread (the products are small
+and threads only contend), and rounding shifts on int64 take a two-operation fast path.
 """
 
 from __future__ import annotations
