@@ -209,3 +209,27 @@ def test_verifier_runs_on_imported_graph_too():
     g2 = import_onnx(TFC)
     g2.tensors[g2.nodes[0].outputs[0]].fmt = IntFormat(bits=4, signed=True)
     verify(g2)  # a valid retyping is not an error
+
+
+# ---- API input errors --------------------------------------------------------------------
+
+@pytest.mark.parametrize("problem", ["missing", "shape", "dtype", "mode", "many"])
+def test_reference_api_input_errors(problem):
+    from qfab.api import reference
+
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    model = TFC
+    kwargs = {}
+    if problem == "missing":
+        inputs = {"not_an_input": x}
+    elif problem == "shape":
+        inputs = np.zeros((2, 1, 28, 27), np.float32)
+    elif problem == "dtype":
+        inputs = np.array([["a"] * 28] * 28)[None, None]
+    elif problem == "mode":
+        inputs, kwargs = x, {"requant": "float"}
+    else:
+        model, inputs = "/work/shared/models/qdq/ort_qdq_convs.onnx", np.zeros((1, 1, 5, 5))
+    with pytest.raises(QfabError) as info:
+        reference(model, inputs, **kwargs)
+    assert "\n" not in str(info.value)
