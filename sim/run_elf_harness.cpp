@@ -1,6 +1,7 @@
 // Free-running Verilator harness for the qfab SoC (built once, shared by every program).
 //
-// Usage: harness LOAD_FILE RESULT_FILE BOOT_ADDR TOHOST_ADDR|0 MAX_CYCLES [DUMP_ADDR DUMP_WORDS DUMP_FILE]...
+// Usage: harness LOAD_FILE RESULT_FILE BOOT_ADDR TOHOST_ADDR|0 MAX_CYCLES M_ENABLE
+//                [DUMP_ADDR DUMP_WORDS DUMP_FILE]...
 // LOAD_FILE holds lines "ADDR WORD" in hex, written through the debug bus port while the
 // core is held in reset. Console characters go to stdout. RESULT_FILE receives one line:
 // "<exit|tohost|timeout> <code> <cycles>". Each dump writes DUMP_WORDS words, one hex word a line.
@@ -42,8 +43,8 @@ static uint32_t transfer(uint32_t addr, bool we, uint32_t wdata, bool *err) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 6 || (argc - 6) % 3) {
-        fprintf(stderr, "usage: %s LOAD RESULT BOOT TOHOST MAX_CYCLES [ADDR WORDS FILE]...\n",
+    if (argc < 7 || (argc - 7) % 3) {
+        fprintf(stderr, "usage: %s LOAD RESULT BOOT TOHOST MAX_CYCLES M [ADDR WORDS FILE]...\n",
                 argv[0]);
         return 2;
     }
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     top->run = 0;
     top->DBG(valid) = 0;
     top->boot_addr = boot;
+    top->m_enable = argv[6][0] == '1';
     tick();
     tick();
     top->rst = 0;
@@ -106,7 +108,7 @@ int main(int argc, char **argv) {
     top->run = 0;
     tick();
     tick();
-    for (int i = 6; i + 2 < argc; i += 3) {
+    for (int i = 7; i + 2 < argc; i += 3) {
         uint32_t base = strtoul(argv[i], nullptr, 16);
         unsigned long words = strtoul(argv[i + 1], nullptr, 10);
         FILE *out = fopen(argv[i + 2], "w");

@@ -1,4 +1,4 @@
-/* Generated from qfab/hw/soc/memory_map.py; do not edit. */
+/* Generated from hw/soc/memory_map.py (qfab.hw.soc.memory_map); do not edit. */
 #ifndef QFAB_SOC_H
 #define QFAB_SOC_H
 

@@ -45,7 +45,9 @@ class Rv32iCore(wiring.Component):
     Parameters
     ----------
     m_extension : bool
-        Add the M extension (multiply, divide); misa then reports it.
+        Build the M extension (multiply, divide). It is active while the ``m_enable``
+        input is high (then misa reports it; else M instructions are illegal), so one
+        build serves RV32I and RV32IM programs.
 
     Members
     -------
@@ -53,10 +55,9 @@ class Rv32iCore(wiring.Component):
         Instruction fetches and data accesses share this one port.
     boot_addr : In(32)
         The address of the first instruction, sampled while in reset.
+    m_enable : In(1)
+        Present with ``m_extension``: turns the M extension on.
     """
-
-    bus: Out(BusSignature())
-    boot_addr: In(32)
 
     cycles_per_class = CYCLES_PER_CLASS
 
@@ -64,7 +65,10 @@ class Rv32iCore(wiring.Component):
         if not isinstance(m_extension, bool):
             raise ValueError(f"m_extension must be a bool, got {m_extension!r}")
         self._m_extension = m_extension
-        super().__init__()
+        members = {"bus": Out(BusSignature()), "boot_addr": In(32)}
+        if m_extension:
+            members["m_enable"] = In(1)
+        super().__init__(members)
 
     @property
     def m_extension(self) -> bool:
@@ -73,7 +77,9 @@ class Rv32iCore(wiring.Component):
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
         m.submodules.alu = alu = Alu()
-        m.submodules.csr = csr = CsrFile(m_extension=self._m_extension)
+        m.submodules.csr = csr = CsrFile()
+        if self._m_extension:
+            m.d.comb += csr.m_enable.eq(self.m_enable)
         muldiv = None
         if self._m_extension:
             m.submodules.muldiv = muldiv = MulDiv()
@@ -193,7 +199,7 @@ class Rv32iCore(wiring.Component):
         is_muldiv = Const(0, 1)
         product = Const(0, 32)
         if muldiv is not None:
-            is_muldiv = (opcode == Opcode.OP) & (f7 == 0b0000001)
+            is_muldiv = (opcode == Opcode.OP) & (f7 == 0b0000001) & self.m_enable
             product = muldiv.product
             m.d.comb += [muldiv.op.eq(f3), muldiv.a.eq(a), muldiv.b.eq(b)]
         m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(Mux(is_imm, s["imm_i"], b)),

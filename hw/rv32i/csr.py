@@ -1,7 +1,7 @@
 """Machine-mode CSRs: trap state (mstatus, mtvec, mepc, mcause, mtval, mscratch) and the
 cycle and instret counters, with their read-only user aliases."""
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw.rv32i.isa import MISA_M, MISA_VALUE, MSTATUS_MPP, Csr
@@ -51,10 +51,7 @@ class CsrFile(wiring.Component):
     mret: In(1)
     mtvec: Out(32)
     mepc: Out(32)
-
-    def __init__(self, *, m_extension: bool = False) -> None:
-        self._misa = MISA_VALUE | (MISA_M if m_extension else 0)
-        super().__init__()
+    m_enable: In(1)
 
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
@@ -69,7 +66,8 @@ class CsrFile(wiring.Component):
         m.d.comb += mstatus.eq(Cat(Const(0, 3), mie, Const(0, 3), mpie) | MSTATUS_MPP)
 
         readable = {
-            Csr.MSTATUS: mstatus, Csr.MISA: Const(self._misa, 32), Csr.MIE: Const(0, 32),
+            Csr.MSTATUS: mstatus, Csr.MISA: Const(MISA_VALUE, 32) | Mux(self.m_enable, MISA_M, 0),
+            Csr.MIE: Const(0, 32),
             Csr.MTVEC: self.mtvec, Csr.MSCRATCH: mscratch, Csr.MEPC: self.mepc,
             Csr.MCAUSE: mcause, Csr.MTVAL: mtval, Csr.MIP: Const(0, 32),
             Csr.MCYCLE: cycle[:32], Csr.MCYCLEH: cycle[32:],

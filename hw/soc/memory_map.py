@@ -134,7 +134,7 @@ def check_map(memory_map: tuple[Region, ...]) -> None:
 
 check_map(MEMORY_MAP)
 
-_HEADER_NOTE = "Generated from qfab/hw/soc/memory_map.py; do not edit."
+_HEADER_NOTE = "Generated from hw/soc/memory_map.py (qfab.hw.soc.memory_map); do not edit."
 
 
 def linker_script(memory_map: tuple[Region, ...] = MEMORY_MAP) -> str:

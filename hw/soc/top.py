@@ -27,7 +27,7 @@ class Soc(wiring.Component):
         Words preloaded into the ROM (a board's firmware); empty for ``qfab run-elf``, which
         loads through ``dbg``.
     m_extension : bool
-        Build the core with the M extension.
+        Build the core with the M extension, switched on by the ``m_enable`` input.
     devices : dict of str to Component
         Bus targets for further ``"io"`` regions of the map (an accelerator's register
         block, a DMA), keyed by region name; each has a ``bus: In(BusSignature())`` member
@@ -46,18 +46,9 @@ class Soc(wiring.Component):
         From the ``sysctl`` registers.
     store_valid, store_addr, store_data : Out(1), Out(32), Out(32)
         A store completed on the bus this cycle (lets a harness watch ``tohost``).
+    m_enable : In(1)
+        Present with ``m_extension``; a board ties it high.
     """
-
-    dbg: In(BusSignature())
-    run: In(1)
-    boot_addr: In(32)
-    console_valid: Out(1)
-    console_data: Out(8)
-    exit_valid: Out(1)
-    exit_code: Out(32)
-    store_valid: Out(1)
-    store_addr: Out(32)
-    store_data: Out(32)
 
     def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
                  rom_init: tuple[int, ...] = (),
@@ -75,7 +66,15 @@ class Soc(wiring.Component):
             raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
         self._memory_map = tuple(memory_map)
         self._rom_init = tuple(rom_init)
-        super().__init__()
+        members = {
+            "dbg": In(BusSignature()), "run": In(1), "boot_addr": In(32),
+            "console_valid": Out(1), "console_data": Out(8),
+            "exit_valid": Out(1), "exit_code": Out(32),
+            "store_valid": Out(1), "store_addr": Out(32), "store_data": Out(32),
+        }
+        if m_extension:
+            members["m_enable"] = In(1)
+        super().__init__(members)
 
     @property
     def memory_map(self) -> tuple[Region, ...]:
@@ -109,6 +108,8 @@ class Soc(wiring.Component):
         m.submodules.arbiter = arbiter = Arbiter()
         m.submodules.decoder = decoder = Decoder(regions=self._memory_map)
         m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]
+        if self._m_extension:
+            m.d.comb += core.m_enable.eq(self.m_enable)
         wiring.connect(m, core.bus, arbiter.core)
         wiring.connect(m, wiring.flipped(self.dbg), arbiter.debug)
         wiring.connect(m, arbiter.bus, decoder.bus)
