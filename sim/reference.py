@@ -40,7 +40,8 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
 
 
 def _bound(a: np.ndarray) -> int:
-    return int(np.max(np.abs(a))) if a.size else 0
+    """max |a|, from two reductions (no temporary array) in Python ints."""
+    return max(int(a.max()), -int(a.min())) if a.size else 0
 
 
 @functools.cache
@@ -272,8 +273,8 @@ class Reference:
                     real = np.maximum(real, 0.0) + 0.0  # and no -0: Relu then Q gives +0
                 return dst.fmt.encode(real).astype(np.int64)
             y = round_real(real, a["rounding"])
-        return np.clip(np.asarray(y, np.int64) + a["zero_point"], a["lo"], a["hi"]).astype(
-            np.int64)
+        y = np.asarray(y, np.int64) + a["zero_point"]
+        return np.clip(y, a["lo"], a["hi"], out=y)
 
     def _threshold(self, node: Node, x):
         src = self._t(node.inputs[0])
