@@ -7,6 +7,8 @@ element) and ``SIMD`` input elements are multiplied per PE per cycle, so one vec
 The first neuron fold consumes the input beats as they arrive and keeps them in a buffer of
 ``SF`` words; the other folds replay the buffer, so the input stream is ready only during the
 first fold. A continuous stream of vectors runs at exactly ``NF * SF`` cycles per vector.
+Input ``ready`` comes from registers only (an output register with a spare slot,
+:class:`~qfab.hw._skid.OutputSkid`), so chained blocks do not form one long ``ready`` path.
 """
 
 from __future__ import annotations

@@ -69,6 +69,8 @@ class Requantizer(wiring.Component):
     rounding : str
         ``"half_even"`` (ONNX), ``"half_up"``, ``"half_away"`` or ``"floor"``.
 
+    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``).
+
     Members
     -------
     i_stream : In(stream.Signature(ArrayLayout(acc_shape, pe)))

@@ -62,6 +62,8 @@ class Thresholder(wiring.Component):
     out_scale : int
         Non-zero multiplier of the count (2 for bipolar {-1, +1} with ``out_bias = -1``).
 
+    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``).
+
     Members
     -------
     i_stream : In(stream.Signature(ArrayLayout(acc_shape, pe)))
