@@ -184,6 +184,41 @@ def threshold_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def minifloat_requant_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.minifloat_requant import MinifloatRequantizer
+
+    block = MinifloatRequantizer(**p)
+    pe, folds = block.pe, block.channels // block.pe
+    acc, out = block.acc_shape.width, block.out_shape.width
+    lo, hi = block._product_range()
+    prod_w = max(abs(lo), abs(hi)).bit_length() + 1
+    params, rom_fields = block._params()
+    mults = [int(v) for v in params["mult"].tolist()]
+    m_w = max(max(mults).bit_length(), 1) + 1
+    c = BlockCost("minifloat_requant")
+    per = multiplier_dsps(Shape(acc + 1, True), Shape(m_w, True), family)
+    lanes = pe if ("mult" in rom_fields or folds == 1) else 1
+    if per and not all(k & (k - 1) == 0 for k in mults):
+        c.dsp += lanes * per
+    else:
+        c.features["mul"] += lanes * (acc + 1) * m_w if per == 0 else 0
+    if block.in_fmt is not None:  # minifloat codes in: one decoder a lane
+        c.features["shift"] += pe * acc * block.in_fmt.exp_bits
+    levels = max(prod_w - 1, 1).bit_length()
+    c.features["add"] += pe * (acc + 1 + out)        # + bias, rounding
+    c.features["cmp"] += pe * prod_w                 # leading-one search
+    c.features["shift"] += pe * prod_w * levels      # normalizing shifter
+    c.features["mux"] += pe * 2 * out
+    c.features["block"] += 1
+    depth, width = block.param_memory
+    if depth:
+        c.add_memory(depth, width, family, rom=True)
+        c.features["ctrl"] += _bits(folds)
+        c.ff += _bits(folds)
+    c.ff += pe * (acc + prod_w + prod_w + 2 * out) + 5  # three stages, output and spare
+    return c
+
+
 def window_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.window import SlidingWindow
 
@@ -241,6 +276,7 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
 
 
 COSTS = {"mvu": mvu_cost, "requant": requant_cost, "threshold": threshold_cost,
+         "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost}
 
 

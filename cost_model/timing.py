@@ -1,12 +1,16 @@
 """Cycle model of a plan: when every stream beat leaves every block.
 
+The figures come from the handshake model (:mod:`qfab.cost_model.handshake`), which steps the
+blocks' valid/ready registers clock by clock; the beat schedule below, which ignores
+back-pressure, gives each stage's last beat and stands in for blocks without a handshake
+model.
+
 Each block maps the cycles at which its input beats arrive to the cycles at which its output
 beats leave, using the block's own schedule (hw/ documents each: one beat a cycle through
 requantizers and thresholders, ``NF x SF`` steps of the MVU with input taken during the first
 neuron fold, output rows of the sliding window once their input rows are written, and the
 blocks' latencies). Inputs arrive one beat a cycle from cycle 0; the output is never blocked.
-Back-pressure between blocks is not modelled: a block that would wait for its consumer is
-assumed not to (see ``calibration.md`` for how close this comes to co-simulation).
+This schedule does not model back-pressure between blocks.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ class Timing:
     latency_cycles : int
         Cycle of the first output beat (cycle 0 is the first input beat).
     cycles : int
-        Cycle of the last output beat.
+        Cycles from the first input beat to the last output beat, both counted.
     ii_cycles : int
         Steady-state cycles between inferences: the slowest stage.
     stage_done : list of int
-        Cycle of each stage's last output beat.
+        Cycle of each stage's last output beat by the beat schedule (no back-pressure).
     """
 
     latency_cycles: int
@@ -118,6 +122,8 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         return _mvu(spec, t_in)
     if spec.kind == "requant":
         return _serial(t_in, 3)
+    if spec.kind == "minifloat_requant":
+        return _serial(t_in, 4)
     if spec.kind == "threshold":
         return _serial(t_in, 2)
     if spec.kind == "widthconv":
@@ -130,13 +136,22 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
 
 
 def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
-    """Run the cycle model over ``batch`` inferences fed back to back from cycle 0."""
+    """Cycle figures of ``batch`` inferences fed back to back from cycle 0: the handshake
+    model (back-pressure included) where every block has one, else the beat schedule."""
+    from qfab.cost_model.handshake import simulate_handshakes
+
+    specs = [spec for stage in plan.stages for spec in stage.blocks]
     t = np.arange(plan.in_beats * batch, dtype=np.int64)
     done = []
     for stage in plan.stages:
         for spec in stage.blocks:
             t = block_times(spec, t)
         done.append(int(t[-1]))
+    try:
+        stamps = simulate_handshakes(specs, plan.in_beats * batch, plan.out_beats * batch)
+        first, last = stamps[0], stamps[-1]
+    except ValueError:
+        first, last = int(t[0]), int(t[-1])
     # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
-    return Timing(latency_cycles=int(t[0]), cycles=int(t[-1]) + 1, ii_cycles=plan.ii_cycles,
+    return Timing(latency_cycles=first, cycles=last + 1, ii_cycles=plan.ii_cycles,
                   stage_done=done)

@@ -96,17 +96,43 @@ def _tiny_mlp() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_cycles_equal_cosimulation():
-    """A dense chain (MVUs with several neuron folds, a width converter, requantizers): the
-    cycle model's latency and total cycles equal the co-simulation's, for a batch."""
+def _tiny_cnn() -> onnx.ModelProto:
+    rng = np.random.default_rng(3)
+    w1 = rng.normal(0, 0.5, (4, 1, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.5, (8, 4, 3, 3)).astype(np.float32)
+    w3 = rng.normal(0, 0.3, (4, 8 * 2 * 2)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1],
+                              strides=[2, 2]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("MaxPool", ["r2"], ["p"], name="pool", kernel_shape=[2, 2],
+                              strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "w3"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(
+        nodes, "tiny_cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(w, n) for w, n in ((w1, "w1"), (w2, "w2"), (w3, "w3"))])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("make, shape, folding", [
+    (_tiny_mlp, (3, 16), dict(max_pe=2, max_simd=4)),
+    (_tiny_cnn, (2, 1, 8, 8), dict(max_pe=2, max_simd=4)),
+])
+def test_cycles_equal_cosimulation(make, shape, folding):
+    """Latency and total cycles of a batch equal the co-simulation's: a dense chain, and a
+    CNN whose stride-2 window and folded MVU push back on the stage before them."""
     pytest.importorskip("cocotb")
-    x = np.random.default_rng(2).uniform(0, 1, (3, 16)).astype(np.float32)
-    model = quantize_model(_tiny_mlp(), QuantSpec("int", 4), QuantSpec("int", 4), x)
-    design = qfab.compile(model, max_pe=2, max_simd=4)
+    x = np.random.default_rng(2).uniform(0, 1, shape).astype(np.float32)
+    model = quantize_model(make(), QuantSpec("int", 4), QuantSpec("int", 4), x)
+    design = qfab.compile(model, **folding)
     from qfab.cost_model.timing import plan_timing
 
     res = qfab.simulate(design, x)
     assert res.bit_exact
-    timing = plan_timing(design.plan, batch=3)
+    timing = plan_timing(design.plan, batch=shape[0])
     assert (timing.latency_cycles, timing.cycles) == (res.latency_cycles, res.cycles)
     assert estimate(design).latency_cycles == res.latency_cycles

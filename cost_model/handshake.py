@@ -1,0 +1,253 @@
+"""Cycle-level model of the accelerator's stream handshakes, without any data.
+
+Each hw/ block is reduced to the registers that decide when it takes and gives beats: the
+valid bits of its pipeline, the output register (and the spare of ``OutputSkid``), its fold
+and window counters. Stepping the chain one clock at a time gives every beat's cycle with the
+back-pressure between blocks included (an MVU takes input only in its first neuron fold, so
+the block before it waits). Each class mirrors the ``elaborate`` of the block it names.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from qfab.compiler.backend.plan import BlockSpec
+
+
+class _Skid:
+    """A pipeline of ``stages`` valid bits ending in OutputSkid (requant: 2, threshold: 1)."""
+
+    def __init__(self, stages: int):
+        self.stages = [False] * stages
+        self.spare = False
+        self.o_valid = False
+
+    @property
+    def advance(self) -> bool:
+        return not self.spare
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.advance
+
+    def _push(self, new: bool, out_ready: bool) -> None:
+        new = new and self.advance
+        if not self.o_valid or out_ready:
+            if self.spare:
+                self.o_valid, self.spare = True, False
+            else:
+                self.o_valid = new
+        elif new:
+            self.spare = True
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        self._push(self.stages[-1], out_ready)
+        if self.advance_was:
+            self.stages = [in_fire] + self.stages[:-1]
+
+    def begin(self) -> None:
+        self.advance_was = self.advance
+
+
+class _Mvu(_Skid):
+    def __init__(self, nf: int, sf: int):
+        super().__init__(2)
+        self.nf_count, self.sf_count = nf, sf
+        self.nf = self.sf = 0
+        self.last = [False, False]
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.advance and self.nf == 0
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        advance = self.advance_was
+        fire = advance and (self.nf != 0 or in_valid)
+        self._push(self.stages[1] and self.last[1], out_ready)
+        if advance:
+            self.stages = [fire, self.stages[0]]
+            self.last = [self.sf == self.sf_count - 1, self.last[0]]
+        if fire:
+            self.sf += 1
+            if self.sf == self.sf_count:
+                self.sf = 0
+                self.nf = 0 if self.nf == self.nf_count - 1 else self.nf + 1
+
+
+class _Gather:
+    def __init__(self, k: int):
+        self.k, self.slot, self.o_valid = k, 0, False
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self.o_valid or out_ready
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.o_valid and out_ready:
+            self.o_valid = False
+        if in_fire:
+            if self.slot == self.k - 1:
+                self.slot, self.o_valid = 0, True
+            else:
+                self.slot += 1
+
+
+class _Split:
+    def __init__(self, k: int):
+        self.k, self.part, self.o_valid = k, 0, False
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self.o_valid or (out_ready and self.part == self.k - 1)
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.o_valid and out_ready:
+            if self.part == self.k - 1:
+                self.part, self.o_valid = 0, False
+            else:
+                self.part += 1
+        if in_fire:
+            self.part, self.o_valid = 0, True
+
+
+class _TapReducer:
+    def __init__(self, taps: int):
+        self.taps, self.tap, self.o_valid = taps, 0, False
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.tap != self.taps - 1 or not self.o_valid or out_ready
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.o_valid and out_ready:
+            self.o_valid = False
+        if in_fire:
+            last = self.tap == self.taps - 1
+            self.tap = 0 if last else self.tap + 1
+            if last:
+                self.o_valid = True
+
+
+class _Window:
+    def __init__(self, p: dict[str, Any], depthwise: bool):
+        from qfab.hw._window_timing import WindowGeometry
+
+        self.g = g = WindowGeometry(
+            height=p["height"], width=p["width"], kernel=tuple(p["kernel"]),
+            stride=tuple(p["stride"]), padding=tuple(p["padding"]),
+            beats_per_pixel=p["channels"] // p["simd"])
+        self.row_beats = g.width * g.beats_per_pixel
+        self.written = self.released = self.base = self.wpos = 0
+        self.c = {"oy": 0, "ox": 0, "ky": 0, "kx": 0, "cf": 0}
+        counts = {"ox": g.out_width, "ky": g.kernel[0], "kx": g.kernel[1],
+                  "cf": g.beats_per_pixel}
+        inner = ["kx", "ky", "cf"] if depthwise else ["cf", "kx", "ky"]
+        self.order = [(name, counts[name]) for name in inner + ["ox"]]
+        self.o_valid = False
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.written - self.released < self.g.row_slots
+
+    def _need(self, top: int) -> int:
+        kh, h = self.g.kernel[0], self.g.height
+        return 1 if top + kh <= 1 else h if top + kh >= h else top + kh
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        g, c = self.g, self.c
+        top = c["oy"] * g.stride[0] - g.pad_top
+        advance = (self.written - self.base >= self._need(top)) and (not self.o_valid
+                                                                     or out_ready)
+        if in_fire:
+            if self.wpos == self.row_beats - 1:
+                self.wpos = 0
+                self.written += 1
+            else:
+                self.wpos += 1
+        if self.o_valid and out_ready:
+            self.o_valid = False
+        if not advance:
+            return
+        self.o_valid = True
+        carry = True
+        for name, count in self.order:
+            last = c[name] == count - 1
+            if carry:
+                c[name] = 0 if last else c[name] + 1
+            carry = carry and last
+        if carry:
+            if c["oy"] == g.out_height - 1:
+                c["oy"] = 0
+                self.released = self.base + g.height
+                self.base += g.height
+            else:
+                c["oy"] += 1
+                nxt = top + g.stride[0]
+                self.released = self.base + (0 if nxt <= 0 else min(nxt, g.height))
+
+
+def blocks_for(spec: BlockSpec) -> list:
+    """The handshake models of one plan block (a width converter may be two)."""
+    p = spec.params
+    if spec.kind == "mvu":
+        mh, mw = np.asarray(p["weights"]).shape
+        return [_Mvu(mh // p["pe"], mw // p["simd"])]
+    if spec.kind == "requant":
+        return [_Skid(2)]
+    if spec.kind == "threshold":
+        return [_Skid(1)]
+    if spec.kind == "minifloat_requant":
+        return [_Skid(3)]
+    if spec.kind == "window":
+        return [_Window(p, bool(p.get("depthwise", False)))]
+    if spec.kind == "maxpool":
+        return [_Window(p, True), _TapReducer(p["kernel"][0] * p["kernel"][1])]
+    if spec.kind == "widthconv":
+        n_in, n_out = p["n_in"], p["n_out"]
+        word = math.lcm(n_in, n_out)
+        out = []
+        if word != n_in:
+            out.append(_Gather(word // n_in))
+        if word != n_out:
+            out.append(_Split(word // n_out))
+        return out
+    raise ValueError(f"no handshake model for block kind {spec.kind!r}")
+
+
+def simulate_handshakes(specs: list[BlockSpec], in_beats: int, out_beats: int,
+                        max_cycles: int = 5_000_000) -> list[int]:
+    """Cycles of the ``out_beats`` output transfers when ``in_beats`` input beats are offered
+    from cycle 0 on and the output is always taken."""
+    chain = [b for spec in specs for b in blocks_for(spec)]
+    n = len(chain)
+    fed = 0
+    stamps: list[int] = []
+    cycle = 0
+    while len(stamps) < out_beats:
+        if cycle >= max_cycles:
+            raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
+        for b in chain:
+            b.begin()
+        readies = [False] * n
+        out_ready = True
+        for i in range(n - 1, -1, -1):
+            readies[i] = chain[i].ready(out_ready)
+            out_ready = readies[i]
+        valids = [fed < in_beats] + [b.o_valid for b in chain]
+        if valids[-1]:
+            stamps.append(cycle)
+        for i, b in enumerate(chain):
+            out_r = readies[i + 1] if i + 1 < n else True
+            b.tick(valids[i], valids[i] and readies[i], out_r)
+        if valids[0] and readies[0]:
+            fed += 1
+        cycle += 1
+    return stamps
