@@ -101,7 +101,8 @@ class OperandDecoder:
         return self.decode(m, code), None
 
     def model(self, codes: Any) -> np.ndarray:
-        """Decoded integers of ``codes``, as int64 (what :meth:`decode` computes)."""
+        """Decoded integers of ``codes`` (what :meth:`decode` computes): int64, or Python ints
+        in an object array when they may not fit."""
         raise NotImplementedError
 
 
@@ -241,6 +242,8 @@ class MinifloatDecoder(OperandDecoder):
 
     def model(self, codes: Any) -> np.ndarray:
         codes = np.asarray(codes, dtype=np.int64)
+        if self._magnitude_max() >= 1 << 62:  # wide exponents: Python ints, not int64
+            codes = codes.astype(object)
         m_bits, e_bits = self.fmt.man_bits, self.fmt.exp_bits
         man = codes & ((1 << m_bits) - 1)
         exp = (codes >> m_bits) & ((1 << e_bits) - 1)
@@ -315,8 +318,12 @@ class Multiplier:
         return product << (shifts[0] if len(shifts) == 1 else shifts[0] + shifts[1])
 
     def model(self, a_codes: Any, b_codes: Any) -> np.ndarray:
-        """Element-wise exact products of two arrays of codes, as int64."""
-        return self.a.model(a_codes) * self.b.model(b_codes)
+        """Element-wise exact products of two arrays of codes: int64, or Python ints in an
+        object array when the product range exceeds int64."""
+        a, b = self.a.model(a_codes), self.b.model(b_codes)
+        if max(-self.product_min, self.product_max) >= 1 << 62:
+            a, b = np.asarray(a).astype(object), np.asarray(b).astype(object)
+        return a * b
 
     def __repr__(self) -> str:
         return f"Multiplier({self.a!r}, {self.b!r})"

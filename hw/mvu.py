@@ -33,21 +33,28 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _abs_max(a: np.ndarray) -> int:
+    if a.dtype == object:
+        return max((abs(int(v)) for v in a.flat), default=0)
+    return int(np.abs(a).max(initial=0))
+
+
 def mvu_model(weights: np.ndarray, vectors: np.ndarray,
               multiplier: Multiplier | None = None) -> np.ndarray:
-    """What the unit computes: ``decode(vectors) @ decode(weights).T`` as int64.
+    """What the unit computes: ``decode(vectors) @ decode(weights).T``.
 
     ``vectors`` is ``[..., MW]`` (codes of the streamed operand), ``weights`` ``[MH, MW]``
     (codes of the stored operand); the result ``[..., MH]`` counts units of
-    ``2**multiplier.lsb_exponent``. Without a multiplier, codes are plain integers.
+    ``2**multiplier.lsb_exponent``. Without a multiplier, codes are plain integers. The result
+    is int64, or Python ints in an object array when sums may leave int64 (wide minifloats).
     """
     w = np.asarray(weights, dtype=np.int64)
     x = np.asarray(vectors, dtype=np.int64)
     if multiplier is not None:
         w = multiplier.b.model(w)
         x = multiplier.a.model(x)
-    if np.abs(w).max(initial=0) * np.abs(x).max(initial=0) * w.shape[1] >= 1 << 62:
-        return (x.astype(object) @ w.T.astype(object)).astype(np.int64)
+    if _abs_max(w) * _abs_max(x) * max(w.shape[1], 1) >= 1 << 62:
+        return np.asarray(x).astype(object) @ np.asarray(w).astype(object).T
     return x @ w.T
 
 

@@ -2,6 +2,7 @@
 """Operand decoders and multipliers: hardware against model, model against numerics."""
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -194,3 +195,26 @@ def test_minifloat_unit_converts_to_verilog():
     dut = MatrixVectorUnit(weights=weights, acc_shape=signed(24), pe=1, simd=2,
                            multiplier=mult)
     assert "module mfmvu" in verilog.convert(dut, name="mfmvu")
+
+
+def test_wide_minifloat_sums_beyond_int64():
+    # E5M2 x E5M2 products span 2**66 units: model and hardware must not wrap at 64 bits
+    rng = np.random.default_rng(4)
+    fmt = MinifloatFormat.E5M2
+    mult = Multiplier(MinifloatDecoder(fmt), MinifloatDecoder(fmt))
+    big = _finite(fmt)[np.abs(fmt.decode(_finite(fmt))) >= 2.0 ** 14]
+    weights = rng.choice(big, size=(2, 4))
+    vectors = rng.choice(big, size=(3, 4))
+    lo, hi = dot_product_bounds(weights, mult)
+    assert hi >= 1 << 64
+    dut = MatrixVectorUnit(weights=weights, acc_shape=shape_for_range(lo, hi), pe=2, simd=2,
+                           multiplier=mult)
+    logs = run_streams(dut, inputs={"i_stream": array_beats(vectors, 2)},
+                       outputs={"o_stream": 3}, rng=rng, p_idle=0.2, p_stall=0.2, max_wait=500)
+    got = np.array(logs["o_stream"].beats, dtype=object)
+    expected = mvu_model(weights, vectors, mult)
+    assert expected.dtype == object and np.abs(expected).max() >= 1 << 63
+    assert (got == expected).all()
+    exact = [[sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(row, col, strict=True))
+              for col in fmt.decode(weights)] for row in fmt.decode(vectors)]
+    assert (got * Fraction(2) ** mult.lsb_exponent == np.array(exact, dtype=object)).all()
