@@ -11,10 +11,10 @@ HELP = "run an RV32I program on the SoC in Verilator; exit with the status it wr
 
 EPILOG = """\
 The program ends by storing to the sysctl EXIT register (the exit status is the stored
-value), or, when the ELF has a `tohost` symbol, by a non-zero store there: 1 passes (exit 0),
-(n << 1) | 1 is failure n (exit 1). Console output goes to stdout. Reaching --max-cycles
-first is an error (exit 2), as is an ELF that is not a little-endian RV32 executable or
-places code outside ROM and RAM.
+value when it is 0..255, else 1), or, when the ELF has a `tohost` symbol, by a non-zero
+store there: 1 passes (exit 0), (n << 1) | 1 is failure n (exit 1), as is any other value.
+Console output goes to stdout. Reaching --max-cycles first is an error (exit 2), as is an
+ELF that is not a little-endian RV32 executable or places code outside ROM and RAM.
 """
 
 
