@@ -17,9 +17,10 @@ def _timed(fn):
 
 
 def run() -> list[str]:
-    from qfab.api import lower_model
     from qfab.compiler.backend.design import Design
     from qfab.compiler.backend.plan import plan
+
+    from qfab.api import lower_model
 
     lines = [f"{'model':<12} {'import+lower':>13} {'plan':>8} {'verilog':>9} {'total':>8}"]
     for name, path in MODELS.items():

@@ -20,9 +20,14 @@ def _board(board):
 
 
 def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
-            max_pe: int | None = None, max_simd: int | None = None):
+            max_pe: int | None = None, max_simd: int | None = None,
+            output: str | None = None, soc: bool = True):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
-    ``out_dir`` when given. Returns a :class:`qfab.compiler.backend.design.Design`."""
+    ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
+    False. Returns a :class:`qfab.compiler.backend.design.Design`.
+
+    The backend maps one chain of layers: for a model with several outputs, ``output`` names
+    the one to build (with the part of the graph it depends on)."""
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
@@ -30,6 +35,13 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     b = _board(board)
     clock_hz = b.clock_hz if b is not None else 100e6
     graph = lower_model(model)
+    if output is not None:
+        from qfab.compiler.passes.select import select_output
+
+        graph = select_output(graph, output)
+    elif len(graph.outputs) > 1:
+        raise QfabError(f"the model has {len(graph.outputs)} outputs "
+                        f"({', '.join(graph.outputs)}); choose one to build with --output-name")
     hw = planning.plan(graph, target_fps=target_fps, clock_hz=clock_hz,
                        max_pe=max_pe or planning.DEFAULT_MAX_PE,
                        max_simd=max_simd or planning.DEFAULT_MAX_SIMD)
@@ -37,20 +49,35 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     design = Design(graph, hw, name)
     design.board = b
     if out_dir is not None:
-        design.write(out_dir)
+        design.write(out_dir, soc=soc)
     return design
 
 
 def simulate(design, inputs: dict[str, np.ndarray] | np.ndarray, *, waves: bool = False,
-             work_dir=None):
+             work_dir=None, soc: bool = False):
     """Co-simulate ``design`` in Verilator on ``inputs`` (a batch) and compare every output
     code with the integer reference. Returns a SimResult (``bit_exact``, ``outputs``,
-    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``stages``)."""
+    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``stages``).
+
+    With ``soc``, the whole SoC runs instead: the firmware on the RV32I core drives the
+    accelerator through its streamer and computes each image's argmax; the result is a
+    SocResult that adds ``accel_cycles``, ``control_cycles``, ``argmax`` and
+    ``argmax_matches``."""
     from qfab.api import _input_codes
-    from qfab.sim.run_model import simulate as run
 
     graph = design.graph
     if not isinstance(inputs, dict):
         inputs = {graph.inputs[0]: inputs}
+    missing = [name for name in graph.inputs if name not in inputs]
+    if missing:
+        raise QfabError(f"missing input {missing[0]!r} (the design's inputs: {graph.inputs})")
     feeds = {name: _input_codes(graph, name, np.asarray(inputs[name])) for name in graph.inputs}
+    if soc:
+        if waves:
+            raise QfabError("--waves traces the bare accelerator; it is not available with --soc")
+        from qfab.sim.run_soc import simulate_soc
+
+        return simulate_soc(design, feeds, work_dir=work_dir)
+    from qfab.sim.run_model import simulate as run
+
     return run(design, feeds, waves=waves, work_dir=work_dir)

@@ -171,6 +171,8 @@ class CosimHarness(wiring.Component):
         Beats accepted by the accelerator and collected from it.
     stage_cycles : Out(ArrayLayout(COUNTER_BITS, n_stages))
         Per-stage active cycles; present only if the accelerator has ``o_stage_active``.
+    in_mem, out_mem, stamp_mem : Memory
+        Input beats, output beats and the cycle each output beat was accepted in.
     """
 
     def __init__(self, accel: wiring.Component, *, in_depth: int, out_depth: int,
@@ -198,6 +200,12 @@ class CosimHarness(wiring.Component):
         if self._stage_names:
             ports["stage_cycles"] = Out(data.ArrayLayout(COUNTER_BITS, len(self._stage_names)))
         super().__init__(ports)
+        # Nothing in the design writes in_mem: cocotb fills it through VPI before the run.
+        in_word = unsigned(self._n_in * self._in_elem.width)
+        out_word = unsigned(self._n_out * self._out_elem.width)
+        self.in_mem = Memory(shape=in_word, depth=in_depth, init=[])
+        self.out_mem = Memory(shape=out_word, depth=out_depth, init=[])
+        self.stamp_mem = Memory(shape=COUNTER_BITS, depth=out_depth, init=[])
 
     @property
     def info(self) -> HarnessInfo:
@@ -209,13 +217,9 @@ class CosimHarness(wiring.Component):
         accel = self._accel
         m.submodules[self._accel_name] = accel
 
-        in_word = unsigned(self._n_in * self._in_elem.width)
-        out_word = unsigned(self._n_out * self._out_elem.width)
-        # Nothing in the design writes in_mem: cocotb fills it through VPI before the run.
-        m.submodules[IN_MEM] = in_mem = Memory(shape=in_word, depth=self._in_depth, init=[])
-        m.submodules[OUT_MEM] = out_mem = Memory(shape=out_word, depth=self._out_depth, init=[])
-        m.submodules[STAMP_MEM] = stamp_mem = Memory(
-            shape=COUNTER_BITS, depth=self._out_depth, init=[])
+        m.submodules[IN_MEM] = in_mem = self.in_mem
+        m.submodules[OUT_MEM] = out_mem = self.out_mem
+        m.submodules[STAMP_MEM] = stamp_mem = self.stamp_mem
         in_rd = in_mem.read_port(domain="comb")
         out_wr = out_mem.write_port()
         stamp_wr = stamp_mem.write_port()

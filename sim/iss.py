@@ -103,7 +103,8 @@ class Iss:
 
     def _region(self, addr: int) -> Region | None:
         for r in self.memory_map:
-            if r.contains(addr):
+            # Other io regions have no device, as on a SoC without an accelerator.
+            if r.contains(addr) and (r.kind != "io" or r.name == "sysctl"):
                 return r
         return None
 

@@ -85,19 +85,24 @@ def _verilator_env() -> dict[str, str]:
     return env
 
 
+def _tools_hash(h) -> None:
+    import amaranth
+
+    h.update(HARNESS.read_bytes())
+    h.update(amaranth.__version__.encode())
+    verilator = shutil.which("verilator", path=_verilator_env()["PATH"]) or ""
+    h.update(str(Path(verilator).resolve()).encode())
+
+
 def _sources_hash() -> str:
     """Hash of everything the model depends on: the hardware sources, the harness and tools."""
-    import amaranth
     from qfab.hw import rv32i, soc
 
     h = hashlib.sha256()
     for pkg in (rv32i, soc):
         for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
             h.update(f.name.encode() + b"\0" + f.read_bytes())
-    h.update(HARNESS.read_bytes())
-    h.update(amaranth.__version__.encode())
-    verilator = shutil.which("verilator", path=_verilator_env()["PATH"]) or ""
-    h.update(str(Path(verilator).resolve()).encode())
+    _tools_hash(h)
     return h.hexdigest()[:16]
 
 
@@ -110,18 +115,37 @@ def build_model(*, verbose: bool = False) -> Path:
     The SoC is built with the M extension, which the harness switches on or off per run, so
     one build serves every program.
     """
-    key = f"soc-{_sources_hash()}"
+    def verilog() -> str:
+        from qfab.hw.soc.top import Soc, soc_verilog
+
+        return soc_verilog(Soc(m_extension=True), name=TOP)
+
+    return _cached_build("rv32-soc", f"soc-{_sources_hash()}", verilog, ["-DQFAB_M_ENABLE"],
+                         keep=2, verbose=verbose)
+
+
+def build_soc_model(verilog: str, *, verbose: bool = False) -> Path:
+    """The harness executable for a SoC's Verilog (top ``qfab_soc``, no M extension), cached
+    by a hash of the text."""
+    h = hashlib.sha256(verilog.encode())
+    _tools_hash(h)
+    return _cached_build("soc-designs", f"soc-{h.hexdigest()[:16]}", lambda: verilog, [],
+                         keep=4, verbose=verbose)
+
+
+def _cached_build(folder: str, key: str, verilog, defines: list[str], *, keep: int,
+                  verbose: bool) -> Path:
     if key in _built:
         return _built[key]
-    root = cache_root() / "rv32-soc"
+    root = cache_root() / folder
     final = root / key
     exe = final / "harness"
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
-            _build(root, final, verbose)
-            _prune(root, keep=2)
+            _build(root, final, verilog(), defines, verbose)
+            _prune(root, keep=keep)
     _built[key] = exe
     return exe
 
@@ -135,24 +159,22 @@ def _prune(root: Path, *, keep: int) -> None:
         old.with_name(old.name + ".lock").unlink(missing_ok=True)
 
 
-def _build(root: Path, final: Path, verbose: bool) -> None:
-    from qfab.hw.soc.top import Soc, soc_verilog
-
+def _build(root: Path, final: Path, verilog: str, defines: list[str], verbose: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
         env = _verilator_env()
-        (work / "soc.v").write_text(soc_verilog(Soc(m_extension=True), name=TOP))
+        (work / "soc.v").write_text(verilog)
         shutil.copy(HARNESS, work / HARNESS.name)
+        cflags = ["-CFLAGS", " ".join(defines)] if defines else []
         cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal", "-Wno-lint",
-               "-Wno-style", "--top-module", TOP, "-j", "2", "soc.v", HARNESS.name,
+               "-Wno-style", "--top-module", TOP, "-j", "2", *cflags, "soc.v", HARNESS.name,
                "-o", "harness"]
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=not verbose,
                               text=True)
         if proc.returncode != 0:
             log = root / f"{final.name}-build.log"
             log.write_text(f"{' '.join(cmd)}\n{proc.stdout or ''}{proc.stderr or ''}")
-            raise QfabError(f"the Verilator build of the SoC failed (log: {log}); "
-                            "--iss runs without it")
+            raise QfabError(f"the Verilator build of the SoC failed (log: {log})")
         shutil.move(work / "obj_dir" / "harness", work / "harness")
         shutil.rmtree(work / "obj_dir")
         if final.exists():
@@ -188,18 +210,29 @@ def run_image(image: ElfImage, *, max_cycles: int, dumps: tuple[tuple[int, int],
         raise QfabError(f"{image.path}: entry point {image.entry:#x} is not 4-byte aligned")
     _check_isa(isa)
     exe = build_model()
-    tohost = image.symbols.get("tohost", 0)
+    return run_harness(exe, image.words(), entry=image.entry,
+                       tohost=image.symbols.get("tohost", 0), max_cycles=max_cycles,
+                       m_enable=isa == "rv32im", dumps=dumps, stdout=stdout,
+                       where=str(image.path))
+
+
+def run_harness(exe: Path, words: dict[int, int], *, entry: int, max_cycles: int,
+                tohost: int = 0, m_enable: bool = False,
+                dumps: tuple[tuple[int, int], ...] = (), stdout=None,
+                where: str = "simulation") -> RunResult:
+    """Load ``words`` (address -> word) through the debug port, run from ``entry`` until an
+    exit, a ``tohost`` store or ``max_cycles``, and read back ``dumps``."""
     with tempfile.TemporaryDirectory(prefix="qfab-run-") as tmp:
         tmpdir = Path(tmp)
         load = tmpdir / "load.txt"
-        load.write_text("".join(f"{a:x} {w:x}\n" for a, w in sorted(image.words().items())))
-        args = [str(exe), str(load), str(tmpdir / "result.txt"), f"{image.entry:x}",
-                f"{tohost:x}", str(max_cycles), "1" if isa == "rv32im" else "0"]
-        for i, (addr, words) in enumerate(dumps):
-            args += [f"{addr:x}", str(words), str(tmpdir / f"dump{i}.txt")]
+        load.write_text("".join(f"{a:x} {w:x}\n" for a, w in sorted(words.items())))
+        args = [str(exe), str(load), str(tmpdir / "result.txt"), f"{entry:x}",
+                f"{tohost:x}", str(max_cycles), "1" if m_enable else "0"]
+        for i, (addr, n) in enumerate(dumps):
+            args += [f"{addr:x}", str(n), str(tmpdir / f"dump{i}.txt")]
         proc = subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
-            raise QfabError(f"{image.path}: {proc.stderr.strip() or 'simulation failed'}")
+            raise QfabError(f"{where}: {proc.stderr.strip() or 'simulation failed'}")
         reason, code, cycles = (tmpdir / "result.txt").read_text().split()
         read = tuple(tuple(int(x, 16) for x in (tmpdir / f"dump{i}.txt").read_text().split())
                      for i in range(len(dumps)))

@@ -58,7 +58,9 @@ int main(int argc, char **argv) {
     top->run = 0;
     top->DBG(valid) = 0;
     top->boot_addr = boot;
+#ifdef QFAB_M_ENABLE  // the run-elf SoC switches the M extension per program
     top->m_enable = argv[6][0] == '1';
+#endif
     tick();
     tick();
     top->rst = 0;

@@ -49,7 +49,7 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
              work_dir=None) -> SimResult:
     """Run the design in Verilator on ``feeds`` (input codes/floats by name, any batch)."""
     ref = Reference(design.graph, "dyadic")
-    env = ref.run(feeds, keep=True)
+    env = ref.run({name: feeds[name] for name in design.graph.inputs}, keep=True)
     x = env[design.plan.input]
     batch = x.shape[0]
     res = cosim.run(design.accelerator(), design.to_beats(x),
@@ -57,6 +57,17 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
                     beats_per_inference=design.plan.out_beats, waves=waves, work_dir=work_dir,
                     name="accel")
     got = design.from_beats(res.outputs, batch)
+    stages = [{"name": n, "cycles": int(c), "predicted_cycles": s.cycles}
+              for n, c, s in zip(res.stage_names, res.stage_cycles, design.plan.stages,
+                                 strict=False)]
+    return SimResult(**compare(design, ref, env, got), cycles=res.cycles,
+                     latency_cycles=res.latency_cycles, ii_cycles=res.ii_cycles, stages=stages,
+                     cosim=res)
+
+
+def compare(design: Design, ref: Reference, env: dict, got: np.ndarray) -> dict:
+    """The hardware's output codes ``got`` against the reference's in ``env``: the fields of
+    :class:`SimResult` that say whether and where they differ, and the model's outputs."""
     want = np.asarray(env[design.plan.output]).astype(np.int64)
     diff = np.argwhere(got != want)
     first = None
@@ -66,16 +77,9 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
     # The host finishes what the fabric does not: the final dequantization.
     env_hw = dict(env)
     env_hw[design.plan.output] = got
-    outputs = {}
     for node in design.graph.nodes:
         if node.op == "dequantize" and node.inputs[0] == design.plan.output:
             env_hw[node.outputs[0]] = ref._dequantize(node, got)
-    for name in design.graph.outputs:
-        outputs[name] = env_hw[name]
-    stages = [{"name": n, "cycles": int(c), "predicted_cycles": s.cycles}
-              for n, c, s in zip(res.stage_names, res.stage_cycles, design.plan.stages,
-                                 strict=False)]
-    return SimResult(bit_exact=not diff.size, outputs=outputs, hw_codes=got, ref_codes=want,
-                     cycles=res.cycles, latency_cycles=res.latency_cycles,
-                     ii_cycles=res.ii_cycles, stages=stages, mismatches=int(len(diff)),
-                     first_mismatch=first, cosim=res)
+    outputs = {name: env_hw[name] for name in design.graph.outputs}
+    return {"bit_exact": not diff.size, "outputs": outputs, "hw_codes": got, "ref_codes": want,
+            "mismatches": int(len(diff)), "first_mismatch": first}

@@ -14,6 +14,8 @@ from qfab.compiler.backend.accelerator import Accelerator
 from qfab.compiler.backend.plan import HwPlan
 from qfab.compiler.ir import Graph
 
+from qfab.errors import QfabError
+
 TOP_NAME = "qfab_accelerator"
 
 
@@ -58,19 +60,29 @@ class Design:
             "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
                        "element": _shape_str(p.out_shape), "beats": p.out_beats},
             "ii_cycles": p.ii_cycles,
+            "soc": self._soc_manifest(),
             "stages": [{"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
                         "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
                         "blocks": [b.kind for b in s.blocks]} for s in p.stages],
         }
 
-    def write(self, out_dir: str | os.PathLike, report: str = "") -> Path:
-        """Write accelerator.v, manifest.json and report.md into ``out_dir``: built in a
+    def write(self, out_dir: str | os.PathLike, report: str = "", *, soc: bool = True) -> Path:
+        """Write accelerator.v, manifest.json and report.md into ``out_dir``, and with
+        ``soc`` the firmware (firmware.elf, .hex, .bin, qfab_model.h) and soc.v: built in a
         temporary folder beside it and renamed into place, so a failure leaves nothing."""
+        from qfab.compiler.backend.firmware import build_soc
+
         out = Path(out_dir)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             (tmp / "accelerator.v").write_text(self.verilog())
+            self.soc_error = None
+            if soc:
+                try:
+                    build_soc(self, tmp)
+                except QfabError as e:  # the accelerator stands on its own without a SoC
+                    self.soc_error = str(e)
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
             (tmp / "report.md").write_text(report or self.report())
             if out.exists():
@@ -81,6 +93,16 @@ class Design:
             raise
         self.out_dir = out
         return out
+
+    def _soc_manifest(self) -> dict:
+        from qfab.compiler.backend import firmware
+
+        if getattr(self, "soc_error", None):
+            return {"error": self.soc_error}
+        win, wout = firmware.stream_words(self.plan)
+        return {"top": "qfab_soc", "job_addr": firmware.JOB_ADDR,
+                "in_words_per_beat": win, "out_words_per_beat": wout,
+                "max_images": firmware.max_images(self.plan)}
 
     def report(self) -> str:
         p = self.plan

@@ -5,8 +5,21 @@ from __future__ import annotations
 from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
+
+
+class RamPortSignature(wiring.Signature):
+    """A memory's second port, as its user (a DMA engine) sees it: one word a cycle.
+
+    ``addr`` is a word index. With ``re`` high, ``rdata`` holds that word in the next cycle;
+    with ``we`` high, ``wdata`` is written at the end of the cycle. The two are never high
+    together.
+    """
+
+    def __init__(self, addr_bits: int) -> None:
+        super().__init__({"addr": Out(addr_bits), "re": Out(1), "we": Out(1),
+                          "wdata": Out(32), "rdata": In(32)})
 
 
 class BusMemory(wiring.Component):
@@ -24,6 +37,9 @@ class BusMemory(wiring.Component):
         program loader) are written.
     init : sequence of int
         Initial words (the firmware image for a boot ROM).
+    dma : bool
+        Add a second port, ``dma``, so a DMA engine moves words without the bus (the two
+        ports of an FPGA's true dual-port block RAM).
 
     Members
     -------
@@ -31,9 +47,12 @@ class BusMemory(wiring.Component):
         The target port; only the address bits inside the memory are used.
     load_en : In(1)
         Present when ``read_only``: lets stores through.
+    dma : In(RamPortSignature)
+        Present with ``dma``.
     """
 
-    def __init__(self, *, size: int, read_only: bool = False, init: tuple[int, ...] = ()):
+    def __init__(self, *, size: int, read_only: bool = False, init: tuple[int, ...] = (),
+                 dma: bool = False):
         if size <= 0 or size % 4:
             raise ValueError(f"BusMemory size must be a positive multiple of 4, got {size!r}")
         if len(init) > size // 4:
@@ -44,6 +63,8 @@ class BusMemory(wiring.Component):
         members = {"bus": In(BusSignature())}
         if read_only:
             members["load_en"] = In(1)
+        if dma:
+            members["dma"] = In(RamPortSignature(self.addr_bits))
         super().__init__(members)
 
     @property
@@ -54,13 +75,18 @@ class BusMemory(wiring.Component):
     def read_only(self) -> bool:
         return self._read_only
 
+    @property
+    def addr_bits(self) -> int:
+        """Width of a word index."""
+        return max(1, (self._size // 4 - 1).bit_length())
+
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
         depth = self._size // 4
         m.submodules.mem = mem = Memory(shape=32, depth=depth, init=self._init)
         rd = mem.read_port()
         wr = mem.write_port(granularity=8)
-        index = self.bus.addr[2:2 + max(1, (depth - 1).bit_length())]
+        index = self.bus.addr[2:2 + self.addr_bits]
         answered = Signal()
         # `answered` keeps a held request from being served twice.
         start = self.bus.valid & ~answered
@@ -78,4 +104,13 @@ class BusMemory(wiring.Component):
         ]
         with m.If(start & self.bus.we & allowed):
             m.d.comb += wr.en.eq(self.bus.sel)
+        if "dma" in self.signature.members:
+            dma_rd = mem.read_port()
+            dma_wr = mem.write_port(granularity=8)
+            m.d.comb += [
+                dma_rd.addr.eq(self.dma.addr), dma_rd.en.eq(self.dma.re),
+                self.dma.rdata.eq(dma_rd.data),
+                dma_wr.addr.eq(self.dma.addr), dma_wr.data.eq(self.dma.wdata),
+                dma_wr.en.eq(self.dma.we.replicate(4)),
+            ]
         return m

@@ -28,12 +28,15 @@ class Register:
         ``"r"``, ``"w"`` or ``"rw"`` as seen by the core.
     doc : str
         One line for the header and the docs.
+    count : int
+        More than 1 for an array of registers at consecutive words.
     """
 
     name: str
     offset: int
     access: str
     doc: str
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,37 @@ SYSCTL_REGISTERS = (
     Register("CYCLE_HI", 0x0C, "r", "cycles since reset, high word"),
 )
 
+ACCEL_MAX_STAGES = 48
+
+# The accelerator's streamer: a job moves IN_BEATS stream beats from RAM into the accelerator
+# and OUT_BEATS result beats back, each beat in whole 32-bit words (element 0 in the low bits
+# of its first word).
+ACCEL_REGISTERS = (
+    Register("CTRL", 0x00, "w", "store 1: start a job (ignored while busy)"),
+    Register("STATUS", 0x04, "r", "bit 0 busy, bit 1 done, bit 2 error"),
+    Register("ERROR", 0x08, "r", "bit 0 input range, bit 1 output range outside RAM or "
+             "unaligned"),
+    Register("IN_ADDR", 0x0C, "rw", "RAM byte address of the first input beat"),
+    Register("IN_BEATS", 0x10, "rw", "input beats in the job"),
+    Register("OUT_ADDR", 0x14, "rw", "RAM byte address for the first output beat"),
+    Register("OUT_BEATS", 0x18, "rw", "output beats in the job"),
+    Register("CYCLES", 0x1C, "r", "cycles of the last job, start to done"),
+    Register("LATENCY", 0x20, "r", "cycles from the last start to its first output beat"),
+    Register("INFO", 0x24, "r", "words per input beat (bits 0-7), per output beat (8-15), "
+             "stages (16-23)"),
+    Register("STAGE_CYCLES", 0x40, "r", "cycles stage i was active in the last job",
+             ACCEL_MAX_STAGES),
+)
+
 # Code that boots from ROM keeps its data in RAM; programs for `qfab run-elf` may also sit
 # entirely in RAM, which starts where the RISC-V test suites link by default.
 MEMORY_MAP: tuple[Region, ...] = (
     Region("rom", 0x0000_0000, 0x0000_8000, "rom", "boot ROM: firmware code and constants"),
     Region("sysctl", 0x4000_0000, 0x0000_1000, "io",
            "console, simulation exit and cycle counter", SYSCTL_REGISTERS),
+    Region("accel", 0x4000_1000, 0x0000_1000, "io",
+           "accelerator streamer: DMA jobs between RAM and the accelerator, cycle counters "
+           "(absent from a SoC without an accelerator: accesses fault)", ACCEL_REGISTERS),
     Region("ram", 0x8000_0000, 0x0002_0000, "ram", "RAM: data, stack, or a whole program"),
 )
 
@@ -245,8 +273,13 @@ def c_header(memory_map: tuple[Region, ...] = MEMORY_MAP) -> str:
         for reg in r.registers:
             lines.append(f"/* {reg.doc} ({reg.access}) */")
             lines.append(f"#define QFAB_{up}_{reg.name}_ADDR 0x{r.base + reg.offset:08x}")
-            regs.append(f"#define QFAB_{up}_{reg.name} "
-                        f"(*(volatile uint32_t *)QFAB_{up}_{reg.name}_ADDR)")
+            if reg.count > 1:
+                lines.append(f"#define QFAB_{up}_{reg.name}_COUNT {reg.count}")
+                regs.append(f"#define QFAB_{up}_{reg.name}(i) "
+                            f"(((volatile uint32_t *)QFAB_{up}_{reg.name}_ADDR)[i])")
+            else:
+                regs.append(f"#define QFAB_{up}_{reg.name} "
+                            f"(*(volatile uint32_t *)QFAB_{up}_{reg.name}_ADDR)")
         lines.append("")
     lines += ["#ifndef __ASSEMBLER__", "#include <stdint.h>", *regs, "#endif", "",
               "#endif /* QFAB_SOC_H */"]
@@ -259,7 +292,8 @@ def markdown(memory_map: tuple[Region, ...] = MEMORY_MAP) -> str:
     for r in memory_map:
         rows.append(f"| {r.name} | `0x{r.base:08x}` | {r.size // 1024} KiB | {r.kind} | {r.doc} |")
         for reg in r.registers:
-            rows.append(f"| {r.name}.{reg.name} | `0x{r.base + reg.offset:08x}` | 4 B | "
+            size = f"4 B x {reg.count}" if reg.count > 1 else "4 B"
+            rows.append(f"| {r.name}.{reg.name} | `0x{r.base + reg.offset:08x}` | {size} | "
                         f"{reg.access} | {reg.doc} |")
     return "\n".join(rows) + "\n"
 

@@ -32,7 +32,11 @@ class Soc(wiring.Component):
         Bus targets for further ``"io"`` regions of the map (an accelerator's register
         block, a DMA), keyed by region name; each has a ``bus: In(BusSignature())`` member
         and is added as a submodule under that name. Its other ports are the caller's to
-        connect (the instance stays reachable through this dict).
+        connect (the instance stays reachable through this dict). An io region with no
+        device is left off the bus: accesses to it fault.
+    dma : str or None
+        The device whose ``ram`` port (``Out(RamPortSignature)``) is joined to a second port
+        of the RAM, so it moves words without the bus.
 
     Members
     -------
@@ -53,10 +57,14 @@ class Soc(wiring.Component):
     def __init__(self, *, memory_map: tuple[Region, ...] = MEMORY_MAP,
                  rom_init: tuple[int, ...] = (),
                  m_extension: bool = False,
-                 devices: dict[str, wiring.Component] | None = None) -> None:
+                 devices: dict[str, wiring.Component] | None = None,
+                 dma: str | None = None) -> None:
         check_map(memory_map)
         self._m_extension = m_extension
         self._devices = dict(devices or {})
+        if dma is not None and dma not in self._devices:
+            raise ValueError(f"Soc dma device {dma!r} is not one of the devices")
+        self._dma = dma
         names = {r.name for r in memory_map}
         for name in self._devices:
             if name not in names or name in ("rom", "ram", "sysctl"):
@@ -65,6 +73,8 @@ class Soc(wiring.Component):
         if kinds.count("ram") != 1:
             raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
         self._memory_map = tuple(memory_map)
+        self._mapped = tuple(r for r in memory_map
+                             if r.kind != "io" or r.name == "sysctl" or r.name in self._devices)
         self._rom_init = tuple(rom_init)
         members = {
             "dbg": In(BusSignature()), "run": In(1), "boot_addr": In(32),
@@ -85,7 +95,9 @@ class Soc(wiring.Component):
             dev = BusMemory(size=r.size, read_only=True, init=self._rom_init)
             m.d.comb += dev.load_en.eq(~self.run)
         elif r.kind == "ram":
-            dev = BusMemory(size=r.size)
+            dev = BusMemory(size=r.size, dma=self._dma is not None)
+            if self._dma is not None:
+                wiring.connect(m, self._devices[self._dma].ram, dev.dma)
         elif r.name == "sysctl":
             # Reset with the core, so CYCLE counts from the program's first cycle.
             dev = ResetInserter(~self.run)(SysCtl())
@@ -95,10 +107,8 @@ class Soc(wiring.Component):
                 self.exit_valid.eq(dev.exit_valid),
                 self.exit_code.eq(dev.exit_code),
             ]
-        elif r.name in self._devices:
-            dev = self._devices[r.name]
         else:
-            raise ValueError(f"Soc has no device for io region {r.name!r}")
+            dev = self._devices[r.name]
         return dev
 
     def elaborate(self, platform) -> wiring.Module:
@@ -106,14 +116,14 @@ class Soc(wiring.Component):
         core = ResetInserter(~self.run)(Rv32iCore(m_extension=self._m_extension))
         m.submodules.core = core
         m.submodules.arbiter = arbiter = Arbiter()
-        m.submodules.decoder = decoder = Decoder(regions=self._memory_map)
+        m.submodules.decoder = decoder = Decoder(regions=self._mapped)
         m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]
         if self._m_extension:
             m.d.comb += core.m_enable.eq(self.m_enable)
         wiring.connect(m, core.bus, arbiter.core)
         wiring.connect(m, wiring.flipped(self.dbg), arbiter.debug)
         wiring.connect(m, arbiter.bus, decoder.bus)
-        for r in self._memory_map:
+        for r in self._mapped:
             dev = self._device(m, r)
             m.submodules[r.name] = dev
             wiring.connect(m, getattr(decoder, r.name), dev.bus)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "compile MODEL to a dataflow accelerator: DIR/accelerator.v, manifest.json, report.md"
+HELP = ("compile MODEL to a dataflow accelerator: DIR/accelerator.v, soc.v, firmware.elf, "
+        "firmware.hex, manifest.json, report.md")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--no-soc", action="store_true",
+                        help="the accelerator only: no firmware and no soc.v")
     add_design_arguments(parser)
 
 
@@ -23,20 +26,28 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
                         help="without --target-fps: at most P output channels per cycle")
     parser.add_argument("--max-simd", type=int, metavar="S",
                         help="without --target-fps: at most S inputs per cycle")
+    parser.add_argument("--output-name", metavar="NAME",
+                        help="for a model with several outputs: build the one named NAME")
 
 
-def design_from_args(args: argparse.Namespace, out_dir=None):
+def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
     from qfab.flow import compile
 
     return compile(args.model, board=args.board, target_fps=args.target_fps, out_dir=out_dir,
-                   max_pe=args.max_pe, max_simd=args.max_simd)
+                   max_pe=args.max_pe, max_simd=args.max_simd, output=args.output_name,
+                   soc=soc)
 
 
 def run(args: argparse.Namespace) -> int:
-    design = design_from_args(args, out_dir=args.output)
+    design = design_from_args(args, out_dir=args.output, soc=not args.no_soc)
     p = design.plan
     print(f"{len(p.stages)} stages, initiation interval {p.ii_cycles} cycles "
           f"at {p.clock_hz / 1e6:g} MHz", file=sys.stderr)
-    for name in ("accelerator.v", "manifest.json", "report.md"):
+    names = ["accelerator.v", "manifest.json", "report.md"]
+    if design.soc_error:
+        print(f"no SoC: {design.soc_error}", file=sys.stderr)
+    elif not args.no_soc:
+        names[1:1] = ["soc.v", "firmware.elf", "firmware.hex"]
+    for name in names:
         print(design.out_dir / name)
     return 0

@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random inputs: how many inferences (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--waves", action="store_true", help="write a VCD trace")
+    parser.add_argument("--soc", action="store_true",
+                        help="run the whole SoC: the firmware on the RV32I core streams the "
+                             "inputs from RAM through the accelerator and computes each "
+                             "image's argmax")
     add_design_arguments(parser)
 
 
@@ -49,19 +53,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulating {args.model}: {len(design.plan.stages)} stages "
               "(the first run builds the Verilator model; later runs reuse it)",
               file=sys.stderr, flush=True)
-    res = simulate(design, inputs, waves=args.waves)
+    res = simulate(design, inputs, waves=args.waves, soc=args.soc)
     clock = design.plan.clock_hz
     summary = res.summary()
-    if res.ii_cycles:
+    if args.soc:
+        summary["throughput_fps"] = clock * len(res.argmax) / res.accel_cycles
+    elif res.ii_cycles:
         summary["throughput_fps"] = clock / res.ii_cycles
     summary["clock_hz"] = clock
     if args.waves and res.cosim is not None:
         summary["waves"] = str(res.cosim.wave_path)
     if args.json:
         print(json.dumps({"sim": summary}, default=float))
+    elif args.soc:
+        _print_soc(design, res, clock)
     else:
         _print(design, res, clock)
-    return 0 if res.bit_exact else 1
+    ok = res.bit_exact and (not args.soc or res.argmax_matches)
+    return 0 if ok else 1
 
 
 def _print(design, res, clock: float) -> None:
@@ -77,6 +86,27 @@ def _print(design, res, clock: float) -> None:
           "inferences/s")
     if res.cosim is not None and res.cosim.wave_path:
         print(f"waves: {res.cosim.wave_path}")
+    if res.bit_exact:
+        print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
+    else:
+        print(f"verdict: MISMATCH in {res.mismatches} of {res.ref_codes.size} output codes; "
+              f"{res.first_mismatch}")
+
+
+def _print_soc(design, res, clock: float) -> None:
+    print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'predicted':>10}")
+    for s, stage in zip(res.stages, design.plan.stages, strict=False):
+        print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['predicted_cycles']:>10}")
+    batch = len(res.argmax)
+    print(f"inferences: {batch}   SoC cycles: {res.cycles} (accelerator job "
+          f"{res.accel_cycles}, control {res.control_cycles}, of which argmax "
+          f"{res.argmax_cycles})")
+    print(f"latency: {res.latency_cycles} cycles from the job's start to its first output "
+          f"({res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz); "
+          f"{res.accel_cycles / batch:,.0f} accelerator cycles per inference")
+    print(f"firmware argmax: {' '.join(map(str, res.argmax[:16]))}"
+          f"{' ...' if batch > 16 else ''} "
+          f"({'matches' if res.argmax_matches else 'DIFFERS from'} the reference)")
     if res.bit_exact:
         print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
     else:

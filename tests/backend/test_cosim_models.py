@@ -54,3 +54,12 @@ def test_qdq_models(name):
     x = (rng.uniform(-2, 2, shape).astype(np.float32) if t.is_float
          else rng.integers(t.fmt.min, t.fmt.max + 1, shape).astype(np.uint8))
     _check(design, x, qfab.simulate(design, x))
+
+
+def test_model_with_three_independent_convs():
+    model = SHARED / "qdq" / "ort_qdq_convs.onnx"
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        design = qfab.compile(model, output=f"Y_{i}")
+        x = rng.integers(0, 256, (2, 1, 5, 5)).astype(np.uint8)
+        _check(design, x, qfab.simulate(design, {f"X_{i}": x}))

@@ -1,0 +1,195 @@
+"""The accelerator's register block and DMA: stream beats between RAM and the accelerator.
+
+A job reads ``IN_BEATS`` beats from RAM at ``IN_ADDR`` and offers them on ``o_stream``, and
+writes the ``OUT_BEATS`` beats that come back on ``i_stream`` to RAM at ``OUT_ADDR``, both
+through the RAM's second port (:class:`~qfab.hw.soc.memory.RamPortSignature`), so the core
+keeps the bus while the job runs. A beat takes whole 32-bit words, element 0 in the low
+bits of its first word, like the stream payload. Writes have the port before reads, so
+results never wait behind inputs and the accelerator is never blocked on its output.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from qfab.hw.soc.bus import BusSignature
+from qfab.hw.soc.memory import RamPortSignature
+from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, ACCEL_REGISTERS, Region
+
+_OFFSET = {reg.name: reg.offset for reg in ACCEL_REGISTERS}
+COUNTER_BITS = 32
+
+
+def words_per_beat(width: int) -> int:
+    """32-bit words one beat of ``width`` bits takes in RAM."""
+    return max(1, -(-width // 32))
+
+
+class Streamer(wiring.Component):
+    """DMA jobs between RAM and an accelerator's streams, with its cycle counters.
+
+    Parameters
+    ----------
+    in_payload, out_payload : ShapeCastable
+        The accelerator's input and output beat layouts.
+    n_stages : int
+        Width of ``stage_active``; at most ``ACCEL_MAX_STAGES``.
+    ram : Region
+        The RAM the job's addresses must fall in.
+
+    Members
+    -------
+    bus : In(BusSignature)
+        The register block (``ACCEL_REGISTERS``); answers one cycle after ``valid``.
+    ram : Out(RamPortSignature)
+        To the RAM's second port.
+    o_stream : Out(stream.Signature(in_payload))
+        Input beats to the accelerator.
+    i_stream : In(stream.Signature(out_payload))
+        Output beats from the accelerator.
+    stage_active : In(n_stages)
+        The accelerator's per-stage activity, counted while a job runs.
+    """
+
+    def __init__(self, *, in_payload, out_payload, n_stages: int, ram: Region) -> None:
+        if not 0 <= n_stages <= ACCEL_MAX_STAGES:
+            raise ValueError(f"Streamer n_stages must be 0..{ACCEL_MAX_STAGES}, "
+                             f"not {n_stages!r}")
+        if ram.kind != "ram":
+            raise ValueError(f"Streamer ram must be a ram region, not {ram.kind!r}")
+        self._ram = ram
+        self._n_stages = n_stages
+        addr_bits = max(1, (ram.size // 4 - 1).bit_length())
+        super().__init__({
+            "bus": In(BusSignature()), "ram": Out(RamPortSignature(addr_bits)),
+            "o_stream": Out(stream.Signature(in_payload)),
+            "i_stream": In(stream.Signature(out_payload)),
+            "stage_active": In(max(n_stages, 1)),
+        })
+        self._in_words = words_per_beat(len(self.o_stream.payload.as_value()))
+        self._out_words = words_per_beat(len(self.i_stream.payload.as_value()))
+
+    @property
+    def in_words(self) -> int:
+        """Words per input beat."""
+        return self._in_words
+
+    @property
+    def out_words(self) -> int:
+        """Words per output beat."""
+        return self._out_words
+
+    def _range_ok(self, addr, beats, words: int):
+        """Word-aligned, and all ``beats * words`` words inside the RAM."""
+        r = self._ram
+        end = addr + beats * (4 * words)  # 34 bits: no wrap-around
+        return (addr[:2] == 0) & (addr >= r.base) & (end <= r.end)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        win, wout = self._in_words, self._out_words
+        base = self._ram.base
+        in_addr, in_beats = Signal(32), Signal(32)
+        out_addr, out_beats = Signal(32), Signal(32)
+        busy, done, error = Signal(), Signal(), Signal(2)
+        cycles, latency, seen_out = Signal(COUNTER_BITS), Signal(COUNTER_BITS), Signal()
+        stage_cycles = [Signal(COUNTER_BITS, name=f"stage{i}_cycles")
+                        for i in range(self._n_stages)]
+
+        # Job state: words still to read and beats still to write, and their RAM indices.
+        rd_left, rd_index = Signal(32), Signal(len(self.ram.addr))
+        wr_left, wr_index = Signal(32), Signal(len(self.ram.addr))
+        pending = Signal()                         # a read issued last cycle
+        gather = Signal(32 * win)                  # words of the next input beat
+        gathered = Signal(range(win + 1))
+        scatter = Signal(32 * wout)                # an output beat being written
+        scatter_left = Signal(range(wout + 1))
+        scatter_pos = Signal(range(wout))
+
+        # Writes first: the output beat in hand goes out a word a cycle.
+        writing = scatter_left != 0
+        o = self.o_stream
+        handing = (gathered == win) & (~o.valid | o.ready)
+        room = win - Mux(handing, 0, gathered) - pending
+        reading = busy & ~writing & (rd_left != 0) & (room > 0)
+        m.d.comb += [
+            self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
+            self.ram.we.eq(writing), self.ram.re.eq(reading),
+            self.ram.wdata.eq(scatter.word_select(scatter_pos, 32)),
+        ]
+        with m.If(writing):
+            m.d.sync += [wr_index.eq(wr_index + 1), scatter_pos.eq(scatter_pos + 1),
+                         scatter_left.eq(scatter_left - 1)]
+        with m.If(reading):
+            m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
+        m.d.sync += pending.eq(reading)
+
+        # gathered + pending never exceeds win, so no word arrives while a beat is handed on.
+        with m.If(handing):
+            m.d.sync += [o.payload.as_value().eq(gather), o.valid.eq(1), gathered.eq(0)]
+        with m.Elif(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(pending):
+            m.d.sync += [gather.word_select(gathered, 32).eq(self.ram.rdata),
+                         gathered.eq(gathered + 1)]
+
+        i = self.i_stream
+        m.d.comb += i.ready.eq(busy & ~writing & (wr_left != 0))
+        with m.If(i.valid & i.ready):
+            m.d.sync += [scatter.eq(i.payload.as_value()), scatter_left.eq(wout),
+                         scatter_pos.eq(0), wr_left.eq(wr_left - 1)]
+            with m.If(~seen_out):
+                m.d.sync += [seen_out.eq(1), latency.eq(cycles + 1)]
+
+        finished = (busy & (rd_left == 0) & ~pending & (gathered == 0) & ~o.valid
+                    & (wr_left == 0) & ~writing)
+        with m.If(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+            for n, counter in enumerate(stage_cycles):
+                m.d.sync += counter.eq(counter + self.stage_active[n])
+        with m.If(finished):
+            m.d.sync += [busy.eq(0), done.eq(1)]
+
+        # Registers.
+        answered = Signal()
+        start = self.bus.valid & ~answered
+        m.d.sync += answered.eq(start)
+        offset = self.bus.addr[:12]
+        rdata = Signal(32)
+        m.d.comb += [self.bus.ready.eq(answered), self.bus.rdata.eq(rdata)]
+        info = Const(win | wout << 8 | self._n_stages << 16, 32)
+        readable = {"STATUS": Cat(busy, done, error != 0), "ERROR": error,
+                    "IN_ADDR": in_addr, "IN_BEATS": in_beats, "OUT_ADDR": out_addr,
+                    "OUT_BEATS": out_beats, "CYCLES": cycles, "LATENCY": latency,
+                    "INFO": info}
+        for n, counter in enumerate(stage_cycles):
+            readable[f"STAGE{n}"] = counter
+        offsets = dict(_OFFSET)
+        offsets.update({f"STAGE{n}": _OFFSET["STAGE_CYCLES"] + 4 * n
+                        for n in range(self._n_stages)})
+        with m.If(start):
+            m.d.sync += rdata.eq(0)
+            with m.If(self.bus.we & ~busy):
+                with m.Switch(offset):
+                    for name, reg in (("IN_ADDR", in_addr), ("IN_BEATS", in_beats),
+                                      ("OUT_ADDR", out_addr), ("OUT_BEATS", out_beats)):
+                        with m.Case(offsets[name]):
+                            m.d.sync += reg.eq(self.bus.wdata)
+                    with m.Case(offsets["CTRL"]):
+                        with m.If(self.bus.wdata[0]):
+                            in_ok = self._range_ok(in_addr, in_beats, win)
+                            out_ok = self._range_ok(out_addr, out_beats, wout)
+                            m.d.sync += [error.eq(Cat(~in_ok, ~out_ok)), done.eq(~in_ok | ~out_ok),
+                                         busy.eq(in_ok & out_ok), cycles.eq(0), latency.eq(0),
+                                         seen_out.eq(0), rd_left.eq(in_beats * win),
+                                         rd_index.eq((in_addr - base)[2:]),
+                                         wr_left.eq(out_beats),
+                                         wr_index.eq((out_addr - base)[2:])]
+                            m.d.sync += [c.eq(0) for c in stage_cycles]
+            with m.Elif(~self.bus.we):
+                with m.Switch(offset):
+                    for name, value in readable.items():
+                        with m.Case(offsets[name]):
+                            m.d.sync += rdata.eq(value)
+        return m

@@ -1,0 +1,61 @@
+"""The whole SoC in Verilator: the firmware on the RV32I core streams a batch from RAM
+through the accelerator, computes each image's argmax in software and reports cycles; the
+outputs are bit-exact against the reference, and the firmware's argmax is the model's."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qfab.compiler.backend import firmware
+
+import qfab
+from qfab.errors import QfabError
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "models"
+DIGITS = ROOT / "examples" / "digits"
+
+
+def _check(design, res, batch: int):
+    assert res.bit_exact, res.first_mismatch
+    assert res.argmax_matches, (res.argmax, res.ref_argmax)
+    # The streamer keeps up with the accelerator: the job takes no longer than the bare
+    # accelerator's budget (tests/backend/test_cosim_models.py).
+    assert 0 < res.accel_cycles <= batch * design.plan.ii_cycles * 1.25 + 2000
+    assert res.cycles == res.accel_cycles + res.control_cycles
+    assert 0 < res.argmax_cycles < res.control_cycles
+    assert 0 < res.latency_cycles < res.accel_cycles
+    assert [s["name"] for s in res.stages] == [s.name for s in design.plan.stages]
+    # Every stage worked on every inference, and no stage outlasted the job.
+    for s in res.stages:
+        assert batch * s["predicted_cycles"] <= s["cycles"] <= res.accel_cycles
+    assert f"inferences: {batch}" in res.console
+
+
+def test_digits_int8_on_the_soc():
+    x = np.load(DIGITS / "sample_images.npy")
+    design = qfab.compile(DIGITS / "digits_int8.onnx")
+    res = qfab.simulate(design, x, soc=True)
+    _check(design, res, len(x))
+    assert res.argmax.tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
+    ref = qfab.reference(DIGITS / "digits_int8.onnx", x)["logits"]
+    assert np.array_equal(res.outputs["logits"], ref)
+
+
+def test_tfc_2w2a_on_the_soc():
+    x = (np.load(SHARED / "mnist4" / "digits.npy") / 255).astype(np.float32)
+    design = qfab.compile(SHARED / "qonnx" / "TFC_2W2A.onnx")
+    res = qfab.simulate(design, x, soc=True)
+    _check(design, res, len(x))
+    assert res.argmax.tolist() == [7, 2, 1, 0]
+    assert res.outputs["90"].argmax(1).tolist() == [7, 2, 1, 0]
+
+
+def test_batch_larger_than_ram_is_a_clear_error():
+    design = qfab.compile(DIGITS / "digits_int8.onnx")
+    most = firmware.max_images(design.plan)
+    assert firmware.job_layout(design.plan, most).end <= firmware.RAM.end - firmware.STACK_BYTES
+    x = np.zeros((most + 1, 1, 8, 8), np.float32)
+    message = f"a batch of {most + 1} does not fit .*at most {most} images"
+    with pytest.raises(QfabError, match=message):
+        qfab.simulate(design, x, soc=True)
