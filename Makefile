@@ -12,9 +12,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m qfab.sim.toolchain
 	@touch $(STAMP)
 
-# The built-in example: the digits CNN (int8 QDQ) on eight test images, in Verilator.
+# The built-in example: the digits CNN (int8 QDQ) on eight test images, in Verilator: the
+# accelerator alone, then the whole SoC with its firmware driving it.
+DIGITS := examples/digits/digits_int8.onnx --input examples/digits/sample_images.npy
 sim: $(STAMP)
-	$(VENV)/bin/qfab sim examples/digits/digits_int8.onnx --input examples/digits/sample_images.npy
+	$(VENV)/bin/qfab sim $(DIGITS)
+	$(VENV)/bin/qfab sim --soc $(DIGITS)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

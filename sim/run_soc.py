@@ -51,10 +51,13 @@ class SocResult(SimResult):
     """:class:`SimResult` of a SoC run, with what the firmware measured and computed.
 
     ``cycles`` counts the whole program from reset (boot, job, argmax, report);
-    ``accel_cycles`` the accelerator job, start to done; ``control_cycles`` the rest.
+    ``accel_cycles`` the accelerator job, start to done; ``control_cycles`` the rest;
+    ``firmware_cycles`` what the firmware timed itself, from programming the job to the end
+    of argmax; ``console`` what it printed.
     """
 
     accel_cycles: int = 0
+    firmware_cycles: int = 0
     control_cycles: int = 0
     argmax_cycles: int = 0
     argmax: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -68,8 +71,8 @@ class SocResult(SimResult):
     def summary(self) -> dict:
         out = super().summary()
         out.update(soc=True, accel_cycles=self.accel_cycles, control_cycles=self.control_cycles,
-                   argmax_cycles=self.argmax_cycles, argmax=self.argmax.tolist(),
-                   argmax_matches=self.argmax_matches)
+                   firmware_cycles=self.firmware_cycles, argmax_cycles=self.argmax_cycles,
+                   argmax=self.argmax.tolist(), argmax_matches=self.argmax_matches)
         return out
 
 
@@ -109,11 +112,12 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
     got = design.from_beats(beats, batch)
     fields = compare(design, ref, env, got)
     want = fields["ref_codes"].reshape(batch, -1)
-    status, _total, accel, latency, argmax_cycles, n_stages = report[:6]
+    _status, total, accel, latency, argmax_cycles, n_stages = report[:6]
     stages = [{"name": s.name, "cycles": int(c), "predicted_cycles": s.cycles}
               for s, c in zip(plan.stages, report[6:6 + n_stages], strict=True)]
     return SocResult(**fields, cycles=run.cycles, latency_cycles=int(latency), ii_cycles=None,
                      stages=stages, accel_cycles=int(accel),
-                     control_cycles=int(run.cycles - accel), argmax_cycles=int(argmax_cycles),
+                     control_cycles=int(run.cycles - accel), firmware_cycles=int(total),
+                     argmax_cycles=int(argmax_cycles),
                      argmax=np.array(argmax, np.int64),
                      ref_argmax=np.argmax(want, axis=1).astype(np.int64), console=console)

@@ -98,13 +98,16 @@ def _print_soc(design, res, clock: float) -> None:
     for s, stage in zip(res.stages, design.plan.stages, strict=False):
         print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['predicted_cycles']:>10}")
     batch = len(res.argmax)
-    print(f"inferences: {batch}   SoC cycles: {res.cycles} (accelerator job "
-          f"{res.accel_cycles}, control {res.control_cycles}, of which argmax "
-          f"{res.argmax_cycles})")
+    print("firmware console:")
+    for line in res.console.splitlines():
+        print(f"  | {line}")
+    print(f"inferences: {batch}   SoC cycles: {res.cycles} from reset (accelerator job "
+          f"{res.accel_cycles}; control {res.control_cycles}: boot, job set-up, argmax "
+          f"{res.argmax_cycles}, report)")
     print(f"latency: {res.latency_cycles} cycles from the job's start to its first output "
           f"({res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz); "
           f"{res.accel_cycles / batch:,.0f} accelerator cycles per inference")
-    print(f"firmware argmax: {' '.join(map(str, res.argmax[:16]))}"
+    print(f"firmware argmax of the output codes: {' '.join(map(str, res.argmax[:16]))}"
           f"{' ...' if batch > 16 else ''} "
           f"({'matches' if res.argmax_matches else 'DIFFERS from'} the reference)")
     if res.bit_exact:

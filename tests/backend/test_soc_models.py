@@ -2,11 +2,16 @@
 through the accelerator, computes each image's argmax in software and reports cycles; the
 outputs are bit-exact against the reference, and the firmware's argmax is the model's."""
 
+import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from qfab.compiler.backend import firmware
+from qfab.sim.run_elf import build_soc_model, run_harness
 
 import qfab
 from qfab.errors import QfabError
@@ -49,6 +54,32 @@ def test_tfc_2w2a_on_the_soc():
     _check(design, res, len(x))
     assert res.argmax.tolist() == [7, 2, 1, 0]
     assert res.outputs["90"].argmax(1).tolist() == [7, 2, 1, 0]
+
+
+def test_sim_soc_command_json(tmp_path):
+    images = tmp_path / "x.npy"
+    np.save(images, np.load(DIGITS / "sample_images.npy")[:3])
+    proc = subprocess.run([sys.executable, "-m", "qfab.cli", "sim", "--soc", "--json",
+                           str(DIGITS / "digits_int8.onnx"), "--input", str(images)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)["sim"]
+    assert out["bit_exact"] and out["soc"] and out["argmax_matches"]
+    assert out["argmax"] == [2, 3, 4]
+    assert out["cycles"] == out["accel_cycles"] + out["control_cycles"]
+    assert len(out["stages"]) == 7 and out["throughput_fps"] > 0
+
+
+def test_firmware_without_a_job_says_so(tmp_path):
+    """The SoC started with nothing in RAM: the firmware finds no job and exits 2."""
+    design = qfab.compile(DIGITS / "digits_int8.onnx")
+    _, verilog = firmware.build_soc(design, tmp_path)
+    with tempfile.TemporaryFile(mode="w+") as console:
+        run = run_harness(build_soc_model(verilog), {}, entry=firmware.ROM.base,
+                          max_cycles=100_000, stdout=console)
+        console.seek(0)
+        assert console.read() == "no job in RAM\n"
+    assert (run.reason, run.code) == ("exit", 2)
 
 
 def test_batch_larger_than_ram_is_a_clear_error():

@@ -14,6 +14,7 @@ from qfab.hw.soc.memory_map import (
     check_map,
     find_region,
     generated_files,
+    linker_script_ram,
     markdown,
 )
 
@@ -23,6 +24,13 @@ FIRMWARE = Path(__file__).parents[2] / "firmware"
 def test_generated_firmware_files_are_up_to_date():
     for path, text in generated_files(FIRMWARE).items():
         assert path.read_text() == text, f"run python -m qfab.hw.soc.memory_map ({path.name})"
+
+
+def test_readme_memory_map_and_linker_script_are_generated_ones():
+    readme = (FIRMWARE.parent / "README.md").read_text()
+    assert f"<!-- memory map: generated -->\n{markdown()}<!-- end of memory map -->" in readme
+    assert (f"<!-- linker script: generated -->\n```\n{linker_script_ram()}```\n"
+            "<!-- end of linker script -->") in readme
 
 
 def test_memory_map_lookup_and_checks():
