@@ -56,6 +56,15 @@ def test_compile_writes_deterministic_files(tmp_path):
     manifest = json.loads((a / "manifest.json").read_text())
     assert [s["op"] for s in manifest["stages"]][:2] == ["conv", "requant"]
     assert "module qfab_accelerator" in (a / "accelerator.v").read_text()
+    # The SoC: firmware and soc.v are reproducible too, and the ROM holds the firmware.
+    for name in ("soc.v", "firmware.hex", "qfab_model.h"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "firmware.elf").read_bytes()[:4] == b"\x7fELF"
+    soc = (a / "soc.v").read_text()
+    assert "module qfab_soc" in soc and "module qfab_accelerator" not in soc
+    first_word = (a / "firmware.hex").read_text().split()[0]
+    assert f"mem[0] = 32'd{int(first_word, 16)};" in soc
+    assert manifest["soc"]["max_images"] > 8 and manifest["soc"]["in_words_per_beat"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporaries left
 
 
