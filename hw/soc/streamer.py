@@ -5,7 +5,8 @@ writes the ``OUT_BEATS`` beats that come back on ``i_stream`` to RAM at ``OUT_AD
 through the RAM's second port (:class:`~qfab.hw.soc.memory.RamPortSignature`), so the core
 keeps the bus while the job runs. A beat takes whole 32-bit words, element 0 in the low
 bits of its first word, like the stream payload. Writes have the port before reads, so
-results never wait behind inputs and the accelerator is never blocked on its output.
+results never wait behind inputs. With the port to itself, the streamer offers an input beat
+of W words every W cycles and takes an output beat of W words every W cycles.
 """
 
 from __future__ import annotations
@@ -110,9 +111,13 @@ class Streamer(wiring.Component):
         # Writes first: the output beat in hand goes out a word a cycle.
         writing = scatter_left != 0
         o = self.o_stream
-        handing = (gathered == win) & (~o.valid | o.ready)
-        room = win - Mux(handing, 0, gathered) - pending
-        reading = busy & ~writing & (rd_left != 0) & (room > 0)
+        free = ~o.valid | o.ready
+        from_wire = pending & (gathered == win - 1) & free   # the arriving word ends a beat
+        from_buffer = (gathered == win) & free               # a whole beat waited for ready
+        gathered_next = Signal.like(gathered)
+        m.d.comb += gathered_next.eq(Mux(from_wire | from_buffer, 0, gathered + pending))
+        # A read only when its word will have a slot: gathered + pending never exceeds win.
+        reading = busy & ~writing & (rd_left != 0) & (gathered_next < win)
         m.d.comb += [
             self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
             self.ram.we.eq(writing), self.ram.re.eq(reading),
@@ -123,19 +128,21 @@ class Streamer(wiring.Component):
                          scatter_left.eq(scatter_left - 1)]
         with m.If(reading):
             m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
-        m.d.sync += pending.eq(reading)
+        m.d.sync += [pending.eq(reading), gathered.eq(gathered_next)]
 
-        # gathered + pending never exceeds win, so no word arrives while a beat is handed on.
-        with m.If(handing):
-            m.d.sync += [o.payload.as_value().eq(gather), o.valid.eq(1), gathered.eq(0)]
+        with m.If(from_wire):
+            m.d.sync += [o.payload.as_value().eq(Cat(gather[:32 * (win - 1)], self.ram.rdata)),
+                         o.valid.eq(1)]
+        with m.Elif(from_buffer):
+            m.d.sync += [o.payload.as_value().eq(gather), o.valid.eq(1)]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
-        with m.If(pending):
-            m.d.sync += [gather.word_select(gathered, 32).eq(self.ram.rdata),
-                         gathered.eq(gathered + 1)]
+        with m.If(pending & ~from_wire):
+            m.d.sync += gather.word_select(gathered, 32).eq(self.ram.rdata)
 
+        # A new output beat is taken in the cycle its predecessor's last word is written.
         i = self.i_stream
-        m.d.comb += i.ready.eq(busy & ~writing & (wr_left != 0))
+        m.d.comb += i.ready.eq(busy & (scatter_left <= 1) & (wr_left != 0))
         with m.If(i.valid & i.ready):
             m.d.sync += [scatter.eq(i.payload.as_value()), scatter_left.eq(wout),
                          scatter_pos.eq(0), wr_left.eq(wr_left - 1)]

@@ -122,3 +122,36 @@ def test_job_outside_ram_is_refused(in_addr, out_addr, error):
     regs, _, _ = _bench(layout, layout, np.zeros((0, 4), int), np.zeros((2, 4), int),
                         in_addr=in_addr, out_addr=out_addr, seed=0, n_beats=(8, 2))
     assert regs["STATUS"] == 0b110 and regs["ERROR"] == error and regs["CYCLES"] == 0
+
+
+@pytest.mark.parametrize("layout", [data.ArrayLayout(unsigned(8), 4),      # one word a beat
+                                    data.ArrayLayout(signed(20), 3)])     # two words a beat
+def test_a_beat_of_w_words_every_w_cycles(layout):
+    """Unstalled, inputs leave one beat every W cycles; outputs are taken one every W."""
+    words = words_per_beat(layout.size)
+    m = Module()
+    m.submodules.ram = ram = BusMemory(size=RAM.size, dma=True)
+    m.submodules.dut = dut = Streamer(in_payload=layout, out_payload=layout, n_stages=1, ram=RAM)
+    wiring.connect(m, dut.ram, ram.dma)
+    logs = {}
+
+    async def cpu(ctx):
+        for job in ((10, 0), (0, 10)):
+            for name, value in (("IN_ADDR", RAM.base), ("IN_BEATS", job[0]),
+                                ("OUT_ADDR", RAM.base + 0x200), ("OUT_BEATS", job[1]),
+                                ("CTRL", 1)):
+                await transfer(ctx, dut.bus, REG[name], we=1, data=value)
+            while not (await transfer(ctx, dut.bus, REG["STATUS"])) & 0b10:
+                pass
+
+    async def accel(ctx):
+        logs["in"] = await stream_collect(ctx, dut.o_stream, 10)
+        logs["out"] = await stream_drive(ctx, dut.i_stream, [[1] * layout.length] * 10)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(cpu)
+    sim.add_testbench(accel, background=True)
+    sim.run()
+    assert np.diff(logs["in"].cycles).tolist() == [words] * 9
+    assert np.diff(logs["out"].cycles).tolist() == [words] * 9
