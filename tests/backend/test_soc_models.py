@@ -56,6 +56,19 @@ def test_tfc_2w2a_on_the_soc():
     assert res.outputs["90"].argmax(1).tolist() == [7, 2, 1, 0]
 
 
+def test_conv_feature_map_argmax_through_the_stream_order():
+    """A conv output leaves channels last; the firmware maps stream positions back to the
+    model's NCHW indices (qfab_model.h) before taking the argmax."""
+    model = ROOT / "examples" / "tiny" / "conv_s2_int8.onnx"
+    x0 = np.load(ROOT / "examples" / "tiny" / "conv_s2_int8_input.npy")
+    x = np.concatenate([x0, np.random.default_rng(4).normal(0, 1, (3,) + x0.shape[1:])])
+    design = qfab.compile(model)
+    assert not np.array_equal(design.plan.out_order, np.arange(design.plan.out_order.size))
+    res = qfab.simulate(design, x.astype(np.float32), soc=True)
+    _check(design, res, len(x))
+    assert design.plan.out_shape.signed and len(set(res.argmax.tolist())) > 1
+
+
 def test_sim_soc_command_json(tmp_path):
     images = tmp_path / "x.npy"
     np.save(images, np.load(DIGITS / "sample_images.npy")[:3])
