@@ -46,6 +46,16 @@ def words_to_beats(words: np.ndarray, elems: int, bits: int, signed: bool) -> np
     return unpack_words(ints, n=elems, bits=bits, signed=signed)
 
 
+def _soc_model(design: Design, work_dir: Path | None, verbose: bool) -> Path:
+    """The design's SoC harness: firmware, soc.v and the Verilator build, made once per
+    design object."""
+    exe = getattr(design, "_soc_model", None)
+    if exe is None or work_dir is not None:
+        _, verilog = firmware.build_soc(design, work_dir)
+        exe = design._soc_model = build_soc_model(verilog, verbose=verbose)
+    return exe
+
+
 @dataclass
 class SocResult(SimResult):
     """:class:`SimResult` of a SoC run, with what the firmware measured and computed.
@@ -86,8 +96,7 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
     x = env[plan.input]
     batch = x.shape[0]
     layout = firmware.job_layout(plan, batch)
-    _, verilog = firmware.build_soc(design, work_dir)
-    exe = build_soc_model(verilog, verbose=verbose)
+    exe = _soc_model(design, work_dir, verbose)
 
     in_words = beats_to_words(design.to_beats(x), plan.in_shape.width, plan.in_shape.signed)
     load = {firmware.JOB_ADDR + 4 * k: w for k, w in enumerate(layout.header())}
