@@ -29,6 +29,10 @@ def lower_model(model: ModelLike, *, multiplier_bits: int = 16) -> Graph:
 def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
     t = graph.tensors[name]
     array = np.asarray(array)
+    want = t.shape
+    if array.shape[1:] != tuple(want[1:]) or array.ndim != len(want):
+        raise QfabError(f"input {name!r}: shape {array.shape} does not fit the model's "
+                        f"{('N',) + tuple(want[1:])}")
     if t.is_float:
         if array.dtype.kind not in "fiu":
             raise QfabError(f"input {name!r}: expected numbers, got dtype {array.dtype}")
@@ -53,12 +57,7 @@ def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
         raise QfabError(f"missing input {missing[0]!r} (model inputs: {graph.inputs})")
     feeds = {}
     for name in graph.inputs:
-        arr = np.asarray(inputs[name])
-        want = graph.tensors[name].shape
-        if arr.shape[1:] != tuple(want[1:]) or arr.ndim != len(want):
-            raise QfabError(f"input {name!r}: shape {arr.shape} does not fit the model's "
-                            f"{('N',) + tuple(want[1:])}")
-        feeds[name] = _input_codes(graph, name, arr)
+        feeds[name] = _input_codes(graph, name, inputs[name])
     return Reference(graph, requant).run(feeds)
 
 

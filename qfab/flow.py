@@ -26,6 +26,10 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
 
+    Folding: with ``target_fps``, the fewest multipliers meeting it; else with a ``board``
+    and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
+    (:func:`fastest_fitting`); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
+
     The backend maps one chain of layers: for a model with several outputs, ``output`` names
     the one to build (with the part of the graph it depends on)."""
     from qfab.api import lower_model
@@ -42,15 +46,48 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     elif len(graph.outputs) > 1:
         raise QfabError(f"the model has {len(graph.outputs)} outputs "
                         f"({', '.join(graph.outputs)}); choose one to build with --output-name")
-    hw = planning.plan(graph, target_fps=target_fps, clock_hz=clock_hz,
-                       max_pe=max_pe or planning.DEFAULT_MAX_PE,
-                       max_simd=max_simd or planning.DEFAULT_MAX_SIMD)
+    if b is not None and target_fps is None and max_pe is None and max_simd is None:
+        hw = fastest_fitting(graph, b)
+    else:
+        hw = planning.plan(graph, target_fps=target_fps, clock_hz=clock_hz,
+                           max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
+                           max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
     design = Design(graph, hw, name)
     design.board = b
     if out_dir is not None:
         design.write(out_dir, soc=soc)
     return design
+
+
+def fastest_fitting(graph, board):
+    """The plan with the shortest initiation interval whose estimate fits ``board``: a binary
+    search over the cycle budget between the fully parallel design (bounded by the stages
+    that do not fold) and the fully folded one, each budget given the fewest multipliers that
+    meet it. When not even the fully folded design fits, that one (its estimate says so)."""
+    from qfab.compiler.backend import plan as planning
+    from qfab.cost_model.estimate import estimate
+
+    plans: dict[int, object] = {}
+
+    def plan(budget: int):
+        if budget not in plans:
+            plans[budget] = planning.plan(graph, clock_hz=board.clock_hz, budget_cycles=budget)
+        return plans[budget]
+
+    def fits(budget: int) -> bool:
+        return estimate(plan(budget), board).fits
+
+    lo, hi = plan(1).ii_cycles, plan(2**62).ii_cycles
+    if not fits(hi):
+        return plan(hi)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return plan(hi)
 
 
 def simulate(design, inputs: dict[str, np.ndarray] | np.ndarray, *, waves: bool = False,

@@ -69,10 +69,15 @@ class Design:
     def write(self, out_dir: str | os.PathLike, report: str = "", *, soc: bool = True) -> Path:
         """Write accelerator.v, manifest.json and report.md into ``out_dir``, and with
         ``soc`` the firmware (firmware.elf, .hex, .bin, qfab_model.h) and soc.v: built in a
-        temporary folder beside it and renamed into place, so a failure leaves nothing."""
+        temporary folder beside it and renamed into place, so a failure leaves nothing. An
+        existing ``out_dir`` is replaced only if it is empty or an earlier design's."""
         from qfab.compiler.backend.firmware import build_soc
 
         out = Path(out_dir)
+        if out.exists() and not (out.is_dir() and (not any(out.iterdir())
+                                                   or (out / "manifest.json").is_file())):
+            raise QfabError(f"{out} exists and is not a qfab design folder (no manifest.json); "
+                            "choose another -o or remove it")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:

@@ -443,10 +443,19 @@ class _Planner:
 
 
 def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
-         max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD) -> HwPlan:
+         max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
+         budget_cycles: int | None = None) -> HwPlan:
     """Map a lowered graph to hardware stages. With ``target_fps`` every MAC stage gets the
-    fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference."""
-    budget = None if target_fps is None else int(clock_hz // target_fps)
+    fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference (or, with
+    ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``."""
+    budget = budget_cycles
+    if target_fps is not None:
+        if not target_fps > 0 or target_fps == float("inf"):
+            raise QfabError(f"--target-fps must be a positive number, not {target_fps}")
+        budget = max(int(clock_hz // target_fps), 1)
+    for name, value in (("--max-pe", max_pe), ("--max-simd", max_simd)):
+        if value < 1:
+            raise QfabError(f"{name} must be at least 1, not {value}")
     p = _Planner(graph, budget, max_pe, max_simd).plan()
     p.clock_hz = clock_hz
     return p

@@ -23,9 +23,11 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-fps", type=float, metavar="N",
                         help="fold each layer to the fewest multipliers meeting N inferences/s")
     parser.add_argument("--max-pe", type=int, metavar="P",
-                        help="without --target-fps: at most P output channels per cycle")
+                        help="without --target-fps: at most P output channels per cycle "
+                             "(default 4; with --board and neither cap, the fastest design "
+                             "the cost model fits on the board)")
     parser.add_argument("--max-simd", type=int, metavar="S",
-                        help="without --target-fps: at most S inputs per cycle")
+                        help="without --target-fps: at most S inputs per cycle (default 8)")
     parser.add_argument("--output-name", metavar="NAME",
                         help="for a model with several outputs: build the one named NAME")
 
@@ -43,6 +45,14 @@ def run(args: argparse.Namespace) -> int:
     p = design.plan
     print(f"{len(p.stages)} stages, initiation interval {p.ii_cycles} cycles "
           f"at {p.clock_hz / 1e6:g} MHz", file=sys.stderr)
+    if design.board is not None:
+        from qfab.cost_model.estimate import estimate
+
+        est = estimate(design, design.board)
+        if not est.fits:
+            print(f"warning: the design does not fit {design.board.name} by the cost model "
+                  f"(LUT {est.lut}, FF {est.ff}, DSP {est.dsp}, BRAM {est.bram}); "
+                  "see report.md", file=sys.stderr)
     names = ["accelerator.v", "manifest.json", "report.md"]
     if design.soc_error:
         print(f"no SoC: {design.soc_error}", file=sys.stderr)

@@ -86,3 +86,16 @@ def test_multi_output_model_builds_one_output_at_a_time():
     design = qfab.compile(model, output="Y_1")
     assert design.graph.inputs == ["X_1"] and design.graph.outputs == ["Y_1"]
     assert [s.op for s in design.plan.stages] == ["conv", "requant"]
+
+
+def test_compile_keeps_a_folder_that_is_not_a_design(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main(["compile", str(DIGITS), "--no-soc", "-o", str(out)]) == 2
+    assert "is not a qfab design folder" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    # an earlier design's folder is replaced
+    assert main(["compile", str(DIGITS), "--no-soc", "-o", str(tmp_path / "d")]) == 0
+    assert main(["compile", str(DIGITS), "--no-soc", "-o", str(tmp_path / "d")]) == 0

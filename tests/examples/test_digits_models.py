@@ -189,3 +189,12 @@ def test_numpy_gradients_match_finite_differences() -> None:
             minus, _ = cnn.softmax_xent(cnn.forward(params, x)[0], labels)
             flat[i] = old
             assert grads[key].reshape(-1)[i] == pytest.approx((plus - minus) / 2e-6, abs=1e-6)
+
+
+def test_readme_table_is_accuracy_json():
+    recorded = json.loads((DIGITS / "accuracy.json").read_text())["accuracy"]
+    readme = (DIGITS.parents[1] / "README.md").read_text()
+    names = {"float": "float", "int8": "int8 QDQ (`digits_int8.onnx`)",
+             "int4": "int4 QDQ (`digits_int4.onnx`)"}
+    for kind, label in names.items():
+        assert f"| {label} | {100 * recorded[kind]:.1f} % |" in readme, kind
