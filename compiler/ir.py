@@ -8,8 +8,10 @@ survive only as metadata: the real number a tensor stands for is
 where value() is the exact number the format gives a code (an integer for IntFormat, a
 minifloat's value for MinifloatFormat, an accumulator's integer times its 2**lsb) and
 scale, zero_point and bias broadcast along ``axis``.
-The only ops that touch floats are ``quantize`` (graph input -> codes) and ``dequantize``
-(codes -> graph output); everything between them is integer arithmetic.
+The only ops that touch floats are ``quantize`` (graph input -> codes), ``dynamic_quantize``
+(graph input -> uint8 codes, with the float32 scale and the zero point it computes from the
+data, as ONNX's DynamicQuantizeLinear) and ``dequantize`` (codes -> graph output); everything
+between them is integer arithmetic.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ MAC_OPS = ("conv", "dense")
 # The attributes every node of an op carries (passes may add more; dyadic adds mult/shift).
 REQUIRED_ATTRS = {
     "quantize": ("pre", "saturate"), "dequantize": ("lo", "hi"),
+    "dynamic_quantize": ("qmin", "qmax"),
     "conv": ("weight", "bias", "x_zero_point", "strides", "pads", "dilations", "group"),
     "dense": ("weight", "bias", "x_zero_point"),
     "requant": ("in_zero_point", "scale", "offset", "zero_point", "lo", "hi", "rounding"),
@@ -153,9 +156,9 @@ REQUIRED_ATTRS = {
     "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",),
 }
 ELEMENTWISE_OPS = ("requant", "threshold", "clamp", "add")
-OPS = ("quantize", "dequantize", "conv", "dense", "requant", "threshold", "clamp", "maxpool",
-       "sumpool", "globalsum", "add", "reshape", "transpose", "concat")
-FLOAT_OPS = ("quantize", "dequantize")
+OPS = ("quantize", "dynamic_quantize", "dequantize", "conv", "dense", "requant", "threshold",
+       "clamp", "maxpool", "sumpool", "globalsum", "add", "reshape", "transpose", "concat")
+FLOAT_OPS = ("quantize", "dynamic_quantize", "dequantize")
 
 
 def verify(g: Graph) -> None:
@@ -177,6 +180,9 @@ def verify(g: Graph) -> None:
             assert ins[0].is_float and not outs[0].is_float, f"node {n.name}: quantize types"
         elif n.op == "dequantize":
             assert outs[0].is_float and not ins[0].is_float, f"node {n.name}: dequantize types"
+        elif n.op == "dynamic_quantize":
+            _verify_dynamic_quantize(n, ins, outs)
+            outs = outs[:1]  # the scale and zero point are scalars
         else:
             for t in ins + outs:
                 assert not t.is_float, f"node {n.name} ({n.op}): float tensor {t.name!r}"
@@ -206,6 +212,19 @@ def _verify_op(n: Node, ins: list[Tensor], outs: list[Tensor]) -> None:
             assert t.shape == outs[0].shape, f"node {n.name}: shape {t.shape} -> {outs[0].shape}"
     if n.op in ("requant", "clamp", "add") and a["lo"] is not None and a["hi"] is not None:
         assert a["lo"] <= a["hi"], f"node {n.name}: empty output range [{a['lo']}, {a['hi']}]"
+
+
+def _verify_dynamic_quantize(n: Node, ins: list[Tensor], outs: list[Tensor]) -> None:
+    assert len(ins) == 1 and len(outs) == 3, f"node {n.name}: dynamic_quantize arity"
+    x, y, scale, zp = ins[0], *outs
+    assert x.is_float and scale.is_float, f"node {n.name}: dynamic_quantize reads float, " \
+        "gives a float scale"
+    assert isinstance(y.fmt, IntFormat) and y.fmt == zp.fmt, f"node {n.name}: codes and " \
+        "zero point must share an integer format"
+    assert (y.fmt.min, y.fmt.max) == (n.attrs["qmin"], n.attrs["qmax"]), \
+        f"node {n.name}: range [{n.attrs['qmin']}, {n.attrs['qmax']}] is not {y.fmt}'s"
+    assert y.shape == x.shape and scale.shape == zp.shape == (), \
+        f"node {n.name}: shapes {x.shape} -> {y.shape}, {scale.shape}, {zp.shape}"
 
 
 def unsupported(what: str, node: str, supported: tuple[str, ...] | list[str]) -> QfabError:

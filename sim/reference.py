@@ -2,7 +2,8 @@
 
 Every op works on int64 arrays (Python-int object arrays where an exact result may need more
 than 63 bits). Large dot products use float64 BLAS only where the exact result provably fits
-in 53 bits. ``quantize`` and ``dequantize`` at the graph boundary are the only float steps.
+in 53 bits. ``quantize``, ``dynamic_quantize`` and ``dequantize`` at the graph boundary are the
+only float steps.
 
 Requantization has two modes: ``"dyadic"`` (integer multiply, add, shift: what the hardware
 does) and ``"onnx"`` (the float scale multiply with round-half-even that onnxruntime does), so
@@ -179,7 +180,11 @@ class Reference:
         with _one_blas_thread():
             for node in self.graph.nodes:
                 ins = [env[i] for i in node.inputs]
-                env[node.outputs[0]] = getattr(self, "_" + node.op)(node, *ins)
+                out = getattr(self, "_" + node.op)(node, *ins)
+                if len(node.outputs) == 1:
+                    env[node.outputs[0]] = out
+                else:
+                    env.update(zip(node.outputs, out, strict=True))
         return env if keep else {o: env[o] for o in self.graph.outputs}
 
     def _t(self, name: str) -> Tensor:
@@ -213,6 +218,19 @@ class Reference:
         q = r.astype(np.float64) + t.zero_point
         lo, hi = node.attrs.get("lo", t.fmt.min), node.attrs.get("hi", t.fmt.max)
         return np.clip(q, lo, hi).astype(np.int64)
+
+    def _dynamic_quantize(self, node: Node, x):
+        """ONNX DynamicQuantizeLinear, in float32: the range [min(x, 0), max(x, 0)] mapped
+        onto [qmin, qmax], zero point and codes rounded half to even and saturated. An
+        all-zero input (an empty range) gets scale 1 and zero point 0, as in onnxruntime (the
+        ONNX spec's formula divides by zero there)."""
+        x = np.asarray(x, np.float32)
+        qmin, qmax = node.attrs["qmin"], node.attrs["qmax"]
+        lo, hi = np.minimum(np.float32(0), x.min()), np.maximum(np.float32(0), x.max())
+        scale = np.float32(1) if lo == hi else np.float32((hi - lo) / np.float32(qmax - qmin))
+        zp = np.rint(np.clip(np.float32(qmin) - lo / scale, qmin, qmax))
+        y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
+        return y.astype(np.int64), np.asarray(scale, np.float32), np.asarray(zp, np.int64)
 
     def _dequantize(self, node: Node, x):
         t = self._t(node.inputs[0])

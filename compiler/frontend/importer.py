@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 from qfab.compiler.frontend import dtypes
-from qfab.compiler.frontend.values import Codes, Const, FloatIn, Real, Value
+from qfab.compiler.frontend.values import Codes, Const, Float, FloatIn, Real, Stat, Value
 from qfab.compiler.ir import Acc, Graph, Tensor, unsupported
 
 from qfab.errors import QfabError
@@ -29,11 +29,6 @@ CONST_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape"
                   "ConstantOfShape", "Slice", "Range", "Expand", "Equal", "Where", "Reciprocal",
                   # Weight quantization written as ops (QCDQ exports): folded to typed codes.
                   "QuantizeLinear", "Clip"}
-# Ops the IR cannot express, with the reason (they are not in the supported set).
-KNOWN_UNSUPPORTED = {
-    "DynamicQuantizeLinear": "the scale depends on the data at run time; qfab needs static "
-                             "quantization parameters",
-}
 LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"}
 
 
@@ -68,6 +63,8 @@ class Importer:
         self.graph = Graph(name=model.graph.name or "model")
         self.values: dict[str, Value] = {}
         self.elem_types: dict[str, int] = {}
+        # Float input -> (codes, scale, zero point) of its dynamic quantizer (dynamic.py).
+        self.dynamic: dict[str, tuple[str, str, str]] = {}
 
     # ---- helpers for handlers ------------------------------------------------------------
     def attr(self, node: onnx.NodeProto, name: str, default=None):
@@ -192,8 +189,12 @@ class Importer:
         if all_const and (op in CONST_FOLDABLE or op not in HANDLERS):
             self._fold(node)
             return
-        if op in KNOWN_UNSUPPORTED:
-            raise QfabError(f"{op} node {node.name!r}: {KNOWN_UNSUPPORTED[op]}")
+        if any(isinstance(v, Stat) for v in ins):
+            from qfab.compiler.frontend.dynamic import scalar_op
+
+            outs = scalar_op(self, node)
+            self.values.update(zip(node.output, outs, strict=False))
+            return
         handler = HANDLERS.get(op)
         if handler is None:
             raise unsupported(f"unsupported op {op}", node.name or node.output[0],
@@ -248,7 +249,11 @@ class Importer:
 
     def _output(self, out: onnx.ValueInfoProto) -> str:
         v = self.values.get(out.name)
-        if isinstance(v, Codes):
+        if isinstance(v, Stat):
+            from qfab.compiler.frontend.dynamic import stat_output
+
+            v = stat_output(self, v, out.name)
+        if isinstance(v, Codes | Float):
             if v.tensor != out.name:
                 if out.name in self.graph.tensors:
                     self.graph.rename(out.name, self.graph.fresh(out.name))
@@ -271,6 +276,11 @@ class Importer:
 
 def import_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     """Read a quantized ONNX model (QDQ, QOperator or QONNX) into the integer IR."""
-    from qfab.compiler.frontend import float_ops, qdq, qonnx  # noqa: F401 (register handlers)
+    from qfab.compiler.frontend import (  # noqa: F401 (register handlers)
+        dynamic,
+        float_ops,
+        qdq,
+        qonnx,
+    )
 
     return Importer(load_model(model)).run()

@@ -69,4 +69,22 @@ class Cat:
     axis: int
 
 
-Value = Const | FloatIn | Codes | Real | Sum | Cat
+@dataclass
+class Float:
+    """A float32 IR tensor computed at the input boundary: the scale a dynamic quantizer
+    derives from its input (DynamicQuantizeLinear's y_scale)."""
+
+    tensor: str
+
+
+@dataclass
+class Stat:
+    """A float32 scalar the graph computes at run time from a float graph input, kept as an
+    expression (nested tuples ``(op, *args)``, constants as floats, leaves
+    ``("ReduceMin"|"ReduceMax", input)``), until a quantizer shows what it is: the
+    ``_expanded`` body of DynamicQuantizeLinear."""
+
+    expr: tuple
+
+
+Value = Const | FloatIn | Codes | Real | Sum | Cat | Float | Stat

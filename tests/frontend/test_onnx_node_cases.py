@@ -30,15 +30,7 @@ OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Co
        "MatMulInteger", "DynamicQuantizeLinear")
 FLOAT_REQUANT_OPS = ("QLinearConv", "QLinearMatMul")
 
-_DYNAMIC = "the scale and zero point are computed from the data at run time"
-UNSUPPORTED = {
-    "test_dynamicquantizelinear": _DYNAMIC,
-    "test_dynamicquantizelinear_max_adjusted": _DYNAMIC,
-    "test_dynamicquantizelinear_min_adjusted": _DYNAMIC,
-    "test_dynamicquantizelinear_expanded": _DYNAMIC + " (ReduceMin/ReduceMax on activations)",
-    "test_dynamicquantizelinear_max_adjusted_expanded": _DYNAMIC + " (ReduceMin/ReduceMax)",
-    "test_dynamicquantizelinear_min_adjusted_expanded": _DYNAMIC + " (ReduceMin/ReduceMax)",
-}
+UNSUPPORTED: dict[str, str] = {}
 
 
 def _collect() -> list[tuple[str, object]]:

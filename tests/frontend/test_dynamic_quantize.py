@@ -1,0 +1,77 @@
+"""DynamicQuantizeLinear against onnxruntime, exactly: the op alone on random float inputs of
+several shapes (mixed signs, all positive, all negative, constant, all zero, rounding ties)
+and its function body (the ``_expanded`` form, which onnxruntime runs op by op)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from frontend_harness import lowered, mismatch
+from onnx import TensorProto, helper
+
+from qfab.api import reference
+
+ort = pytest.importorskip("onnxruntime")
+
+OUTPUTS = (("y", TensorProto.UINT8), ("y_scale", TensorProto.FLOAT),
+           ("y_zero_point", TensorProto.UINT8))
+
+
+def _model(shape) -> onnx.ModelProto:
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], [n for n, _ in OUTPUTS], name="dql")
+    graph = helper.make_graph([node], "dql", [helper.make_tensor_value_info("x", 1, shape)],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in OUTPUTS])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+def _inputs(kind: str, shape, rng) -> np.ndarray:
+    x = {"mixed": lambda: rng.normal(0, 3, shape),
+         "positive": lambda: rng.uniform(0.01, 7, shape),
+         "negative": lambda: -rng.uniform(0.5, 40, shape),
+         "constant": lambda: np.full(shape, 2.7),
+         "negative_constant": lambda: np.full(shape, -0.3),
+         "zero": lambda: np.zeros(shape),
+         "ties": lambda: rng.integers(-255, 256, shape) / 2.0}[kind]()
+    return x.astype(np.float32)
+
+
+def _compare(model: onnx.ModelProto, x: np.ndarray, names=OUTPUTS) -> None:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = sess.run([n for n, _ in names], {"x": x})
+    for mode in ("onnx", "dyadic"):
+        got = reference(lowered(model), {"x": x}, requant=mode)
+        for (name, et), exp in zip(names, expected, strict=True):
+            diff = mismatch(got[name], exp, et)
+            assert diff is None, f"{name} ({mode}): {diff}"
+
+
+@pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 3, 5, 5)])
+@pytest.mark.parametrize("kind", ["mixed", "positive", "negative", "constant",
+                                  "negative_constant", "zero", "ties"])
+def test_equals_onnxruntime(shape, kind):
+    rng = np.random.default_rng(hash((shape, kind)) % 2**32)
+    _compare(_model(shape), _inputs(kind, shape, rng))
+
+
+def _expanded(shape) -> onnx.ModelProto:
+    """The op's function body, expanded as the onnx wheel's ``_expanded`` node cases are."""
+    from onnx.backend.test.case.node import function_expand_helper
+
+    model = _model(shape)
+    schema = onnx.defs.get_schema("DynamicQuantizeLinear", 11)
+    fn = onnx.FunctionProto()
+    fn.ParseFromString(schema.function_body.SerializeToString())
+    nodes = function_expand_helper(model.graph.node[0], fn, "dql_")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+@pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 3, 5, 5)])
+@pytest.mark.parametrize("kind", ["mixed", "positive", "negative", "constant", "ties"])
+def test_function_body_equals_onnxruntime(shape, kind):
+    rng = np.random.default_rng(hash((shape, kind)) % 2**32)
+    model = _expanded(shape)
+    assert "DynamicQuantizeLinear" not in {n.op_type for n in model.graph.node}
+    _compare(model, _inputs(kind, shape, rng))
