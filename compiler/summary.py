@@ -65,7 +65,9 @@ def layer(graph: Graph, node: Node) -> dict[str, Any]:
         entry["weight_shape"] = list(node.attrs["weight"].shape)
     if node.op == "threshold":
         entry["thresholds"] = list(node.attrs["thresholds"].shape)
-    if node.op in ("quantize", "dequantize"):
+    if node.op == "dynamic_quantize":
+        entry["dynamic"] = "scale, zero point from the input's min/max at run time"
+    elif node.op in ("quantize", "dequantize"):
         t = graph.tensors[node.outputs[0] if node.op == "quantize" else node.inputs[0]]
         entry["scale"] = _floats(t.scale)
         entry["zero_point"] = _ints(t.zero_point)

@@ -152,6 +152,11 @@ class _Planner:
 
     def plan(self) -> HwPlan:
         g = self.g
+        for n in g.nodes:
+            if n.op == "dynamic_quantize":
+                raise QfabError(f"node {n.name!r} (DynamicQuantizeLinear): the hardware cannot "
+                                "compute a quantization scale from the data at run time; it "
+                                "needs static scales (the reference runs this model)")
         if len(g.inputs) != 1 or len(g.outputs) != 1:
             raise QfabError("the hardware backend handles one input and one output "
                             f"(model has {len(g.inputs)} and {len(g.outputs)})")

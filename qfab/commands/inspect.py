@@ -34,6 +34,8 @@ def _detail(layer: dict) -> str:
         return f"*{_values(r['mult'])} >>{_values(r['shift'])} zp {r['zero_point']}"
     if r:
         return f"a*{r['mult_a']} + b*{r['mult_b']} >>{r['shift']}"
+    if "dynamic" in layer:
+        return layer["dynamic"]
     if "scale" in layer:
         scale, zp = layer["scale"], layer["zero_point"]
         scale = f"{scale:.6g}" if isinstance(scale, float) else f"per-channel({len(scale)})"

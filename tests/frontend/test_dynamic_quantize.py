@@ -11,6 +11,7 @@ from frontend_harness import lowered, mismatch
 from onnx import TensorProto, helper
 
 from qfab.api import reference
+from qfab.errors import QfabError
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -75,3 +76,29 @@ def test_function_body_equals_onnxruntime(shape, kind):
     model = _expanded(shape)
     assert "DynamicQuantizeLinear" not in {n.op_type for n in model.graph.node}
     _compare(model, _inputs(kind, shape, rng))
+
+
+def test_hardware_planner_refuses_it_naming_the_node():
+    from qfab.compiler.backend.plan import plan
+
+    from qfab.api import lower_model
+
+    model = _model((1, 8))
+    del model.graph.output[1:]  # one output, so only the dynamic scale stands in the way
+    with pytest.raises(QfabError) as e:
+        plan(lower_model(model))
+    assert "'dql'" in str(e.value) and "DynamicQuantizeLinear" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_inspect_shows_the_dynamic_quantizer():
+    from qfab.compiler.summary import summarize
+
+    from qfab.api import lower_model
+    from qfab.commands.inspect import table
+
+    summary = summarize(lower_model(_expanded((3, 4))))
+    (layer,) = summary["layers"]
+    assert layer["op"] == "dynamic_quantize" and "min/max" in layer["dynamic"]
+    assert [t["format"] for t in layer["outputs"]] == ["uint8", "float32", "uint8"]
+    assert "dynamic_quantize" in "\n".join(table(summary))
