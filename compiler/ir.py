@@ -186,7 +186,7 @@ def verify(g: Graph) -> None:
         else:
             for t in ins + outs:
                 assert not t.is_float, f"node {n.name} ({n.op}): float tensor {t.name!r}"
-        for t in ins + outs:
+        for t in (ins[:1] if n.op in MAC_OPS else ins) + outs:
             assert t.shape and all(d > 0 for d in t.shape), f"tensor {t.name!r}: shape {t.shape}"
         _verify_op(n, ins, outs)
     for name in g.outputs:
@@ -200,6 +200,9 @@ def _verify_op(n: Node, ins: list[Tensor], outs: list[Tensor]) -> None:
     a = n.attrs
     if n.op in MAC_OPS:
         w = a["weight"]
+        # A second input is a zero point computed at run time (a scalar of integer codes).
+        assert len(ins) == 1 or len(ins) == 2 and ins[1].shape == () and isinstance(
+            ins[1].fmt, IntFormat) and a["x_zero_point"] == 0, f"node {n.name}: zero point input"
         assert isinstance(outs[0].fmt, Acc), f"node {n.name}: {n.op} output is not an Acc"
         if n.op == "dense":
             assert w.ndim == 2 and w.shape[1] == ins[0].shape[-1] and \

@@ -253,18 +253,19 @@ class Reference:
         return y.astype(node.attrs.get("dtype", "float32"))
 
     # ---- integer ops -------------------------------------------------------------------
-    def _conv(self, node: Node, x):
+    def _conv(self, node: Node, x, zero_point=0):
         t = self._t(node.inputs[0])
         a = node.attrs
-        v = fixed(t, x) - a["x_zero_point"]
+        v = fixed(t, x) - a["x_zero_point"] - zero_point
         return conv(v, self._weights[node.outputs[0]], a["bias"], strides=a["strides"],
                     pads=a["pads"], dilations=a["dilations"], group=a["group"],
                     kernel=a["weight"].shape[2:])
 
-    def _dense(self, node: Node, x):
+    def _dense(self, node: Node, x, zero_point=0):
         t = self._t(node.inputs[0])
         a = node.attrs
-        acc = _exact_matmul(fixed(t, x) - a["x_zero_point"], self._weights[node.outputs[0]])
+        v = fixed(t, x) - a["x_zero_point"] - zero_point
+        acc = _exact_matmul(v, self._weights[node.outputs[0]])
         return acc if a["bias"] is None else acc + a["bias"]
 
     def _requant(self, node: Node, x):

@@ -179,7 +179,9 @@ def _integer_operands(imp, node):
     if not isinstance(x, Codes):
         raise imp.error(node, "input A must be integer codes")
     t = imp.tensor(x.tensor)
-    azp = imp.const(node, 2, "a_zero_point")
+    azp = imp.value(node, 2)
+    dynamic = isinstance(azp, Codes)  # DynamicQuantizeLinear's zero point: an input of the layer
+    azp = None if dynamic else imp.const(node, 2, "a_zero_point")
     t.zero_point = np.zeros((), np.int64) if azp is None else np.asarray(azp, np.int64).reshape(())
     t.scale = np.ones((), np.float64)
     if not isinstance(w, Const):
@@ -189,28 +191,31 @@ def _integer_operands(imp, node):
     wq = Const(w.value, codes=np.asarray(w.value, np.int64), fmt=fmt, scale=np.ones(()),
                zero_point=np.zeros((), np.int64) if bzp is None else np.asarray(bzp, np.int64),
                axis=0)
-    return Real(x.tensor), wq
+    return Real(x.tensor), wq, imp.value(node, 2).tensor if dynamic else None
 
 
 @handles("MatMulInteger")
 def MatMulInteger(imp, node):
-    x, w = _integer_operands(imp, node)
+    x, w, zp = _integer_operands(imp, node)
     w.axis = 1
     acc = compute.dense(imp, node, x, w, transposed=False)
-    return [Codes(_as_int32(imp, acc))]
+    return [Codes(_as_int32(imp, acc, zp))]
 
 
 @handles("ConvInteger")
 def ConvInteger(imp, node):
-    x, w = _integer_operands(imp, node)
+    x, w, zp = _integer_operands(imp, node)
     acc = compute.conv(imp, node, x, w)
-    return [Codes(_as_int32(imp, acc))]
+    return [Codes(_as_int32(imp, acc, zp))]
 
 
-def _as_int32(imp, acc: Real) -> str:
-    """An accumulator returned as ONNX's int32 output: the raw integer."""
+def _as_int32(imp, acc: Real, zero_point: str | None) -> str:
+    """An accumulator returned as ONNX's int32 output: the raw integer. A zero point computed
+    at run time (``zero_point``, a scalar tensor) is the layer's second input."""
     from onnx import TensorProto
 
+    if zero_point is not None:
+        imp.graph.producer(acc.tensor).inputs.append(zero_point)
     t = imp.tensor(acc.tensor)
     t.scale = np.ones((), np.float64)
     imp.elem_types[t.name] = TensorProto.INT32

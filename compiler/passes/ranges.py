@@ -37,7 +37,9 @@ def ranges(graph: Graph) -> dict[str, tuple[int, int]]:
         src = graph.tensors[node.inputs[0]]
         if node.op in ("conv", "dense"):
             lo, hi = r[src.name]
-            lo, hi = lo - a["x_zero_point"], hi - a["x_zero_point"]
+            zlo, zhi = (a["x_zero_point"],) * 2 if len(node.inputs) == 1 else _code_range(
+                graph.tensors[node.inputs[1]])  # a zero point computed at run time
+            lo, hi = lo - zhi, hi - zlo
             if node.op == "conv" and any(a["pads"]):
                 lo, hi = min(lo, 0), max(hi, 0)  # padding feeds zeros
             bot, top = _mac_range(a["weight"], a["bias"], lo, hi)

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from frontend_harness import lowered, mismatch
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from qfab.api import reference
 from qfab.errors import QfabError
@@ -102,3 +102,27 @@ def test_inspect_shows_the_dynamic_quantizer():
     assert layer["op"] == "dynamic_quantize" and "min/max" in layer["dynamic"]
     assert [t["format"] for t in layer["outputs"]] == ["uint8", "float32", "uint8"]
     assert "dynamic_quantize" in "\n".join(table(summary))
+
+
+def _integer_layer(op: str, shape, rng) -> onnx.ModelProto:
+    """x -> DynamicQuantizeLinear -> MatMulInteger/ConvInteger with the computed zero point
+    (the layer onnxruntime's quantize_dynamic writes), int32 output."""
+    wshape = (shape[-1], 5) if op == "MatMulInteger" else (4, shape[1], 3, 3)
+    w = numpy_helper.from_array(rng.integers(-128, 128, wshape).astype(np.int8), "w")
+    wzp = numpy_helper.from_array(np.int8(3), "wzp")
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"], name="dql"),
+             helper.make_node(op, ["q", "w", "z", "wzp"], ["acc"], name="layer",
+                              **({} if op == "MatMulInteger" else {"pads": [1, 0, 1, 2]}))]
+    graph = helper.make_graph(nodes, "dyn", [helper.make_tensor_value_info("x", 1, shape)],
+                              [helper.make_tensor_value_info("acc", TensorProto.INT32, None)],
+                              [w, wzp])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+@pytest.mark.parametrize("op,shape", [("MatMulInteger", (3, 16)), ("MatMulInteger", (2, 4, 7)),
+                                      ("ConvInteger", (1, 3, 6, 6))])
+@pytest.mark.parametrize("kind", ["mixed", "positive", "negative"])
+def test_integer_layer_with_the_computed_zero_point(op, shape, kind):
+    rng = np.random.default_rng(7)
+    _compare(_integer_layer(op, shape, rng), _inputs(kind, shape, rng),
+             names=(("acc", TensorProto.INT32),))
