@@ -10,6 +10,7 @@ the block before it waits). Each class mirrors the ``elaborate`` of the block it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class _Mvu(_Skid):
         self.nf_count, self.sf_count = nf, sf
         self.nf = self.sf = 0
         self.last = [False, False]
+        self.fired = False  # whether the last tick was a step (one of NF x SF a vector)
 
     def ready(self, out_ready: bool) -> bool:
         return self.advance and self.nf == 0
@@ -67,6 +69,7 @@ class _Mvu(_Skid):
         if advance:
             self.stages = [fire, self.stages[0]]
             self.last = [self.sf == self.sf_count - 1, self.last[0]]
+        self.fired = fire
         if fire:
             self.sf += 1
             if self.sf == self.sf_count:
@@ -222,32 +225,57 @@ def blocks_for(spec: BlockSpec) -> list:
     raise ValueError(f"no handshake model for block kind {spec.kind!r}")
 
 
+@dataclass
+class Trace:
+    """What one handshake run saw.
+
+    Members
+    -------
+    transfers : list of list of int
+        For each stream of the chain (0 the chain's input, ``k`` the output of block ``k-1``,
+        the last one the chain's output), the cycles of its transfers, in order.
+    steps : list of list of int
+        For each block of the chain, the cycles in which it stepped its folding counters
+        (MVUs); empty for the other blocks.
+    """
+
+    transfers: list[list[int]]
+    steps: list[list[int]]
+
+
+def run_chain(chain: list, in_beats: int, out_beats: int,
+              max_cycles: int = 5_000_000) -> Trace:
+    """Step ``chain`` (handshake models, as :func:`blocks_for` makes them) while
+    ``in_beats`` input beats are offered from cycle 0 on and the output is always taken,
+    until ``out_beats`` output beats have left."""
+    n = len(chain)
+    trace = Trace([[] for _ in range(n + 1)], [[] for _ in range(n)])
+    fed = cycle = 0
+    while len(trace.transfers[-1]) < out_beats:
+        if cycle >= max_cycles:
+            raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
+        for b in chain:
+            b.begin()
+        readies = [False] * n + [True]
+        for i in range(n - 1, -1, -1):
+            readies[i] = chain[i].ready(readies[i + 1])
+        valids = [fed < in_beats] + [b.o_valid for b in chain]
+        for i, (v, r) in enumerate(zip(valids, readies, strict=True)):
+            if v and r:
+                trace.transfers[i].append(cycle)
+        for i, b in enumerate(chain):
+            b.tick(valids[i], valids[i] and readies[i], readies[i + 1])
+            if getattr(b, "fired", False):
+                trace.steps[i].append(cycle)
+        if valids[0] and readies[0]:
+            fed += 1
+        cycle += 1
+    return trace
+
+
 def simulate_handshakes(specs: list[BlockSpec], in_beats: int, out_beats: int,
                         max_cycles: int = 5_000_000) -> list[int]:
     """Cycles of the ``out_beats`` output transfers when ``in_beats`` input beats are offered
     from cycle 0 on and the output is always taken."""
     chain = [b for spec in specs for b in blocks_for(spec)]
-    n = len(chain)
-    fed = 0
-    stamps: list[int] = []
-    cycle = 0
-    while len(stamps) < out_beats:
-        if cycle >= max_cycles:
-            raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
-        for b in chain:
-            b.begin()
-        readies = [False] * n
-        out_ready = True
-        for i in range(n - 1, -1, -1):
-            readies[i] = chain[i].ready(out_ready)
-            out_ready = readies[i]
-        valids = [fed < in_beats] + [b.o_valid for b in chain]
-        if valids[-1]:
-            stamps.append(cycle)
-        for i, b in enumerate(chain):
-            out_r = readies[i + 1] if i + 1 < n else True
-            b.tick(valids[i], valids[i] and readies[i], out_r)
-        if valids[0] and readies[0]:
-            fed += 1
-        cycle += 1
-    return stamps
+    return run_chain(chain, in_beats, out_beats, max_cycles).transfers[-1]

@@ -1,9 +1,10 @@
 """Cycle model of a plan: when every stream beat leaves every block.
 
 The figures come from the handshake model (:mod:`qfab.cost_model.handshake`), which steps the
-blocks' valid/ready registers clock by clock; the beat schedule below, which ignores
-back-pressure, gives each stage's last beat and stands in for blocks without a handshake
-model.
+blocks' valid/ready registers clock by clock: latency, total cycles, each inference's
+completion, and per stage the cycles it holds an inference (the accelerator's
+``o_stage_active``), split into steady-state work and fill. The beat schedule below, which
+ignores back-pressure, gives each stage's last beat.
 
 Each block maps the cycles at which its input beats arrive to the cycles at which its output
 beats leave, using the block's own schedule (hw/ documents each: one beat a cycle through
@@ -16,10 +17,35 @@ This schedule does not model back-pressure between blocks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from qfab.compiler.backend.plan import BlockSpec, HwPlan
+from qfab.compiler.backend.plan import BlockSpec, HwPlan, Stage
+
+
+@dataclass
+class StageTiming:
+    """One stage's cycles in a batch, by the handshake model.
+
+    Members
+    -------
+    name : str
+    steady_cycles : int
+        Cycles one inference keeps the stage busy at steady state: ``MH/PE x MW/SIMD x
+        pixels`` MVU steps for a stage with an MVU, the plan's ``Stage.cycles`` otherwise.
+    active_cycles : int
+        Cycles in which the stage holds an inference, from its first input beat to its last
+        output beat (what the accelerator's ``o_stage_active`` counts).
+    fill_cycles : int
+        The active cycles that are not steady-state work: ``active - batch x steady``. For an
+        MVU stage the model counts them itself, as the active cycles in which the MVU does
+        not step (filling its pipeline, waiting for input or for the stage after it).
+    """
+
+    name: str
+    steady_cycles: int
+    active_cycles: int
+    fill_cycles: int
 
 
 @dataclass
@@ -36,12 +62,19 @@ class Timing:
         Steady-state cycles between inferences: the slowest stage.
     stage_done : list of int
         Cycle of each stage's last output beat by the beat schedule (no back-pressure).
+    completion_cycles : list of int
+        For each inference, the cycle count at which its last output beat has left (the
+        cycle of that beat + 1, as the co-simulation reports it).
+    stages : list of StageTiming
+        Each stage's steady-state, fill and active cycles.
     """
 
     latency_cycles: int
     cycles: int
     ii_cycles: int
     stage_done: list[int]
+    completion_cycles: list[int] = field(default_factory=list)
+    stages: list[StageTiming] = field(default_factory=list)
 
 
 def _serial(t_in: np.ndarray, latency: int) -> np.ndarray:
@@ -135,23 +168,64 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")
 
 
-def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
-    """Cycle figures of ``batch`` inferences fed back to back from cycle 0: the handshake
-    model (back-pressure included) where every block has one, else the beat schedule."""
-    from qfab.cost_model.handshake import simulate_handshakes
+def _active(firsts: list[int], lasts: list[int]) -> int:
+    """Cycles covered by the inclusive spans ``[firsts[k], lasts[k]]``, in order."""
+    total, end = 0, -1
+    for first, last in zip(firsts, lasts, strict=True):
+        total += max(0, last - max(first, end + 1) + 1)
+        end = max(end, last)
+    return total
 
-    specs = [spec for stage in plan.stages for spec in stage.blocks]
+
+def _stage_timing(stage: Stage, batch: int, trace, lo: int, hi: int) -> StageTiming:
+    """``stage``'s figures from the trace of the chain's blocks ``lo .. hi - 1``."""
+    firsts = trace.transfers[lo][::stage.in_beats]
+    lasts = trace.transfers[hi][stage.out_beats - 1::stage.out_beats]
+    active = _active(firsts, lasts)
+    steps = [t for i in range(lo, hi) for t in trace.steps[i]]
+    if not steps:
+        return StageTiming(stage.name, stage.cycles, active, active - batch * stage.cycles)
+    f = stage.folding
+    steady = f["mh"] // f["pe"] * (f["mw"] // f["simd"]) * (stage.macs // (f["mh"] * f["mw"]))
+    k = np.searchsorted(lasts, steps)  # the inference whose span a step would fall in
+    inside = sum(1 for t, j in zip(steps, k.tolist(), strict=True)
+                 if j < len(lasts) and firsts[j] <= t)
+    return StageTiming(stage.name, steady, active, active - inside)
+
+
+def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
+    """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
+    model (back-pressure included); ``stage_done`` by the beat schedule."""
+    from qfab.cost_model.handshake import blocks_for, run_chain
+
     t = np.arange(plan.in_beats * batch, dtype=np.int64)
     done = []
     for stage in plan.stages:
         for spec in stage.blocks:
             t = block_times(spec, t)
         done.append(int(t[-1]))
-    try:
-        stamps = simulate_handshakes(specs, plan.in_beats * batch, plan.out_beats * batch)
-        first, last = stamps[0], stamps[-1]
-    except ValueError:
-        first, last = int(t[0]), int(t[-1])
+    chain, bounds = [], [0]
+    for stage in plan.stages:
+        chain += [b for spec in stage.blocks for b in blocks_for(spec)]
+        bounds.append(len(chain))
+    trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch)
+    stamps = trace.transfers[-1]
+    stages = [_stage_timing(s, batch, trace, lo, hi)
+              for s, lo, hi in zip(plan.stages, bounds, bounds[1:], strict=False)]
     # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
-    return Timing(latency_cycles=first, cycles=last + 1, ii_cycles=plan.ii_cycles,
-                  stage_done=done)
+    return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=plan.ii_cycles,
+                  stage_done=done, stages=stages,
+                  completion_cycles=[c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]])
+
+
+def cosim_differences(plan: HwPlan, result) -> list[str]:
+    """The cycle figures of a co-simulation (a ``qfab.simulate`` result) that differ from the
+    model's for the same batch: latency, total cycles, each inference's completion and each
+    stage's active cycles, one line each; empty when all agree."""
+    timing = plan_timing(plan, result.hw_codes.shape[0])
+    pairs = [("latency", result.latency_cycles, timing.latency_cycles),
+             ("cycles", result.cycles, timing.cycles),
+             ("completions", result.cosim.completion_cycles, timing.completion_cycles)]
+    pairs += [(f"stage {s.name} active", m["cycles"], s.active_cycles)
+              for m, s in zip(result.stages, timing.stages, strict=True)]
+    return [f"{what}: measured {m}, model {p}" for what, m, p in pairs if m != p]
