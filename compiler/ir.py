@@ -10,8 +10,9 @@ minifloat's value for MinifloatFormat, an accumulator's integer times its 2**lsb
 scale, zero_point and bias broadcast along ``axis``.
 The only ops that touch floats are ``quantize`` (graph input -> codes), ``dynamic_quantize``
 (graph input -> uint8 codes, with the float32 scale and the zero point it computes from the
-data, as ONNX's DynamicQuantizeLinear) and ``dequantize`` (codes -> graph output); everything
-between them is integer arithmetic.
+data, as ONNX's DynamicQuantizeLinear) and ``dequantize`` (codes -> graph output; after a
+dynamic quantizer, times its run-time scale, a second input); everything between them is
+integer arithmetic.
 """
 
 from __future__ import annotations
@@ -186,7 +187,10 @@ def verify(g: Graph) -> None:
         else:
             for t in ins + outs:
                 assert not t.is_float, f"node {n.name} ({n.op}): float tensor {t.name!r}"
-        for t in (ins[:1] if n.op in MAC_OPS else ins) + outs:
+        if n.op == "dequantize" and len(ins) == 2:  # times a run-time scale (dynamic.py)
+            assert ins[1].is_float and ins[1].shape == () and "factor" in n.attrs, \
+                f"node {n.name}: dequantize scale input"
+        for t in (ins[:1] if n.op in MAC_OPS + ("dequantize",) else ins) + outs:
             assert t.shape and all(d > 0 for d in t.shape), f"tensor {t.name!r}: shape {t.shape}"
         _verify_op(n, ins, outs)
     for name in g.outputs:

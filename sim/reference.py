@@ -232,8 +232,11 @@ class Reference:
         y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
         return y.astype(np.int64), np.asarray(scale, np.float32), np.asarray(zp, np.int64)
 
-    def _dequantize(self, node: Node, x):
+    def _dequantize(self, node: Node, x, scale=None):
         t = self._t(node.inputs[0])
+        if scale is not None:  # onnxruntime's quantize_dynamic: float32(acc) * (s * factor)
+            s = np.float32(scale) * node.attrs["factor"].astype(np.float32)
+            return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
         if isinstance(t.fmt, Acc) and np.any(t.bias):
             v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
             y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)

@@ -10,6 +10,10 @@ Round, Cast, QuantizeLinear) is read too: each scalar op on the input becomes a 
 expression, and a QuantizeLinear whose scale and zero point are exactly the op's formulas
 becomes the same IR node. (The body divides by zero on an all-zero input, where onnxruntime's
 op gives scale 1 and zero point 0; qfab computes the op.)
+
+After it, MatMulInteger/ConvInteger take the run-time zero point as a second input, and the
+tail onnxruntime's quantize_dynamic writes (Cast of the int32 result, Mul by x_scale * w_scale)
+becomes a ``dequantize`` with the scale tensor as second input and the constant as ``factor``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 from qfab.compiler.frontend.importer import handles
-from qfab.compiler.frontend.values import Codes, Const, Float, FloatIn, Stat
+from qfab.compiler.frontend.values import Codes, Const, Float, FloatIn, Real, Scaled, Stat
 from qfab.compiler.ir import Tensor
 from qfab.numerics import IntFormat
 
@@ -122,3 +126,39 @@ def stat_output(imp, v: Stat, name: str) -> Codes | Float:
             return Codes(zp)
     raise QfabError(f"graph output {name!r} is a scalar computed from the data that no "
                     "DynamicQuantizeLinear quantizer produces")
+
+
+@handles("Cast")
+def Cast(imp, node):
+    """Integer codes of scale 1 (an int32 MatMulInteger/ConvInteger result) cast to float."""
+    v = imp.value(node, 0)
+    t = imp.tensor(v.tensor) if isinstance(v, Codes) else None
+    if t is None or int(imp.attr(node, "to")) != TensorProto.FLOAT or np.any(t.scale != 1) or \
+            np.any(t.zero_point) or np.any(t.bias):
+        raise imp.error(node, "only integer results of scale 1 (MatMulInteger, ConvInteger) "
+                              "cast to float are supported")
+    return [Real(v.tensor)]
+
+
+def scaled_op(imp, node) -> list:
+    """Mul by a run-time scale: the scale times a constant, or a real times the scale."""
+    a, b = imp.value(node, 0), imp.value(node, 1) if len(node.input) > 1 else None
+    if isinstance(b, Float):
+        a, b = b, a
+    if node.op_type == "Mul" and isinstance(a, Float) and isinstance(b, Const):
+        factor = (a.factor * np.asarray(b.value, np.float32)).astype(np.float32)
+        return [Float(a.tensor, factor)]
+    if node.op_type == "Mul" and isinstance(a, Float) and isinstance(b, Real) and \
+            b.lo == -np.inf and b.hi == np.inf and np.all(imp.tensor(b.tensor).scale == 1):
+        return [Scaled(b, a)]
+    raise imp.error(node, "a scale computed at run time is supported only as quantize_dynamic "
+                          "uses it: multiplied by a constant, then an integer result times it")
+
+
+def dequantize_scaled(imp, v: Scaled, name: str) -> str:
+    """The graph output float32(codes) * float32(scale * factor), as onnxruntime computes it."""
+    t = imp.tensor(v.real.tensor)
+    y = Tensor(name, t.shape, None)
+    imp.graph.add_node("dequantize", name, [t.name, v.scale.tensor], [y], lo=-np.inf,
+                       hi=np.inf, factor=v.scale.factor)
+    return name

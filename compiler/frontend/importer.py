@@ -17,7 +17,16 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 from qfab.compiler.frontend import dtypes
-from qfab.compiler.frontend.values import Codes, Const, Float, FloatIn, Real, Stat, Value
+from qfab.compiler.frontend.values import (
+    Codes,
+    Const,
+    Float,
+    FloatIn,
+    Real,
+    Scaled,
+    Stat,
+    Value,
+)
 from qfab.compiler.ir import Acc, Graph, Tensor, unsupported
 
 from qfab.errors import QfabError
@@ -195,6 +204,11 @@ class Importer:
             outs = scalar_op(self, node)
             self.values.update(zip(node.output, outs, strict=False))
             return
+        if any(isinstance(v, Float | Scaled) for v in ins):
+            from qfab.compiler.frontend.dynamic import scaled_op
+
+            self.values.update(zip(node.output, scaled_op(self, node), strict=False))
+            return
         handler = HANDLERS.get(op)
         if handler is None:
             raise unsupported(f"unsupported op {op}", node.name or node.output[0],
@@ -253,6 +267,14 @@ class Importer:
             from qfab.compiler.frontend.dynamic import stat_output
 
             v = stat_output(self, v, out.name)
+        if isinstance(v, Scaled):
+            from qfab.compiler.frontend.dynamic import dequantize_scaled
+
+            if out.name in self.graph.tensors:
+                self.graph.rename(out.name, self.graph.fresh(out.name))
+            return dequantize_scaled(self, v, out.name)
+        if isinstance(v, Float) and np.any(v.factor != 1):
+            raise QfabError(f"graph output {out.name!r}: a run-time scale times a constant")
         if isinstance(v, Codes | Float):
             if v.tensor != out.name:
                 if out.name in self.graph.tensors:

@@ -72,9 +72,19 @@ class Cat:
 @dataclass
 class Float:
     """A float32 IR tensor computed at the input boundary: the scale a dynamic quantizer
-    derives from its input (DynamicQuantizeLinear's y_scale)."""
+    derives from its input (DynamicQuantizeLinear's y_scale), times a constant ``factor``."""
 
     tensor: str
+    factor: np.ndarray = field(default_factory=lambda: np.ones((), np.float32))
+
+
+@dataclass
+class Scaled:
+    """Real ``real`` (an integer tensor of scale 1) times the run-time scale ``scale``: what
+    onnxruntime's quantize_dynamic writes after MatMulInteger (Cast, then Mul)."""
+
+    real: Real
+    scale: Float
 
 
 @dataclass
@@ -87,4 +97,4 @@ class Stat:
     expr: tuple
 
 
-Value = Const | FloatIn | Codes | Real | Sum | Cat | Float | Stat
+Value = Const | FloatIn | Codes | Real | Sum | Cat | Float | Stat | Scaled

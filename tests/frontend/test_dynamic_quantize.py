@@ -1,6 +1,8 @@
 """DynamicQuantizeLinear against onnxruntime, exactly: the op alone on random float inputs of
 several shapes (mixed signs, all positive, all negative, constant, all zero, rounding ties)
-and its function body (the ``_expanded`` form, which onnxruntime runs op by op)."""
+and its function body (the ``_expanded`` form, which onnxruntime runs op by op); the integer
+layers after it with its run-time zero point, and a MatMul quantized by quantize_dynamic; the
+hardware planner's refusal and ``qfab inspect``."""
 
 from __future__ import annotations
 
@@ -126,3 +128,23 @@ def test_integer_layer_with_the_computed_zero_point(op, shape, kind):
     rng = np.random.default_rng(7)
     _compare(_integer_layer(op, shape, rng), _inputs(kind, shape, rng),
              names=(("acc", TensorProto.INT32),))
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("kind", ["mixed", "positive", "negative"])
+def test_quantize_dynamic_matmul_equals_onnxruntime(tmp_path, per_channel, kind):
+    """A float MatMul quantized by onnxruntime's quantize_dynamic: DynamicQuantizeLinear,
+    MatMulInteger with the computed zero point, Cast, Mul by x_scale * w_scale."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    rng = np.random.default_rng(11)
+    w = numpy_helper.from_array(rng.normal(0, 0.5, (12, 6)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
+                              [helper.make_tensor_value_info("x", 1, [4, 12])],
+                              [helper.make_tensor_value_info("y", 1, [4, 6])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "f.onnx")
+    quantization.quantize_dynamic(tmp_path / "f.onnx", tmp_path / "q.onnx",
+                                  per_channel=per_channel)
+    model = onnx.load(tmp_path / "q.onnx")
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= {n.op_type for n in model.graph.node}
+    _compare(model, _inputs(kind, (4, 12), rng), names=(("y", TensorProto.FLOAT),))
