@@ -58,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     summary = res.summary()
     if args.soc:
         summary["throughput_fps"] = clock * len(res.argmax) / res.accel_cycles
-    elif res.ii_cycles:
-        summary["throughput_fps"] = clock / res.ii_cycles
+    else:
+        _add_model_cycles(design, res, summary)
+        if res.ii_cycles:
+            summary["throughput_fps"] = clock / res.ii_cycles
     summary["clock_hz"] = clock
     if args.waves and res.cosim is not None:
         summary["waves"] = str(res.cosim.wave_path)
@@ -68,18 +70,31 @@ def run(args: argparse.Namespace) -> int:
     elif args.soc:
         _print_soc(design, res, clock)
     else:
-        _print(design, res, clock)
+        _print(design, res, clock, summary)
     ok = res.bit_exact and (not args.soc or res.argmax_matches)
     return 0 if ok else 1
 
 
-def _print(design, res, clock: float) -> None:
-    print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'predicted':>10}")
-    for s, stage in zip(res.stages, design.plan.stages, strict=False):
-        print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['predicted_cycles']:>10}")
+def _add_model_cycles(design, res, summary: dict) -> None:
+    """The cycle model's figures for this run beside the measured ones, stage by stage."""
+    from qfab.cost_model.timing import plan_timing
+
+    timing = plan_timing(design.plan, batch=res.hw_codes.shape[0])
+    for s, t in zip(summary["stages"], timing.stages, strict=True):
+        s.update(model_cycles=t.active_cycles, steady_cycles=t.steady_cycles,
+                 fill_cycles=t.fill_cycles)
+    summary.update(model_latency_cycles=timing.latency_cycles, model_cycles=timing.cycles)
+
+
+def _print(design, res, clock: float, summary: dict) -> None:
     batch = res.hw_codes.shape[0]
-    print(f"inferences: {batch}   total cycles: {res.cycles}   latency: {res.latency_cycles} "
-          f"cycles ({res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz)")
+    print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'model':>9}   = {batch} x steady + fill")
+    for s, stage in zip(summary["stages"], design.plan.stages, strict=False):
+        print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['model_cycles']:>9}   "
+              f"= {batch} x {s['steady_cycles']} + {s['fill_cycles']}")
+    print(f"inferences: {batch}   total cycles: {res.cycles} (model {summary['model_cycles']})"
+          f"   latency: {res.latency_cycles} cycles (model {summary['model_latency_cycles']}; "
+          f"{res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz)")
     ii = res.ii_cycles or design.plan.ii_cycles
     label = "measured" if res.ii_cycles else "planned"
     print(f"initiation interval: {ii:g} cycles ({label}); throughput {clock / ii:,.0f} "

@@ -4,9 +4,9 @@ differing element is named, and `qfab sim` says so and exits 1."""
 from pathlib import Path
 
 import numpy as np
-from qfab.cli import main
 
 import qfab
+from qfab.cli import main
 
 TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny"
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from qfab.cli import main
 
 TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny"
@@ -20,7 +21,11 @@ def test_sim_json_with_waves(tmp_path, capsys):
     assert KEYS <= set(out)
     assert out["bit_exact"] is True and out["mismatches"] == 0 and out["first_mismatch"] is None
     assert [s["name"] for s in out["stages"]] == ["fc1", "fc1_out_q", "fc2", "fc2_out_q"]
-    assert all(s["cycles"] >= 3 * s["predicted_cycles"] > 0 for s in out["stages"])
+    # measured = the cycle model's batch x steady + fill, stage by stage
+    for s in out["stages"]:
+        assert s["cycles"] == s["model_cycles"] == 3 * s["steady_cycles"] + s["fill_cycles"]
+    assert (out["cycles"], out["latency_cycles"]) == (out["model_cycles"],
+                                                      out["model_latency_cycles"])
     assert out["ii_cycles"] > 0 and out["throughput_fps"] == out["clock_hz"] / out["ii_cycles"]
     trace = Path(out["waves"])
     assert trace.stat().st_size > 1000
