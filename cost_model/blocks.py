@@ -7,9 +7,12 @@ Each hw/ block is described by what it is made of, in units Yosys maps one way o
   logic), counted from the block's structure;
 - ``dsp``: hard multipliers, by the rule Yosys applies (:mod:`qfab.cost_model.dsp`);
 - ``bram`` and memory LUTs, by the mapping rule of :mod:`qfab.cost_model.memory`;
-- LUT features: bits of adders (``add``), of 2:1 multiplexers (``mux``), of comparators
-  (``cmp``), partial-product bits of multipliers left in logic (``mul``), bits of minifloat
-  shifters (``shift``), control counters (``ctrl``) and per-block overhead (``block``).
+- LUT features: bits of adders (``add``), of 2:1 multiplexers (``mux``; a wide one counts
+  the LUTs it takes, :func:`mux_luts`), of comparators of two signals (``cmp``) and against
+  a constant (``cmpk``), partial-product bits of multipliers left in logic (``mul``), bits
+  of minifloat shifters (``shift``), columns of a weight ROM left in logic (``romw``: Yosys
+  spends LUTs on them beyond the ROM's own where they meet the products, so calibration
+  weighs them), control counters (``ctrl``) and per-block overhead (``block``).
 
 The LUT total is a weighted sum of these features, with one weight per feature and family,
 fitted against Yosys by :mod:`qfab.cost_model.calibrate` (``constants.py``).
@@ -23,10 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.hdl import Shape
-from qfab.cost_model.dsp import multiplier_dsps
-from qfab.cost_model.memory import memory_cost
+from qfab.cost_model.dsp import multiplier_dsps, multiplier_split, operand_shape
+from qfab.cost_model.memory import MemoryCost, memory_cost, rom_columns
 
-LUT_FEATURES = ("add", "mux", "cmp", "mul", "shift", "ctrl", "block")
+LUT_FEATURES = ("add", "mux", "cmp", "cmpk", "mul", "shift", "romw", "ctrl", "block")
 
 
 @dataclass
@@ -56,11 +59,12 @@ class BlockCost:
     mem_lut: int = 0
 
     def add_memory(self, depth: int, width: int, family: str, *, rom: bool,
-                   registered_read: bool = True) -> None:
-        m = memory_cost(depth, width, family, rom=rom)
+                   registered_read: bool = True, columns: int | None = None) -> MemoryCost:
+        m = memory_cost(depth, width, family, rom=rom, columns=columns)
         self.bram += m.bram
         self.mem_lut += m.lut
         self.ff += m.ff if registered_read else 0
+        return m
 
 
 def _bits(n: int) -> int:
@@ -72,6 +76,14 @@ def _width(shape) -> int:
     return Shape.cast(shape).width
 
 
+def mux_luts(k: int, family: str) -> int:
+    """LUTs of one bit of a ``k``:1 multiplexer: a LUT6 selects among four inputs (MUXF7 and
+    MUXF8 join up to four LUT6 for free); a LUT4 among two."""
+    if k <= 1:
+        return 0
+    return math.ceil(k / 4) if family == "xilinx7" else k - 1
+
+
 def _adder_tree_bits(terms: int, width: int, cap: int) -> int:
     bits, w = 0, width
     while terms > 1:
@@ -79,6 +91,16 @@ def _adder_tree_bits(terms: int, width: int, cap: int) -> int:
         bits += (terms // 2) * w
         terms = terms - terms // 2
     return bits
+
+
+# Families whose DSP blocks Yosys packs with the registers and adders around a multiply.
+DSP_REGISTERS = ("xilinx7",)
+
+
+def _param_columns(params: dict, fields: dict, folds: int) -> int:
+    """:func:`rom_columns` of a per-channel parameter ROM: one word a channel fold."""
+    return rom_columns(*((np.asarray(params[name]).reshape(folds, -1), shape.width)
+                         for name, shape in fields.items()))
 
 
 def mvu_cost(p: dict, family: str) -> BlockCost:
@@ -93,27 +115,34 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     acc = _width(p["acc_shape"])
     nf, sf = mh // pe, mw // simd
     a_code, w_code = mult.a.code_shape.width, mult.b.code_shape.width
-    a_val, w_val = mult.a.value_shape, mult.b.value_shape
+    a_op, w_op = operand_shape(mult.a), operand_shape(mult.b)
     c = BlockCost("mvu")
     products = pe * simd
-    per_product = multiplier_dsps(a_val, w_val, family)
+    per_product = multiplier_dsps(a_op, w_op, family)
     if per_product:
         c.dsp += products * per_product
     else:
-        c.features["mul"] += products * a_val.width * w_val.width
-    prod_w = min(a_val.width + w_val.width, acc)
+        c.features["mul"] += products * a_op.width * w_op.width
+    prod_w = min(mult.a.value_shape.width + mult.b.value_shape.width, acc)
     c.features["add"] += pe * (_adder_tree_bits(simd, prod_w, acc) + acc)
     c.features["mux"] += pe * acc
-    if hasattr(mult.a, "fmt"):  # a minifloat decoder: one shifter a lane, shared by the PEs
-        c.features["shift"] += simd * a_val.width * mult.a.fmt.exp_bits
+    for dec in (mult.a, mult.b):
+        if hasattr(dec, "fmt"):  # a minifloat operand: every product is shifted by its exponent
+            c.features["shift"] += products * prod_w * dec.fmt.exp_bits
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
     if nf * sf > 1:
-        c.add_memory(nf * sf, products * w_code, family, rom=True)
+        words = weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, -1)
+        cols = rom_columns((words, w_code))
+        if c.add_memory(nf * sf, products * w_code, family, rom=True,
+                        columns=cols).style == "logic":
+            c.features["romw"] += cols
     if nf > 1:
         c.add_memory(sf, simd * a_code, family, rom=False)
     # input word, adder-tree sums, accumulators, output register and its spare (OutputSkid)
     c.ff += simd * a_code + 4 * pe * acc + 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
+    if per_product and family in DSP_REGISTERS and simd <= 4 and not c.features["shift"]:
+        c.ff -= pe * acc  # synth_xilinx chains up to four DSPs: the sum is their P register
     return c
 
 
@@ -129,13 +158,10 @@ def requant_cost(p: dict, family: str) -> BlockCost:
     s_max = int(np.max(params["lshift"])) if np.size(params["lshift"]) else 0
     c = BlockCost("requant")
     mults = [int(v) for v in params["mult"].tolist()]
-    m_w = max(max(mults).bit_length(), 1) + 1
     if "mult" in rom_fields:
-        per = multiplier_dsps(Shape(acc + 1, True), Shape(m_w, True), family)
-        if per:
-            c.dsp += pe * per
-        else:
-            c.features["mul"] += pe * (acc + 1) * m_w
+        per, rest = multiplier_split(Shape(acc + 1, True), rom_fields["mult"], family)
+        c.dsp += pe * per
+        c.features["mul"] += pe * rest
     else:
         # A constant multiplier per lane: Yosys still maps a wide one to a DSP; a power of
         # two is a shift.
@@ -149,16 +175,24 @@ def requant_cost(p: dict, family: str) -> BlockCost:
             else:
                 c.features["add"] += (acc + k.bit_length()) * (bin(k).count("1") - 1)
     tail = max(prod_w - s_max, out)
-    c.features["add"] += pe * (acc + 1)     # + bias
+    if c.dsp and family in DSP_REGISTERS:
+        # Found in synth_xilinx netlists: DSP48E1 takes the bias in its pre-adder, the
+        # accumulator register as its A register when the multiplier comes from the ROM, and
+        # the product register as its P register unless a variable shift follows.
+        c.ff -= pe * (acc if "mult" in rom_fields else 0)
+        c.ff -= pe * (prod_w if "lshift" not in rom_fields else 0)
+    else:
+        c.features["add"] += pe * (acc + 1)     # + bias
     c.features["add"] += pe * tail          # + rounding + zero point
-    c.features["cmp"] += 2 * pe * tail      # clamp
+    c.features["cmpk"] += 2 * pe * tail     # clamp
     c.features["mux"] += 2 * pe * out
     if "lshift" in rom_fields:
         c.features["mux"] += pe * prod_w * _bits(int(np.max(params["lshift"])) + 1)
     c.features["block"] += 1
     depth, width = block.param_memory
     if depth:
-        c.add_memory(depth, width, family, rom=True)
+        c.add_memory(depth, width, family, rom=True,
+                     columns=_param_columns(params, rom_fields, folds))
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
     c.ff += pe * (acc + prod_w + 2 * out) + 4  # the output and its spare (OutputSkid)
@@ -172,12 +206,13 @@ def threshold_cost(p: dict, family: str) -> BlockCost:
     pe, folds, n_thr = block.pe, block.channels // block.pe, block.num_thresholds
     acc, out = block.acc_shape.width, block.out_shape.width
     c = BlockCost("threshold")
-    c.features["cmp"] += block.comparators * acc
+    c.features["cmp" if block.threshold_memory[0] else "cmpk"] += block.comparators * acc
     c.features["add"] += pe * _adder_tree_bits(n_thr, 1, out)
     c.features["block"] += 1
     depth, width = block.threshold_memory
     if depth:
-        c.add_memory(depth, width, family, rom=True)
+        c.add_memory(depth, width, family, rom=True, columns=rom_columns(
+            (block.thresholds.reshape(folds, -1), block._threshold_shape.width)))
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
     c.ff += pe * (acc + 2 * out) + 3  # the output and its spare (OutputSkid)
@@ -212,7 +247,8 @@ def minifloat_requant_cost(p: dict, family: str) -> BlockCost:
     c.features["block"] += 1
     depth, width = block.param_memory
     if depth:
-        c.add_memory(depth, width, family, rom=True)
+        c.add_memory(depth, width, family, rom=True,
+                     columns=_param_columns(params, rom_fields, folds))
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
     c.ff += pe * (acc + prod_w + prod_w + 2 * out) + 5  # three stages, output and spare
@@ -237,6 +273,15 @@ def window_cost(p: dict, family: str) -> BlockCost:
     c.features["cmp"] += 4 * rows
     c.features["block"] += 1
     c.ff += counters + 3 * rows + _bits(depth) + _bits(g.width * g.beats_per_pixel) + 2
+    # Read address: slot * row_beats + ix * beats_per_pixel (+ the channel fold); Yosys maps
+    # a multiply by a constant that is no power of two like any other (a DSP on ECP5).
+    row_beats = g.width * g.beats_per_pixel
+    ix_w = (g.width + g.pad_left + g.pad_right).bit_length() + 1
+    for var, k in ((Shape(_bits(g.row_slots), False), row_beats),
+                   (Shape(ix_w, True), g.beats_per_pixel),
+                   (Shape(_bits(g.out_height), False), g.stride[0])):
+        if var.width and k & (k - 1):
+            c.dsp += multiplier_dsps(var, Shape(k.bit_length(), False), family)
     return c
 
 
@@ -249,13 +294,12 @@ def widthconv_cost(p: dict, family: str) -> BlockCost:
     if word != n_out:  # a split stage: word register, part counter, output multiplexer
         k = word // n_out
         c.ff += word * ew + _bits(k) + 1
-        c.features["mux"] += n_out * ew * (k - 1)
+        c.features["mux"] += n_out * ew * mux_luts(k, family)
         c.features["ctrl"] += _bits(k)
-    if word != n_in:  # a gather stage: the output register filled slot by slot
+    if word != n_in:  # a gather stage: the output register filled slot by slot (enables)
         k = word // n_in
         c.ff += word * ew + _bits(k) + 1
-        c.features["mux"] += word * ew
-        c.features["ctrl"] += _bits(k)
+        c.features["ctrl"] += _bits(k) + k
     return c
 
 
@@ -269,7 +313,7 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
     ew, simd = _width(p["elem_shape"]), int(p["simd"])
     taps = p["kernel"][0] * p["kernel"][1]
     c.features["cmp"] += simd * ew
-    c.features["mux"] += 2 * simd * ew
+    c.features["mux"] += simd * ew          # Mux(first | (x > acc), x, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * ew + _bits(taps) + 1
     return c

@@ -35,6 +35,11 @@ RULES = {
 
 def multiplier_dsps(a: Shape, b: Shape, family: str) -> int:
     """DSP blocks for one ``a * b`` product; 0 when Yosys leaves it in logic."""
+    return multiplier_split(a, b, family)[0]
+
+
+def multiplier_split(a: Shape, b: Shape, family: str) -> tuple[int, int]:
+    """(DSP blocks, partial-product bits left in logic) of one ``a * b`` product."""
     rule = RULES[family]
     a, b = Shape.cast(a), Shape.cast(b)
     wa, wb = a.width, b.width
@@ -45,15 +50,30 @@ def multiplier_dsps(a: Shape, b: Shape, family: str) -> int:
     if wa < wb:
         wa, wb = wb, wa
     if wa < rule.a_min or wb < rule.b_min or y < rule.y_min:
-        return 0
-    return _tiles(wa, rule.a_max, rule.a_part or rule.a_max, rule.signed_only) * \
-        _tiles(wb, rule.b_max, rule.b_max, rule.signed_only)
+        return 0, a.width * b.width
+    ta, rest_a = _tiles(wa, rule.a_max, rule.a_part or rule.a_max, rule.a_min,
+                        rule.signed_only)
+    tb, rest_b = _tiles(wb, rule.b_max, rule.b_max, rule.b_min, rule.signed_only)
+    return ta * tb, rest_a * wb + rest_b * wa
 
 
-def _tiles(width: int, most: int, part: int, signed_only: bool) -> int:
-    """Tiles mul2dsp cuts one operand into: full tiles of ``part`` bits (less a sign bit of
-    headroom on signed-only blocks) and a last one of at most ``most``."""
+def _tiles(width: int, most: int, part: int, least: int, signed_only: bool) -> tuple[int, int]:
+    """Tiles mul2dsp cuts one operand into, and the bits left in logic: low tiles of
+    ``part`` bits (less a sign bit of headroom on signed-only blocks) until at most ``most``
+    are left; a last piece narrower than ``least`` bits stays in logic (a 17-bit operand on
+    iCE40's 16-bit MAC)."""
     if width <= most:
-        return 1
+        return 1, 0
     step = part - (1 if signed_only else 0)
-    return 1 + math.ceil((width - most) / step)
+    low = math.ceil((width - most) / step)
+    last = width - low * step
+    return (low + 1, 0) if last >= least else (low, last)
+
+
+def operand_shape(decoder) -> Shape:
+    """What a hw/multipliers decoder feeds the multiply: the significand of a minifloat
+    (the product is shifted afterwards), the code of an integer."""
+    fmt = getattr(decoder, "fmt", None)
+    if fmt is not None:
+        return Shape(fmt.man_bits + 2, True)
+    return decoder.value_shape

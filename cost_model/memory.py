@@ -1,11 +1,11 @@
 """Where Yosys puts a memory (logic, LUT RAM or block RAM), and what that costs.
 
 Yosys's ``memory_libmap`` gives every way of building a memory a cost and takes the
-cheapest: soft logic costs ``1/16`` a bit for a ROM and ``1`` a bit for a RAM, and each
-library cell has its own cost (RAMB18 129, DP16KD 128, SB_RAM40_4K 64, a LUT RAM 4 to 8).
-We repeat that choice with the cells each family's library offers. Two findings from
-synthesis (cost_model/calibration.md) are built in: synth_xilinx does not map these
-read-enabled ROMs to block RAM, and iCE40 has no LUT RAM.
+cheapest: soft logic costs a bit of ROM what a LUT's share of it is (``1/64`` with LUT6,
+``1/16`` with LUT4) and ``1`` a bit of RAM, and each library cell has its own cost (RAMB18
+129, DP16KD 128, SB_RAM40_4K 64, a LUT RAM 4 to 8). We repeat that choice with the cells each
+family's library offers (iCE40 has no LUT RAM); probes of single ROMs on Yosys 0.70 agree
+(xilinx7: 256x32 in LUTs, 512x64 in two RAMB18).
 
 The memories here have one synchronous read port (and for a RAM one write port).
 """
@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-ROM_BIT_COST = 1 / 16
+import numpy as np
+
+ROM_BIT_COST = {"xilinx7": 1 / 64, "ecp5": 1 / 16, "ice40": 1 / 16}
 RAM_BIT_COST = 1.0
 
 # (depth, width) shapes of one block RAM in simple dual-port use, and its cost.
@@ -25,7 +27,6 @@ BRAM_SHAPES = {
     "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16)),
 }
 BRAM_COST = {"xilinx7": 129, "ecp5": 128, "ice40": 64}
-ROM_IN_BRAM = {"xilinx7": False, "ecp5": True, "ice40": True}
 
 # Dual-port LUT RAM cells: (depth, bits a cell, LUTs a cell, cost a cell). Deeper memories
 # take banks of the deepest cell and a read multiplexer.
@@ -53,6 +54,22 @@ def bram_blocks(depth: int, width: int, family: str) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM_SHAPES[family])
 
 
+def _tiling_cost(depth: int, width: int, cell_depth: int, *, rom: bool) -> float:
+    """memory_libmap's extra cost for cells stacked ``banks`` deep: a read multiplexer
+    (half a unit a bit and bank) and, for a RAM, a write-enable decoder."""
+    banks = math.ceil(depth / cell_depth)
+    if banks == 1:
+        return 0.0
+    return 0.5 * (banks - 1) * width + (0 if rom else 0.5 * banks)
+
+
+def _bram_option(depth: int, width: int, family: str, *, rom: bool) -> tuple[float, int]:
+    """(cost, blocks) of the cheapest block RAM tiling."""
+    return min((math.ceil(depth / d) * math.ceil(width / w) * BRAM_COST[family]
+                + _tiling_cost(depth, width, d, rom=rom),
+                math.ceil(depth / d) * math.ceil(width / w)) for d, w in BRAM_SHAPES[family])
+
+
 def logic_rom_luts(depth: int, width: int, family: str) -> int:
     """LUTs of a ROM in soft logic: one LUT per ``2**k`` words a bit; wide-mux primitives
     join a group of LUTs for free (MUXF7/F8: 4 LUT6; PFUMX/L6MUX21: 8 LUT4; none on iCE40),
@@ -68,23 +85,45 @@ def logic_rom_luts(depth: int, width: int, family: str) -> int:
         groups = math.ceil(groups / 4)
     return width * (luts + extra)
 
-def memory_cost(depth: int, width: int, family: str, *, rom: bool) -> MemoryCost:
-    """Cost of a ``depth`` x ``width`` memory with a registered read, as Yosys maps it."""
+def rom_columns(*fields: tuple[np.ndarray, int]) -> int:
+    """Distinct non-constant bit columns of a ROM whose words are ``fields``: each a
+    ``[depth, n]`` array of integer codes, ``width`` bits each (two's complement).
+
+    A ROM left in logic is one boolean function of the address a column: Yosys drops the
+    constant ones and merges equal ones (and their read registers), so these are what cost
+    LUTs and flip-flops."""
+    cols = []
+    for codes, width in fields:
+        codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
+        bits = (codes[:, :, None] >> np.arange(width)) & 1
+        cols.append(bits.reshape(len(codes), -1))
+    columns = np.unique(np.concatenate(cols, axis=1).astype(np.uint8).T, axis=0)
+    return int(sum(0 < c.sum() < len(c) for c in columns))
+
+
+def memory_cost(depth: int, width: int, family: str, *, rom: bool,
+                columns: int | None = None) -> MemoryCost:
+    """Cost of a ``depth`` x ``width`` memory with a registered read, as Yosys maps it;
+    ``columns`` is :func:`rom_columns` of a ROM's contents, when known."""
     if depth <= 1 or width == 0:
         return MemoryCost("logic", 0, width if not rom else 0, 0)
     bits = depth * width
     options = []
     if rom:
-        options.append((bits * ROM_BIT_COST,
-                        MemoryCost("logic", logic_rom_luts(depth, width, family), width, 0)))
+        used = width if columns is None else columns
+        options.append((bits * ROM_BIT_COST[family],
+                        MemoryCost("logic", logic_rom_luts(depth, used, family), used, 0)))
     else:
         # Each word in flip-flops, a write decoder, and a read multiplexer tree. On a tie
         # memory_libmap prefers logic to block RAM (iCE40 4x32) and block RAM to LUT RAM
         # (ECP5 64x32): the order of the options below.
         mux = width * (depth - 1) if family == "ice40" else logic_rom_luts(depth, width, family)
         options.append((bits * RAM_BIT_COST, MemoryCost("logic", mux + depth, bits + width, 0)))
-        n = bram_blocks(depth, width, family)
-        options.append((n * BRAM_COST[family], MemoryCost("bram", 0, 0, n)))
+        cost, n = _bram_option(depth, width, family, rom=False)
+        # On ECP5 and iCE40 Yosys keeps the write data and address a cycle in flip-flops and
+        # the read data in a holding register (the read enable): found in their netlists.
+        held = 0 if family == "xilinx7" else 2 * width + math.ceil(math.log2(depth))
+        options.append((cost, MemoryCost("bram", 0, held, n)))
         cells = LUTRAM[family]
         if cells:
             fit = [c for c in cells if depth <= c[0]]
@@ -92,9 +131,9 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool) -> MemoryCost
             banks = math.ceil(depth / cell_depth)
             n = banks * math.ceil(width / cell_bits)
             mux = width * (banks - 1)
-            options.append((n * cell_cost, MemoryCost("lutram", n * cell_luts + mux, width, 0)))
+            cost = n * cell_cost + _tiling_cost(depth, width, cell_depth, rom=False)
+            options.append((cost, MemoryCost("lutram", n * cell_luts + mux, width, 0)))
         return min(options, key=lambda o: o[0])[1]
-    if ROM_IN_BRAM[family]:
-        n = bram_blocks(depth, width, family)
-        options.append((n * BRAM_COST[family], MemoryCost("bram", 0, 0, n)))
+    cost, n = _bram_option(depth, width, family, rom=True)
+    options.append((cost, MemoryCost("bram", 0, 0, n)))
     return min(options, key=lambda o: o[0])[1]

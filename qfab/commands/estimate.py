@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
     add_design_arguments(parser)
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (keys: lut, ff, dsp, bram, bram_unit, "
-                             "cycles, latency_cycles, ii_cycles, throughput, fits, stages)")
+                        help='print one JSON object {"estimate": {...}} (keys: lut, ff, dsp, '
+                             "bram, bram_unit, cycles, latency_cycles, ii_cycles, throughput, "
+                             "fits, utilization, stages)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     design = design_from_args(args)
     est = estimate(design, args.board)
     if args.json:
-        print(json.dumps(est.as_dict(), indent=2))
+        print(json.dumps({"estimate": est.as_dict()}, indent=2))
     else:
         print(est.report(), end="")
     return 0

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="FPGA family (default: the board's in DIR/manifest.json, "
                              "else xilinx7)")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (keys: family, lut, ff, dsp, bram, "
-                             "bram_unit, cells)")
+                        help='print one JSON object {"synth": {...}} (keys: family, lut, ff, '
+                             "dsp, bram, bram_unit, cells)")
     parser.add_argument("--no-cache", action="store_true",
                         help="synthesize again even if this Verilog was synthesized before")
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     result = synthesize_file(verilog, family, cache=not args.no_cache)
     figures = result.as_dict() | {"bram_unit": BRAM_UNIT[family]}
     if args.json:
-        print(json.dumps(figures, indent=2))
+        print(json.dumps({"synth": figures}, indent=2))
     else:
         print(f"Yosys ({family}): {result.lut} LUT, {result.ff} FF, {result.dsp} DSP, "
               f"{result.bram} {BRAM_UNIT[family]}")

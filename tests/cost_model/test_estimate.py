@@ -27,7 +27,9 @@ DIGITS = "examples/digits/digits_int8.onnx"
     (signed(26), signed(18), "xilinx7", 2),
     (unsigned(25), signed(18), "xilinx7", 2),  # signed-only DSP48: one more bit
     (signed(2), signed(2), "ecp5", 1),
-    (signed(19), signed(18), "ecp5", 2),
+    (signed(19), signed(18), "ecp5", 1),      # the 1-bit rest is below the 2-bit minimum
+    (signed(20), signed(18), "ecp5", 2),
+    (signed(17), unsigned(15), "ice40", 1),
     (signed(5), signed(5), "ice40", 0),       # Y < 11
     (signed(6), signed(5), "ice40", 1),
     (signed(1), signed(8), "ice40", 0),
@@ -37,8 +39,9 @@ def test_dsp_rule(a, b, family, dsps):
 
 
 def test_memory_choice():
-    # synth_xilinx keeps read-enabled ROMs in LUTs, whatever their size
-    assert memory_cost(4096, 32, "xilinx7", rom=True).style == "logic"
+    # synth_xilinx: a ROM bit in LUT6 logic costs 1/64 against 129 a RAMB18
+    assert memory_cost(256, 32, "xilinx7", rom=True).style == "logic"
+    assert memory_cost(512, 64, "xilinx7", rom=True).bram == 2
     # memory_libmap: ROM logic costs 1/16 a bit against 128 a DP16KD
     assert memory_cost(256, 8, "ecp5", rom=True).style == "logic"
     assert memory_cost(256, 32, "ecp5", rom=True) .bram == 1
@@ -68,7 +71,7 @@ def test_plan_totals(model):
 
 def test_estimate_cli_json(capsys):
     assert main(["estimate", TFC, "--board", "ulx3s-85f", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)["estimate"]
     assert {"lut", "ff", "dsp", "bram", "bram_unit", "cycles", "fits", "stages"} <= set(out)
     assert out["bram_unit"] == "DP16KD" and out["family"] == "ecp5"
     assert main(["estimate", TFC]) == 0
