@@ -43,9 +43,15 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         for name, series in sorted(_series(rows).items()):
             series = sorted(series, key=lambda r: r["bits"])
             proxy = any(str(r.get("hw", "")).startswith("proxy") for r in series)
+            shared = len({r["bits"] for r in series}) < len(series)
+            # Formats sharing a width (E2M3 and E3M2) are points named by format, not a line.
             ax.plot([r["bits"] for r in series], [r[metric] for r in series], marker="o",
                     label=name + (" (proxy hw)" if proxy else ""),
-                    linestyle="--" if proxy else "-")
+                    linestyle="none" if shared else "--" if proxy else "-")
+            if shared:
+                for r in series:
+                    ax.annotate(r["label"].split("_")[0], (r["bits"], r[metric]), fontsize=7,
+                                xytext=(4, -3), textcoords="offset points")
         ax.set_xlabel("bit width of one code")
         ax.set_ylabel(f"{metric.upper()} (cost model)")
         ax.grid(alpha=0.3)
@@ -58,14 +64,20 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     pts = [(float(r["lut"]), float(r["accuracy"])) for r in rows]
     for name, series in sorted(_series(rows).items()):
-        ax.scatter([r["lut"] for r in series], [r["accuracy"] for r in series], label=name, s=22)
-        for r in series:
-            ax.annotate(r["label"].split("_")[0], (r["lut"], r["accuracy"]), fontsize=6,
-                        xytext=(2, 2), textcoords="offset points")
+        dot = ax.scatter([r["lut"] for r in series], [r["accuracy"] for r in series],
+                         label=name, s=22)
+        proxy = [r for r in series if str(r.get("hw", "")).startswith("proxy")]
+        if proxy:  # hollow: hardware of integer activations as wide stands in
+            color = dot.get_facecolors()[0]
+            dot.set_edgecolors([color] * len(series))
+            dot.set_facecolors(["none" if r in proxy else color for r in series])
     front = pareto_front(pts)
     if front:
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
-                label="Pareto front")
+                label="Pareto front (hollow: proxy hw)")
+        for n, i in enumerate(front):  # name the front only, above and below in turn
+            ax.annotate(rows[i]["label"].split("_")[0], pts[i], fontsize=7,
+                        xytext=(3, -10 if n % 2 else 4), textcoords="offset points")
     ax.set_xlabel("LUT (cost model)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)

@@ -177,7 +177,8 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
             i = macs.index(next(m for m in macs if m.name == node.name))
             w = node.input[1]
             if w not in inits:
-                raise QfabError(f"node {node.name!r}: weights {w!r} are not an initializer")
+                raise QfabError(f"node {node.name!r}: weights {w!r} are not an initializer "
+                                "(the quantizer wants a float model, not a quantized one)")
             amax = float(np.abs(numpy_helper.to_array(inits[w])).max())
             nodes.append(_quant_node(f"quant_{node.name}_w", w, w + "_q", w_specs[i], amax,
                                      True, new_inits))

@@ -21,6 +21,7 @@ Every format entry crossed with every folding is one point.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -68,13 +69,34 @@ class Space:
     points: list[Point]
 
     def job_key(self, point: Point, model_digest: str) -> str:
-        """Hash of everything a point's result depends on: the cache key."""
+        """Hash of everything a point's result depends on, qfab's own code included: the
+        cache key."""
         blob = json.dumps({"point": point.as_dict(), "model": model_digest,
+                           "code": code_digest(),
                            "dataset": self.dataset, "cal": self.calibration_images,
                            "test": self.test_images, "board": self.board,
                            "synth": self.synth, "version": 1},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@functools.cache
+def code_digest() -> str:
+    """Hash of the qfab packages a sweep result depends on, so a changed compiler, block or
+    cost model invalidates cached points."""
+    import qfab.compiler
+    import qfab.cost_model
+    import qfab.hw
+    import qfab.numerics
+    import qfab.sim
+
+    h = hashlib.sha256()
+    for pkg in (qfab.compiler, qfab.cost_model, qfab.hw, qfab.numerics, qfab.sim):
+        root = Path(pkg.__file__).parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _err(where: str, key: str, problem: str) -> QfabError:

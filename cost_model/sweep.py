@@ -28,7 +28,7 @@ from qfab.errors import QfabError
 N_TRAIN = 1437  # examples/digits/make_models.py: the first 1437 images train, the rest test
 COLUMNS = ["label", "kind", "bits", "weights", "activations", "max_pe", "max_simd",
            "target_fps", "accuracy", "accuracy_by", "hw", "lut", "ff", "dsp", "bram",
-           "cycles", "latency_cycles", "ii_cycles", "throughput", "fits", "yosys_lut",
+           "cycles", "latency_cycles", "ii_cycles", "throughput", "fits", "pareto", "yosys_lut",
            "yosys_ff", "yosys_dsp", "yosys_bram", "key"]
 
 
@@ -135,12 +135,17 @@ def run_job(job: Job) -> dict[str, Any]:
             raise QfabError("the model does not lower")
         row.update(_hardware(graph, p, board, job.synth, job.model))
         row["hw"] = "ok"
-    except QfabError as e:
+    except (QfabError, ValueError) as e:
         # Estimate what exists: the same weights with integer activations as wide.
         ints = tuple(QuantSpec("int", bits=s.width) for s in p.activations)
-        proxy = quantize_model(float_model, _specs(p.weights), _specs(ints), samples)
-        row.update(_hardware(qfab.lower_model(proxy), p, board, job.synth, job.model))
-        row["hw"] = f"proxy: integer activations as wide ({e})"
+        try:
+            if ints == p.activations:
+                raise
+            proxy = quantize_model(float_model, _specs(p.weights), _specs(ints), samples)
+            row.update(_hardware(qfab.lower_model(proxy), p, board, job.synth, job.model))
+            row["hw"] = f"proxy: integer activations as wide ({e})"
+        except (QfabError, ValueError) as e2:
+            row["hw"] = f"none: {e2}"
     row["seconds"] = round(time.time() - start, 2)
     return row
 
@@ -213,9 +218,11 @@ def run_sweep(space: Space, model: Path, out_dir: Path, executor: str = "local",
               workers: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Run every point (cached ones are read back) and write results.csv, results.json and
     the plots into ``out_dir``. Returns the rows in the space's order."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / "cache"
-    cache.mkdir(exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise QfabError(f"cannot write the output folder {out_dir}: {e.strerror or e}") from None
     jobs = make_jobs(space, model)
     results: dict[str, dict] = {}
     todo = []
@@ -256,7 +263,13 @@ def _jsonable(v: Any) -> Any:
 
 
 def write_results(rows: Iterable[dict], out_dir: Path) -> None:
+    from qfab.cost_model.plots import pareto_front
+
     rows = list(rows)
+    costed = [r for r in rows if r.get("lut") is not None]
+    front = set(pareto_front([(float(r["lut"]), float(r["accuracy"])) for r in costed]))
+    for i, r in enumerate(costed):
+        r["pareto"] = i in front
     _atomic(out_dir / "results.json", json.dumps(rows, indent=1, default=_jsonable) + "\n")
     tmp = out_dir / ".results.csv.tmp"
     with tmp.open("w", newline="") as f:
