@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import time
 from collections.abc import Iterable
@@ -219,10 +220,17 @@ def summary(rows: list[Row]) -> dict[str, float]:
 
 def _summary_line(what: str, rows: list[Row]) -> str:
     s = summary(rows)
-    return (f"{what} ({len(rows)}): LUT error median {s['lut_median']:.1%}, worst "
+    line = (f"{what} ({len(rows)}): LUT error median {s['lut_median']:.1%}, worst "
             f"{s['lut_worst']:.1%}; FF error median {s['ff_median']:.1%}, worst "
             f"{s['ff_worst']:.1%}; DSP mismatches {s['dsp_mismatches']}, BRAM mismatches "
             f"{s['bram_mismatches']}.")
+    missed = [f"{k.replace('_', ' ')} ({limit:.0%})" for k, limit in TARGETS.items()
+              if s[k] > limit]
+    missed += [k.replace("_", " ") for k in ("dsp_mismatches", "bram_mismatches") if s[k]]
+    if not missed:
+        return line + " Within the targets."
+    worst = max(rows, key=lambda r: r.error("lut"))
+    return line + f" Misses: {', '.join(missed)}; worst LUT row {worst.name}."
 
 
 def write_tables(rows: list[Row], md: Path, csv_path: Path, note: str = "") -> None:
@@ -277,9 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             r.est = _figures(r.cost, r.family)
     rows += measure_designs(args.designs, args.families)
     runs = _cached() - cached
-    note = (f"This run took {(time.time() - start) / 60:.1f} min on this machine (2 cores), "
-            f"{runs} Yosys runs and {len(rows) - runs} results from the cache "
-            f"(~/.cache/qfab/synth).")
+    note = (f"This run took {(time.time() - start) / 60:.1f} min on {os.cpu_count()} cores: "
+            f"{runs} Yosys runs and {len(rows) - runs} results from the cache.")
     out = Path(args.output)
     write_tables(rows, out / "calibration.md", out / "calibration.csv", note)
     print(note)
