@@ -53,10 +53,12 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
                            max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
-    design = Design(graph, hw, name)
-    design.board = b
+    design = Design(graph, hw, name, board=b)
     if out_dir is not None:
-        design.write(out_dir, soc=soc)
+        from qfab.api import estimate
+
+        est = estimate(design)
+        design.write(out_dir, report=design.report() + "\n" + est.report(), soc=soc)
     return design
 
 

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from qfab.compiler.backend.accelerator import Accelerator
@@ -21,13 +22,16 @@ TOP_NAME = "qfab_accelerator"
 
 @dataclass
 class Design:
-    """What ``qfab.compile`` returns: the lowered graph, the hardware plan, and where its
-    files are (``out_dir`` is None until written)."""
+    """What ``qfab.compile`` returns: the lowered graph, the hardware plan, the board it was
+    planned for (a ``qfab.cost_model.boards.Board`` or None), and where its files are
+    (``out_dir`` is None until written; ``soc_error`` says why no SoC was written)."""
 
     graph: Graph
     plan: HwPlan
     model: str
     out_dir: Path | None = None
+    board: Any = None
+    soc_error: str | None = None
 
     def accelerator(self) -> Accelerator:
         return Accelerator(self.plan)
@@ -55,6 +59,7 @@ class Design:
         p = self.plan
         return {
             "model": self.model, "top": TOP_NAME, "clock_hz": p.clock_hz,
+            "board": _board(self.board),
             "input": {"tensor": p.input, "elements_per_beat": p.in_elems,
                       "element": _shape_str(p.in_shape), "beats": p.in_beats},
             "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
@@ -102,7 +107,7 @@ class Design:
     def _soc_manifest(self) -> dict:
         from qfab.compiler.backend import firmware
 
-        if getattr(self, "soc_error", None):
+        if self.soc_error:
             return {"error": self.soc_error}
         win, wout = firmware.stream_words(self.plan)
         return {"top": "qfab_soc", "job_addr": firmware.JOB_ADDR,
@@ -121,6 +126,13 @@ class Design:
                          f"{s.folding.get('simd', '')} | {s.macs} | {s.cycles} | "
                          f"{', '.join(b.kind for b in s.blocks)} |")
         return "\n".join(lines) + "\n"
+
+
+def _board(board) -> dict | None:
+    """The board a design was compiled for, as ``qfab synth`` reads it."""
+    if board is None:
+        return None
+    return {"name": board.name, "family": board.family, "part": board.part}
 
 
 def _shape_str(shape) -> str:

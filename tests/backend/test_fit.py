@@ -75,3 +75,19 @@ def test_sim_input_of_the_wrong_shape_is_a_user_error(tmp_path, capsys):
     assert "shape (2, 1, 8, 8) does not fit" in capsys.readouterr().err
     with pytest.raises(QfabError, match="does not fit"):
         qfab.simulate(qfab.compile(TFC), np.zeros((1, 5), np.float32))
+
+
+def test_compile_records_the_board_and_reports_the_estimate(tmp_path):
+    import json
+
+    from qfab.commands.synth import _family
+
+    out = tmp_path / "out"
+    assert main(["compile", str(DIGITS), "--board", "ulx3s-85f", "--no-soc", "-o", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["board"] == {"name": "ulx3s-85f", "family": "ecp5", "part": "LFE5U-85F-6BG381C"}
+    assert _family(out) == "ecp5"  # what qfab synth uses without --family
+    report = (out / "report.md").read_text()
+    est = estimate(qfab.compile(DIGITS, board="ulx3s-85f"), load_board("ulx3s-85f"))
+    assert "## Estimate on ulx3s-85f (ecp5)" in report
+    assert f"| LUT | {est.lut} |" in report and f"| DSP | {est.dsp} |" in report
