@@ -137,6 +137,32 @@ class _TapReducer:
                 self.o_valid = True
 
 
+class _GlobalSum:
+    """GlobalAvgPool: a beat a cycle; the last pixel's beats wait for the output register."""
+
+    def __init__(self, groups: int, pixels: int):
+        self.groups, self.pixels = groups, pixels
+        self.group = self.pixel = 0
+        self.o_valid = False
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.pixel != self.pixels - 1 or not self.o_valid or out_ready
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.o_valid and out_ready:
+            self.o_valid = False
+        if in_fire:
+            last = self.pixel == self.pixels - 1
+            if self.group == self.groups - 1:
+                self.pixel = 0 if last else self.pixel + 1
+            self.group = (self.group + 1) % self.groups
+            if last:
+                self.o_valid = True
+
+
 class _Window:
     def __init__(self, p: dict[str, Any], depthwise: bool):
         from qfab.hw._window_timing import WindowGeometry
@@ -211,8 +237,10 @@ def blocks_for(spec: BlockSpec) -> list:
         return [_Skid(3)]
     if spec.kind == "window":
         return [_Window(p, bool(p.get("depthwise", False)))]
-    if spec.kind == "maxpool":
+    if spec.kind in ("maxpool", "avgpool"):
         return [_Window(p, True), _TapReducer(p["kernel"][0] * p["kernel"][1])]
+    if spec.kind == "globalavgpool":
+        return [_GlobalSum(p["channels"] // p["simd"], p["height"] * p["width"])]
     if spec.kind == "widthconv":
         n_in, n_out = p["n_in"], p["n_out"]
         word = math.lcm(n_in, n_out)

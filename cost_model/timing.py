@@ -149,6 +149,13 @@ def _maxpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     return _serial(t, 0)[taps - 1::taps] + 1
 
 
+def _globalavgpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
+    p = spec.params
+    groups, pixels = p["channels"] // p["simd"], p["height"] * p["width"]
+    t = _serial(t_in, 0).reshape(-1, pixels, groups)
+    return t[:, -1, :].ravel() + 1  # the last pixel's beats, one cycle later
+
+
 def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     """Cycles at which ``spec``'s output beats leave, given its input beats' arrivals."""
     if spec.kind == "mvu":
@@ -163,8 +170,10 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         return _widthconv(spec, t_in)
     if spec.kind == "window":
         return _window(spec, t_in)
-    if spec.kind == "maxpool":
+    if spec.kind in ("maxpool", "avgpool"):
         return _maxpool(spec, t_in)
+    if spec.kind == "globalavgpool":
+        return _globalavgpool(spec, t_in)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")
 
 

@@ -43,6 +43,14 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.pool import MaxPool
 
         return MaxPool(**p)
+    if spec.kind == "avgpool":
+        from qfab.hw.pool import AvgPool
+
+        return AvgPool(**p)
+    if spec.kind == "globalavgpool":
+        from qfab.hw.pool import GlobalAvgPool
+
+        return GlobalAvgPool(**p)
     raise ValueError(f"unknown block kind {spec.kind!r}")
 
 

@@ -1,6 +1,7 @@
 """Plan: map the lowered IR onto a chain of hardware stages and choose their folding.
 
-A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool); layout
+A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool, sumpool,
+globalsum); layout
 ops (reshape, transpose) cost nothing and only change the order in which elements stream.
 Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
 model can read a plan without elaborating any hardware.
@@ -22,7 +23,9 @@ from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
-HW_OPS = ("conv", "dense", "requant", "threshold", "clamp", "maxpool", "reshape", "transpose")
+HW_OPS = ("conv", "dense", "requant", "threshold", "clamp", "maxpool", "sumpool", "globalsum",
+          "reshape", "transpose")
+SUM_KINDS = ("avgpool", "globalavgpool")  # blocks that emit raw sums, not codes
 DEFAULT_MAX_PE = 4
 DEFAULT_MAX_SIMD = 8
 
@@ -91,6 +94,15 @@ def element_shape(fmt) -> Shape:
     raise QfabError(f"format {fmt} has no hardware representation yet")
 
 
+def sum_out_shape(spec: BlockSpec) -> Shape:
+    """Element shape of the raw sums an avgpool or globalavgpool block emits."""
+    from qfab.hw.pool import sum_shape
+
+    p = spec.params
+    terms = p["kernel"][0] * p["kernel"][1] if spec.kind == "avgpool" else p["height"] * p["width"]
+    return sum_shape(Shape.cast(p["elem_shape"]), terms)
+
+
 def stream_order(shape: tuple[int, ...]) -> np.ndarray:
     """NCHW (per sample) flat indices in channels-last streaming order."""
     per_sample = shape[1:]
@@ -128,7 +140,7 @@ def block_cycles(spec: BlockSpec, elements: int) -> int:
     input elements), from the block's own timing properties."""
     from qfab.compiler.backend.accelerator import make_block
 
-    if spec.kind not in ("window", "maxpool", "mvu"):
+    if spec.kind not in ("window", "maxpool", "avgpool", "mvu"):
         return max(elements // spec.in_elems, 1)
     blk = make_block(spec)
     blk._MustUse__silence = True  # asked for its timing only, never elaborated
@@ -204,6 +216,8 @@ class _Planner:
         last = self.stages[-1].blocks[-1]
         if last.kind == "minifloat_requant":
             return unsigned(last.params["fmt"].bits)
+        if last.kind in SUM_KINDS:
+            return sum_out_shape(last)
         return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
 
     # ---- helpers ------------------------------------------------------------------------
@@ -329,10 +343,19 @@ class _Planner:
                                  cycles=pixels * self._channels(in_t) // block.in_elems))
         self._finish_stage(in_t, out_t)
 
+    def _raw_shape(self) -> Shape | None:
+        """The element shape of the raw sums arriving (an MVU's or a pool's), if any."""
+        last = self.stages[-1].blocks[-1] if self.stages else None
+        if last is not None and last.kind == "mvu":
+            return last.params["acc_shape"]
+        if last is not None and last.kind in SUM_KINDS:
+            return sum_out_shape(last)
+        return None
+
     def _input_shape(self, node: Node) -> Shape:
-        """The element shape arriving: the raw accumulator of the MVU before, or codes."""
-        if self.stages and self.stages[-1].blocks[-1].kind == "mvu":
-            return self.stages[-1].blocks[-1].params["acc_shape"]
+        """The element shape arriving: the raw sums of the MVU or pool before, or codes."""
+        if self._raw_shape() is not None:
+            return self._raw_shape()
         fmt = self.t(node.inputs[0]).fmt
         if isinstance(fmt, MinifloatFormat):  # sign-magnitude codes: not integers to compare
             raise QfabError(f"node {node.name!r}: {node.op} of {fmt} codes has no hardware "
@@ -405,35 +428,63 @@ class _Planner:
         t = self.t(name)
         c = self._channels(t)
         self.stages.append(Stage(name + "_bias", "bias", [BlockSpec("requant", dict(
-            acc_shape=self.stages[-1].blocks[-1].params["acc_shape"], channels=c,
+            acc_shape=self._raw_shape(), channels=c,
             pe=self.elems, bias=self._take_bias(c), mult=1, shift=0, zero_point=0,
             out_shape=element_shape(t.fmt)), self.elems, self.elems)], 0, 0,
             cycles=int(np.prod(t.shape[1:])) // self.elems))
         self._finish_stage(t, t)
 
-    def _maxpool(self, node: Node) -> None:
-        a = node.attrs
+    def _pool_input(self, node: Node, what: str) -> tuple[Tensor, Tensor, Shape, int, list]:
+        """Checks shared by the pools; the input tensor, output tensor, element shape, simd and
+        the stage's first blocks (a width converter to ``simd`` if needed)."""
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        if self.pending_bias is not None:
-            raise QfabError(f"node {node.name!r}: max pooling of a raw accumulator")
+        if self.pending_bias is not None or isinstance(in_t.fmt, Acc):
+            raise QfabError(f"node {node.name!r}: {what} of a raw accumulator")
         self._check_channel_order(node, in_t)
         if isinstance(in_t.fmt, MinifloatFormat):
-            raise QfabError(f"node {node.name!r}: max pooling of {in_t.fmt} codes has no "
+            raise QfabError(f"node {node.name!r}: {what} of {in_t.fmt} codes has no "
                             "hardware block yet")
-        _, c, h, w = in_t.shape
         elem = element_shape(in_t.fmt)
-        simd = math.gcd(c, self.elems)
+        simd = math.gcd(in_t.shape[1], self.elems)
         blocks: list[BlockSpec] = []
         self._adapt(blocks, elem, simd)
-        blocks.append(BlockSpec("maxpool", dict(
+        return in_t, out_t, elem, simd, blocks
+
+    def _window_pool(self, node: Node, kind: str, what: str, **extra) -> None:
+        a = node.attrs
+        in_t, out_t, elem, simd, blocks = self._pool_input(node, what)
+        _, c, h, w = in_t.shape
+        blocks.append(BlockSpec(kind, dict(
             channels=c, height=h, width=w, kernel=tuple(a["kernel"]),
             stride=tuple(a["strides"]), padding=tuple(a["pads"]), elem_shape=elem,
-            simd=simd), simd, simd))
+            simd=simd, **extra), simd, simd))
         oh, ow = out_t.shape[2:]
         self.stages.append(Stage(node.name, node.op, blocks, 0, 0,
                                  cycles=max(h * w * c // simd, oh * ow * c // simd)))
         self._finish_stage(in_t, out_t)
         self.order = stream_order(out_t.shape)
+
+    def _maxpool(self, node: Node) -> None:
+        self._window_pool(node, "maxpool", "max pooling")
+
+    def _sumpool(self, node: Node) -> None:
+        # AvgPool sums raw codes, padding with the zero point; the reference sums x - zp, so
+        # kh*kw*zp per output moves into the next stage's bias, as the MVU's zero point does.
+        a = node.attrs
+        zp = int(a["x_zero_point"])
+        self._window_pool(node, "avgpool", "average pooling", pad_value=zp)
+        c = self.t(node.inputs[0]).shape[1]
+        self.pending_bias = np.full(c, -zp * a["kernel"][0] * a["kernel"][1], np.int64)
+
+    def _globalsum(self, node: Node) -> None:
+        in_t, out_t, elem, simd, blocks = self._pool_input(node, "global average pooling")
+        _, c, h, w = in_t.shape
+        blocks.append(BlockSpec("globalavgpool", dict(
+            channels=c, height=h, width=w, elem_shape=elem, simd=simd), simd, simd))
+        self.stages.append(Stage(node.name, node.op, blocks, 0, 0, cycles=h * w * c // simd))
+        self._finish_stage(in_t, out_t)
+        self.order = stream_order(out_t.shape)
+        self.pending_bias = np.full(c, -int(node.attrs["x_zero_point"]) * h * w, np.int64)
 
     def _reshape(self, node: Node) -> None:
         pass  # same elements, same stream: only the IR's view changes
