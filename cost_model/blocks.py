@@ -319,9 +319,41 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def avgpool_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.pool import sum_shape
+
+    c = window_cost(dict(p, depthwise=True), family)
+    c.kind = "avgpool"
+    taps = p["kernel"][0] * p["kernel"][1]
+    sw, simd = sum_shape(Shape.cast(p["elem_shape"]), taps).width, int(p["simd"])
+    c.features["add"] += simd * sw
+    c.features["mux"] += simd * sw          # Mux(first, 0, acc)
+    c.features["ctrl"] += _bits(taps)
+    c.ff += 2 * simd * sw + _bits(taps) + 1  # running sums and the output register
+    return c
+
+
+def globalavgpool_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.pool import GlobalAvgPool
+
+    block = GlobalAvgPool(**p)
+    acc, simd = block.acc_shape.width, block.simd
+    counters = _bits(block.channels // simd) + _bits(block.height * block.width)
+    c = BlockCost("globalavgpool")
+    c.add_memory(*block.sum_memory, family, rom=False)
+    c.features["add"] += simd * acc
+    c.features["mux"] += simd * acc         # Mux(first, 0, running sum)
+    c.features["ctrl"] += counters
+    c.features["cmpk"] += counters
+    c.features["block"] += 1
+    c.ff += simd * acc + counters + 1       # the output register, counters, valid
+    return c
+
+
 COSTS = {"mvu": mvu_cost, "requant": requant_cost, "threshold": threshold_cost,
          "minifloat_requant": minifloat_requant_cost,
-         "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost}
+         "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
+         "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost}
 
 
 def block_cost(kind: str, params: dict, family: str) -> BlockCost:
