@@ -12,7 +12,11 @@ Each hw/ block is described by what it is made of, in units Yosys maps one way o
   a constant (``cmpk``), partial-product bits of multipliers left in logic (``mul``), bits
   of minifloat shifters (``shift``), columns of a weight ROM left in logic (``romw``: Yosys
   spends LUTs on them beyond the ROM's own where they meet the products, so calibration
-  weighs them), control counters (``ctrl``) and per-block overhead (``block``).
+  weighs them; a column deeper than one LUT's inputs counts once a LUT it takes: ABC merges
+  the column's LUTs into the product logic, not the free wide-mux joins), distinct
+  threshold-ROM columns feeding comparators (``romc``: a carry-chain comparator of two
+  signals takes one operand inverted, a LUT4 a distinct column where no LUT6 absorbs it),
+  control counters (``ctrl``) and per-block overhead (``block``).
 
 The LUT total is a weighted sum of these features, with one weight per feature and family,
 fitted against Yosys by :mod:`qfab.cost_model.calibrate` (``constants.py``).
@@ -27,9 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.hdl import Shape
 from qfab.cost_model.dsp import multiplier_dsps, multiplier_split, operand_shape
-from qfab.cost_model.memory import MemoryCost, memory_cost, rom_columns
+from qfab.cost_model.memory import LUT_INPUTS, MemoryCost, memory_cost, rom_columns
 
-LUT_FEATURES = ("add", "mux", "cmp", "cmpk", "mul", "shift", "romw", "ctrl", "block")
+LUT_FEATURES = ("add", "mux", "cmp", "cmpk", "mul", "shift", "romw", "romc", "ctrl",
+                "block")
 
 
 @dataclass
@@ -136,7 +141,7 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
         cols = rom_columns((words, w_code))
         if c.add_memory(nf * sf, products * w_code, family, rom=True,
                         columns=cols).style == "logic":
-            c.features["romw"] += cols
+            c.features["romw"] += cols * math.ceil(nf * sf / (1 << LUT_INPUTS[family]))
     if nf > 1:
         c.add_memory(sf, simd * a_code, family, rom=False)
     # input word, adder-tree sums, accumulators, output register and its spare (OutputSkid)
@@ -211,8 +216,9 @@ def threshold_cost(p: dict, family: str) -> BlockCost:
     c.features["block"] += 1
     depth, width = block.threshold_memory
     if depth:
-        c.add_memory(depth, width, family, rom=True, columns=rom_columns(
-            (block.thresholds.reshape(folds, -1), block._threshold_shape.width)))
+        cols = rom_columns((block.thresholds.reshape(folds, -1), block._threshold_shape.width))
+        if c.add_memory(depth, width, family, rom=True, columns=cols).style == "logic":
+            c.features["romc"] += cols
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
     c.ff += pe * (acc + 2 * out) + 3  # the output and its spare (OutputSkid)
@@ -313,7 +319,12 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
     ew, simd = _width(p["elem_shape"]), int(p["simd"])
     taps = p["kernel"][0] * p["kernel"][1]
     c.features["cmp"] += simd * ew
-    c.features["mux"] += simd * ew          # Mux(first | (x > acc), x, acc)
+    if family == "xilinx7":
+        # Mux(first | (x > acc), x, acc) with x = Mux(pad, pad_value, data): five inputs a
+        # bit, one LUT6 for both multiplexers (the window's pad select is counted already).
+        pass
+    else:
+        c.features["mux"] += simd * ew      # Mux(first | (x > acc), x, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * ew + _bits(taps) + 1
     return c

@@ -5,10 +5,10 @@ calibration grid; edit by re-running it, not by hand.
 """
 
 LUT_WEIGHTS = {
-    "xilinx7": {"add": 0.3049, "mux": 0.9427, "cmp": 0.6973, "cmpk": 0.2014, "mul": 3.1354,
-                "shift": 0.6539, "romw": 2.8929, "ctrl": 0.7173, "block": 3.899},
-    "ecp5": {"add": 1.6293, "mux": 1.3914, "cmp": 0.9595, "cmpk": 0.0, "mul": 0.5301,
-             "shift": 1.5884, "romw": 2.1391, "ctrl": 2.1622, "block": 1.0873},
-    "ice40": {"add": 0.8259, "mux": 1.1188, "cmp": 0.4101, "cmpk": 0.0, "mul": 3.3068,
-              "shift": 0.6263, "romw": 0.7384, "ctrl": 1.7958, "block": 0.0},
+    "xilinx7": {"add": 0.1794, "mux": 1.0314, "cmp": 0.6901, "cmpk": 0.2496, "mul": 3.0415,
+                "shift": 0.672, "romw": 3.2182, "romc": 0.1453, "ctrl": 0.8578, "block": 2.8773},
+    "ecp5": {"add": 1.6712, "mux": 1.3982, "cmp": 0.9394, "cmpk": 0.0, "mul": 0.3785,
+             "shift": 1.5932, "romw": 0.6825, "romc": 0.037, "ctrl": 2.1576, "block": 1.0385},
+    "ice40": {"add": 0.8398, "mux": 1.1362, "cmp": 0.19, "cmpk": 0.0, "mul": 3.2803,
+              "shift": 0.6393, "romw": 0.1971, "romc": 0.8481, "ctrl": 1.8546, "block": 0.0},
 }
