@@ -1,0 +1,115 @@
+"""Average and global average pooling in hardware: small float models quantized by
+onnxruntime's quantize_static, compiled, and co-simulated bit-exactly in Verilator with the
+cycle model exact; the pools' zero points (non-zero with int8 activations after a Relu) move
+into the requantizer's bias."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from qfab.cost_model.timing import cosim_differences
+
+import qfab
+from qfab.errors import QfabError
+
+quantization = pytest.importorskip("onnxruntime.quantization")
+IN_SHAPE = (2, 6, 6)
+
+
+def _model(head: str) -> onnx.ModelProto:
+    """Conv -> Relu -> ``head``: "avgpool" (2x2 stride 2) -> Conv, "avgpool_pads" (the same
+    with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm; or, for ops the
+    hardware lacks, "add" (a residual Add) and "depthwise" (the first Conv depthwise)."""
+    rng = np.random.default_rng(5)
+    depthwise = head == "depthwise"
+    inits = {"w1": rng.normal(0, 0.5, (2, 1, 3, 3) if depthwise else (4, 2, 3, 3))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1],
+                              group=2 if depthwise else 1),
+             helper.make_node("Relu", ["c1"], ["y" if depthwise else "r1"], name="relu1")]
+    if depthwise:
+        pass
+    elif head == "gap":
+        inits["w2"] = rng.normal(0, 0.5, (3, 4))
+        nodes += [helper.make_node("GlobalAveragePool", ["r1"], ["p"], name="gap"),
+                  helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+                  helper.make_node("Gemm", ["f", "w2"], ["y"], name="fc", transB=1)]
+    elif head == "add":
+        inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
+                  helper.make_node("Add", ["c2", "r1"], ["y"], name="add")]
+    else:
+        inits["w2"] = rng.normal(0, 0.5, (3, 4, 3, 3))
+        pads = [1, 1, 1, 1] if head == "avgpool_pads" else [0, 0, 0, 0]
+        nodes += [helper.make_node("AveragePool", ["r1"], ["p"], name="pool",
+                                   kernel_shape=[2, 2], strides=[2, 2], pads=pads,
+                                   count_include_pad=1),
+                  helper.make_node("Conv", ["p", "w2"], ["y"], name="conv2")]
+    graph = helper.make_graph(
+        nodes, head, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *IN_SHAPE])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w.astype(np.float32), n) for n, w in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+class _Calibration(quantization.CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.batches = iter([{"x": rng.normal(0, 1, (1, *IN_SHAPE)).astype(np.float32)}
+                             for _ in range(4)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def _quantized(tmp_path, head: str, activations: str) -> onnx.ModelProto:
+    src, dst = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
+    onnx.save(_model(head), src)
+    quantization.quantize_static(str(src), str(dst), _Calibration(),
+                                 quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=getattr(quantization.QuantType, activations),
+                                 weight_type=quantization.QuantType.QInt8, per_channel=False)
+    return onnx.load(dst)
+
+
+def _pool_zero_point(design, op: str) -> int:
+    return next(n for n in design.graph.nodes if n.op == op).attrs["x_zero_point"]
+
+
+@pytest.mark.parametrize("head, activations, op, kind, zero_point, folding", [
+    ("avgpool", "QUInt8", "sumpool", "avgpool", 0, {}),
+    ("avgpool_pads", "QInt8", "sumpool", "avgpool", -128, {}),
+    ("gap", "QInt8", "globalsum", "globalavgpool", -128, dict(max_pe=2)),
+])
+def test_pool_cosimulation(tmp_path, head, activations, op, kind, zero_point, folding):
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, head, activations), **folding)
+    assert _pool_zero_point(design, op) == zero_point
+    pool = next(s for s in design.plan.stages if s.op == op)
+    assert pool.blocks[-1].kind == kind
+    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    assert not cosim_differences(design.plan, res)
+    est = qfab.estimate(design)
+    assert est.lut > 0 and est.ff > 0
+    assert est.latency_cycles == res.latency_cycles
+
+
+def test_pool_sums_bias_the_next_requantizer(tmp_path):
+    """kh*kw*zp (avgpool) and H*W*zp (global) leave each raw sum in the requantizer's bias."""
+    for head, op, taps in (("avgpool_pads", "sumpool", 4), ("gap", "globalsum", 36)):
+        design = qfab.compile(_quantized(tmp_path, head, "QInt8"))
+        stages = design.plan.stages
+        k = next(i for i, s in enumerate(stages) if s.op == op)
+        requant = next(n for n in design.graph.nodes if n.name == stages[k + 1].name)
+        bias = stages[k + 1].blocks[0].params["bias"]
+        expected = np.asarray(requant.attrs["bias_int"]) - requant.attrs["in_zero_point"] \
+            + taps * 128
+        assert np.array_equal(bias, np.broadcast_to(expected, bias.shape))
+
+
+@pytest.mark.parametrize("head, says", [("add", "add"), ("depthwise", "grouped")])
+def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
+    with pytest.raises(QfabError) as e:
+        qfab.compile(_quantized(tmp_path, head, "QUInt8"))
+    assert "\n" not in str(e.value) and says in str(e.value)
