@@ -54,6 +54,8 @@ class BlockCost:
         Block RAMs in the family's unit.
     mem_lut : int
         LUTs of memories mapped to logic or LUT RAM (already in LUTs, not weighted).
+    table_lut : int
+        LUTs of products left in logic as tables of their operands' codes (not weighted).
     """
 
     kind: str
@@ -62,6 +64,7 @@ class BlockCost:
     dsp: int = 0
     bram: int = 0
     mem_lut: int = 0
+    table_lut: int = 0
 
     def add_memory(self, depth: int, width: int, family: str, *, rom: bool,
                    registered_read: bool = True, columns: int | None = None) -> MemoryCost:
@@ -124,15 +127,24 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     c = BlockCost("mvu")
     products = pe * simd
     per_product = multiplier_dsps(a_op, w_op, family)
+    prod_w = min(mult.a.value_shape.width + mult.b.value_shape.width, acc)
+    minifloat = any(hasattr(dec, "fmt") for dec in (mult.a, mult.b))
+    k = LUT_INPUTS[family]
+    # A minifloat product (decode, multiply the significands, shift by the exponents) of
+    # codes with at most k + 2 bits between them: ABC maps each product bit as one function
+    # of the codes, 2**(bits - k) LUTs, in place of the multiplier and the shifter.
+    table = not per_product and minifloat and a_code + w_code <= k + 2
     if per_product:
         c.dsp += products * per_product
+    elif table:
+        c.table_lut += products * prod_w * (1 << max(a_code + w_code - k, 0))
     else:
         c.features["mul"] += products * a_op.width * w_op.width
-    prod_w = min(mult.a.value_shape.width + mult.b.value_shape.width, acc)
     c.features["add"] += pe * (_adder_tree_bits(simd, prod_w, acc) + acc)
     c.features["mux"] += pe * acc
     for dec in (mult.a, mult.b):
-        if hasattr(dec, "fmt"):  # a minifloat operand: every product is shifted by its exponent
+        # a minifloat operand: every product is shifted by its exponent
+        if hasattr(dec, "fmt") and not table:
             c.features["shift"] += products * prod_w * dec.fmt.exp_bits
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
