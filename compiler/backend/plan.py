@@ -1,8 +1,9 @@
 """Plan: map the lowered IR onto a chain of hardware stages and choose their folding.
 
 A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool, sumpool,
-globalsum); layout
-ops (reshape, transpose) cost nothing and only change the order in which elements stream.
+globalsum); layout ops (reshape, transpose) cost nothing and only change the order in which
+elements stream. The pools sum raw codes; the zero point's share of each sum, like the MVU's,
+moves into the bias of the stage after them.
 Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
 model can read a plan without elaborating any hardware.
 
