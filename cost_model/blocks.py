@@ -363,7 +363,8 @@ def globalavgpool_cost(p: dict, family: str) -> BlockCost:
     acc, simd = block.acc_shape.width, block.simd
     counters = _bits(block.channels // simd) + _bits(block.height * block.width)
     c = BlockCost("globalavgpool")
-    c.add_memory(*block.sum_memory, family, rom=False)
+    # Yosys absorbs the sum memory's read register (FF then within 2 of its count).
+    c.add_memory(*block.sum_memory, family, rom=False, registered_read=False)
     c.features["add"] += simd * acc
     c.features["mux"] += simd * acc         # Mux(first, 0, running sum)
     c.features["ctrl"] += counters
