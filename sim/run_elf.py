@@ -86,12 +86,16 @@ def _verilator_env() -> dict[str, str]:
 
 
 def _tools_hash(h) -> None:
+    """The harness, Amaranth and Verilator versions: the executable links nothing from the
+    environment at run time, so a checkout elsewhere reuses it."""
+    import importlib.metadata
+
     import amaranth
 
+    _verilator_env()  # a clear error when Verilator is missing
     h.update(HARNESS.read_bytes())
     h.update(amaranth.__version__.encode())
-    verilator = shutil.which("verilator", path=_verilator_env()["PATH"]) or ""
-    h.update(str(Path(verilator).resolve()).encode())
+    h.update(importlib.metadata.version("verilator").encode())
 
 
 def _sources_hash() -> str:
