@@ -123,7 +123,8 @@ def test_pack_refuses_codes_that_do_not_fit():
 
 
 def test_describe_reads_the_stream_layouts_and_stages():
-    info = describe(Delay(), in_depth=16, out_depth=32)
+    with _refused_elaboratables():  # described, never elaborated
+        info = describe(Delay(), in_depth=16, out_depth=32)
     assert (info.n_in, info.in_bits, info.in_signed) == (3, 6, True)
     assert (info.n_out, info.out_bits, info.out_signed) == (3, 6, True)
     assert (info.in_depth, info.out_depth) == (16, 32)
