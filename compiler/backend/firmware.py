@@ -63,9 +63,10 @@ def job_layout(plan, n_images: int) -> JobLayout:
     """The RAM layout for ``n_images``; QfabError when the batch does not fit."""
     if n_images < 1:
         raise QfabError(f"a SoC job needs at least one image, got {n_images}")
-    if n_images > max_images(plan):
+    most = max_images(plan)
+    if n_images > most:
         raise QfabError(f"a batch of {n_images} does not fit the SoC's "
-                        f"{RAM.size // 1024} KiB RAM (at most {max_images(plan)} images)")
+                        f"{RAM.size // 1024} KiB RAM (at most {most} images)")
     win, wout = stream_words(plan)
     in_addr = JOB_ADDR + 4 * JOB_WORDS
     out_addr = in_addr + 4 * n_images * plan.in_beats * win
@@ -121,8 +122,9 @@ def model_header(design) -> str:
     return "\n".join(lines)
 
 
-def build_firmware(design, out_dir: Path) -> Path:
-    """Write qfab_model.h and build firmware.elf / .bin / .hex into ``out_dir``."""
+def build_firmware(design, out_dir: Path) -> tuple[Path, tuple[int, ...]]:
+    """Write qfab_model.h and build firmware.elf / .bin / .hex into ``out_dir``; returns the
+    ELF's path and the ROM image's words."""
     from qfab.firmware import build as fw
 
     out_dir = Path(out_dir)
@@ -135,7 +137,7 @@ def build_firmware(design, out_dir: Path) -> Path:
     words = rom_words(out_dir / "firmware.hex")
     if 4 * len(words) > ROM.size:
         raise QfabError(f"the firmware takes {4 * len(words)} bytes; the ROM holds {ROM.size}")
-    return elf
+    return elf, words
 
 
 def rom_words(hex_path: Path) -> tuple[int, ...]:
@@ -157,7 +159,7 @@ def build_soc(design, out_dir: Path | None = None) -> tuple[Path, str]:
     returns the firmware ELF and the Verilog text."""
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="qfab-soc-"))
-    elf = build_firmware(design, out_dir)
-    text = soc_verilog(design, rom_words(elf.with_suffix(".hex")))
+    elf, rom = build_firmware(design, out_dir)
+    text = soc_verilog(design, rom)
     (out_dir / "soc.v").write_text(text)
     return elf, text

@@ -101,11 +101,7 @@ def _print(design, res, clock: float, summary: dict) -> None:
           "inferences/s")
     if res.cosim is not None and res.cosim.wave_path:
         print(f"waves: {res.cosim.wave_path}")
-    if res.bit_exact:
-        print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
-    else:
-        print(f"verdict: MISMATCH in {res.mismatches} of {res.ref_codes.size} output codes; "
-              f"{res.first_mismatch}")
+    _print_verdict(res)
 
 
 def _print_soc(design, res, clock: float) -> None:
@@ -125,6 +121,10 @@ def _print_soc(design, res, clock: float) -> None:
     print(f"firmware argmax of the output codes: {' '.join(map(str, res.argmax[:16]))}"
           f"{' ...' if batch > 16 else ''} "
           f"({'matches' if res.argmax_matches else 'DIFFERS from'} the reference)")
+    _print_verdict(res)
+
+
+def _print_verdict(res) -> None:
     if res.bit_exact:
         print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
     else:
