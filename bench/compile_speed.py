@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"TFC_2W2A": ROOT.parent / "shared" / "models" / "qonnx" / "TFC_2W2A.onnx",
+MODELS = {"TFC_2W2A": Path("/work/shared/models/qonnx/TFC_2W2A.onnx"),
           "digits_int8": ROOT / "examples" / "digits" / "digits_int8.onnx"}
 
 

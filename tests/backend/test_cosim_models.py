@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qfab.cost_model.timing import cosim_differences
+from shared_models import SHARED
 
 import qfab
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "models"
 DIGITS = ROOT / "examples" / "digits"
 
 

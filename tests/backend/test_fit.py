@@ -7,13 +7,14 @@ import pytest
 from qfab.compiler.backend import plan as planning
 from qfab.cost_model.boards import load_board
 from qfab.cost_model.estimate import estimate
+from shared_models import SHARED
 
 import qfab
 from qfab.cli import main
 from qfab.errors import QfabError
 
 ROOT = Path(__file__).resolve().parents[2]
-TFC = ROOT.parent / "shared" / "models" / "qonnx" / "TFC_2W2A.onnx"
+TFC = SHARED / "qonnx" / "TFC_2W2A.onnx"
 DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
 
 

