@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.hdl import Shape
 from qfab.cost_model.dsp import multiplier_dsps, multiplier_split, operand_shape
-from qfab.cost_model.memory import LUT_INPUTS, MemoryCost, memory_cost, rom_columns
+from qfab.cost_model.memory import LUT_INPUTS, MemoryCost, memory_cost, mux_luts, rom_columns
 
 LUT_FEATURES = ("add", "mux", "cmp", "cmpk", "mul", "shift", "romw", "romc", "ctrl",
                 "block")
@@ -82,14 +82,6 @@ def _bits(n: int) -> int:
 
 def _width(shape) -> int:
     return Shape.cast(shape).width
-
-
-def mux_luts(k: int, family: str) -> int:
-    """LUTs of one bit of a ``k``:1 multiplexer: a LUT6 selects among four inputs (MUXF7 and
-    MUXF8 join up to four LUT6 for free); a LUT4 among two."""
-    if k <= 1:
-        return 0
-    return math.ceil(k / 4) if family == "xilinx7" else k - 1
 
 
 def _adder_tree_bits(terms: int, width: int, cap: int) -> int:

@@ -63,11 +63,26 @@ def _tiling_cost(depth: int, width: int, cell_depth: int, *, rom: bool) -> float
     return 0.5 * (banks - 1) * width + (0 if rom else 0.5 * banks)
 
 
-def _bram_option(depth: int, width: int, family: str, *, rom: bool) -> tuple[float, int]:
-    """(cost, blocks) of the cheapest block RAM tiling."""
-    return min((math.ceil(depth / d) * math.ceil(width / w) * BRAM_COST[family]
-                + _tiling_cost(depth, width, d, rom=rom),
-                math.ceil(depth / d) * math.ceil(width / w)) for d, w in BRAM_SHAPES[family])
+def mux_luts(k: int, family: str) -> int:
+    """LUTs of one bit of a ``k``:1 multiplexer: a LUT6 selects among four inputs (MUXF7 and
+    MUXF8 join up to four LUT6 for free); a LUT4 among two."""
+    if k <= 1:
+        return 0
+    return math.ceil(k / 4) if family == "xilinx7" else k - 1
+
+
+def _bram_option(depth: int, width: int, family: str, *,
+                 rom: bool) -> tuple[float, MemoryCost]:
+    """(cost, mapping) of the cheapest block RAM tiling. Blocks stacked deep share a read
+    multiplexer in logic: a ``banks``:1 multiplexer a bit of the word (no flip-flops; the
+    bank select is the registered address's top bits)."""
+    options = []
+    for d, w in BRAM_SHAPES[family]:
+        banks = math.ceil(depth / d)
+        n = banks * math.ceil(width / w)
+        cost = n * BRAM_COST[family] + _tiling_cost(depth, width, d, rom=rom)
+        options.append((cost, MemoryCost("bram", width * mux_luts(banks, family), 0, n)))
+    return min(options, key=lambda o: o[0])
 
 
 def logic_rom_luts(depth: int, width: int, family: str) -> int:
@@ -119,11 +134,11 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool,
         # (ECP5 64x32): the order of the options below.
         mux = width * (depth - 1) if family == "ice40" else logic_rom_luts(depth, width, family)
         options.append((bits * RAM_BIT_COST, MemoryCost("logic", mux + depth, bits + width, 0)))
-        cost, n = _bram_option(depth, width, family, rom=False)
+        cost, bram = _bram_option(depth, width, family, rom=False)
         # On ECP5 and iCE40 Yosys keeps the write data and address a cycle in flip-flops and
         # the read data in a holding register (the read enable): found in their netlists.
         held = 0 if family == "xilinx7" else 2 * width + math.ceil(math.log2(depth))
-        options.append((cost, MemoryCost("bram", 0, held, n)))
+        options.append((cost, MemoryCost("bram", bram.lut, held, bram.bram)))
         cells = LUTRAM[family]
         if cells:
             fit = [c for c in cells if depth <= c[0]]
@@ -134,6 +149,5 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool,
             cost = n * cell_cost + _tiling_cost(depth, width, cell_depth, rom=False)
             options.append((cost, MemoryCost("lutram", n * cell_luts + mux, width, 0)))
         return min(options, key=lambda o: o[0])[1]
-    cost, n = _bram_option(depth, width, family, rom=True)
-    options.append((cost, MemoryCost("bram", 0, 0, n)))
+    options.append(_bram_option(depth, width, family, rom=True))
     return min(options, key=lambda o: o[0])[1]

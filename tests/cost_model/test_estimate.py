@@ -50,6 +50,11 @@ def test_memory_choice():
     assert memory_cost(16, 16, "ice40", rom=False).style in ("logic", "bram")
     assert bram_blocks(1024, 18, "xilinx7") == 1 and bram_blocks(1024, 19, "xilinx7") == 2
     assert bram_blocks(512, 16, "ice40") == 2
+    # TFC_2W2A's first weight ROM, 1568 x 64 on iCE40: seven SB_RAM40_4K (256 x 16) deep and
+    # four wide, and a 7:1 read multiplexer of LUT4s a bit of the word
+    deep = memory_cost(1568, 64, "ice40", rom=True)
+    assert (deep.style, deep.bram, deep.lut, deep.ff) == ("bram", 28, 64 * 6, 0)
+    assert memory_cost(512, 64, "ice40", rom=True).lut == 0  # 512 x 8 blocks: one deep
 
 
 @pytest.mark.parametrize("model", [TFC, DIGITS])
