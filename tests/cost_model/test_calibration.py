@@ -73,7 +73,7 @@ def test_designs_against_recorded_yosys(family):
     _assert_targets(rows)
 
 
-@pytest.mark.parametrize("family", ["xilinx7", "ecp5"])
+@pytest.mark.parametrize("family", ["xilinx7", "ecp5", "ice40"])
 def test_small_grid_against_yosys(family):
     _assert_targets(measure(grid(small=True), [family]))
 
