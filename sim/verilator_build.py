@@ -91,8 +91,13 @@ class QfabVerilator(Verilator):
 
     def _build_command(self) -> list[list[str]]:
         # Signals cocotb needs are made public by the control file from public_signals_vlt().
+        # The binary is linked without cocotb's library folder as its run path, so a build
+        # does not depend on where the virtual environment is; each run names the folder.
         cmds = super()._build_command()
-        cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+        libs = str(cocotb_tools.config.libs_dir)
+        link = f"-L{libs} -lcocotbvpi_verilator"
+        cmds[0] = [link if arg.startswith("-Wl,-rpath,") else arg for arg in cmds[0]
+                   if arg != "--public-flat-rw"]
         return cmds
 
     def _set_env_build(self) -> None:
@@ -103,6 +108,8 @@ class QfabVerilator(Verilator):
     def _set_env_test(self) -> None:
         super()._set_env_test()
         self.waves = self._qfab_waves
+        paths = [str(cocotb_tools.config.libs_dir), self.env.get("LD_LIBRARY_PATH", "")]
+        self.env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in paths if p)
 
 
 def public_signals_vlt(top: str = TOP, signals: tuple[str, ...] = VPI_SIGNALS) -> str:
@@ -124,8 +131,6 @@ def _tool_versions() -> dict[str, str]:
     return {
         "verilator": importlib.metadata.version("verilator"),
         "cocotb": importlib.metadata.version("cocotb"),
-        # The binary links cocotb's VPI library by absolute path (rpath).
-        "cocotb_libs": str(cocotb_tools.config.libs_dir),
     }
 
 
