@@ -155,6 +155,39 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def depthwise_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.depthwise import depthwise_acc_shape
+
+    weights = np.asarray(p["weights"])
+    channels, taps, simd = int(p["channels"]), int(p["taps"]), int(p["simd"])
+    a, w = Shape.cast(p["in_shape"]), Shape.cast(p["weight_shape"])
+    acc = depthwise_acc_shape(weights, a).width
+    words = channels // simd * taps
+    c = BlockCost("depthwise")
+    per_product = multiplier_dsps(a, w, family)
+    k = LUT_INPUTS[family]
+    if per_product:
+        c.dsp += simd * per_product
+    elif a.width + w.width <= k + 2:
+        # few enough operand bits that ABC maps each product bit as one function of them
+        c.table_lut += simd * (a.width + w.width) * (1 << max(a.width + w.width - k, 0))
+    else:
+        c.features["mul"] += simd * a.width * w.width
+    # Mux(first, 0, acc) + product: the zeroing is one more input of each adder bit's LUT
+    c.features["add"] += simd * acc
+    c.features["ctrl"] += _bits(words) + _bits(taps)
+    c.features["block"] += 1
+    if words > 1:
+        rows = weights.reshape(channels // simd, simd, taps).transpose(0, 2, 1)
+        cols = rom_columns((rows.reshape(words, simd), w.width))
+        if c.add_memory(words, simd * w.width, family, rom=True,
+                        columns=cols).style == "logic":
+            c.features["romw"] += cols * math.ceil(words / (1 << k))
+    # accumulators, output register and valid, word and tap counters, the ROM's primed bit
+    c.ff += 2 * simd * acc + 2 + _bits(words) + _bits(taps)
+    return c
+
+
 def requant_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.requant import Requantizer
 
@@ -366,8 +399,8 @@ def globalavgpool_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
-COSTS = {"mvu": mvu_cost, "requant": requant_cost, "threshold": threshold_cost,
-         "minifloat_requant": minifloat_requant_cost,
+COSTS = {"mvu": mvu_cost, "depthwise": depthwise_cost, "requant": requant_cost,
+         "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost}
 

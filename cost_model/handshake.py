@@ -137,6 +137,21 @@ class _TapReducer:
                 self.o_valid = True
 
 
+class _DepthwiseMac(_TapReducer):
+    """DepthwiseUnit: a tap reducer that waits one cycle after reset for its weight ROM."""
+
+    def __init__(self, taps: int):
+        super().__init__(taps)
+        self.primed = False
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.primed and super().ready(out_ready)
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        super().tick(in_valid, in_fire, out_ready)
+        self.primed = True
+
+
 class _GlobalSum:
     """GlobalAvgPool: a beat a cycle; the last pixel's beats wait for the output register."""
 
@@ -239,6 +254,8 @@ def blocks_for(spec: BlockSpec) -> list:
         return [_Window(p, bool(p.get("depthwise", False)))]
     if spec.kind in ("maxpool", "avgpool"):
         return [_Window(p, True), _TapReducer(p["kernel"][0] * p["kernel"][1])]
+    if spec.kind == "depthwise":
+        return [_DepthwiseMac(p["taps"])]
     if spec.kind == "globalavgpool":
         return [_GlobalSum(p["channels"] // p["simd"], p["height"] * p["width"])]
     if spec.kind == "widthconv":

@@ -149,6 +149,11 @@ def _maxpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     return _serial(t, 0)[taps - 1::taps] + 1
 
 
+def _depthwise(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
+    taps = spec.params["taps"]
+    return _serial(t_in, 0)[taps - 1::taps] + 1  # a channel group's sums after its last tap
+
+
 def _globalavgpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     p = spec.params
     groups, pixels = p["channels"] // p["simd"], p["height"] * p["width"]
@@ -174,6 +179,8 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         return _maxpool(spec, t_in)
     if spec.kind == "globalavgpool":
         return _globalavgpool(spec, t_in)
+    if spec.kind == "depthwise":
+        return _depthwise(spec, t_in)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")
 
 

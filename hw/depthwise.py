@@ -17,7 +17,8 @@ from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_count, check_shape, shape_range
 from qfab.hw.window import im2col_reference
 
-__all__ = ["DepthwiseUnit", "depthwise_conv_reference", "depthwise_mac_reference"]
+__all__ = ["DepthwiseUnit", "depthwise_acc_shape", "depthwise_conv_reference",
+           "depthwise_mac_reference"]
 
 
 def depthwise_mac_reference(windows: np.ndarray, weights: np.ndarray, simd: int) -> np.ndarray:
@@ -42,6 +43,19 @@ def depthwise_conv_reference(
     n, oh, ow, _ = taps.shape
     taps = taps.reshape(n, oh, ow, kernel[0] * kernel[1], -1)
     return np.einsum("nhwtc,ct->nhwc", taps, np.asarray(weights, dtype=np.int64))
+
+
+def depthwise_acc_shape(weights: np.ndarray, in_shape: ShapeLike) -> Shape:
+    """The narrowest shape holding every sum of ``in_shape`` inputs times each channel's
+    ``weights`` (``(channels, taps)``) exactly: the :class:`DepthwiseUnit`'s output shape."""
+    w = np.asarray(weights, dtype=np.int64)
+    x_lo, x_hi = shape_range(Shape.cast(in_shape))
+    products = np.stack([w * x_lo, w * x_hi])
+    lo = int(products.min(axis=0).sum(axis=1).min())
+    hi = int(products.max(axis=0).sum(axis=1).max())
+    if lo >= 0:
+        return unsigned(max(1, hi.bit_length()))
+    return signed(max(lo.bit_length(), (-lo - 1).bit_length(), hi.bit_length()) + 1)
 
 
 class DepthwiseUnit(wiring.Component):
@@ -101,13 +115,7 @@ class DepthwiseUnit(wiring.Component):
     simd = property(lambda self: self._simd)
 
     def _exact_acc_shape(self) -> Shape:
-        x_lo, x_hi = shape_range(self._in_shape)
-        products = np.stack([self._weights * x_lo, self._weights * x_hi])
-        lo = int(products.min(axis=0).sum(axis=1).min())
-        hi = int(products.max(axis=0).sum(axis=1).max())
-        if lo >= 0:
-            return unsigned(max(1, hi.bit_length()))
-        return signed(max(lo.bit_length(), (-lo - 1).bit_length(), hi.bit_length()) + 1)
+        return depthwise_acc_shape(self._weights, self._in_shape)
 
     @property
     def weight_memory(self) -> tuple[int, int]:

@@ -19,6 +19,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.mvu import MatrixVectorUnit
 
         return MatrixVectorUnit(**p)
+    if spec.kind == "depthwise":
+        from qfab.hw.depthwise import DepthwiseUnit
+
+        return DepthwiseUnit(**p)
     if spec.kind == "window":
         from qfab.hw.window import SlidingWindow
 

@@ -306,10 +306,17 @@ class _Planner:
     def _conv(self, node: Node) -> None:
         a = node.attrs
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        if a["group"] != 1 or tuple(a["dilations"]) != (1, 1):
-            raise QfabError(f"node {node.name!r}: grouped or dilated convolution has no "
-                            "hardware block yet")
+        if tuple(a["dilations"]) != (1, 1):
+            raise QfabError(f"node {node.name!r}: dilated convolution has no hardware block "
+                            "yet")
         self._check_channel_order(node, in_t)
+        if a["group"] != 1:
+            if a["group"] == in_t.shape[1] == out_t.shape[1]:
+                self._depthwise(node, in_t, out_t)
+                return
+            raise QfabError(f"node {node.name!r}: grouped convolution has no hardware block "
+                            f"yet (group {a['group']}; depthwise, with group = channels in = "
+                            "channels out, has one)")
         w = a["weight"]  # [M, C, kh, kw] -> [M, (ky, kx, c)] to match the window order
         m, c, kh, kw = w.shape
         weights = w.transpose(0, 2, 3, 1).reshape(m, kh * kw * c)
@@ -328,6 +335,45 @@ class _Planner:
         self._mac(node, weights, oh * ow, window, in_t, out_t)
         self.order = stream_order(out_t.shape)
 
+    def _depthwise(self, node: Node, in_t: Tensor, out_t: Tensor) -> None:
+        """One filter a channel: a sliding window in depthwise order, then a MAC a channel
+        over the window's taps, ``simd`` channels at a time (the input zero point moves into
+        the bias, as the MVU's does)."""
+        from qfab.hw.multipliers import shape_for_range
+
+        a = node.attrs
+        if not isinstance(in_t.fmt, IntFormat | FixedFormat):
+            raise QfabError(f"node {node.name!r}: depthwise convolution of {in_t.fmt} codes "
+                            "has no hardware block yet")
+        w = np.asarray(a["weight"], np.int64)  # [C, 1, kh, kw] -> [C, (ky, kx)]
+        c, _, kh, kw = w.shape
+        weights = w.reshape(c, kh * kw)
+        _, _, h, wd = in_t.shape
+        oh, ow = out_t.shape[2:]
+        _, simd = choose_folding(1, c, oh * ow * kh * kw, self.budget, 1, self.max_simd)
+        zx = int(a["x_zero_point"])
+        bias = np.zeros(c, np.int64) if a["bias"] is None else np.asarray(a["bias"], np.int64)
+        self.pending_bias = bias - zx * weights.sum(axis=1)
+        elem = element_shape(in_t.fmt)
+        w_shape = shape_for_range(min(int(w.min()), 0), max(int(w.max()), 0))
+        if w_shape.signed and w_shape.width < 2:
+            w_shape = signed(2)
+        blocks: list[BlockSpec] = []
+        self._adapt(blocks, elem, simd)
+        blocks.append(BlockSpec("window", dict(
+            channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
+            padding=tuple(a["pads"]), pad_value=zx, elem_shape=elem, simd=simd,
+            depthwise=True), simd, simd))
+        blocks.append(BlockSpec("depthwise", dict(
+            channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,
+            simd=simd), simd, simd))
+        self.stages.append(Stage(node.name, node.op, blocks, 0, 0,
+                                 cycles=oh * ow * (c // simd) * kh * kw,
+                                 folding=dict(simd=simd), macs=oh * ow * c * kh * kw))
+        self._finish_stage(in_t, out_t)
+        self.order = stream_order(out_t.shape)
+        self.elems = simd
+
     def _dense(self, node: Node) -> None:
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
         if len(in_t.shape) != 2:
@@ -345,10 +391,15 @@ class _Planner:
         self._finish_stage(in_t, out_t)
 
     def _raw_shape(self) -> Shape | None:
-        """The element shape of the raw sums arriving (an MVU's or a pool's), if any."""
+        """The element shape of the raw sums arriving (an MVU's, a depthwise MAC's or a
+        pool's), if any."""
+        from qfab.hw.depthwise import depthwise_acc_shape
+
         last = self.stages[-1].blocks[-1] if self.stages else None
         if last is not None and last.kind == "mvu":
             return last.params["acc_shape"]
+        if last is not None and last.kind == "depthwise":
+            return depthwise_acc_shape(last.params["weights"], last.params["in_shape"])
         if last is not None and last.kind in SUM_KINDS:
             return sum_out_shape(last)
         return None

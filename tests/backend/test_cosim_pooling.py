@@ -1,7 +1,7 @@
-"""Average and global average pooling in hardware: small float models quantized by
-onnxruntime's quantize_static, compiled, and co-simulated bit-exactly in Verilator with the
-cycle model exact; the pools' zero points (non-zero with int8 activations after a Relu) move
-into the requantizer's bias."""
+"""Average and global average pooling and depthwise convolution in hardware: small float
+models quantized by onnxruntime's quantize_static, compiled, and co-simulated bit-exactly in
+Verilator with the cycle model exact; the pools' and the depthwise MAC's input zero points
+(non-zero with int8 activations after a Relu) move into the next requantizer's bias."""
 
 import numpy as np
 import onnx
@@ -18,21 +18,29 @@ IN_SHAPE = (2, 6, 6)
 
 def _model(head: str) -> onnx.ModelProto:
     """Conv -> Relu -> ``head``: "avgpool" (2x2 stride 2) -> Conv, "avgpool_pads" (the same
-    with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm; or, for ops the
-    hardware lacks, "add" (a residual Add) and "depthwise" (the first Conv depthwise)."""
+    with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm, "depthwise" (a
+    3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; or, for ops
+    the hardware lacks, "add" (a residual Add) and "grouped" (a Conv of two groups of two
+    channels)."""
     rng = np.random.default_rng(5)
-    depthwise = head == "depthwise"
-    inits = {"w1": rng.normal(0, 0.5, (2, 1, 3, 3) if depthwise else (4, 2, 3, 3))}
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1],
-                              group=2 if depthwise else 1),
-             helper.make_node("Relu", ["c1"], ["y" if depthwise else "r1"], name="relu1")]
-    if depthwise:
-        pass
-    elif head == "gap":
+    inits = {"w1": rng.normal(0, 0.5, (4, 2, 3, 3))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1")]
+    if head == "gap":
         inits["w2"] = rng.normal(0, 0.5, (3, 4))
         nodes += [helper.make_node("GlobalAveragePool", ["r1"], ["p"], name="gap"),
                   helper.make_node("Flatten", ["p"], ["f"], name="flat"),
                   helper.make_node("Gemm", ["f", "w2"], ["y"], name="fc", transB=1)]
+    elif head in ("depthwise", "grouped"):
+        depthwise = head == "depthwise"
+        inits["w2"] = rng.normal(0, 0.5, (4, 1 if depthwise else 2, 3, 3))
+        inits["b2"] = rng.normal(0, 0.5, 4)
+        inits["w3"] = rng.normal(0, 0.5, (3, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="dw",
+                                   group=4 if depthwise else 2, pads=[1, 1, 1, 1],
+                                   strides=[2, 2] if depthwise else [1, 1]),
+                  helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+                  helper.make_node("Conv", ["r2", "w3"], ["y"], name="pw")]
     elif head == "add":
         inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
         nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
@@ -61,13 +69,15 @@ class _Calibration(quantization.CalibrationDataReader):
         return next(self.batches, None)
 
 
-def _quantized(tmp_path, head: str, activations: str) -> onnx.ModelProto:
+def _quantized(tmp_path, head: str, activations: str,
+               per_channel: bool = False) -> onnx.ModelProto:
     src, dst = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
     onnx.save(_model(head), src)
     quantization.quantize_static(str(src), str(dst), _Calibration(),
                                  quant_format=quantization.QuantFormat.QDQ,
                                  activation_type=getattr(quantization.QuantType, activations),
-                                 weight_type=quantization.QuantType.QInt8, per_channel=False)
+                                 weight_type=quantization.QuantType.QInt8,
+                                 per_channel=per_channel)
     return onnx.load(dst)
 
 
@@ -108,8 +118,44 @@ def test_pool_sums_bias_the_next_requantizer(tmp_path):
         assert np.array_equal(bias, np.broadcast_to(expected, bias.shape))
 
 
-@pytest.mark.parametrize("head, says", [("add", "add"), ("depthwise", "grouped")])
+@pytest.mark.parametrize("head, says", [("add", "add"), ("grouped", "group 2")])
 def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
     with pytest.raises(QfabError) as e:
         qfab.compile(_quantized(tmp_path, head, "QUInt8"))
     assert "\n" not in str(e.value) and says in str(e.value)
+
+
+@pytest.mark.parametrize("activations, per_channel, folding, simd", [
+    ("QUInt8", False, {}, 4),
+    ("QInt8", True, dict(max_simd=2), 2),   # zero point -128 padded; two channel groups
+    ("QInt8", False, dict(target_fps=3e5), 1),  # 333 cycles: one lane meets them
+])
+def test_depthwise_cosimulation(tmp_path, activations, per_channel, folding, simd):
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, "depthwise", activations, per_channel),
+                          **folding)
+    dw = next(s for s in design.plan.stages if s.name == "dw")
+    assert [b.kind for b in dw.blocks][-2:] == ["window", "depthwise"]
+    assert dw.folding == dict(simd=simd)
+    assert dw.cycles == 3 * 3 * 9 * 4 // simd  # 3x3 outputs, 9 taps, 4 channels
+    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    assert not cosim_differences(design.plan, res)
+    assert qfab.estimate(design).latency_cycles == res.latency_cycles
+
+
+def test_depthwise_zero_point_biases_the_next_requantizer(tmp_path):
+    """The window pads with the zero point and the MAC sums raw codes; -zp * sum(w) per
+    channel moves into the requantizer's bias, beside the Conv's own bias."""
+    design = qfab.compile(_quantized(tmp_path, "depthwise", "QInt8"))
+    node = next(n for n in design.graph.nodes if n.name == "dw")
+    stages = design.plan.stages
+    k = next(i for i, s in enumerate(stages) if s.name == "dw")
+    requant = next(n for n in design.graph.nodes if n.name == stages[k + 1].name)
+    zp = node.attrs["x_zero_point"]
+    assert zp == -128 and stages[k].blocks[-2].params["pad_value"] == zp
+    w = node.attrs["weight"].reshape(4, 9).sum(axis=1)
+    expected = node.attrs["bias"] - zp * w + np.asarray(requant.attrs["bias_int"]) \
+        - requant.attrs["in_zero_point"]
+    assert np.array_equal(stages[k + 1].blocks[0].params["bias"], expected)
