@@ -1,7 +1,7 @@
 """Number formats in hardware, bit-exact in Verilator through qfab.compile / qfab.simulate:
 float8 E4M3 weights and activations (minifloat requantizers with a fused ReLU), 2-bit
-integers, a strided padded int8 conv, the 4-bit digits CNN, and an MLP with fixed-point
-(power-of-two scale) weights and activations built here as a QONNX graph.
+integers, a strided padded int8 conv, the 4-bit digits CNN, and an MLP and a depthwise conv with
+fixed-point (power-of-two scale) weights and activations built here as QONNX graphs.
 
 Each model runs on the example input beside it plus a few seeded samples, so that negative,
 zero and saturating values all pass through every requantizer. One Verilator build a model.
@@ -135,6 +135,35 @@ def test_mlp_fixed_point_weights_and_activations():
             assert int(m) & (int(m) - 1) == 0
     codes = result.hw_codes
     assert codes.min() < 0 < codes.max()  # signed Q5.2 outputs of both signs
+
+
+def _fixed_point_depthwise(rng: np.random.Generator) -> onnx.ModelProto:
+    """QONNX: x [N, 4, 5, 5] -> Quant(Q3.4) -> depthwise 3x3 Conv (pads 1) of Quant(W, Q0.5)
+    -> Quant(Q4.3): fixed-point codes padded with zeros, summed a channel at a time."""
+    inits = [numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in (
+        ("w_f", rng.normal(0, 0.4, (4, 1, 3, 3))), ("x_s", 2.0 ** -4), ("w_s", 2.0 ** -5),
+        ("o_s", 2.0 ** -3), ("z", 0.0), ("b8", 8), ("b6", 6))]
+    q = dict(domain=QONNX, signed=1, narrow=0, rounding_mode="ROUND")
+    nodes = [helper.make_node("Quant", ["x", "x_s", "z", "b8"], ["xq"], **q),
+             helper.make_node("Quant", ["w_f", "w_s", "z", "b6"], ["w"], **q),
+             helper.make_node("Conv", ["xq", "w"], ["c"], name="dw", group=4,
+                              kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Quant", ["c", "o_s", "z", "b8"], ["out"], **q)]
+    graph = helper.make_graph(
+        nodes, "fixed_dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 5, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                   helper.make_opsetid(QONNX, 1)])
+
+
+def test_depthwise_fixed_point():
+    model = _fixed_point_depthwise(np.random.default_rng(7))
+    x = np.random.default_rng(8).normal(0, 2.0, (4, 4, 5, 5)).astype(np.float32)
+    design, result = _simulate(model, x)
+    (dw,) = _blocks(design, "depthwise")
+    assert dw.params["in_shape"].width == 8 and dw.params["weight_shape"].width <= 6
+    codes = result.hw_codes
+    assert codes.min() < 0 < codes.max()
 
 
 @pytest.mark.parametrize("fmt", ["E4M3FN"])
