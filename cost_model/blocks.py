@@ -399,10 +399,53 @@ def globalavgpool_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def add_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.eltwise import ResidualAdd
+
+    block = ResidualAdd(**p)
+    block._MustUse__silence = True  # read for its sizes, never elaborated
+    n, out = block.n, block.out_shape.width
+    lo, hi = block._sum_range()
+    sum_w = max(lo.bit_length(), hi.bit_length()) + 1
+    c = BlockCost("add")
+    for shape, k in ((block.a_shape, block.mult_a), (block.b_shape, block.mult_b)):
+        k = abs(k)
+        if k & (k - 1) == 0:
+            continue  # a power of two is a shift
+        per = multiplier_dsps(shape, Shape(k.bit_length() + 1, True), family)
+        if per:
+            c.dsp += n * per
+        else:
+            c.features["add"] += n * (shape.width + k.bit_length()) * (bin(k).count("1") - 1)
+    tail = max(sum_w - block.shift, out)
+    c.features["add"] += n * (2 * sum_w + tail)     # a * ka + b * kb + offset; + zero point
+    c.features["cmpk"] += 2 * n * tail              # clamp
+    c.features["mux"] += 2 * n * out
+    c.features["block"] += 1
+    c.ff += n * (sum_w + out) + 2                   # sums, output, and their valid bits
+    return c
+
+
+def fifo_cost(p: dict, family: str) -> BlockCost:
+    width = Shape.cast(p["elem_shape"]).width * int(p["n"])
+    depth = int(p["depth"])
+    c = BlockCost("fifo")
+    # SyncFIFOBuffered: a RAM of depth - 1 words behind the output register, two pointers
+    # and a level counter
+    c.add_memory(depth - 1, width, family, rom=False)
+    pointers = 2 * _bits(depth - 1) + (depth - 1).bit_length()
+    c.features["ctrl"] += pointers
+    c.features["cmpk"] += 2 * (depth - 1).bit_length()  # full and empty
+    c.features["block"] += 1
+    c.ff += pointers + 1
+    return c
+
+
 COSTS = {"mvu": mvu_cost, "depthwise": depthwise_cost, "requant": requant_cost,
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
-         "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost}
+         "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,
+         "fifo": fifo_cost}
 
 
 def block_cost(kind: str, params: dict, family: str) -> BlockCost:

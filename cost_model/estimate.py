@@ -119,7 +119,7 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
     stages = []
     totals = Counter()
     for s in plan.stages:
-        costs = [block_cost(spec.kind, spec.params, family) for spec in s.blocks]
+        costs = [block_cost(spec.kind, spec.params, family) for spec in s.blocks + s.skip]
         costs.append(stage_overhead(s.in_beats, s.out_beats))
         figures = Counter()
         for c in costs:

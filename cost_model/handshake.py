@@ -178,6 +178,54 @@ class _GlobalSum:
                 self.o_valid = True
 
 
+class _Fifo:
+    """StreamFIFO (amaranth's SyncFIFOBuffered, depth >= 2): a RAM queue of ``depth - 1``
+    beats behind an output register."""
+
+    def __init__(self, depth: int):
+        self.inner_depth, self.inner, self.o_valid = depth - 1, 0, False
+        self.most = 0  # the most beats it has held
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.inner != self.inner_depth
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        inner_read = self.inner != 0 and (not self.o_valid or out_ready)
+        self.inner += int(in_fire) - int(inner_read)
+        if inner_read:
+            self.o_valid = True
+        elif out_ready:
+            self.o_valid = False
+        self.most = max(self.most, self.inner + self.o_valid)
+
+
+class _Join:
+    """ResidualAdd: takes a beat of both inputs at once, two pipeline registers, no skid.
+    ``b_valid`` is its second input's valid, set by :func:`run_chain` each cycle."""
+
+    def __init__(self):
+        self.sums_valid = self.o_valid = self.b_valid = False
+
+    def begin(self) -> None:
+        pass
+
+    def advance(self, out_ready: bool) -> bool:
+        return not self.o_valid or out_ready
+
+    def ready(self, out_ready: bool) -> bool:
+        return self.b_valid and self.advance(out_ready)
+
+    def ready_b(self, a_valid: bool, out_ready: bool) -> bool:
+        return a_valid and self.advance(out_ready)
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.advance(out_ready):
+            self.o_valid, self.sums_valid = self.sums_valid, in_valid and self.b_valid
+
+
 class _Window:
     def __init__(self, p: dict[str, Any], depthwise: bool):
         from qfab.hw._window_timing import WindowGeometry
@@ -258,6 +306,10 @@ def blocks_for(spec: BlockSpec) -> list:
         return [_DepthwiseMac(p["taps"])]
     if spec.kind == "globalavgpool":
         return [_GlobalSum(p["channels"] // p["simd"], p["height"] * p["width"])]
+    if spec.kind == "fifo":
+        return [_Fifo(p["depth"])]
+    if spec.kind == "add":
+        return [_Join()]
     if spec.kind == "widthconv":
         n_in, n_out = p["n_in"], p["n_out"]
         word = math.lcm(n_in, n_out)
@@ -288,31 +340,63 @@ class Trace:
     steps: list[list[int]]
 
 
-def run_chain(chain: list, in_beats: int, out_beats: int,
-              max_cycles: int = 5_000_000) -> Trace:
+@dataclass
+class Skip:
+    """A skip path of a chain: the stream ``fork`` (0 the chain's input, ``k`` the output of
+    block ``k-1``) also feeds the handshake models ``blocks``, whose output is the second
+    input of the join (a :class:`_Join`) at chain block ``join``."""
+
+    fork: int
+    blocks: list
+    join: int
+
+
+def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_000_000,
+              skips: tuple[Skip, ...] = ()) -> Trace:
     """Step ``chain`` (handshake models, as :func:`blocks_for` makes them) while
     ``in_beats`` input beats are offered from cycle 0 on and the output is always taken,
-    until ``out_beats`` output beats have left."""
+    until ``out_beats`` output beats have left. A fork offers a beat to both of its
+    consumers and lets it go when both take it."""
     n = len(chain)
     trace = Trace([[] for _ in range(n + 1)], [[] for _ in range(n)])
+    joins = {s.join: s for s in skips}
+    forks = {s.fork: s for s in skips}
     fed = cycle = 0
     while len(trace.transfers[-1]) < out_beats:
         if cycle >= max_cycles:
             raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
-        for b in chain:
+        for b in chain + [b for s in skips for b in s.blocks]:
             b.begin()
-        readies = [False] * n + [True]
-        for i in range(n - 1, -1, -1):
-            readies[i] = chain[i].ready(readies[i + 1])
         valids = [fed < in_beats] + [b.o_valid for b in chain]
-        for i, (v, r) in enumerate(zip(valids, readies, strict=True)):
+        readies = [False] * n + [True]
+        skip_ready, skip_readies = {}, {}
+        for i in range(n - 1, -1, -1):
+            out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
+            if i in joins:
+                s = joins[i]
+                chain[i].b_valid = s.blocks[-1].o_valid
+                rs = [chain[i].ready_b(valids[i], out_ready)]
+                for b in reversed(s.blocks):
+                    rs.insert(0, b.ready(rs[0]))
+                skip_readies[s.fork], skip_ready[s.fork] = rs, rs[0]
+            readies[i] = chain[i].ready(out_ready)
+        offered = list(valids)  # what each consumer sees: a fork offers to both or neither
+        for f in forks:
+            offered[f] = valids[f] and skip_ready[f]
+        for i, (v, r) in enumerate(zip(offered, readies, strict=True)):
             if v and r:
                 trace.transfers[i].append(cycle)
+        for f, s in forks.items():
+            rs = skip_readies[f]
+            ins = [valids[f] and readies[f]] + [b.o_valid for b in s.blocks[:-1]]
+            for k, b in enumerate(s.blocks):
+                b.tick(ins[k], ins[k] and rs[k], rs[k + 1])
         for i, b in enumerate(chain):
-            b.tick(valids[i], valids[i] and readies[i], readies[i + 1])
+            out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
+            b.tick(offered[i], offered[i] and readies[i], out_ready)
             if getattr(b, "fired", False):
                 trace.steps[i].append(cycle)
-        if valids[0] and readies[0]:
+        if offered[0] and readies[0]:
             fed += 1
         cycle += 1
     return trace

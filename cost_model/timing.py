@@ -181,6 +181,10 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         return _globalavgpool(spec, t_in)
     if spec.kind == "depthwise":
         return _depthwise(spec, t_in)
+    if spec.kind == "fifo":
+        return _serial(t_in, 2)
+    if spec.kind == "add":
+        return _serial(t_in, 2)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")
 
 
@@ -212,19 +216,30 @@ def _stage_timing(stage: Stage, batch: int, trace, lo: int, hi: int) -> StageTim
 def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
     model (back-pressure included); ``stage_done`` by the beat schedule."""
-    from qfab.cost_model.handshake import blocks_for, run_chain
+    from qfab.cost_model.handshake import Skip, blocks_for, run_chain
 
     t = np.arange(plan.in_beats * batch, dtype=np.int64)
-    done = []
+    done, outputs = [], []
     for stage in plan.stages:
         for spec in stage.blocks:
+            if spec.kind == "add":
+                skip = outputs[stage.skip_from]
+                for b in stage.skip:
+                    skip = block_times(b, skip)
+                t = np.maximum(t, skip)
             t = block_times(spec, t)
         done.append(int(t[-1]))
-    chain, bounds = [], [0]
+        outputs.append(t)
+    chain, bounds, skips = [], [0], []
     for stage in plan.stages:
-        chain += [b for spec in stage.blocks for b in blocks_for(spec)]
+        for spec in stage.blocks:
+            if spec.kind == "add":
+                path = [b for s in stage.skip for b in blocks_for(s)]
+                skips.append(Skip(bounds[stage.skip_from + 1], path, len(chain)))
+            chain += blocks_for(spec)
         bounds.append(len(chain))
-    trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch)
+    trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch,
+                      skips=tuple(skips))
     stamps = trace.transfers[-1]
     stages = [_stage_timing(s, batch, trace, lo, hi)
               for s, lo, hi in zip(plan.stages, bounds, bounds[1:], strict=False)]

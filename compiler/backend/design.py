@@ -66,10 +66,18 @@ class Design:
                        "element": _shape_str(p.out_shape), "beats": p.out_beats},
             "ii_cycles": p.ii_cycles,
             "soc": self._soc_manifest(),
-            "stages": [{"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
-                        "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
-                        "blocks": [b.kind for b in s.blocks]} for s in p.stages],
+            "stages": [self._stage_manifest(s) for s in p.stages],
         }
+
+    def _stage_manifest(self, s) -> dict[str, Any]:
+        out = {"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
+               "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
+               "blocks": [b.kind for b in s.blocks]}
+        if s.skip:  # a residual add: the stream it forks and its skip path's blocks
+            out["skip"] = {"from": self.plan.stages[s.skip_from].name,
+                           "blocks": [b.kind for b in s.skip],
+                           "fifo_depth": s.skip[0].params["depth"]}
+        return out
 
     def write(self, out_dir: str | os.PathLike, report: str = "", *, soc: bool = True) -> Path:
         """Write accelerator.v, manifest.json and report.md into ``out_dir``, and with

@@ -25,7 +25,7 @@ from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.errors import QfabError
 
 HW_OPS = ("conv", "dense", "requant", "threshold", "clamp", "maxpool", "sumpool", "globalsum",
-          "reshape", "transpose")
+          "add", "reshape", "transpose")
 SUM_KINDS = ("avgpool", "globalavgpool")  # blocks that emit raw sums, not codes
 DEFAULT_MAX_PE = 4
 DEFAULT_MAX_SIMD = 8
@@ -43,7 +43,11 @@ class BlockSpec:
 
 @dataclass
 class Stage:
-    """The hardware for one IR op. Beats and cycles are per inference."""
+    """The hardware for one IR op. Beats and cycles are per inference.
+
+    A residual add's stage also has a ``skip`` path: the blocks (a FIFO, a width converter)
+    that carry the output stream of stage ``skip_from``, forked, to the add's second input.
+    """
 
     name: str
     op: str
@@ -55,6 +59,18 @@ class Stage:
     macs: int = 0
     input: str = ""
     output: str = ""
+    skip: list[BlockSpec] = field(default_factory=list)
+    skip_from: int = -1
+
+
+@dataclass
+class _Fork:
+    """A tensor the chain streams on and a residual add takes again later."""
+
+    tensor: str
+    stage: int  # the stage whose output stream is forked
+    order: np.ndarray
+    elems: int
 
 
 @dataclass
@@ -159,6 +175,8 @@ class _Planner:
         self.order: np.ndarray | None = None
         self.elems = 1  # elements per beat of the stream so far
         self.pending_bias: np.ndarray | None = None  # integer added by the next stage
+        self.fork: _Fork | None = None  # the open skip connection, if any
+        self.consumers: dict[str, int] = {}
 
     def t(self, name: str) -> Tensor:
         return self.g.tensors[name]
@@ -185,12 +203,20 @@ class _Planner:
         self.elems = 1
         first_elems = None
         for node in nodes:
-            if node.inputs != [current]:
-                raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
-                                "chains of single-input layers; this graph branches")
+            for name in node.inputs:
+                self.consumers[name] = self.consumers.get(name, 0) + 1
+        for node in nodes:
             if node.op not in HW_OPS:
                 raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
                                 f"(supported: {', '.join(HW_OPS)})")
+            if node.op == "add" and current in node.inputs:
+                self._open_fork_check(node, current)
+            elif node.inputs != [current]:
+                raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
+                                "chains of single-input layers and residual adds whose skip "
+                                "path has no layer; this graph branches otherwise")
+            if self.consumers.get(current, 0) > 1:
+                self._fork(node, current)
             getattr(self, "_" + node.op)(node)
             if first_elems is None and self.stages:
                 first_elems = self.stages[0].blocks[0].in_elems
@@ -373,6 +399,71 @@ class _Planner:
         self._finish_stage(in_t, out_t)
         self.order = stream_order(out_t.shape)
         self.elems = simd
+
+    def _fork(self, node: Node, name: str) -> None:
+        """``name`` streams on into ``node`` and is taken again by a later residual add."""
+        if self.fork is not None:
+            raise QfabError(f"node {node.name!r}: tensor {name!r} starts a skip connection "
+                            f"while the one from {self.fork.tensor!r} is still open; nested "
+                            "residual adds have no hardware mapping yet")
+        if self.consumers[name] != 2 or node.op == "add":
+            raise QfabError(f"node {node.name!r}: tensor {name!r} feeds "
+                            f"{self.consumers[name]} layers; the hardware forks a stream "
+                            "only into a residual block and its add")
+        if not self.stages:
+            raise QfabError(f"node {node.name!r}: the skip connection starts at the model "
+                            "input; the hardware forks a stream only after a layer")
+        t = self.t(name)
+        if self.pending_bias is not None or not isinstance(t.fmt, IntFormat):
+            raise QfabError(f"node {node.name!r}: a skip connection of {t.fmt} values has no "
+                            "hardware mapping yet")
+        self.fork = _Fork(name, len(self.stages) - 1, self.order.copy(), self.elems)
+
+    def _open_fork_check(self, node: Node, current: str) -> None:
+        other = [n for n in node.inputs if n != current]
+        if self.fork is None or other != [self.fork.tensor]:
+            raise QfabError(f"node {node.name!r} (add): its second input is not a tensor the "
+                            "chain forked before; the hardware maps residual adds whose skip "
+                            "path has no layer")
+
+    def _add(self, node: Node) -> None:
+        """A residual add: the chain's stream (``i_a``) joined beat for beat with the forked
+        stream, which waits in a FIFO deep enough to hold a whole inference of it."""
+        a = node.attrs
+        fork, self.fork = self.fork, None
+        main = node.inputs[0] if node.inputs[1] == fork.tensor else node.inputs[1]
+        in_t, skip_t, out_t = self.t(main), self.t(fork.tensor), self.t(node.outputs[0])
+        if self.pending_bias is not None or not all(
+                isinstance(t.fmt, IntFormat) for t in (in_t, skip_t, out_t)):
+            raise QfabError(f"node {node.name!r}: residual add of {in_t.fmt} and "
+                            f"{skip_t.fmt} into {out_t.fmt} has no hardware block yet")
+        if not np.array_equal(self.order, fork.order):
+            raise QfabError(f"node {node.name!r}: the residual add's inputs stream in "
+                            "different orders")
+        # IR: round_half_even(((x_a - zp_a) * mult_a + (x_b - zp_b) * mult_b) / 2**shift)
+        first = main == node.inputs[0]
+        ma, mb = (a["mult_a"], a["mult_b"]) if first else (a["mult_b"], a["mult_a"])
+        za, zb = ((a["a_zero_point"], a["b_zero_point"]) if first
+                  else (a["b_zero_point"], a["a_zero_point"]))
+        n = math.gcd(self.elems, fork.elems)
+        skip_shape = element_shape(skip_t.fmt)
+        beats = int(np.prod(skip_t.shape[1:])) // fork.elems
+        skip = [BlockSpec("fifo", dict(elem_shape=skip_shape, n=fork.elems,
+                                       depth=max(beats + 2, 3)), fork.elems, fork.elems)]
+        if fork.elems != n:
+            skip.append(BlockSpec("widthconv", dict(elem_shape=skip_shape, n_in=fork.elems,
+                                                    n_out=n), fork.elems, n))
+        blocks: list[BlockSpec] = []
+        self._adapt(blocks, element_shape(in_t.fmt), n)
+        blocks.append(BlockSpec("add", dict(
+            a_shape=element_shape(in_t.fmt), b_shape=skip_shape,
+            out_shape=element_shape(out_t.fmt), n=n, mult_a=int(ma), mult_b=int(mb),
+            shift=int(a["shift"]), zero_point=int(a["zero_point"]), lo=int(a["lo"]),
+            hi=int(a["hi"]), offset=-int(za) * int(ma) - int(zb) * int(mb)), n, n))
+        elements = int(np.prod(out_t.shape[1:]))
+        self.stages.append(Stage(node.name, node.op, blocks, 0, 0, cycles=elements // n,
+                                 skip=skip, skip_from=fork.stage))
+        self._finish_stage(in_t, out_t)
 
     def _dense(self, node: Node) -> None:
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])

@@ -1,7 +1,8 @@
-"""Average and global average pooling and depthwise convolution in hardware: small float
-models quantized by onnxruntime's quantize_static, compiled, and co-simulated bit-exactly in
-Verilator with the cycle model exact; the pools' and the depthwise MAC's input zero points
-(non-zero with int8 activations after a Relu) move into the next requantizer's bias."""
+"""Average and global average pooling, depthwise convolution and residual adds in hardware:
+small float models quantized by onnxruntime's quantize_static, compiled, and co-simulated
+bit-exactly in Verilator with the cycle model exact; the pools' and the depthwise MAC's input
+zero points (non-zero with int8 activations after a Relu) move into the next requantizer's
+bias, and a residual add's skip path waits in a FIFO beside the layers it skips."""
 
 import numpy as np
 import onnx
@@ -19,10 +20,17 @@ IN_SHAPE = (2, 6, 6)
 def _model(head: str) -> onnx.ModelProto:
     """Conv -> Relu -> ``head``: "avgpool" (2x2 stride 2) -> Conv, "avgpool_pads" (the same
     with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm, "depthwise" (a
-    3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; or, for ops
-    the hardware lacks, "add" (a residual Add) and "grouped" (a Conv of two groups of two
-    channels)."""
+    3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; "add" (1x1
+    Conv -> Add of the Relu's output), "residual2" (two residual blocks in a row, the
+    second's skip the first's sum); or, for what the hardware lacks, "grouped" (a Conv of two
+    groups of two channels), "projection" (a Conv on the skip path) and "input_skip" (Conv ->
+    Add of the model's input)."""
     rng = np.random.default_rng(5)
+    if head == "input_skip":  # the model's input is the skip
+        return _graph(head, [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1",
+                                              pads=[1, 1, 1, 1]),
+                             helper.make_node("Add", ["c1", "x"], ["y"], name="add")],
+                      {"w1": rng.normal(0, 0.5, (2, 2, 3, 3))})
     inits = {"w1": rng.normal(0, 0.5, (4, 2, 3, 3))}
     nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c1"], ["r1"], name="relu1")]
@@ -45,6 +53,21 @@ def _model(head: str) -> onnx.ModelProto:
         inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
         nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
                   helper.make_node("Add", ["c2", "r1"], ["y"], name="add")]
+    elif head == "residual2":
+        inits["w2"] = rng.normal(0, 0.3, (4, 4, 3, 3))
+        inits["w3"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+                  helper.make_node("Add", ["r1", "r2"], ["s1"], name="add1"),
+                  helper.make_node("Conv", ["s1", "w3"], ["c3"], name="conv3"),
+                  helper.make_node("Add", ["c3", "s1"], ["s2"], name="add2"),
+                  helper.make_node("Relu", ["s2"], ["y"], name="relu3")]
+    elif head == "projection":  # a layer on the skip path, as in ResNet's downsampling blocks
+        inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        inits["w3"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
+                  helper.make_node("Conv", ["r1", "w3"], ["c3"], name="conv3"),
+                  helper.make_node("Add", ["c2", "c3"], ["y"], name="add")]
     else:
         inits["w2"] = rng.normal(0, 0.5, (3, 4, 3, 3))
         pads = [1, 1, 1, 1] if head == "avgpool_pads" else [0, 0, 0, 0]
@@ -52,8 +75,12 @@ def _model(head: str) -> onnx.ModelProto:
                                    kernel_shape=[2, 2], strides=[2, 2], pads=pads,
                                    count_include_pad=1),
                   helper.make_node("Conv", ["p", "w2"], ["y"], name="conv2")]
+    return _graph(head, nodes, inits)
+
+
+def _graph(name: str, nodes: list, inits: dict) -> onnx.ModelProto:
     graph = helper.make_graph(
-        nodes, head, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *IN_SHAPE])],
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *IN_SHAPE])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(w.astype(np.float32), n) for n, w in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -118,7 +145,9 @@ def test_pool_sums_bias_the_next_requantizer(tmp_path):
         assert np.array_equal(bias, np.broadcast_to(expected, bias.shape))
 
 
-@pytest.mark.parametrize("head, says", [("add", "add"), ("grouped", "group 2")])
+@pytest.mark.parametrize("head, says", [("projection", "skip path has no layer"),
+                                        ("input_skip", "starts at the model input"),
+                                        ("grouped", "group 2")])
 def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
     with pytest.raises(QfabError) as e:
         qfab.compile(_quantized(tmp_path, head, "QUInt8"))
@@ -159,3 +188,37 @@ def test_depthwise_zero_point_biases_the_next_requantizer(tmp_path):
     expected = node.attrs["bias"] - zp * w + np.asarray(requant.attrs["bias_int"]) \
         - requant.attrs["in_zero_point"]
     assert np.array_equal(stages[k + 1].blocks[0].params["bias"], expected)
+
+
+@pytest.mark.parametrize("head, activations, folding", [
+    ("add", "QUInt8", {}),
+    ("residual2", "QInt8", dict(max_pe=2)),
+    ("residual2", "QInt8", dict(target_fps=3e5)),  # the second skip streams 4 wide, its add 1
+])
+def test_residual_cosimulation(tmp_path, head, activations, folding):
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, head, activations), **folding)
+    adds = [s for s in design.plan.stages if s.op == "add"]
+    assert len(adds) == (2 if head == "residual2" else 1)
+    for s in adds:
+        fifo = s.skip[0]
+        assert fifo.kind == "fifo" and fifo.params["depth"] == 6 * 6 * 4 // fifo.in_elems + 2
+        assert design.plan.stages[s.skip_from].output != s.input  # it skips a layer
+    if "target_fps" in folding:
+        assert [b.kind for b in adds[1].skip] == ["fifo", "widthconv"]
+        assert adds[1].blocks[-1].params["n"] == 1
+    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    assert not cosim_differences(design.plan, res)
+    assert qfab.estimate(design).latency_cycles == res.latency_cycles
+
+
+def test_residual_on_the_soc(tmp_path):
+    """The SoC's DMA feeds the input slower than one beat a cycle; the fork and the FIFO
+    still give the reference's codes."""
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, "residual2", "QInt8"))
+    x = np.random.default_rng(2).normal(0, 1, (2, *IN_SHAPE)).astype(np.float32)
+    res = qfab.simulate(design, x, soc=True)
+    assert res.bit_exact
