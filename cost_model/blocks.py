@@ -67,8 +67,9 @@ class BlockCost:
     table_lut: int = 0
 
     def add_memory(self, depth: int, width: int, family: str, *, rom: bool,
-                   registered_read: bool = True, columns: int | None = None) -> MemoryCost:
-        m = memory_cost(depth, width, family, rom=rom, columns=columns)
+                   registered_read: bool = True, columns: int | None = None,
+                   read_first: bool = False) -> MemoryCost:
+        m = memory_cost(depth, width, family, rom=rom, columns=columns, read_first=read_first)
         self.bram += m.bram
         self.mem_lut += m.lut
         self.ff += m.ff if registered_read else 0
@@ -408,21 +409,31 @@ def add_cost(p: dict, family: str) -> BlockCost:
     lo, hi = block._sum_range()
     sum_w = max(lo.bit_length(), hi.bit_length()) + 1
     c = BlockCost("add")
+    in_dsp = 0  # products a lane puts in DSP blocks
     for shape, k in ((block.a_shape, block.mult_a), (block.b_shape, block.mult_b)):
         k = abs(k)
+        k >>= (k & -k).bit_length() - 1 if k else 0  # Yosys shifts out a constant's low zeros
         if k & (k - 1) == 0:
             continue  # a power of two is a shift
-        per = multiplier_dsps(shape, Shape(k.bit_length() + 1, True), family)
+        per = multiplier_dsps(shape, Shape(k.bit_length(), False), family)
         if per:
             c.dsp += n * per
+            in_dsp += 1
         else:
             c.features["add"] += n * (shape.width + k.bit_length()) * (bin(k).count("1") - 1)
     tail = max(sum_w - block.shift, out)
-    c.features["add"] += n * (2 * sum_w + tail)     # a * ka + b * kb + offset; + zero point
-    c.features["cmpk"] += 2 * n * tail              # clamp
+    # a * ka + b * kb + offset, then + zero point after the shift; Yosys packs one adder
+    # after a multiply into the DSP block on 7-series (DSP48E1) and iCE40 (SB_MAC16), while
+    # ECP5 (MULT18X18D) leaves the sum of two products in logic beside the offset's
+    sums = 2 if family == "ecp5" and in_dsp == 2 else 1
+    c.features["add"] += n * (sums * sum_w + tail)
+    c.features["cmpk"] += 2 * n * (tail + block.shift)  # clamp; rounding: rem > or == half
     c.features["mux"] += 2 * n * out
     c.features["block"] += 1
     c.ff += n * (sum_w + out) + 2                   # sums, output, and their valid bits
+    if not c.dsp:  # the sums' low bits below both multipliers' are constant: no flip-flops
+        c.ff -= n * min(((abs(k) & -abs(k)).bit_length() - 1 if k else sum_w)
+                        for k in (block.mult_a, block.mult_b))
     return c
 
 
@@ -431,8 +442,13 @@ def fifo_cost(p: dict, family: str) -> BlockCost:
     depth = int(p["depth"])
     c = BlockCost("fifo")
     # SyncFIFOBuffered: a RAM of depth - 1 words behind the output register, two pointers
-    # and a level counter
-    c.add_memory(depth - 1, width, family, rom=False)
+    # and a level counter. It may read the word being written: a Lattice block RAM
+    # emulates the read-first result in logic (a data multiplexer, an address compare).
+    m = c.add_memory(depth - 1, width, family, rom=False, read_first=True)
+    if m.style == "bram" and family != "xilinx7":
+        c.features["mux"] += width
+        c.features["cmp"] += 2 * _bits(depth - 1)
+        c.ff += 2
     pointers = 2 * _bits(depth - 1) + (depth - 1).bit_length()
     c.features["ctrl"] += pointers
     c.features["cmpk"] += 2 * (depth - 1).bit_length()  # full and empty

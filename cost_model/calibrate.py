@@ -54,6 +54,18 @@ def _depthwise(name: str, channels: int, taps: int, simd: int, w_bits: int, act:
         in_shape=act, weight_shape=signed(w_bits), simd=simd), simd, simd)
 
 
+def _add(name: str, bits: int, n: int, mult_a: int, mult_b: int, shift: int):
+    lo = -(1 << (bits - 1))
+    return name, BlockSpec("add", dict(
+        a_shape=signed(bits), b_shape=signed(bits), out_shape=signed(bits), n=n,
+        mult_a=mult_a, mult_b=mult_b, shift=shift, zero_point=-3, lo=lo, hi=-lo - 1,
+        offset=5 * mult_a - 7 * mult_b), n, n)
+
+
+def _fifo(name: str, bits: int, n: int, depth: int):
+    return name, BlockSpec("fifo", dict(elem_shape=signed(bits), n=n, depth=depth), n, n)
+
+
 def _requant(name: str, acc: int, channels: int, pe: int, per_channel: bool, out: int):
     rng = np.random.default_rng(acc * channels)
     mult = rng.integers(1 << 14, 1 << 15, channels) if per_channel else 23170
@@ -126,12 +138,16 @@ def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
 
 def held_out() -> list[tuple[str, BlockSpec]]:
     """Grid blocks the fit does not see, so their rows test the model out of sample: the
-    depthwise MACs, added after the weights were fitted."""
+    depthwise MACs, residual adds and skip FIFOs, added after the weights were fitted."""
     return [
         _depthwise("dw_c16_k9_s4_w8a8u", 16, 9, 4, 8, unsigned(8)),
         _depthwise("dw_c32_k9_s8_w4a4", 32, 9, 8, 4, signed(4)),
         _depthwise("dw_c16_k9_s2_w3a3", 16, 9, 2, 3, signed(3)),
         _depthwise("dw_c8_k4_s8_w2a4u", 8, 4, 8, 2, unsigned(4)),
+        _add("add_a8_n4", 8, 4, 23170, 17001, 15),
+        _add("add_a8_n1_pow2", 8, 1, 1 << 14, 3 << 13, 15),
+        _fifo("fifo_b8_n4_d38", 8, 4, 38),
+        _fifo("fifo_b8_n2_d290", 8, 2, 290),
     ]
 
 

@@ -116,10 +116,16 @@ def rom_columns(*fields: tuple[np.ndarray, int]) -> int:
     return int(sum(0 < c.sum() < len(c) for c in columns))
 
 
+# memory_libmap's cost of emulating read-first behaviour: 3 points a write port, 2 a point.
+READ_FIRST_COST = 6.0
+
+
 def memory_cost(depth: int, width: int, family: str, *, rom: bool,
-                columns: int | None = None) -> MemoryCost:
+                columns: int | None = None, read_first: bool = False) -> MemoryCost:
     """Cost of a ``depth`` x ``width`` memory with a registered read, as Yosys maps it;
-    ``columns`` is :func:`rom_columns` of a ROM's contents, when known."""
+    ``columns`` is :func:`rom_columns` of a ROM's contents, when known. ``read_first``: a
+    RAM whose read may hit the word written in the same cycle (a FIFO), which a Lattice
+    block RAM's separate ports cannot give without emulation (7-series ones can)."""
     if depth <= 1 or width == 0:
         return MemoryCost("logic", 0, width if not rom else 0, 0)
     bits = depth * width
@@ -135,6 +141,8 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool,
         mux = width * (depth - 1) if family == "ice40" else logic_rom_luts(depth, width, family)
         options.append((bits * RAM_BIT_COST, MemoryCost("logic", mux + depth, bits + width, 0)))
         cost, bram = _bram_option(depth, width, family, rom=False)
+        if read_first and family != "xilinx7":
+            cost += READ_FIRST_COST
         # On ECP5 and iCE40 Yosys keeps the write data and address a cycle in flip-flops and
         # the read data in a holding register (the read enable): found in their netlists.
         held = 0 if family == "xilinx7" else 2 * width + math.ceil(math.log2(depth))
