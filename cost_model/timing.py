@@ -161,30 +161,18 @@ def _globalavgpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     return t[:, -1, :].ravel() + 1  # the last pixel's beats, one cycle later
 
 
+# Blocks that take a beat a cycle and give it this many cycles later.
+SERIAL_LATENCY = {"requant": 3, "minifloat_requant": 4, "threshold": 2, "fifo": 2, "add": 2}
+SCHEDULES = {"mvu": _mvu, "widthconv": _widthconv, "window": _window, "maxpool": _maxpool,
+             "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise}
+
+
 def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     """Cycles at which ``spec``'s output beats leave, given its input beats' arrivals."""
-    if spec.kind == "mvu":
-        return _mvu(spec, t_in)
-    if spec.kind == "requant":
-        return _serial(t_in, 3)
-    if spec.kind == "minifloat_requant":
-        return _serial(t_in, 4)
-    if spec.kind == "threshold":
-        return _serial(t_in, 2)
-    if spec.kind == "widthconv":
-        return _widthconv(spec, t_in)
-    if spec.kind == "window":
-        return _window(spec, t_in)
-    if spec.kind in ("maxpool", "avgpool"):
-        return _maxpool(spec, t_in)
-    if spec.kind == "globalavgpool":
-        return _globalavgpool(spec, t_in)
-    if spec.kind == "depthwise":
-        return _depthwise(spec, t_in)
-    if spec.kind == "fifo":
-        return _serial(t_in, 2)
-    if spec.kind == "add":
-        return _serial(t_in, 2)
+    if spec.kind in SERIAL_LATENCY:
+        return _serial(t_in, SERIAL_LATENCY[spec.kind])
+    if spec.kind in SCHEDULES:
+        return SCHEDULES[spec.kind](spec, t_in)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")
 
 

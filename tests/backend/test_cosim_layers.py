@@ -108,6 +108,18 @@ def _quantized(tmp_path, head: str, activations: str,
     return onnx.load(dst)
 
 
+def _cosimulate(design) -> None:
+    """Three seeded inputs through Verilator: bit-exact, and the cycle model's figures and
+    the estimate's latency exact."""
+    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    assert not cosim_differences(design.plan, res)
+    est = qfab.estimate(design)
+    assert est.lut > 0 and est.ff > 0
+    assert est.latency_cycles == res.latency_cycles
+
+
 def _pool_zero_point(design, op: str) -> int:
     return next(n for n in design.graph.nodes if n.op == op).attrs["x_zero_point"]
 
@@ -123,13 +135,7 @@ def test_pool_cosimulation(tmp_path, head, activations, op, kind, zero_point, fo
     assert _pool_zero_point(design, op) == zero_point
     pool = next(s for s in design.plan.stages if s.op == op)
     assert pool.blocks[-1].kind == kind
-    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
-    res = qfab.simulate(design, x)
-    assert res.bit_exact, res.first_mismatch
-    assert not cosim_differences(design.plan, res)
-    est = qfab.estimate(design)
-    assert est.lut > 0 and est.ff > 0
-    assert est.latency_cycles == res.latency_cycles
+    _cosimulate(design)
 
 
 def test_pool_sums_bias_the_next_requantizer(tmp_path):
@@ -167,11 +173,7 @@ def test_depthwise_cosimulation(tmp_path, activations, per_channel, folding, sim
     assert [b.kind for b in dw.blocks][-2:] == ["window", "depthwise"]
     assert dw.folding == dict(simd=simd)
     assert dw.cycles == 3 * 3 * 9 * 4 // simd  # 3x3 outputs, 9 taps, 4 channels
-    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
-    res = qfab.simulate(design, x)
-    assert res.bit_exact, res.first_mismatch
-    assert not cosim_differences(design.plan, res)
-    assert qfab.estimate(design).latency_cycles == res.latency_cycles
+    _cosimulate(design)
 
 
 def test_depthwise_zero_point_biases_the_next_requantizer(tmp_path):
@@ -207,11 +209,7 @@ def test_residual_cosimulation(tmp_path, head, activations, folding):
     if "target_fps" in folding:
         assert [b.kind for b in adds[1].skip] == ["fifo", "widthconv"]
         assert adds[1].blocks[-1].params["n"] == 1
-    x = np.random.default_rng(1).normal(0, 1, (3, *IN_SHAPE)).astype(np.float32)
-    res = qfab.simulate(design, x)
-    assert res.bit_exact, res.first_mismatch
-    assert not cosim_differences(design.plan, res)
-    assert qfab.estimate(design).latency_cycles == res.latency_cycles
+    _cosimulate(design)
 
 
 def test_residual_on_the_soc(tmp_path):
