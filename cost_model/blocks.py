@@ -104,6 +104,18 @@ def _param_columns(params: dict, fields: dict, folds: int) -> int:
                          for name, shape in fields.items()))
 
 
+def _weight_bits(weights: np.ndarray, pe: int, simd: int, w_op: Shape, decoder) -> list[int]:
+    """Bits of weight operand each of the ``pe x simd`` products sees: its width, or for
+    integer weights the bits that tell apart the values it takes over the folds, when fewer
+    (a product with two weight values is a function of one address bit, not of the code)."""
+    mh, mw = weights.shape
+    if hasattr(decoder, "fmt"):
+        return [w_op.width] * (pe * simd)
+    lanes = weights.reshape(mh // pe, pe, mw // simd, simd).transpose(1, 3, 0, 2)
+    lanes = lanes.reshape(pe * simd, -1)
+    return [min(w_op.width, max(1, math.ceil(math.log2(len(np.unique(v)))))) for v in lanes]
+
+
 def mvu_cost(p: dict, family: str) -> BlockCost:
     weights = np.asarray(p["weights"])
     mh, mw = weights.shape
@@ -132,7 +144,7 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     elif table:
         c.table_lut += products * prod_w * (1 << max(a_code + w_code - k, 0))
     else:
-        c.features["mul"] += products * a_op.width * w_op.width
+        c.features["mul"] += a_op.width * sum(_weight_bits(weights, pe, simd, w_op, mult.b))
     c.features["add"] += pe * (_adder_tree_bits(simd, prod_w, acc) + acc)
     c.features["mux"] += pe * acc
     for dec in (mult.a, mult.b):
