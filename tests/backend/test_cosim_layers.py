@@ -96,12 +96,12 @@ class _Calibration(quantization.CalibrationDataReader):
         return next(self.batches, None)
 
 
-def _quantized(tmp_path, head: str, activations: str,
-               per_channel: bool = False) -> onnx.ModelProto:
+def _quantized(tmp_path, head: str, activations: str, per_channel: bool = False,
+               quant_format: str = "QDQ") -> onnx.ModelProto:
     src, dst = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
     onnx.save(_model(head), src)
     quantization.quantize_static(str(src), str(dst), _Calibration(),
-                                 quant_format=quantization.QuantFormat.QDQ,
+                                 quant_format=getattr(quantization.QuantFormat, quant_format),
                                  activation_type=getattr(quantization.QuantType, activations),
                                  weight_type=quantization.QuantType.QInt8,
                                  per_channel=per_channel)
@@ -209,6 +209,17 @@ def test_residual_cosimulation(tmp_path, head, activations, folding):
     if "target_fps" in folding:
         assert [b.kind for b in adds[1].skip] == ["fifo", "widthconv"]
         assert adds[1].blocks[-1].params["n"] == 1
+    _cosimulate(design)
+
+
+def test_qlinear_add(tmp_path):
+    """The QOperator form: QLinearConv layers and a QLinearAdd."""
+    pytest.importorskip("cocotb")
+    model = _quantized(tmp_path, "residual2", "QUInt8", quant_format="QOperator")
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QLinearConv", "QLinearAdd"} <= ops
+    design = qfab.compile(model)
+    assert sum(s.op == "add" for s in design.plan.stages) == 2
     _cosimulate(design)
 
 
