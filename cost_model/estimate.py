@@ -10,7 +10,7 @@ from qfab.compiler.backend.plan import HwPlan
 from qfab.cost_model.blocks import LUT_FEATURES, BlockCost, block_cost
 from qfab.cost_model.boards import Board, load_board
 from qfab.cost_model.constants import LUT_WEIGHTS
-from qfab.cost_model.timing import plan_timing
+from qfab.cost_model.timing import plan_timing, steady_ii
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Estimate:
     latency_cycles : int
         Cycle of the first output beat of one inference.
     ii_cycles : int
-        Initiation interval: cycles between inferences at steady state (the slowest stage).
+        Initiation interval: cycles between inferences at steady state, by the handshake
+        model (:func:`qfab.cost_model.timing.steady_ii`); co-simulation measures the same.
     clock_hz : float
         The board's clock.
     throughput : float
@@ -129,11 +130,11 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
                                     figures["dsp"], figures["bram"],
                                     [spec.kind for spec in s.blocks]))
     timing = plan_timing(plan, 1)
+    ii = steady_ii(plan)
     capacity = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram": b.bram}
     utilization = {k: (totals[k] / v if v else float(totals[k] > 0) * float("inf"))
                    for k, v in capacity.items()}
     fits = all(totals[k] <= v for k, v in capacity.items())
-    ii = timing.ii_cycles
     return Estimate(board=b.name, family=family, lut=totals["lut"], ff=totals["ff"],
                     dsp=totals["dsp"], bram=totals["bram"], bram_unit=b.bram_unit,
                     cycles=timing.cycles, latency_cycles=timing.latency_cycles, ii_cycles=ii,

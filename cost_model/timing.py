@@ -59,7 +59,8 @@ class Timing:
     cycles : int
         Cycles from the first input beat to the last output beat, both counted.
     ii_cycles : int
-        Steady-state cycles between inferences: the slowest stage.
+        Steady-state cycles between inferences: the spacing of the batch's last two
+        completions (for a batch of one, the plan's slowest stage, which is a lower bound).
     stage_done : list of int
         Cycle of each stage's last output beat by the beat schedule (no back-pressure).
     completion_cycles : list of int
@@ -232,9 +233,17 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     stages = [_stage_timing(s, batch, trace, lo, hi)
               for s, lo, hi in zip(plan.stages, bounds, bounds[1:], strict=False)]
     # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
-    return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=plan.ii_cycles,
-                  stage_done=done, stages=stages,
-                  completion_cycles=[c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]])
+    completions = [c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]]
+    ii = completions[-1] - completions[-2] if batch > 1 else plan.ii_cycles
+    return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=ii,
+                  stage_done=done, stages=stages, completion_cycles=completions)
+
+
+def steady_ii(plan: HwPlan) -> int:
+    """Cycles between inferences streamed back to back, by the handshake model: the plan's
+    slowest stage, or more where one stage's handshakes hold another (an MVU takes input
+    only in its first neuron fold, so a window before it waits)."""
+    return plan_timing(plan, 3).ii_cycles
 
 
 def cosim_differences(plan: HwPlan, result) -> list[str]:

@@ -35,6 +35,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
+    from qfab.cost_model.timing import steady_ii
 
     b = _board(board)
     clock_hz = b.clock_hz if b is not None else 100e6
@@ -53,7 +54,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
                            max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
-    design = Design(graph, hw, name, board=b)
+    design = Design(graph, hw, name, board=b, modeled_ii=steady_ii(hw))
     if out_dir is not None:
         from qfab.api import estimate
 

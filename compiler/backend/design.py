@@ -24,7 +24,9 @@ TOP_NAME = "qfab_accelerator"
 class Design:
     """What ``qfab.compile`` returns: the lowered graph, the hardware plan, the board it was
     planned for (a ``qfab.cost_model.boards.Board`` or None), and where its files are
-    (``out_dir`` is None until written; ``soc_error`` says why no SoC was written)."""
+    (``out_dir`` is None until written; ``soc_error`` says why no SoC was written).
+    ``ii_cycles`` is the initiation interval the cycle model gives (``qfab.compile`` sets
+    it); without it, the plan's slowest stage, a lower bound."""
 
     graph: Graph
     plan: HwPlan
@@ -32,6 +34,11 @@ class Design:
     out_dir: Path | None = None
     board: Any = None
     soc_error: str | None = None
+    modeled_ii: int | None = None
+
+    @property
+    def ii_cycles(self) -> int:
+        return self.modeled_ii if self.modeled_ii is not None else self.plan.ii_cycles
 
     def accelerator(self) -> Accelerator:
         return Accelerator(self.plan)
@@ -64,7 +71,7 @@ class Design:
                       "element": _shape_str(p.in_shape), "beats": p.in_beats},
             "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
                        "element": _shape_str(p.out_shape), "beats": p.out_beats},
-            "ii_cycles": p.ii_cycles,
+            "ii_cycles": self.ii_cycles, "slowest_stage_cycles": p.ii_cycles,
             "soc": self._soc_manifest(),
             "stages": [self._stage_manifest(s) for s in p.stages],
         }
@@ -124,9 +131,10 @@ class Design:
 
     def report(self) -> str:
         p = self.plan
+        ii = self.ii_cycles
         lines = [f"# qfab design: {self.model}", "",
-                 f"Clock {p.clock_hz / 1e6:g} MHz; initiation interval {p.ii_cycles} cycles "
-                 f"({p.clock_hz / p.ii_cycles:,.0f} inferences/s).", "",
+                 f"Clock {p.clock_hz / 1e6:g} MHz; initiation interval {ii} cycles "
+                 f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles}).", "",
                  "| stage | op | PE | SIMD | MACs | cycles | blocks |",
                  "|---|---|---|---|---|---|---|"]
         for s in p.stages:

@@ -43,8 +43,8 @@ def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
 def run(args: argparse.Namespace) -> int:
     design = design_from_args(args, out_dir=args.output, soc=not args.no_soc)
     p = design.plan
-    print(f"{len(p.stages)} stages, initiation interval {p.ii_cycles} cycles "
-          f"at {p.clock_hz / 1e6:g} MHz", file=sys.stderr)
+    print(f"{len(p.stages)} stages, initiation interval {design.ii_cycles} cycles "
+          f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles})", file=sys.stderr)
     if design.board is not None:
         from qfab.cost_model.estimate import estimate
 

@@ -95,8 +95,8 @@ def _print(design, res, clock: float, summary: dict) -> None:
     print(f"inferences: {batch}   total cycles: {res.cycles} (model {summary['model_cycles']})"
           f"   latency: {res.latency_cycles} cycles (model {summary['model_latency_cycles']}; "
           f"{res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz)")
-    ii = res.ii_cycles or design.plan.ii_cycles
-    label = "measured" if res.ii_cycles else "planned"
+    ii = res.ii_cycles or design.ii_cycles
+    label = "measured" if res.ii_cycles else "cycle model"
     print(f"initiation interval: {ii:g} cycles ({label}); throughput {clock / ii:,.0f} "
           "inferences/s")
     if res.cosim is not None and res.cosim.wave_path:

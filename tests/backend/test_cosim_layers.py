@@ -118,6 +118,8 @@ def _cosimulate(design) -> None:
     est = qfab.estimate(design)
     assert est.lut > 0 and est.ff > 0
     assert est.latency_cycles == res.latency_cycles
+    ends = res.cosim.completion_cycles
+    assert est.ii_cycles == ends[-1] - ends[-2]
 
 
 def _pool_zero_point(design, op: str) -> int:

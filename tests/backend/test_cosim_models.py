@@ -17,8 +17,11 @@ DIGITS = ROOT / "examples" / "digits"
 def _check(design, inputs, result):
     assert result.bit_exact, result.first_mismatch
     # Latency, total cycles, each inference's completion and each stage's active cycles are
-    # the cycle model's, exactly.
+    # the cycle model's, exactly; so is the estimate's initiation interval.
     assert not cosim_differences(design.plan, result)
+    ends = result.cosim.completion_cycles
+    if len(ends) > 1:
+        assert qfab.estimate(design).ii_cycles == design.ii_cycles == ends[-1] - ends[-2]
 
 
 def test_digits_int8_batch_of_eight():
@@ -30,6 +33,8 @@ def test_digits_int8_batch_of_eight():
     ref = qfab.reference(DIGITS / "digits_int8.onnx", x)["logits"]
     assert np.array_equal(logits, ref)
     assert logits.argmax(1).tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
+    # the MVU of conv2 takes input in its first neuron fold only: 640, not its 576 steps
+    assert (design.ii_cycles, design.plan.ii_cycles) == (640, 576)
 
 
 def test_tfc_2w2a_digits():
