@@ -1,8 +1,9 @@
 """Post-training quantization of a float ONNX model into QONNX, for design-space sweeps.
 
 Inserts a QONNX ``Quant`` (integers, fixed point) or ``FloatQuant`` (minifloats) on the
-model input, on the weights of every Conv, Gemm and MatMul, and on the output of every Relu,
-each with one per-tensor scale calibrated on sample inputs:
+model input, on the weights of every Conv, Gemm and MatMul, on the output of every Relu and
+on the inputs and output of every residual Add, each with one per-tensor scale calibrated on
+sample inputs:
 
 - integers: ``max|x| / qmax`` (symmetric, narrow signed weights; unsigned after a Relu and on
   a non-negative input);
@@ -144,9 +145,14 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
         raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
                         f"{len(w_specs)} weight and {len(a_specs)} activation specs")
     inits = {t.name: t for t in g.initializer}
-    quantize_after = [n.output[0] for n in g.node if n.op_type == "Relu"]
     in_name = g.input[0].name
-    ranges = _activation_ranges(model, [in_name] + quantize_after, samples)
+    quantize_after = [n.output[0] for n in g.node if n.op_type == "Relu"]
+    # A residual Add sums two quantized tensors into a quantized one: its inputs and its
+    # output get a signed Quant each, unless a Relu's (or the input's) already has one.
+    signed_after = {t for n in g.node if n.op_type == "Add" and not set(n.input) & set(inits)
+                    for t in [*n.input, n.output[0]]} - set(quantize_after) - {in_name}
+    ranges = _activation_ranges(model, [in_name, *quantize_after, *sorted(signed_after)],
+                                samples)
     layer_of = {}  # tensor -> index of the MAC layer that consumes it (activation spec)
     for i, mac in enumerate(macs):
         layer_of.setdefault(mac.input[0], i)
@@ -184,12 +190,12 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
                                      True, new_inits))
             node.input[1] = w + "_q"
         nodes.append(node)
-        if node.op_type == "Relu":
-            out = node.output[0]
-            q = out + "_q"
-            nodes.append(_quant_node(f"quant_{node.name}", out, q, consumer_spec(out),
-                                     ranges[out], False, new_inits))
-            rename[out] = q
+        for out in node.output:
+            if node.op_type == "Relu" or out in signed_after:
+                q = out + "_q"
+                nodes.append(_quant_node(f"quant_{out}", out, q, consumer_spec(out),
+                                         ranges[out], node.op_type != "Relu", new_inits))
+                rename[out] = q
     graph = helper.make_graph(nodes, g.name + "_qonnx", list(g.input), list(g.output),
                               list(g.initializer) + new_inits)
     opsets = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]

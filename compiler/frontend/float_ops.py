@@ -198,8 +198,10 @@ def Arith(imp, node):
     return [Real(t.name)]
 
 
-def add_reals(imp, node, a: Real, b: Real, fmt, scale, zero_point) -> str:
-    """Residual add of two quantized tensors into codes of ``fmt``."""
+def add_reals(imp, node, a: Real, b: Real, fmt, scale, zero_point, lo: int | None = None,
+              hi: int | None = None) -> str:
+    """Residual add of two quantized tensors into codes of ``fmt`` (clamped to ``lo..hi``,
+    the format's range by default)."""
     names = [imp.materialize(v, node.name) for v in (a, b)]
     ta, tb = (imp.tensor(n) for n in names)
     for t in (ta, tb):
@@ -213,7 +215,8 @@ def add_reals(imp, node, a: Real, b: Real, fmt, scale, zero_point) -> str:
     imp.graph.add_node("add", node.name or node.output[0], names, [out],
                        scale_a=float(ta.scale) / scale, scale_b=float(tb.scale) / scale,
                        a_zero_point=int(ta.zero_point), b_zero_point=int(tb.zero_point),
-                       zero_point=zp, lo=fmt.min, hi=fmt.max)
+                       zero_point=zp, lo=fmt.min if lo is None else lo,
+                       hi=fmt.max if hi is None else hi)
     return out.name
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend.importer import handles
 from qfab.compiler.frontend.lowering import quantize_real
-from qfab.compiler.frontend.values import Const, FloatIn, Real
+from qfab.compiler.frontend.values import Const, FloatIn, Real, Sum
 from qfab.compiler.ir import Acc
 from qfab.numerics import IntFormat, MinifloatFormat
 
@@ -59,6 +59,13 @@ def _int_quant(imp, node, fmt: IntFormat, lo: int, hi: int, rounding: str):
         imp.graph.add_node("quantize", node.name or node.output[0], [v.tensor], [t],
                            pre=v.pre, saturate=True, lo=lo, hi=hi, rounding=rounding)
         return Real(t.name)
+    if isinstance(v, Sum):  # a residual add of two quantized tensors
+        from qfab.compiler.frontend.float_ops import add_reals
+
+        if rounding != "half_even" or scale.size > 1 or zp.size > 1:
+            raise imp.error(node, "the sum of a residual Add needs a per-tensor Quant with "
+                                  "rounding_mode ROUND")
+        return Real(add_reals(imp, node, v.a, v.b, fmt, scale, zp, lo=lo, hi=hi))
     if not isinstance(v, Real):
         raise imp.error(node, f"input {node.input[0]!r} is not a float or quantized tensor")
     return Real(quantize_real(imp, node.name or node.output[0], v, fmt, scale, zp, lo=lo,

@@ -72,6 +72,25 @@ def test_quantizer_inserts_qonnx_nodes_and_lowers():
     assert [n.op_type for n in mf.graph.node].count("FloatQuant") == 6
 
 
+def test_quantizer_handles_a_residual_add():
+    """The Add's inputs and output get signed Quants (the Relu output feeding it keeps its
+    own), the QONNX sum lowers to a residual add the hardware maps, and the integer model
+    scores as the float one does, to within the rounding of its three extra quantizers."""
+    import qfab
+
+    x_train, _, x_test, y_test = digits_split()
+    model = onnx.load(ROOT / "examples" / "digits_resnet" / "digits_resnet_float.onnx")
+    q = quantize_model(model, QuantSpec("int", 8), QuantSpec("int", 8), x_train[:128])
+    quants = {n.input[0]: n for n in q.graph.node if n.op_type == "Quant"}
+    assert {"pw_out", "add_out", "conv1_relu"} <= set(quants)
+    assert [n.op_type for n in q.graph.node].count("Quant") == 1 + 5 + 4 + 2
+    assert onnx.helper.get_node_attr_value(quants["add_out"], "signed") == 1
+    design = qfab.compile(q)
+    assert [s.op for s in design.plan.stages].count("add") == 1
+    logits = next(iter(qfab.reference(q, x_test).values()))
+    assert (logits.argmax(-1) == y_test).mean() > 0.93
+
+
 def test_pareto_front():
     pts = [(10, 0.5), (20, 0.9), (15, 0.4), (30, 0.9), (5, 0.1), (20, 0.95)]
     assert pareto_front(pts) == [4, 0, 5]
