@@ -10,7 +10,7 @@ the block before it waits). Each class mirrors the ``elaborate`` of the block it
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -334,10 +334,14 @@ class Trace:
     steps : list of list of int
         For each block of the chain, the cycles in which it stepped its folding counters
         (MVUs); empty for the other blocks.
+    skip_transfers, skip_steps : list
+        The same for each skip path (its stream 0 is the fork's), in the order given.
     """
 
     transfers: list[list[int]]
     steps: list[list[int]]
+    skip_transfers: list[list[list[int]]] = field(default_factory=list)
+    skip_steps: list[list[list[int]]] = field(default_factory=list)
 
 
 @dataclass
@@ -358,7 +362,9 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
     until ``out_beats`` output beats have left. A fork offers a beat to both of its
     consumers and lets it go when both take it."""
     n = len(chain)
-    trace = Trace([[] for _ in range(n + 1)], [[] for _ in range(n)])
+    trace = Trace([[] for _ in range(n + 1)], [[] for _ in range(n)],
+                  [[[] for _ in range(len(s.blocks) + 1)] for s in skips],
+                  [[[] for _ in s.blocks] for s in skips])
     joins = {s.join: s for s in skips}
     forks = {s.fork: s for s in skips}
     fed = cycle = 0
@@ -386,11 +392,16 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
         for i, (v, r) in enumerate(zip(offered, readies, strict=True)):
             if v and r:
                 trace.transfers[i].append(cycle)
-        for f, s in forks.items():
-            rs = skip_readies[f]
-            ins = [valids[f] and readies[f]] + [b.o_valid for b in s.blocks[:-1]]
+        for index, s in enumerate(skips):
+            rs = skip_readies[s.fork]
+            ins = [valids[s.fork] and readies[s.fork]] + [b.o_valid for b in s.blocks]
+            for k, (v, r) in enumerate(zip(ins, rs, strict=True)):
+                if v and r:
+                    trace.skip_transfers[index][k].append(cycle)
             for k, b in enumerate(s.blocks):
                 b.tick(ins[k], ins[k] and rs[k], rs[k + 1])
+                if getattr(b, "fired", False):
+                    trace.skip_steps[index][k].append(cycle)
         for i, b in enumerate(chain):
             out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
             b.tick(offered[i], offered[i] and readies[i], out_ready)

@@ -186,12 +186,14 @@ def _active(firsts: list[int], lasts: list[int]) -> int:
     return total
 
 
-def _stage_timing(stage: Stage, batch: int, trace, lo: int, hi: int) -> StageTiming:
-    """``stage``'s figures from the trace of the chain's blocks ``lo .. hi - 1``."""
-    firsts = trace.transfers[lo][::stage.in_beats]
-    lasts = trace.transfers[hi][stage.out_beats - 1::stage.out_beats]
+def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
+                  hi: int) -> StageTiming:
+    """``stage``'s figures from the trace of a chain's (or a skip path's) blocks
+    ``lo .. hi - 1``: its ``transfers`` a stream and ``steps`` a block."""
+    firsts = transfers[lo][::stage.in_beats]
+    lasts = transfers[hi][stage.out_beats - 1::stage.out_beats]
     active = _active(firsts, lasts)
-    steps = [t for i in range(lo, hi) for t in trace.steps[i]]
+    steps = [t for i in range(lo, hi) for t in steps[i]]
     if not steps:
         return StageTiming(stage.name, stage.cycles, active, active - batch * stage.cycles)
     f = stage.folding
@@ -207,9 +209,12 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     model (back-pressure included); ``stage_done`` by the beat schedule."""
     from qfab.cost_model.handshake import Skip, blocks_for, run_chain
 
-    t = np.arange(plan.in_beats * batch, dtype=np.int64)
+    stages = plan.stages
+    inputs = np.arange(plan.in_beats * batch, dtype=np.int64)
     done, outputs = [], []
-    for stage in plan.stages:
+    for i, stage in enumerate(stages):
+        src = i - 1 if stage.source is None else stage.source
+        t = inputs if src < 0 else outputs[src]
         for spec in stage.blocks:
             if spec.kind == "add":
                 skip = outputs[stage.skip_from]
@@ -219,24 +224,56 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
             t = block_times(spec, t)
         done.append(int(t[-1]))
         outputs.append(t)
-    chain, bounds, skips = [], [0], []
-    for stage in plan.stages:
+    # The main path is one chain; each residual add's skip path (its stages' blocks, then
+    # its FIFO) hangs off the chain's stream after the stage it forks.
+    chain, bounds, skips, places = [], {-1: 0}, [], {}
+    for i, stage in enumerate(stages):
+        if stage.on_skip:
+            continue
         for spec in stage.blocks:
             if spec.kind == "add":
-                path = [b for s in stage.skip for b in blocks_for(s)]
-                skips.append(Skip(bounds[stage.skip_from + 1], path, len(chain)))
+                own = _skip_stages(stages, i)
+                path, cuts = [], [0]
+                for j in own:
+                    path += [b for spec_ in stages[j].blocks for b in blocks_for(spec_)]
+                    cuts.append(len(path))
+                path += [b for s in stage.skip for b in blocks_for(s)]
+                fork = stages[own[0]].source if own else stage.skip_from
+                for j, lo, hi in zip(own, cuts, cuts[1:], strict=False):
+                    places[j] = (len(skips), lo, hi)
+                skips.append(Skip(bounds[fork], path, len(chain)))
             chain += blocks_for(spec)
-        bounds.append(len(chain))
+        bounds[i] = len(chain)
     trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch,
                       skips=tuple(skips))
+    timings = []
+    for i, stage in enumerate(stages):
+        if stage.on_skip:
+            k, lo, hi = places[i]
+            timings.append(_stage_timing(stage, batch, trace.skip_transfers[k],
+                                         trace.skip_steps[k], lo, hi))
+        else:
+            lo = bounds[max((j for j in bounds if j < i), default=-1)]
+            timings.append(_stage_timing(stage, batch, trace.transfers, trace.steps, lo,
+                                         bounds[i]))
     stamps = trace.transfers[-1]
-    stages = [_stage_timing(s, batch, trace, lo, hi)
-              for s, lo, hi in zip(plan.stages, bounds, bounds[1:], strict=False)]
     # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
     completions = [c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]]
     ii = completions[-1] - completions[-2] if batch > 1 else plan.ii_cycles
     return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=ii,
-                  stage_done=done, stages=stages, completion_cycles=completions)
+                  stage_done=done, stages=timings, completion_cycles=completions)
+
+
+def _skip_stages(stages: list[Stage], add: int) -> list[int]:
+    """Indices of the stages on the skip path of the residual add at ``add``, in order."""
+    j = stages[add].skip_from
+    own = []
+    while stages[j].on_skip:
+        own.insert(0, j)
+        if stages[j].source is not None:
+            break
+        j -= 1
+    return own
 
 
 def steady_ii(plan: HwPlan) -> int:

@@ -1,8 +1,8 @@
 """The accelerator top: the plan's blocks chained by streams, with per-stage activity.
 
-A residual add's skip path starts at a fork of a stage's output stream: a beat leaves when
-both the next stage and the skip FIFO take it (the FIFO holds a whole inference of it, so the
-fork never waits on the skip path for long).
+A residual block starts at a fork of a stage's output stream: a beat leaves when both of
+its takers are ready (the main path, and the skip path's stages or its FIFO). The FIFO before
+the add holds a whole inference of the skip, so the fork never waits on it for long.
 """
 
 from __future__ import annotations
@@ -96,43 +96,63 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        upstream = wiring.flipped(self.i_stream)
-        forks = {s.skip_from: i for i, s in enumerate(self.plan.stages) if s.skip}
-        skips = {}  # stage index of an add -> the skip path's output stream
-        for i, stage in enumerate(self.plan.stages):
+        stages = self.plan.stages
+        # Who reads each stage's output stream (-1: the accelerator's input): the next stage
+        # or the one naming it its source, a residual add's skip path, the accelerator output.
+        readers: dict[int, list] = {}
+        for i, s in enumerate(stages):
+            readers.setdefault(i - 1 if s.source is None else s.source, []).append((i, "in"))
+            if s.skip:
+                readers.setdefault(s.skip_from, []).append((i, "skip"))
+        readers.setdefault(len(stages) - 1, []).append((None, "out"))
+        streams = {}  # reader -> the stream it takes
+
+        def publish(i: int, stream_) -> None:
+            rs = readers.get(i, [])
+            if len(rs) == 1:
+                streams[rs[0]] = stream_
+            elif len(rs) == 2:
+                streams[rs[0]], streams[rs[1]] = self._fork(m, i, stream_)
+            else:
+                raise ValueError(f"stage {i}'s output has {len(rs)} readers")
+
+        publish(-1, wiring.flipped(self.i_stream))
+        for i, stage in enumerate(stages):
+            upstream = streams.pop((i, "in"))
             blocks = [make_block(b) for b in stage.blocks]
             for j, block in enumerate(blocks):
                 m.submodules[f"s{i}_{j}_{stage.blocks[j].kind}"] = block
                 if stage.blocks[j].kind == "add":
                     wiring.connect(m, upstream, block.i_a)
-                    wiring.connect(m, skips.pop(i), block.i_b)
+                    wiring.connect(m, self._skip_path(m, i, stage, streams.pop((i, "skip"))),
+                                   block.i_b)
                 else:
                     wiring.connect(m, upstream, block.i_stream)
                 upstream = block.o_stream
             self._activity(m, i, stage, _input_port(blocks[0]), blocks[-1].o_stream)
-            if i in forks:
-                upstream, skips[forks[i]] = self._fork(m, i, upstream,
-                                                       self.plan.stages[forks[i]])
-        wiring.connect(m, upstream, wiring.flipped(self.o_stream))
+            publish(i, upstream)
+        wiring.connect(m, streams.pop((None, "out")), wiring.flipped(self.o_stream))
         return m
 
-    def _fork(self, m: Module, i: int, source, add_stage) -> tuple:
-        """Split ``source`` into the stream on to stage ``i + 1`` and the skip path of
-        ``add_stage``; returns both paths' downstream ends."""
-        on = source.signature.create(path=(f"s{i}_fork_on",))
-        path = [make_block(b) for b in add_stage.skip]
-        for j, block in enumerate(path):
-            m.submodules[f"s{i}_skip{j}_{add_stage.skip[j].kind}"] = block
-        first = path[0].i_stream
+    def _fork(self, m: Module, i: int, source) -> tuple:
+        """``source`` split in two: a beat leaves when both takers are ready."""
+        a, b = (source.signature.create(path=(f"s{i}_fork_{k}",)) for k in "ab")
         m.d.comb += [
-            on.p.eq(source.p), first.p.eq(source.p),
-            on.valid.eq(source.valid & first.ready),
-            first.valid.eq(source.valid & on.ready),
-            source.ready.eq(on.ready & first.ready),
+            a.p.eq(source.p), b.p.eq(source.p),
+            a.valid.eq(source.valid & b.ready), b.valid.eq(source.valid & a.ready),
+            source.ready.eq(a.ready & b.ready),
         ]
-        for a, b in zip(path, path[1:], strict=False):
-            wiring.connect(m, a.o_stream, b.i_stream)
-        return on, path[-1].o_stream
+        return a, b
+
+    def _skip_path(self, m: Module, i: int, stage, source):
+        """The blocks of stage ``i``'s skip path (a FIFO, a width converter) after
+        ``source``; returns the path's output stream."""
+        for j, spec in enumerate(stage.skip):
+            block = make_block(spec)
+            m.submodules[f"s{i}_skip{j}_{spec.kind}"] = block
+            wiring.connect(m, source, block.i_stream)
+            source = block.o_stream
+        return source
 
     def _activity(self, m: Module, i: int, stage, i_port, o_port) -> None:
         """Active from the cycle an inference's first beat enters until its last leaves."""

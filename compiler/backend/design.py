@@ -80,7 +80,11 @@ class Design:
         out = {"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
                "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
                "blocks": [b.kind for b in s.blocks]}
-        if s.skip:  # a residual add: the stream it forks and its skip path's blocks
+        if s.source is not None:  # it reads another stage's stream than the one before
+            out["source"] = self.plan.stages[s.source].name
+        if s.on_skip:
+            out["on_skip"] = True
+        if s.skip:  # a residual add: where its skip comes from, and the blocks on the way
             out["skip"] = {"from": self.plan.stages[s.skip_from].name,
                            "blocks": [b.kind for b in s.skip],
                            "fifo_depth": s.skip[0].params["depth"]}

@@ -1,8 +1,10 @@
 """Plan: map the lowered IR onto a chain of hardware stages and choose their folding.
 
 A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool, sumpool,
-globalsum); layout ops (reshape, transpose) cost nothing and only change the order in which
-elements stream. The pools sum raw codes; the zero point's share of each sum, like the MVU's,
+globalsum, add); layout ops (reshape, transpose) cost nothing and only change the order in
+which elements stream. A residual block's two branches are chains too: the main one in line,
+the shortcut's stages (if any) after it, reading the stream forked where the block starts.
+The pools sum raw codes; the zero point's share of each sum, like the MVU's,
 moves into the bias of the stage after them.
 Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
 model can read a plan without elaborating any hardware.
@@ -45,8 +47,12 @@ class BlockSpec:
 class Stage:
     """The hardware for one IR op. Beats and cycles are per inference.
 
-    A residual add's stage also has a ``skip`` path: the blocks (a FIFO, a width converter)
-    that carry the output stream of stage ``skip_from``, forked, to the add's second input.
+    A stage reads the output stream of stage ``source`` (None: the stage before it; -1 is the
+    accelerator's input). A residual add's stage also has a ``skip`` path: the blocks (a FIFO,
+    a width converter) that carry the output stream of stage ``skip_from`` to the add's
+    second input. That stream is forked where the skip starts; with a layer on the skip path
+    (a projection shortcut), the skip's own stages, marked ``on_skip``, come after the main
+    path's in ``HwPlan.stages``, the first reading the forked stream.
     """
 
     name: str
@@ -61,16 +67,58 @@ class Stage:
     output: str = ""
     skip: list[BlockSpec] = field(default_factory=list)
     skip_from: int = -1
+    source: int | None = None
+    on_skip: bool = False
 
 
 @dataclass
 class _Fork:
-    """A tensor the chain streams on and a residual add takes again later."""
+    """A tensor the chain streams on and a residual add takes again later; once the planner
+    is on the skip path, where the main path stopped."""
 
     tensor: str
     stage: int  # the stage whose output stream is forked
     order: np.ndarray
     elems: int
+    main: tuple | None = None  # (tensor, order, elems, last stage) of the main path
+    first_skip: int | None = None  # index of the skip path's first stage
+
+
+def residual_order(nodes: list[Node]) -> list[Node]:
+    """``nodes`` with each residual block's nodes together: its longer branch, its shorter
+    one (the skip path, maybe empty), then the add. A branch must be a chain of single-input
+    nodes each read once; anything else keeps its place (and is refused by the planner)."""
+    readers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    out = list(nodes)
+    for fork_t, users in readers.items():
+        if len(users) != 2 or any(n.op == "add" and len(set(n.inputs)) == 1 for n in users):
+            continue
+        walks = [_branch(u, fork_t, readers) for u in users]
+        if any(w is None for w in walks) or walks[0][1] is not walks[1][1]:
+            continue
+        (a, add), (b, _) = walks
+        main, skip = (a, b) if len(a) >= len(b) else (b, a)
+        block = main + skip + [add]
+        ids = {id(n) for n in block}
+        at = min(out.index(n) for n in block)
+        rest = [n for n in out if id(n) not in ids]
+        out = rest[:at] + block + rest[at:]
+    return out
+
+
+def _branch(node: Node, tensor: str, readers) -> tuple[list[Node], Node] | None:
+    """The chain from ``node`` (which reads ``tensor``) to the two-input add that ends it."""
+    chain = []
+    while not (node.op == "add" and len(node.inputs) == 2):
+        if node.inputs != [tensor] or len(readers.get(node.outputs[0], [])) != 1:
+            return None
+        chain.append(node)
+        tensor = node.outputs[0]
+        node = readers[tensor][0]
+    return chain, node
 
 
 @dataclass
@@ -205,19 +253,30 @@ class _Planner:
         for node in nodes:
             for name in node.inputs:
                 self.consumers[name] = self.consumers.get(name, 0) + 1
-        for node in nodes:
+        for node in residual_order(nodes):
             if node.op not in HW_OPS:
                 raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
                                 f"(supported: {', '.join(HW_OPS)})")
+            fork = self.fork
+            if fork is not None and fork.main is None and current != fork.tensor \
+                    and node.inputs == [fork.tensor]:
+                current = self._enter_skip(current)
             if node.op == "add" and current in node.inputs:
                 self._open_fork_check(node, current)
             elif node.inputs != [current]:
                 raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
-                                "chains of single-input layers and residual adds whose skip "
-                                "path has no layer; this graph branches otherwise")
-            if self.consumers.get(current, 0) > 1:
+                                "chains of single-input layers and residual blocks; this "
+                                "graph branches otherwise")
+            if self.consumers.get(current, 0) > 1 and (fork is None
+                                                         or fork.tensor != current):
                 self._fork(node, current)
+            before = len(self.stages)
             getattr(self, "_" + node.op)(node)
+            if self.fork is not None and self.fork.main is not None:
+                for s in self.stages[before:]:
+                    s.on_skip = True
+                if before == self.fork.first_skip and len(self.stages) > before:
+                    self.stages[before].source = self.fork.stage
             if first_elems is None and self.stages:
                 first_elems = self.stages[0].blocks[0].in_elems
             current = node.outputs[0]
@@ -419,25 +478,51 @@ class _Planner:
                             "hardware mapping yet")
         self.fork = _Fork(name, len(self.stages) - 1, self.order.copy(), self.elems)
 
+    def _enter_skip(self, current: str) -> str:
+        """Leave the main path at ``current`` and plan the skip path from the fork."""
+        f = self.fork
+        if self.pending_bias is not None:
+            raise QfabError(f"tensor {current!r}: a residual branch must end quantized")
+        f.main = (current, self.order, self.elems, len(self.stages) - 1)
+        f.first_skip = len(self.stages)
+        self.order, self.elems = f.order.copy(), f.elems
+        return f.tensor
+
     def _open_fork_check(self, node: Node, current: str) -> None:
         other = [n for n in node.inputs if n != current]
-        if self.fork is None or other != [self.fork.tensor]:
-            raise QfabError(f"node {node.name!r} (add): its second input is not a tensor the "
-                            "chain forked before; the hardware maps residual adds whose skip "
-                            "path has no layer")
+        f = self.fork
+        joined = f is not None and other == [f.tensor if f.main is None else f.main[0]]
+        if not joined:
+            raise QfabError(f"node {node.name!r} (add): its inputs are not the two ends of "
+                            "one residual block; the hardware maps residual blocks whose "
+                            "branches are chains of layers")
 
     def _add(self, node: Node) -> None:
-        """A residual add: the chain's stream (``i_a``) joined beat for beat with the forked
-        stream, which waits in a FIFO deep enough to hold a whole inference of it."""
+        """A residual add: the main branch's stream (``i_a``) joined beat for beat with the
+        shortcut's (the forked stream, or the output of the shortcut's stages), which waits in
+        a FIFO deep enough to hold a whole inference of it."""
         a = node.attrs
         fork, self.fork = self.fork, None
-        main = node.inputs[0] if node.inputs[1] == fork.tensor else node.inputs[1]
-        in_t, skip_t, out_t = self.t(main), self.t(fork.tensor), self.t(node.outputs[0])
-        if self.pending_bias is not None or not all(
-                isinstance(t.fmt, IntFormat) for t in (in_t, skip_t, out_t)):
+        if self.pending_bias is not None:
+            raise QfabError(f"node {node.name!r}: residual add of a raw accumulator")
+        source = None
+        if fork.main is None:  # an identity shortcut: the skip is the forked stream itself
+            main, skip_name, skip_from = [x for x in node.inputs if x != fork.tensor][0], \
+                fork.tensor, fork.stage
+            skip_order, skip_elems = fork.order, fork.elems
+        else:  # the skip path's stages end here; the main path resumes
+            main, _, _, main_last = fork.main
+            skip_name, skip_order, skip_elems = node.inputs[0] if node.inputs[1] == main \
+                else node.inputs[1], self.order, self.elems
+            skip_from = len(self.stages) - 1 if len(self.stages) > fork.first_skip \
+                else fork.stage
+            _, self.order, self.elems, _ = fork.main
+            source = main_last if main_last != len(self.stages) - 1 else None
+        in_t, skip_t, out_t = self.t(main), self.t(skip_name), self.t(node.outputs[0])
+        if not all(isinstance(t.fmt, IntFormat) for t in (in_t, skip_t, out_t)):
             raise QfabError(f"node {node.name!r}: residual add of {in_t.fmt} and "
                             f"{skip_t.fmt} into {out_t.fmt} has no hardware block yet")
-        if not np.array_equal(self.order, fork.order):
+        if not np.array_equal(self.order, skip_order):
             raise QfabError(f"node {node.name!r}: the residual add's inputs stream in "
                             "different orders")
         # IR: round_half_even(((x_a - zp_a) * mult_a + (x_b - zp_b) * mult_b) / 2**shift)
@@ -445,14 +530,14 @@ class _Planner:
         ma, mb = (a["mult_a"], a["mult_b"]) if first else (a["mult_b"], a["mult_a"])
         za, zb = ((a["a_zero_point"], a["b_zero_point"]) if first
                   else (a["b_zero_point"], a["a_zero_point"]))
-        n = math.gcd(self.elems, fork.elems)
+        n = math.gcd(self.elems, skip_elems)
         skip_shape = element_shape(skip_t.fmt)
-        beats = int(np.prod(skip_t.shape[1:])) // fork.elems
-        skip = [BlockSpec("fifo", dict(elem_shape=skip_shape, n=fork.elems,
-                                       depth=max(beats + 2, 3)), fork.elems, fork.elems)]
-        if fork.elems != n:
-            skip.append(BlockSpec("widthconv", dict(elem_shape=skip_shape, n_in=fork.elems,
-                                                    n_out=n), fork.elems, n))
+        beats = int(np.prod(skip_t.shape[1:])) // skip_elems
+        skip = [BlockSpec("fifo", dict(elem_shape=skip_shape, n=skip_elems,
+                                       depth=max(beats + 2, 3)), skip_elems, skip_elems)]
+        if skip_elems != n:
+            skip.append(BlockSpec("widthconv", dict(elem_shape=skip_shape, n_in=skip_elems,
+                                                    n_out=n), skip_elems, n))
         blocks: list[BlockSpec] = []
         self._adapt(blocks, element_shape(in_t.fmt), n)
         blocks.append(BlockSpec("add", dict(
@@ -462,7 +547,7 @@ class _Planner:
             hi=int(a["hi"]), offset=-int(za) * int(ma) - int(zb) * int(mb)), n, n))
         elements = int(np.prod(out_t.shape[1:]))
         self.stages.append(Stage(node.name, node.op, blocks, 0, 0, cycles=elements // n,
-                                 skip=skip, skip_from=fork.stage))
+                                 skip=skip, skip_from=skip_from, source=source))
         self._finish_stage(in_t, out_t)
 
     def _dense(self, node: Node) -> None:

@@ -22,9 +22,10 @@ def _model(head: str) -> onnx.ModelProto:
     with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm, "depthwise" (a
     3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; "add" (1x1
     Conv -> Add of the Relu's output), "residual2" (two residual blocks in a row, the
-    second's skip the first's sum); or, for what the hardware lacks, "grouped" (a Conv of two
-    groups of two channels), "projection" (a Conv on the skip path) and "input_skip" (Conv ->
-    Add of the model's input)."""
+    second's skip the first's sum), "projection" (a 1x1 Conv on each branch), "downsample"
+    (ResNet's downsampling block: 3x3 stride 2 and 3x3 beside a 1x1 stride-2 shortcut); or,
+    for what the hardware lacks, "grouped" (a Conv of two groups of two channels), "nested"
+    (a residual block inside another) and "input_skip" (Conv -> Add of the model's input)."""
     rng = np.random.default_rng(5)
     if head == "input_skip":  # the model's input is the skip
         return _graph(head, [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1",
@@ -62,12 +63,31 @@ def _model(head: str) -> onnx.ModelProto:
                   helper.make_node("Conv", ["s1", "w3"], ["c3"], name="conv3"),
                   helper.make_node("Add", ["c3", "s1"], ["s2"], name="add2"),
                   helper.make_node("Relu", ["s2"], ["y"], name="relu3")]
-    elif head == "projection":  # a layer on the skip path, as in ResNet's downsampling blocks
+    elif head == "projection":  # a layer on each branch
         inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
         inits["w3"] = rng.normal(0, 0.5, (4, 4, 1, 1))
         nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
                   helper.make_node("Conv", ["r1", "w3"], ["c3"], name="conv3"),
                   helper.make_node("Add", ["c2", "c3"], ["y"], name="add")]
+    elif head == "downsample":  # ResNet's: two 3x3 Convs (the first stride 2) beside a 1x1
+        inits["w2"] = rng.normal(0, 0.3, (8, 4, 3, 3))
+        inits["w3"] = rng.normal(0, 0.2, (8, 8, 3, 3))
+        inits["ws"] = rng.normal(0, 0.5, (8, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "ws"], ["cs"], name="short", strides=[2, 2]),
+                  helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", strides=[2, 2],
+                                   pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+                  helper.make_node("Conv", ["r2", "w3"], ["c3"], name="conv3", pads=[1, 1, 1, 1]),
+                  helper.make_node("Add", ["c3", "cs"], ["s"], name="add"),
+                  helper.make_node("Relu", ["s"], ["y"], name="relu3")]
+    elif head == "nested":  # a residual block inside another's main branch
+        inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        inits["w3"] = rng.normal(0, 0.5, (4, 4, 1, 1))
+        nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
+                  helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+                  helper.make_node("Conv", ["r2", "w3"], ["c3"], name="conv3"),
+                  helper.make_node("Add", ["c3", "r2"], ["inner"], name="inner"),
+                  helper.make_node("Add", ["inner", "r1"], ["y"], name="outer")]
     else:
         inits["w2"] = rng.normal(0, 0.5, (3, 4, 3, 3))
         pads = [1, 1, 1, 1] if head == "avgpool_pads" else [0, 0, 0, 0]
@@ -153,7 +173,7 @@ def test_pool_sums_bias_the_next_requantizer(tmp_path):
         assert np.array_equal(bias, np.broadcast_to(expected, bias.shape))
 
 
-@pytest.mark.parametrize("head, says", [("projection", "skip path has no layer"),
+@pytest.mark.parametrize("head, says", [("nested", "nested residual"),
                                         ("input_skip", "starts at the model input"),
                                         ("grouped", "group 2")])
 def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
@@ -214,6 +234,27 @@ def test_residual_cosimulation(tmp_path, head, activations, folding):
     _cosimulate(design)
 
 
+@pytest.mark.parametrize("head, skip_ops", [
+    ("projection", ["conv", "requant"]),
+    ("downsample", ["conv", "requant"]),
+])
+def test_projection_shortcut_cosimulation(tmp_path, head, skip_ops):
+    """A layer on the skip path: its stages read the forked stream and feed the add's FIFO;
+    the main path's stages come first."""
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, head, "QInt8"))
+    stages = design.plan.stages
+    (k,) = [i for i, s in enumerate(stages) if s.op == "add"]
+    skip = [s for s in stages if s.on_skip]
+    assert [s.op for s in skip] == skip_ops
+    first = stages.index(skip[0])
+    assert stages[stages[first].source].name == "r1_QuantizeLinear"  # the fork
+    assert all(s.source is None for s in skip[1:])
+    assert stages[k].skip_from == k - 1 and stages[k].source == first - 1
+    assert not any(s.on_skip for s in stages[:first])
+    _cosimulate(design)
+
+
 def test_qlinear_add(tmp_path):
     """The QOperator form: QLinearConv layers and a QLinearAdd."""
     pytest.importorskip("cocotb")
@@ -226,10 +267,10 @@ def test_qlinear_add(tmp_path):
 
 
 def test_residual_on_the_soc(tmp_path):
-    """The SoC's DMA feeds the input slower than one beat a cycle; the fork and the FIFO
-    still give the reference's codes."""
+    """The SoC's DMA feeds the input slower than one beat a cycle; the fork, the skip path's
+    layer and the FIFO still give the reference's codes."""
     pytest.importorskip("cocotb")
-    design = qfab.compile(_quantized(tmp_path, "residual2", "QInt8"))
+    design = qfab.compile(_quantized(tmp_path, "downsample", "QInt8"))
     x = np.random.default_rng(2).normal(0, 1, (2, *IN_SHAPE)).astype(np.float32)
     res = qfab.simulate(design, x, soc=True)
     assert res.bit_exact
