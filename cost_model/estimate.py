@@ -129,7 +129,9 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
         stages.append(StageEstimate(s.name, s.op, s.cycles, figures["lut"], figures["ff"],
                                     figures["dsp"], figures["bram"],
                                     [spec.kind for spec in s.blocks]))
-    timing = plan_timing(plan, 1)
+    # Two inferences back to back: the first's latency and cycles (the second, behind it,
+    # never holds it up), and their spacing.
+    timing = plan_timing(plan, 2)
     ii = steady_ii(plan)
     capacity = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram": b.bram}
     utilization = {k: (totals[k] / v if v else float(totals[k] > 0) * float("inf"))
@@ -137,6 +139,7 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
     fits = all(totals[k] <= v for k, v in capacity.items())
     return Estimate(board=b.name, family=family, lut=totals["lut"], ff=totals["ff"],
                     dsp=totals["dsp"], bram=totals["bram"], bram_unit=b.bram_unit,
-                    cycles=timing.cycles, latency_cycles=timing.latency_cycles, ii_cycles=ii,
+                    cycles=timing.completion_cycles[0], latency_cycles=timing.latency_cycles,
+                    ii_cycles=ii,
                     clock_hz=float(b.clock_hz), throughput=b.clock_hz / ii, fits=fits,
                     utilization=utilization, stages=stages)

@@ -206,7 +206,15 @@ def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
 
 def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
-    model (back-pressure included); ``stage_done`` by the beat schedule."""
+    model (back-pressure included); ``stage_done`` by the beat schedule. Kept in
+    ``plan.derived``: the model steps every clock in Python, seconds for a large design."""
+    key = ("timing", batch)
+    if key not in plan.derived:
+        plan.derived[key] = _plan_timing(plan, batch)
+    return plan.derived[key]
+
+
+def _plan_timing(plan: HwPlan, batch: int) -> Timing:
     from qfab.cost_model.handshake import Skip, blocks_for, run_chain
 
     stages = plan.stages
@@ -279,8 +287,8 @@ def _skip_stages(stages: list[Stage], add: int) -> list[int]:
 def steady_ii(plan: HwPlan) -> int:
     """Cycles between inferences streamed back to back, by the handshake model: the plan's
     slowest stage, or more where one stage's handshakes hold another (an MVU takes input
-    only in its first neuron fold, so a window before it waits)."""
-    return plan_timing(plan, 3).ii_cycles
+    only in its first neuron fold, so a window before it waits): the spacing of two."""
+    return plan_timing(plan, 2).ii_cycles
 
 
 def cosim_differences(plan: HwPlan, result) -> list[str]:

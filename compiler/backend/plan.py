@@ -134,6 +134,8 @@ class HwPlan:
     in_order: np.ndarray
     out_order: np.ndarray
     clock_hz: float = 100e6
+    # figures derived from the plan, kept by who computes them (the cycle model's runs)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def in_beats(self) -> int:
