@@ -17,7 +17,14 @@ import numpy as np
 from qfab.compiler.backend.plan import BlockSpec
 
 
-class _Skid:
+class _Block:
+    """A handshake model: ``begin`` (before any block's ``ready``), ``ready``, ``tick``."""
+
+    def begin(self) -> None:
+        pass
+
+
+class _Skid(_Block):
     """A pipeline of ``stages`` valid bits ending in OutputSkid (requant: 2, threshold: 1)."""
 
     def __init__(self, stages: int):
@@ -77,12 +84,9 @@ class _Mvu(_Skid):
                 self.nf = 0 if self.nf == self.nf_count - 1 else self.nf + 1
 
 
-class _Gather:
+class _Gather(_Block):
     def __init__(self, k: int):
         self.k, self.slot, self.o_valid = k, 0, False
-
-    def begin(self) -> None:
-        pass
 
     def ready(self, out_ready: bool) -> bool:
         return not self.o_valid or out_ready
@@ -97,12 +101,9 @@ class _Gather:
                 self.slot += 1
 
 
-class _Split:
+class _Split(_Block):
     def __init__(self, k: int):
         self.k, self.part, self.o_valid = k, 0, False
-
-    def begin(self) -> None:
-        pass
 
     def ready(self, out_ready: bool) -> bool:
         return not self.o_valid or (out_ready and self.part == self.k - 1)
@@ -117,12 +118,9 @@ class _Split:
             self.part, self.o_valid = 0, True
 
 
-class _TapReducer:
+class _TapReducer(_Block):
     def __init__(self, taps: int):
         self.taps, self.tap, self.o_valid = taps, 0, False
-
-    def begin(self) -> None:
-        pass
 
     def ready(self, out_ready: bool) -> bool:
         return self.tap != self.taps - 1 or not self.o_valid or out_ready
@@ -152,16 +150,13 @@ class _DepthwiseMac(_TapReducer):
         self.primed = True
 
 
-class _GlobalSum:
+class _GlobalSum(_Block):
     """GlobalAvgPool: a beat a cycle; the last pixel's beats wait for the output register."""
 
     def __init__(self, groups: int, pixels: int):
         self.groups, self.pixels = groups, pixels
         self.group = self.pixel = 0
         self.o_valid = False
-
-    def begin(self) -> None:
-        pass
 
     def ready(self, out_ready: bool) -> bool:
         return self.pixel != self.pixels - 1 or not self.o_valid or out_ready
@@ -178,16 +173,13 @@ class _GlobalSum:
                 self.o_valid = True
 
 
-class _Fifo:
+class _Fifo(_Block):
     """StreamFIFO (amaranth's SyncFIFOBuffered, depth >= 2): a RAM queue of ``depth - 1``
     beats behind an output register."""
 
     def __init__(self, depth: int):
         self.inner_depth, self.inner, self.o_valid = depth - 1, 0, False
         self.most = 0  # the most beats it has held
-
-    def begin(self) -> None:
-        pass
 
     def ready(self, out_ready: bool) -> bool:
         return self.inner != self.inner_depth
@@ -202,15 +194,12 @@ class _Fifo:
         self.most = max(self.most, self.inner + self.o_valid)
 
 
-class _Join:
+class _Join(_Block):
     """ResidualAdd: takes a beat of both inputs at once, two pipeline registers, no skid.
     ``b_valid`` is its second input's valid, set by :func:`run_chain` each cycle."""
 
     def __init__(self):
         self.sums_valid = self.o_valid = self.b_valid = False
-
-    def begin(self) -> None:
-        pass
 
     def advance(self, out_ready: bool) -> bool:
         return not self.o_valid or out_ready
@@ -226,7 +215,7 @@ class _Join:
             self.o_valid, self.sums_valid = self.sums_valid, in_valid and self.b_valid
 
 
-class _Window:
+class _Window(_Block):
     def __init__(self, p: dict[str, Any], depthwise: bool):
         from qfab.hw._window_timing import WindowGeometry
 
@@ -235,6 +224,7 @@ class _Window:
             stride=tuple(p["stride"]), padding=tuple(p["padding"]),
             beats_per_pixel=p["channels"] // p["simd"])
         self.row_beats = g.width * g.beats_per_pixel
+        self.slots = g.row_slots
         self.written = self.released = self.base = self.wpos = 0
         self.c = {"oy": 0, "ox": 0, "ky": 0, "kx": 0, "cf": 0}
         counts = {"ox": g.out_width, "ky": g.kernel[0], "kx": g.kernel[1],
@@ -243,11 +233,8 @@ class _Window:
         self.order = [(name, counts[name]) for name in inner + ["ox"]]
         self.o_valid = False
 
-    def begin(self) -> None:
-        pass
-
     def ready(self, out_ready: bool) -> bool:
-        return self.written - self.released < self.g.row_slots
+        return self.written - self.released < self.slots
 
     def _need(self, top: int) -> int:
         kh, h = self.g.kernel[0], self.g.height
@@ -367,17 +354,24 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
                   [[[] for _ in s.blocks] for s in skips])
     joins = {s.join: s for s in skips}
     forks = {s.fork: s for s in skips}
+    # Fixed per run: who has a begin() that does something, and who steps folding counters.
+    everyone = chain + [b for s in skips for b in s.blocks]
+    beginners = [b for b in everyone if type(b).begin is not _Block.begin]
+    steppers = [i for i, b in enumerate(chain) if hasattr(b, "fired")]
+    transfers, order = trace.transfers, range(n - 1, -1, -1)
     fed = cycle = 0
-    while len(trace.transfers[-1]) < out_beats:
+    while len(transfers[-1]) < out_beats:
         if cycle >= max_cycles:
             raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
-        for b in chain + [b for s in skips for b in s.blocks]:
+        for b in beginners:
             b.begin()
         valids = [fed < in_beats] + [b.o_valid for b in chain]
         readies = [False] * n + [True]
+        out_readies = [True] * n  # what each block sees of its output's ready
         skip_ready, skip_readies = {}, {}
-        for i in range(n - 1, -1, -1):
+        for i in order:
             out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
+            out_readies[i] = out_ready
             if i in joins:
                 s = joins[i]
                 chain[i].b_valid = s.blocks[-1].o_valid
@@ -386,12 +380,14 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
                     rs.insert(0, b.ready(rs[0]))
                 skip_readies[s.fork], skip_ready[s.fork] = rs, rs[0]
             readies[i] = chain[i].ready(out_ready)
-        offered = list(valids)  # what each consumer sees: a fork offers to both or neither
-        for f in forks:
-            offered[f] = valids[f] and skip_ready[f]
-        for i, (v, r) in enumerate(zip(offered, readies, strict=True)):
-            if v and r:
-                trace.transfers[i].append(cycle)
+        offered = valids  # what each consumer sees: a fork offers to both or neither
+        if forks:
+            offered = list(valids)
+            for f in forks:
+                offered[f] = valids[f] and skip_ready[f]
+        for i in range(n + 1):
+            if offered[i] and readies[i]:
+                transfers[i].append(cycle)
         for index, s in enumerate(skips):
             rs = skip_readies[s.fork]
             ins = [valids[s.fork] and readies[s.fork]] + [b.o_valid for b in s.blocks]
@@ -402,15 +398,17 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
                 b.tick(ins[k], ins[k] and rs[k], rs[k + 1])
                 if getattr(b, "fired", False):
                     trace.skip_steps[index][k].append(cycle)
-        for i, b in enumerate(chain):
-            out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
-            b.tick(offered[i], offered[i] and readies[i], out_ready)
-            if getattr(b, "fired", False):
+        for i in range(n):
+            v = offered[i]
+            chain[i].tick(v, v and readies[i], out_readies[i])
+        for i in steppers:
+            if chain[i].fired:
                 trace.steps[i].append(cycle)
         if offered[0] and readies[0]:
             fed += 1
         cycle += 1
     return trace
+
 
 
 def simulate_handshakes(specs: list[BlockSpec], in_beats: int, out_beats: int,
