@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.hdl import Shape
 from qfab.cost_model.dsp import multiplier_dsps, multiplier_split, operand_shape
-from qfab.cost_model.memory import LUT_INPUTS, MemoryCost, memory_cost, mux_luts, rom_columns
+from qfab.cost_model.memory import (
+    LUT_INPUTS,
+    READ_FIRST_EMULATED,
+    MemoryCost,
+    memory_cost,
+    mux_luts,
+    rom_columns,
+)
 
 LUT_FEATURES = ("add", "mux", "cmp", "cmpk", "mul", "shift", "romw", "romc", "ctrl",
                 "block")
@@ -423,8 +430,7 @@ def add_cost(p: dict, family: str) -> BlockCost:
     c = BlockCost("add")
     in_dsp = 0  # products a lane puts in DSP blocks
     for shape, k in ((block.a_shape, block.mult_a), (block.b_shape, block.mult_b)):
-        k = abs(k)
-        k >>= (k & -k).bit_length() - 1 if k else 0  # Yosys shifts out a constant's low zeros
+        k = abs(k) >> _low_zeros(k)  # Yosys shifts out a constant's low zero bits
         if k & (k - 1) == 0:
             continue  # a power of two is a shift
         per = multiplier_dsps(shape, Shape(k.bit_length(), False), family)
@@ -444,9 +450,13 @@ def add_cost(p: dict, family: str) -> BlockCost:
     c.features["block"] += 1
     c.ff += n * (sum_w + out) + 2                   # sums, output, and their valid bits
     if not c.dsp:  # the sums' low bits below both multipliers' are constant: no flip-flops
-        c.ff -= n * min(((abs(k) & -abs(k)).bit_length() - 1 if k else sum_w)
-                        for k in (block.mult_a, block.mult_b))
+        c.ff -= n * min(_low_zeros(k) if k else sum_w for k in (block.mult_a, block.mult_b))
     return c
+
+
+def _low_zeros(k: int) -> int:
+    """Trailing zero bits of ``k`` (0 for 0)."""
+    return (abs(k) & -abs(k)).bit_length() - 1 if k else 0
 
 
 def fifo_cost(p: dict, family: str) -> BlockCost:
@@ -457,7 +467,7 @@ def fifo_cost(p: dict, family: str) -> BlockCost:
     # and a level counter. It may read the word being written: a Lattice block RAM
     # emulates the read-first result in logic (a data multiplexer, an address compare).
     m = c.add_memory(depth - 1, width, family, rom=False, read_first=True)
-    if m.style == "bram" and family != "xilinx7":
+    if m.style == "bram" and family in READ_FIRST_EMULATED:
         c.features["mux"] += width
         c.features["cmp"] += 2 * _bits(depth - 1)
         c.ff += 2

@@ -10,7 +10,7 @@ from qfab.compiler.backend.plan import HwPlan
 from qfab.cost_model.blocks import LUT_FEATURES, BlockCost, block_cost
 from qfab.cost_model.boards import Board, load_board
 from qfab.cost_model.constants import LUT_WEIGHTS
-from qfab.cost_model.timing import plan_timing, steady_ii
+from qfab.cost_model.timing import plan_timing
 
 
 @dataclass
@@ -132,7 +132,7 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
     # Two inferences back to back: the first's latency and cycles (the second, behind it,
     # never holds it up), and their spacing.
     timing = plan_timing(plan, 2)
-    ii = steady_ii(plan)
+    ii = timing.ii_cycles  # steady_ii's figure, from this same run
     capacity = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram": b.bram}
     utilization = {k: (totals[k] / v if v else float(totals[k] > 0) * float("inf"))
                    for k, v in capacity.items()}

@@ -179,7 +179,6 @@ class _Fifo(_Block):
 
     def __init__(self, depth: int):
         self.inner_depth, self.inner, self.o_valid = depth - 1, 0, False
-        self.most = 0  # the most beats it has held
 
     def ready(self, out_ready: bool) -> bool:
         return self.inner != self.inner_depth
@@ -191,7 +190,6 @@ class _Fifo(_Block):
             self.o_valid = True
         elif out_ready:
             self.o_valid = False
-        self.most = max(self.most, self.inner + self.o_valid)
 
 
 class _Join(_Block):
@@ -408,7 +406,6 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
             fed += 1
         cycle += 1
     return trace
-
 
 
 def simulate_handshakes(specs: list[BlockSpec], in_beats: int, out_beats: int,

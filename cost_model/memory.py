@@ -116,8 +116,10 @@ def rom_columns(*fields: tuple[np.ndarray, int]) -> int:
     return int(sum(0 < c.sum() < len(c) for c in columns))
 
 
-# memory_libmap's cost of emulating read-first behaviour: 3 points a write port, 2 a point.
+# memory_libmap's cost of emulating read-first behaviour: 3 points a write port, 2 a point;
+# block RAMs whose separate read and write ports need it (7-series ones read first natively).
 READ_FIRST_COST = 6.0
+READ_FIRST_EMULATED = ("ecp5", "ice40")
 
 
 def memory_cost(depth: int, width: int, family: str, *, rom: bool,
@@ -141,7 +143,7 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool,
         mux = width * (depth - 1) if family == "ice40" else logic_rom_luts(depth, width, family)
         options.append((bits * RAM_BIT_COST, MemoryCost("logic", mux + depth, bits + width, 0)))
         cost, bram = _bram_option(depth, width, family, rom=False)
-        if read_first and family != "xilinx7":
+        if read_first and family in READ_FIRST_EMULATED:
             cost += READ_FIRST_COST
         # On ECP5 and iCE40 Yosys keeps the write data and address a cycle in flip-flops and
         # the read data in a holding register (the read enable): found in their netlists.

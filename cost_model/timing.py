@@ -234,10 +234,11 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
         outputs.append(t)
     # The main path is one chain; each residual add's skip path (its stages' blocks, then
     # its FIFO) hangs off the chain's stream after the stage it forks.
-    chain, bounds, skips, places = [], {-1: 0}, [], {}
+    chain, spans, skips, places = [], {}, [], {}
     for i, stage in enumerate(stages):
         if stage.on_skip:
             continue
+        start = len(chain)
         for spec in stage.blocks:
             if spec.kind == "add":
                 own = _skip_stages(stages, i)
@@ -247,11 +248,11 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
                     cuts.append(len(path))
                 path += [b for s in stage.skip for b in blocks_for(s)]
                 fork = stages[own[0]].source if own else stage.skip_from
-                for j, lo, hi in zip(own, cuts, cuts[1:], strict=False):
-                    places[j] = (len(skips), lo, hi)
-                skips.append(Skip(bounds[fork], path, len(chain)))
+                for j, first, last in zip(own, cuts, cuts[1:], strict=False):
+                    places[j] = (len(skips), first, last)
+                skips.append(Skip(spans[fork][1], path, len(chain)))
             chain += blocks_for(spec)
-        bounds[i] = len(chain)
+        spans[i] = (start, len(chain))
     trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch,
                       skips=tuple(skips))
     timings = []
@@ -261,9 +262,8 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
             timings.append(_stage_timing(stage, batch, trace.skip_transfers[k],
                                          trace.skip_steps[k], lo, hi))
         else:
-            lo = bounds[max((j for j in bounds if j < i), default=-1)]
-            timings.append(_stage_timing(stage, batch, trace.transfers, trace.steps, lo,
-                                         bounds[i]))
+            timings.append(_stage_timing(stage, batch, trace.transfers, trace.steps,
+                                         *spans[i]))
     stamps = trace.transfers[-1]
     # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
     completions = [c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Shape, signed
 from qfab.compiler.ir import Node
 from qfab.hw.multipliers import (
     IntDecoder,
@@ -43,10 +44,14 @@ def weight_operand(node: Node, weights: np.ndarray) -> tuple[OperandDecoder, np.
         codes = fmt.encode_fixed(w, fmt.lsb_exponent)
         if np.array_equal(fmt.to_fixed(codes), w):
             return MinifloatDecoder(fmt), codes
+    return IntDecoder(integer_weight_shape(w)), w
+
+
+def integer_weight_shape(weights: np.ndarray) -> Shape:
+    """The narrowest shape holding every integer weight (at least 2 bits when signed)."""
+    w = np.asarray(weights, np.int64)
     shape = shape_for_range(min(int(w.min()), 0), max(int(w.max()), 0))
-    if shape.width < 2 and shape.signed:
-        shape = shape.__class__(2, True)
-    return IntDecoder(shape), w
+    return signed(2) if shape.signed and shape.width < 2 else shape
 
 
 def mac_operands(in_fmt, node: Node, weights: np.ndarray) -> tuple[Multiplier, np.ndarray]:

@@ -72,6 +72,16 @@ class Stage:
 
 
 @dataclass
+class _MainEnd:
+    """The main branch of a residual block where the planner left it for the shortcut."""
+
+    tensor: str
+    order: np.ndarray
+    elems: int
+    last_stage: int
+
+
+@dataclass
 class _Fork:
     """A tensor the chain streams on and a residual add takes again later; once the planner
     is on the skip path, where the main path stopped."""
@@ -80,7 +90,7 @@ class _Fork:
     stage: int  # the stage whose output stream is forked
     order: np.ndarray
     elems: int
-    main: tuple | None = None  # (tensor, order, elems, last stage) of the main path
+    main: _MainEnd | None = None  # where the main path stopped, once on the skip path
     first_skip: int | None = None  # index of the skip path's first stage
 
 
@@ -426,7 +436,7 @@ class _Planner:
         """One filter a channel: a sliding window in depthwise order, then a MAC a channel
         over the window's taps, ``simd`` channels at a time (the input zero point moves into
         the bias, as the MVU's does)."""
-        from qfab.hw.multipliers import shape_for_range
+        from qfab.compiler.backend.operands import integer_weight_shape
 
         a = node.attrs
         if not isinstance(in_t.fmt, IntFormat | FixedFormat):
@@ -442,9 +452,7 @@ class _Planner:
         bias = np.zeros(c, np.int64) if a["bias"] is None else np.asarray(a["bias"], np.int64)
         self.pending_bias = bias - zx * weights.sum(axis=1)
         elem = element_shape(in_t.fmt)
-        w_shape = shape_for_range(min(int(w.min()), 0), max(int(w.max()), 0))
-        if w_shape.signed and w_shape.width < 2:
-            w_shape = signed(2)
+        w_shape = integer_weight_shape(w)
         blocks: list[BlockSpec] = []
         self._adapt(blocks, elem, simd)
         blocks.append(BlockSpec("window", dict(
@@ -485,7 +493,7 @@ class _Planner:
         f = self.fork
         if self.pending_bias is not None:
             raise QfabError(f"tensor {current!r}: a residual branch must end quantized")
-        f.main = (current, self.order, self.elems, len(self.stages) - 1)
+        f.main = _MainEnd(current, self.order, self.elems, len(self.stages) - 1)
         f.first_skip = len(self.stages)
         self.order, self.elems = f.order.copy(), f.elems
         return f.tensor
@@ -493,7 +501,7 @@ class _Planner:
     def _open_fork_check(self, node: Node, current: str) -> None:
         other = [n for n in node.inputs if n != current]
         f = self.fork
-        joined = f is not None and other == [f.tensor if f.main is None else f.main[0]]
+        joined = f is not None and other == [f.tensor if f.main is None else f.main.tensor]
         if not joined:
             raise QfabError(f"node {node.name!r} (add): its inputs are not the two ends of "
                             "one residual block; the hardware maps residual blocks whose "
@@ -509,17 +517,18 @@ class _Planner:
             raise QfabError(f"node {node.name!r}: residual add of a raw accumulator")
         source = None
         if fork.main is None:  # an identity shortcut: the skip is the forked stream itself
-            main, skip_name, skip_from = [x for x in node.inputs if x != fork.tensor][0], \
-                fork.tensor, fork.stage
+            skip_name, skip_from = fork.tensor, fork.stage
             skip_order, skip_elems = fork.order, fork.elems
+            (main,) = [x for x in node.inputs if x != skip_name]
         else:  # the skip path's stages end here; the main path resumes
-            main, _, _, main_last = fork.main
-            skip_name, skip_order, skip_elems = node.inputs[0] if node.inputs[1] == main \
-                else node.inputs[1], self.order, self.elems
+            end = fork.main
+            main = end.tensor
+            (skip_name,) = [x for x in node.inputs if x != main]
+            skip_order, skip_elems = self.order, self.elems
             skip_from = len(self.stages) - 1 if len(self.stages) > fork.first_skip \
                 else fork.stage
-            _, self.order, self.elems, _ = fork.main
-            source = main_last if main_last != len(self.stages) - 1 else None
+            self.order, self.elems = end.order, end.elems
+            source = end.last_stage if end.last_stage != len(self.stages) - 1 else None
         in_t, skip_t, out_t = self.t(main), self.t(skip_name), self.t(node.outputs[0])
         if not all(isinstance(t.fmt, IntFormat) for t in (in_t, skip_t, out_t)):
             raise QfabError(f"node {node.name!r}: residual add of {in_t.fmt} and "
@@ -584,8 +593,9 @@ class _Planner:
 
     def _input_shape(self, node: Node) -> Shape:
         """The element shape arriving: the raw sums of the MVU or pool before, or codes."""
-        if self._raw_shape() is not None:
-            return self._raw_shape()
+        raw = self._raw_shape()
+        if raw is not None:
+            return raw
         fmt = self.t(node.inputs[0]).fmt
         if isinstance(fmt, MinifloatFormat):  # sign-magnitude codes: not integers to compare
             raise QfabError(f"node {node.name!r}: {node.op} of {fmt} codes has no hardware "
