@@ -4,10 +4,12 @@ A stage is one IR op that does work (conv, dense, requant, threshold, clamp, max
 globalsum, add); layout ops (reshape, transpose) cost nothing and only change the order in
 which elements stream. A residual block's two branches are chains too: the main one in line,
 the shortcut's stages (if any) after it, reading the stream forked where the block starts.
-The pools sum raw codes; the zero point's share of each sum, like the MVU's,
-moves into the bias of the stage after them.
 Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
 model can read a plan without elaborating any hardware.
+
+This module keeps the stream state and the folding; what each IR op becomes is its mapping's,
+registered with ``@maps`` in a module of ``compiler/backend/mappings/`` (matrix-vector,
+threshold, window and pool, elementwise, layout).
 
 Streams carry tensors channels-last, pixel by pixel: ``order`` arrays map stream position to
 the element's index in the IR's flattened (NCHW) tensor, and weights are permuted to match.
@@ -15,19 +17,17 @@ the element's index in the IR's flattened (NCHW) tensor, and weights are permute
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
+from qfab.compiler.backend.mappings import all_mappings
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
-HW_OPS = ("conv", "dense", "requant", "threshold", "clamp", "maxpool", "sumpool", "globalsum",
-          "add", "reshape", "transpose")
 SUM_KINDS = ("avgpool", "globalavgpool")  # blocks that emit raw sums, not codes
 DEFAULT_MAX_PE = 4
 DEFAULT_MAX_SIMD = 8
@@ -226,7 +226,10 @@ def block_cycles(spec: BlockSpec, elements: int) -> int:
     return blk.cycles_per_image
 
 
-class _Planner:
+class Planner:
+    """Walks the IR nodes in stream order and hands each to its mapping; keeps what the
+    stream is between stages (``order``, ``elems``, ``pending_bias``, the open ``fork``)."""
+
     def __init__(self, graph: Graph, budget: int | None, max_pe: int, max_simd: int):
         self.g = graph
         self.budget = budget
@@ -251,6 +254,7 @@ class _Planner:
         if len(g.inputs) != 1 or len(g.outputs) != 1:
             raise QfabError("the hardware backend handles one input and one output "
                             f"(model has {len(g.inputs)} and {len(g.outputs)})")
+        mappings = all_mappings()
         nodes = list(g.nodes)
         start = g.inputs[0]
         if nodes and nodes[0].op == "quantize":
@@ -266,9 +270,9 @@ class _Planner:
             for name in node.inputs:
                 self.consumers[name] = self.consumers.get(name, 0) + 1
         for node in residual_order(nodes):
-            if node.op not in HW_OPS:
+            if node.op not in mappings:
                 raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
-                                f"(supported: {', '.join(HW_OPS)})")
+                                f"(supported: {', '.join(mappings)})")
             fork = self.fork
             if fork is not None and fork.main is None and current != fork.tensor \
                     and node.inputs == [fork.tensor]:
@@ -283,7 +287,7 @@ class _Planner:
                                                          or fork.tensor != current):
                 self._fork(node, current)
             before = len(self.stages)
-            getattr(self, "_" + node.op)(node)
+            mappings[node.op](self, node)
             if self.fork is not None and self.fork.main is not None:
                 for s in self.stages[before:]:
                     s.on_skip = True
@@ -303,7 +307,7 @@ class _Planner:
             # Feed the first block at its own width instead of regrouping a narrow input.
             first_elems = head.pop(0).out_elems
             s0 = self.stages[0]
-            self._finish_stage(self.t(s0.input), self.t(s0.output), stage=s0)
+            self.finish_stage(self.t(s0.input), self.t(s0.output), stage=s0)
         return HwPlan(graph=g, stages=self.stages, input=start, output=end,
                       in_shape=element_shape(self.t(start).fmt),
                       out_shape=self._out_shape(end),
@@ -318,70 +322,33 @@ class _Planner:
             return sum_out_shape(last)
         return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
 
-    # ---- helpers ------------------------------------------------------------------------
-    def _adapt(self, blocks: list[BlockSpec], elem_shape: Shape, want: int) -> None:
+    # ---- for the mappings (compiler/backend/mappings/) ----------------------------------
+    def adapt(self, blocks: list[BlockSpec], elem_shape: Shape, want: int) -> None:
         """Regroup the stream to ``want`` elements a beat if it is not already."""
         if self.elems != want:
             blocks.append(BlockSpec("widthconv", dict(elem_shape=elem_shape, n_in=self.elems,
                                                       n_out=want), self.elems, want))
             self.elems = want
 
-    def _channels(self, t: Tensor) -> int:
+    def channels(self, t: Tensor) -> int:
         return t.shape[1] if len(t.shape) == 4 else int(np.prod(t.shape[1:]))
 
-    def _take_bias(self, channels: int) -> np.ndarray:
+    def take_bias(self, channels: int) -> np.ndarray:
         b = self.pending_bias
         self.pending_bias = None
         return np.zeros(channels, np.int64) if b is None else b
 
-    def _per_channel(self, v, channels: int) -> np.ndarray:
+    def per_channel(self, v, channels: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, np.int64).reshape(-1), (channels,)).copy() \
             if np.size(v) in (1, channels) else None
 
-    def _check_channel_order(self, node: Node, t: Tensor) -> None:
-        c = self._channels(t)
+    def check_channel_order(self, node: Node, t: Tensor) -> None:
         n = int(np.prod(t.shape[1:]))
         expected = stream_order(t.shape) if len(t.shape) == 4 else np.arange(n)
         if not np.array_equal(self.order, expected):
             raise QfabError(f"node {node.name!r}: per-channel op on a re-ordered tensor")
-        del c
 
-    # ---- ops ------------------------------------------------------------------------------
-    def _mac(self, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
-             in_t: Tensor, out_t: Tensor) -> None:
-        from qfab.compiler.backend.operands import mac_operands
-
-        mh, mw = weights.shape
-        pe, simd = choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd)
-        mult, stored = mac_operands(in_t.fmt, node, weights)
-        zx = node.attrs["x_zero_point"]
-        # The MVU multiplies raw codes; the input zero point moves into the bias.
-        row_sums = weights.sum(axis=1).astype(np.int64)
-        bias = np.zeros(mh, np.int64) if node.attrs["bias"] is None else node.attrs["bias"]
-        self.pending_bias = np.asarray(bias, np.int64) - zx * row_sums
-        from qfab.hw.mvu import dot_product_bounds
-
-        lo, hi = dot_product_bounds(stored, mult)
-        from qfab.hw.multipliers import shape_for_range
-
-        acc_shape = Shape(max(shape_for_range(lo, hi).width, 2), True)
-        blocks = []
-        elem = element_shape(in_t.fmt)
-        if window is not None:
-            self._adapt(blocks, elem, window.in_elems)
-            blocks.append(window)
-            self.elems = window.out_elems
-        self._adapt(blocks, elem, simd)
-        blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
-                                            acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
-        self.elems = pe
-        cycles = vectors * (mh // pe) * (mw // simd)
-        self.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,
-                                 cycles=cycles, folding=dict(pe=pe, simd=simd, mh=mh, mw=mw),
-                                 macs=vectors * mh * mw))
-        self._finish_stage(in_t, out_t)
-
-    def _finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:
+    def finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:
         s = stage or self.stages[-1]
         s.input, s.output = in_t.name, out_t.name
         n_in = int(np.prod(in_t.shape[1:]))
@@ -399,75 +366,6 @@ class _Planner:
                          - k[1]) // b.params["stride"][1] + 1
                 elements = out_h * out_w * k[0] * k[1] * b.params["channels"]
         s.cycles = max(busiest, s.in_beats)
-
-    def _conv(self, node: Node) -> None:
-        a = node.attrs
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        if tuple(a["dilations"]) != (1, 1):
-            raise QfabError(f"node {node.name!r}: dilated convolution has no hardware block "
-                            "yet")
-        self._check_channel_order(node, in_t)
-        if a["group"] != 1:
-            if a["group"] == in_t.shape[1] == out_t.shape[1]:
-                self._depthwise(node, in_t, out_t)
-                return
-            raise QfabError(f"node {node.name!r}: grouped convolution has no hardware block "
-                            f"yet (group {a['group']}; depthwise, with group = channels in = "
-                            "channels out, has one)")
-        w = a["weight"]  # [M, C, kh, kw] -> [M, (ky, kx, c)] to match the window order
-        m, c, kh, kw = w.shape
-        weights = w.transpose(0, 2, 3, 1).reshape(m, kh * kw * c)
-        _, _, h, wd = in_t.shape
-        oh, ow = out_t.shape[2:]
-        window = None
-        if (kh, kw) != (1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"]):
-            _, simd = choose_folding(m, kh * kw * c, oh * ow, self.budget, self.max_pe,
-                                     self.max_simd)
-            wsimd = math.gcd(c, simd)
-            t, l, b, r = a["pads"]
-            window = BlockSpec("window", dict(
-                channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
-                padding=(t, l, b, r), pad_value=int(a["x_zero_point"]),
-                elem_shape=element_shape(in_t.fmt), simd=wsimd), wsimd, wsimd)
-        self._mac(node, weights, oh * ow, window, in_t, out_t)
-        self.order = stream_order(out_t.shape)
-
-    def _depthwise(self, node: Node, in_t: Tensor, out_t: Tensor) -> None:
-        """One filter a channel: a sliding window in depthwise order, then a MAC a channel
-        over the window's taps, ``simd`` channels at a time (the input zero point moves into
-        the bias, as the MVU's does)."""
-        from qfab.compiler.backend.operands import integer_weight_shape
-
-        a = node.attrs
-        if not isinstance(in_t.fmt, IntFormat | FixedFormat):
-            raise QfabError(f"node {node.name!r}: depthwise convolution of {in_t.fmt} codes "
-                            "has no hardware block yet")
-        w = np.asarray(a["weight"], np.int64)  # [C, 1, kh, kw] -> [C, (ky, kx)]
-        c, _, kh, kw = w.shape
-        weights = w.reshape(c, kh * kw)
-        _, _, h, wd = in_t.shape
-        oh, ow = out_t.shape[2:]
-        _, simd = choose_folding(1, c, oh * ow * kh * kw, self.budget, 1, self.max_simd)
-        zx = int(a["x_zero_point"])
-        bias = np.zeros(c, np.int64) if a["bias"] is None else np.asarray(a["bias"], np.int64)
-        self.pending_bias = bias - zx * weights.sum(axis=1)
-        elem = element_shape(in_t.fmt)
-        w_shape = integer_weight_shape(w)
-        blocks: list[BlockSpec] = []
-        self._adapt(blocks, elem, simd)
-        blocks.append(BlockSpec("window", dict(
-            channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
-            padding=tuple(a["pads"]), pad_value=zx, elem_shape=elem, simd=simd,
-            depthwise=True), simd, simd))
-        blocks.append(BlockSpec("depthwise", dict(
-            channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,
-            simd=simd), simd, simd))
-        self.stages.append(Stage(node.name, node.op, blocks, 0, 0,
-                                 cycles=oh * ow * (c // simd) * kh * kw,
-                                 folding=dict(simd=simd), macs=oh * ow * c * kh * kw))
-        self._finish_stage(in_t, out_t)
-        self.order = stream_order(out_t.shape)
-        self.elems = simd
 
     def _fork(self, node: Node, name: str) -> None:
         """``name`` streams on into ``node`` and is taken again by a later residual add."""
@@ -507,77 +405,15 @@ class _Planner:
                             "one residual block; the hardware maps residual blocks whose "
                             "branches are chains of layers")
 
-    def _add(self, node: Node) -> None:
-        """A residual add: the main branch's stream (``i_a``) joined beat for beat with the
-        shortcut's (the forked stream, or the output of the shortcut's stages), which waits in
-        a FIFO deep enough to hold a whole inference of it."""
-        a = node.attrs
-        fork, self.fork = self.fork, None
-        if self.pending_bias is not None:
-            raise QfabError(f"node {node.name!r}: residual add of a raw accumulator")
-        source = None
-        if fork.main is None:  # an identity shortcut: the skip is the forked stream itself
-            skip_name, skip_from = fork.tensor, fork.stage
-            skip_order, skip_elems = fork.order, fork.elems
-            (main,) = [x for x in node.inputs if x != skip_name]
-        else:  # the skip path's stages end here; the main path resumes
-            end = fork.main
-            main = end.tensor
-            (skip_name,) = [x for x in node.inputs if x != main]
-            skip_order, skip_elems = self.order, self.elems
-            skip_from = len(self.stages) - 1 if len(self.stages) > fork.first_skip \
-                else fork.stage
-            self.order, self.elems = end.order, end.elems
-            source = end.last_stage if end.last_stage != len(self.stages) - 1 else None
-        in_t, skip_t, out_t = self.t(main), self.t(skip_name), self.t(node.outputs[0])
-        if not all(isinstance(t.fmt, IntFormat) for t in (in_t, skip_t, out_t)):
-            raise QfabError(f"node {node.name!r}: residual add of {in_t.fmt} and "
-                            f"{skip_t.fmt} into {out_t.fmt} has no hardware block yet")
-        if not np.array_equal(self.order, skip_order):
-            raise QfabError(f"node {node.name!r}: the residual add's inputs stream in "
-                            "different orders")
-        # IR: round_half_even(((x_a - zp_a) * mult_a + (x_b - zp_b) * mult_b) / 2**shift)
-        first = main == node.inputs[0]
-        ma, mb = (a["mult_a"], a["mult_b"]) if first else (a["mult_b"], a["mult_a"])
-        za, zb = ((a["a_zero_point"], a["b_zero_point"]) if first
-                  else (a["b_zero_point"], a["a_zero_point"]))
-        n = math.gcd(self.elems, skip_elems)
-        skip_shape = element_shape(skip_t.fmt)
-        beats = int(np.prod(skip_t.shape[1:])) // skip_elems
-        skip = [BlockSpec("fifo", dict(elem_shape=skip_shape, n=skip_elems,
-                                       depth=max(beats + 2, 3)), skip_elems, skip_elems)]
-        if skip_elems != n:
-            skip.append(BlockSpec("widthconv", dict(elem_shape=skip_shape, n_in=skip_elems,
-                                                    n_out=n), skip_elems, n))
-        blocks: list[BlockSpec] = []
-        self._adapt(blocks, element_shape(in_t.fmt), n)
-        blocks.append(BlockSpec("add", dict(
-            a_shape=element_shape(in_t.fmt), b_shape=skip_shape,
-            out_shape=element_shape(out_t.fmt), n=n, mult_a=int(ma), mult_b=int(mb),
-            shift=int(a["shift"]), zero_point=int(a["zero_point"]), lo=int(a["lo"]),
-            hi=int(a["hi"]), offset=-int(za) * int(ma) - int(zb) * int(mb)), n, n))
-        elements = int(np.prod(out_t.shape[1:]))
-        self.stages.append(Stage(node.name, node.op, blocks, 0, 0, cycles=elements // n,
-                                 skip=skip, skip_from=skip_from, source=source))
-        self._finish_stage(in_t, out_t)
-
-    def _dense(self, node: Node) -> None:
+    def elementwise(self, node: Node, block: BlockSpec) -> None:
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        if len(in_t.shape) != 2:
-            raise QfabError(f"node {node.name!r}: dense layers need a [N, K] input")
-        weights = node.attrs["weight"][:, self.order]
-        self._mac(node, weights, 1, None, in_t, out_t)
-        self.order = np.arange(out_t.shape[1])
-
-    def _elementwise(self, node: Node, block: BlockSpec) -> None:
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        self._check_channel_order(node, in_t)
-        pixels = int(np.prod(in_t.shape[1:])) // self._channels(in_t)
+        self.check_channel_order(node, in_t)
+        pixels = int(np.prod(in_t.shape[1:])) // self.channels(in_t)
         self.stages.append(Stage(node.name, node.op, [block], 0, 0,
-                                 cycles=pixels * self._channels(in_t) // block.in_elems))
-        self._finish_stage(in_t, out_t)
+                                 cycles=pixels * self.channels(in_t) // block.in_elems))
+        self.finish_stage(in_t, out_t)
 
-    def _raw_shape(self) -> Shape | None:
+    def raw_shape(self) -> Shape | None:
         """The element shape of the raw sums arriving (an MVU's, a depthwise MAC's or a
         pool's), if any."""
         from qfab.hw.depthwise import depthwise_acc_shape
@@ -591,9 +427,9 @@ class _Planner:
             return sum_out_shape(last)
         return None
 
-    def _input_shape(self, node: Node) -> Shape:
+    def input_shape(self, node: Node) -> Shape:
         """The element shape arriving: the raw sums of the MVU or pool before, or codes."""
-        raw = self._raw_shape()
+        raw = self.raw_shape()
         if raw is not None:
             return raw
         fmt = self.t(node.inputs[0]).fmt
@@ -602,140 +438,15 @@ class _Planner:
                             "block yet")
         return element_shape(fmt)
 
-    def _requant(self, node: Node) -> None:
-        a = node.attrs
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        c = self._channels(in_t)
-        bias = self._take_bias(c) + self._per_channel(a["bias_int"], c) \
-            - self._per_channel(a["in_zero_point"], c)
-        if isinstance(out_t.fmt, MinifloatFormat):
-            self._minifloat_requant(node, in_t, out_t, bias)
-            return
-        if isinstance(out_t.fmt, Acc) or not isinstance(out_t.fmt, IntFormat | FixedFormat) \
-                or isinstance(in_t.fmt, MinifloatFormat):
-            raise QfabError(f"node {node.name!r}: requantization from {in_t.fmt} to "
-                            f"{out_t.fmt} has no hardware block yet")
-        self._elementwise(node, BlockSpec("requant", dict(
-            acc_shape=self._input_shape(node), channels=c, pe=self.elems, bias=bias,
-            mult=self._per_channel(a["mult"], c), shift=self._per_channel(a["shift"], c),
-            zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
-            out_shape=element_shape(out_t.fmt), rounding=a["rounding"]),
-            self.elems, self.elems))
-
-    def _minifloat_requant(self, node: Node, in_t: Tensor, out_t: Tensor,
-                           bias: np.ndarray) -> None:
-        """A requant to a minifloat: encode_fixed of the dyadic product, ReLU fused."""
-        a, fmt = node.attrs, out_t.fmt
-        if fmt.decode(np.asarray(a["zero_point"], np.int64)) != 0:
-            raise QfabError(f"node {node.name!r}: a non-zero {fmt} zero point has no "
-                            "hardware block")
-        c = self._channels(in_t)
-        minifloat_in = isinstance(in_t.fmt, MinifloatFormat)  # codes, not an MVU's sums
-        acc_shape = unsigned(in_t.fmt.bits) if minifloat_in else self._input_shape(node)
-        params = dict(acc_shape=acc_shape, channels=c, pe=self.elems, fmt=fmt,
-                      bias=bias, mult=self._per_channel(a["mult"], c),
-                      shift=self._per_channel(a["shift"], c), relu=bool(a.get("relu", False)))
-        if minifloat_in:
-            params["in_fmt"] = in_t.fmt
-        self._elementwise(node, BlockSpec("minifloat_requant", params, self.elems, self.elems))
-
-    def _clamp(self, node: Node) -> None:
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        c = self._channels(in_t)
-        self._elementwise(node, BlockSpec("requant", dict(
-            acc_shape=self._input_shape(node), channels=c, pe=self.elems,
-            bias=self._take_bias(c), mult=1, shift=0, zero_point=0, lo=node.attrs["lo"],
-            hi=node.attrs["hi"], out_shape=element_shape(out_t.fmt)), self.elems, self.elems))
-
-    def _threshold(self, node: Node) -> None:
-        a = node.attrs
-        in_t = self.t(node.inputs[0])
-        if a.get("step", 1) != 1:
-            raise QfabError(f"node {node.name!r}: bipolar thresholds have no hardware "
-                            "mapping yet")
-        c = self._channels(in_t)
-        # acc + bias - zp >= t  <=>  acc >= t - bias + zp
-        shift = self._take_bias(c) - self._per_channel(a["in_zero_point"], c)
-        thr = np.asarray(a["thresholds"], np.int64) - shift[:, None]
-        lo, hi = int(a["base"]), int(a["base"]) + thr.shape[1]
-        from qfab.hw.multipliers import shape_for_range
-
-        self._elementwise(node, BlockSpec("threshold", dict(
-            acc_shape=self._input_shape(node), channels=c, pe=self.elems, thresholds=thr,
-            out_shape=shape_for_range(min(lo, 0), hi), out_bias=lo), self.elems, self.elems))
-
     def _bias_stage(self, name: str) -> None:
         t = self.t(name)
-        c = self._channels(t)
+        c = self.channels(t)
         self.stages.append(Stage(name + "_bias", "bias", [BlockSpec("requant", dict(
-            acc_shape=self._raw_shape(), channels=c,
-            pe=self.elems, bias=self._take_bias(c), mult=1, shift=0, zero_point=0,
+            acc_shape=self.raw_shape(), channels=c,
+            pe=self.elems, bias=self.take_bias(c), mult=1, shift=0, zero_point=0,
             out_shape=element_shape(t.fmt)), self.elems, self.elems)], 0, 0,
             cycles=int(np.prod(t.shape[1:])) // self.elems))
-        self._finish_stage(t, t)
-
-    def _pool_input(self, node: Node, what: str) -> tuple[Tensor, Tensor, Shape, int, list]:
-        """Checks shared by the pools; the input tensor, output tensor, element shape, simd and
-        the stage's first blocks (a width converter to ``simd`` if needed)."""
-        in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
-        if self.pending_bias is not None or isinstance(in_t.fmt, Acc):
-            raise QfabError(f"node {node.name!r}: {what} of a raw accumulator")
-        self._check_channel_order(node, in_t)
-        if isinstance(in_t.fmt, MinifloatFormat):
-            raise QfabError(f"node {node.name!r}: {what} of {in_t.fmt} codes has no "
-                            "hardware block yet")
-        elem = element_shape(in_t.fmt)
-        simd = math.gcd(in_t.shape[1], self.elems)
-        blocks: list[BlockSpec] = []
-        self._adapt(blocks, elem, simd)
-        return in_t, out_t, elem, simd, blocks
-
-    def _window_pool(self, node: Node, kind: str, what: str, **extra) -> None:
-        a = node.attrs
-        in_t, out_t, elem, simd, blocks = self._pool_input(node, what)
-        _, c, h, w = in_t.shape
-        blocks.append(BlockSpec(kind, dict(
-            channels=c, height=h, width=w, kernel=tuple(a["kernel"]),
-            stride=tuple(a["strides"]), padding=tuple(a["pads"]), elem_shape=elem,
-            simd=simd, **extra), simd, simd))
-        oh, ow = out_t.shape[2:]
-        self.stages.append(Stage(node.name, node.op, blocks, 0, 0,
-                                 cycles=max(h * w * c // simd, oh * ow * c // simd)))
-        self._finish_stage(in_t, out_t)
-        self.order = stream_order(out_t.shape)
-
-    def _maxpool(self, node: Node) -> None:
-        self._window_pool(node, "maxpool", "max pooling")
-
-    def _sumpool(self, node: Node) -> None:
-        # AvgPool sums raw codes, padding with the zero point; the reference sums x - zp, so
-        # kh*kw*zp per output moves into the next stage's bias, as the MVU's zero point does.
-        a = node.attrs
-        zp = int(a["x_zero_point"])
-        self._window_pool(node, "avgpool", "average pooling", pad_value=zp)
-        c = self.t(node.inputs[0]).shape[1]
-        self.pending_bias = np.full(c, -zp * a["kernel"][0] * a["kernel"][1], np.int64)
-
-    def _globalsum(self, node: Node) -> None:
-        in_t, out_t, elem, simd, blocks = self._pool_input(node, "global average pooling")
-        _, c, h, w = in_t.shape
-        blocks.append(BlockSpec("globalavgpool", dict(
-            channels=c, height=h, width=w, elem_shape=elem, simd=simd), simd, simd))
-        self.stages.append(Stage(node.name, node.op, blocks, 0, 0, cycles=h * w * c // simd))
-        self._finish_stage(in_t, out_t)
-        self.order = stream_order(out_t.shape)
-        self.pending_bias = np.full(c, -int(node.attrs["x_zero_point"]) * h * w, np.int64)
-
-    def _reshape(self, node: Node) -> None:
-        pass  # same elements, same stream: only the IR's view changes
-
-    def _transpose(self, node: Node) -> None:
-        in_t = self.t(node.inputs[0])
-        idx = np.arange(int(np.prod(in_t.shape))).reshape(in_t.shape).transpose(
-            node.attrs["perm"]).ravel()
-        inverse = np.empty_like(idx)
-        inverse[idx] = np.arange(idx.size)
-        self.order = inverse[self.order]
+        self.finish_stage(t, t)
 
 
 def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
@@ -752,6 +463,6 @@ def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100
     for name, value in (("--max-pe", max_pe), ("--max-simd", max_simd)):
         if value < 1:
             raise QfabError(f"{name} must be at least 1, not {value}")
-    p = _Planner(graph, budget, max_pe, max_simd).plan()
+    p = Planner(graph, budget, max_pe, max_simd).plan()
     p.clock_hz = clock_hz
     return p

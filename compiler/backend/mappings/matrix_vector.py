@@ -1,0 +1,140 @@
+"""Matrix-vector mappings: dense layers and convolutions on the MVU (a sliding window before
+it for a convolution), depthwise convolutions on a MAC a channel.
+
+The MVU multiplies raw codes; the input zero point's share of each dot product moves into
+the bias the next stage adds (``Planner.pending_bias``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from amaranth.hdl import Shape
+from qfab.compiler.backend.mappings import maps
+from qfab.compiler.backend.plan import (
+    BlockSpec,
+    Planner,
+    Stage,
+    choose_folding,
+    element_shape,
+    stream_order,
+)
+from qfab.compiler.ir import Node, Tensor
+from qfab.numerics import FixedFormat, IntFormat
+
+from qfab.errors import QfabError
+
+
+def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
+        in_t: Tensor, out_t: Tensor) -> None:
+    """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``."""
+    from qfab.compiler.backend.operands import mac_operands
+    from qfab.hw.multipliers import shape_for_range
+    from qfab.hw.mvu import dot_product_bounds
+
+    mh, mw = weights.shape
+    pe, simd = choose_folding(mh, mw, vectors, p.budget, p.max_pe, p.max_simd)
+    mult, stored = mac_operands(in_t.fmt, node, weights)
+    zx = node.attrs["x_zero_point"]
+    row_sums = weights.sum(axis=1).astype(np.int64)
+    bias = np.zeros(mh, np.int64) if node.attrs["bias"] is None else node.attrs["bias"]
+    p.pending_bias = np.asarray(bias, np.int64) - zx * row_sums
+    lo, hi = dot_product_bounds(stored, mult)
+    acc_shape = Shape(max(shape_for_range(lo, hi).width, 2), True)
+    blocks = []
+    elem = element_shape(in_t.fmt)
+    if window is not None:
+        p.adapt(blocks, elem, window.in_elems)
+        blocks.append(window)
+        p.elems = window.out_elems
+    p.adapt(blocks, elem, simd)
+    blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
+                                        acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
+    p.elems = pe
+    cycles = vectors * (mh // pe) * (mw // simd)
+    p.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,
+                          cycles=cycles, folding=dict(pe=pe, simd=simd, mh=mh, mw=mw),
+                          macs=vectors * mh * mw))
+    p.finish_stage(in_t, out_t)
+
+
+@maps("conv")
+def conv(p: Planner, node: Node) -> None:
+    a = node.attrs
+    in_t, out_t = p.t(node.inputs[0]), p.t(node.outputs[0])
+    if tuple(a["dilations"]) != (1, 1):
+        raise QfabError(f"node {node.name!r}: dilated convolution has no hardware block "
+                        "yet")
+    p.check_channel_order(node, in_t)
+    if a["group"] != 1:
+        if a["group"] == in_t.shape[1] == out_t.shape[1]:
+            depthwise(p, node, in_t, out_t)
+            return
+        raise QfabError(f"node {node.name!r}: grouped convolution has no hardware block "
+                        f"yet (group {a['group']}; depthwise, with group = channels in = "
+                        "channels out, has one)")
+    w = a["weight"]  # [M, C, kh, kw] -> [M, (ky, kx, c)] to match the window order
+    m, c, kh, kw = w.shape
+    weights = w.transpose(0, 2, 3, 1).reshape(m, kh * kw * c)
+    _, _, h, wd = in_t.shape
+    oh, ow = out_t.shape[2:]
+    window = None
+    if (kh, kw) != (1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"]):
+        _, simd = choose_folding(m, kh * kw * c, oh * ow, p.budget, p.max_pe, p.max_simd)
+        wsimd = math.gcd(c, simd)
+        t, l, b, r = a["pads"]
+        window = BlockSpec("window", dict(
+            channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
+            padding=(t, l, b, r), pad_value=int(a["x_zero_point"]),
+            elem_shape=element_shape(in_t.fmt), simd=wsimd), wsimd, wsimd)
+    mac(p, node, weights, oh * ow, window, in_t, out_t)
+    p.order = stream_order(out_t.shape)
+
+
+def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
+    """One filter a channel: a sliding window in depthwise order, then a MAC a channel
+    over the window's taps, ``simd`` channels at a time (the input zero point moves into
+    the bias, as the MVU's does)."""
+    from qfab.compiler.backend.operands import integer_weight_shape
+
+    a = node.attrs
+    if not isinstance(in_t.fmt, IntFormat | FixedFormat):
+        raise QfabError(f"node {node.name!r}: depthwise convolution of {in_t.fmt} codes "
+                        "has no hardware block yet")
+    w = np.asarray(a["weight"], np.int64)  # [C, 1, kh, kw] -> [C, (ky, kx)]
+    c, _, kh, kw = w.shape
+    weights = w.reshape(c, kh * kw)
+    _, _, h, wd = in_t.shape
+    oh, ow = out_t.shape[2:]
+    _, simd = choose_folding(1, c, oh * ow * kh * kw, p.budget, 1, p.max_simd)
+    zx = int(a["x_zero_point"])
+    bias = np.zeros(c, np.int64) if a["bias"] is None else np.asarray(a["bias"], np.int64)
+    p.pending_bias = bias - zx * weights.sum(axis=1)
+    elem = element_shape(in_t.fmt)
+    w_shape = integer_weight_shape(w)
+    blocks: list[BlockSpec] = []
+    p.adapt(blocks, elem, simd)
+    blocks.append(BlockSpec("window", dict(
+        channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
+        padding=tuple(a["pads"]), pad_value=zx, elem_shape=elem, simd=simd,
+        depthwise=True), simd, simd))
+    blocks.append(BlockSpec("depthwise", dict(
+        channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,
+        simd=simd), simd, simd))
+    p.stages.append(Stage(node.name, node.op, blocks, 0, 0,
+                          cycles=oh * ow * (c // simd) * kh * kw,
+                          folding=dict(simd=simd), macs=oh * ow * c * kh * kw))
+    p.finish_stage(in_t, out_t)
+    p.order = stream_order(out_t.shape)
+    p.elems = simd
+
+
+@maps("dense")
+def dense(p: Planner, node: Node) -> None:
+    in_t, out_t = p.t(node.inputs[0]), p.t(node.outputs[0])
+    if len(in_t.shape) != 2:
+        raise QfabError(f"node {node.name!r}: dense layers need a [N, K] input")
+    weights = node.attrs["weight"][:, p.order]
+    mac(p, node, weights, 1, None, in_t, out_t)
+    p.order = np.arange(out_t.shape[1])

@@ -1,0 +1,82 @@
+"""Threshold and requantization mappings: a per-channel stage that turns the raw sums (or
+codes) arriving into the next layer's codes, adding the bias the stage before left pending."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import unsigned
+from qfab.compiler.backend.mappings import maps
+from qfab.compiler.backend.plan import BlockSpec, Planner, element_shape
+from qfab.compiler.ir import Acc, Node, Tensor
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
+
+from qfab.errors import QfabError
+
+
+@maps("requant")
+def requant(p: Planner, node: Node) -> None:
+    a = node.attrs
+    in_t, out_t = p.t(node.inputs[0]), p.t(node.outputs[0])
+    c = p.channels(in_t)
+    bias = p.take_bias(c) + p.per_channel(a["bias_int"], c) \
+        - p.per_channel(a["in_zero_point"], c)
+    if isinstance(out_t.fmt, MinifloatFormat):
+        minifloat_requant(p, node, in_t, out_t, bias)
+        return
+    if isinstance(out_t.fmt, Acc) or not isinstance(out_t.fmt, IntFormat | FixedFormat) \
+            or isinstance(in_t.fmt, MinifloatFormat):
+        raise QfabError(f"node {node.name!r}: requantization from {in_t.fmt} to "
+                        f"{out_t.fmt} has no hardware block yet")
+    p.elementwise(node, BlockSpec("requant", dict(
+        acc_shape=p.input_shape(node), channels=c, pe=p.elems, bias=bias,
+        mult=p.per_channel(a["mult"], c), shift=p.per_channel(a["shift"], c),
+        zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
+        out_shape=element_shape(out_t.fmt), rounding=a["rounding"]),
+        p.elems, p.elems))
+
+
+def minifloat_requant(p: Planner, node: Node, in_t: Tensor, out_t: Tensor,
+                      bias: np.ndarray) -> None:
+    """A requant to a minifloat: encode_fixed of the dyadic product, ReLU fused."""
+    a, fmt = node.attrs, out_t.fmt
+    if fmt.decode(np.asarray(a["zero_point"], np.int64)) != 0:
+        raise QfabError(f"node {node.name!r}: a non-zero {fmt} zero point has no "
+                        "hardware block")
+    c = p.channels(in_t)
+    minifloat_in = isinstance(in_t.fmt, MinifloatFormat)  # codes, not an MVU's sums
+    acc_shape = unsigned(in_t.fmt.bits) if minifloat_in else p.input_shape(node)
+    params = dict(acc_shape=acc_shape, channels=c, pe=p.elems, fmt=fmt,
+                  bias=bias, mult=p.per_channel(a["mult"], c),
+                  shift=p.per_channel(a["shift"], c), relu=bool(a.get("relu", False)))
+    if minifloat_in:
+        params["in_fmt"] = in_t.fmt
+    p.elementwise(node, BlockSpec("minifloat_requant", params, p.elems, p.elems))
+
+
+@maps("threshold")
+def threshold(p: Planner, node: Node) -> None:
+    from qfab.hw.multipliers import shape_for_range
+
+    a = node.attrs
+    in_t = p.t(node.inputs[0])
+    if a.get("step", 1) != 1:
+        raise QfabError(f"node {node.name!r}: bipolar thresholds have no hardware "
+                        "mapping yet")
+    c = p.channels(in_t)
+    # acc + bias - zp >= t  <=>  acc >= t - bias + zp
+    shift = p.take_bias(c) - p.per_channel(a["in_zero_point"], c)
+    thr = np.asarray(a["thresholds"], np.int64) - shift[:, None]
+    lo, hi = int(a["base"]), int(a["base"]) + thr.shape[1]
+    p.elementwise(node, BlockSpec("threshold", dict(
+        acc_shape=p.input_shape(node), channels=c, pe=p.elems, thresholds=thr,
+        out_shape=shape_for_range(min(lo, 0), hi), out_bias=lo), p.elems, p.elems))
+
+
+@maps("clamp")
+def clamp(p: Planner, node: Node) -> None:
+    in_t, out_t = p.t(node.inputs[0]), p.t(node.outputs[0])
+    c = p.channels(in_t)
+    p.elementwise(node, BlockSpec("requant", dict(
+        acc_shape=p.input_shape(node), channels=c, pe=p.elems,
+        bias=p.take_bias(c), mult=1, shift=0, zero_point=0, lo=node.attrs["lo"],
+        hi=node.attrs["hi"], out_shape=element_shape(out_t.fmt)), p.elems, p.elems))
