@@ -154,11 +154,12 @@ REQUIRED_ATTRS = {
                                                           "x_zero_point"),
     "globalsum": ("x_zero_point",),
     "add": ("scale_a", "scale_b", "a_zero_point", "b_zero_point", "zero_point", "lo", "hi"),
-    "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",),
+    "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",), "argmax": ("axis",),
 }
 ELEMENTWISE_OPS = ("requant", "threshold", "clamp", "add")
 OPS = ("quantize", "dynamic_quantize", "dequantize", "conv", "dense", "requant", "threshold",
-       "clamp", "maxpool", "sumpool", "globalsum", "add", "reshape", "transpose", "concat")
+       "clamp", "maxpool", "sumpool", "globalsum", "add", "reshape", "transpose", "concat",
+       "argmax")
 FLOAT_OPS = ("quantize", "dynamic_quantize", "dequantize")
 
 

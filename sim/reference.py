@@ -341,5 +341,12 @@ class Reference:
     def _transpose(self, node: Node, x):
         return np.transpose(x, node.attrs["perm"])
 
+    def _argmax(self, node: Node, x):
+        """The index of the largest real value (the first one on ties, as ONNX's TopK)."""
+        t = self._t(node.inputs[0])
+        real = (np.asarray(fixed(t, x), np.float64) - t.broadcast(t.zero_point)) \
+            * 2.0**t.fmt.lsb_exponent * t.broadcast(t.scale) + t.broadcast(t.bias)
+        return np.argmax(real, axis=node.attrs["axis"], keepdims=True).astype(np.int64)
+
     def _concat(self, node: Node, *xs):
         return np.concatenate(xs, axis=node.attrs["axis"])

@@ -74,6 +74,8 @@ class Importer:
         self.elem_types: dict[str, int] = {}
         # Float input -> (codes, scale, zero point) of its dynamic quantizer (dynamic.py).
         self.dynamic: dict[str, tuple[str, str, str]] = {}
+        # Float graph inputs FINN annotates as integers (finn.py): name -> codes format.
+        self.input_types: dict[str, tuple] = {}
 
     # ---- helpers for handlers ------------------------------------------------------------
     def attr(self, node: onnx.NodeProto, name: str, default=None):
@@ -101,6 +103,10 @@ class Importer:
         v = self.value(node, i)
         if isinstance(v, Real):
             return v
+        if isinstance(v, FloatIn) and v.tensor in self.input_types:
+            from qfab.compiler.frontend.finn import annotated_real
+
+            return annotated_real(self, node, v)
         kind = "float (not quantized)" if isinstance(v, FloatIn | Const) else "raw codes"
         raise QfabError(f"{node.op_type} node {node.name!r}: input {node.input[i]!r} is {kind}; "
                         "qfab needs it quantized (QuantizeLinear/DequantizeLinear or Quant)")
@@ -145,6 +151,9 @@ class Importer:
             if inp.name in self.values:
                 continue  # old exporters list initializers as inputs
             self._add_input(inp)
+        from qfab.compiler.frontend.finn import read_annotations
+
+        read_annotations(self)
         for node in g.node:
             self._visit(node)
         for out in g.output:
@@ -300,6 +309,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     """Read a quantized ONNX model (QDQ, QOperator or QONNX) into the integer IR."""
     from qfab.compiler.frontend import (  # noqa: F401 (register handlers)
         dynamic,
+        finn,
         float_ops,
         qdq,
         qonnx,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 from qfab.compiler.frontend.importer import handles
-from qfab.compiler.frontend.lowering import quantize_real
+from qfab.compiler.frontend.lowering import _flip_negative_channels, quantize_real
 from qfab.compiler.frontend.values import Const, FloatIn, Real, Sum
 from qfab.compiler.ir import Acc
-from qfab.numerics import IntFormat, MinifloatFormat
+from qfab.numerics import IntFormat, MinifloatFormat, width_for
 
 _ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor",
              "HALF_UP": "half_up"}
@@ -132,8 +132,13 @@ def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
     bias = np.broadcast_to(np.asarray(src.bias, np.float64), (c,))
     zp = np.broadcast_to(np.asarray(src.zero_point, np.int64), (c,))
     thr = np.broadcast_to(np.asarray(real_thresholds, np.float64), (c, real_thresholds.shape[-1]))
+    if np.any(unit < 0) and isinstance(src.fmt, Acc):
+        # FINN's streamlining: a negative scale flips the comparison, which negating the
+        # channel's weights (and bias) undoes exactly.
+        unit = _flip_negative_channels(imp, src, unit)
     if np.any(unit <= 0):
-        raise imp.error(node, "thresholds on a tensor with a non-positive scale")
+        raise imp.error(node, "thresholds on a tensor with a zero or negative scale (a "
+                              "negative one is taken only straight after a Conv/Gemm/MatMul)")
     ints = np.empty(thr.shape, np.int64)
     for ch in range(c):
         for j, T in enumerate(thr[ch]):
@@ -141,7 +146,14 @@ def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
             cand = np.arange(guess - 2, guess + 3)
             ok = (cand - zp[ch]) * unit[ch] + bias[ch] >= T
             ints[ch, j] = cand[np.argmax(ok)] if ok.any() else guess + 3
-    bits = int(np.ceil(np.log2(thr.shape[-1] + 1))) + 1
+    return _threshold_node(imp, node, name, ints)
+
+
+def _threshold_node(imp, node, name: str, ints: np.ndarray) -> str:
+    """A threshold node counting, per channel, the integer thresholds ``ints`` [C, T] the
+    codes of ``name`` reach."""
+    src = imp.tensor(name)
+    bits = int(np.ceil(np.log2(ints.shape[-1] + 1))) + 1
     out = imp.new_tensor(node.name or node.output[0], src.shape, IntFormat(bits=bits, signed=True),
                          axis=src.axis)
     imp.graph.add_node("threshold", node.name or node.output[0], [name], [out],
@@ -152,25 +164,56 @@ def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
 
 @handles("MultiThreshold")
 def MultiThreshold(imp, node):
-    r = imp.real(node, 0)
     thr = np.asarray(imp.const(node, 1, "thresholds"), np.float64)
     if thr.ndim != 2:
         raise imp.error(node, f"thresholds must be 2-D (got {thr.shape})")
+    if isinstance(imp.value(node, 0), FloatIn):
+        out = _threshold_input(imp, node, imp.value(node, 0), thr)
+    else:
+        out = _threshold_layer(imp, node, thr)
+    out_scale = float(imp.attr(node, "out_scale", 1.0))
+    out_bias = float(imp.attr(node, "out_bias", 0.0))
+    t = imp.tensor(out)
+    # out_bias + out_scale * count as codes base + step * count of unit out_scale / step:
+    # FINN's bipolar activation (out_scale 2, out_bias -1) is -1 + 2 * count, of unit 1.
+    step = next((s for s in range(1, 9) if (out_bias * s / out_scale).is_integer()), None)
+    if step is None or out_scale <= 0:
+        raise imp.error(node, f"out_bias {out_bias:g} is not a multiple of out_scale "
+                              f"{out_scale:g} / k for a small integer k (and out_scale > 0)")
+    base = int(out_bias * step / out_scale)
+    if step > 1 or base:
+        n_thr = imp.graph.nodes[-1].attrs["thresholds"].shape[1]
+        lo, hi = sorted((base, base + step * n_thr))
+        t.fmt = IntFormat(bits=max(width_for(lo, hi)[0], 2), signed=True)
+        imp.graph.nodes[-1].attrs.update(base=base, step=step)
+    t.scale, t.zero_point = np.float64(out_scale / step), np.int64(0)
+    return [Real(out)]
+
+
+def _threshold_input(imp, node, v: FloatIn, thr: np.ndarray) -> str:
+    """MultiThreshold on the raw (FINN-annotated) graph input, compared in float32."""
+    from qfab.compiler.frontend.finn import pre_shape, threshold_input
+
+    shape = pre_shape(v, imp.graph.tensors[v.tensor].shape)
+    channels = shape[1] if len(shape) > 1 else 1
+    if thr.shape[0] not in (1, channels):
+        raise imp.error(node, f"{thr.shape[0]} threshold rows for {channels} channels")
+    thr32 = np.broadcast_to(thr.astype(np.float32), (channels, thr.shape[1]))
+    name, ints = threshold_input(
+        imp, node, v, lambda real: (real[..., None] >= thr32).sum(axis=-1), channels,
+        thr.shape[1])
+    return _threshold_node(imp, node, name, ints)
+
+
+def _threshold_layer(imp, node, thr: np.ndarray) -> str:
+    r = imp.real(node, 0)
     # qonnx's channel axis: the "C" of data_layout, else guessed from the rank.
     ndim = len(imp.tensor(r.tensor).shape)
     layout = imp.attr(node, "data_layout", "") or {3: "NWC"}.get(ndim, "NC")
     if "C" in layout and layout.index("C") != imp.tensor(r.tensor).axis:
         raise imp.error(node, f"data_layout {layout!r} puts channels on another axis than "
                               f"the producing layer's ({imp.tensor(r.tensor).axis})")
-    out = _threshold_real(imp, node, r, thr)
-    out_scale = float(imp.attr(node, "out_scale", 1.0))
-    out_bias = float(imp.attr(node, "out_bias", 0.0))
-    t = imp.tensor(out)
-    zp = -out_bias / out_scale
-    if zp != round(zp):
-        raise imp.error(node, "out_bias must be a multiple of out_scale")
-    t.scale, t.zero_point = np.float64(out_scale), np.int64(round(zp))
-    return [Real(out)]
+    return _threshold_real(imp, node, r, thr)
 
 
 @handles("Trunc")
