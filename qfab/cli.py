@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from qfab.crash import report_crash
 from qfab.errors import QfabError
 
 # Each command is a module in qfab/commands with HELP, add_arguments(parser) and run(args).
@@ -27,10 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qfab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            mod = _module(name)
-        except ModuleNotFoundError:
-            continue  # not built yet
+        mod = _module(name)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(run=mod.run)
@@ -38,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Exit status: 0 success, 1 the hardware disagrees with the reference
+    (or a program run on the SoC failed), 2 a user error (one line, from a QfabError or the
+    argument parser), 3 a bug in qfab (one line naming the file its traceback went to)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)  # --help and usage errors exit here, 0 or 2
+    except Exception as e:  # a command module that does not import
+        return report_crash(argv[0] if argv else "", e, argv)
     try:
         return args.run(args)
     except QfabError as e:
@@ -47,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qfab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`qfab inspect MODEL | head`): not a bug of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (Exception, SystemExit) as e:  # commands return their status; they never exit
+        return report_crash(args.command, e, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The one exception type that means "the user's input is wrong".
 
 The CLI prints a ``QfabError`` as one line on stderr and exits with status 2; anything else
-is a bug in qfab and keeps its traceback.
+is a bug in qfab: the CLI writes its traceback to a file and exits with status 3
+(``qfab.crash``).
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import ml_dtypes
 import numpy as np
@@ -155,3 +156,54 @@ def test_reference_input_errors(problem, tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("failure", [ZeroDivisionError("division by zero"), SystemExit(1),
+                                     AssertionError()])
+def test_unexpected_exception_is_exit_3_with_traceback_file(failure, tmp_path, monkeypatch,
+                                                             capsys):
+    """A bug in a command: one line on stderr naming the file its traceback went to, and
+    exit 3, never 1 (the hardware disagrees)."""
+    import qfab.commands.inspect
+
+    def crash(args):
+        raise failure
+
+    monkeypatch.setenv("QFAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(qfab.commands.inspect, "run", crash)
+    assert main(["inspect", TFC]) == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("qfab inspect: internal error") and type(failure).__name__ in line
+    (report,) = (tmp_path / "cache").glob("crash-*.txt")
+    assert line.endswith(f"traceback in {report}")
+    text = report.read_text()
+    assert f"command: qfab inspect {TFC}" in text
+    assert "Traceback (most recent call last)" in text and "in crash" in text
+
+
+def test_crash_report_falls_back_to_the_temp_folder(tmp_path, monkeypatch, capsys):
+    import qfab.commands.inspect
+
+    def crash(args):
+        raise RuntimeError("boom")
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("QFAB_CACHE_DIR", str(blocker))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.setattr(qfab.commands.inspect, "run", crash)
+    assert main(["inspect", TFC]) == 3
+    (report,) = (tmp_path / "tmp").glob("crash-*.txt")
+    assert capsys.readouterr().err.strip().endswith(str(report))
+
+
+@pytest.mark.parametrize("argv, status", [([], 2), (["--help"], 0), (["inspect", "--help"], 0),
+                                          (["no-such-command"], 2), (["inspect"], 2)])
+def test_argument_errors_exit_2_and_help_0(argv, status, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == status
+    if status == 2:
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
