@@ -320,6 +320,8 @@ class Planner:
             return unsigned(last.params["fmt"].bits)
         if last.kind in SUM_KINDS:
             return sum_out_shape(last)
+        if last.kind == "maxpool":  # the largest of the codes arriving: their own shape
+            return Shape.cast(last.params["elem_shape"])
         return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
 
     # ---- for the mappings (compiler/backend/mappings/) ----------------------------------

@@ -20,7 +20,8 @@ IN_SHAPE = (2, 6, 6)
 def _model(head: str) -> onnx.ModelProto:
     """Conv -> Relu -> ``head``: "avgpool" (2x2 stride 2) -> Conv, "avgpool_pads" (the same
     with pads 1 and count_include_pad=1) -> Conv, "gap" -> Flatten -> Gemm, "depthwise" (a
-    3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; "add" (1x1
+    3x3 depthwise Conv, stride 2, pads 1) -> Relu -> 1x1 Conv, as in MobileNet; "maxpool_end"
+    (a 2x2 MaxPool as the model's last layer); "add" (1x1
     Conv -> Add of the Relu's output), "residual2" (two residual blocks in a row, the
     second's skip the first's sum), "projection" (a 1x1 Conv on each branch), "downsample"
     (ResNet's downsampling block: 3x3 stride 2 and 3x3 beside a 1x1 stride-2 shortcut); or,
@@ -50,6 +51,9 @@ def _model(head: str) -> onnx.ModelProto:
                                    strides=[2, 2] if depthwise else [1, 1]),
                   helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
                   helper.make_node("Conv", ["r2", "w3"], ["y"], name="pw")]
+    elif head == "maxpool_end":  # the model's last layer is a pool, not a MAC's requantizer
+        nodes.append(helper.make_node("MaxPool", ["r1"], ["y"], name="pool",
+                                      kernel_shape=[2, 2], strides=[2, 2]))
     elif head == "add":
         inits["w2"] = rng.normal(0, 0.5, (4, 4, 1, 1))
         nodes += [helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
@@ -157,6 +161,15 @@ def test_pool_cosimulation(tmp_path, head, activations, op, kind, zero_point, fo
     assert _pool_zero_point(design, op) == zero_point
     pool = next(s for s in design.plan.stages if s.op == op)
     assert pool.blocks[-1].kind == kind
+    _cosimulate(design)
+
+
+def test_model_ending_in_maxpool(tmp_path):
+    """The accelerator's output is the pool's: codes of the requantizer's shape."""
+    pytest.importorskip("cocotb")
+    design = qfab.compile(_quantized(tmp_path, "maxpool_end", "QInt8"))
+    assert design.plan.stages[-1].op == "maxpool"
+    assert design.plan.out_shape == design.plan.stages[-2].blocks[-1].params["out_shape"]
     _cosimulate(design)
 
 
