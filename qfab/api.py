@@ -19,11 +19,14 @@ from qfab.numerics import IntFormat
 ModelLike = str | os.PathLike | onnx.ModelProto | Graph
 
 
-def lower_model(model: ModelLike, *, multiplier_bits: int = 16) -> Graph:
-    """Import an ONNX model and run the lowering passes: the integer-only IR."""
+def lower_model(model: ModelLike, *, multiplier_bits: int = 16,
+                input_format: str | None = None) -> Graph:
+    """Import an ONNX model and run the lowering passes: the integer-only IR.
+    ``input_format`` (``fixed<16,6>``, ``int8:0.05``, ``uint8``, ``E4M3``, ...) is the number
+    format of a float graph input the model reads without quantizing it."""
     if isinstance(model, Graph):
         return model
-    return lower(import_onnx(model), multiplier_bits=multiplier_bits)
+    return lower(import_onnx(model, input_format), multiplier_bits=multiplier_bits)
 
 
 def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
@@ -41,13 +44,14 @@ def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
 
 
 def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
-              requant: str = "dyadic") -> dict[str, np.ndarray]:
+              requant: str = "dyadic", *, input_format: str | None = None
+              ) -> dict[str, np.ndarray]:
     """Run the integer-only reference. ``inputs`` maps graph input names to arrays (a single
     array is accepted for a one-input model); the batch dimension may be any size. Returns
     output name -> array: float32 where the model dequantizes, integer codes otherwise."""
     from qfab.sim.reference import Reference
 
-    graph = lower_model(model)
+    graph = lower_model(model, input_format=input_format)
     if not isinstance(inputs, dict):
         if len(graph.inputs) != 1:
             raise QfabError(f"the model has {len(graph.inputs)} inputs; pass a dict by name")

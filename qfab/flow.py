@@ -21,7 +21,7 @@ def _board(board):
 
 def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
-            output: str | None = None, soc: bool = True):
+            output: str | None = None, soc: bool = True, input_format: str | None = None):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
@@ -31,7 +31,8 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     (:func:`fastest_fitting`); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
 
     The backend maps one chain of layers: for a model with several outputs, ``output`` names
-    the one to build (with the part of the graph it depends on)."""
+    the one to build (with the part of the graph it depends on). ``input_format`` is the
+    number format of a float graph input the model does not quantize (``fixed<16,6>``...)."""
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
@@ -39,7 +40,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
 
     b = _board(board)
     clock_hz = b.clock_hz if b is not None else 100e6
-    graph = lower_model(model)
+    graph = lower_model(model, input_format=input_format)
     if output is not None:
         from qfab.compiler.passes.select import select_output
 

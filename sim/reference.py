@@ -198,6 +198,9 @@ class Reference:
             if op == "Reshape":
                 x = x.reshape((x.shape[0],) + tuple(c[1:]))
                 continue
+            if op == "Transpose":
+                x = x.transpose(tuple(c))
+                continue
             x = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
                  "Relu": np.maximum}[op](x, c).astype(np.float32)
         if node.attrs.get("bipolar"):
@@ -216,6 +219,9 @@ class Reference:
         r = np.rint(scaled) if rounding == "half_even" else (
             np.floor(scaled) if rounding == "floor" else np.floor(scaled + np.float32(0.5)))
         q = r.astype(np.float64) + t.zero_point
+        if node.attrs.get("overflow") == "wrap":  # ap_fixed's AP_WRAP: keep the low bits
+            span = 2**t.fmt.bits
+            return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
         lo, hi = node.attrs.get("lo", t.fmt.min), node.attrs.get("hi", t.fmt.max)
         return np.clip(q, lo, hi).astype(np.int64)
 

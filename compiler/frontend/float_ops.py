@@ -296,11 +296,22 @@ def _layout(imp, node, op: str, out_shape, **attrs):
     return [type(v)(out.name)]
 
 
+def _float_input_layout(imp, node, v: FloatIn, op: str, shape, arg) -> list:
+    """A layout op on a float graph input: float pre-processing before its quantizer (the
+    host computes it, as it quantizes the input)."""
+    if shape[0] != v.shape[0]:
+        raise imp.error(node, f"changes the batch dimension ({v.shape} -> {tuple(shape)})")
+    return [FloatIn(v.tensor, tuple(shape), v.pre + [(op, np.asarray(arg))])]
+
+
 @handles("Flatten")
 def Flatten(imp, node):
-    t = imp.tensor(imp.value(node, 0).tensor)
+    v = imp.value(node, 0)
     axis = int(imp.attr(node, "axis", 1))
-    shape = (int(np.prod(t.shape[:axis])), int(np.prod(t.shape[axis:])))
+    old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
+    shape = (int(np.prod(old[:axis])), int(np.prod(old[axis:])))
+    if isinstance(v, FloatIn):
+        return _float_input_layout(imp, node, v, "Reshape", shape, shape)
     return _layout(imp, node, "reshape", shape, shape=shape)
 
 
@@ -320,17 +331,19 @@ def Reshape(imp, node):
         shape = (np.squeeze(probe, tuple(axes)) if node.op_type == "Squeeze"
                  else np.expand_dims(probe, tuple(axes))).shape
     if isinstance(v, FloatIn):
-        if shape[0] != old[0]:
-            raise imp.error(node, f"changes the batch dimension ({old} -> {shape})")
-        return [FloatIn(v.tensor, tuple(shape), v.pre + [("Reshape", np.array(shape))])]
+        return _float_input_layout(imp, node, v, "Reshape", shape, shape)
     return _layout(imp, node, "reshape", tuple(shape), shape=tuple(shape))
 
 
 @handles("Transpose")
 def Transpose(imp, node):
-    t = imp.tensor(imp.value(node, 0).tensor)
-    perm = tuple(imp.attr(node, "perm", list(range(len(t.shape)))[::-1]))
-    return _layout(imp, node, "transpose", tuple(t.shape[p] for p in perm), perm=perm)
+    v = imp.value(node, 0)
+    old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
+    perm = tuple(imp.attr(node, "perm", list(range(len(old)))[::-1]))
+    shape = tuple(old[p] for p in perm)
+    if isinstance(v, FloatIn):  # a channels-last model's NHWC -> NCHW at the input
+        return _float_input_layout(imp, node, v, "Transpose", shape, perm)
+    return _layout(imp, node, "transpose", shape, perm=perm)
 
 
 @handles("Identity")

@@ -63,7 +63,7 @@ def load_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
 
 
 class Importer:
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, model: onnx.ModelProto, input_format=None):
         self.model = onnx.ModelProto()
         self.model.CopyFrom(model)
         for node in self.model.graph.node:
@@ -76,6 +76,10 @@ class Importer:
         self.dynamic: dict[str, tuple[str, str, str]] = {}
         # Float graph inputs FINN annotates as integers (finn.py): name -> codes format.
         self.input_types: dict[str, tuple] = {}
+        # The format a float input no quantizer reads is taken as (input_format.py), and the
+        # quantize node made for each input (with its float pre-processing).
+        self.input_format = input_format
+        self.input_quantizers: dict[tuple[str, str], str] = {}
 
     # ---- helpers for handlers ------------------------------------------------------------
     def attr(self, node: onnx.NodeProto, name: str, default=None):
@@ -107,9 +111,15 @@ class Importer:
             from qfab.compiler.frontend.finn import annotated_real
 
             return annotated_real(self, node, v)
+        if isinstance(v, FloatIn) and self.input_format is not None:
+            from qfab.compiler.frontend.input_format import input_real
+
+            return input_real(self, v)
         kind = "float (not quantized)" if isinstance(v, FloatIn | Const) else "raw codes"
+        hint = (", or give the graph input's number format with --input-format (hls4ml's "
+                "default: fixed<16,6>)" if isinstance(v, FloatIn) else "")
         raise QfabError(f"{node.op_type} node {node.name!r}: input {node.input[i]!r} is {kind}; "
-                        "qfab needs it quantized (QuantizeLinear/DequantizeLinear or Quant)")
+                        f"qfab needs it quantized (QuantizeLinear/DequantizeLinear or Quant){hint}")
 
     def tensor(self, name: str) -> Tensor:
         return self.graph.tensors[name]
@@ -291,8 +301,10 @@ class Importer:
                 self.graph.rename(v.tensor, out.name)
             return out.name
         if isinstance(v, Real):
-            if out.name in self.graph.tensors:
-                self.graph.rename(out.name, self.graph.fresh(out.name))
+            if out.name in self.graph.tensors:  # e.g. a MatMul's accumulator named as the output
+                renamed = self.graph.fresh(out.name)
+                self.graph.rename(out.name, renamed)
+                v = Real(renamed if v.tensor == out.name else v.tensor, v.lo, v.hi)
             y = Tensor(out.name, self.tensor(v.tensor).shape, None)
             et = out.type.tensor_type.elem_type
             # The IR computes in float32; a float16/float64 output is a final cast, as ONNX's
@@ -305,8 +317,10 @@ class Importer:
         raise QfabError(f"graph output {out.name!r} is not computed from quantized tensors")
 
 
-def import_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
-    """Read a quantized ONNX model (QDQ, QOperator or QONNX) into the integer IR."""
+def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -> Graph:
+    """Read a quantized ONNX model (QDQ, QOperator or QONNX) into the integer IR.
+    ``input_format`` (text such as ``fixed<16,6>``, see input_format.py) is the format of a
+    float graph input that the model reads without quantizing it."""
     from qfab.compiler.frontend import (  # noqa: F401 (register handlers)
         dynamic,
         finn,
@@ -315,4 +329,8 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
         qonnx,
     )
 
-    return Importer(load_model(model)).run()
+    if isinstance(input_format, str):
+        from qfab.compiler.frontend.input_format import parse_input_format
+
+        input_format = parse_input_format(input_format)
+    return Importer(load_model(model), input_format).run()

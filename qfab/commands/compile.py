@@ -17,8 +17,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_design_arguments(parser)
 
 
+def add_input_format(parser: argparse.ArgumentParser) -> None:
+    """The flag every command that reads a model takes."""
+    parser.add_argument("--input-format", metavar="FMT",
+                        help="number format of a float graph input the model does not "
+                             "quantize (Keras/hls4ml exports): fixed<16,6> (hls4ml's "
+                             "default), ap_fixed<W,I,AP_RND_CONV,AP_SAT>, int8:SCALE, uint8, "
+                             "E4M3")
+
+
 def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by the commands that build a design."""
+    add_input_format(parser)
     parser.add_argument("--board", metavar="B", help="board name or YAML file (sets the clock)")
     parser.add_argument("--target-fps", type=float, metavar="N",
                         help="fold each layer to the fewest multipliers meeting N inferences/s")
@@ -37,7 +47,7 @@ def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
 
     return compile(args.model, board=args.board, target_fps=args.target_fps, out_dir=out_dir,
                    max_pe=args.max_pe, max_simd=args.max_simd, output=args.output_name,
-                   soc=soc)
+                   soc=soc, input_format=args.input_format)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from qfab.commands.compile import add_input_format
+
 HELP = "show the lowered integer IR: layers, shapes, formats, MACs, widths, requantizers"
 
 
@@ -15,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: name, inputs, outputs, layers, "
                              "total_macs) instead of a table")
+    add_input_format(parser)
 
 
 def _shape(t: dict) -> str:
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from qfab.api import lower_model
     from qfab.compiler.summary import summarize
 
-    summary = summarize(lower_model(args.model))
+    summary = summarize(lower_model(args.model, input_format=args.input_format))
     if args.json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")

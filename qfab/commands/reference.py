@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qfab.commands.compile import add_input_format
 from qfab.errors import QfabError
 
 HELP = "run the integer reference model on IN and write the outputs to OUT.npz"
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dyadic: integer multiply and shift, as the hardware does "
                              "(default); onnx: float scale with round half to even, as "
                              "onnxruntime does")
+    add_input_format(parser)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise QfabError(f"--output {out}: the outputs file must end in .npz")
     model = load_model(args.model)
-    graph = lower_model(model)
+    graph = lower_model(model, input_format=args.input_format)
     inputs = load_inputs(args.input, graph)
     outputs = reference(graph, inputs, requant=args.requant)
     _write_npz(out, savable_outputs(graph, model, outputs))
