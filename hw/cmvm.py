@@ -1,0 +1,188 @@
+"""Fully unrolled matrix-vector unit with constant weights: ``y = W @ x``, one vector a cycle.
+
+Each product sees one weight, so there are no multipliers and no weight memory: the whole
+matrix is an adder graph (:mod:`qfab.hw.adder_graph`: canonical signed digits, pairs shared
+across outputs, zero weights free), pipelined with a register after every
+``adders_per_stage`` adder levels. Values that skip a stage ride in delay registers, so every
+output leaves in the same cycle. Each node is as wide as its exact range needs.
+
+The input beat is registered, then the adder stages follow, then the output register with a
+spare slot (:class:`~qfab.hw._skid.OutputSkid`); every register moves only when the spare is
+empty, so the unit stalls as a whole and ``ready`` comes from a register.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from qfab.hw._checks import check_count, check_shape, shape_range
+from qfab.hw._skid import OutputSkid
+from qfab.hw.adder_graph import AdderGraph, evaluate, solve_cmvm
+from qfab.hw.multipliers import shape_for_range
+
+__all__ = ["ConstantMatrixVectorUnit", "cmvm_model", "DEFAULT_ADDERS_PER_STAGE"]
+
+# Adder levels between registers: four short carry chains fit a 100 MHz cycle on 7-series.
+DEFAULT_ADDERS_PER_STAGE = 4
+
+
+def cmvm_model(weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """What the unit computes: ``vectors @ weights.T`` (``[..., MW]`` -> ``[..., MH]``),
+    exact (Python ints in an object array)."""
+    return np.asarray(vectors).astype(object) @ np.asarray(weights).astype(object).T
+
+
+class ConstantMatrixVectorUnit(wiring.Component):
+    """``y = W @ x`` for a constant integer ``W``, fully unrolled and pipelined.
+
+    Parameters
+    ----------
+    weights : ndarray of int, shape [MH, MW]
+        Weight codes, zero points already subtracted.
+    in_shape : ShapeLike
+        Shape of one input element.
+    acc_shape : ShapeLike
+        Shape of one output; results wrap modulo its width, so one that holds every dot
+        product (the compiler's range analysis) gives exact results.
+    adders_per_stage : int
+        Adder levels between pipeline registers (the cycle budget's knob).
+    share : bool
+        Share common pairs of terms across outputs (on by default).
+
+    Members
+    -------
+    i_stream : In(stream.Signature(ArrayLayout(in_shape, MW)))
+        One vector a beat.
+    o_stream : Out(stream.Signature(ArrayLayout(acc_shape, MH)))
+        One result vector a beat, ``latency`` cycles after its input.
+    """
+
+    def __init__(self, *, weights: np.ndarray, in_shape: Any, acc_shape: Any,
+                 adders_per_stage: int = DEFAULT_ADDERS_PER_STAGE, share: bool = True):
+        w = np.asarray(weights)
+        if w.ndim != 2 or w.size == 0:
+            raise ValueError(f"weights must be a non-empty [MH, MW] matrix, not shape {w.shape}")
+        if not (np.issubdtype(w.dtype, np.integer) or w.dtype == object):
+            raise ValueError(f"weights must be integers, not {w.dtype}")
+        self._weights = w.astype(np.int64)
+        self._weights.setflags(write=False)
+        self._in_shape = check_shape("in_shape", in_shape)
+        self._acc_shape = check_shape("acc_shape", acc_shape)
+        self._per_stage = check_count("adders_per_stage", adders_per_stage)
+        self._share = bool(share)
+        mh, mw = w.shape
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(self._in_shape, mw))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(self._acc_shape, mh))),
+        })
+
+    weights = property(lambda self: self._weights)
+    in_shape = property(lambda self: self._in_shape)
+    acc_shape = property(lambda self: self._acc_shape)
+    adders_per_stage = property(lambda self: self._per_stage)
+    mh = property(lambda self: self._weights.shape[0])
+    mw = property(lambda self: self._weights.shape[1])
+
+    @cached_property
+    def graph(self) -> AdderGraph:
+        return solve_cmvm(self._weights, share=self._share)
+
+    @cached_property
+    def ranges(self) -> list[tuple[int, int]]:
+        """Range of every value of the graph (inputs, then nodes), by interval arithmetic."""
+        lo, hi = shape_range(self._in_shape)
+        out = [(lo, hi)] * self.graph.inputs
+        for n in self.graph.nodes:
+            (alo, ahi), (blo, bhi) = out[n.a], out[n.b]
+            blo, bhi = (blo, bhi) if n.sign_b > 0 else (-bhi, -blo)
+            out.append(((alo << n.shift_a) + (blo << n.shift_b),
+                        (ahi << n.shift_a) + (bhi << n.shift_b)))
+        return out
+
+    def _region(self, value: int) -> int:
+        level = self.graph.levels[value]
+        return 0 if level == 0 else (level - 1) // self._per_stage
+
+    @property
+    def stages(self) -> int:
+        """Registers a beat passes before the output register: the input's, then one after
+        every ``adders_per_stage`` adder levels."""
+        return 1 + max((self._region(o[0]) for o in self.graph.outputs if o is not None),
+                       default=0)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input beat to its output beat without stalls."""
+        return self.stages + 1
+
+    @property
+    def initiation_interval(self) -> int:
+        return 1
+
+    def cycles(self, vectors: int) -> int:
+        """Cycles from the first input beat to the last output beat, both included, for a
+        continuous run of ``vectors`` vectors without back-pressure."""
+        return vectors + self.latency
+
+    def model(self, vectors: np.ndarray) -> np.ndarray:
+        """Exact results for ``vectors`` ``[..., MW]``, wrapped to ``acc_shape`` as the
+        hardware's are (identical whenever the accumulator holds the sums)."""
+        y = evaluate(self.graph, vectors)
+        bits = self._acc_shape.width
+        wrapped = np.vectorize(lambda v: ((int(v) + (1 << (bits - 1))) % (1 << bits))
+                               - (1 << (bits - 1)) if self._acc_shape.signed
+                               else int(v) % (1 << bits), otypes=[object])(y)
+        return wrapped.astype(np.int64) if bits <= 63 else wrapped
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        g = self.graph
+        i_s, o_s = self.i_stream, self.o_stream
+        o_layout = data.ArrayLayout(self._acc_shape, self.mh)
+        skid = OutputSkid(m, o_s, o_layout)
+        shapes = [shape_for_range(lo, hi) for lo, hi in self.ranges]
+        staged: dict[tuple[int, int], Any] = {}
+        moves: list = []  # register updates, all made only on advance
+
+        for i in range(g.inputs):
+            reg = Signal(self._in_shape, name=f"x{i}")
+            moves.append(reg.eq(i_s.payload[i]))
+            staged[i, 0] = reg
+
+        def at(value: int, region: int) -> Any:
+            """``value`` as seen in ``region``: delayed by registers when made earlier."""
+            found = staged.get((value, region))
+            if found is None:
+                reg = Signal(shapes[value], name=f"v{value}_r{region}")
+                moves.append(reg.eq(at(value, region - 1)))
+                staged[value, region] = found = reg
+            return found
+
+        for k, n in enumerate(g.nodes):
+            v = g.inputs + k
+            r = self._region(v)
+            a, b = at(n.a, r) << n.shift_a, at(n.b, r) << n.shift_b
+            sig = Signal(shapes[v], name=f"n{v}")
+            m.d.comb += sig.eq(a + b if n.sign_b > 0 else a - b)
+            staged[v, r] = sig
+
+        last = self.stages - 1
+        result = Signal(o_layout)
+        for j, o in enumerate(g.outputs):
+            if o is not None:
+                term = at(o[0], last) << o[1]
+                m.d.comb += result[j].eq(term if o[2] > 0 else -term)
+
+        valid = [Signal(name=f"valid{s}") for s in range(self.stages)]
+        moves += [valid[0].eq(i_s.valid)] + [valid[s].eq(valid[s - 1])
+                                              for s in range(1, self.stages)]
+        m.d.comb += i_s.ready.eq(skid.advance)
+        with m.If(skid.advance):
+            m.d.sync += moves
+        skid.push(valid[-1], result)
+        return m
