@@ -75,8 +75,9 @@ def layer(graph: Graph, node: Node) -> dict[str, Any]:
 
 
 def _floats(a) -> list[float] | float:
-    a = np.asarray(a, np.float64)
-    return float(a) if a.size == 1 else [float(v) for v in a.reshape(-1)]
+    # A layer of one output channel has a per-channel scale of shape (1,): one number.
+    a = np.asarray(a, np.float64).reshape(-1)
+    return float(a[0]) if a.size == 1 else [float(v) for v in a]
 
 
 def summarize(graph: Graph) -> dict[str, Any]:

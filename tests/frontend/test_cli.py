@@ -9,7 +9,9 @@ import ml_dtypes
 import numpy as np
 import onnx
 import pytest
+from frontend_harness import node_case_model, node_cases
 from onnx import TensorProto, helper, numpy_helper
+from qonnx_graphs import Builder
 
 from qfab.api import reference
 from qfab.cli import main
@@ -207,3 +209,49 @@ def test_argument_errors_exit_2_and_help_0(argv, status, capsys):
     assert exit_.value.code == status
     if status == 2:
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+QUANTIZE_TO_CODES = [(op, c) for op, c in node_cases(("QuantizeLinear",))
+                     if node_case_model(c)[2][0].dtype.isbuiltin != 1]
+
+
+@pytest.mark.parametrize("op,case", QUANTIZE_TO_CODES, ids=[c.name for _, c in QUANTIZE_TO_CODES])
+def test_reference_writes_types_numpy_lacks_as_codes(op, case, tmp_path, capsys):
+    """ONNX's own QuantizeLinear cases with float8, float4, int4 and int2 outputs: OUT.npz
+    reads back without ml_dtypes, float8/float4 as uint8 bit patterns, int4/int2 as int8
+    values, uint4/uint2 as uint8 (once, E5M2 was written as a dtype '<f1' NumPy cannot read)."""
+    model, feeds, (expected,) = node_case_model(case)
+    onnx.save(model, tmp_path / "model.onnx")
+    (tmp_path / "in").mkdir()
+    (x,) = feeds.values()
+    onnx.save_tensor(numpy_helper.from_array(x), tmp_path / "in" / "input_0.pb")
+    out = tmp_path / "out.npz"
+    assert main(["reference", str(tmp_path / "model.onnx"), "--input", str(tmp_path / "in"),
+                 "--output", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as saved:
+        (got,) = saved.values()
+    if expected.dtype.name.startswith("float"):
+        want = expected.view(np.uint8)
+    else:
+        want = expected.astype(np.int8 if ml_dtypes.iinfo(expected.dtype).min < 0 else np.uint8)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_inspect_a_dense_layer_of_one_output(tmp_path, capsys):
+    """A QONNX MLP of one output (1-bit unsigned input codes, a Mul after the MatMul): the
+    dequantizer's per-channel scale has one element, once a TypeError in inspect."""
+    rng = np.random.default_rng(0)
+    b = Builder()
+    x = b.quant("x", 1.0, 1, signed=0)
+    w = b.quant(b.weight(rng.normal(0, 0.5, (16, 1))), 0.5, 4, narrow=1)
+    y = b.node("Mul", [b.node("MatMul", [x, w]), b.const(np.full((1,), 0.25))])
+    path = tmp_path / "one_output.onnx"
+    onnx.save(b.model((1, 16), y), path)
+    assert main(["inspect", str(path), "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert [layer["op"] for layer in layers] == ["quantize", "dense", "dequantize"]
+    assert layers[0]["inputs"][0]["format"] == "float32"
+    assert layers[0]["outputs"][0]["format"] == "uint1"
+    assert layers[2]["scale"] == 1.0 * 0.5 * 0.25
+    assert main(["inspect", str(path)]) == 0
+    assert "scale 0.125 zp 0" in capsys.readouterr().out

@@ -15,13 +15,9 @@ starts to pass fails the test, so the table stays true.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import onnx
 import pytest
-from frontend_harness import as_array, lowered, mismatch, output_types
-from onnx import numpy_helper
+from frontend_harness import lowered, mismatch, node_case_model, node_cases, output_types
 
 from qfab.api import reference
 from qfab.errors import QfabError
@@ -31,54 +27,8 @@ OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "Co
 FLOAT_REQUANT_OPS = ("QLinearConv", "QLinearMatMul")
 
 UNSUPPORTED: dict[str, str] = {}
-
-
-def _collect() -> list[tuple[str, object]]:
-    """(op type, case) for every case of OPS.
-
-    ``collect_testcases(op_type)`` imports the generator modules, which register cases as a
-    side effect, so only its first call in a process returns the right list. One call with no
-    filter, grouped here by op, gives what a call per op would: a single-node case belongs to
-    its node's op, an ``_expanded`` (function body) case to the case it expands.
-    """
-    from onnx.backend.test.case.node import collect_testcases
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unrelated generators warn about float overflow
-        cases = collect_testcases()
-    by_name = {c.name: c for c in cases}
-    found = []
-    for c in cases:
-        base = c.name.split("_expanded")[0]
-        op = by_name[base].model.graph.node[0].op_type if base in by_name else None
-        if op in OPS:
-            found.append((op, c))
-    return found
-
-
-CASES = _collect()
+CASES = node_cases(OPS)
 RESULTS: dict[str, str] = {}
-
-
-def _model_and_feeds(case) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list]:
-    model = onnx.ModelProto()
-    model.CopyFrom(case.model)
-    (inputs, outputs), = case.data_sets
-    g = model.graph
-    data = g.input[0].name
-    feeds = {data: as_array(inputs[0])}
-    for vi, value in zip(list(g.input)[1:], inputs[1:], strict=True):
-        if isinstance(value, onnx.TensorProto):
-            init = onnx.TensorProto()
-            init.CopyFrom(value)
-            init.name = vi.name
-        else:
-            init = numpy_helper.from_array(np.asarray(value), vi.name)
-        g.initializer.append(init)
-    keep = [vi for vi in g.input if vi.name == data]
-    del g.input[:]
-    g.input.extend(keep)
-    return model, feeds, [as_array(o) for o in outputs]
 
 
 def _check(model, feeds, expected, requant: str) -> list[str]:
@@ -94,7 +44,7 @@ def _check(model, feeds, expected, requant: str) -> list[str]:
 
 @pytest.mark.parametrize("op,case", CASES, ids=[c.name for _, c in CASES])
 def test_node_case(op, case, record_property):
-    model, feeds, expected = _model_and_feeds(case)
+    model, feeds, expected = node_case_model(case)
     if case.name in UNSUPPORTED:
         try:
             _check(model, feeds, expected, "onnx")
@@ -115,7 +65,7 @@ def test_node_case(op, case, record_property):
 @pytest.mark.parametrize("op,case", [(o, c) for o, c in CASES if o in FLOAT_REQUANT_OPS],
                          ids=[c.name for o, c in CASES if o in FLOAT_REQUANT_OPS])
 def test_node_case_dyadic_within_one_lsb(op, case):
-    model, feeds, expected = _model_and_feeds(case)
+    model, feeds, expected = node_case_model(case)
     got = reference(lowered(model), feeds, requant="dyadic")
     for vi, exp in zip(model.graph.output, expected, strict=True):
         diff = np.abs(got[vi.name].astype(np.int64) - exp.astype(np.int64))
