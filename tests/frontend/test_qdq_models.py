@@ -2,7 +2,10 @@
 
 ``requant="onnx"`` (float scale multiply, round half to even) must equal onnxruntime exactly;
 ``requant="dyadic"`` (what the hardware computes) may differ by at most one output LSB, and
-the share of outputs that differ is printed and recorded as a user property.
+the share of outputs that differ is printed and recorded as a user property. A model whose
+int8 weights onnxruntime's fused kernels cannot multiply exactly on this CPU (see ort_oracle)
+is run op by op in float instead, where float32 rounding may tip an output by one code: those
+are held to one LSB in both modes, and the share that differs is printed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 import onnx
 import pytest
 from frontend_harness import lowered, mismatch, output_types
+from onnx import numpy_helper
+from ort_oracle import int8_products_saturate, session
 from qfab.sim.reference import Reference
 
 from qfab.api import reference
@@ -65,10 +70,25 @@ def _output_lsb(graph, name: str) -> np.ndarray | float:
     raise AssertionError(f"no dequantize for {name}")
 
 
+def _fused_exactly(model: onnx.ModelProto) -> bool:
+    """False if the model has int8 weights beyond seven bits and the CPU saturates them."""
+    if not int8_products_saturate():
+        return True
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype == np.int8 and w.size and (w.min() < -64 or w.max() > 63):
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def sessions():
-    return {p.name: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-            for p in MODELS}
+    return {p.name: session(str(p), fused=_fused_exactly(onnx.load(str(p)))) for p in MODELS}
+
+
+def _lsb_steps(got: np.ndarray, expected: np.ndarray, lsb) -> np.ndarray:
+    # Dequantized outputs are float32 multiples of the scale: round to whole codes.
+    return np.rint(np.abs(got.astype(np.float64) - expected.astype(np.float64)) / lsb)
 
 
 def test_models_are_present():
@@ -80,32 +100,39 @@ def test_onnx_mode_equals_onnxruntime(path, sessions):
     model = onnx.load(str(path))
     graph = lowered(model)
     types = output_types(model)
-    session = sessions[path.name]
+    run = sessions[path.name]
+    exact = _fused_exactly(model)
+    differ = total = 0
     for seed in SEEDS:
-        feeds = _feeds(session, graph, seed)
-        expected = dict(zip([o.name for o in session.get_outputs()],
-                            session.run(None, feeds), strict=True))
+        feeds = _feeds(run, graph, seed)
+        expected = dict(zip([o.name for o in run.get_outputs()], run.run(None, feeds),
+                            strict=True))
         got = reference(graph, feeds, requant="onnx")
         for name, exp in expected.items():
-            diff = mismatch(got[name], exp, types[name])
-            assert diff is None, f"seed {seed}, output {name}: {diff}"
+            if exact:
+                diff = mismatch(got[name], exp, types[name])
+                assert diff is None, f"seed {seed}, output {name}: {diff}"
+                continue
+            steps = _lsb_steps(got[name], exp, _output_lsb(graph, name))
+            assert steps.max() <= 1, f"seed {seed}, output {name}: up to {steps.max()} LSB"
+            differ, total = differ + int(np.count_nonzero(steps)), total + steps.size
+    if not exact:
+        print(f"\n{path.stem}: onnxruntime run in float, {differ}/{total} outputs differ by 1")
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_dyadic_mode_within_one_lsb(path, sessions, record_property):
     graph = lowered(str(path))
-    session = sessions[path.name]
+    run = sessions[path.name]
     differ = total = 0
     worst = 0.0
     for seed in SEEDS:
-        feeds = _feeds(session, graph, seed)
-        expected = dict(zip([o.name for o in session.get_outputs()],
-                            session.run(None, feeds), strict=True))
+        feeds = _feeds(run, graph, seed)
+        expected = dict(zip([o.name for o in run.get_outputs()], run.run(None, feeds),
+                            strict=True))
         got = reference(graph, feeds, requant="dyadic")
         for name, exp in expected.items():
-            lsb = _output_lsb(graph, name)
-            # Dequantized outputs are float32 multiples of the scale: round to whole codes.
-            steps = np.rint(np.abs(got[name].astype(np.float64) - exp.astype(np.float64)) / lsb)
+            steps = _lsb_steps(got[name], exp, _output_lsb(graph, name))
             worst = max(worst, float(steps.max()))
             differ += int(np.count_nonzero(steps))
             total += steps.size
