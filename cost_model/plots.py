@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from qfab.output_files import output_file
+
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats: fewer or equal cost (first) and higher
@@ -58,7 +60,7 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7)
         path = out_dir / f"{metric}_vs_bits.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        _save(fig, path)
         plt.close(fig)
         written.append(path)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -84,7 +86,12 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     ax.legend(fontsize=7)
     path = out_dir / "accuracy_vs_lut.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     written.append(path)
     return written
+
+
+def _save(fig, path: Path) -> None:
+    with output_file(path) as f:
+        fig.savefig(f, dpi=110, format="png")

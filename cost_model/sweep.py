@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.space import Point, Space
 
 from qfab.errors import QfabError
+from qfab.output_files import write_output_text
 
 N_TRAIN = 1437  # examples/digits/make_models.py: the first 1437 images train, the rest test
 COLUMNS = ["label", "kind", "bits", "weights", "activations", "max_pe", "max_simd",
@@ -238,9 +240,7 @@ def run_sweep(space: Space, model: Path, out_dir: Path, executor: str = "local",
         bar.step(f"{len(jobs) - len(todo)} cached")
 
     def on_result(job: Job, row: dict) -> None:
-        tmp = cache / f".{job.key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(row, default=_jsonable))
-        os.replace(tmp, cache / f"{job.key}.json")
+        write_output_text(cache / f"{job.key}.json", json.dumps(row, default=_jsonable))
         results[job.key] = row
         if bar:
             bar.step(job.point.label)
@@ -270,19 +270,14 @@ def write_results(rows: Iterable[dict], out_dir: Path) -> None:
     front = set(pareto_front([(float(r["lut"]), float(r["accuracy"])) for r in costed]))
     for i, r in enumerate(costed):
         r["pareto"] = i in front
-    _atomic(out_dir / "results.json", json.dumps(rows, indent=1, default=_jsonable) + "\n")
-    tmp = out_dir / ".results.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS + ["seconds"], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out_dir / "results.csv")
+    write_output_text(out_dir / "results.json",
+                      json.dumps(rows, indent=1, default=_jsonable) + "\n")
+    table = io.StringIO(newline="")
+    w = csv.DictWriter(table, fieldnames=COLUMNS + ["seconds"], extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_output_text(out_dir / "results.csv", table.getvalue())
     from qfab.cost_model.plots import write_plots
 
     write_plots(rows, out_dir)
 
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from qfab.compiler.backend.plan import HwPlan
 from qfab.compiler.ir import Graph
 
 from qfab.errors import QfabError
+from qfab.output_files import output_folder
 
 TOP_NAME = "qfab_accelerator"
 
@@ -35,6 +34,7 @@ class Design:
     board: Any = None
     soc_error: str | None = None
     modeled_ii: int | None = None
+    files: list[str] = field(default_factory=list)
 
     @property
     def ii_cycles(self) -> int:
@@ -93,8 +93,9 @@ class Design:
     def write(self, out_dir: str | os.PathLike, report: str = "", *, soc: bool = True) -> Path:
         """Write accelerator.v, manifest.json and report.md into ``out_dir``, and with
         ``soc`` the firmware (firmware.elf, .hex, .bin, qfab_model.h) and soc.v: built in a
-        temporary folder beside it and renamed into place, so a failure leaves nothing. An
-        existing ``out_dir`` is replaced only if it is empty or an earlier design's."""
+        temporary folder beside it and renamed into place, so a failure leaves nothing
+        (:mod:`qfab.output_files`). An existing ``out_dir`` is replaced only if it is empty
+        or an earlier design's. ``files`` then names what was written."""
         from qfab.compiler.backend.firmware import build_soc
 
         out = Path(out_dir)
@@ -102,9 +103,7 @@ class Design:
                                                    or (out / "manifest.json").is_file())):
             raise QfabError(f"{out} exists and is not a qfab design folder (no manifest.json); "
                             "choose another -o or remove it")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with output_folder(out) as tmp:
             (tmp / "accelerator.v").write_text(self.verilog())
             self.soc_error = None
             if soc:
@@ -114,12 +113,7 @@ class Design:
                     self.soc_error = str(e)
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
             (tmp / "report.md").write_text(report or self.report())
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            self.files = sorted(f.name for f in tmp.iterdir())
         self.out_dir = out
         return out
 

@@ -63,11 +63,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: the design does not fit {design.board.name} by the cost model "
                   f"(LUT {est.lut}, FF {est.ff}, DSP {est.dsp}, BRAM {est.bram}); "
                   "see report.md", file=sys.stderr)
-    names = ["accelerator.v", "manifest.json", "report.md"]
     if design.soc_error:
         print(f"no SoC: {design.soc_error}", file=sys.stderr)
-    elif not args.no_soc:
-        names[1:1] = ["soc.v", "firmware.elf", "firmware.hex"]
-    for name in names:
+    for name in design.files:
         print(design.out_dir / name)
     return 0

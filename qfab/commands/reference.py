@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from qfab.commands.compile import add_input_format
 from qfab.errors import QfabError
+from qfab.output_files import output_file
 
 HELP = "run the integer reference model on IN and write the outputs to OUT.npz"
 
@@ -36,19 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_format(parser)
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file beside ``path``, then rename: no half-written outputs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from qfab.api import load_inputs, lower_model, reference, savable_outputs
     from qfab.compiler.frontend.importer import load_model
@@ -60,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
     graph = lower_model(model, input_format=args.input_format)
     inputs = load_inputs(args.input, graph)
     outputs = reference(graph, inputs, requant=args.requant)
-    _write_npz(out, savable_outputs(graph, model, outputs))
+    with output_file(out) as f:
+        np.savez(f, **savable_outputs(graph, model, outputs))
     return 0
