@@ -11,6 +11,7 @@ import onnx.numpy_helper
 
 from qfab.compiler.frontend import dtypes
 from qfab.compiler.frontend.importer import import_onnx, load_model
+from qfab.compiler.frontend.validate import check_input_array
 from qfab.compiler.ir import Graph
 from qfab.compiler.passes import lower
 from qfab.errors import QfabError
@@ -36,6 +37,7 @@ def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
     if array.shape[1:] != tuple(want[1:]) or array.ndim != len(want):
         raise QfabError(f"input {name!r}: shape {array.shape} does not fit the model's "
                         f"{('N',) + tuple(want[1:])}")
+    check_input_array(name, array, t.fmt)
     if t.is_float:
         if array.dtype.kind not in "fiu":
             raise QfabError(f"input {name!r}: expected numbers, got dtype {array.dtype}")
