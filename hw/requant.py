@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -207,8 +207,12 @@ class Requantizer(wiring.Component):
 
         # stage 2: the scaled product, aligned to the largest shift
         valid2 = Signal()
-        prod = [Signal(shape_for_range(*self._product_range()), name=f"prod{p}")
-                for p in range(pe)]
+        shape = shape_for_range(*self._product_range())
+        if shape.width <= s_max:
+            # A shift past every product bit (a tiny multiplier): the rounding still reads
+            # bit s_max - 1, which a sign-extended product holds.
+            shape = signed(s_max + 1)
+        prod = [Signal(shape, name=f"prod{p}") for p in range(pe)]
         with m.If(advance):
             m.d.sync += valid2.eq(valid1)
             for p in range(pe):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend.values import Real
 from qfab.compiler.ir import Acc, Tensor
+from qfab.compiler.passes.dyadic import check_ratio
 from qfab.numerics import IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
@@ -65,7 +66,11 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
         ratio = _flip_negative_channels(imp, src, ratio)
     elif (ratio <= 0).any():
         raise QfabError(f"node {node_name!r}: non-positive scale")
+    check_ratio(node_name, ratio)
     offset = np.broadcast_to(np.asarray(src.bias, np.float64) / scale, (channels,)).copy()
+    if not np.all(np.isfinite(offset)) or np.any(np.abs(offset) > 2.0**52):
+        raise QfabError(f"node {node_name!r}: the offset (bias / output scale) is not finite or "
+                        "too large for exact integer arithmetic")
     out = imp.new_tensor(node_name + "_q", src.shape, fmt, scale=np.float64(scale),
                          zero_point=np.int64(zp), axis=src.axis)
     in_zp = np.asarray(src.zero_point, np.int64)
@@ -147,6 +152,7 @@ def thresholds_for(ratio: np.ndarray, offset: np.ndarray, zero_point: int, lo: i
             cand = np.arange(guess - 3, guess + 4)
             ok = requant_float(cand, m, o, zero_point, lo, hi) >= k
             if not ok.any() or ok.all():
-                raise AssertionError(f"threshold search failed for channel {ch}, level {k}")
+                raise QfabError(f"no integer threshold reaches level {k} in channel {ch} (a "
+                                f"multiplier of {m:.3g} with an offset of {o:.3g})")
             t[ch, j] = cand[np.argmax(ok)]
     return t

@@ -142,7 +142,8 @@ def _threshold_real(imp, node, r: Real, real_thresholds: np.ndarray) -> str:
     ints = np.empty(thr.shape, np.int64)
     for ch in range(c):
         for j, T in enumerate(thr[ch]):
-            guess = int(np.ceil((T - bias[ch]) / unit[ch] + zp[ch]))
+            # A threshold beyond any code the input can hold is never (or always) reached.
+            guess = int(np.ceil(np.clip((T - bias[ch]) / unit[ch] + zp[ch], -2.0**62, 2.0**62)))
             cand = np.arange(guess - 2, guess + 3)
             ok = (cand - zp[ch]) * unit[ch] + bias[ch] >= T
             ints[ch, j] = cand[np.argmax(ok)] if ok.any() else guess + 3

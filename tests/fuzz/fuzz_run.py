@@ -49,12 +49,14 @@ class Outcome:
     command: str
     status: str
     detail: str  # the error line, or where the crash was raised
+    trace: str = ""  # a crash's traceback
 
 
 @dataclass
 class Report:
     counts: Counter = field(default_factory=Counter)  # (command, status) -> runs
     crashes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    traces: dict[str, str] = field(default_factory=dict)
     silent: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     mutants: int = 0
     seconds: float = 0.0
@@ -65,6 +67,7 @@ class Report:
             self.counts[o.command, o.status] += 1
             if o.status == "crash":
                 self.crashes[o.detail].append(f"{o.command} {mutant.label}")
+                self.traces.setdefault(o.detail, o.trace)
             elif o.status == "silent_accept":
                 self.silent[mutant.kind.split(":")[0]].append(f"{o.command} {mutant.label}")
 
@@ -109,8 +112,8 @@ def _on_alarm(signum, frame):
     raise _Timeout()
 
 
-def run_command(argv: list[str], timeout: int) -> tuple[int | None, str, str | None]:
-    """(exit status, stderr, crash site) of ``qfab ARGV`` in this process."""
+def run_command(argv: list[str], timeout: int) -> tuple[int | None, str, tuple | None]:
+    """(exit status, stderr, (crash site, traceback)) of ``qfab ARGV`` in this process."""
     from qfab.cli import main
 
     err = io.StringIO()
@@ -125,21 +128,21 @@ def run_command(argv: list[str], timeout: int) -> tuple[int | None, str, str | N
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 2
             except _Timeout:
-                return None, err.getvalue(), f"timeout after {timeout} s"
+                return None, err.getvalue(), (f"timeout after {timeout} s", "")
             except (KeyboardInterrupt, GeneratorExit):
                 raise
             except BaseException as e:  # noqa: BLE001 (any escape is what we look for)
-                return None, err.getvalue(), _where(e)
+                return None, err.getvalue(), (_where(e), traceback.format_exc())
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     return code, err.getvalue(), None
 
 
-def classify(command: str, code: int | None, stderr: str, crash: str | None,
+def classify(command: str, code: int | None, stderr: str, crash: tuple | None,
              invalid: bool) -> Outcome:
     if crash is not None:
-        return Outcome(command, "crash", crash)
+        return Outcome(command, "crash", *crash)
     if code == 0:
         return Outcome(command, "silent_accept" if invalid else "ok", "")
     lines = stderr.strip().splitlines()
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, help="stop after this long")
     parser.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+    parser.add_argument("--tracebacks", action="store_true",
+                        help="print one traceback for each distinct crash")
     parser.add_argument("--memory-gb", type=float, default=8,
                         help="address-space limit, so a runaway allocation fails fast")
     args = parser.parse_args(argv)
@@ -231,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
     report = fuzz(args.mutants, args.seed, seconds=args.seconds, progress=progress)
     print("\n".join(report.lines()))
+    if args.tracebacks:
+        for where, trace in report.traces.items():
+            print(f"\n==== {where}\n{trace}")
     if args.json:
         Path(args.json).write_text(json.dumps(report.summary(), indent=1))
     return 1 if any(report.total(s) for s in FAILURES) else 0
