@@ -113,29 +113,44 @@ def _on_alarm(signum, frame):
 
 
 def run_command(argv: list[str], timeout: int) -> tuple[int | None, str, tuple | None]:
-    """(exit status, stderr, (crash site, traceback)) of ``qfab ARGV`` in this process."""
-    from qfab.cli import main
+    """(exit status, stderr, (crash site, traceback)) of ``qfab ARGV`` in this process. The
+    exception the CLI's last-resort handler would report (exit 3) is kept here instead of
+    being written to a crash file."""
+    import qfab.cli as cli
 
     err = io.StringIO()
+    caught: list[BaseException] = []
+    report_crash = cli.report_crash
+
+    def keep(command, exc, args):
+        caught.append(exc)
+        return 3
+
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(timeout)
+    cli.report_crash = keep
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                code = main(argv)
+                code = cli.main(argv)
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 2
-            except _Timeout:
-                return None, err.getvalue(), (f"timeout after {timeout} s", "")
             except (KeyboardInterrupt, GeneratorExit):
                 raise
             except BaseException as e:  # noqa: BLE001 (any escape is what we look for)
-                return None, err.getvalue(), (_where(e), traceback.format_exc())
+                caught.append(e)
+                code = None
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        cli.report_crash = report_crash
+    if caught:
+        exc = caught[0]
+        if isinstance(exc, _Timeout):
+            return None, err.getvalue(), (f"timeout after {timeout} s", "")
+        return None, err.getvalue(), (_where(exc), "".join(traceback.format_exception(exc)))
     return code, err.getvalue(), None
 
 
