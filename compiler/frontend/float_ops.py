@@ -321,15 +321,19 @@ def Reshape(imp, node):
     if isinstance(v, Sum | Cat):
         raise imp.error(node, f"input {node.input[0]!r} is not quantized")
     old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
-    if node.op_type == "Reshape":
-        target = [int(d) for d in imp.const(node, 1, "shape")]
-        target = [old[i] if d == 0 else d for i, d in enumerate(target)]
-        shape = np.empty(old).reshape(target).shape
-    else:
-        axes = imp.const(node, 1, "axes") if len(node.input) > 1 else imp.attr(node, "axes")
-        probe = np.empty(old)
-        shape = (np.squeeze(probe, tuple(axes)) if node.op_type == "Squeeze"
-                 else np.expand_dims(probe, tuple(axes))).shape
+    # A zero-stride probe: shape arithmetic without allocating the tensor.
+    probe = np.broadcast_to(np.empty((), np.int8), old)
+    try:
+        if node.op_type == "Reshape":
+            target = [int(d) for d in imp.const(node, 1, "shape")]
+            target = [old[i] if d == 0 else d for i, d in enumerate(target)]
+            shape = probe.reshape(target).shape
+        else:
+            axes = imp.const(node, 1, "axes") if len(node.input) > 1 else imp.attr(node, "axes")
+            shape = (np.squeeze(probe, tuple(axes)) if node.op_type == "Squeeze"
+                     else np.expand_dims(probe, tuple(axes))).shape
+    except (ValueError, TypeError, IndexError) as e:  # numpy's word for a shape that does not fit
+        raise imp.error(node, f"cannot change shape {tuple(old)} this way ({e})") from None
     if isinstance(v, FloatIn):
         return _float_input_layout(imp, node, v, "Reshape", shape, shape)
     return _layout(imp, node, "reshape", tuple(shape), shape=tuple(shape))

@@ -35,6 +35,7 @@ QONNX_OPS = frozenset({"Quant", "IntQuant", "BipolarQuant", "Trunc", "FloatQuant
 CUSTOM_DOMAIN_OPS: dict[str, frozenset[str]] = {
     "qonnx.custom_op.general": QONNX_OPS,
     "finn.custom_op.general": QONNX_OPS,  # FINN's name for the same ops
+    "finn": QONNX_OPS,  # older FINN exports (qonnx reads it as its general domain)
     "onnx.brevitas": QONNX_OPS,  # older Brevitas exports (qonnx aliases it too)
     "com.microsoft": frozenset({
         "QLinearAdd", "QLinearMul", "QGemm", "QLinearConcat", "QLinearAveragePool",

@@ -1,5 +1,6 @@
-"""The fuzz suite's seeds: the shared real models, the examples, and small built graphs that
-cover the QONNX and QOperator ops and the pools, each with an input batch that fits it."""
+"""The fuzz suite's seeds: the shared real models, the examples, the FINN and Brevitas
+corpus, and small built graphs that cover the QONNX and QOperator ops and the pools, each with
+an input batch that fits it."""
 
 from __future__ import annotations
 
@@ -172,6 +173,8 @@ def seeds() -> tuple[Seed, ...]:
             continue  # the float originals are not quantized models
         samples = [path.with_name(path.stem + "_input.npy"), path.with_name("sample_images.npy")]
         found.append(_file_seed(path, next((s for s in samples if s.is_file()), None), rng))
+    for path in sorted((ROOT / "tests" / "corpus").glob("*/*.onnx")):
+        found.append(_file_seed(path, None, rng))
     for name, build in BUILT.items():
         model = build()
         found.append(Seed(name, model, _inputs_for(onnx.load_from_string(model), rng)))

@@ -67,9 +67,15 @@ def threshold(p: Planner, node: Node) -> None:
     shift = p.take_bias(c) - p.per_channel(a["in_zero_point"], c)
     thr = np.asarray(a["thresholds"], np.int64) - shift[:, None]
     lo, hi = int(a["base"]), int(a["base"]) + thr.shape[1]
+    out_shape = shape_for_range(min(lo, 0), hi)
+    out_fmt = p.t(node.outputs[0]).fmt
+    if isinstance(out_fmt, IntFormat) and out_fmt.min <= lo and hi <= out_fmt.max:
+        # The next stage reads the output tensor's format (an int8 Brevitas QCDQ activation
+        # with only a few levels), not just the levels' range.
+        out_shape = element_shape(out_fmt)
     p.elementwise(node, BlockSpec("threshold", dict(
         acc_shape=p.input_shape(node), channels=c, pe=p.elems, thresholds=thr,
-        out_shape=shape_for_range(min(lo, 0), hi), out_bias=lo), p.elems, p.elems))
+        out_shape=out_shape, out_bias=lo), p.elems, p.elems))
 
 
 @maps("clamp")
