@@ -21,6 +21,12 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def metric_label(rows: list[dict]) -> str:
+    """The y-axis name of the rows' metric."""
+    metric = rows[0].get("metric", "top1") if rows else "top1"
+    return "test accuracy (top-1)" if metric == "top1" else "output SNR (dB)"
+
+
 def _series(rows: list[dict]) -> dict[str, list[dict]]:
     by = defaultdict(list)
     for r in rows:
@@ -64,9 +70,9 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    pts = [(float(r["lut"]), float(r["accuracy"])) for r in rows]
+    pts = [(float(r["lut"]), float(r["score"])) for r in rows]
     for name, series in sorted(_series(rows).items()):
-        dot = ax.scatter([r["lut"] for r in series], [r["accuracy"] for r in series],
+        dot = ax.scatter([r["lut"] for r in series], [r["score"] for r in series],
                          label=name, s=22)
         proxy = [r for r in series if str(r.get("hw", "")).startswith("proxy")]
         if proxy:  # hollow: hardware of integer activations as wide stands in
@@ -81,7 +87,7 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             ax.annotate(rows[i]["label"].split("_")[0], pts[i], fontsize=7,
                         xytext=(3, -10 if n % 2 else 4), textcoords="offset points")
     ax.set_xlabel("LUT (cost model)")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(metric_label(rows))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     path = out_dir / "accuracy_vs_lut.png"

@@ -109,12 +109,36 @@ def _quant_node(name: str, x: str, out: str, spec: QuantSpec, amax: float, signe
         domain=QONNX_DOMAIN, signed=int(signed), narrow=int(signed), rounding_mode="ROUND")
 
 
-def _activation_ranges(model: onnx.ModelProto, names: list[str],
+def fixed_batch(model: onnx.ModelProto, input_name: str) -> int | None:
+    """The batch size a graph input is declared with (``None`` when it is symbolic)."""
+    value = next(v for v in model.graph.input if v.name == input_name)
+    dims = value.type.tensor_type.shape.dim
+    return dims[0].dim_value or None if dims else None
+
+
+def batches(samples: np.ndarray, size: int | None) -> list[np.ndarray]:
+    """``samples`` cut into batches of a model's fixed batch ``size`` (one batch when the
+    batch is symbolic); the last one is padded by repeating its first sample."""
+    if not size:
+        return [samples]
+    out = []
+    for start in range(0, len(samples), size):
+        chunk = samples[start:start + size]
+        if len(chunk) < size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], size - len(chunk), axis=0)])
+        out.append(chunk)
+    return out
+
+
+def _activation_ranges(model: onnx.ModelProto, in_name: str, names: list[str],
                        samples: np.ndarray) -> dict[str, float]:
     import onnxruntime as ort
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
+    inputs = data_inputs(probe.graph)
+    del probe.graph.input[:]
+    probe.graph.input.extend(inputs)
     known = {o.name for o in probe.graph.output}
     for n in names:
         if n not in known:
@@ -123,8 +147,29 @@ def _activation_ranges(model: onnx.ModelProto, names: list[str],
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(probe.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
-    values = sess.run(names, {probe.graph.input[0].name: samples.astype(np.float32)})
-    return {n: float(np.abs(v).max()) for n, v in zip(names, values, strict=True)}
+    amax = dict.fromkeys(names, 0.0)
+    # Padding repeats a sample, so it leaves every maximum as it is.
+    for batch in batches(samples.astype(np.float32), fixed_batch(model, in_name)):
+        for n, v in zip(names, sess.run(names, {in_name: batch}), strict=True):
+            amax[n] = max(amax[n], float(np.abs(v).max()))
+    return amax
+
+
+def named_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose nodes all have names (onnx.helper leaves them empty): an
+    unnamed node takes its first output's name, which is unique in the graph."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for node in copy.graph.node:
+        node.name = node.name or node.output[0]
+    return copy
+
+
+def data_inputs(graph: onnx.GraphProto) -> list:
+    """The graph inputs that are not initializers (older exporters list weights as inputs
+    too, as ONNX IR < 4 required)."""
+    inits = {t.name for t in graph.initializer}
+    return [v for v in graph.input if v.name not in inits]
 
 
 def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
@@ -133,9 +178,12 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
     """A QONNX copy of float ``model``: weights and activations quantized as given (one spec
     for all layers, or a list, one per MAC layer in graph order), scales calibrated on
     ``samples`` (model inputs)."""
+    model = named_nodes(model)
     g = model.graph
-    if len(g.input) != 1:
-        raise QfabError(f"the quantizer handles one-input models (this one has {len(g.input)})")
+    inputs = data_inputs(g)
+    if len(inputs) != 1:
+        raise QfabError(f"the quantizer handles one-input models (this one has "
+                        f"{len(inputs)}: {', '.join(v.name for v in inputs)})")
     macs = [n for n in g.node if n.op_type in MAC_OPS]
     if not macs:
         raise QfabError("the model has no Conv, Gemm or MatMul to quantize")
@@ -145,14 +193,14 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
         raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
                         f"{len(w_specs)} weight and {len(a_specs)} activation specs")
     inits = {t.name: t for t in g.initializer}
-    in_name = g.input[0].name
+    in_name = inputs[0].name
     quantize_after = [n.output[0] for n in g.node if n.op_type == "Relu"]
     # A residual Add sums two quantized tensors into a quantized one: its inputs and its
     # output get a signed Quant each, unless a Relu's (or the input's) already has one.
     signed_after = {t for n in g.node if n.op_type == "Add" and not set(n.input) & set(inits)
                     for t in [*n.input, n.output[0]]} - set(quantize_after) - {in_name}
-    ranges = _activation_ranges(model, [in_name, *quantize_after, *sorted(signed_after)],
-                                samples)
+    ranges = _activation_ranges(model, in_name,
+                                [in_name, *quantize_after, *sorted(signed_after)], samples)
     layer_of = {}  # tensor -> index of the MAC layer that consumes it (activation spec)
     for i, mac in enumerate(macs):
         layer_of.setdefault(mac.input[0], i)
@@ -180,7 +228,7 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
         node = _copy(node)
         node.input[:] = [rename.get(x, x) for x in node.input]
         if node.op_type in MAC_OPS:
-            i = macs.index(next(m for m in macs if m.name == node.name))
+            i = next(k for k, m in enumerate(macs) if m.name == node.name)
             w = node.input[1]
             if w not in inits:
                 raise QfabError(f"node {node.name!r}: weights {w!r} are not an initializer "
@@ -196,7 +244,7 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
                 nodes.append(_quant_node(f"quant_{out}", out, q, consumer_spec(out),
                                          ranges[out], node.op_type != "Relu", new_inits))
                 rename[out] = q
-    graph = helper.make_graph(nodes, g.name + "_qonnx", list(g.input), list(g.output),
+    graph = helper.make_graph(nodes, g.name + "_qonnx", inputs, list(g.output),
                               list(g.initializer) + new_inits)
     opsets = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
     opsets.append(helper.make_opsetid(QONNX_DOMAIN, 1))

@@ -1,7 +1,7 @@
 """Design spaces for ``qfab sweep``: a YAML file naming formats, bit widths and foldings.
 
     model: digits/digits_float.onnx     # float model, relative to this file (MODEL overrides)
-    dataset: digits                     # accuracy on the digits test set (360 images)
+    dataset: digits                     # the digits test set, or an .npz / folder (datasets.py)
     calibration_images: 256             # training images that set the quantizer scales
     board: pynq-z2
     formats:
@@ -61,7 +61,7 @@ class Space:
 
     path: Path | None
     model: Path | None
-    dataset: str
+    data: str                      # "digits", or the path of an .npz or folder (datasets.py)
     calibration_images: int
     test_images: int | None
     board: str
@@ -73,11 +73,17 @@ class Space:
         cache key."""
         blob = json.dumps({"point": point.as_dict(), "model": model_digest,
                            "code": code_digest(),
-                           "dataset": self.dataset, "cal": self.calibration_images,
+                           "dataset": self.data_digest, "cal": self.calibration_images,
                            "test": self.test_images, "board": self.board,
                            "synth": self.synth, "version": 1},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @functools.cached_property
+    def data_digest(self) -> str:
+        from qfab.cost_model.datasets import digest
+
+        return digest(self.data)
 
 
 @functools.cache
@@ -196,8 +202,12 @@ def load_space(path: str | os.PathLike, layers: int | None = None) -> Space:
     if model is not None and not isinstance(model, str):
         raise _err(where, "model", f"expected a path, got {model!r}")
     dataset = data.get("dataset", "digits")
+    if not isinstance(dataset, str):
+        raise _err(where, "dataset", f"expected digits or a path, got {dataset!r}")
     if dataset != "digits":
-        raise _err(where, "dataset", f"only 'digits' is built in, got {dataset!r}")
+        dataset = str(p.parent / dataset)
+        if not Path(dataset).exists():
+            raise _err(where, "dataset", f"{dataset}: no such file or folder")
     ints = {}
     for key, default in (("calibration_images", 256), ("test_images", None)):
         v = data.get(key, default)
@@ -211,6 +221,6 @@ def load_space(path: str | os.PathLike, layers: int | None = None) -> Space:
     synth = data.get("synth", False)
     if not isinstance(synth, bool):
         raise _err(where, "synth", f"expected true or false, got {synth!r}")
-    return Space(path=p, model=(p.parent / model) if model else None, dataset=dataset,
+    return Space(path=p, model=(p.parent / model) if model else None, data=dataset,
                  calibration_images=ints["calibration_images"], test_images=ints["test_images"],
                  board=board, synth=synth, points=_points(data, where, layers))

@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qfab.cost_model.quantize import QuantSpec
+from qfab.cost_model.datasets import Dataset, load_data, score
+from qfab.cost_model.quantize import QuantSpec, batches, data_inputs, fixed_batch
 from qfab.cost_model.space import Point, Space
 
 from qfab.errors import QfabError
 from qfab.output_files import write_output_text
 
-N_TRAIN = 1437  # examples/digits/make_models.py: the first 1437 images train, the rest test
 COLUMNS = ["label", "kind", "bits", "weights", "activations", "max_pe", "max_simd",
-           "target_fps", "accuracy", "accuracy_by", "hw", "lut", "ff", "dsp", "bram",
-           "cycles", "latency_cycles", "ii_cycles", "throughput", "fits", "pareto", "yosys_lut",
-           "yosys_ff", "yosys_dsp", "yosys_bram", "key"]
+           "target_fps", "metric", "score", "accuracy", "accuracy_by", "hw", "lut", "ff", "dsp",
+           "bram", "cycles", "latency_cycles", "ii_cycles", "throughput", "fits", "pareto",
+           "yosys_lut", "yosys_ff", "yosys_dsp", "yosys_bram", "key"]
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,15 @@ class Job:
     model: str
     point: Point
     board: str
+    data: str
     calibration_images: int
     test_images: int | None
     synth: bool
 
 
-def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """scikit-learn digits as the examples use them: float32 NCHW in [0, 1], fixed split."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[:, None, :, :]
-    y = d.target.astype(np.int64)
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
-def _accuracy_qonnx(model, x: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy by qonnx's executor (float emulation of the quantizers), for models qfab's
-    frontend cannot lower yet."""
+def _outputs_qonnx(model, x: np.ndarray) -> np.ndarray:
+    """The first output by qonnx's executor (float emulation of the quantizers), for models
+    qfab's frontend cannot lower yet."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
@@ -67,12 +58,46 @@ def _accuracy_qonnx(model, x: np.ndarray, y: np.ndarray) -> float:
 
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
+    fixed.graph.ClearField("value_info")
     for v in list(fixed.graph.input) + list(fixed.graph.output):
         v.type.tensor_type.shape.dim[0].dim_value = len(x)
     wrapper = ModelWrapper(fixed).transform(InferShapes())
-    out = execute_onnx(wrapper, {wrapper.graph.input[0].name: x})
-    logits = out[wrapper.graph.output[0].name]
-    return float((logits.argmax(-1) == y).mean())
+    out = execute_onnx(wrapper, {data_inputs(wrapper.graph)[0].name: x})
+    return out[wrapper.graph.output[0].name]
+
+
+def float_outputs(model, x: np.ndarray) -> np.ndarray:
+    """The float model's first output by onnxruntime, batch by batch when the model's batch
+    size is fixed."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    name = data_inputs(model.graph)[0].name
+    outs = [sess.run(None, {name: b})[0] for b in batches(x, fixed_batch(model, name))]
+    return np.concatenate(outs)[:len(x)]
+
+
+def measure(model, float_model, data: Dataset) -> dict[str, Any]:
+    """Score a quantized model on the test set by the integer reference (qonnx's float
+    emulation when qfab cannot lower it): ``graph`` (None if it does not lower), ``metric``,
+    ``score``, ``accuracy`` (top-1 only), ``accuracy_by``."""
+    import qfab
+
+    try:
+        graph = qfab.lower_model(model)
+        out = next(iter(qfab.reference(graph, data.x_test).values()))
+        by = "qfab.reference"
+    except QfabError as e:
+        graph = None
+        out = _outputs_qonnx(model, data.x_test)
+        by = f"qonnx (float emulation; qfab: {e})"
+    needs_float = data.metric == "snr_db" and data.y_test is None
+    value = score(data, out, float_outputs(float_model, data.x_test) if needs_float else None)
+    return {"graph": graph, "output": np.asarray(out), "metric": data.metric, "score": value,
+            "accuracy": value if data.metric == "top1" else "", "accuracy_by": by}
 
 
 def _hardware(graph, point: Point, board, synth: bool, model_name: str) -> dict[str, Any]:
@@ -110,10 +135,8 @@ def run_job(job: Job) -> dict[str, Any]:
 
     start = time.time()
     p = job.point
-    x_train, _, x_test, y_test = digits_split()
-    if job.test_images:
-        x_test, y_test = x_test[:job.test_images], y_test[:job.test_images]
-    samples = x_train[:job.calibration_images]
+    data = load_data(job.data, job.calibration_images, job.test_images)
+    samples = data.x_calibration
     float_model = onnx.load(job.model)
     model = quantize_model(float_model, _specs(p.weights), _specs(p.activations), samples)
     row: dict[str, Any] = {
@@ -123,15 +146,10 @@ def run_job(job: Job) -> dict[str, Any]:
         "max_pe": p.folding.get("max_pe", ""), "max_simd": p.folding.get("max_simd", ""),
         "target_fps": p.folding.get("target_fps", ""), "key": job.key}
     board = load_board(job.board)
-    try:
-        graph = qfab.lower_model(model)
-        logits = next(iter(qfab.reference(graph, x_test).values()))
-        row["accuracy"] = float((np.asarray(logits).argmax(-1) == y_test).mean())
-        row["accuracy_by"] = "qfab.reference"
-    except QfabError as e:
-        graph = None
-        row["accuracy"] = _accuracy_qonnx(model, x_test, y_test)
-        row["accuracy_by"] = f"qonnx (float emulation; qfab: {e})"
+    scored = measure(model, float_model, data)
+    graph = scored.pop("graph")
+    scored.pop("output")
+    row.update(scored)
     try:
         if graph is None:
             raise QfabError("the model does not lower")
@@ -158,8 +176,8 @@ def _digest(path: Path) -> str:
 
 def make_jobs(space: Space, model: Path) -> list[Job]:
     digest = _digest(model)
-    return [Job(space.job_key(p, digest), str(model), p, space.board, space.calibration_images,
-                space.test_images, space.synth) for p in space.points]
+    return [Job(space.job_key(p, digest), str(model), p, space.board, space.data,
+                space.calibration_images, space.test_images, space.synth) for p in space.points]
 
 
 class Progress:
@@ -220,12 +238,39 @@ def run_sweep(space: Space, model: Path, out_dir: Path, executor: str = "local",
               workers: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Run every point (cached ones are read back) and write results.csv, results.json and
     the plots into ``out_dir``. Returns the rows in the space's order."""
+    jobs = make_jobs(space, model)
+    check_job(jobs[0])
     cache = out_dir / "cache"
+    created = [d for d in (out_dir, cache) if not d.exists()]
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise QfabError(f"cannot write the output folder {out_dir}: {e.strerror or e}") from None
-    jobs = make_jobs(space, model)
+    try:
+        rows = _run_jobs(jobs, cache, executor, workers, progress)
+        write_results(rows, out_dir)
+    except BaseException:
+        # Finished points stay cached for a resume; folders this run made and left empty go.
+        for d in reversed(created):
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        raise
+    return rows
+
+
+def check_job(job: Job) -> None:
+    """Fail before any output is written when the data does not read or the model does not
+    quantize (the first point's formats stand for all)."""
+    import onnx
+    from qfab.cost_model.quantize import quantize_model
+
+    data = load_data(job.data, job.calibration_images, job.test_images)
+    quantize_model(onnx.load(job.model), _specs(job.point.weights),
+                   _specs(job.point.activations), data.x_calibration)
+
+
+def _run_jobs(jobs: list[Job], cache: Path, executor: str, workers: int | None,
+              progress: bool) -> list[dict[str, Any]]:
     results: dict[str, dict] = {}
     todo = []
     for job in jobs:
@@ -251,9 +296,7 @@ def run_sweep(space: Space, model: Path, out_dir: Path, executor: str = "local",
         _run_dask(todo, "tcp://" + executor.split("://", 1)[1], on_result)
     else:
         raise QfabError(f"unknown executor {executor!r} (use local or dask://HOST:PORT)")
-    rows = [results[j.key] for j in jobs]
-    write_results(rows, out_dir)
-    return rows
+    return [results[j.key] for j in jobs]
 
 
 def _jsonable(v: Any) -> Any:
@@ -267,7 +310,7 @@ def write_results(rows: Iterable[dict], out_dir: Path) -> None:
 
     rows = list(rows)
     costed = [r for r in rows if r.get("lut") is not None]
-    front = set(pareto_front([(float(r["lut"]), float(r["accuracy"])) for r in costed]))
+    front = set(pareto_front([(float(r["lut"]), float(r["score"])) for r in costed]))
     for i, r in enumerate(costed):
         r["pareto"] = i in front
     write_output_text(out_dir / "results.json",

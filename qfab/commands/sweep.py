@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the design space (see examples/digits_sweep.yaml)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="output folder; DIR/cache keeps finished points")
+    parser.add_argument("--data", metavar="DATA",
+                        help="digits, an .npz (x, y, x_calibration) or a folder of .npy files "
+                             "or of class folders of images (default: the space's `dataset`)")
     parser.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                         help="a local process pool (default) or a Dask scheduler")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -35,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space)
     if args.synth:
         space.synth = True
+    if args.data:
+        if args.data != "digits" and not Path(args.data).exists():
+            raise QfabError(f"--data {args.data}: no such file or folder")
+        space.data = str(Path(args.data).resolve()) if args.data != "digits" else "digits"
     model = Path(args.model) if args.model else space.model
     if model is None:
         raise QfabError(f"no MODEL given and {args.space} has no `model` key")

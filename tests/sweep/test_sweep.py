@@ -6,10 +6,10 @@ from pathlib import Path
 
 import onnx
 import pytest
+from qfab.cost_model.datasets import digits
 from qfab.cost_model.plots import pareto_front
 from qfab.cost_model.quantize import QuantSpec, quantize_model
 from qfab.cost_model.space import load_space
-from qfab.cost_model.sweep import digits_split
 
 from qfab.cli import main
 from qfab.errors import QfabError
@@ -60,7 +60,8 @@ def test_bad_space_names_key(tmp_path: Path, edit, key):
 def test_quantizer_inserts_qonnx_nodes_and_lowers():
     import qfab
 
-    x_train, _, x_test, y_test = digits_split()
+    d = digits()
+    x_train, x_test, y_test = d.x_calibration, d.x_test, d.y_test
     model = onnx.load(FLOAT_MODEL)
     q = quantize_model(model, QuantSpec("int", 8), QuantSpec("int", 8), x_train[:64])
     ops = [n.op_type for n in q.graph.node]
@@ -78,7 +79,8 @@ def test_quantizer_handles_a_residual_add():
     scores as the float one does, to within the rounding of its three extra quantizers."""
     import qfab
 
-    x_train, _, x_test, y_test = digits_split()
+    d = digits()
+    x_train, x_test, y_test = d.x_calibration, d.x_test, d.y_test
     model = onnx.load(ROOT / "examples" / "digits_resnet" / "digits_resnet_float.onnx")
     q = quantize_model(model, QuantSpec("int", 8), QuantSpec("int", 8), x_train[:128])
     quants = {n.input[0]: n for n in q.graph.node if n.op_type == "Quant"}
