@@ -63,6 +63,9 @@ class BlockCost:
         LUTs of memories mapped to logic or LUT RAM (already in LUTs, not weighted).
     table_lut : int
         LUTs of products left in logic as tables of their operands' codes (not weighted).
+    adder_lut : int
+        LUTs of an adder graph: one a result bit that needs a carry (a LUT and its share
+        of the carry chain on every family; bits below a shifted operand pass through).
     """
 
     kind: str
@@ -72,6 +75,7 @@ class BlockCost:
     bram: int = 0
     mem_lut: int = 0
     table_lut: int = 0
+    adder_lut: int = 0
 
     def add_memory(self, depth: int, width: int, family: str, *, rom: bool,
                    registered_read: bool = True, columns: int | None = None,
@@ -175,6 +179,37 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def cmvm_cost(p: dict, family: str) -> BlockCost:
+    """The adder-graph unit: its adders' result bits, its registers, no DSP and no memory."""
+    from qfab.hw.adder_graph import solve_cmvm
+    from qfab.hw.cmvm import (
+        DEFAULT_ADDERS_PER_STAGE,
+        cmvm_stages,
+        delay_registers,
+        value_ranges,
+    )
+    from qfab.hw.multipliers import shape_for_range
+
+    weights = np.asarray(p["weights"], np.int64)
+    mh, mw = weights.shape
+    per_stage = p.get("adders_per_stage", DEFAULT_ADDERS_PER_STAGE)
+    graph = solve_cmvm(weights, share=p.get("share", True))
+    widths = [shape_for_range(lo, hi).width for lo, hi in value_ranges(graph, p["in_shape"])]
+    acc = _width(p["acc_shape"])
+    c = BlockCost("cmvm")
+    c.adder_lut += sum(max(widths[graph.inputs + k] - max(n.shift_a, n.shift_b), 0)
+                       for k, n in enumerate(graph.nodes))
+    c.adder_lut += sum(acc for o in graph.outputs if o is not None and o[2] < 0)  # negations
+    delays = delay_registers(graph, per_stage)
+    stages = cmvm_stages(weights=weights, adders_per_stage=per_stage,
+                         share=p.get("share", True))
+    # input register, delay registers, output register and its spare, valid bits
+    c.ff += mw * _width(p["in_shape"]) + sum(widths[v] for v, _ in delays) + 2 * mh * acc \
+        + stages + 2
+    c.features["block"] += 1
+    return c
+
+
 def depthwise_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.depthwise import depthwise_acc_shape
 
@@ -209,6 +244,7 @@ def depthwise_cost(p: dict, family: str) -> BlockCost:
 
 
 def requant_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.adder_graph import csd_digits
     from qfab.hw.requant import Requantizer
 
     block = Requantizer(**p)
@@ -231,11 +267,12 @@ def requant_cost(p: dict, family: str) -> BlockCost:
         for k in lane_mults:
             if k & (k - 1) == 0:
                 continue
-            per = multiplier_dsps(Shape(acc + 1, True), Shape(k.bit_length(), False), family)
+            per = 0 if block.shift_add else \
+                multiplier_dsps(Shape(acc + 1, True), Shape(k.bit_length(), False), family)
             if per:
                 c.dsp += per
             else:
-                c.features["add"] += (acc + k.bit_length()) * (bin(k).count("1") - 1)
+                c.features["add"] += (acc + k.bit_length()) * (len(csd_digits(k)) - 1)
     tail = max(prod_w - s_max, out)
     if c.dsp and family in DSP_REGISTERS:
         # Found in synth_xilinx netlists: DSP48E1 takes the bias in its pre-adder, the
@@ -479,7 +516,7 @@ def fifo_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
-COSTS = {"mvu": mvu_cost, "depthwise": depthwise_cost, "requant": requant_cost,
+COSTS = {"mvu": mvu_cost, "cmvm": cmvm_cost, "depthwise": depthwise_cost, "requant": requant_cost,
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,

@@ -217,7 +217,8 @@ def fit(rows: list[Row]) -> dict[str, dict[str, float]]:
         if not fam:
             continue
         a = np.array([[r.cost.features[f] for f in LUT_FEATURES] for r in fam], float)
-        b = np.array([r.yosys["lut"] - r.cost.mem_lut - r.cost.table_lut for r in fam],
+        b = np.array([r.yosys["lut"] - r.cost.mem_lut - r.cost.table_lut - r.cost.adder_lut
+                      for r in fam],
                      float)
         scale = 1 / np.maximum(np.array([r.yosys["lut"] for r in fam], float), 1)
         w, _ = nnls(a * scale[:, None], b * scale)

@@ -96,7 +96,8 @@ def lut_count(cost: BlockCost, family: str) -> int:
     """LUTs of a block: its memories' and product tables' LUTs plus its weighted LUT
     features."""
     w = LUT_WEIGHTS[family]
-    return round(cost.mem_lut + cost.table_lut + sum(w[f] * cost.features[f] for f in LUT_FEATURES))
+    return round(cost.mem_lut + cost.table_lut + cost.adder_lut
+                 + sum(w[f] * cost.features[f] for f in LUT_FEATURES))
 
 
 def _bits(n: int) -> int:

@@ -277,6 +277,10 @@ def blocks_for(spec: BlockSpec) -> list:
     if spec.kind == "mvu":
         mh, mw = np.asarray(p["weights"]).shape
         return [_Mvu(mh // p["pe"], mw // p["simd"])]
+    if spec.kind == "cmvm":
+        from qfab.hw.cmvm import cmvm_stages
+
+        return [_Skid(cmvm_stages(**p))]
     if spec.kind == "requant":
         return [_Skid(2)]
     if spec.kind == "threshold":

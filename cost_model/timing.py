@@ -172,6 +172,10 @@ def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     """Cycles at which ``spec``'s output beats leave, given its input beats' arrivals."""
     if spec.kind in SERIAL_LATENCY:
         return _serial(t_in, SERIAL_LATENCY[spec.kind])
+    if spec.kind == "cmvm":  # a pipeline as deep as its adder graph, then the output register
+        from qfab.hw.cmvm import cmvm_stages
+
+        return _serial(t_in, cmvm_stages(**spec.params) + 1)
     if spec.kind in SCHEDULES:
         return SCHEDULES[spec.kind](spec, t_in)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")

@@ -215,10 +215,25 @@ def _tree(g: _Builder, terms: list[Term]) -> Term | None:
     return heap[0][2]
 
 
+_SOLVED: dict[tuple, AdderGraph] = {}  # the planner, cycle and cost models ask again and again
+
+
 def solve_cmvm(weights: np.ndarray, *, share: bool = True) -> AdderGraph:
     """The adder graph of ``weights`` ``[outputs, inputs]`` (integers): CSD digits, pairs
-    shared across outputs (unless ``share`` is False), each output's rest summed by a tree."""
+    shared across outputs (unless ``share`` is False), each output's rest summed by a tree.
+    The graph is shared by every caller with the same matrix: do not change it."""
     w = np.asarray(weights)
+    if w.ndim == 2 and np.issubdtype(w.dtype, np.integer):
+        key = (w.shape, np.ascontiguousarray(w, np.int64).tobytes(), share)
+        if key not in _SOLVED:
+            if len(_SOLVED) >= 64:
+                _SOLVED.pop(next(iter(_SOLVED)))
+            _SOLVED[key] = _solve(w, share)
+        return _SOLVED[key]
+    return _solve(w, share)
+
+
+def _solve(w: np.ndarray, share: bool) -> AdderGraph:
     if w.ndim != 2:
         raise ValueError(f"weights must be a [outputs, inputs] matrix, not shape {w.shape}")
     if w.size and not np.issubdtype(w.dtype, np.integer) and w.dtype != object:

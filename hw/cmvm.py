@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_count, check_shape, shape_range
@@ -25,7 +25,7 @@ from qfab.hw._skid import OutputSkid
 from qfab.hw.adder_graph import AdderGraph, evaluate, solve_cmvm
 from qfab.hw.multipliers import shape_for_range
 
-__all__ = ["ConstantMatrixVectorUnit", "cmvm_model", "DEFAULT_ADDERS_PER_STAGE"]
+__all__ = ["ConstantMatrixVectorUnit", "cmvm_model", "cmvm_stages", "DEFAULT_ADDERS_PER_STAGE"]
 
 # Adder levels between registers: four short carry chains fit a 100 MHz cycle on 7-series.
 DEFAULT_ADDERS_PER_STAGE = 4
@@ -35,6 +35,52 @@ def cmvm_model(weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """What the unit computes: ``vectors @ weights.T`` (``[..., MW]`` -> ``[..., MH]``),
     exact (Python ints in an object array)."""
     return np.asarray(vectors).astype(object) @ np.asarray(weights).astype(object).T
+
+
+def _region(graph: AdderGraph, value: int, adders_per_stage: int) -> int:
+    """The pipeline stage whose logic computes ``value`` (inputs: the input register's)."""
+    level = graph.levels[value]
+    return 0 if level == 0 else (level - 1) // adders_per_stage
+
+
+def cmvm_stages(*, weights: np.ndarray, adders_per_stage: int = DEFAULT_ADDERS_PER_STAGE,
+                share: bool = True, **_shapes: Any) -> int:
+    """Registers a beat passes before the output register (the unit's ``stages``), from the
+    same keyword arguments, without building the unit."""
+    graph = solve_cmvm(np.asarray(weights, np.int64), share=share)
+    return 1 + max((_region(graph, o[0], adders_per_stage) for o in graph.outputs
+                    if o is not None), default=0)
+
+
+def delay_registers(graph: AdderGraph, adders_per_stage: int) -> list[tuple[int, int]]:
+    """The ``(value, stage)`` pairs that are registers: a value made in an earlier stage
+    than the one reading it rides in one register a stage (the output stage included)."""
+    last = 0
+    for o in graph.outputs:
+        if o is not None:
+            last = max(last, _region(graph, o[0], adders_per_stage))
+    need: dict[int, int] = {}  # value -> the latest stage reading it
+    for k, n in enumerate(graph.nodes):
+        r = _region(graph, graph.inputs + k, adders_per_stage)
+        for v in (n.a, n.b):
+            need[v] = max(need.get(v, 0), r)
+    for o in graph.outputs:
+        if o is not None:
+            need[o[0]] = last
+    return [(v, r) for v, upto in sorted(need.items())
+            for r in range(_region(graph, v, adders_per_stage) + 1, upto + 1)]
+
+
+def value_ranges(graph: AdderGraph, in_shape: Any) -> list[tuple[int, int]]:
+    """Range of every value of the graph (inputs, then nodes), by interval arithmetic."""
+    lo, hi = shape_range(Shape.cast(in_shape))
+    out = [(lo, hi)] * graph.inputs
+    for n in graph.nodes:
+        (alo, ahi), (blo, bhi) = out[n.a], out[n.b]
+        blo, bhi = (blo, bhi) if n.sign_b > 0 else (-bhi, -blo)
+        out.append(((alo << n.shift_a) + (blo << n.shift_b),
+                    (ahi << n.shift_a) + (bhi << n.shift_b)))
+    return out
 
 
 class ConstantMatrixVectorUnit(wiring.Component):
@@ -95,25 +141,17 @@ class ConstantMatrixVectorUnit(wiring.Component):
     @cached_property
     def ranges(self) -> list[tuple[int, int]]:
         """Range of every value of the graph (inputs, then nodes), by interval arithmetic."""
-        lo, hi = shape_range(self._in_shape)
-        out = [(lo, hi)] * self.graph.inputs
-        for n in self.graph.nodes:
-            (alo, ahi), (blo, bhi) = out[n.a], out[n.b]
-            blo, bhi = (blo, bhi) if n.sign_b > 0 else (-bhi, -blo)
-            out.append(((alo << n.shift_a) + (blo << n.shift_b),
-                        (ahi << n.shift_a) + (bhi << n.shift_b)))
-        return out
+        return value_ranges(self.graph, self._in_shape)
 
     def _region(self, value: int) -> int:
-        level = self.graph.levels[value]
-        return 0 if level == 0 else (level - 1) // self._per_stage
+        return _region(self.graph, value, self._per_stage)
 
     @property
     def stages(self) -> int:
         """Registers a beat passes before the output register: the input's, then one after
         every ``adders_per_stage`` adder levels."""
-        return 1 + max((self._region(o[0]) for o in self.graph.outputs if o is not None),
-                       default=0)
+        return cmvm_stages(weights=self._weights, adders_per_stage=self._per_stage,
+                           share=self._share)
 
     @property
     def latency(self) -> int:
@@ -128,6 +166,14 @@ class ConstantMatrixVectorUnit(wiring.Component):
         """Cycles from the first input beat to the last output beat, both included, for a
         continuous run of ``vectors`` vectors without back-pressure."""
         return vectors + self.latency
+
+    @cached_property
+    def _delays(self) -> dict[int, list[tuple[int, int]]]:
+        """Delay registers by the value they carry, in stage order."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        for value, stage in delay_registers(self.graph, self._per_stage):
+            out.setdefault(value, []).append((value, stage))
+        return out
 
     def model(self, vectors: np.ndarray) -> np.ndarray:
         """Exact results for ``vectors`` ``[..., MW]``, wrapped to ``acc_shape`` as the
@@ -153,29 +199,28 @@ class ConstantMatrixVectorUnit(wiring.Component):
             reg = Signal(self._in_shape, name=f"x{i}")
             moves.append(reg.eq(i_s.payload[i]))
             staged[i, 0] = reg
-
-        def at(value: int, region: int) -> Any:
-            """``value`` as seen in ``region``: delayed by registers when made earlier."""
-            found = staged.get((value, region))
-            if found is None:
-                reg = Signal(shapes[value], name=f"v{value}_r{region}")
-                moves.append(reg.eq(at(value, region - 1)))
-                staged[value, region] = found = reg
-            return found
+            for value, stage in self._delays.get(i, ()):
+                delayed = Signal(shapes[value], name=f"v{value}_r{stage}")
+                moves.append(delayed.eq(staged[value, stage - 1]))
+                staged[value, stage] = delayed
 
         for k, n in enumerate(g.nodes):
             v = g.inputs + k
             r = self._region(v)
-            a, b = at(n.a, r) << n.shift_a, at(n.b, r) << n.shift_b
+            a, b = staged[n.a, r] << n.shift_a, staged[n.b, r] << n.shift_b
             sig = Signal(shapes[v], name=f"n{v}")
             m.d.comb += sig.eq(a + b if n.sign_b > 0 else a - b)
             staged[v, r] = sig
+            for value, stage in self._delays.get(v, ()):
+                reg = Signal(shapes[value], name=f"v{value}_r{stage}")
+                moves.append(reg.eq(staged[value, stage - 1]))
+                staged[value, stage] = reg
 
         last = self.stages - 1
         result = Signal(o_layout)
         for j, o in enumerate(g.outputs):
             if o is not None:
-                term = at(o[0], last) << o[1]
+                term = staged[o[0], last] << o[1]
                 m.d.comb += result[j].eq(term if o[2] > 0 else -term)
 
         valid = [Signal(name=f"valid{s}") for s in range(self.stages)]

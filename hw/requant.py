@@ -20,6 +20,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
 from qfab.hw._skid import OutputSkid
+from qfab.hw.adder_graph import csd_digits
 from qfab.hw.multipliers import shape_for_range, shape_range
 from qfab.numerics import ROUNDINGS, Dyadic, check_rounding
 
@@ -42,6 +43,18 @@ def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
     if arr.ndim == 1 and arr.size != channels:
         raise ValueError(f"{name} has {arr.size} values for {channels} channels")
     return np.broadcast_to(arr.astype(np.int64), (channels,)).copy()
+
+
+def shift_add_product(x: Any, k: int) -> Any:
+    """``x * k`` for a constant ``k`` as shifted copies of ``x`` in canonical signed digits,
+    summed by a balanced tree: adders Yosys keeps in LUTs (a ``*`` would go to a DSP)."""
+    terms = [x << s if sign > 0 else -(x << s) for s, sign in csd_digits(int(k))]
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        terms = [a + b for a, b in zip(terms[::2], terms[1::2], strict=False)] \
+            + terms[len(terms) - len(terms) % 2:]
+    return terms[0]
 
 
 class Requantizer(wiring.Component):
@@ -68,6 +81,9 @@ class Requantizer(wiring.Component):
         Shape of one output code; must hold ``[lo, hi]``.
     rounding : str
         ``"half_even"`` (ONNX), ``"half_up"``, ``"half_away"`` or ``"floor"``.
+    shift_add : bool
+        When every channel has its own lane (``pe == channels``, so each lane's scale is a
+        constant), multiply by shifts and adds in LUTs instead of a DSP.
 
     One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``).
 
@@ -79,7 +95,8 @@ class Requantizer(wiring.Component):
 
     def __init__(self, *, acc_shape: Any, channels: int, pe: int, bias: Any = 0,
                  mult: Any = 1, shift: Any = 0, zero_point: int = 0, lo: int | None = None,
-                 hi: int | None = None, out_shape: Any, rounding: str = "half_even"):
+                 hi: int | None = None, out_shape: Any, rounding: str = "half_even",
+                 shift_add: bool = False):
         for name, value in (("channels", channels), ("pe", pe)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
@@ -106,6 +123,7 @@ class Requantizer(wiring.Component):
         self._hw_shift = np.maximum(self._shift, 0)
         self._zero_point, self._lo, self._hi = int(zero_point), lo, hi
         self._rounding = rounding
+        self._shift_add = bool(shift_add) and channels == pe
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self._acc_shape, pe))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._out_shape, pe))),
@@ -122,6 +140,7 @@ class Requantizer(wiring.Component):
     lo = property(lambda self: self._lo)
     hi = property(lambda self: self._hi)
     rounding = property(lambda self: self._rounding)
+    shift_add = property(lambda self: self._shift_add)
 
     @property
     def latency(self) -> int:
@@ -216,8 +235,10 @@ class Requantizer(wiring.Component):
         with m.If(advance):
             m.d.sync += valid2.eq(valid1)
             for p in range(pe):
-                m.d.sync += prod[p].eq(
-                    ((acc1[p] + lane[p]["bias"]) * lane[p]["mult"]) << lane[p]["lshift"])
+                biased = acc1[p] + lane[p]["bias"]
+                scaled = shift_add_product(biased, params["mult"][p]) if self._shift_add \
+                    else biased * lane[p]["mult"]
+                m.d.sync += prod[p].eq(scaled << lane[p]["lshift"])
 
         # stage 3: round, add the zero point, clamp, into the output register
         result = Signal(o_layout)

@@ -24,6 +24,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.mvu import MatrixVectorUnit
 
         return MatrixVectorUnit(**p)
+    if spec.kind == "cmvm":
+        from qfab.hw.cmvm import ConstantMatrixVectorUnit
+
+        return ConstantMatrixVectorUnit(**p)
     if spec.kind == "add":
         from qfab.hw.eltwise import ResidualAdd
 

@@ -421,13 +421,18 @@ class Planner:
         from qfab.hw.depthwise import depthwise_acc_shape
 
         last = self.stages[-1].blocks[-1] if self.stages else None
-        if last is not None and last.kind == "mvu":
+        if last is not None and last.kind in ("mvu", "cmvm"):
             return last.params["acc_shape"]
         if last is not None and last.kind == "depthwise":
             return depthwise_acc_shape(last.params["weights"], last.params["in_shape"])
         if last is not None and last.kind in SUM_KINDS:
             return sum_out_shape(last)
         return None
+
+    def after_adder_graph(self) -> bool:
+        """Whether the raw sums arriving come from an adder graph (a fully unrolled layer,
+        whose constants all go to logic, its scale's too)."""
+        return bool(self.stages) and self.stages[-1].blocks[-1].kind == "cmvm"
 
     def input_shape(self, node: Node) -> Shape:
         """The element shape arriving: the raw sums of the MVU or pool before, or codes."""

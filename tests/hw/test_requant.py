@@ -154,6 +154,26 @@ def test_one_fold_uses_per_lane_constants():
     np.testing.assert_array_equal(got, dut.model(acc))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_shift_add_lanes_multiply_without_a_multiplier(seed):
+    rng = np.random.default_rng(100 + seed)
+    channels = int(rng.integers(1, 6))
+    mult = rng.integers(0, 1 << 16, size=channels)
+    mult[0] = [0, 1, 1 << 9, 0b1011101110111][seed]  # none, one, a shift, many CSD digits
+    shift = rng.integers(-2, 18, size=channels)
+    dut = Requantizer(acc_shape=signed(int(rng.integers(6, 20))), channels=channels,
+                      pe=channels, bias=rng.integers(-50, 50, size=channels), mult=mult,
+                      shift=shift, zero_point=int(rng.integers(-4, 4)), out_shape=signed(8),
+                      rounding=ROUNDINGS[seed % len(ROUNDINGS)], shift_add=True)
+    assert dut.shift_add
+    assert " * " not in verilog.convert(dut, name="rq")
+    a_lo, a_hi = shape_range(dut.acc_shape)
+    acc = rng.integers(a_lo, a_hi, size=(12, channels), endpoint=True)
+    acc[:4] //= 1 << 8  # small sums land inside the clamp
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))
+
+
 def test_dyadic_from_scale_per_channel():
     # what the compiler hands over: 16-bit multipliers, per-channel shifts far apart
     rng = np.random.default_rng(12)

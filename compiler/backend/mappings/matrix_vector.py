@@ -26,6 +26,16 @@ from qfab.numerics import FixedFormat, IntFormat
 from qfab.errors import QfabError
 
 
+def constant_weights(mult, pe: int, simd: int, weights: np.ndarray) -> bool:
+    """Whether a MAC stage multiplies by constants: fully unrolled (each product sees one
+    weight) on integer operands, so an adder graph replaces the multipliers and the weight
+    memory (:class:`qfab.hw.cmvm.ConstantMatrixVectorUnit`)."""
+    from qfab.hw.multipliers import IntDecoder
+
+    mh, mw = weights.shape
+    return (pe, simd) == (mh, mw) and all(type(d) is IntDecoder for d in (mult.a, mult.b))
+
+
 def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
         in_t: Tensor, out_t: Tensor) -> None:
     """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``."""
@@ -49,8 +59,12 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
         blocks.append(window)
         p.elems = window.out_elems
     p.adapt(blocks, elem, simd)
-    blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
-                                        acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
+    if constant_weights(mult, pe, simd, stored):
+        blocks.append(BlockSpec("cmvm", dict(weights=stored, in_shape=elem,
+                                             acc_shape=acc_shape), simd, pe))
+    else:
+        blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
+                                            acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
     p.elems = pe
     cycles = vectors * (mh // pe) * (mw // simd)
     p.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,

@@ -31,8 +31,8 @@ def requant(p: Planner, node: Node) -> None:
         acc_shape=p.input_shape(node), channels=c, pe=p.elems, bias=bias,
         mult=p.per_channel(a["mult"], c), shift=p.per_channel(a["shift"], c),
         zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
-        out_shape=element_shape(out_t.fmt), rounding=a["rounding"]),
-        p.elems, p.elems))
+        out_shape=element_shape(out_t.fmt), rounding=a["rounding"],
+        shift_add=p.after_adder_graph()), p.elems, p.elems))
 
 
 def minifloat_requant(p: Planner, node: Node, in_t: Tensor, out_t: Tensor,
