@@ -21,12 +21,14 @@ def _board(board):
 
 def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
-            output: str | None = None, soc: bool = True, input_format: str | None = None):
+            output: str | None = None, soc: bool = True, input_format: str | None = None,
+            target_ii: int | None = None):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
 
-    Folding: with ``target_fps``, the fewest multipliers meeting it; else with a ``board``
+    Folding: with ``target_fps`` (or ``target_ii``, cycles per inference), the fewest
+    multipliers meeting it (``design.missed_target()`` says when none does); else with a ``board``
     and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
     (:func:`fastest_fitting`); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
 
@@ -40,6 +42,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
 
     b = _board(board)
     clock_hz = b.clock_hz if b is not None else 100e6
+    target_ii = planning.target_cycles(target_fps, target_ii, clock_hz)
     graph = lower_model(model, input_format=input_format)
     if output is not None:
         from qfab.compiler.passes.select import select_output
@@ -48,14 +51,14 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     elif len(graph.outputs) > 1:
         raise QfabError(f"the model has {len(graph.outputs)} outputs "
                         f"({', '.join(graph.outputs)}); choose one to build with --output-name")
-    if b is not None and target_fps is None and max_pe is None and max_simd is None:
+    if b is not None and target_ii is None and max_pe is None and max_simd is None:
         hw = fastest_fitting(graph, b)
     else:
-        hw = planning.plan(graph, target_fps=target_fps, clock_hz=clock_hz,
+        hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
                            max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
-    design = Design(graph, hw, name, board=b, modeled_ii=steady_ii(hw))
+    design = Design(graph, hw, name, board=b, modeled_ii=steady_ii(hw), target_ii=target_ii)
     if out_dir is not None:
         from qfab.api import estimate
 

@@ -25,7 +25,8 @@ class Design:
     planned for (a ``qfab.cost_model.boards.Board`` or None), and where its files are
     (``out_dir`` is None until written; ``soc_error`` says why no SoC was written).
     ``ii_cycles`` is the initiation interval the cycle model gives (``qfab.compile`` sets
-    it); without it, the plan's slowest stage, a lower bound."""
+    it); without it, the plan's slowest stage, a lower bound. ``target_ii`` is the cycles
+    per inference asked for (``--target-ii``, or the clock over ``--target-fps``), if any."""
 
     graph: Graph
     plan: HwPlan
@@ -34,11 +35,22 @@ class Design:
     board: Any = None
     soc_error: str | None = None
     modeled_ii: int | None = None
+    target_ii: int | None = None
     files: list[str] = field(default_factory=list)
 
     @property
     def ii_cycles(self) -> int:
         return self.modeled_ii if self.modeled_ii is not None else self.plan.ii_cycles
+
+    def missed_target(self) -> str | None:
+        """One line saying how far the built design falls short of its target, if it does."""
+        if self.target_ii is None or self.ii_cycles <= self.target_ii:
+            return None
+        clock = self.plan.clock_hz
+        return (f"target not met: initiation interval {self.ii_cycles} cycles "
+                f"({clock / self.ii_cycles:,.0f} inferences/s) against the {self.target_ii} "
+                f"asked for ({clock / self.target_ii:,.0f}/s), "
+                f"{1 - self.target_ii / self.ii_cycles:.0%} short")
 
     def accelerator(self) -> Accelerator:
         return Accelerator(self.plan)
@@ -72,6 +84,8 @@ class Design:
             "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
                        "element": _shape_str(p.out_shape), "beats": p.out_beats},
             "ii_cycles": self.ii_cycles, "slowest_stage_cycles": p.ii_cycles,
+            "target_ii_cycles": self.target_ii,
+            "target_met": None if self.target_ii is None else self.missed_target() is None,
             "soc": self._soc_manifest(),
             "stages": [self._stage_manifest(s) for s in p.stages],
         }
@@ -133,6 +147,7 @@ class Design:
         lines = [f"# qfab design: {self.model}", "",
                  f"Clock {p.clock_hz / 1e6:g} MHz; initiation interval {ii} cycles "
                  f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles}).", "",
+                 *([f"**{self.missed_target()}**", ""] if self.missed_target() else []),
                  "| stage | op | PE | SIMD | MACs | cycles | blocks |",
                  "|---|---|---|---|---|---|---|"]
         for s in p.stages:

@@ -456,6 +456,23 @@ class Planner:
         self.finish_stage(t, t)
 
 
+def target_cycles(target_fps: float | None, target_ii: int | None,
+                  clock_hz: float) -> int | None:
+    """The cycles per inference asked for by ``--target-fps`` or ``--target-ii``, if any."""
+    if target_fps is not None and target_ii is not None:
+        raise QfabError("--target-fps and --target-ii both ask for a speed; give one")
+    if target_ii is not None:
+        if isinstance(target_ii, bool) or not isinstance(target_ii, int) or target_ii < 1:
+            raise QfabError(f"--target-ii must be a whole number of cycles >= 1, "
+                            f"not {target_ii}")
+        return target_ii
+    if target_fps is None:
+        return None
+    if not target_fps > 0 or target_fps == float("inf"):
+        raise QfabError(f"--target-fps must be a positive number, not {target_fps}")
+    return max(int(clock_hz // target_fps), 1)
+
+
 def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
          max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
          budget_cycles: int | None = None) -> HwPlan:
@@ -464,9 +481,7 @@ def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100
     ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``."""
     budget = budget_cycles
     if target_fps is not None:
-        if not target_fps > 0 or target_fps == float("inf"):
-            raise QfabError(f"--target-fps must be a positive number, not {target_fps}")
-        budget = max(int(clock_hz // target_fps), 1)
+        budget = target_cycles(target_fps, None, clock_hz)
     for name, value in (("--max-pe", max_pe), ("--max-simd", max_simd)):
         if value < 1:
             raise QfabError(f"{name} must be at least 1, not {value}")

@@ -32,6 +32,9 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", metavar="B", help="board name or YAML file (sets the clock)")
     parser.add_argument("--target-fps", type=float, metavar="N",
                         help="fold each layer to the fewest multipliers meeting N inferences/s")
+    parser.add_argument("--target-ii", type=int, metavar="C",
+                        help="fold each layer to the fewest multipliers meeting C cycles per "
+                             "inference (1: fully unrolled, constants in logic)")
     parser.add_argument("--max-pe", type=int, metavar="P",
                         help="without --target-fps: at most P output channels per cycle "
                              "(default 4; with --board and neither cap, the fastest design "
@@ -45,9 +48,13 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
 def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
     from qfab.flow import compile
 
-    return compile(args.model, board=args.board, target_fps=args.target_fps, out_dir=out_dir,
-                   max_pe=args.max_pe, max_simd=args.max_simd, output=args.output_name,
-                   soc=soc, input_format=args.input_format)
+    design = compile(args.model, board=args.board, target_fps=args.target_fps,
+                     out_dir=out_dir, max_pe=args.max_pe, max_simd=args.max_simd,
+                     output=args.output_name, soc=soc, input_format=args.input_format,
+                     target_ii=args.target_ii)
+    if design.missed_target():
+        print(f"warning: {design.missed_target()}", file=sys.stderr)
+    return design
 
 
 def run(args: argparse.Namespace) -> int:
