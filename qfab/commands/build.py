@@ -1,0 +1,102 @@
+"""`qfab build`: place and route a compiled design for a board, write its bitstream and
+report the routed Fmax (qfab.cost_model.pnr)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qfab.errors import QfabError
+
+HELP = ("place and route DIR's accelerator or SoC for a board with open tools (Yosys, "
+        "nextpnr): bitstream, routed Fmax, critical path, utilisation")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from qfab.cost_model.pnr import TARGETS, TOPS
+
+    parser.add_argument("dir", metavar="DIR", help="a folder written by `qfab compile`")
+    parser.add_argument("--board", metavar="B",
+                        help=f"the board: {', '.join(sorted(TARGETS))} (default: the one in "
+                             "DIR/manifest.json)")
+    parser.add_argument("--top", choices=sorted(TOPS), default="accel",
+                        help="accel: the accelerator behind the board's UART; soc: the SoC "
+                             "with its console on the UART (default: accel)")
+    parser.add_argument("--freq", type=float, metavar="MHZ",
+                        help="the clock nextpnr aims at (default: the board's oscillator)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr's placer seed (default 1)")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON object {"build": {...}} (keys: board, top, family, '
+                             "target_mhz, fmax_mhz, fmax, critical_path, utilization, "
+                             "bitstream, seconds, cached)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run the tools again even if this build was made before")
+
+
+def _manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise QfabError(f"{path}: no such file (run `qfab compile MODEL -o {folder}` first)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise QfabError(f"{path}: not valid JSON ({e.msg})") from None
+    if not isinstance(data, dict):
+        raise QfabError(f"{path}: not a qfab manifest (expected a JSON object)")
+    return data
+
+
+def _board(args: argparse.Namespace, manifest: dict, folder: Path) -> str:
+    if args.board:
+        return args.board
+    board = manifest.get("board")
+    name = board.get("name") if isinstance(board, dict) else board
+    if not isinstance(name, str):
+        raise QfabError(f"{folder / 'manifest.json'} names no board: pass --board")
+    return name
+
+
+def _progress(line: str) -> None:
+    print(f"qfab build: {line}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qfab.cost_model.pnr import TOPS, place_and_route
+
+    folder = Path(args.dir)
+    manifest = _manifest(folder)
+    board = _board(args, manifest, folder)
+    file_name, module = TOPS[args.top]
+    verilog = folder / file_name
+    if not verilog.is_file():
+        hint = " (compiled with --no-soc?)" if args.top == "soc" else ""
+        raise QfabError(f"{verilog}: no such file{hint}")
+    if args.freq is not None and not args.freq > 0:
+        raise QfabError(f"--freq must be a positive clock in MHz, not {args.freq:g}")
+    stages = [s.get("name", f"stage {i}") for i, s in enumerate(manifest.get("stages", []))
+              if isinstance(s, dict)]
+    result = place_and_route(verilog.read_text(), module=module, top=args.top, board=board,
+                             out_dir=folder / "build" / f"{board}-{args.top}",
+                             stage_names=stages, target_mhz=args.freq, seed=args.seed,
+                             cache=not args.no_cache, progress=_progress)
+    if args.json:
+        print(json.dumps({"build": result.as_dict() | {"fmax_mhz": result.fmax_mhz}}, indent=2))
+        return 0
+    origin = "from the cache" if result.cached else f"in {result.seconds:.0f} s"
+    print(f"{board} ({result.family}), top {args.top}: routed {origin}, "
+          f"aiming at {result.target_mhz:g} MHz")
+    for clock in result.fmax:
+        verdict = "meets" if clock["achieved_mhz"] >= clock["constraint_mhz"] else "MISSES"
+        print(f"  Fmax {clock['achieved_mhz']:.1f} MHz on {clock['clock']} "
+              f"({verdict} {clock['constraint_mhz']:g} MHz)")
+    path = result.critical_path
+    if path:
+        print(f"  critical path {path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} logic, "
+              f"{path['routing_ns']:.2f} routing): {path['from_stage']} -> {path['to_stage']}")
+    for cell, use in result.utilization.items():
+        print(f"  {cell:<16} {use['used']:>6} / {use['available']:<6} "
+              f"({100 * use['used'] / max(use['available'], 1):.0f}%)")
+    print(f"  bitstream {result.bitstream}")
+    return 0

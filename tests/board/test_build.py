@@ -1,0 +1,127 @@
+# amaranth: UnusedElaboratable=no
+"""`qfab build` end to end on the smallest design that has an accelerator's ports: Yosys,
+nextpnr-ice40 and icepack for the iCEBreaker (a few seconds), the cache, and bad input."""
+
+import json
+
+import pytest
+from amaranth import Module, Signal
+from amaranth.back import verilog
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from qfab.cost_model.pnr import stage_of
+from qfab.hw.board.top import verilog_ports
+
+from qfab.cli import main
+
+
+class _Accumulate(wiring.Component):
+    """A running 24-bit sum of the bytes it is given: a carry chain to time."""
+
+    i_stream: In(stream.Signature(8))
+    o_stream: Out(stream.Signature(24))
+
+    def elaborate(self, platform):
+        m = Module()
+        total = Signal(24)
+        m.d.comb += [self.i_stream.ready.eq(~self.o_stream.valid | self.o_stream.ready),
+                     self.o_stream.payload.eq(total)]
+        with m.If(self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [total.eq(total + self.i_stream.payload * 0x10101),
+                         self.o_stream.valid.eq(1)]
+        return m
+
+
+class _TinyAccelerator(wiring.Component):
+    i_stream: In(stream.Signature(8))
+    o_stream: Out(stream.Signature(24))
+    o_stage_active: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.s0_0_acc = stage = _Accumulate()
+        wiring.connect(m, wiring.flipped(self.i_stream), stage.i_stream)
+        wiring.connect(m, stage.o_stream, wiring.flipped(self.o_stream))
+        m.d.comb += self.o_stage_active.eq(stage.o_stream.valid)
+        return m
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_design")
+    (folder / "accelerator.v").write_text(
+        verilog.convert(_TinyAccelerator(), name="qfab_accelerator", emit_src=False))
+    (folder / "manifest.json").write_text(json.dumps(
+        {"top": "qfab_accelerator", "board": {"name": "icebreaker", "family": "ice40"},
+         "stages": [{"name": "acc"}]}))
+    return folder
+
+
+def _build(capsys, *args):
+    status = main(["build", *map(str, args), "--json"])
+    out, err = capsys.readouterr()
+    return status, (json.loads(out)["build"] if status == 0 else None), err
+
+
+def test_build_icebreaker_bitstream_fmax_and_cache(design, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("QFAB_CACHE_DIR", str(tmp_path / "cache"))
+    status, first, err = _build(capsys, design)
+    assert status == 0, err
+    assert "qfab build: nextpnr-ice40" in err          # progress lines on stderr
+    assert first["board"] == "icebreaker" and first["top"] == "accel"
+    assert not first["cached"]
+    bitstream = (design / "build" / "icebreaker-accel" / "qfab_board.bin").read_bytes()
+    assert first["bitstream"].endswith("qfab_board.bin")
+    assert b"\x7e\xaa\x99\x7e" in bitstream[:64]      # the iCE40 configuration sync word
+    (clock,) = first["fmax"]
+    assert clock["constraint_mhz"] == 12.0 and clock["achieved_mhz"] > 12.0
+    assert first["fmax_mhz"] == clock["achieved_mhz"]
+    lc = first["utilization"]["ICESTORM_LC"]
+    assert 24 < lc["used"] < lc["available"] == 5280
+    path = first["critical_path"]
+    assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=0.01)
+    assert 1000 / path["delay_ns"] == pytest.approx(clock["achieved_mhz"], rel=0.05)
+    assert path["from_stage"] == stage_of(path["from"], ["acc"])
+    # Asked again: the same figures from the cache, the bitstream put back.
+    (design / "build" / "icebreaker-accel" / "qfab_board.bin").unlink()
+    status, second, err = _build(capsys, design)
+    assert status == 0 and second["cached"]
+    assert {k: v for k, v in second.items() if k not in ("cached", "seconds")} == \
+        {k: v for k, v in first.items() if k not in ("cached", "seconds")}
+    assert (design / "build" / "icebreaker-accel" / "qfab_board.bin").read_bytes() == bitstream
+
+
+def test_stage_of_maps_submodule_names():
+    names = ["conv1", "conv1_out_QuantizeLinear"]
+    assert stage_of("accel.s1_0_requant.out_reg", names) == "conv1_out_QuantizeLinear (requant)"
+    assert stage_of("soc.accel.s0_1_mvu.sum2_SB_LUT4_O", names) == "conv1 (mvu)"
+    assert stage_of("accel.s7_0_pool.x", names) == "stage 7 (pool)"
+    assert stage_of("bridge.word_TRELLIS_FF_Q", names) == "bridge"
+    assert stage_of("count_TRELLIS_FF_Q", names) == "top"
+
+
+def test_verilog_ports(design):
+    ports = verilog_ports((design / "accelerator.v").read_text(), "qfab_accelerator")
+    assert ports["i_stream__payload"] == ("input", 8)
+    assert ports["o_stream__payload"] == ("output", 24)
+    assert ports["o_stage_active"] == ("output", 1)
+    assert ports["clk"] == ("input", 1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--board", "pynq-z2"], "cannot be placed and routed with open tools"),
+    (["--top", "soc"], "soc.v: no such file"),
+    (["--freq", "-5"], "--freq must be a positive clock"),
+])
+def test_bad_input_is_one_line_exit_2(design, capsys, args, message):
+    status = main(["build", str(design), *args])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_folder_without_manifest(tmp_path, capsys):
+    assert main(["build", str(tmp_path)]) == 2
+    assert "manifest.json: no such file" in capsys.readouterr().err
