@@ -62,8 +62,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     if out_dir is not None:
         from qfab.api import estimate
 
-        est = estimate(design)
-        design.write(out_dir, report=design.report() + "\n" + est.report(), soc=soc)
+        design.write(out_dir, soc=soc, estimate=estimate(design))
     return design
 
 

@@ -17,6 +17,8 @@ from qfab.errors import QfabError
 from qfab.output_files import output_folder
 
 TOP_NAME = "qfab_accelerator"
+# What manifest.json keeps of the cost model's estimate (report.md has it all).
+ESTIMATE_KEYS = ("board", "family", "lut", "ff", "dsp", "bram", "bram_unit", "fits")
 
 
 @dataclass
@@ -104,8 +106,9 @@ class Design:
                            "fifo_depth": s.skip[0].params["depth"]}
         return out
 
-    def write(self, out_dir: str | os.PathLike, report: str = "", *, soc: bool = True) -> Path:
-        """Write accelerator.v, manifest.json and report.md into ``out_dir``, and with
+    def write(self, out_dir: str | os.PathLike, *, soc: bool = True, estimate=None) -> Path:
+        """Write accelerator.v, manifest.json and report.md (with ``estimate``, the cost
+        model's ``Estimate``, in both) into ``out_dir``, and with
         ``soc`` the firmware (firmware.elf, .hex, .bin, qfab_model.h) and soc.v: built in a
         temporary folder beside it and renamed into place, so a failure leaves nothing
         (:mod:`qfab.output_files`). An existing ``out_dir`` is replaced only if it is empty
@@ -125,8 +128,11 @@ class Design:
                     build_soc(self, tmp)
                 except QfabError as e:  # the accelerator stands on its own without a SoC
                     self.soc_error = str(e)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
-            (tmp / "report.md").write_text(report or self.report())
+            manifest = self.manifest()
+            if estimate is not None:
+                manifest["estimate"] = {k: getattr(estimate, k) for k in ESTIMATE_KEYS}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            (tmp / "report.md").write_text(self.report(estimate))
             self.files = sorted(f.name for f in tmp.iterdir())
         self.out_dir = out
         return out
@@ -141,11 +147,16 @@ class Design:
                 "in_words_per_beat": win, "out_words_per_beat": wout,
                 "max_images": firmware.max_images(self.plan)}
 
-    def report(self) -> str:
+    def report(self, estimate=None) -> str:
+        """Markdown: the stages, then ``estimate`` (the cost model's) when given."""
         p = self.plan
         ii = self.ii_cycles
+        board = (f"Board {self.board.name} ({self.board.part})" if self.board is not None
+                 else "No board given (--board)")
+        if self.board is None and estimate is not None:
+            board += f"; the estimate below is on {estimate.board}, the default board"
         lines = [f"# qfab design: {self.model}", "",
-                 f"Clock {p.clock_hz / 1e6:g} MHz; initiation interval {ii} cycles "
+                 f"{board}. Clock {p.clock_hz / 1e6:g} MHz; initiation interval {ii} cycles "
                  f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles}).", "",
                  *([f"**{self.missed_target()}**", ""] if self.missed_target() else []),
                  "| stage | op | PE | SIMD | MACs | cycles | blocks |",
@@ -154,7 +165,8 @@ class Design:
             lines.append(f"| {s.name} | {s.op} | {s.folding.get('pe', '')} | "
                          f"{s.folding.get('simd', '')} | {s.macs} | {s.cycles} | "
                          f"{', '.join(b.kind for b in s.blocks)} |")
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        return text if estimate is None else text + "\n" + estimate.report()
 
 
 def _board(board) -> dict | None:

@@ -57,19 +57,26 @@ def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
     return design
 
 
+def warn_if_too_big(design, estimate, see: str = "") -> None:
+    """A warning line on stderr when ``estimate`` (the cost model's) says the design does
+    not fit its board, naming the resources over."""
+    if estimate.fits:
+        return
+    over = ", ".join(f"{k.upper()} {getattr(estimate, k)} ({u:.0%})"
+                     for k, u in estimate.utilization.items() if u > 1)
+    default = "" if design.board is not None else " (the default board; see --board)"
+    print(f"warning: the design does not fit {estimate.board}{default} by the cost model: "
+          f"{over} of the board{see}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    from qfab.api import estimate
+
     design = design_from_args(args, out_dir=args.output, soc=not args.no_soc)
     p = design.plan
     print(f"{len(p.stages)} stages, initiation interval {design.ii_cycles} cycles "
           f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles})", file=sys.stderr)
-    if design.board is not None:
-        from qfab.cost_model.estimate import estimate
-
-        est = estimate(design, design.board)
-        if not est.fits:
-            print(f"warning: the design does not fit {design.board.name} by the cost model "
-                  f"(LUT {est.lut}, FF {est.ff}, DSP {est.dsp}, BRAM {est.bram}); "
-                  "see report.md", file=sys.stderr)
+    warn_if_too_big(design, estimate(design), see="; see report.md")
     if design.soc_error:
         print(f"no SoC: {design.soc_error}", file=sys.stderr)
     for name in design.files:

@@ -20,11 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qfab.commands.compile import design_from_args
+    from qfab.commands.compile import design_from_args, warn_if_too_big
     from qfab.cost_model.estimate import estimate
 
     design = design_from_args(args)
     est = estimate(design, args.board)
+    warn_if_too_big(design, est)
     if args.json:
         print(json.dumps({"estimate": est.as_dict()}, indent=2))
     else:
