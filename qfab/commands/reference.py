@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     graph = lower_model(model, input_format=args.input_format)
     inputs = load_inputs(args.input, graph)
     outputs = reference(graph, inputs, requant=args.requant)
+    saved = savable_outputs(graph, model, outputs)
     with output_file(out) as f:
-        np.savez(f, **savable_outputs(graph, model, outputs))
+        np.savez(f, **saved)
+    written = ", ".join(f"{name} {a.dtype}{list(a.shape)}" for name, a in saved.items())
+    print(f"outputs ({args.requant} requantization): {written}", file=sys.stderr)
+    print(out)
     return 0

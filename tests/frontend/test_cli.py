@@ -70,7 +70,7 @@ def test_inspect_table(capsys):
     assert out[-1] == "total MACs per inference: 584064"
 
 
-def test_reference_npy(tmp_path):
+def test_reference_npy(tmp_path, capsys):
     x = np.load(DIGITS) / np.float32(255)
     np.save(tmp_path / "in.npy", x)
     out = tmp_path / "sub" / "out.npz"
@@ -79,6 +79,9 @@ def test_reference_npy(tmp_path):
     with np.load(out) as saved:
         (name,) = saved.files
         y = saved[name]
+    said = capsys.readouterr()
+    assert said.out == f"{out}\n"
+    assert said.err == f"outputs (dyadic requantization): {name} float32[4, 10]\n"
     assert y.dtype == np.float32 and y.shape == (4, 10)
     assert list(y.argmax(axis=1)) == [7, 2, 1, 0]
     assert np.array_equal(y, reference(TFC, x)[name])
