@@ -101,3 +101,37 @@ def write_plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 def _save(fig, path: Path) -> None:
     with output_file(path) as f:
         fig.savefig(f, dpi=110, format="png")
+
+
+def search_plot(result: dict[str, Any], path: Path) -> Path:
+    """Score against LUTs: the uniform designs, the searched design at each uniform design's
+    LUT figure (its front dashed), and the chosen design starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    uniform = result["uniform"]
+    ax.scatter([u["lut"] for u in uniform], [u["score"] for u in uniform], s=22,
+               color="tab:blue", label="uniform precision")
+    front = pareto_front([(float(u["lut"]), float(u["score"])) for u in uniform])
+    for i in front:
+        ax.annotate(uniform[i]["label"].split("_a")[0].removeprefix("w").split("-")[0],
+                    (uniform[i]["lut"], uniform[i]["score"]), fontsize=7, xytext=(3, -10),
+                    textcoords="offset points")
+    searched = sorted(result["searched"], key=lambda r: r["lut"])
+    if searched:
+        ax.plot([r["lut"] for r in searched], [r["score"] for r in searched], "--o",
+                color="tab:orange", ms=4, lw=1, label="searched at each uniform LUT budget")
+    chosen = result["chosen"]
+    ax.scatter([chosen["lut"]], [chosen["score"]], marker="*", s=160, color="tab:red",
+               zorder=3, label="chosen for the budget")
+    ax.set_xlabel("LUT (cost model)")
+    ax.set_ylabel(metric_label([{"metric": result["metric"]}]))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+    return path
