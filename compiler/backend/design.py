@@ -114,6 +114,7 @@ class Design:
         (:mod:`qfab.output_files`). An existing ``out_dir`` is replaced only if it is empty
         or an earlier design's. ``files`` then names what was written."""
         from qfab.compiler.backend.firmware import build_soc
+        from qfab.compiler.backend.fusesoc import CORE_FILE, core_file
 
         out = Path(out_dir)
         if out.exists() and not (out.is_dir() and (not any(out.iterdir())
@@ -133,6 +134,8 @@ class Design:
                 manifest["estimate"] = {k: getattr(estimate, k) for k in ESTIMATE_KEYS}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             (tmp / "report.md").write_text(self.report(estimate))
+            (tmp / CORE_FILE).write_text(core_file(Path(str(self.model)).stem,
+                                                   soc=(tmp / "soc.v").is_file()))
             self.files = sorted(f.name for f in tmp.iterdir())
         self.out_dir = out
         return out
