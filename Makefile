@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.qfab-installed
 
-.PHONY: sim test lint bench clean
+.PHONY: sim test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The long mutation fuzz campaign (make test runs a short fixed-seed sample of it).
+FUZZ_MUTANTS ?= 10000
+fuzz: $(STAMP)
+	$(PY) tests/fuzz/fuzz_run.py -n $(FUZZ_MUTANTS) --seed 1 --tracebacks
 
 clean:
 	rm -rf $(VENV) build *.egg-info
