@@ -87,6 +87,14 @@ def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: i
     return Real(out.name)
 
 
+def check_window_fits(imp, node, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
+    """A window (kernel, dilations, pads, strides) that leaves no output position is an
+    error naming the node (valid ONNX attributes can still not fit a small input)."""
+    if min(out_hw) < 1:
+        raise imp.error(node, f"the window does not fit the {in_hw[0]}x{in_hw[1]} input "
+                              f"(the output would be {out_hw[0]}x{out_hw[1]})")
+
+
 def conv_geometry(imp, node, x_shape, w_shape) -> dict:
     if len(x_shape) != 4:
         raise imp.error(node, f"only 2-D convolution is supported (input shape {x_shape})")
@@ -109,6 +117,7 @@ def conv_geometry(imp, node, x_shape, w_shape) -> dict:
         pads = [0, 0, 0, 0]
     oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
     ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    check_window_fits(imp, node, (h, w), (oh, ow))
     if x_shape[1] != w_shape[1] * group:
         raise imp.error(node, f"input has {x_shape[1]} channels, weights expect "
                               f"{w_shape[1] * group}")

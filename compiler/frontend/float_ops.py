@@ -229,6 +229,7 @@ def _pool_geometry(imp, node, shape, kernel):
         raise imp.error(node, "ceil_mode and dilations are not supported")
     oh = (shape[2] + pads[0] + pads[2] - kernel[0]) // strides[0] + 1
     ow = (shape[3] + pads[1] + pads[3] - kernel[1]) // strides[1] + 1
+    compute.check_window_fits(imp, node, shape[2:4], (oh, ow))
     return dict(kernel=tuple(kernel), strides=tuple(strides), pads=tuple(pads)), \
         (shape[0], shape[1], oh, ow)
 

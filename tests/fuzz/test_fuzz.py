@@ -131,6 +131,8 @@ MODEL_CASES = [
     ("qdq_pools", "input dimension -3", _input_dim(1, -3), "dimension 1"),
     ("qdq_pools", "input dimension 10^9", _input_dim(3, 10**9), "dimension 3"),
     ("qdq_pools", "rank-0 input", _input_dim(0, None), "rank 0"),
+    ("qdq_pools", "Conv window larger than the input", _input_dim(2, 2), "conv'"),
+    ("qdq_pools", "pool window larger than its input", _input_dim(2, 3), "maxpool'"),
     ("digits_int8", "unknown domain", _domain, "domain 'com.example'"),
     ("digits_int8", "opset 1", _opset(1), "opset 1"),
     ("digits_int8", "opset 999", _opset(999), "opset 999"),
