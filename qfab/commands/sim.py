@@ -56,19 +56,18 @@ def run(args: argparse.Namespace) -> int:
     res = simulate(design, inputs, waves=args.waves, soc=args.soc)
     clock = design.plan.clock_hz
     summary = res.summary()
+    _add_model_cycles(design, res, summary)
     if args.soc:
         summary["throughput_fps"] = clock * len(res.argmax) / res.accel_cycles
-    else:
-        _add_model_cycles(design, res, summary)
-        if res.ii_cycles:
-            summary["throughput_fps"] = clock / res.ii_cycles
+    elif res.ii_cycles:
+        summary["throughput_fps"] = clock / res.ii_cycles
     summary["clock_hz"] = clock
     if args.waves and res.cosim is not None:
         summary["waves"] = str(res.cosim.wave_path)
     if args.json:
         print(json.dumps({"sim": summary}, default=float))
     elif args.soc:
-        _print_soc(design, res, clock)
+        _print_soc(design, res, clock, summary)
     else:
         _print(design, res, clock, summary)
     ok = res.bit_exact and (not args.soc or res.argmax_matches)
@@ -86,12 +85,17 @@ def _add_model_cycles(design, res, summary: dict) -> None:
     summary.update(model_latency_cycles=timing.latency_cycles, model_cycles=timing.cycles)
 
 
-def _print(design, res, clock: float, summary: dict) -> None:
-    batch = res.hw_codes.shape[0]
+def _print_stages(design, summary: dict, batch: int) -> None:
+    """Each stage's active cycles in the run beside the cycle model's for the same batch."""
     print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'model':>9}   = {batch} x steady + fill")
     for s, stage in zip(summary["stages"], design.plan.stages, strict=False):
         print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['model_cycles']:>9}   "
               f"= {batch} x {s['steady_cycles']} + {s['fill_cycles']}")
+
+
+def _print(design, res, clock: float, summary: dict) -> None:
+    batch = res.hw_codes.shape[0]
+    _print_stages(design, summary, batch)
     print(f"inferences: {batch}   total cycles: {res.cycles} (model {summary['model_cycles']})"
           f"   latency: {res.latency_cycles} cycles (model {summary['model_latency_cycles']}; "
           f"{res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz)")
@@ -104,11 +108,9 @@ def _print(design, res, clock: float, summary: dict) -> None:
     _print_verdict(res)
 
 
-def _print_soc(design, res, clock: float) -> None:
-    print(f"{'stage':<32} {'op':<10} {'cycles':>9} {'predicted':>10}")
-    for s, stage in zip(res.stages, design.plan.stages, strict=False):
-        print(f"{s['name']:<32} {stage.op:<10} {s['cycles']:>9} {s['predicted_cycles']:>10}")
+def _print_soc(design, res, clock: float, summary: dict) -> None:
     batch = len(res.argmax)
+    _print_stages(design, summary, batch)
     print("firmware console:")
     for line in res.console.splitlines():
         print(f"  | {line}")

@@ -78,6 +78,9 @@ def test_sim_soc_command_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)["sim"]
     assert out["bit_exact"] and out["soc"] and out["argmax_matches"]
+    # The streamer feeds the accelerator as the co-simulation harness does: every stage is
+    # active for the cycles the cycle model gives the batch.
+    assert [s["cycles"] for s in out["stages"]] == [s["model_cycles"] for s in out["stages"]]
     assert out["argmax"] == [2, 3, 4]
     assert out["cycles"] == out["accel_cycles"] + out["control_cycles"]
     assert len(out["stages"]) == 7 and out["throughput_fps"] > 0
