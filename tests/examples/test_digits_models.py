@@ -37,7 +37,7 @@ ELEM_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def test_split() -> tuple[np.ndarray, np.ndarray]:
+def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
     """The last 360 digits, scaled to [0, 1], written out here rather than imported so that a
     change of split in make_models.py shows up as a failure."""
     digits = load_digits()
@@ -126,8 +126,8 @@ def test_clean_per_tensor_qdq(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_accuracy_equals_record(kind: str, test_split, record: dict) -> None:
-    images, labels = test_split
+def test_accuracy_equals_record(kind: str, held_out_digits, record: dict) -> None:
+    images, labels = held_out_digits
     correct = int(np.sum(predictions(kind, images) == labels))
     assert record["test_images"] == len(labels) == 360
     assert correct == record["correct"][kind]
@@ -145,8 +145,8 @@ def test_int4_really_has_4_bit_weights() -> None:
         assert len(np.unique(codes)) >= 8, name
 
 
-def test_samples_are_test_images(test_split) -> None:
-    images, labels = test_split
+def test_samples_are_test_images(held_out_digits) -> None:
+    images, labels = held_out_digits
     sample = np.load(DIGITS / "sample_input.npy")
     assert sample.shape == (1, 1, 8, 8) and sample.dtype == np.float32
     np.testing.assert_array_equal(sample, images[:1])
@@ -155,7 +155,7 @@ def test_samples_are_test_images(test_split) -> None:
     np.testing.assert_array_equal(batch["labels"], labels[:8])
 
 
-def test_float_model_is_the_numpy_network(test_split) -> None:
+def test_float_model_is_the_numpy_network(held_out_digits) -> None:
     """Exporting the committed float weights again gives the committed bytes, and the NumPy
     forward pass agrees with onnxruntime (float arithmetic, so to float32 rounding)."""
     model = load("float")
@@ -164,7 +164,7 @@ def test_float_model_is_the_numpy_network(test_split) -> None:
         for name, t in initializers(model).items()
     }
     assert make_models.to_onnx(params).SerializeToString() == model.SerializeToString()
-    images, _ = test_split
+    images, _ = held_out_digits
     expected = ort.InferenceSession(model.SerializeToString()).run(None, {"input": images})[0]
     got, _ = cnn.forward(params, images.astype(np.float64))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -33,7 +33,7 @@ _spec.loader.exec_module(make_models)
 
 
 @pytest.fixture(scope="module")
-def test_split() -> tuple[np.ndarray, np.ndarray]:
+def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
     """The last 360 digits, scaled to [0, 1], written out here rather than imported so that a
     change of split in make_models.py shows up as a failure."""
     digits = load_digits()
@@ -76,10 +76,10 @@ def test_plan_has_depthwise_stage_and_residual_add(design) -> None:
     assert {"dw", "pw"} <= {s.name for s in between}
 
 
-def test_cosimulation_is_bit_exact_with_the_cycle_model_exact(design, test_split) -> None:
+def test_cosimulation_is_bit_exact_with_the_cycle_model_exact(design, held_out_digits) -> None:
     pytest.importorskip("cocotb")
     x = np.load(EXAMPLE / "sample_images.npy")
-    images, labels = test_split
+    images, labels = held_out_digits
     assert x.shape == (8, 1, 8, 8) and x.dtype == np.float32
     np.testing.assert_array_equal(x, images[:8])
     res = qfab.simulate(design, x)
@@ -90,8 +90,8 @@ def test_cosimulation_is_bit_exact_with_the_cycle_model_exact(design, test_split
     assert res.outputs["logits"].argmax(1).tolist() == labels[:8].tolist()
 
 
-def test_reference_accuracy_equals_record(test_split, record: dict) -> None:
-    images, labels = test_split
+def test_reference_accuracy_equals_record(held_out_digits, record: dict) -> None:
+    images, labels = held_out_digits
     correct = int(np.sum(qfab.reference(INT8, images)["logits"].argmax(1) == labels))
     assert record["test_images"] == len(labels) == 360
     assert correct == record["reference_correct"]["int8"]
@@ -100,22 +100,22 @@ def test_reference_accuracy_equals_record(test_split, record: dict) -> None:
 
 
 @pytest.mark.parametrize("kind", ["float", "int8"])
-def test_onnxruntime_accuracy_equals_record(kind: str, test_split, record: dict) -> None:
-    images, labels = test_split
+def test_onnxruntime_accuracy_equals_record(kind: str, held_out_digits, record: dict) -> None:
+    images, labels = held_out_digits
     path = EXAMPLE / f"digits_resnet_{kind}.onnx"
     assert make_models.ort_accuracy(path, images, labels) == record["accuracy"][kind]
     assert record["correct"][kind] == round(record["accuracy"][kind] * 360)
     assert record["accuracy"][kind] >= 0.90
 
 
-def test_float_model_is_the_numpy_network(test_split) -> None:
+def test_float_model_is_the_numpy_network(held_out_digits) -> None:
     """Exporting the committed float weights again gives the committed bytes, and the NumPy
     forward pass agrees with onnxruntime (float arithmetic, so to float32 rounding)."""
     model = onnx.load(str(EXAMPLE / "digits_resnet_float.onnx"))
     params = {t.name.replace("_", "."): onnx.numpy_helper.to_array(t).astype(np.float64)
               for t in model.graph.initializer}
     assert make_models.to_onnx(params).SerializeToString() == model.SerializeToString()
-    images, _ = test_split
+    images, _ = held_out_digits
     expected = make_models.ort_session(EXAMPLE / "digits_resnet_float.onnx").run(
         None, {"input": images})[0]
     got, _ = resnet.forward(params, images.astype(np.float64))
