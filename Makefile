@@ -9,6 +9,7 @@ STAMP := $(VENV)/.qfab-installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m qfab.editable
 	$(PY) -m qfab.sim.toolchain
 	@touch $(STAMP)
 
