@@ -136,6 +136,10 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
         from qfab.hw.multipliers import IntDecoder, Multiplier
 
         mult = Multiplier(IntDecoder(p["in_shape"]), IntDecoder(p["weight_shape"]))
+    from qfab.hw.xnor_mvu import is_xnor
+
+    if is_xnor(mult):
+        return xnor_mvu_cost(p, family)
     acc = _width(p["acc_shape"])
     nf, sf = mh // pe, mw // simd
     a_code, w_code = mult.a.code_shape.width, mult.b.code_shape.width
@@ -207,6 +211,43 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     c.ff += mw * _width(p["in_shape"]) + sum(widths[v] for v, _ in delays) + 2 * mh * acc \
         + stages + 2
     c.features["block"] += 1
+    return c
+
+
+def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
+    """The XNOR-popcount unit (hw/xnor_mvu.py): a popcount tree from 1-bit terms, the
+    count accumulated, and ``2 * count - MW`` once at the output (``add``); no DSP. An
+    XNOR costs a 1-bit product (``mul``) on 6-input LUTs; a 4-input LUT adding two terms
+    has the inputs to take their XNORs too (calibration). Only the activation code's sign
+    bit is read, and the output's low bit is constant (``MW``'s parity): Yosys keeps
+    neither in a register or memory."""
+    weights = np.asarray(p["weights"])
+    mh, mw = weights.shape
+    pe, simd = int(p["pe"]), int(p["simd"])
+    acc = _width(p["acc_shape"])
+    nf, sf = mh // pe, mw // simd
+    c = BlockCost("mvu")
+    if LUT_INPUTS[family] > 4:
+        c.features["mul"] += pe * simd
+    c.features["add"] += pe * (_adder_tree_bits(simd, 1, acc) + 2 * acc)
+    c.features["mux"] += pe * acc
+    c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
+    c.features["block"] += 1
+    if nf * sf > 1:
+        words = weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, -1)
+        cols = rom_columns((words, 1))
+        if c.add_memory(nf * sf, pe * simd, family, rom=True,
+                        columns=cols).style == "logic":
+            c.features["romw"] += cols * math.ceil(nf * sf / (1 << LUT_INPUTS[family]))
+    if nf > 1:
+        # the unused code bits of a memory in logic are dropped; a block RAM keeps the word
+        width = simd * p["multiplier"].a.code_shape.width
+        if memory_cost(sf, width, family, rom=False).style != "bram":
+            width = simd
+        c.add_memory(sf, width, family, rom=False)
+    # sign bits in, per PE the fold's count, the accumulator, output register and spare
+    c.ff += (simd + pe * (simd.bit_length() + acc + 2 * (acc - 1)) + 8 + _bits(sf)
+             + _bits(nf) + _bits(nf * sf))
     return c
 
 

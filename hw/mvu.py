@@ -238,6 +238,16 @@ class MatrixVectorUnit(wiring.Component):
             terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
         return terms[0]
 
+    def _fold_sum(self, m: Module, x: Any, w: Any) -> Any:
+        """One PE's sum over one synapse fold: SIMD products of inputs ``x`` and weights
+        ``w``, added in a tree."""
+        return self._adder_tree([self._multiplier.product(m, x[s], w[s])
+                                 for s in range(self._simd)])
+
+    def _result(self, total: Any) -> Any:
+        """The output of a PE from its sum over every synapse fold."""
+        return total
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         nf_count, sf_count = self.neuron_folds, self.synapse_folds
@@ -303,8 +313,7 @@ class MatrixVectorUnit(wiring.Component):
         valid2, first2, last2 = Signal(), Signal(), Signal()
         # (the decoders add comb logic: built outside any m.If, so it is not gated)
         sums = [Signal(self._acc_shape, name=f"sum{p}") for p in range(pe)]
-        trees = [self._adder_tree([self._multiplier.product(m, x1[s], w_rd.data[p][s])
-                                   for s in range(simd)]) for p in range(pe)]
+        trees = [self._fold_sum(m, x1, w_rd.data[p]) for p in range(pe)]
         with m.If(advance):
             m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
             m.d.sync += [sums[p].eq(trees[p]) for p in range(pe)]
@@ -317,6 +326,6 @@ class MatrixVectorUnit(wiring.Component):
         with m.If(advance & valid2):
             m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
         result = Signal(o_layout)
-        m.d.comb += [result[p].eq(totals[p]) for p in range(pe)]
+        m.d.comb += [result[p].eq(self._result(totals[p])) for p in range(pe)]
         skid.push(valid2 & last2, result)
         return m

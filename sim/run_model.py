@@ -74,12 +74,14 @@ def compare(design: Design, ref: Reference, env: dict, got: np.ndarray) -> dict:
     if diff.size:
         idx = tuple(int(i) for i in diff[0])
         first = Mismatch(design.plan.output, idx, int(want[idx]), int(got[idx]))
-    # The host finishes what the fabric does not: the final dequantization.
+    # The host finishes what the fabric does not: the final dequantization or argmax.
+    from qfab.compiler.backend.plan import HOST_OPS
+
     env_hw = dict(env)
     env_hw[design.plan.output] = got
     for node in design.graph.nodes:
-        if node.op == "dequantize" and node.inputs[0] == design.plan.output:
-            env_hw[node.outputs[0]] = ref._dequantize(node, got)
+        if node.op in HOST_OPS and node.inputs[0] == design.plan.output:
+            env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, got)
     outputs = {name: env_hw[name] for name in design.graph.outputs}
     return {"bit_exact": not diff.size, "outputs": outputs, "hw_codes": got, "ref_codes": want,
             "mismatches": int(len(diff)), "first_mismatch": first}

@@ -22,8 +22,9 @@ def make_block(spec: BlockSpec) -> wiring.Component:
     p = dict(spec.params)
     if spec.kind == "mvu":
         from qfab.hw.mvu import MatrixVectorUnit
+        from qfab.hw.xnor_mvu import XnorPopcountUnit, is_xnor
 
-        return MatrixVectorUnit(**p)
+        return (XnorPopcountUnit if is_xnor(p.get("multiplier")) else MatrixVectorUnit)(**p)
     if spec.kind == "cmvm":
         from qfab.hw.cmvm import ConstantMatrixVectorUnit
 

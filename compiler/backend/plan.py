@@ -29,6 +29,9 @@ from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.errors import QfabError
 
 SUM_KINDS = ("avgpool", "globalavgpool")  # blocks that emit raw sums, not codes
+# A last node the host computes from the accelerator's output codes: the dequantization, or
+# a TopK's argmax over the scores.
+HOST_OPS = ("dequantize", "argmax")
 DEFAULT_MAX_PE = 4
 DEFAULT_MAX_SIMD = 8
 
@@ -260,7 +263,7 @@ class Planner:
         if nodes and nodes[0].op == "quantize":
             start = nodes.pop(0).outputs[0]
         end = g.outputs[0]
-        if nodes and nodes[-1].op == "dequantize":
+        if nodes and nodes[-1].op in HOST_OPS:
             end = nodes.pop().inputs[0]
         current = start
         self.order = stream_order(self.t(start).shape)

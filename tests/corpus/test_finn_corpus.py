@@ -62,3 +62,33 @@ def test_reference_matches_qonnx(name):
     assert np.all(np.abs(got - expected) <= 1e-5 * scale), np.abs(got - expected).max()
     assert np.array_equal(got.argmax(axis=-1), expected.argmax(axis=-1))
     assert len(np.unique(expected, axis=0)) > 1  # the inputs tell something apart
+
+
+# The first layer that runs on the XNOR-popcount unit, and every one after it; the others
+# run on the multiplier MVU. CNV's first convolution reads the 8-bit image.
+FIRST_XNOR_LAYER = {"finn/tfc_w1a1_finn": 0, "finn/tfc_w1a1_bn_multithreshold": 0,
+                    "brevitas/tfc_w1a1_qonnx": 0, "brevitas/cnv_w1a1_qonnx": 1}
+
+
+@pytest.mark.parametrize("name", corpus_models("finn", "brevitas"))
+def test_cosim_bit_exact(name):
+    """Compiled and co-simulated in Verilator on two inputs: bit-exact, and the cycle
+    model's cycles."""
+    from qfab.cost_model.timing import cosim_differences
+    from qfab.hw.xnor_mvu import is_xnor
+
+    import qfab
+
+    path = CORPUS / f"{name}.onnx"
+    x = corpus_inputs(str(path))[:2]
+    design = qfab.compile(path)
+    mvus = [b for s in design.plan.stages for b in s.blocks if b.kind == "mvu"]
+    first = FIRST_XNOR_LAYER.get(name, len(mvus))
+    assert [is_xnor(b.params["multiplier"]) for b in mvus] == \
+        [i >= first for i in range(len(mvus))], [b.params["multiplier"] for b in mvus]
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    assert not cosim_differences(design.plan, res)
+    (out,) = res.outputs.values()
+    (want,) = reference(path, x).values()
+    assert np.array_equal(out, want)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from amaranth.hdl import Shape
 from qfab.compiler.backend.mappings import maps
+from qfab.compiler.backend.mappings.binary import xnor_operands
 from qfab.compiler.backend.plan import (
     BlockSpec,
     Planner,
@@ -45,7 +46,9 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
 
     mh, mw = weights.shape
     pe, simd = choose_folding(mh, mw, vectors, p.budget, p.max_pe, p.max_simd)
-    mult, stored = mac_operands(in_t.fmt, node, weights)
+    binary = xnor_operands(p.g, node, weights,
+                           padded=window is not None and any(window.params["padding"]))
+    mult, stored = binary or mac_operands(in_t.fmt, node, weights)
     zx = node.attrs["x_zero_point"]
     row_sums = weights.sum(axis=1).astype(np.int64)
     bias = np.zeros(mh, np.int64) if node.attrs["bias"] is None else node.attrs["bias"]

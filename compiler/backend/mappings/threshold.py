@@ -59,14 +59,13 @@ def threshold(p: Planner, node: Node) -> None:
 
     a = node.attrs
     in_t = p.t(node.inputs[0])
-    if a.get("step", 1) != 1:
-        raise QfabError(f"node {node.name!r}: bipolar thresholds have no hardware "
-                        "mapping yet")
     c = p.channels(in_t)
     # acc + bias - zp >= t  <=>  acc >= t - bias + zp
     shift = p.take_bias(c) - p.per_channel(a["in_zero_point"], c)
     thr = np.asarray(a["thresholds"], np.int64) - shift[:, None]
-    lo, hi = int(a["base"]), int(a["base"]) + thr.shape[1]
+    # base + step * count: step 2 from base -1 is a bipolar activation's -1/+1
+    step = int(a.get("step", 1))
+    lo, hi = sorted((int(a["base"]), int(a["base"]) + step * thr.shape[1]))
     out_shape = shape_for_range(min(lo, 0), hi)
     out_fmt = p.t(node.outputs[0]).fmt
     if isinstance(out_fmt, IntFormat) and out_fmt.min <= lo and hi <= out_fmt.max:
@@ -75,7 +74,7 @@ def threshold(p: Planner, node: Node) -> None:
         out_shape = element_shape(out_fmt)
     p.elementwise(node, BlockSpec("threshold", dict(
         acc_shape=p.input_shape(node), channels=c, pe=p.elems, thresholds=thr,
-        out_shape=out_shape, out_bias=lo), p.elems, p.elems))
+        out_shape=out_shape, out_bias=int(a["base"]), out_scale=step), p.elems, p.elems))
 
 
 @maps("clamp")
