@@ -26,8 +26,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+EPILOG = """\
+In a checkout, try the built-in example: qfab sim examples/digits/digits_int8.onnx
+co-simulates it against the reference; inspect, estimate and compile -o DIR take the same
+MODEL. qfab COMMAND --help documents each command's flags.
+
+Exit status: 0 success; 1 the hardware and the reference disagree (or a program run on the
+SoC failed); 2 a user error (a bad model, input, option or board), said in one line on stderr;
+3 a bug in qfab: one line on stderr names the crash-*.txt file holding its traceback.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qfab", description=__doc__)
+    from qfab import __version__
+
+    parser = _Parser(prog="qfab", description=__doc__, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"qfab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         mod = _module(name)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.resources import files
 
-HELP = ("compile MODEL to a dataflow accelerator: DIR/accelerator.v, soc.v, firmware.elf, "
-        "firmware.hex, manifest.json, report.md")
+HELP = ("compile MODEL to a dataflow accelerator in DIR: its Verilog, the SoC with its "
+        "firmware, manifest.json and report.md (the paths are printed)")
+MODEL_HELP = "quantized ONNX model (QDQ, QOperator or QONNX)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="output folder (replaced whole only once the new design is "
+                             "written; a folder that is not a qfab design is refused)")
     parser.add_argument("--no-soc", action="store_true",
                         help="the accelerator only: no firmware and no soc.v")
     add_design_arguments(parser)
@@ -26,21 +30,32 @@ def add_input_format(parser: argparse.ArgumentParser) -> None:
                              "E4M3")
 
 
+def _board_names() -> list[str]:
+    # The files qfab.cost_model.boards reads, listed without importing the cost model.
+    return sorted(f.name.removesuffix(".yaml") for f in files("qfab.boards").iterdir()
+                  if f.name.endswith(".yaml"))
+
+
 def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by the commands that build a design."""
     add_input_format(parser)
-    parser.add_argument("--board", metavar="B", help="board name or YAML file (sets the clock)")
+    parser.add_argument("--board", metavar="B",
+                        help=f"{', '.join(_board_names())} or a board YAML file: sets the "
+                             "clock, and without a target or cap the fastest design that fits "
+                             "is built "
+                             "(default: no board, 100 MHz, estimates on pynq-z2)")
     parser.add_argument("--target-fps", type=float, metavar="N",
-                        help="fold each layer to the fewest multipliers meeting N inferences/s")
+                        help="fold each layer to the fewest multipliers meeting N inferences/s "
+                             "at the board's clock")
     parser.add_argument("--target-ii", type=int, metavar="C",
                         help="fold each layer to the fewest multipliers meeting C cycles per "
                              "inference (1: fully unrolled, constants in logic)")
     parser.add_argument("--max-pe", type=int, metavar="P",
-                        help="without --target-fps: at most P output channels per cycle "
+                        help="without a target: at most P output channels per cycle "
                              "(default 4; with --board and neither cap, the fastest design "
                              "the cost model fits on the board)")
     parser.add_argument("--max-simd", type=int, metavar="S",
-                        help="without --target-fps: at most S inputs per cycle (default 8)")
+                        help="without a target: at most S inputs per cycle (default 8)")
     parser.add_argument("--output-name", metavar="NAME",
                         help="for a model with several outputs: build the one named NAME")
 

@@ -9,9 +9,9 @@ HELP = "estimate LUT, FF, DSP, BRAM and cycles of MODEL's accelerator on a board
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from qfab.commands.compile import add_design_arguments
+    from qfab.commands.compile import MODEL_HELP, add_design_arguments
 
-    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     add_design_arguments(parser)
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"estimate": {...}} (keys: lut, ff, dsp, '

@@ -6,14 +6,13 @@ import argparse
 import json
 import sys
 
-from qfab.commands.compile import add_input_format
+from qfab.commands.compile import MODEL_HELP, add_input_format
 
 HELP = "show the lowered integer IR: layers, shapes, formats, MACs, widths, requantizers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model (QDQ, QOperator "
-                                                      "or QONNX)")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: name, inputs, outputs, layers, "
                              "total_macs) instead of a table")

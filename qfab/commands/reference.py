@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qfab.commands.compile import add_input_format
+from qfab.commands.compile import MODEL_HELP, add_input_format
 from qfab.errors import QfabError
 from qfab.output_files import output_file
 
@@ -26,7 +26,7 @@ int4/int2 as int8 values, uint4/uint2 as uint8).
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("--input", required=True, metavar="IN", help=".npy, .npz or folder")
     parser.add_argument("--output", required=True, metavar="OUT.npz", help="outputs file")
     parser.add_argument("--requant", choices=("dyadic", "onnx"), default="dyadic",

@@ -8,20 +8,27 @@ import sys
 
 import numpy as np
 
-from qfab.commands.compile import add_design_arguments, design_from_args
+from qfab.commands.compile import MODEL_HELP, add_design_arguments, design_from_args
 
 HELP = "co-simulate MODEL's accelerator in Verilator, bit for bit against the reference"
+EPILOG = ("Exit status 1 when an output code differs from the reference (with --soc, or the "
+          "firmware's argmax from the reference's).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="quantized ONNX model")
+    parser.epilog = EPILOG
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("--input", metavar="IN",
                         help=".npy, .npz or folder of input_N.pb (default: seeded random "
                              "inputs, uniform in [0, 1) for float inputs)")
     parser.add_argument("--batch", type=int, default=1, metavar="N",
                         help="random inputs: how many inferences (default 1)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--waves", action="store_true", help="write a VCD trace")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON object {"sim": {...}} (keys: bit_exact, cycles, '
+                             "latency_cycles, ii_cycles, stages, mismatches, first_mismatch, "
+                             "clock_hz, throughput_fps, model_cycles, ...; see the README)")
+    parser.add_argument("--waves", action="store_true",
+                        help="write a VCD trace of the accelerator (its path is printed)")
     parser.add_argument("--soc", action="store_true",
                         help="run the whole SoC: the firmware on the RV32I core streams the "
                              "inputs from RAM through the accelerator and computes each "

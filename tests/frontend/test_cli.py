@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 
@@ -212,6 +213,24 @@ def test_argument_errors_exit_2_and_help_0(argv, status, capsys):
     assert exit_.value.code == status
     if status == 2:
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_every_flag_is_documented_and_help_gives_version_and_exit_statuses(capsys):
+    from qfab import __version__
+    from qfab.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help and action.help.strip(), (name, action.dest)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"qfab {__version__}\n"
+    text = parser.format_help()
+    for status in range(4):
+        assert f"{status} " in text.split("Exit status:")[1]
 
 
 QUANTIZE_TO_CODES = [(op, c) for op, c in node_cases(("QuantizeLinear",))
