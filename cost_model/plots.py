@@ -112,19 +112,25 @@ def search_plot(result: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    uniform = result["uniform"]
-    ax.scatter([u["lut"] for u in uniform], [u["score"] for u in uniform], s=22,
-               color="tab:blue", label="uniform precision")
-    front = pareto_front([(float(u["lut"]), float(u["score"])) for u in uniform])
-    for i in front:
-        ax.annotate(uniform[i]["label"].split("_a")[0].removeprefix("w").split("-")[0],
-                    (uniform[i]["lut"], uniform[i]["score"]), fontsize=7, xytext=(3, -10),
-                    textcoords="offset points")
+    chosen = result["chosen"]
     searched = sorted(result["searched"], key=lambda r: r["lut"])
+    # Zoom on the searched range: uniform designs far below it would flatten the plot.
+    floor = min([r["score"] for r in searched] + [chosen["score"]])
+    floor -= 0.1 * max(abs(floor), 1e-9) if result["metric"] != "top1" else 0.03
+    uniform = [u for u in result["uniform"] if u["score"] >= floor]
+    hidden = len(result["uniform"]) - len(uniform)
+    ax.scatter([u["lut"] for u in uniform], [u["score"] for u in uniform], s=22,
+               color="tab:blue", label="uniform precision"
+               + (f" ({hidden} scoring lower not shown)" if hidden else ""))
+    for n, u in enumerate(sorted(uniform, key=lambda u: u["lut"])):
+        name = u["label"].split("_a")[0].removeprefix("w").split("-")[0]
+        if u["weights"] != u["activations"]:
+            name += "w"
+        ax.annotate(name, (u["lut"], u["score"]), fontsize=7,
+                    xytext=(3, -10 if n % 2 else 4), textcoords="offset points")
     if searched:
         ax.plot([r["lut"] for r in searched], [r["score"] for r in searched], "--o",
                 color="tab:orange", ms=4, lw=1, label="searched at each uniform LUT budget")
-    chosen = result["chosen"]
     ax.scatter([chosen["lut"]], [chosen["score"]], marker="*", s=160, color="tab:red",
                zorder=3, label="chosen for the budget")
     ax.set_xlabel("LUT (cost model)")

@@ -161,11 +161,14 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                         f"bram={base['bram']})")
     choice, got = picked
     uniform_rows = search.uniform(uniform if uniform is not None else uniform_specs())
-    front = []
+    front: list[dict[str, Any]] = []
     for lut in sorted({u.cost["lut"] for u in uniform_rows}):
         at = search.pick(sens, {**budget, "lut": lut})
-        if at is not None:
-            front.append(at[1].row("searched") | {"lut_budget": lut})
+        if at is None:
+            continue
+        if front and front[-1]["label"] == at[1].design.label():
+            break  # a larger budget buys nothing more: the least sensitive design is reached
+        front.append(at[1].row("searched") | {"lut_budget": lut})
     result = {
         "model": float_model.graph.name, "board": board.name, "metric": data.metric,
         "budget": budget, "max_ii_cycles": search.max_ii,

@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from qfab.cost_model.boards import load_board
 from qfab.cost_model.datasets import load_data, score
 from qfab.cost_model.milp import _options, choose
 from qfab.cost_model.quantize import QuantSpec
-from qfab.cost_model.search import run_search
 from qfab.cost_model.sensitivity import SIDES, Sensitivities
 
 import qfab
@@ -20,7 +18,6 @@ from qfab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_MODEL = ROOT / "examples" / "digits" / "digits_float.onnx"
-FEW = [QuantSpec("int", 3), QuantSpec("int", 5), QuantSpec("fixed", 6)]
 
 
 def _random_sensitivities(seed: int) -> Sensitivities:
@@ -67,31 +64,34 @@ def test_program_matches_brute_force(seed):
         assert all(got.predicted[r] <= budget[r] for r in budget)
 
 
-def test_search_digits_within_budget_and_rescored(tmp_path: Path):
-    """The pick fits the budget by the cost model itself; the model it writes scores what
-    search.json says under the integer reference; the uniform points are there to compare."""
-    data = load_data("digits", 64, 120)
-    board = load_board("pynq-z2")
-    uniform = [(QuantSpec("int", b),) * 2 for b in (4, 6, 8)]
-    budget = {"lut": 2900.0, "dsp": 220.0, "bram": 280.0}
-    result = run_search(onnx.load(FLOAT_MODEL), data, board, budget, tmp_path / "out",
-                        candidates=FEW, uniform=uniform)
+def test_readme_search_within_budget_and_rescored(tmp_path: Path):
+    """The README's command (its plot is docs/digits_search_pareto.png): the pick fits the
+    budget by the cost model itself, the model it writes scores what search.json says under
+    the integer reference, and the searched front is compared with the uniform designs."""
+    out = tmp_path / "out"
+    assert main(["search", str(FLOAT_MODEL), "--data", "digits", "--budget", "lut=2600",
+                 "-o", str(out)]) == 0
+    result = json.loads((out / "search.json").read_text())
     chosen = result["chosen"]
-    assert chosen["lut"] <= 2900 and chosen["lut"] < result["baseline_int8"]["lut"]
-    est = json.loads((tmp_path / "out" / "estimate.json").read_text())
+    assert chosen["lut"] <= 2600 < result["baseline_int8"]["lut"]
+    est = json.loads((out / "estimate.json").read_text())
     assert (est["lut"], est["dsp"], est["bram"]) == (chosen["lut"], chosen["dsp"],
                                                      chosen["bram"])
-    model = onnx.load(tmp_path / "out" / "model.onnx")
-    out = next(iter(qfab.reference(model, data.x_test).values()))
-    assert score(data, out, None) == chosen["score"]
-    bits = {onnx.numpy_helper.to_array(t).item() for t in model.graph.initializer
-            if t.name.endswith("_w_bits")}
-    assert bits <= {3, 5, 6, 8}
-    assert [u["label"].split("_")[0] for u in result["uniform"]] == \
-        ["wint4-int4-int4", "wint6-int6-int6", "wint8-int8-int8"]
-    assert (tmp_path / "out" / "pareto.png").stat().st_size > 0
-    rows = (tmp_path / "out" / "sensitivity.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 2 * len(FEW)
+    data = load_data("digits")
+    model = onnx.load(out / "model.onnx")
+    assert score(data, next(iter(qfab.reference(model, data.x_test).values())),
+                 None) == chosen["score"]
+    widths = [onnx.numpy_helper.to_array(t).item() for t in model.graph.initializer
+              if t.name.endswith("_w_bits")]
+    assert len(widths) == len(result["layers"]) == 3
+    uniform = {u["label"].split("_")[0]: u for u in result["uniform"]}
+    assert {"wint6-int6-int6", "wfixed6-fixed6-fixed6", "wE2M1-E2M1-E2M1"} <= set(uniform)
+    for s in result["searched"]:  # every searched point is within its own LUT budget
+        assert s["lut"] <= s["lut_budget"]
+    assert result["seconds"]["total"] < 120
+    assert (out / "pareto.png").stat().st_size > 0
+    rows = (out / "sensitivity.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 2 * 13 - len(result["unavailable"])
 
 
 @pytest.mark.parametrize("args, message", [
