@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "written; a folder that is not a qfab design is refused)")
     parser.add_argument("--no-soc", action="store_true",
                         help="the accelerator only: no firmware and no soc.v")
+    parser.add_argument("--wrapper", choices=("axis",),
+                        help="axis: also write DIR/axis.v, the accelerator with AXI4-Stream "
+                             "ports (top qfab_axis)")
     add_design_arguments(parser)
 
 
@@ -92,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(p.stages)} stages, initiation interval {design.ii_cycles} cycles "
           f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles})", file=sys.stderr)
     warn_if_too_big(design, estimate(design), see="; see report.md")
+    if args.wrapper == "axis":
+        from qfab.compiler.backend.axis import write_axis
+
+        write_axis(design, design.out_dir)
     if design.soc_error:
         print(f"no SoC: {design.soc_error}", file=sys.stderr)
     for name in design.files:

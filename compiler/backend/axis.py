@@ -1,0 +1,40 @@
+"""``qfab compile --wrapper axis``: ``axis.v``, the accelerator behind AXI4-Stream ports
+(:class:`qfab.hw.axis.AxisWrapper`, top ``qfab_axis``), added to a written design folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AXIS_FILE = "axis.v"
+AXIS_TOP = "qfab_axis"
+
+
+def axis_verilog(design) -> str:
+    """The Verilog of ``design``'s accelerator wrapped in AXI4-Stream ports."""
+    from amaranth.back import verilog
+    from qfab.hw.axis import AxisWrapper
+
+    wrapper = AxisWrapper(design.accelerator(), out_beats=design.plan.out_beats)
+    return verilog.convert(wrapper, name=AXIS_TOP, emit_src=False)
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_axis(design, out_dir: str | os.PathLike) -> Path:
+    """Write ``axis.v`` into the design folder ``out_dir`` and give its core file the
+    ``axis`` targets; returns the path of ``axis.v``."""
+    from qfab.compiler.backend.fusesoc import CORE_FILE, core_file
+
+    out = Path(out_dir)
+    path = out / AXIS_FILE
+    _replace(path, axis_verilog(design))
+    _replace(out / CORE_FILE, core_file(Path(str(design.model)).stem,
+                                        soc=(out / "soc.v").is_file(), axis=True))
+    if AXIS_FILE not in design.files:
+        design.files = sorted([*design.files, AXIS_FILE])
+    return path
