@@ -198,7 +198,8 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     mh, mw = weights.shape
     per_stage = p.get("adders_per_stage", DEFAULT_ADDERS_PER_STAGE)
     graph = solve_cmvm(weights, share=p.get("share", True))
-    widths = [shape_for_range(lo, hi).width for lo, hi in value_ranges(graph, p["in_shape"])]
+    ranges = value_ranges(graph, p["in_shape"])
+    widths = [shape_for_range(lo, hi).width for lo, hi in ranges]
     acc = _width(p["acc_shape"])
     c = BlockCost("cmvm")
     c.adder_lut += sum(max(widths[graph.inputs + k] - max(n.shift_a, n.shift_b), 0)
@@ -207,8 +208,15 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     delays = delay_registers(graph, per_stage)
     stages = cmvm_stages(weights=weights, adders_per_stage=per_stage,
                          share=p.get("share", True))
-    # input register, delay registers, output register and its spare, valid bits
-    c.ff += mw * _width(p["in_shape"]) + sum(widths[v] for v, _ in delays) + 2 * mh * acc \
+    # The output register and its spare hold each output's own bits: Yosys merges the
+    # copies of a sign bit and drops the constant zeros a shifted output has below it.
+    out_bits = sum(widths[o[0]] if o[2] > 0 else shape_for_range(-ranges[o[0]][1],
+                                                                 -ranges[o[0]][0]).width
+                   for o in graph.outputs if o is not None)
+    # the input register of each input read, delay registers, output register and its
+    # spare, valid bits
+    read = int(np.count_nonzero(weights.any(axis=0)))
+    c.ff += read * _width(p["in_shape"]) + sum(widths[v] for v, _ in delays) + 2 * out_bits \
         + stages + 2
     c.features["block"] += 1
     return c
