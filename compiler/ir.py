@@ -155,11 +155,13 @@ REQUIRED_ATTRS = {
     "globalsum": ("x_zero_point",),
     "add": ("scale_a", "scale_b", "a_zero_point", "b_zero_point", "zero_point", "lo", "hi"),
     "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",), "argmax": ("axis",),
+    "softmax": ("table", "fine", "shift", "num", "zero_point", "lo", "hi"),
+    "lookup": ("table", "in_min", "lo", "hi"),
 }
 ELEMENTWISE_OPS = ("requant", "threshold", "clamp", "add")
 OPS = ("quantize", "dynamic_quantize", "dequantize", "conv", "dense", "requant", "threshold",
        "clamp", "maxpool", "sumpool", "globalsum", "add", "reshape", "transpose", "concat",
-       "argmax")
+       "argmax", "softmax", "lookup")
 FLOAT_OPS = ("quantize", "dynamic_quantize", "dequantize")
 
 

@@ -3,19 +3,21 @@
  * The host (`qfab sim --soc`, or a board's loader) leaves a job in RAM at QFAB_JOB_ADDR: a
  * batch of input beats and where the output beats, each image's argmax and the report go.
  * The accelerator's streamer moves the tensors while the core waits; the core then runs
- * argmax, which the fabric lacks, and reports cycles. qfab_model.h, written by
- * `qfab compile`, holds the model's tables: beats, words, element format, stage names.
+ * what the fabric lacks: argmax, and the model's tail if it has one (softmax, say: the
+ * kernels of qfab_tail.h, chained by qfab_tail() in qfab_model.h), and reports cycles.
+ * qfab_model.h, written by `qfab compile`, holds the model's tables: beats, words, element
+ * format, stage names, the tail's tables.
  */
 #include "qfab_model.h"
 #include "qfab_rt.h"
 
 struct job {
-    uint32_t magic, n_images, in_addr, out_addr, argmax_addr, report_addr;
+    uint32_t magic, n_images, in_addr, out_addr, argmax_addr, report_addr, tail_addr;
 };
 
 /* Report words, in this order, then one word per stage. */
 enum { REPORT_STATUS, REPORT_TOTAL, REPORT_ACCEL, REPORT_LATENCY, REPORT_ARGMAX,
-       REPORT_STAGES, REPORT_STAGE0 };
+       REPORT_TAIL, REPORT_STAGES, REPORT_STAGE0 };
 
 extern char __bss_end[];
 
@@ -49,6 +51,19 @@ static uint32_t argmax(const volatile uint32_t *out) {
     }
     return best_index;
 }
+
+#ifdef QFAB_TAIL_ELEMS
+/* The accelerator's output codes of one image in the model's flat order: the tail's input. */
+static int32_t tail_in[QFAB_OUT_BEATS * QFAB_OUT_ELEMS];
+
+static void run_tail(const volatile uint32_t *out, int32_t *result) {
+    uint32_t pos = 0;
+    for (uint32_t b = 0; b < QFAB_OUT_BEATS; ++b, out += QFAB_OUT_WORDS)
+        for (uint32_t j = 0; j < QFAB_OUT_ELEMS; ++j, ++pos)
+            tail_in[QFAB_OUT_INDEX(pos)] = element(out, j);
+    qfab_tail(tail_in, result);
+}
+#endif
 
 static void put_line(const char *label, uint32_t value) {
     qfab_puts(label);
@@ -89,8 +104,14 @@ int main(void) {
     }
     const volatile uint32_t *out = (const volatile uint32_t *)job->out_addr;
     volatile uint32_t *classes = (volatile uint32_t *)job->argmax_addr;
+    uint64_t tail_cycles = 0;
     for (uint32_t i = 0; i < n; ++i, out += QFAB_OUT_BEATS * QFAB_OUT_WORDS) {
         classes[i] = argmax(out);
+#ifdef QFAB_TAIL_ELEMS
+        uint64_t start = qfab_cycles();
+        run_tail(out, (int32_t *)job->tail_addr + i * QFAB_TAIL_ELEMS);
+        tail_cycles += qfab_cycles() - start;
+#endif
     }
     uint64_t t2 = qfab_cycles();
 
@@ -98,14 +119,18 @@ int main(void) {
     report[REPORT_TOTAL] = (uint32_t)(t2 - t0);
     report[REPORT_ACCEL] = QFAB_ACCEL_CYCLES;
     report[REPORT_LATENCY] = QFAB_ACCEL_LATENCY;
-    report[REPORT_ARGMAX] = (uint32_t)(t2 - t1);
+    report[REPORT_ARGMAX] = (uint32_t)(t2 - t1 - tail_cycles);
+    report[REPORT_TAIL] = (uint32_t)tail_cycles;
     report[REPORT_STAGES] = QFAB_STAGES;
     for (uint32_t s = 0; s < QFAB_STAGES; ++s) report[REPORT_STAGE0 + s] = QFAB_ACCEL_STAGE_CYCLES(s);
 
     qfab_puts("qfab firmware: " QFAB_MODEL_NAME "\n");
     put_line("inferences: ", n);
     put_line("accelerator cycles: ", QFAB_ACCEL_CYCLES);
-    put_line("argmax cycles: ", (uint32_t)(t2 - t1));
+    put_line("argmax cycles: ", (uint32_t)(t2 - t1 - tail_cycles));
+#ifdef QFAB_TAIL_ELEMS
+    put_line("tail cycles: ", (uint32_t)tail_cycles);
+#endif
     put_line("firmware cycles: ", (uint32_t)(t2 - t0));
     qfab_puts("classes:");
     for (uint32_t i = 0; i < n && i < 16; ++i) {

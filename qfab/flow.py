@@ -32,9 +32,11 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
     (:func:`fastest_fitting`); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
 
-    The backend maps one chain of layers: for a model with several outputs, ``output`` names
-    the one to build (with the part of the graph it depends on). ``input_format`` is the
-    number format of a float graph input the model does not quantize (``fixed<16,6>``...)."""
+    The backend maps one chain of layers; a model's outputs are built together when each is
+    the chain's output or computed from it on the control core (logits and their softmax),
+    else ``output`` names the one to build (with the part of the graph it depends on).
+    ``input_format`` is the number format of a float graph input the model does not quantize
+    (``fixed<16,6>``...)."""
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
@@ -48,9 +50,6 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
         from qfab.compiler.passes.select import select_output
 
         graph = select_output(graph, output)
-    elif len(graph.outputs) > 1:
-        raise QfabError(f"the model has {len(graph.outputs)} outputs "
-                        f"({', '.join(graph.outputs)}); choose one to build with --output-name")
     if b is not None and target_ii is None and max_pe is None and max_simd is None:
         hw = fastest_fitting(graph, b)
     else:

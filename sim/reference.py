@@ -354,5 +354,21 @@ class Reference:
             * 2.0**t.fmt.lsb_exponent * t.broadcast(t.scale) + t.broadcast(t.bias)
         return np.argmax(real, axis=node.attrs["axis"], keepdims=True).astype(np.int64)
 
+    def _softmax(self, node: Node, x):
+        """Integer softmax over the last axis (compiler/frontend/activations.py): exp of the
+        distance to the row's largest code from two tables, normalized by integer division."""
+        a = node.attrs
+        coarse, fine = np.asarray(a["table"], np.int64), np.asarray(a["fine"], np.int64)
+        d = x.max(axis=-1, keepdims=True) - x
+        j, k = d >> a["shift"], d & (fine.size - 1)
+        e = np.where(j < coarse.size, coarse[np.minimum(j, coarse.size - 1)], 0)
+        e = (e * fine[k] + 2**14) >> 15
+        total = e.sum(axis=-1, keepdims=True)
+        q = (2 * e * a["num"] + total) // (2 * total) + a["zero_point"]
+        return np.clip(q, a["lo"], a["hi"]).astype(np.int64)
+
+    def _lookup(self, node: Node, x):
+        return np.asarray(node.attrs["table"], np.int64)[x - node.attrs["in_min"]]
+
     def _concat(self, node: Node, *xs):
         return np.concatenate(xs, axis=node.attrs["axis"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from qfab.compiler.backend.design import Design
+from qfab.compiler.backend.tail import HOST_OPS
 from qfab.sim import cosim
 from qfab.sim.reference import Reference
 
@@ -36,6 +37,7 @@ class SimResult:
     stages: list[dict] = field(default_factory=list)
     mismatches: int = 0
     first_mismatch: Mismatch | None = None
+    checked_codes: int = 0  # the accelerator's output codes and the firmware tail's
     cosim: cosim.CosimResult | None = None
 
     def summary(self) -> dict:
@@ -65,23 +67,38 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
                      cosim=res)
 
 
-def compare(design: Design, ref: Reference, env: dict, got: np.ndarray) -> dict:
+def compare(design: Design, ref: Reference, env: dict, got: np.ndarray,
+            tail_codes: np.ndarray | None = None) -> dict:
     """The hardware's output codes ``got`` against the reference's in ``env``: the fields of
-    :class:`SimResult` that say whether and where they differ, and the model's outputs."""
-    want = np.asarray(env[design.plan.output]).astype(np.int64)
-    diff = np.argwhere(got != want)
-    first = None
-    if diff.size:
-        idx = tuple(int(i) for i in diff[0])
-        first = Mismatch(design.plan.output, idx, int(want[idx]), int(got[idx]))
-    # The host finishes what the fabric does not: the final dequantization or argmax.
-    from qfab.compiler.backend.plan import HOST_OPS
+    :class:`SimResult` that say whether and where they differ, and the model's outputs.
 
+    ``tail_codes`` are the codes the control core computed from ``got`` for the firmware
+    tail's last tensor (``sim --soc``), checked like the accelerator's; without them the host
+    runs the tail's reference ops."""
+    plan = design.plan
+    want = np.asarray(env[plan.output]).astype(np.int64)
     env_hw = dict(env)
-    env_hw[design.plan.output] = got
+    env_hw[plan.output] = got
+    for node in plan.tail:
+        env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, env_hw[node.inputs[0]])
+    checked = [plan.output]
+    if plan.tail and tail_codes is not None:
+        end = plan.tail[-1].outputs[0]
+        env_hw[end] = np.asarray(tail_codes, np.int64).reshape(np.shape(env[end]))
+        checked.append(end)
+    mismatches, first = 0, None
+    for name in checked:
+        diff = np.argwhere(env_hw[name] != np.asarray(env[name]))
+        mismatches += len(diff)
+        if diff.size and first is None:
+            idx = tuple(int(i) for i in diff[0])
+            first = Mismatch(name, idx, int(env[name][idx]), int(env_hw[name][idx]))
+    # The host finishes what the fabric does not: the final dequantization or argmax.
+    computed = {plan.output, *(n.outputs[0] for n in plan.tail)}
     for node in design.graph.nodes:
-        if node.op in HOST_OPS and node.inputs[0] == design.plan.output:
-            env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, got)
+        if node.op in HOST_OPS and node.inputs[0] in computed:
+            env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, env_hw[node.inputs[0]])
     outputs = {name: env_hw[name] for name in design.graph.outputs}
-    return {"bit_exact": not diff.size, "outputs": outputs, "hw_codes": got, "ref_codes": want,
-            "mismatches": int(len(diff)), "first_mismatch": first}
+    return {"bit_exact": not mismatches, "outputs": outputs, "hw_codes": got, "ref_codes": want,
+            "mismatches": int(mismatches), "first_mismatch": first,
+            "checked_codes": int(sum(np.size(env[name]) for name in checked))}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from qfab.compiler.backend import firmware
 from qfab.compiler.backend.design import Design
+from qfab.compiler.backend.tail import tail_elems
 from qfab.hw.soc.streamer import words_per_beat
 from qfab.sim.harness import pack_beats, unpack_words
 from qfab.sim.reference import Reference
@@ -60,16 +61,18 @@ def _soc_model(design: Design, work_dir: Path | None, verbose: bool) -> Path:
 class SocResult(SimResult):
     """:class:`SimResult` of a SoC run, with what the firmware measured and computed.
 
-    ``cycles`` counts the whole program from reset (boot, job, argmax, report);
+    ``cycles`` counts the whole program from reset (boot, job, argmax, tail, report);
     ``accel_cycles`` the accelerator job, start to done; ``control_cycles`` the rest;
     ``firmware_cycles`` what the firmware timed itself, from programming the job to the end
-    of argmax; ``console`` what it printed.
+    of the work after it; of that, ``argmax_cycles`` the argmax and ``tail_cycles`` the
+    firmware tail (compiler/backend/tail.py; 0 without one); ``console`` what it printed.
     """
 
     accel_cycles: int = 0
     firmware_cycles: int = 0
     control_cycles: int = 0
     argmax_cycles: int = 0
+    tail_cycles: int = 0
     argmax: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ref_argmax: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     console: str = ""
@@ -82,6 +85,7 @@ class SocResult(SimResult):
         out = super().summary()
         out.update(soc=True, accel_cycles=self.accel_cycles, control_cycles=self.control_cycles,
                    firmware_cycles=self.firmware_cycles, argmax_cycles=self.argmax_cycles,
+                   tail_cycles=self.tail_cycles,
                    argmax=self.argmax.tolist(), argmax_matches=self.argmax_matches)
         return out
 
@@ -104,7 +108,7 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
     _, wout = firmware.stream_words(plan)
     n_report = firmware.REPORT_WORDS + len(plan.stages)
     dumps = ((layout.out_addr, batch * plan.out_beats * wout), (layout.argmax_addr, batch),
-             (layout.report_addr, n_report))
+             (layout.report_addr, n_report), (layout.tail_addr, batch * tail_elems(plan)))
     with tempfile.TemporaryFile(mode="w+") as console_file:  # the harness needs a descriptor
         run = run_harness(exe, load, entry=firmware.ROM.base, max_cycles=max_cycles,
                           dumps=dumps, stdout=console_file, where="SoC simulation")
@@ -115,18 +119,20 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
                 else f"firmware exited with status {run.code}")
         raise QfabError(f"SoC simulation {what} after {run.cycles} cycles"
                         + (f": {console.strip().splitlines()[-1]}" if console.strip() else ""))
-    out_words, argmax, report = run.dumps
+    out_words, argmax, report, tail_words = run.dumps
     beats = words_to_beats(np.array(out_words), plan.out_elems, plan.out_shape.width,
                            plan.out_shape.signed)
     got = design.from_beats(beats, batch)
-    fields = compare(design, ref, env, got)
+    tail_codes = np.array(tail_words, np.uint32).view(np.int32) if plan.tail else None
+    fields = compare(design, ref, env, got, tail_codes)
     want = fields["ref_codes"].reshape(batch, -1)
-    _status, total, accel, latency, argmax_cycles, n_stages = report[:6]
+    _status, total, accel, latency, argmax_cycles, tail_cycles, n_stages = \
+        report[:firmware.REPORT_WORDS]
     stages = [{"name": s.name, "cycles": int(c), "predicted_cycles": s.cycles}
-              for s, c in zip(plan.stages, report[6:6 + n_stages], strict=True)]
+              for s, c in zip(plan.stages, report[firmware.REPORT_WORDS:], strict=True)]
     return SocResult(**fields, cycles=run.cycles, latency_cycles=int(latency), ii_cycles=None,
                      stages=stages, accel_cycles=int(accel),
                      control_cycles=int(run.cycles - accel), firmware_cycles=int(total),
-                     argmax_cycles=int(argmax_cycles),
+                     argmax_cycles=int(argmax_cycles), tail_cycles=int(tail_cycles),
                      argmax=np.array(argmax, np.int64),
                      ref_argmax=np.argmax(want, axis=1).astype(np.int64), console=console)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from qfab.compiler.backend.tail import tail_c, tail_elems
 from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, MEMORY_MAP, region
 from qfab.hw.soc.streamer import words_per_beat
 
@@ -24,8 +25,8 @@ ROM = region("rom", MEMORY_MAP)
 JOB_ADDR = RAM.base + 0x4000    # below: the firmware's data and bss
 JOB_MAGIC = 0x71FAB10B
 STACK_BYTES = 0x1000            # kept free at the top of RAM
-JOB_WORDS = 6
-REPORT_WORDS = 6                # then one word per stage (firmware/infer.c)
+JOB_WORDS = 7
+REPORT_WORDS = 7                # then one word per stage (firmware/infer.c)
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,13 @@ class JobLayout:
     out_addr: int
     argmax_addr: int
     report_addr: int
+    tail_addr: int  # the firmware tail's output codes, one int32 word each
     end: int
 
     def header(self) -> list[int]:
         """The job's words at ``JOB_ADDR``, as ``firmware/infer.c`` reads them."""
         return [JOB_MAGIC, self.n_images, self.in_addr, self.out_addr, self.argmax_addr,
-                self.report_addr]
+                self.report_addr, self.tail_addr]
 
 
 def stream_words(plan) -> tuple[int, int]:
@@ -54,7 +56,7 @@ def stream_words(plan) -> tuple[int, int]:
 def max_images(plan) -> int:
     """The largest batch whose tensors fit the RAM below the stack."""
     win, wout = stream_words(plan)
-    per_image = 4 * (plan.in_beats * win + plan.out_beats * wout + 1)
+    per_image = 4 * (plan.in_beats * win + plan.out_beats * wout + 1 + tail_elems(plan))
     fixed = 4 * (JOB_WORDS + REPORT_WORDS + len(plan.stages))
     return max((RAM.end - STACK_BYTES - JOB_ADDR - fixed) // per_image, 0)
 
@@ -72,8 +74,9 @@ def job_layout(plan, n_images: int) -> JobLayout:
     out_addr = in_addr + 4 * n_images * plan.in_beats * win
     argmax_addr = out_addr + 4 * n_images * plan.out_beats * wout
     report_addr = argmax_addr + 4 * n_images
-    end = report_addr + 4 * (REPORT_WORDS + len(plan.stages))
-    return JobLayout(n_images, in_addr, out_addr, argmax_addr, report_addr, end)
+    tail_addr = report_addr + 4 * (REPORT_WORDS + len(plan.stages))
+    end = tail_addr + 4 * n_images * tail_elems(plan)
+    return JobLayout(n_images, in_addr, out_addr, argmax_addr, report_addr, tail_addr, end)
 
 
 def _c_string(text: str) -> str:
@@ -118,6 +121,7 @@ def model_header(design) -> str:
         values = ", ".join(str(int(v)) for v in order)
         lines += [f"static const uint32_t qfab_out_index[{order.size}] = {{{values}}};",
                   "#define QFAB_OUT_INDEX(pos) qfab_out_index[pos]"]
+    lines += tail_c(p)
     lines += ["", "#endif /* QFAB_MODEL_H */", ""]
     return "\n".join(lines)
 

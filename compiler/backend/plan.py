@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.compiler.backend.mappings import all_mappings
+from qfab.compiler.backend.tail import is_tail_op, split_tail
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
 
 SUM_KINDS = ("avgpool", "globalavgpool")  # blocks that emit raw sums, not codes
-# A last node the host computes from the accelerator's output codes: the dequantization, or
-# a TopK's argmax over the scores.
-HOST_OPS = ("dequantize", "argmax")
 DEFAULT_MAX_PE = 4
 DEFAULT_MAX_SIMD = 8
 
@@ -147,6 +145,8 @@ class HwPlan:
     in_order: np.ndarray
     out_order: np.ndarray
     clock_hz: float = 100e6
+    # IR nodes after the accelerator's output that the SoC's control core runs (tail.py)
+    tail: list[Node] = field(default_factory=list)
     # figures derived from the plan, kept by who computes them (the cycle model's runs)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -254,17 +254,16 @@ class Planner:
                 raise QfabError(f"node {n.name!r} (DynamicQuantizeLinear): the hardware cannot "
                                 "compute a quantization scale from the data at run time; it "
                                 "needs static scales (the reference runs this model)")
-        if len(g.inputs) != 1 or len(g.outputs) != 1:
-            raise QfabError("the hardware backend handles one input and one output "
-                            f"(model has {len(g.inputs)} and {len(g.outputs)})")
+        if len(g.inputs) != 1:
+            raise QfabError(f"the hardware backend handles one input (model has "
+                            f"{len(g.inputs)}); build one output of {', '.join(g.outputs)} "
+                            "on its own with --output-name")
         mappings = all_mappings()
         nodes = list(g.nodes)
         start = g.inputs[0]
         if nodes and nodes[0].op == "quantize":
             start = nodes.pop(0).outputs[0]
-        end = g.outputs[0]
-        if nodes and nodes[-1].op in HOST_OPS:
-            end = nodes.pop().inputs[0]
+        nodes, end, tail = split_tail(g, nodes)
         current = start
         self.order = stream_order(self.t(start).shape)
         self.elems = 1
@@ -273,6 +272,10 @@ class Planner:
             for name in node.inputs:
                 self.consumers[name] = self.consumers.get(name, 0) + 1
         for node in residual_order(nodes):
+            if is_tail_op(node.op):
+                raise QfabError(f"node {node.name!r} ({node.op}) runs on the control core, "
+                                "after the accelerator; only at the model's end, not before "
+                                "more layers")
             if node.op not in mappings:
                 raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
                                 f"(supported: {', '.join(mappings)})")
@@ -315,7 +318,8 @@ class Planner:
                       in_shape=element_shape(self.t(start).fmt),
                       out_shape=self._out_shape(end),
                       in_elems=first_elems, out_elems=self.elems,
-                      in_order=stream_order(self.t(start).shape), out_order=self.order)
+                      in_order=stream_order(self.t(start).shape), out_order=self.order,
+                      tail=tail)
 
     def _out_shape(self, name: str) -> Shape:
         last = self.stages[-1].blocks[-1]

@@ -322,6 +322,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
     ``input_format`` (text such as ``fixed<16,6>``, see input_format.py) is the format of a
     float graph input that the model reads without quantizing it."""
     from qfab.compiler.frontend import (  # noqa: F401 (register handlers)
+        activations,
         dynamic,
         finn,
         float_ops,

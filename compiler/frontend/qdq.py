@@ -71,9 +71,12 @@ def QuantizeLinear(imp, node):
                            pre=v.pre, saturate=saturate)
         imp.elem_types[t.name] = et
         return [Codes(t.name)]
+    from qfab.compiler.frontend.activations import retarget
     from qfab.compiler.frontend.float_ops import requantize
 
-    out = requantize(imp, node.name, v, fmt, scale, zp)  # the same quantizer again: identity
+    out = retarget(imp, node.input[0], v, fmt, scale, zp)  # softmax -> QuantizeLinear
+    if out is None:
+        out = requantize(imp, node.name, v, fmt, scale, zp)  # the same quantizer: identity
     imp.elem_types[out] = et
     return [Codes(out)]
 

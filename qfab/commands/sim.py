@@ -123,7 +123,8 @@ def _print_soc(design, res, clock: float, summary: dict) -> None:
         print(f"  | {line}")
     print(f"inferences: {batch}   SoC cycles: {res.cycles} from reset (accelerator job "
           f"{res.accel_cycles}; control {res.control_cycles}: boot, job set-up, argmax "
-          f"{res.argmax_cycles}, report)")
+          f"{res.argmax_cycles}, " + (f"tail {res.tail_cycles}, " if res.tail_cycles else "")
+          + "report)")
     print(f"latency: {res.latency_cycles} cycles from the job's start to its first output "
           f"({res.latency_cycles / clock * 1e6:.2f} us at {clock / 1e6:g} MHz); "
           f"{res.accel_cycles / batch:,.0f} accelerator cycles per inference")
@@ -135,7 +136,7 @@ def _print_soc(design, res, clock: float, summary: dict) -> None:
 
 def _print_verdict(res) -> None:
     if res.bit_exact:
-        print(f"verdict: BIT-EXACT ({res.ref_codes.size} output codes match the reference)")
+        print(f"verdict: BIT-EXACT ({res.checked_codes} output codes match the reference)")
     else:
-        print(f"verdict: MISMATCH in {res.mismatches} of {res.ref_codes.size} output codes; "
+        print(f"verdict: MISMATCH in {res.mismatches} of {res.checked_codes} output codes; "
               f"{res.first_mismatch}")

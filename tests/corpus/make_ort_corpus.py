@@ -1,0 +1,106 @@
+"""Writes the onnxruntime and hls4ml corpus models (tests/corpus/onnxruntime/, hls4ml/).
+
+onnxruntime/: float models made with onnx.helper, quantized by onnxruntime's own
+``quantize_static`` (QDQ, uint8 activations, int8 weights, ``reduce_range`` so the u8s8
+kernels cannot saturate on a CPU without VNNI), calibrated on random inputs of a fixed seed.
+The quantizer gives Softmax a fixed output scale of 1/255, Sigmoid a calibrated one, and
+leaves Tanh's output float. The Sigmoid model has two outputs, the logits (which the Sigmoid
+reads too) and the probabilities, as multi-label classifiers export them.
+
+hls4ml/: QONNX models in the form QKeras layers export (qonnx's ``from_keras``): a float
+input with no quantizer (hls4ml gives it ``ap_fixed<16,6>``: qfab's ``--input-format``),
+Quant on weights and biases, a quantized_relu, and a last Dense with no output quantizer
+before Softmax. Written with onnx.helper: QKeras does not install here.
+
+    .venv/bin/python tests/corpus/make_ort_corpus.py      # rewrites both folders
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
+from qonnx_graphs import Builder  # noqa: E402
+
+ROOT = Path(__file__).parent
+INPUTS = 16
+
+
+def _float_mlp(rng: np.random.Generator, head: str, logits_out: bool) -> onnx.ModelProto:
+    """16 -> 24 (ReLU) -> 10 -> ``head``, as a trained classifier's graph has it; with
+    ``logits_out`` the logits are a second graph output, read by ``head`` too."""
+    w1 = numpy_helper.from_array(rng.normal(0, .4, (INPUTS, 24)).astype(np.float32), "w1")
+    b1 = numpy_helper.from_array(rng.normal(0, .1, 24).astype(np.float32), "b1")
+    w2 = numpy_helper.from_array(rng.normal(0, .4, (24, 10)).astype(np.float32), "w2")
+    b2 = numpy_helper.from_array(rng.normal(0, .1, 10).astype(np.float32), "b2")
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"]),
+             helper.make_node(head, ["logits"], ["y"])]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 10])
+               for name in (["logits"] if logits_out else []) + ["y"]]
+    g = helper.make_graph(nodes, f"mlp_{head.lower()}",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, INPUTS])],
+                          outputs, [w1, b1, w2, b2])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def ort_models() -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self, seed: int):
+            rng = np.random.default_rng(seed)
+            self.feeds = iter([{"x": rng.normal(0, 1, (1, INPUTS)).astype(np.float32)}
+                               for _ in range(64)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    out = ROOT / "onnxruntime"
+    out.mkdir(exist_ok=True)
+    for seed, head in enumerate(("Softmax", "Sigmoid", "Tanh")):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "float.onnx"
+            onnx.save(_float_mlp(np.random.default_rng(seed), head, head == "Sigmoid"), src)
+            quantize_static(str(src), str(out / f"mlp_{head.lower()}_qdq.onnx"),
+                            Calibration(seed), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            reduce_range=True)
+
+
+def hls4ml_models() -> None:
+    rng = np.random.default_rng(7)
+    b = Builder()
+    w1 = b.quant(b.const(rng.normal(0, .4, (INPUTS, 24))), 2**-4, 6)
+    h = b.node("Add", [b.node("MatMul", ["x", w1]),
+                       b.quant(b.const(rng.normal(0, .2, 24)), 2**-4, 6)])
+    r = b.quant(b.node("Relu", [h]), 2**-3, 6, signed=0)
+    w2 = b.quant(b.const(rng.normal(0, .4, (24, 5))), 2**-4, 6)
+    logits = b.node("Add", [b.node("MatMul", [r, w2]),
+                            b.quant(b.const(rng.normal(0, .2, 5)), 2**-4, 6)])
+    b.nodes.append(helper.make_node("Softmax", [logits], ["y"], axis=-1))
+    g = helper.make_graph(b.nodes, "dense_softmax", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", INPUTS])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, ["N", 5])], b.inits)
+    model = helper.make_model(g, opset_imports=[
+        helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)])
+    out = ROOT / "hls4ml"
+    out.mkdir(exist_ok=True)
+    onnx.save(model, out / "dense_softmax_qonnx.onnx")
+
+
+if __name__ == "__main__":
+    ort_models()
+    hls4ml_models()
