@@ -10,6 +10,7 @@ the block before it waits). Each class mirrors the ``elaborate`` of the block it
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +19,82 @@ from qfab.compiler.backend.plan import BlockSpec
 
 
 class _Block:
-    """A handshake model: ``begin`` (before any block's ``ready``), ``ready``, ``tick``."""
+    """A handshake model: ``begin`` (before any block's ``ready``), ``ready``, ``tick``.
+
+    For the event-driven run (:mod:`qfab.cost_model.events`): ``STATE`` names the registers
+    (``save``/``load`` copy them), ``signature`` is what the neighbours see (``o_valid`` and
+    ``ready``), and ``quiet``/``jump`` skip, in closed form, ticks that change neither (a
+    counter counting): ``quiet`` says how many of the next ticks, with these inputs held,
+    leave the signature as it is after each, and ``jump(m)`` makes ``m`` of them at once.
+    """
+
+    STATE: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        # save/load as one attrgetter and one loop over names, made once a class: the
+        # event-driven run copies states at every visit.
+        super().__init_subclass__()
+        if "STATE" in cls.__dict__ and "save" not in cls.__dict__:
+            names = cls.STATE
+            getter = operator.attrgetter(*names)
+            cls.save = (lambda self: getter(self)) if len(names) > 1 else (
+                lambda self: (getter(self),))
 
     def begin(self) -> None:
         pass
 
+    def save(self) -> tuple:
+        return ()
+
+    def load(self, state: tuple) -> None:
+        self.__dict__.update(zip(self.STATE, state, strict=True))
+
+    def signature(self, in_valid: bool, out_ready: bool) -> tuple:
+        return (self.o_valid, self.ready(out_ready))
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        return 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        raise NotImplementedError
+
+    def step(self, in_valid: bool, out_ready: bool) -> None:
+        """One clock with ``in_valid`` offered and ``out_ready`` seen."""
+        fire = in_valid and self.ready(out_ready)
+        self.begin()
+        self.tick(in_valid, fire, out_ready)
+
+
+class _Source(_Block):
+    """The chain's input: ``beats`` beats offered from cycle 0 on, one a cycle when taken."""
+
+    STATE = ("fed",)
+
+    def __init__(self, beats: int):
+        self.beats, self.fed = beats, 0
+
+    @property
+    def o_valid(self) -> bool:
+        return self.fed < self.beats
+
+    def ready(self, out_ready: bool) -> bool:
+        return False
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if out_ready and self.fed < self.beats:
+            self.fed += 1
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        return self.beats - self.fed - 1 if out_ready and self.fed < self.beats else 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.fed += ticks
+
 
 class _Skid(_Block):
     """A pipeline of ``stages`` valid bits ending in OutputSkid (requant: 2, threshold: 1)."""
+
+    STATE = ("stages", "spare", "o_valid")
 
     def __init__(self, stages: int):
         self.stages = [False] * stages
@@ -59,6 +128,8 @@ class _Skid(_Block):
 
 
 class _Mvu(_Skid):
+    STATE = ("stages", "spare", "o_valid", "nf", "sf", "last")
+
     def __init__(self, nf: int, sf: int):
         super().__init__(2)
         self.nf_count, self.sf_count = nf, sf
@@ -68,6 +139,23 @@ class _Mvu(_Skid):
 
     def ready(self, out_ready: bool) -> bool:
         return self.advance and self.nf == 0
+
+    def firing(self, in_valid: bool) -> bool:
+        """Whether the next tick is a step of the folding counters."""
+        return self.advance and (self.nf != 0 or in_valid)
+
+    def signature(self, in_valid: bool, out_ready: bool) -> tuple:
+        return (self.o_valid, self.ready(out_ready), self.firing(in_valid))
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        # Mid-fold with the pipeline full of non-last steps: each tick only counts ``sf``.
+        if (self.spare or not (self.nf != 0 or in_valid) or self.stages != [True, True]
+                or self.last != [False, False] or (self.o_valid and out_ready)):
+            return 0
+        return self.sf_count - 1 - self.sf
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.sf += ticks
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
         advance = self.advance_was
@@ -85,8 +173,16 @@ class _Mvu(_Skid):
 
 
 class _Gather(_Block):
+    STATE = ("slot", "o_valid")
+
     def __init__(self, k: int):
         self.k, self.slot, self.o_valid = k, 0, False
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        return self.k - 1 - self.slot if in_valid and not self.o_valid else 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.slot += ticks
 
     def ready(self, out_ready: bool) -> bool:
         return not self.o_valid or out_ready
@@ -102,8 +198,16 @@ class _Gather(_Block):
 
 
 class _Split(_Block):
+    STATE = ("part", "o_valid")
+
     def __init__(self, k: int):
         self.k, self.part, self.o_valid = k, 0, False
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        return max(0, self.k - 2 - self.part) if self.o_valid and out_ready else 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.part += ticks
 
     def ready(self, out_ready: bool) -> bool:
         return not self.o_valid or (out_ready and self.part == self.k - 1)
@@ -119,6 +223,8 @@ class _Split(_Block):
 
 
 class _TapReducer(_Block):
+    STATE = ("tap", "o_valid")
+
     def __init__(self, taps: int):
         self.taps, self.tap, self.o_valid = taps, 0, False
 
@@ -138,6 +244,8 @@ class _TapReducer(_Block):
 class _DepthwiseMac(_TapReducer):
     """DepthwiseUnit: a tap reducer that waits one cycle after reset for its weight ROM."""
 
+    STATE = ("tap", "o_valid", "primed")
+
     def __init__(self, taps: int):
         super().__init__(taps)
         self.primed = False
@@ -152,6 +260,8 @@ class _DepthwiseMac(_TapReducer):
 
 class _GlobalSum(_Block):
     """GlobalAvgPool: a beat a cycle; the last pixel's beats wait for the output register."""
+
+    STATE = ("group", "pixel", "o_valid")
 
     def __init__(self, groups: int, pixels: int):
         self.groups, self.pixels = groups, pixels
@@ -177,8 +287,24 @@ class _Fifo(_Block):
     """StreamFIFO (amaranth's SyncFIFOBuffered, depth >= 2): a RAM queue of ``depth - 1``
     beats behind an output register."""
 
+    STATE = ("inner", "o_valid")
+
     def __init__(self, depth: int):
         self.inner_depth, self.inner, self.o_valid = depth - 1, 0, False
+
+    def _filling(self, in_valid: bool, out_ready: bool) -> bool:
+        return in_valid and self.o_valid and not out_ready and self.inner < self.inner_depth
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        if self._filling(in_valid, out_ready):  # the head waits, the queue fills
+            return self.inner_depth - 1 - self.inner
+        if (self.o_valid and out_ready and self.inner != self.inner_depth
+                and not (in_valid and self.ready(out_ready))):  # the queue drains
+            return self.inner
+        return 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.inner += ticks if self._filling(in_valid, out_ready) else -ticks
 
     def ready(self, out_ready: bool) -> bool:
         return self.inner != self.inner_depth
@@ -196,8 +322,13 @@ class _Join(_Block):
     """ResidualAdd: takes a beat of both inputs at once, two pipeline registers, no skid.
     ``b_valid`` is its second input's valid, set by :func:`run_chain` each cycle."""
 
+    STATE = ("sums_valid", "o_valid")
+
     def __init__(self):
-        self.sums_valid = self.o_valid = self.b_valid = False
+        self.sums_valid = self.o_valid = self.b_valid = self.a_valid = False
+
+    def signature(self, in_valid: bool, out_ready: bool) -> tuple:
+        return (self.o_valid, self.ready(out_ready), self.ready_b(self.a_valid, out_ready))
 
     def advance(self, out_ready: bool) -> bool:
         return not self.o_valid or out_ready
@@ -233,6 +364,47 @@ class _Window(_Block):
 
     def ready(self, out_ready: bool) -> bool:
         return self.written - self.released < self.slots
+
+    def save(self) -> tuple:
+        return (self.written, self.released, self.base, self.wpos, self.o_valid,
+                tuple(self.c.values()))
+
+    def load(self, state: tuple) -> None:
+        self.written, self.released, self.base, self.wpos, self.o_valid, counters = state
+        self.c = dict(zip(self.c, counters, strict=True))
+
+    def _advancing(self, out_ready: bool) -> bool:
+        top = self.c["oy"] * self.g.stride[0] - self.g.pad_top
+        return (self.written - self.base >= self._need(top)) and (not self.o_valid or out_ready)
+
+    def _row_position(self) -> int:
+        """Ticks of the output row's inner counters done so far."""
+        position, scale = 0, 1
+        for name, count in self.order:
+            position += self.c[name] * scale
+            scale *= count
+        return position
+
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        # Within an input row (only ``wpos`` counts) and an output row (only the inner
+        # counters count), with ``o_valid`` staying as it is.
+        advancing = self._advancing(out_ready)
+        if advancing != self.o_valid and (advancing or out_ready):
+            return 0
+        limits = []
+        if in_valid and self.ready(out_ready):
+            limits.append(self.row_beats - 1 - self.wpos)
+        if advancing:
+            limits.append(self.g.out_row_beats - 1 - self._row_position())
+        return min(limits) if limits else 0
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        if self._advancing(out_ready):
+            position = self._row_position() + ticks
+            for name, count in self.order:
+                position, self.c[name] = divmod(position, count)
+        if in_valid and self.ready(out_ready):
+            self.wpos += ticks
 
     def _need(self, top: int) -> int:
         kh, h = self.g.kernel[0], self.g.height

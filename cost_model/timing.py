@@ -1,7 +1,8 @@
 """Cycle model of a plan: when every stream beat leaves every block.
 
 The figures come from the handshake model (:mod:`qfab.cost_model.handshake`), which steps the
-blocks' valid/ready registers clock by clock: latency, total cycles, each inference's
+blocks' valid/ready registers clock by clock (run from event to event by
+:mod:`qfab.cost_model.events`, with the same figures): latency, total cycles, each inference's
 completion, and per stage the cycles it holds an inference (the accelerator's
 ``o_stage_active``), split into steady-state work and fill. The beat schedule below, which
 ignores back-pressure, gives each stage's last beat.
@@ -208,10 +209,16 @@ def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
     return StageTiming(stage.name, steady, active, active - inside)
 
 
+# Block visits per block and cycle above which the event-driven run gives way to the
+# clocked one: a visit costs several ticks (bench/cycle_model_speed.py measures both).
+STEP_DENSITY = 0.12
+
+
 def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
-    model (back-pressure included); ``stage_done`` by the beat schedule. Kept in
-    ``plan.derived``: the model steps every clock in Python, seconds for a large design."""
+    model (back-pressure included), run from event to event or, for a design whose blocks
+    change almost every cycle, clock by clock; ``stage_done`` by the beat schedule. Kept in
+    ``plan.derived``: seconds for a large design."""
     key = ("timing", batch)
     if key not in plan.derived:
         plan.derived[key] = _plan_timing(plan, batch)
@@ -219,7 +226,8 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
 
 
 def _plan_timing(plan: HwPlan, batch: int) -> Timing:
-    from qfab.cost_model.handshake import Skip, blocks_for, run_chain
+    from qfab.cost_model.events import run_events
+    from qfab.cost_model.handshake import run_chain
 
     stages = plan.stages
     inputs = np.arange(plan.in_beats * batch, dtype=np.int64)
@@ -236,8 +244,36 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
             t = block_times(spec, t)
         done.append(int(t[-1]))
         outputs.append(t)
-    # The main path is one chain; each residual add's skip path (its stages' blocks, then
-    # its FIFO) hangs off the chain's stream after the stage it forks.
+    beats = (plan.in_beats * batch, plan.out_beats * batch)
+    chain, spans, skips, places = _chains(stages)
+    trace = run_events(chain, *beats, skips=tuple(skips), give_way=STEP_DENSITY)
+    if trace is None:  # the blocks change almost every cycle: cheaper clock by clock
+        chain, spans, skips, places = _chains(stages)
+        trace = run_chain(chain, *beats, skips=tuple(skips))
+    timings = []
+    for i, stage in enumerate(stages):
+        if stage.on_skip:
+            k, lo, hi = places[i]
+            timings.append(_stage_timing(stage, batch, trace.skip_transfers[k],
+                                         trace.skip_steps[k], lo, hi))
+        else:
+            timings.append(_stage_timing(stage, batch, trace.transfers, trace.steps,
+                                         *spans[i]))
+    stamps = trace.transfers[-1]
+    # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
+    completions = [c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]]
+    ii = completions[-1] - completions[-2] if batch > 1 else plan.ii_cycles
+    return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=ii,
+                  stage_done=done, stages=timings, completion_cycles=completions)
+
+
+def _chains(stages: list[Stage]) -> tuple[list, dict, list, dict]:
+    """The handshake models of a plan: the main path is one chain; each residual add's skip
+    path (its stages' blocks, then its FIFO) hangs off the chain's stream after the stage
+    it forks. Also where each stage's blocks are: ``spans[i]`` in the chain, ``places[i]``
+    (skip, first, last) on a skip path."""
+    from qfab.cost_model.handshake import Skip, blocks_for
+
     chain, spans, skips, places = [], {}, [], {}
     for i, stage in enumerate(stages):
         if stage.on_skip:
@@ -257,23 +293,7 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
                 skips.append(Skip(spans[fork][1], path, len(chain)))
             chain += blocks_for(spec)
         spans[i] = (start, len(chain))
-    trace = run_chain(chain, plan.in_beats * batch, plan.out_beats * batch,
-                      skips=tuple(skips))
-    timings = []
-    for i, stage in enumerate(stages):
-        if stage.on_skip:
-            k, lo, hi = places[i]
-            timings.append(_stage_timing(stage, batch, trace.skip_transfers[k],
-                                         trace.skip_steps[k], lo, hi))
-        else:
-            timings.append(_stage_timing(stage, batch, trace.transfers, trace.steps,
-                                         *spans[i]))
-    stamps = trace.transfers[-1]
-    # The co-simulation counts cycles inclusively: the last beat of cycle c makes c + 1.
-    completions = [c + 1 for c in stamps[plan.out_beats - 1::plan.out_beats]]
-    ii = completions[-1] - completions[-2] if batch > 1 else plan.ii_cycles
-    return Timing(latency_cycles=stamps[0], cycles=stamps[-1] + 1, ii_cycles=ii,
-                  stage_done=done, stages=timings, completion_cycles=completions)
+    return chain, spans, skips, places
 
 
 def _skip_stages(stages: list[Stage], add: int) -> list[int]:
