@@ -44,7 +44,8 @@ class _Block:
         pass
 
     def save(self) -> tuple:
-        return ()
+        # A block that names no STATE would look idle to the event-driven run.
+        raise NotImplementedError(f"{type(self).__name__} names no STATE")
 
     def load(self, state: tuple) -> None:
         self.__dict__.update(zip(self.STATE, state, strict=True))
