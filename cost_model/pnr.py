@@ -30,6 +30,7 @@ from pathlib import Path
 from qfab.cost_model.yosys import tool_command
 
 from qfab.errors import QfabError
+from qfab.output_files import output_folder
 
 FLOW_VERSION = "1"          # bump when the scripts or the tops change what a build makes
 TOP_NAME = "qfab_board"
@@ -219,23 +220,13 @@ def _load(out_dir: Path, *, cached: bool) -> PnrResult:
 
 
 def _install(src: Path, out_dir: Path, *, copy: bool) -> None:
-    """Put ``src`` at ``out_dir``: built beside it and renamed into place."""
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir.parent))
-    try:
-        if copy:
-            shutil.rmtree(staging)
-            shutil.copytree(src, staging)
-        else:
-            os.rmdir(staging)
-            os.replace(src, staging)
-        old = out_dir.with_name(out_dir.name + ".old")
-        if out_dir.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Put the files of ``src`` at ``out_dir``: built beside it and renamed into place."""
+    with output_folder(out_dir) as staging:
+        for f in src.iterdir():
+            if copy:
+                (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
+            else:
+                os.replace(f, staging / f.name)
 
 
 def _store(work: Path, cached: Path) -> None:

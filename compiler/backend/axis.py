@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from qfab.output_files import write_output_text
+
 AXIS_FILE = "axis.v"
 AXIS_TOP = "qfab_axis"
 
@@ -19,12 +21,6 @@ def axis_verilog(design) -> str:
     return verilog.convert(wrapper, name=AXIS_TOP, emit_src=False)
 
 
-def _replace(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_axis(design, out_dir: str | os.PathLike) -> Path:
     """Write ``axis.v`` into the design folder ``out_dir`` and give its core file the
     ``axis`` targets; returns the path of ``axis.v``."""
@@ -32,8 +28,8 @@ def write_axis(design, out_dir: str | os.PathLike) -> Path:
 
     out = Path(out_dir)
     path = out / AXIS_FILE
-    _replace(path, axis_verilog(design))
-    _replace(out / CORE_FILE, core_file(Path(str(design.model)).stem,
+    write_output_text(path, axis_verilog(design))
+    write_output_text(out / CORE_FILE, core_file(Path(str(design.model)).stem,
                                         soc=(out / "soc.v").is_file(), axis=True))
     if AXIS_FILE not in design.files:
         design.files = sorted([*design.files, AXIS_FILE])
