@@ -164,11 +164,11 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     front: list[dict[str, Any]] = []
     for lut in sorted({u.cost["lut"] for u in uniform_rows}):
         at = search.pick(sens, {**budget, "lut": lut})
-        if at is None:
+        if at is None or (front and front[-1]["label"] == at[1].design.label()):
             continue
-        if front and front[-1]["label"] == at[1].design.label():
-            break  # a larger budget buys nothing more: the least sensitive design is reached
         front.append(at[1].row("searched") | {"lut_budget": lut})
+        if at[0].predicted_sensitivity == 0:
+            break  # a larger budget buys nothing more
     result = {
         "model": float_model.graph.name, "board": board.name, "metric": data.metric,
         "budget": budget, "max_ii_cycles": search.max_ii,

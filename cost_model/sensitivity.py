@@ -77,11 +77,11 @@ def build(float_model: onnx.ModelProto, design: Design, calibration: np.ndarray,
     ValueError when qfab cannot lower or map it)."""
     from qfab.compiler.backend import plan as planning
     from qfab.cost_model.estimate import estimate
-    from qfab.cost_model.quantize import quantize_model
+    from qfab.cost_model.reformat import model_at
 
     import qfab
 
-    model = quantize_model(float_model, list(design.weights), list(design.activations),
+    model = model_at(float_model, list(design.weights), list(design.activations),
                            calibration)
     graph = qfab.lower_model(model)
     costs = []

@@ -67,8 +67,22 @@ def _outputs_qonnx(model, x: np.ndarray) -> np.ndarray:
 
 
 def float_outputs(model, x: np.ndarray) -> np.ndarray:
-    """The float model's first output by onnxruntime, batch by batch when the model's batch
-    size is fixed."""
+    """The float model's first output by onnxruntime (batch by batch when its batch size is
+    fixed). A QONNX model's float network is its Quant nodes bypassed; where other
+    quantizers are part of it, its own output by the integer reference (or qonnx)."""
+    from qfab.cost_model.reformat import float_path, is_quantized
+
+    if is_quantized(model):
+        import qfab
+
+        bypassed = float_path(model)
+        if bypassed is not None:
+            return float_outputs(bypassed, x)
+
+        try:
+            return np.asarray(next(iter(qfab.reference(model, x).values())))
+        except QfabError:
+            return _outputs_qonnx(model, x)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -129,7 +143,7 @@ def run_job(job: Job) -> dict[str, Any]:
     """Evaluate one point: accuracy on the test set and the cost model's figures."""
     import onnx
     from qfab.cost_model.boards import load_board
-    from qfab.cost_model.quantize import quantize_model
+    from qfab.cost_model.reformat import model_at
 
     import qfab
 
@@ -138,7 +152,7 @@ def run_job(job: Job) -> dict[str, Any]:
     data = load_data(job.data, job.calibration_images, job.test_images)
     samples = data.x_calibration
     float_model = onnx.load(job.model)
-    model = quantize_model(float_model, _specs(p.weights), _specs(p.activations), samples)
+    model = model_at(float_model, _specs(p.weights), _specs(p.activations), samples)
     row: dict[str, Any] = {
         "label": p.label, "kind": p.kind, "bits": p.bits,
         "weights": "/".join(s.label for s in p.weights),
@@ -161,7 +175,7 @@ def run_job(job: Job) -> dict[str, Any]:
         try:
             if ints == p.activations:
                 raise
-            proxy = quantize_model(float_model, _specs(p.weights), _specs(ints), samples)
+            proxy = model_at(float_model, _specs(p.weights), _specs(ints), samples)
             row.update(_hardware(qfab.lower_model(proxy), p, board, job.synth, job.model))
             row["hw"] = f"proxy: integer activations as wide ({e})"
         except (QfabError, ValueError) as e2:
@@ -262,10 +276,10 @@ def check_job(job: Job) -> None:
     """Fail before any output is written when the data does not read or the model does not
     quantize (the first point's formats stand for all)."""
     import onnx
-    from qfab.cost_model.quantize import quantize_model
+    from qfab.cost_model.reformat import model_at
 
     data = load_data(job.data, job.calibration_images, job.test_images)
-    quantize_model(onnx.load(job.model), _specs(job.point.weights),
+    model_at(onnx.load(job.model), _specs(job.point.weights),
                    _specs(job.point.activations), data.x_calibration)
 
 
