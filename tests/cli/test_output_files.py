@@ -111,3 +111,17 @@ def test_a_failed_write_keeps_the_old_output(tmp_path):
     assert os.listdir(folder) == ["new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
 
+
+
+@pytest.mark.parametrize("where", ["under a file", "onto a folder"])
+def test_a_target_that_cannot_be_written_is_one_line_exit_2(where, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder.npz").mkdir()
+    out = tmp_path / ("a_file/out.npz" if where == "under a file" else "a_folder.npz")
+    if where == "onto a folder":
+        (out / "inside").write_text("")
+    assert main(["reference", str(TINY / "mlp_int2.onnx"), "--input",
+                 str(TINY / "mlp_int2_input.npy"), "--output", str(out)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"qfab reference: error: cannot write {out}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder.npz"]
