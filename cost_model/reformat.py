@@ -77,26 +77,24 @@ def reformat_qonnx(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
             readers.setdefault(t, []).append(n)
 
     def role(quant: onnx.NodeProto) -> tuple[str, QuantSpec | None]:
-        """("weights", spec), ("bias", None) or ("activations", spec) of a Quant's output."""
-        out = quant.output[0]
-        for i, mac in enumerate(macs):
-            if len(mac.input) > 1 and mac.input[1] == out:
-                return "weights", w_specs[i]
-            if len(mac.input) > 2 and mac.input[2] == out:
-                return "bias", None
-        todo, seen = [out], set()
+        """("weights", spec), ("bias", None) or ("activations", spec) of a Quant: the first
+        MAC its output reaches through other ops, and at which input."""
+        todo, seen = [quant.output[0]], set()
         while todo:
-            t = todo.pop()
+            t = todo.pop(0)
             for n in readers.get(t, []):
-                if n.op_type in MAC_OPS and n.input[0] == t:
-                    return "activations", a_specs[macs.index(n)]
+                if n.op_type in MAC_OPS:
+                    slot = list(n.input).index(t)
+                    if quant.input[0] not in inits:
+                        return "activations", a_specs[macs.index(n)]
+                    return (("weights", w_specs[macs.index(n)]) if slot == 1
+                            else ("bias", None))
                 if n.name not in seen:
                     seen.add(n.name)
                     todo += list(n.output)
         return "activations", a_specs[-1]
 
     nodes, new_inits, rename = [], [], {}
-    made: dict[str, onnx.NodeProto] = {}  # output -> the reformatted quantizer
     biases = []
     for node in g.node:
         node_copy = onnx.NodeProto()
@@ -110,13 +108,13 @@ def reformat_qonnx(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
             biases.append(node_copy)
             nodes.append(node_copy)
             continue
-        made[node.output[0]] = _requantized(node_copy, spec, inits, new_inits)
-        nodes.append(made[node.output[0]])
+        nodes.append(_requantized(node_copy, spec, inits, new_inits))
     producer = {o: n for n in nodes for o in n.output}
     scales = {t.name: numpy_helper.to_array(t) for t in new_inits}
     for bias in biases:
         mac = next(m for m in macs if len(m.input) > 2 and m.input[2] == bias.output[0])
-        quants = [made.get(mac.input[1]), _quantizer_before(mac.input[0], producer)]
+        quants = [_quantizer_before(mac.input[1], producer),
+                  _quantizer_before(mac.input[0], producer)]
         if any(q is None or q.op_type != "Quant" for q in quants):
             nodes.remove(bias)
             rename[bias.output[0]] = bias.input[0]

@@ -87,3 +87,24 @@ def test_sweep_in_place_with_data(tmp_path: Path):
     assert all(r["metric"] == "snr_db" and r["hw"] == "ok" for r in rows.values())
     assert all(r["accuracy_by"] == "qfab.reference" for r in rows.values())
     assert rows["int3"]["score"] + 6 < rows["int5"]["score"] < rows["int8"]["score"] - 6
+
+
+ZOO_TFC = Path("/work/shared/models/qonnx/TFC_2W2A.onnx")  # QONNX model zoo, trained
+MNIST4 = Path("/work/shared/models/mnist4/digits.npy")     # labels 7, 2, 1, 0
+
+
+@pytest.mark.skipif(not ZOO_TFC.is_file(), reason="the shared QONNX model zoo file is absent")
+def test_model_zoo_tfc_reformats_through_its_transposes():
+    """TFC_2W2A's weight quantizers reach each MatMul through a Transpose: they take the
+    weights' format (E2M1 here), the activations keep 2 bits, and qfab's reference of the
+    result equals qonnx's execution and still reads the four MNIST digits right."""
+    model = reformat_qonnx(onnx.load(ZOO_TFC), QuantSpec("minifloat", minifloat="E2M1"),
+                           QuantSpec("int", 2))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("FloatQuant") == ops.count("MatMul") == 4
+    x = np.load(MNIST4) / np.float32(255)
+    expected = qonnx_run(model, x)
+    got = next(iter(qfab.reference(model, x).values()))
+    scale = np.abs(expected).max(axis=-1, keepdims=True)
+    assert np.all(np.abs(got - expected) <= 1e-5 * scale), np.abs(got - expected).max()
+    assert list(got.argmax(-1)) == [7, 2, 1, 0]
