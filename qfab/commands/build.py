@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -81,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
                              out_dir=folder / "build" / f"{board}-{args.top}",
                              stage_names=stages, target_mhz=args.freq, seed=args.seed,
                              cache=not args.no_cache, progress=_progress)
+    ii = manifest.get("ii_cycles")
+    fps = (round(result.fmax_mhz * 1e6 / ii, 1) if isinstance(ii, int) and ii > 0
+           and result.fmax_mhz else None)
+    _update_report(folder)
     if args.json:
-        print(json.dumps({"build": result.as_dict() | {"fmax_mhz": result.fmax_mhz}}, indent=2))
+        print(json.dumps({"build": result.as_dict() | {
+            "fmax_mhz": result.fmax_mhz, "ii_cycles": ii, "throughput_fps": fps}}, indent=2))
         return 0
     origin = "from the cache" if result.cached else f"in {result.seconds:.0f} s"
     print(f"{board} ({result.family}), top {args.top}: routed {origin}, "
@@ -98,5 +104,46 @@ def run(args: argparse.Namespace) -> int:
     for cell, use in result.utilization.items():
         print(f"  {cell:<16} {use['used']:>6} / {use['available']:<6} "
               f"({100 * use['used'] / max(use['available'], 1):.0f}%)")
+    if fps is not None:
+        print(f"  {fps:,.0f} inferences/s at the routed Fmax (initiation interval {ii} cycles)")
     print(f"  bitstream {result.bitstream}")
     return 0
+
+
+REPORT_START, REPORT_END = "<!-- qfab build -->", "<!-- end qfab build -->"
+
+
+def _update_report(folder: Path) -> None:
+    """Give DIR/report.md a section with every build in DIR/build (routed figures)."""
+    report = folder / "report.md"
+    if not report.is_file():
+        return
+    rows = []
+    for path in sorted((folder / "build").glob("*/result.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        fmax = min((c["achieved_mhz"] for c in r.get("fmax", [])), default=None)
+        cp = r.get("critical_path") or {}
+        use = r.get("utilization", {})
+        cells = ", ".join(f"{k} {v['used']}" for k, v in use.items()
+                          if k in ("TRELLIS_COMB", "TRELLIS_FF", "ICESTORM_LC", "MULT18X18D",
+                                   "ICESTORM_DSP", "DP16KD", "ICESTORM_RAM"))
+        rows.append(f"| {r['board']} | {r['top']} | {r['target_mhz']:g} | "
+                    f"{'' if fmax is None else f'{fmax:.1f}'} | "
+                    f"{cp.get('from_stage', '')} -> {cp.get('to_stage', '')} | {cells} |")
+    section = "\n".join([
+        REPORT_START, "## Place and route (`qfab build`)", "",
+        "Routed Fmax from nextpnr (the clock figures above assume the board's oscillator).",
+        "", "| board | top | target MHz | routed Fmax MHz | critical path | placed |",
+        "|---|---|---|---|---|---|", *rows, REPORT_END])
+    text = report.read_text()
+    if REPORT_START in text and REPORT_END in text:
+        head, rest = text.split(REPORT_START, 1)
+        text = head + section + rest.split(REPORT_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    tmp = report.with_name(f".report.md.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, report)

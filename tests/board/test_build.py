@@ -14,9 +14,11 @@ from qfab.hw.board.top import verilog_ports
 
 from qfab.cli import main
 
+TAPS = 9     # one multiplier more than the iCE40UP5K has DSPs: the build must fall back
+
 
 class _Accumulate(wiring.Component):
-    """A running 24-bit sum of the bytes it is given: a carry chain to time."""
+    """A running 24-bit sum of each byte times the nine before it: nine multipliers."""
 
     i_stream: In(stream.Signature(8))
     o_stream: Out(stream.Signature(24))
@@ -24,13 +26,15 @@ class _Accumulate(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         total = Signal(24)
+        taps = [Signal(8, name=f"tap{i}") for i in range(TAPS)]
         m.d.comb += [self.i_stream.ready.eq(~self.o_stream.valid | self.o_stream.ready),
                      self.o_stream.payload.eq(total)]
         with m.If(self.o_stream.ready):
             m.d.sync += self.o_stream.valid.eq(0)
         with m.If(self.i_stream.valid & self.i_stream.ready):
-            m.d.sync += [total.eq(total + self.i_stream.payload * 0x10101),
-                         self.o_stream.valid.eq(1)]
+            x = self.i_stream.payload
+            m.d.sync += [total.eq(total + sum(x * t for t in taps)), self.o_stream.valid.eq(1),
+                         taps[0].eq(x), *(taps[i + 1].eq(taps[i]) for i in range(TAPS - 1))]
         return m
 
 
@@ -55,7 +59,8 @@ def design(tmp_path_factory):
         verilog.convert(_TinyAccelerator(), name="qfab_accelerator", emit_src=False))
     (folder / "manifest.json").write_text(json.dumps(
         {"top": "qfab_accelerator", "board": {"name": "icebreaker", "family": "ice40"},
-         "stages": [{"name": "acc"}]}))
+         "stages": [{"name": "acc"}], "ii_cycles": 1}))
+    (folder / "report.md").write_text("# qfab design: tiny\n")
     return folder
 
 
@@ -70,6 +75,7 @@ def test_build_icebreaker_bitstream_fmax_and_cache(design, capsys, tmp_path, mon
     status, first, err = _build(capsys, design)
     assert status == 0, err
     assert "qfab build: nextpnr-ice40" in err          # progress lines on stderr
+    assert f"{TAPS} DSP cells for 8 on the part: multipliers in logic instead" in err
     assert first["board"] == "icebreaker" and first["top"] == "accel"
     assert not first["cached"]
     bitstream = (design / "build" / "icebreaker-accel" / "qfab_board.bin").read_bytes()
@@ -80,6 +86,10 @@ def test_build_icebreaker_bitstream_fmax_and_cache(design, capsys, tmp_path, mon
     assert first["fmax_mhz"] == clock["achieved_mhz"]
     lc = first["utilization"]["ICESTORM_LC"]
     assert 24 < lc["used"] < lc["available"] == 5280
+    assert first["throughput_fps"] == pytest.approx(first["fmax_mhz"] * 1e6, rel=1e-6)
+    report = (design / "report.md").read_text()
+    assert report.startswith("# qfab design: tiny\n")
+    assert f"| icebreaker | accel | 12 | {first['fmax_mhz']:.1f} |" in report
     path = first["critical_path"]
     assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=0.01)
     assert 1000 / path["delay_ns"] == pytest.approx(clock["achieved_mhz"], rel=0.05)
