@@ -138,3 +138,13 @@ def test_failed_sweep_leaves_no_output(tmp_path: Path, capsys):
                  str(tmp_path / "text.npz")]) == 2
     assert "text.npz" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_space_dataset_is_relative_to_the_space_file(tmp_path: Path):
+    from qfab.cost_model.space import load_space
+
+    np.savez(tmp_path / "mine.npz", x=np.zeros((4, 1, 8, 8), np.float32))
+    space = load_space(_space(tmp_path, extra="dataset: mine.npz\n"))
+    assert space.data == str(tmp_path / "mine.npz")
+    with pytest.raises(QfabError, match="key 'dataset'.*missing.npz: no such file"):
+        load_space(_space(tmp_path, extra="dataset: missing.npz\n"))
