@@ -22,7 +22,8 @@ def _board(board):
 def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
             output: str | None = None, soc: bool = True, input_format: str | None = None,
-            target_ii: int | None = None):
+            target_ii: int | None = None, max_utilization: float | None = None,
+            dsp_budget: int | None = None):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
@@ -30,7 +31,8 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     Folding: with ``target_fps`` (or ``target_ii``, cycles per inference), the fewest
     multipliers meeting it (``design.missed_target()`` says when none does); else with a ``board``
     and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
-    (:func:`fastest_fitting`); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
+    (:func:`fastest_fitting`: at most ``max_utilization``, default 0.8, of any resource, at
+    most ``dsp_budget`` DSPs); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
 
     The backend maps one chain of layers; a model's outputs are built together when each is
     the chain's output or computed from it on the control core (logits and their softmax),
@@ -50,8 +52,13 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
         from qfab.compiler.passes.select import select_output
 
         graph = select_output(graph, output)
-    if b is not None and target_ii is None and max_pe is None and max_simd is None:
-        hw = fastest_fitting(graph, b)
+    fitting = b is not None and target_ii is None and max_pe is None and max_simd is None
+    if not fitting and (max_utilization is not None or dsp_budget is not None):
+        raise QfabError("--max-utilization and --dsp-budget choose the design for a --board; "
+                        "they do not apply with a target speed or --max-pe/--max-simd")
+    if fitting:
+        hw = fastest_fitting(graph, b, max_utilization=0.8 if max_utilization is None
+                             else max_utilization, dsp_budget=dsp_budget)
     else:
         hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
@@ -65,13 +72,22 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     return design
 
 
-def fastest_fitting(graph, board):
-    """The plan with the shortest initiation interval whose estimate fits ``board``: a binary
-    search over the cycle budget between the fully parallel design (bounded by the stages
-    that do not fold) and the fully folded one, each budget given the fewest multipliers that
-    meet it. When not even the fully folded design fits, that one (its estimate says so)."""
+def fastest_fitting(graph, board, *, max_utilization: float = 0.8,
+                    dsp_budget: int | None = None):
+    """The plan with the shortest initiation interval whose estimate fits ``board`` with
+    headroom (at most ``max_utilization`` of every resource: a design near 100% of the LUTs
+    does not place and route) and at most ``dsp_budget`` DSPs: the fully unrolled design
+    (adder graphs, often smaller than the next folding) if it fits, else a binary search over
+    the cycle budget between the fully parallel design (bounded by the stages that do not
+    fold) and the fully folded one, each budget given the fewest multipliers that meet it.
+    When not even the fully folded design fits, that one (its estimate says so)."""
     from qfab.compiler.backend import plan as planning
     from qfab.cost_model.estimate import estimate
+
+    if not 0 < max_utilization <= 1:
+        raise QfabError(f"--max-utilization must be in (0, 1], not {max_utilization}")
+    if dsp_budget is not None and dsp_budget < 0:
+        raise QfabError(f"--dsp-budget must be at least 0, not {dsp_budget}")
 
     plans: dict[int, object] = {}
 
@@ -81,9 +97,13 @@ def fastest_fitting(graph, board):
         return plans[budget]
 
     def fits(budget: int) -> bool:
-        return estimate(plan(budget), board).fits
+        est = estimate(plan(budget), board)
+        return all(u <= max_utilization for u in est.utilization.values()) \
+            and (dsp_budget is None or est.dsp <= dsp_budget)
 
     lo, hi = plan(1).ii_cycles, plan(2**62).ii_cycles
+    if fits(1):
+        return plan(1)
     if not fits(hi):
         return plan(hi)
     while lo < hi:

@@ -59,6 +59,12 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
                              "the cost model fits on the board)")
     parser.add_argument("--max-simd", type=int, metavar="S",
                         help="without a target: at most S inputs per cycle (default 8)")
+    parser.add_argument("--max-utilization", type=float, metavar="F",
+                        help="with --board and no speed or caps: at most F of any of the "
+                             "board's resources (default 0.8: room to place and route)")
+    parser.add_argument("--dsp-budget", type=int, metavar="N",
+                        help="with --board and no speed or caps: at most N DSPs "
+                             "(0: products in LUTs only)")
     parser.add_argument("--output-name", metavar="NAME",
                         help="for a model with several outputs: build the one named NAME")
 
@@ -69,7 +75,8 @@ def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
     design = compile(args.model, board=args.board, target_fps=args.target_fps,
                      out_dir=out_dir, max_pe=args.max_pe, max_simd=args.max_simd,
                      output=args.output_name, soc=soc, input_format=args.input_format,
-                     target_ii=args.target_ii)
+                     target_ii=args.target_ii, max_utilization=args.max_utilization,
+                     dsp_budget=args.dsp_budget)
     if design.missed_target():
         print(f"warning: {design.missed_target()}", file=sys.stderr)
     return design

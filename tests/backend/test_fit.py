@@ -16,6 +16,11 @@ from qfab.errors import QfabError
 ROOT = Path(__file__).resolve().parents[2]
 TFC = SHARED / "qonnx" / "TFC_2W2A.onnx"
 DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
+JET = ROOT / "bench" / "models" / "jet_tagger_standin.onnx"
+
+
+def _within(est, share: float = 0.8) -> bool:
+    return all(u <= share for u in est.utilization.values())
 
 
 @pytest.mark.parametrize(("model", "board"), [(DIGITS, "arty-a7-35t"), (TFC, "ulx3s-85f"),
@@ -23,15 +28,36 @@ DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
 def test_fastest_design_that_fits(model, board):
     design = qfab.compile(model, board=board)
     b = load_board(board)
-    assert estimate(design, b).fits
+    assert _within(estimate(design, b))
     ii = design.plan.ii_cycles
     fastest = planning.plan(design.graph, clock_hz=b.clock_hz, budget_cycles=1).ii_cycles
     # Nothing faster fits: one cycle less of budget either is unreachable or overflows.
     if ii > fastest:
         quicker = planning.plan(design.graph, clock_hz=b.clock_hz, budget_cycles=ii - 1)
-        assert quicker.ii_cycles < ii and not estimate(quicker, b).fits
+        assert quicker.ii_cycles < ii and not _within(estimate(quicker, b))
     # and it is faster than the default 4 x 8 folding
     assert ii <= qfab.compile(model).plan.ii_cycles
+
+
+def test_dsp_budget_and_headroom():
+    # The jet tagger unrolled is adder graphs: no DSP, and within 80% of a Zynq-7020.
+    design = qfab.compile(JET, board="pynq-z2", dsp_budget=0)
+    est = estimate(design, design.board)
+    assert design.ii_cycles == 1 and est.dsp == 0 and _within(est)
+    # Less headroom than the unrolled design needs: a folded one, within the share asked.
+    tight = qfab.compile(JET, board="pynq-z2", max_utilization=0.3)
+    assert tight.ii_cycles > 1 and _within(estimate(tight, tight.board), 0.3)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--board", "pynq-z2", "--max-utilization", "1.5"], "--max-utilization must be in"),
+    (["--board", "pynq-z2", "--dsp-budget", "-1"], "--dsp-budget must be at least 0"),
+    (["--dsp-budget", "0", "--target-ii", "4"], "choose the design for a --board"),
+])
+def test_bad_fitting_flags_are_one_line_errors(capsys, flags, message):
+    assert main(["estimate", str(JET), *flags]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and message in err[0]
 
 
 def test_nothing_fits_gives_the_smallest_design_and_a_warning(tmp_path, capsys):
