@@ -1,6 +1,8 @@
 """Models with several outputs: built together when each is the accelerator's output or the
 control core's result from it (tests/corpus/test_ort_corpus.py co-simulates logits with
-their sigmoid), else one at a time by ``--output-name``; an unknown name is a user error."""
+their sigmoid), else one at a time by ``--output-name``; an unknown name is a user error.
+A tensor with several consumers quantized once per consumer (onnxruntime's
+DedicatedQDQPair) is the same design as quantized once."""
 
 from __future__ import annotations
 
@@ -64,3 +66,54 @@ def test_unknown_output_name_is_one_line(tmp_path, capsys):
     assert main(["estimate", str(path), "--output-name", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'nope' is not an output" in err
+
+
+def _residual_block(tmp_path, dedicated: bool):
+    """Conv -> Relu -> Conv, added to the first Relu's output -> Relu, quantized by
+    onnxruntime's quantize_static with or without a Q/DQ pair per consumer."""
+    ort_quant = pytest.importorskip("onnxruntime.quantization")
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(0, .3, (4, 4, 3, 3)).astype(np.float32), w)
+               for w in ("W1", "W2")]
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "W2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c2", "r1"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    g = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 8, 8])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], weights)
+    src, out = tmp_path / "float.onnx", tmp_path / f"q{int(dedicated)}.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+
+    class Calibration(ort_quant.CalibrationDataReader):
+        feeds = iter([{"x": rng.normal(0, 1, (1, 4, 8, 8)).astype(np.float32)}
+                      for _ in range(16)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    ort_quant.quantize_static(str(src), str(out), Calibration(),
+                              quant_format=ort_quant.QuantFormat.QDQ, reduce_range=True,
+                              extra_options={"DedicatedQDQPair": dedicated})
+    return out
+
+
+def test_one_quantizer_per_consumer_is_merged(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    shared, dedicated = (_residual_block(tmp_path, d) for d in (False, True))
+    quantizers = [n for n in onnx.load(dedicated).graph.node
+                  if n.op_type == "QuantizeLinear" and n.input[0] == "r1"]
+    assert len(quantizers) == 2  # the form this test is about
+    designs = [qfab.compile(m, soc=False) for m in (shared, dedicated)]
+    assert [len(d.graph.nodes) for d in designs] == [len(designs[0].graph.nodes)] * 2
+    assert [s.op for s in designs[1].plan.stages] == [s.op for s in designs[0].plan.stages] \
+        == ["conv", "requant", "conv", "requant", "add"]
+    x = np.random.default_rng(1).normal(0, 1, (3, 4, 8, 8)).astype(np.float32)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(dedicated), opts, providers=["CPUExecutionProvider"])
+    want = np.concatenate([sess.run(None, {"x": row[None]})[0] for row in x])
+    assert np.array_equal(qfab.reference(dedicated, x, requant="onnx")["y"], want)
+    assert np.array_equal(qfab.reference(dedicated, x)["y"], qfab.reference(shared, x)["y"])

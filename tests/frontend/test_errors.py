@@ -56,9 +56,9 @@ def test_good_model_imports():
 
 
 def test_unsupported_op_names_op_node_and_supported_set():
-    tail = [helper.make_node("Softmax", ["mm"], ["y"], name="the_softmax")]
+    tail = [helper.make_node("Hardmax", ["mm"], ["y"], name="the_hardmax")]
     message = _one_line_error(_qdq_model(tail))
-    assert "Softmax" in message and "the_softmax" in message
+    assert "Hardmax" in message and "the_hardmax" in message
     assert "supported:" in message and "QLinearConv" in message and "Conv" in message
 
 
@@ -101,7 +101,7 @@ def test_missing_file(tmp_path):
 def test_cli_exit_2_one_line_no_traceback(kind, tmp_path, capsys):
     path = tmp_path / f"{kind}.onnx"
     if kind == "unsupported":
-        onnx.save(_qdq_model([helper.make_node("Softmax", ["mm"], ["y"], name="sm")]), path)
+        onnx.save(_qdq_model([helper.make_node("Hardmax", ["mm"], ["y"], name="hm")]), path)
     elif kind == "dynamic":
         model = _qdq_model([helper.make_node("Identity", ["mm"], ["y"])])
         model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "f"
@@ -130,7 +130,7 @@ def _breakages():
         g.tensors[g.nodes[1].outputs[0]].fmt = None
 
     def unknown_op(g):
-        g.nodes[1].op = "softmax"
+        g.nodes[1].op = "hardmax"
 
     def defined_twice(g):
         g.nodes[2].outputs[0] = g.nodes[1].outputs[0]
