@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from qfab.crash import report_crash
@@ -17,6 +18,15 @@ COMMANDS = ["inspect", "reference", "compile", "sim", "estimate", "synth", "buil
 
 def _module(name: str):
     return importlib.import_module(f"qfab.commands.{name.replace('-', '_')}")
+
+
+class _Terminated(BaseException):
+    """SIGTERM as an exception, so that a killed command's temporaries are removed as an
+    interrupted one's are (SIGKILL's are removed by the next run into the same target)."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # --help and usage errors exit here, 0 or 2
     except Exception as e:  # a command module that does not import
         return report_crash(argv[0] if argv else "", e, argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except QfabError as e:
@@ -69,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qfab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"qfab {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader of stdout went away (`qfab inspect MODEL | head`): not a bug of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (Exception, SystemExit) as e:  # commands return their status; they never exit
         return report_crash(args.command, e, argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,28 @@ def test_a_target_that_cannot_be_written_is_one_line_exit_2(where, tmp_path, cap
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"qfab reference: error: cannot write {out}: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder.npz"]
+
+
+TERMINATED_MIDWAY = """
+import os, signal, sys, time
+import qfab.commands.inspect
+from qfab.cli import main
+from qfab.output_files import output_folder
+
+def run(args):
+    with output_folder(sys.argv[1]) as tmp:
+        (tmp / "accelerator.v").write_text("half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)  # the signal ends this
+
+qfab.commands.inspect.run = run
+sys.exit(main(["inspect", "MODEL"]))
+"""
+
+
+def test_a_terminated_command_removes_its_temporaries(tmp_path):
+    run = subprocess.run([sys.executable, "-c", TERMINATED_MIDWAY, str(tmp_path / "design")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM
+    assert run.stderr == "qfab inspect: terminated\n"
+    assert not any(tmp_path.iterdir())
