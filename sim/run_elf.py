@@ -28,6 +28,7 @@ from qfab.sim.elf import ElfImage, read_elf
 from qfab.sim.toolchain import verilator_env
 
 from qfab.errors import QfabError
+from qfab.output_files import write_output_text
 
 HARNESS = Path(__file__).with_name("run_elf_harness.cpp")
 TOP = "qfab_soc"
@@ -295,8 +296,5 @@ def run_elf(path: str | Path, *, max_cycles: int = 10_000_000,
     result = runners[engine](image, max_cycles=max_cycles, dumps=dumps, isa=isa,
                              stdout=stdout)
     if signature is not None and result.reason != "timeout":
-        sig = Path(signature)
-        tmp = sig.with_name(sig.name + ".tmp")
-        tmp.write_text("".join(f"{w:08x}\n" for w in result.dumps[0]))
-        tmp.replace(sig)
+        write_output_text(signature, "".join(f"{w:08x}\n" for w in result.dumps[0]))
     return result
