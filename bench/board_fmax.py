@@ -1,0 +1,49 @@
+"""Routed Fmax of the digits CNN (`qfab build`): the accelerator and the SoC on the ULX3S 85F
+(ECP5-85F, speed grade 6), aiming at 150 and 100 MHz, and the accelerator compiled for the
+iCEBreaker on its iCE40UP5K. Builds are cached (~/.cache/qfab/pnr), so only the first run
+pays for place and route: on this two-core machine, some ten minutes a build."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from qfab.cli import main as qfab
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "examples" / "digits" / "digits_int8.onnx"
+BUILDS = [("ulx3s-85f", "accel", 150), ("ulx3s-85f", "soc", 100), ("icebreaker", "accel", 12)]
+
+
+def _build(folder: Path, board: str, top: str, mhz: float) -> dict:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = qfab(["build", str(folder), "--board", board, "--top", top,
+                       "--freq", f"{mhz:g}", "--json"])
+    if status != 0:
+        raise RuntimeError(f"qfab build {board} {top} exited {status}")
+    return json.loads(out.getvalue())["build"]
+
+
+def run() -> list[str]:
+    lines = ["| board | top | target MHz | routed Fmax MHz | inferences/s | critical path | "
+             "placed |", "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory(prefix="qfab-bench-board-") as tmp:
+        for board in dict.fromkeys(b for b, _, _ in BUILDS):
+            folder = Path(tmp) / board
+            assert qfab(["compile", str(MODEL), "--board", board, "-o", str(folder)]) == 0
+            for _, top, mhz in (b for b in BUILDS if b[0] == board):
+                r = _build(folder, board, top, mhz)
+                cp = r["critical_path"] or {}
+                use = ", ".join(f"{k} {v['used']}/{v['available']}"
+                                for k, v in r["utilization"].items()
+                                if k in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D", "DP16KD",
+                                         "ICESTORM_LC", "ICESTORM_DSP", "ICESTORM_RAM"))
+                lines.append(f"| {board} | {top} | {mhz:g} | {r['fmax_mhz']:.1f} | "
+                             f"{r['throughput_fps'] or 0:,.0f} | {cp.get('from_stage')} -> "
+                             f"{cp.get('to_stage')} | {use} |")
+    return lines
