@@ -5,13 +5,21 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-def _check_divisor(divisor: int) -> int:
-    if not isinstance(divisor, int) or divisor < 4:
-        raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
-    return divisor
+class _Uart(wiring.Component):
+    """What both halves share: a fixed signature (annotations) and the bit time."""
+
+    def __init__(self, *, divisor: int) -> None:
+        if not isinstance(divisor, int) or divisor < 4:
+            raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
+        self._divisor = divisor
+        super().__init__()
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
 
 
-class UartTx(wiring.Component):
+class UartTx(_Uart):
     """Sends each byte of ``i_stream`` as one 8N1 frame on ``tx``.
 
     Parameters
@@ -29,14 +37,6 @@ class UartTx(wiring.Component):
 
     i_stream: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, *, divisor: int) -> None:
-        self._divisor = _check_divisor(divisor)
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -58,7 +58,7 @@ class UartTx(wiring.Component):
         return m
 
 
-class UartRx(wiring.Component):
+class UartRx(_Uart):
     """Receives 8N1 frames on ``rx`` into ``o_stream``, one byte a frame.
 
     The line is sampled in the middle of each bit, timed from the start bit's falling edge;
@@ -81,14 +81,6 @@ class UartRx(wiring.Component):
 
     rx: In(1, init=1)
     o_stream: Out(stream.Signature(8))
-
-    def __init__(self, *, divisor: int) -> None:
-        self._divisor = _check_divisor(divisor)
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"build": {...}} (keys: board, top, family, '
                              "target_mhz, fmax_mhz, fmax, critical_path, utilization, "
-                             "bitstream, seconds, cached)")
+                             "ii_cycles, throughput_fps, bitstream, seconds, cached)")
     parser.add_argument("--no-cache", action="store_true",
                         help="run the tools again even if this build was made before")
 

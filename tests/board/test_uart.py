@@ -11,6 +11,17 @@ from qfab.hw.board.bridge import ByteBridge, bytes_per_beat
 from qfab.hw.board.uart import UartRx, UartTx
 
 
+async def send(ctx, port, data, *, idle_cycles: int = 0) -> None:
+    """Hand ``data`` to a byte stream, one byte at a time, waiting after each."""
+    for byte in data:
+        ctx.set(port.payload, byte)
+        ctx.set(port.valid, 1)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.valid, 0)
+        for _ in range(idle_cycles):
+            await ctx.tick()
+
+
 def frame(byte: int, divisor: int) -> list[int]:
     """The 8N1 line levels of one byte, a sample a clock."""
     bits = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
@@ -23,20 +34,16 @@ def test_tx_waveform_is_8n1(divisor):
     dut = UartTx(divisor=divisor)
     line = []
 
-    async def bench(ctx):
-        for byte in data:
-            ctx.set(dut.i_stream.payload, byte)
-            ctx.set(dut.i_stream.valid, 1)
-            await ctx.tick().until(dut.i_stream.ready)
-            ctx.set(dut.i_stream.valid, 0)
-            for _ in range(10 * divisor + 3):
-                await ctx.tick()
-                line.append(ctx.get(dut.tx))
+    async def watch(ctx):
+        while True:
+            await ctx.tick()
+            line.append(ctx.get(dut.tx))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    sim.add_testbench(partial(send, port=dut.i_stream, data=data, idle_cycles=3))
+    sim.add_testbench(watch, background=True)
+    sim.run_until(1e-6 * len(data) * (10 * divisor + 8))
     decoded = []
     i = 0
     while i < len(line):
@@ -89,13 +96,6 @@ def test_tx_into_rx_round_trip():
     data = list(range(0, 256, 17))
     got = []
 
-    async def send(ctx):
-        for byte in data:
-            ctx.set(tx.i_stream.payload, byte)
-            ctx.set(tx.i_stream.valid, 1)
-            await ctx.tick().until(tx.i_stream.ready)
-        ctx.set(tx.i_stream.valid, 0)
-
     async def receive(ctx):
         ctx.set(rx.o_stream.ready, 1)
         while len(got) < len(data):
@@ -105,7 +105,7 @@ def test_tx_into_rx_round_trip():
 
     sim = Simulator(m)
     sim.add_clock(1e-6)
-    sim.add_testbench(send)
+    sim.add_testbench(partial(send, port=tx.i_stream, data=data))
     sim.add_testbench(receive)
     sim.run_until(1e-6 * 60 * len(data))
     assert got == data
