@@ -272,7 +272,7 @@ class Planner:
             for name in node.inputs:
                 self.consumers[name] = self.consumers.get(name, 0) + 1
         for node in residual_order(nodes):
-            if is_tail_op(node.op):
+            if node.op not in mappings and is_tail_op(node.op):
                 raise QfabError(f"node {node.name!r} ({node.op}) runs on the control core, "
                                 "after the accelerator; only at the model's end, not before "
                                 "more layers")

@@ -77,6 +77,23 @@ def threshold(p: Planner, node: Node) -> None:
         out_shape=out_shape, out_bias=int(a["base"]), out_scale=step), p.elems, p.elems))
 
 
+@maps("lookup")
+def lookup(p: Planner, node: Node) -> None:
+    """A table of one output code per input code inside the model (Sigmoid, Tanh; at the
+    model's end the control core runs it) on the threshold block: a non-decreasing table is
+    its first entry plus the number of steps up to the input code, each step a threshold."""
+    a = node.attrs
+    steps = np.diff(np.asarray(a["table"], np.int64))
+    if (steps < 0).any() or not steps.any():
+        raise QfabError(f"node {node.name!r}: a {a.get('fn', 'lookup')} table that is not "
+                        "increasing has no hardware block (at the model's end the control "
+                        "core runs it)")
+    codes = int(a["in_min"]) + 1 + np.repeat(np.arange(steps.size), steps)
+    c = p.channels(p.t(node.inputs[0]))
+    threshold(p, Node("threshold", node.name, node.inputs, node.outputs, dict(
+        thresholds=np.tile(codes, (c, 1)), base=int(a["table"][0]), in_zero_point=0)))
+
+
 @maps("clamp")
 def clamp(p: Planner, node: Node) -> None:
     in_t, out_t = p.t(node.inputs[0]), p.t(node.outputs[0])
