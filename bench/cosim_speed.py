@@ -194,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = rng.integers(-128, 128, size=(args.rows, N))
     beats = rng.integers(-128, 128, size=(args.beats, N))
     accel = DenseArgmax(weights)
-    depth = cosim._depth_for(args.beats)
-    verilog = cosim.cosim_verilog(accel, in_depth=depth, out_depth=depth)
+    verilog = cosim.cosim_verilog(accel)
 
     rows = []
     res = cosim.run(verilog, beats, n_out_beats=args.beats)

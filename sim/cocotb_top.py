@@ -1,8 +1,10 @@
 """The cocotb test that runs one co-simulation job; loaded by the simulator, not imported.
 
 It reads ``job.json`` and ``inputs.hex`` from the run directory named by ``QFAB_COSIM_DIR``,
-writes the input memory through VPI, pulses ``start`` and waits for ``done`` while a C++ (GPI)
-clock drives the design, so no Python runs per cycle. It writes ``result.json`` beside them.
+fills the harness's input ring through VPI, pulses ``start`` and waits for ``done`` while a
+C++ (GPI) clock drives the design, so no Python runs per cycle: Python wakes only when the
+harness moves past half a ring, to refill that half with the next input beats or to read its
+output beats. It writes ``result.json`` beside them.
 Only the standard library and cocotb are imported here, to keep the simulator's start fast.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.handle import Immediate
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, Edge, FallingEdge, RisingEdge
 
 # What the parent process asks for: file names and keys shared with qfab.sim.cosim.
 JOB_FILE, INPUT_FILE, RESULT_FILE = "job.json", "inputs.hex", "result.json"
@@ -26,6 +28,39 @@ RESET_CYCLES = 2
 
 def _word(handle) -> str:
     return format(handle.value.to_unsigned(), "x")
+
+
+async def _refill(dut, words: list[str], depth: int) -> None:
+    """Each time the harness leaves a half of the input ring, write the next beats there."""
+    in_mem, half = dut.in_mem, depth // 2
+    fed, left = depth, 0  # beats written so far; the half the harness leaves next
+    while fed < len(words):
+        await Edge(dut.in_half)
+        for k, word in enumerate(words[fed:fed + half]):
+            in_mem[left * half + k].value = int(word, 16)
+        fed += half
+        left ^= 1
+
+
+class _Outputs:
+    """The output beats and their stamps, read from the rings half by half as they fill."""
+
+    def __init__(self, dut, depth: int) -> None:
+        self.dut, self.depth = dut, depth
+        self.words: list[str] = []
+        self.stamps: list[int] = []
+
+    def read(self, upto: int) -> None:
+        out_mem, stamp_mem = self.dut.out_mem, self.dut.stamp_mem
+        for k in range(len(self.words), upto):
+            self.words.append(_word(out_mem[k % self.depth]))
+            self.stamps.append(int(stamp_mem[k % self.depth].value))
+
+    async def drain(self) -> None:
+        half = self.depth // 2
+        while True:
+            await Edge(self.dut.out_half)
+            self.read(len(self.words) + half)
 
 
 @cocotb.test()
@@ -46,8 +81,11 @@ async def run_job(dut) -> None:
     await ClockCycles(dut.clk, RESET_CYCLES)
     # After the first evaluation, so the memory's initial block cannot overwrite the inputs.
     in_mem = dut.in_mem
-    for addr, word in enumerate(words):
+    for addr, word in enumerate(words[:job["in_depth"]]):
         in_mem[addr].value = int(word, 16)
+    outputs = _Outputs(dut, job["out_depth"])
+    tasks = [cocotb.start_soon(_refill(dut, words, job["in_depth"])),
+             cocotb.start_soon(outputs.drain())]
     await FallingEdge(dut.clk)
     dut.rst.value = 0
     dut.start.value = 1
@@ -58,15 +96,17 @@ async def run_job(dut) -> None:
     await RisingEdge(dut.done)
     wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
 
+    for task in tasks:
+        task.cancel()
     n_out = int(dut.out_count.value)
-    out_mem, stamp_mem = dut.out_mem, dut.stamp_mem
+    outputs.read(n_out)
     result = {
         "timed_out": bool(dut.timed_out.value),
         "cycles": int(dut.cycles.value),
         "in_count": int(dut.in_count.value),
         "out_count": n_out,
-        "words": [_word(out_mem[a]) for a in range(n_out)],
-        "stamps": [int(stamp_mem[a].value) for a in range(n_out)],
+        "words": outputs.words,
+        "stamps": outputs.stamps,
         "stage_cycles": _word(dut.stage_cycles) if job["n_stages"] else "0",
         "wall_seconds": wall,
         "cpu_seconds": cpu,

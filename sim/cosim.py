@@ -3,8 +3,9 @@
 The accelerator is wrapped in :class:`~qfab.sim.harness.CosimHarness`, written to Verilog with
 a self-describing header (:func:`cosim_verilog`), built once per distinct Verilog
 (:mod:`qfab.sim.verilator_build`) and run by :mod:`qfab.sim.cocotb_top`: inputs go into the
-harness's input memory through VPI, a C++ clock runs the model until the harness raises
+harness's input ring through VPI, a C++ clock runs the model until the harness raises
 ``done``, and the outputs and their cycle stamps come back through files in the run directory.
+The rings' depths are fixed, so one build runs any number of beats.
 
 Timing figures follow the harness convention: cycle 0 is the first cycle in which an input
 beat is offered, and an output beat accepted in cycle ``t`` completes at ``t + 1``.
@@ -43,13 +44,13 @@ from qfab.sim.verilator_build import (
 from qfab.errors import QfabError
 
 __all__ = ["CosimResult", "CosimError", "CosimTimeout", "cosim_verilog", "run",
-           "DEFAULT_TIMEOUT_CYCLES", "MIN_DEPTH"]
+           "DEFAULT_TIMEOUT_CYCLES", "RING_DEPTH"]
 
 #: Cycles after which a run that has not collected all its output beats stops.
 DEFAULT_TIMEOUT_CYCLES = 10_000_000
-#: Smallest memory depth chosen automatically; depths are powers of two so that runs of
-#: similar size share one Verilator build.
-MIN_DEPTH = 256
+#: Beats the harness's input and output rings hold: any batch runs through them, so the
+#: Verilog (and the Verilator build) does not depend on it.
+RING_DEPTH = 1024
 
 
 class CosimError(Exception):
@@ -138,12 +139,8 @@ class CosimResult:
                 "build_seconds": round(self.build_seconds, 3), "cached": self.cached}
 
 
-def _depth_for(n_beats: int) -> int:
-    return max(MIN_DEPTH, 1 << max(0, n_beats - 1).bit_length())
-
-
-def cosim_verilog(accel: wiring.Component, *, name: str = "accel", in_depth: int = MIN_DEPTH,
-                  out_depth: int = MIN_DEPTH) -> str:
+def cosim_verilog(accel: wiring.Component, *, name: str = "accel", in_depth: int = RING_DEPTH,
+                  out_depth: int = RING_DEPTH) -> str:
     """Verilog of the harness around ``accel``, top module ``cosim_top``, deterministically.
 
     The first line is a comment carrying the :class:`HarnessInfo` that :func:`run` needs, so
@@ -171,9 +168,9 @@ def _check_inputs(inputs: np.ndarray, info: HarnessInfo) -> np.ndarray:
                         f"got shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
         raise QfabError(f"inputs must be integer element codes, got dtype {array.dtype}")
-    if array.shape[0] > info.in_depth:
-        raise QfabError(f"{array.shape[0]} input beats do not fit the harness input memory "
-                        f"of {info.in_depth} beats")
+    if array.shape[0] >= 1 << COUNTER_BITS:
+        raise QfabError(f"{array.shape[0]} input beats are more than the harness counts "
+                        f"({(1 << COUNTER_BITS) - 1})")
     return array
 
 
@@ -235,11 +232,11 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
     cache_dir : str or Path, optional
         Verilator build cache; see :func:`qfab.sim.verilator_build.cache_root`.
     in_depth, out_depth : int, optional
-        Harness memory depths (components only); the next power of two >= the beat count,
-        at least :data:`MIN_DEPTH`, by default.
+        Harness ring depths (components only), :data:`RING_DEPTH` by default.
     """
-    if not isinstance(n_out_beats, numbers.Integral) or n_out_beats < 1:
-        raise ValueError(f"n_out_beats must be a positive int, not {n_out_beats!r}")
+    if not isinstance(n_out_beats, numbers.Integral) or not 1 <= n_out_beats < 1 << COUNTER_BITS:
+        raise ValueError(f"n_out_beats must be a positive int below 2**{COUNTER_BITS}, "
+                         f"not {n_out_beats!r}")
     n_out_beats = int(n_out_beats)
     bpi = n_out_beats if beats_per_inference is None else beats_per_inference
     if not isinstance(bpi, numbers.Integral) or bpi < 1 or n_out_beats % bpi:
@@ -249,9 +246,7 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         raise ValueError(f"timeout_cycles must be 1..2**{COUNTER_BITS}-1, not {timeout_cycles!r}")
     if isinstance(component_or_verilog, wiring.Component):
         accel, text = component_or_verilog, None
-        n_in_beats = np.shape(inputs)[0] if np.ndim(inputs) else 0
-        in_depth = in_depth or _depth_for(n_in_beats)
-        out_depth = out_depth or _depth_for(n_out_beats)
+        in_depth, out_depth = in_depth or RING_DEPTH, out_depth or RING_DEPTH
         info = describe(accel, in_depth=in_depth, out_depth=out_depth, top=TOP)
     else:
         text = _load_verilog(component_or_verilog)
@@ -262,9 +257,6 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
                             f"{str(component_or_verilog)[:80]!r}")
     # Check the user's data before the slow part (Verilog generation and the build).
     array = _check_inputs(inputs, info)
-    if n_out_beats > info.out_depth:
-        raise QfabError(f"{n_out_beats} output beats do not fit the harness output memory of "
-                        f"{info.out_depth} beats")
     try:
         words = pack_beats(array, bits=info.in_bits, signed=info.in_signed)
     except ValueError as e:
@@ -283,7 +275,8 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
             raise CosimError(str(e)) from e
         (run_dir / JOB_FILE).write_text(json.dumps({
             "n_out_beats": n_out_beats, "timeout_cycles": timeout_cycles,
-            "n_stages": len(info.stage_names)}))
+            "n_stages": len(info.stage_names), "in_depth": info.in_depth,
+            "out_depth": info.out_depth}))
         (run_dir / INPUT_FILE).write_text("".join(f"{w:x}\n" for w in words))
         (run_dir / RESULT_FILE).unlink(missing_ok=True)
         raw = _simulate(model_binary_dir(build), run_dir, waves=waves)

@@ -1,9 +1,12 @@
 """The co-simulation harness: an Amaranth wrapper that feeds an accelerator from memory.
 
 The harness turns a streaming accelerator into a design that runs by itself once started, so
-Verilator can run freely and Python only writes memories before the run and reads them after
-it. Its Verilog depends on the accelerator and the memory depths, never on the input data,
-which is what lets a Verilator build be cached and reused.
+Verilator can run freely. Its input and output memories are rings: the accelerator reads input
+beat ``k`` at ``k mod in_depth`` and its output beat ``k`` lands at ``k mod out_depth``, and the
+harness shows which half of each ring its count is in (``in_half``, ``out_half``), so Python
+refills a half as the harness moves past it and reads the outputs half by half, in zero
+simulated time. Its Verilog depends on the accelerator and the ring depths, never on the input
+data or the batch size, which is what lets one Verilator build serve every run of a design.
 
 Timing convention (what ``CosimResult`` reports): cycle 0 is the first cycle after ``start``,
 the first one in which the harness offers an input beat. An output beat accepted in cycle ``t``
@@ -40,8 +43,8 @@ IN_MEM, OUT_MEM, STAMP_MEM = "in_mem", "out_mem", "stamp_mem"
 #: Every signal the cocotb side touches: the only ones the Verilator model makes visible to
 #: VPI, since making all signals public slows the model several times.
 VPI_SIGNALS = ("clk", "rst", "start", "n_in_beats", "n_out_beats", "timeout_cycles", "done",
-               "timed_out", "cycles", "in_count", "out_count", "stage_cycles",
-               IN_MEM, OUT_MEM, STAMP_MEM)
+               "timed_out", "cycles", "in_count", "out_count", "in_half", "out_half",
+               "stage_cycles", IN_MEM, OUT_MEM, STAMP_MEM)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class HarnessInfo:
     in_signed, out_signed : bool
         Whether element codes are two's complement.
     in_depth, out_depth : int
-        Beats the input and output memories hold.
+        Beats the input and output rings hold.
     stage_names : list of str
         One name per bit of ``o_stage_active``; empty when the accelerator has none.
     """
@@ -137,8 +140,8 @@ def describe(accel: wiring.Component, *, in_depth: int, out_depth: int,
 
 
 def _check_depth(name: str, depth: int) -> int:
-    if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
-        raise ValueError(f"{name} must be a power of two >= 1, not {depth!r}")
+    if not isinstance(depth, int) or depth < 2 or depth & (depth - 1):
+        raise ValueError(f"{name} must be a power of two >= 2, not {depth!r}")
     return depth
 
 
@@ -151,7 +154,7 @@ class CosimHarness(wiring.Component):
         The accelerator: ``i_stream`` and ``o_stream`` stream ports, optionally
         ``o_stage_active``; clocked by the ``sync`` domain.
     in_depth, out_depth : int
-        Beats the input and output memories hold (powers of two).
+        Beats the input and output rings hold (powers of two, at least 2).
     accel_name : str
         Instance name of the accelerator in the Verilog hierarchy.
 
@@ -159,7 +162,7 @@ class CosimHarness(wiring.Component):
     -------
     start : In(1)
         A one-cycle pulse that starts the run.
-    n_in_beats, n_out_beats : In(...)
+    n_in_beats, n_out_beats : In(COUNTER_BITS)
         Input beats to offer; output beats to collect before ``done``.
     timeout_cycles : In(COUNTER_BITS)
         The run stops with ``timed_out`` after this many cycles.
@@ -167,12 +170,15 @@ class CosimHarness(wiring.Component):
         High from the end of the run on; ``timed_out`` tells why it ended.
     cycles : Out(COUNTER_BITS)
         Cycles of the run so far (the total once ``done``).
-    in_count, out_count : Out(...)
+    in_count, out_count : Out(COUNTER_BITS)
         Beats accepted by the accelerator and collected from it.
+    in_half, out_half : Out(1)
+        The half of each ring the next beat goes through: it changes once a half is done
+        with (its input beats taken, its output beats written).
     stage_cycles : Out(ArrayLayout(COUNTER_BITS, n_stages))
         Per-stage active cycles; present only if the accelerator has ``o_stage_active``.
     in_mem, out_mem, stamp_mem : Memory
-        Input beats, output beats and the cycle each output beat was accepted in.
+        Rings of input beats, output beats and the cycle each output beat was accepted in.
     """
 
     def __init__(self, accel: wiring.Component, *, in_depth: int, out_depth: int,
@@ -188,19 +194,21 @@ class CosimHarness(wiring.Component):
         self._stage_names = info.stage_names
         ports = {
             "start": In(1),
-            "n_in_beats": In(ceil_log2(in_depth + 1)),
-            "n_out_beats": In(ceil_log2(out_depth + 1)),
+            "n_in_beats": In(COUNTER_BITS),
+            "n_out_beats": In(COUNTER_BITS),
             "timeout_cycles": In(COUNTER_BITS),
             "done": Out(1),
             "timed_out": Out(1),
             "cycles": Out(COUNTER_BITS),
-            "in_count": Out(ceil_log2(in_depth + 1)),
-            "out_count": Out(ceil_log2(out_depth + 1)),
+            "in_count": Out(COUNTER_BITS),
+            "out_count": Out(COUNTER_BITS),
+            "in_half": Out(1),
+            "out_half": Out(1),
         }
         if self._stage_names:
             ports["stage_cycles"] = Out(data.ArrayLayout(COUNTER_BITS, len(self._stage_names)))
         super().__init__(ports)
-        # Nothing in the design writes in_mem: cocotb fills it through VPI before the run.
+        # Nothing in the design writes in_mem: cocotb fills it through VPI, a half at a time.
         in_word = unsigned(self._n_in * self._in_elem.width)
         out_word = unsigned(self._n_out * self._out_elem.width)
         self.in_mem = Memory(shape=in_word, depth=in_depth, init=[])
@@ -234,9 +242,12 @@ class CosimHarness(wiring.Component):
         active = Signal()
         m.d.comb += active.eq(running & ~self.done)
 
+        in_bits, out_bits = ceil_log2(self._in_depth), ceil_log2(self._out_depth)
+        m.d.comb += [self.in_half.eq(self.in_count[in_bits - 1]),
+                     self.out_half.eq(self.out_count[out_bits - 1])]
         i_stream = accel.i_stream
         m.d.comb += [
-            in_rd.addr.eq(self.in_count),
+            in_rd.addr.eq(self.in_count[:in_bits]),
             i_stream.payload.as_value().eq(in_rd.data),
             i_stream.valid.eq(active & (self.in_count < self.n_in_beats)),
         ]
@@ -248,10 +259,10 @@ class CosimHarness(wiring.Component):
         m.d.comb += [
             o_stream.ready.eq(active),
             accept.eq(o_stream.valid & o_stream.ready),
-            out_wr.addr.eq(self.out_count),
+            out_wr.addr.eq(self.out_count[:out_bits]),
             out_wr.data.eq(o_stream.payload.as_value()),
             out_wr.en.eq(accept),
-            stamp_wr.addr.eq(self.out_count),
+            stamp_wr.addr.eq(self.out_count[:out_bits]),
             stamp_wr.data.eq(self.cycles),
             stamp_wr.en.eq(accept),
         ]

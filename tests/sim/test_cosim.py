@@ -155,6 +155,19 @@ def test_second_run_hits_the_cache(first_run, cache_dir):
     assert again.ii_cycles is None  # one inference
 
 
+def test_one_build_runs_more_beats_than_its_rings(first_run, cache_dir):
+    """Input and output beats beyond the rings' depth go round them, with every output and
+    stamp as the design gives them: the build does not depend on the batch size."""
+    n_vectors = 2 * (cosim.RING_DEPTH + 50)  # more output beats than the output ring holds
+    many = np.random.default_rng(9).integers(-128, 128, size=(n_vectors * BEATS, N_IN))
+    res = cosim.run(MacPair(WEIGHTS), many, n_out_beats=n_vectors // 2, cache_dir=cache_dir)
+    assert res.cached
+    np.testing.assert_array_equal(res.outputs, mac_pair_model(many, WEIGHTS))
+    timing = mac_pair_timing(n_vectors)
+    assert res.output_stamps.tolist() == timing["stamps"]
+    assert res.stage_cycles == timing["stage_cycles"]
+
+
 def test_verilog_file_runs_and_keeps_its_files(cache_dir, beats, tmp_path):
     path = tmp_path / "accel.v"
     path.write_text(cosim.cosim_verilog(MacPair(WEIGHTS)))

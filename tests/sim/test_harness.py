@@ -134,8 +134,8 @@ def test_describe_reads_the_stream_layouts_and_stages():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"in_depth": 12, "out_depth": 16}, "in_depth must be a power of two >= 1, not 12"),
-    ({"in_depth": 16, "out_depth": 0}, "out_depth must be a power of two >= 1, not 0"),
+    ({"in_depth": 12, "out_depth": 16}, "in_depth must be a power of two >= 2, not 12"),
+    ({"in_depth": 16, "out_depth": 1}, "out_depth must be a power of two >= 2, not 1"),
     ({"in_depth": 16, "out_depth": 16, "accel_name": "a-b"},
      "accel_name must be a Verilog identifier, not 'a-b'"),
 ])
