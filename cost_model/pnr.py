@@ -356,14 +356,17 @@ def stage_of(cell: str, stage_names: list[str] | None) -> str:
 
 
 def _critical_path(report: dict, stage_names: list[str] | None) -> dict | None:
-    """The path of the slowest clock (the first nextpnr lists when several tie)."""
-    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    """The register-to-register path of the slowest clock (paths from or to a pin, which
+    nextpnr lists as ``<async>``, do not set Fmax)."""
+    paths = [p for p in report.get("critical_paths", [])
+             if p.get("path") and "<async>" not in (p.get("from"), p.get("to"))]
     if not paths:
         return None
     fmax = report.get("fmax", {})
 
     def achieved(p: dict) -> float:
-        return float(fmax.get(p.get("to", ""), {}).get("achieved", float("inf")))
+        clock = p.get("to", "").removeprefix("posedge ").removeprefix("negedge ")
+        return float(fmax.get(clock, {}).get("achieved", float("inf")))
 
     path = min(paths, key=achieved)["path"]
     source, sink = path[0]["from"]["cell"], path[-1]["to"]["cell"]

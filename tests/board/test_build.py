@@ -9,7 +9,7 @@ from amaranth import Module, Signal
 from amaranth.back import verilog
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from qfab.cost_model.pnr import stage_of
+from qfab.cost_model.pnr import _critical_path, stage_of
 from qfab.hw.board.top import verilog_ports
 
 from qfab.cli import main
@@ -110,6 +110,26 @@ def test_stage_of_maps_submodule_names():
     assert stage_of("accel.s7_0_pool.x", names) == "stage 7 (pool)"
     assert stage_of("bridge.word_TRELLIS_FF_Q", names) == "bridge"
     assert stage_of("count_TRELLIS_FF_Q", names) == "top"
+
+
+def test_critical_path_is_the_slowest_clocks_register_path():
+    def path(src, dst, delay):
+        return [{"type": "clk-to-q", "from": {"cell": src}, "to": {"cell": src}, "delay": 0.5},
+                {"type": "routing", "from": {"cell": src}, "to": {"cell": dst},
+                 "delay": delay - 0.5}]
+
+    report = {"fmax": {"$glbnet$a": {"achieved": 200.0, "constraint": 25.0},
+                       "$glbnet$b": {"achieved": 90.0, "constraint": 25.0}},
+              "critical_paths": [
+                  {"from": "<async>", "to": "posedge $glbnet$b", "path": path("pin", "x", 20)},
+                  {"from": "posedge $glbnet$a", "to": "posedge $glbnet$a",
+                   "path": path("accel.s0_0_mvu.a", "accel.s0_0_mvu.b", 5.0)},
+                  {"from": "posedge $glbnet$b", "to": "posedge $glbnet$b",
+                   "path": path("accel.s1_0_requant.a", "bridge.b", 11.1)}]}
+    got = _critical_path(report, ["conv", "conv_out"])
+    assert got == {"from": "accel.s1_0_requant.a", "to": "bridge.b",
+                   "from_stage": "conv_out (requant)", "to_stage": "bridge", "delay_ns": 11.1,
+                   "logic_ns": 0.5, "routing_ns": 10.6}
 
 
 def test_verilog_ports(design):
