@@ -72,6 +72,11 @@ TARGETS = {
                               "ice40",
                               ("--up5k", "--package", "sg48")),
 }
+# Boards whose place and route needs Vivado: a project to run there, and Yosys's figures.
+VIVADO_TARGETS = {
+    "arty-a7-35t": BoardTarget("arty-a7-35t", "amaranth_boards.arty_a7:ArtyA7_35Platform",
+                               "xilinx7", ()),
+}
 TOPS = {"accel": ("accelerator.v", "qfab_accelerator"), "soc": ("soc.v", "qfab_soc")}
 
 _NEXTPNR_PHASE = re.compile(r"^Info: (Packing design|Running main analytical placer|"
@@ -131,10 +136,13 @@ def cache_dir() -> Path:
 
 def target(board: str) -> BoardTarget:
     """The place-and-route target of ``board``, or a one-line error naming those there are."""
+    if board in VIVADO_TARGETS:
+        return VIVADO_TARGETS[board]
     if board not in TARGETS:
         raise QfabError(f"board {board!r} cannot be placed and routed with open tools here "
-                        f"(boards with a flow: {', '.join(TARGETS)}; `qfab synth` gives "
-                        "resource figures for any family)")
+                        f"(boards with a flow: {', '.join(TARGETS)}; a Vivado project: "
+                        f"{', '.join(VIVADO_TARGETS)}; `qfab synth` gives resource figures "
+                        "for any family)")
     return TARGETS[board]
 
 
@@ -151,6 +159,12 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
             from None
     tgt = target(board)
     platform = tgt.load_platform()
+    if tgt.family == "xilinx7":
+        # Vivado reads the design's Verilog beside the top: the project's script adds it.
+        platform.add_file(f"{module}.v", verilog)
+        plan = platform.prepare(elaboratable, name=TOP_NAME)
+        names = [f"{TOP_NAME}.v", f"{TOP_NAME}.tcl", f"{TOP_NAME}.xdc", f"build_{TOP_NAME}.sh"]
+        return {f"{module}.v": verilog, **{n: _text(plan.files[n]) for n in names}}
     plan = platform.prepare(elaboratable, name=TOP_NAME)
     # The oscillator's own frequency constraint would override nextpnr's --freq, which is
     # how a build asks for a faster clock (the one a PLL would make).
@@ -179,6 +193,9 @@ def place_and_route(verilog: str, *, module: str, top: str, board: str, out_dir:
         raise QfabError(f"target clock must be positive, not {target_mhz} MHz")
     progress(f"elaborating the {board} top around {module}")
     files = board_files(verilog, module, top, board)
+    if tgt.family == "xilinx7":
+        return _vivado_project(files, board=board, top=top, module=module, out_dir=Path(out_dir),
+                               target_mhz=target_mhz, cache=cache)
     key = hashlib.sha256("\0".join([FLOW_VERSION, board, top, module, repr(target_mhz),
                                     str(seed), *sorted(files), *(files[k] for k in sorted(files))
                                     ]).encode()).hexdigest()[:32]
@@ -211,10 +228,41 @@ def place_and_route(verilog: str, *, module: str, top: str, board: str, out_dir:
     return _load(out_dir, cached=False)
 
 
+def _vivado_project(files: dict[str, str], *, board: str, top: str, module: str,
+                    out_dir: Path, target_mhz: float, cache: bool) -> PnrResult:
+    """Write the Vivado project (``build_qfab_board.sh`` runs it: synthesis, place and route,
+    bitstream) and fill the utilisation from Yosys's ``synth_xilinx`` of the same top."""
+    from qfab.cost_model.boards import load_board
+    from qfab.cost_model.yosys import synthesize
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir.parent))
+    try:
+        for name, text in files.items():
+            (work / name).write_text(text)
+        os.chmod(work / f"build_{TOP_NAME}.sh", 0o755)
+        synth = synthesize(files[f"{TOP_NAME}.v"] + "\n" + files[f"{module}.v"], "xilinx7",
+                           top=TOP_NAME, cache=cache)
+        spec = load_board(board)
+        result = PnrResult(board=board, top=top, family="xilinx7", target_mhz=target_mhz,
+                           utilization={
+                               f"{name} (Yosys)": {"used": used, "available": available}
+                               for name, used, available in (
+                                   ("LUT", synth.lut, spec.lut), ("FF", synth.ff, spec.ff),
+                                   ("DSP48E1", synth.dsp, spec.dsp),
+                                   ("RAMB18", synth.bram, spec.bram)) if used},
+                           bitstream="")
+        (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        _install(work, out_dir, copy=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _load(out_dir, cached=False)
+
+
 def _load(out_dir: Path, *, cached: bool) -> PnrResult:
     data = json.loads((out_dir / "result.json").read_text())
     result = PnrResult(**data)
-    result.bitstream = str(out_dir / Path(data["bitstream"]).name)
+    result.bitstream = str(out_dir / Path(data["bitstream"]).name) if data["bitstream"] else ""
     result.cached = cached
     if cached:
         result.seconds = 0.0

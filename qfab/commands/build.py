@@ -16,12 +16,13 @@ HELP = ("place and route DIR's accelerator or SoC for a board with open tools (Y
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from qfab.cost_model.pnr import TARGETS, TOPS
+    from qfab.cost_model.pnr import TARGETS, TOPS, VIVADO_TARGETS
 
     parser.add_argument("dir", metavar="DIR", help="a folder written by `qfab compile`")
     parser.add_argument("--board", metavar="B",
-                        help=f"the board: {', '.join(sorted(TARGETS))} (default: the one in "
-                             "DIR/manifest.json)")
+                        help=f"the board: {', '.join(sorted(TARGETS))}, or "
+                             f"{', '.join(sorted(VIVADO_TARGETS))} for a Vivado project "
+                             "(default: the one in DIR/manifest.json)")
     parser.add_argument("--top", choices=sorted(TOPS), default="accel",
                         help="accel: the accelerator behind the board's UART; soc: the SoC "
                              "with its console on the UART (default: accel)")
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"build": {...}} (keys: board, top, family, '
                              "target_mhz, fmax_mhz, fmax, critical_path, utilization, "
-                             "ii_cycles, throughput_fps, bitstream, seconds, cached)")
+                             "ii_cycles, throughput_fps, bitstream, seconds, cached, "
+                             "vivado_project)")
     parser.add_argument("--no-cache", action="store_true",
                         help="run the tools again even if this build was made before")
 
@@ -86,9 +88,19 @@ def run(args: argparse.Namespace) -> int:
     fps = (round(result.fmax_mhz * 1e6 / ii, 1) if isinstance(ii, int) and ii > 0
            and result.fmax_mhz else None)
     _update_report(folder)
+    out_dir = folder / "build" / f"{board}-{args.top}"
+    project = (str(out_dir / "build_qfab_board.sh") if result.family == "xilinx7" else None)
     if args.json:
         print(json.dumps({"build": result.as_dict() | {
-            "fmax_mhz": result.fmax_mhz, "ii_cycles": ii, "throughput_fps": fps}}, indent=2))
+            "fmax_mhz": result.fmax_mhz, "ii_cycles": ii, "throughput_fps": fps,
+            "vivado_project": project}}, indent=2))
+        return 0
+    if project:
+        print(f"{board} ({result.family}), top {args.top}: a Vivado project, not placed and "
+              f"routed here (open tools do not support this family); run {project} where "
+              "Vivado is installed. Yosys synth_xilinx of the same top:")
+        for cell, use in result.utilization.items():
+            print(f"  {cell:<16} {use['used']:>6} / {use['available']}")
         return 0
     origin = "from the cache" if result.cached else f"in {result.seconds:.0f} s"
     print(f"{board} ({result.family}), top {args.top}: routed {origin}, "

@@ -103,6 +103,22 @@ def test_build_icebreaker_bitstream_fmax_and_cache(design, capsys, tmp_path, mon
     assert (design / "build" / "icebreaker-accel" / "qfab_board.bin").read_bytes() == bitstream
 
 
+def test_vivado_project_for_a_xilinx_board(design, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("QFAB_CACHE_DIR", str(tmp_path / "cache"))
+    status, result, err = _build(capsys, design, "--board", "arty-a7-35t")
+    assert status == 0, err
+    out = design / "build" / "arty-a7-35t-accel"
+    assert result["vivado_project"] == str(out / "build_qfab_board.sh")
+    assert result["fmax"] == [] and result["bitstream"] == ""
+    tcl = (out / "qfab_board.tcl").read_text()
+    assert "-part xc7a35ticsg324-1L" in tcl and 'add_files "qfab_accelerator.v"' in tcl
+    assert (out / "qfab_accelerator.v").read_text() == (design / "accelerator.v").read_text()
+    xdc = (out / "qfab_board.xdc").read_text()
+    assert "create_clock" in xdc and "uart_0__tx" in xdc
+    assert result["utilization"]["LUT (Yosys)"]["used"] > 24
+    assert result["utilization"]["LUT (Yosys)"]["available"] == 20800
+
+
 def test_stage_of_maps_submodule_names():
     names = ["conv1", "conv1_out_QuantizeLinear"]
     assert stage_of("accel.s1_0_requant.out_reg", names) == "conv1_out_QuantizeLinear (requant)"
