@@ -219,9 +219,12 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     model (back-pressure included), run from event to event or, for a design whose blocks
     change almost every cycle, clock by clock; ``stage_done`` by the beat schedule. Kept in
     ``plan.derived``: seconds for a large design."""
+    from qfab.progress import ticking
+
     key = ("timing", batch)
     if key not in plan.derived:
-        plan.derived[key] = _plan_timing(plan, batch)
+        with ticking(f"running the cycle model on {batch} inference{'s' * (batch > 1)}"):
+            plan.derived[key] = _plan_timing(plan, batch)
     return plan.derived[key]
 
 

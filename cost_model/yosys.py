@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qfab.errors import QfabError
+from qfab.progress import ticking
 
 FAMILIES = ("xilinx7", "ecp5", "ice40")
 SCRIPTS = {
@@ -135,8 +136,9 @@ def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
         # (duplicate wire name) that Yosys 0.70 hits on some Amaranth netlists.
         commands = (f"read_verilog design.v; proc; opt_clean -purge; "
                     f"rename -enumerate -pattern w_%; {script}; tee -q -o stat.json stat -json")
-        proc = subprocess.run([*_yosys_command(), "-q", "-p", commands], cwd=tmp,
-                              capture_output=True, text=True, timeout=timeout)
+        with ticking(f"synthesizing {top!r} for {family} with Yosys"):
+            proc = subprocess.run([*_yosys_command(), "-q", "-p", commands], cwd=tmp,
+                                  capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not stat.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise QfabError(f"yosys {family} synthesis of {top!r} failed: {tail[0]}")

@@ -58,8 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
         mod = _module(name)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
+        if not any("--quiet" in a.option_strings for a in p._actions):
+            p.add_argument("--quiet", action="store_true",
+                           help="no progress lines on stderr for long steps")
         p.set_defaults(run=mod.run)
     return parser
+
+
+def _say(command: str):
+    def say(line: str) -> None:
+        print(f"qfab {command}: {line}", file=sys.stderr, flush=True)
+    return say
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # --help and usage errors exit here, 0 or 2
     except Exception as e:  # a command module that does not import
         return report_crash(argv[0] if argv else "", e, argv)
+    from qfab.progress import progress_to
+
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.run(args)
+        with progress_to(False if args.quiet else _say(args.command)):
+            return args.run(args)
     except QfabError as e:
         print(f"qfab {args.command}: error: {e}", file=sys.stderr)
         return 2

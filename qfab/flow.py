@@ -116,7 +116,7 @@ def fastest_fitting(graph, board, *, max_utilization: float = 0.8,
 
 
 def simulate(design, inputs: dict[str, np.ndarray] | np.ndarray, *, waves: bool = False,
-             work_dir=None, soc: bool = False):
+             work_dir=None, soc: bool = False, progress=None):
     """Co-simulate ``design`` in Verilator on ``inputs`` (a batch) and compare every output
     code with the integer reference. Returns a SimResult (``bit_exact``, ``outputs``,
     ``cycles``, ``latency_cycles``, ``ii_cycles``, ``stages``).
@@ -124,7 +124,19 @@ def simulate(design, inputs: dict[str, np.ndarray] | np.ndarray, *, waves: bool 
     With ``soc``, the whole SoC runs instead: the firmware on the RV32I core drives the
     accelerator through its streamer and computes each image's argmax; the result is a
     SocResult that adds ``accel_cycles``, ``control_cycles``, ``argmax`` and
-    ``argmax_matches``."""
+    ``argmax_matches``.
+
+    Long steps (the Verilator build, the run, the reference on a large batch) say what runs
+    every few seconds: ``progress`` is a callable taking each line, False for silence, or
+    None for the ``qfab.progress`` logger (stderr when the application configured no
+    logging)."""
+    from qfab.progress import progress_to
+
+    with progress_to(progress):
+        return _simulate(design, inputs, waves=waves, work_dir=work_dir, soc=soc)
+
+
+def _simulate(design, inputs, *, waves: bool, work_dir, soc: bool):
     from qfab.api import _input_codes
 
     graph = design.graph

@@ -42,6 +42,7 @@ from qfab.sim.verilator_build import (
 )
 
 from qfab.errors import QfabError
+from qfab.progress import ticking
 
 __all__ = ["CosimResult", "CosimError", "CosimTimeout", "cosim_verilog", "run",
            "DEFAULT_TIMEOUT_CYCLES", "RING_DEPTH"]
@@ -270,7 +271,8 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         try:
-            build = build_model(text, cache_dir=cache_dir)
+            with ticking(f"building the Verilator model of {name} (once per design)"):
+                build = build_model(text, cache_dir=cache_dir)
         except BuildError as e:
             raise CosimError(str(e)) from e
         (run_dir / JOB_FILE).write_text(json.dumps({
@@ -279,7 +281,8 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
             "out_depth": info.out_depth}))
         (run_dir / INPUT_FILE).write_text("".join(f"{w:x}\n" for w in words))
         (run_dir / RESULT_FILE).unlink(missing_ok=True)
-        raw = _simulate(model_binary_dir(build), run_dir, waves=waves)
+        with ticking(f"simulating {len(words)} input beats of {name} in Verilator"):
+            raw = _simulate(model_binary_dir(build), run_dir, waves=waves)
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)

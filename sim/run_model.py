@@ -10,6 +10,8 @@ from qfab.compiler.backend.tail import HOST_OPS
 from qfab.sim import cosim
 from qfab.sim.reference import Reference
 
+from qfab.progress import ticking
+
 
 @dataclass
 class Mismatch:
@@ -50,8 +52,7 @@ class SimResult:
 def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = False,
              work_dir=None) -> SimResult:
     """Run the design in Verilator on ``feeds`` (input codes/floats by name, any batch)."""
-    ref = Reference(design.graph, "dyadic")
-    env = ref.run({name: feeds[name] for name in design.graph.inputs}, keep=True)
+    ref, env = reference_run(design, feeds)
     x = env[design.plan.input]
     batch = x.shape[0]
     res = cosim.run(design.accelerator(), design.to_beats(x),
@@ -65,6 +66,15 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
     return SimResult(**compare(design, ref, env, got), cycles=res.cycles,
                      latency_cycles=res.latency_cycles, ii_cycles=res.ii_cycles, stages=stages,
                      cosim=res)
+
+
+def reference_run(design: Design, feeds: dict[str, np.ndarray]) -> tuple[Reference, dict]:
+    """The integer reference and every tensor it computes on ``feeds``."""
+    ref = Reference(design.graph, "dyadic")
+    batch = len(next(iter(feeds.values())))
+    with ticking(f"running the integer reference on {batch} inferences"):
+        env = ref.run({name: feeds[name] for name in design.graph.inputs}, keep=True)
+    return ref, env
 
 
 def compare(design: Design, ref: Reference, env: dict, got: np.ndarray,

@@ -19,11 +19,11 @@ from qfab.compiler.backend.design import Design
 from qfab.compiler.backend.tail import tail_elems
 from qfab.hw.soc.streamer import words_per_beat
 from qfab.sim.harness import pack_beats, unpack_words
-from qfab.sim.reference import Reference
 from qfab.sim.run_elf import build_soc_model, run_harness
-from qfab.sim.run_model import SimResult, compare
+from qfab.sim.run_model import SimResult, compare, reference_run
 
 from qfab.errors import QfabError
+from qfab.progress import ticking
 
 #: Cycles after which a SoC run that has not exited stops.
 DEFAULT_MAX_CYCLES = 50_000_000
@@ -52,8 +52,9 @@ def _soc_model(design: Design, work_dir: Path | None, verbose: bool) -> Path:
     design object."""
     exe = getattr(design, "_soc_model", None)
     if exe is None or work_dir is not None:
-        _, verilog = firmware.build_soc(design, work_dir)
-        exe = design._soc_model = build_soc_model(verilog, verbose=verbose)
+        with ticking("building the SoC's firmware and Verilator model (once per design)"):
+            _, verilog = firmware.build_soc(design, work_dir)
+            exe = design._soc_model = build_soc_model(verilog, verbose=verbose)
     return exe
 
 
@@ -94,8 +95,7 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
                  max_cycles: int = DEFAULT_MAX_CYCLES, work_dir: Path | None = None,
                  verbose: bool = False) -> SocResult:
     """Run ``design`` on the SoC on ``feeds`` (input codes/floats by name, any batch)."""
-    ref = Reference(design.graph, "dyadic")
-    env = ref.run({name: feeds[name] for name in design.graph.inputs}, keep=True)
+    ref, env = reference_run(design, feeds)
     plan = design.plan
     x = env[plan.input]
     batch = x.shape[0]
@@ -110,8 +110,9 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
     dumps = ((layout.out_addr, batch * plan.out_beats * wout), (layout.argmax_addr, batch),
              (layout.report_addr, n_report), (layout.tail_addr, batch * tail_elems(plan)))
     with tempfile.TemporaryFile(mode="w+") as console_file:  # the harness needs a descriptor
-        run = run_harness(exe, load, entry=firmware.ROM.base, max_cycles=max_cycles,
-                          dumps=dumps, stdout=console_file, where="SoC simulation")
+        with ticking(f"simulating the SoC on {batch} inferences in Verilator"):
+            run = run_harness(exe, load, entry=firmware.ROM.base, max_cycles=max_cycles,
+                              dumps=dumps, stdout=console_file, where="SoC simulation")
         console_file.seek(0)
         console = console_file.read()
     if run.reason != "exit" or run.code != 0:

@@ -60,7 +60,10 @@ class Design:
     def verilog(self) -> str:
         from amaranth.back import verilog
 
-        return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+        from qfab.progress import ticking
+
+        with ticking("elaborating the accelerator and writing its Verilog"):
+            return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
 
     # ---- tensors <-> stream beats ------------------------------------------------------
     def to_beats(self, codes: np.ndarray) -> np.ndarray:

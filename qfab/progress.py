@@ -1,0 +1,90 @@
+"""Progress lines for long work: Verilator builds and runs, the cycle model, the reference on a
+large batch, Verilog generation, Yosys.
+
+Work that may take long runs inside :func:`ticking`, which says what is running once it has
+taken :data:`FIRST` seconds, then every :data:`EVERY` seconds, and how long it took, through
+the ``qfab.progress`` logger; quick work says nothing. Where the lines go is the caller's
+choice (:func:`progress_to`): the CLI prints them on stderr (``--quiet`` turns them off) and
+``qfab.simulate(progress=...)`` hands them to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+LOGGER = logging.getLogger("qfab.progress")
+FIRST = 2.0  # seconds before the first line: quick work says nothing
+EVERY = 5.0  # seconds between lines
+
+#: Where progress lines go: a callable taking one line, False for nowhere, None for the
+#: ``qfab.progress`` logger (stderr when the application configured no logging).
+Progress = Callable[[str], None] | bool | None
+
+
+@contextlib.contextmanager
+def ticking(what: str) -> Iterator[None]:
+    """Run the block, saying ``what`` runs (with the seconds so far) from :data:`FIRST`
+    seconds on, every :data:`EVERY` seconds, from a thread of its own."""
+    if LOGGER.disabled or not LOGGER.isEnabledFor(logging.INFO):
+        yield
+        return
+    start = time.monotonic()
+    stop = threading.Event()
+    said = threading.Event()
+
+    def tick() -> None:
+        wait = FIRST
+        while not stop.wait(wait):
+            LOGGER.info("%s: %.0f s", what, time.monotonic() - start)
+            said.set()
+            wait = EVERY
+
+    thread = threading.Thread(target=tick, name="qfab-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if said.is_set():
+            LOGGER.info("%s: done in %.1f s", what, time.monotonic() - start)
+
+
+class _Callback(logging.Handler):
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress(record.getMessage())
+
+
+@contextlib.contextmanager
+def progress_to(progress: Progress) -> Iterator[None]:
+    """Send the progress lines of the work inside to ``progress``: a callable (called from a
+    thread of qfab's, one line at a time), False (nowhere), or None (the logger as the
+    application configured it, else stderr)."""
+    saved = LOGGER.disabled, LOGGER.level, LOGGER.propagate
+    handler = None
+    if progress is False:
+        LOGGER.disabled = True
+    elif callable(progress):
+        handler = _Callback(progress)
+        LOGGER.propagate = False  # the callback has them; not twice through the root logger
+    elif not LOGGER.hasHandlers():
+        handler = _Callback(lambda line: print(f"qfab: {line}", file=sys.stderr, flush=True))
+    if handler is not None:
+        LOGGER.addHandler(handler)
+        LOGGER.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            LOGGER.removeHandler(handler)
+        LOGGER.disabled, LOGGER.propagate = saved[0], saved[2]
+        LOGGER.setLevel(saved[1])
