@@ -245,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     limit = int(args.memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
+    told: set[str] = set()
+
     def progress(report: Report) -> None:
+        for key, examples in [*report.crashes.items(), *report.silent.items()]:
+            if key not in told:  # a new failure class, as soon as it is found
+                told.add(key)
+                print(f"  new: {key}  (e.g. {examples[0]})", file=sys.stderr, flush=True)
         if report.mutants % 100 == 0:
             print(report.lines()[0], file=sys.stderr, flush=True)
 
