@@ -318,13 +318,18 @@ def bad_attribute(c: _Context) -> Mutant | None:
     return c.mutant(f"attribute {name}={value}:{node.op_type}", True)
 
 
+def _int_attribute(c: _Context) -> tuple[onnx.NodeProto, onnx.AttributeProto] | None:
+    """A node and one of its INT or INTS attributes, picked at random (None: there is none)."""
+    return c.pick((n, a) for n in c.graph.node for a in n.attribute
+                  if a.type in (AttributeProto.INT, AttributeProto.INTS))
+
+
 def odd_attribute(c: _Context) -> Mutant | None:
     """Any integer attribute set to a small random value: valid or not, never a crash."""
-    found = [(n, a) for n in c.graph.node for a in n.attribute
-             if a.type in (AttributeProto.INT, AttributeProto.INTS)]
-    if not found:
+    found = _int_attribute(c)
+    if found is None:
         return None
-    node, a = c.pick(found)
+    node, a = found
     if a.type == AttributeProto.INT:
         a.i = int(c.rng.integers(-2, 10))
         shown = a.i
@@ -335,11 +340,10 @@ def odd_attribute(c: _Context) -> Mutant | None:
 
 
 def wrong_attribute_type(c: _Context) -> Mutant | None:
-    found = [(n, a) for n in c.graph.node for a in n.attribute
-             if a.type in (AttributeProto.INT, AttributeProto.INTS)]
-    if not found:
+    found = _int_attribute(c)
+    if found is None:
         return None
-    node, a = c.pick(found)
+    node, a = found
     value = 0.5 if a.type == AttributeProto.INT else [0.5] * max(len(a.ints), 1)
     _set_attribute(node, a.name, value)
     return c.mutant(f"attribute_type {a.name}=float:{node.op_type}", True)
