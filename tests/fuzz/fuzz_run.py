@@ -58,6 +58,9 @@ class Report:
     crashes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     traces: dict[str, str] = field(default_factory=dict)
     silent: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Refusals of mutants not invalid by construction (a byte flip, an in-range zero point):
+    # not failures, but where to look for a valid model qfab refuses.
+    refused: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     mutants: int = 0
     seconds: float = 0.0
 
@@ -70,6 +73,9 @@ class Report:
                 self.traces.setdefault(o.detail, o.trace)
             elif o.status == "silent_accept":
                 self.silent[mutant.kind.split(":")[0]].append(f"{o.command} {mutant.label}")
+            elif o.status == "user_error" and not mutant.invalid and not mutant.input_invalid:
+                self.refused[mutant.kind.split(":")[0].split("@")[0]].append(
+                    f"{o.command} {mutant.label}: {o.detail}")
 
     def total(self, status: str) -> int:
         return sum(n for (_, s), n in self.counts.items() if s == status)
@@ -82,7 +88,9 @@ class Report:
                 "by_command": {c: {s: n for (cc, s), n in sorted(self.counts.items()) if cc == c}
                                for c in COMMANDS},
                 "crashes": {k: v[:3] for k, v in self.crashes.items()},
-                "silent_accepts": {k: v[:3] for k, v in self.silent.items()}}
+                "silent_accepts": {k: v[:3] for k, v in self.silent.items()},
+                "refused_not_invalid": {k: {"runs": len(v), "examples": v[:5]}
+                                        for k, v in sorted(self.refused.items())}}
 
     def lines(self) -> list[str]:
         s = self.summary()
