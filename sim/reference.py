@@ -37,6 +37,12 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
     """The exact value of ``codes`` in units of 2**lsb_exponent, as integers."""
     if isinstance(t.fmt, Acc):
         return codes
+    if isinstance(t.fmt, MinifloatFormat) and not np.isfinite(t.fmt.decode(codes)).all():
+        # qfab's minifloat requantizers do not saturate as QuantizeLinear's saturate=1
+        # does: a value past the format's range becomes NaN or infinity here.
+        raise QfabError(f"tensor {t.name!r}: a {t.fmt} NaN or infinity reaches an integer "
+                        "layer (a value beyond the format's range, which qfab does not "
+                        "saturate)")
     return t.fmt.to_fixed(codes)
 
 
