@@ -75,7 +75,10 @@ def choose(s: Sensitivities, budget: dict[str, float], max_ii: int | None = None
     opts = _options(s)
     nf, no = len(s.foldings), len(opts)
     n = nf + no * nf
-    xi = lambda o, f: nf + o * nf + f  # noqa: E731 - column of x_{o,f}
+
+    def xi(o: int, f: int) -> int:  # the column of x_{o,f}
+        return nf + o * nf + f
+
     c = np.zeros(n)
     upper = np.ones(n)
     for f in range(nf):

@@ -30,6 +30,7 @@ from qfab.cost_model.sensitivity import (
     Design,
     Sensitivities,
     build,
+    mac_layers,
     measure,
     reference_output,
 )
@@ -66,6 +67,7 @@ class Search:
         from qfab.cost_model.sweep import float_outputs
 
         self.float_model = float_model
+        self.layers = mac_layers(float_model)
         self.data = data
         self.board = board
         self.max_ii = None if target_fps is None else max(int(board.clock_hz // target_fps), 1)
@@ -111,7 +113,7 @@ class Search:
     def uniform(self, specs: list[tuple[QuantSpec, QuantSpec]]) -> list[Scored]:
         """Every uniform design (weights, activations) under every folding that lowers and
         meets the cycle budget."""
-        n = len(self.sensitivities_layers)
+        n = len(self.layers)
         out = []
         for w, a in specs:
             for f in range(len(self.foldings)):
@@ -122,12 +124,6 @@ class Search:
                 if self.max_ii is None or got.cost["ii_cycles"] <= self.max_ii:
                     out.append(got)
         return out
-
-    @property
-    def sensitivities_layers(self) -> list[str]:
-        from qfab.cost_model.sensitivity import mac_layers
-
-        return mac_layers(self.float_model)
 
 
 def uniform_specs() -> list[tuple[QuantSpec, QuantSpec]]:
