@@ -52,6 +52,9 @@ class Estimate:
     utilization : dict
         Fraction of the board's LUT, FF, DSP and BRAM used.
     stages : list of StageEstimate
+    clock_source : str
+        Where ``clock_hz`` comes from: ``"board"``, the board's clock, assumed (not a
+        predicted or routed Fmax; ``qfab build`` measures the routed one).
     """
 
     board: str
@@ -69,6 +72,7 @@ class Estimate:
     fits: bool
     utilization: dict[str, float]
     stages: list[StageEstimate]
+    clock_source: str = "board"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +88,8 @@ class Estimate:
                  f"Fits: {'yes' if self.fits else 'NO'}. Latency {self.latency_cycles} cycles, "
                  f"one inference {self.cycles} cycles, initiation interval {self.ii_cycles} "
                  f"cycles: {self.throughput:,.0f} inferences/s at "
-                 f"{self.clock_hz / 1e6:g} MHz.", "",
+                 f"{self.clock_hz / 1e6:g} MHz (the board's clock, assumed; `qfab build` "
+                 "gives the routed Fmax).", "",
                  "| stage | op | cycles | LUT | FF | DSP | BRAM |", "|---|---|---|---|---|---|---|"]
         for s in self.stages:
             lines.append(f"| {s.name} | {s.op} | {s.cycles} | {s.lut} | {s.ff} | {s.dsp} | "
