@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 
 LOGGER = logging.getLogger("qfab.progress")
-FIRST = 2.0  # seconds before the first line: quick work says nothing
+FIRST = 2.0  # seconds before the first line: quick work says nothing (0: say every step)
 EVERY = 5.0  # seconds between lines
 
 #: Where progress lines go: a callable taking one line, False for nowhere, None for the
@@ -37,8 +37,12 @@ def ticking(what: str) -> Iterator[None]:
     stop = threading.Event()
     said = threading.Event()
 
+    if FIRST <= 0:  # every step counts as long: say it before it starts
+        LOGGER.info("%s: 0 s", what)
+        said.set()
+
     def tick() -> None:
-        wait = FIRST
+        wait = FIRST if FIRST > 0 else EVERY
         while not stop.wait(wait):
             LOGGER.info("%s: %.0f s", what, time.monotonic() - start)
             said.set()
