@@ -1,12 +1,14 @@
-"""Softmax, Sigmoid and Tanh at the end of a model: integer tables fixed at compile time.
+"""Softmax, Sigmoid, Tanh, LeakyRelu and HardSigmoid: integer tables fixed at compile time.
 
-They have no hardware block; the plan leaves them to the SoC's control core (the firmware
-tail, compiler/backend/tail.py), and the reference runs the same integer arithmetic, so both
-agree bit for bit. As in hls4ml, the exponential is a lookup table.
+At the model's end the plan leaves them to the SoC's control core (the firmware tail,
+compiler/backend/tail.py); between layers an increasing table is the threshold block
+(compiler/backend/mappings/threshold.py). The reference runs the same integer arithmetic, so
+all agree bit for bit. As in hls4ml, the exponential is a lookup table.
 
-- ``lookup`` (Sigmoid, Tanh): one output code per input code, ``table[x - in_min]``, each
-  entry the float function of the input code's value rounded (half to even) to the output
-  format: exact up to float64 rounding of the function. Inputs of at most 10 bits.
+- ``lookup`` (Sigmoid, Tanh, LeakyRelu, HardSigmoid): one output code per input code,
+  ``table[x - in_min]``, each entry the float function of the input code's value rounded
+  (half to even) to the output format: exact up to float64 rounding of the function. Inputs
+  of at most 10 bits.
 - ``softmax`` over the last axis of codes ``x`` with scale ``s``: ``d = max(x) - x >= 0``,
   split as ``d = (j << shift) + k``; ``e = (coarse[j] * fine[k] + 2**14) >> 15`` (0 past the
   coarse table's end), where ``coarse[j] = round(2**15 * exp(-s * (j << shift)))`` and
@@ -34,10 +36,19 @@ from qfab.numerics import IntFormat
 EXP_ONE = 2**15  # the exp table's 1.0
 MAX_EXP_TABLE = 1024
 MAX_LOOKUP_BITS = 10  # 1024 entries: the table also goes to the firmware ROM
-FUNCTIONS = {"Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "Tanh": np.tanh}
-# Unquantized probabilities / function values: 16-bit codes in units of 2**-15.
+# op -> (its float definition of the values and the attributes, the attributes' defaults)
+FUNCTIONS = {
+    "Sigmoid": (lambda v, a: 1.0 / (1.0 + np.exp(-v)), {}),
+    "Tanh": (lambda v, a: np.tanh(v), {}),
+    "LeakyRelu": (lambda v, a: np.where(v < 0, a["alpha"] * v, v), {"alpha": 0.01}),
+    "HardSigmoid": (lambda v, a: np.clip(a["alpha"] * v + a["beta"], 0.0, 1.0),
+                    {"alpha": 0.2, "beta": 0.5}),
+}
+# Unquantized probabilities / function values: 16-bit codes in units of 2**-15 (LeakyRelu,
+# whose values stay within its input's range: the input's format).
 DEFAULT_OUT = {"Softmax": (IntFormat(16, False), 2.0**-15), "Sigmoid": (IntFormat(16, False),
-               2.0**-15), "Tanh": (IntFormat(16, True), 2.0**-15)}
+               2.0**-15), "Tanh": (IntFormat(16, True), 2.0**-15),
+               "HardSigmoid": (IntFormat(16, False), 2.0**-15)}
 
 
 def exp_tables(scale: float, span: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -54,19 +65,20 @@ def exp_tables(scale: float, span: int) -> tuple[np.ndarray, np.ndarray, int]:
         shift += 1
 
 
-def lookup_table(fn: str, in_t, fmt, scale: float, zero_point: int) -> np.ndarray:
+def lookup_table(fn: str, params: dict, in_t, fmt, scale: float,
+                 zero_point: int) -> np.ndarray:
     codes = np.arange(in_t.fmt.min, in_t.fmt.max + 1, dtype=np.int64)
     real = (codes - float(np.asarray(in_t.zero_point))) * float(np.asarray(in_t.scale))
-    out = np.round(FUNCTIONS[fn](real) / scale) + zero_point  # np.round: half to even
+    value = FUNCTIONS[fn][0](real, params)
+    out = np.round(value / scale) + zero_point  # np.round: half to even
     return np.clip(out, fmt.min, fmt.max).astype(np.int64)
 
 
-def _input(imp, node) -> str:
+def _input(imp, node, r: Real) -> str:
     """The codes the table reads: an integer tensor of one scale."""
-    r = imp.real(node, 0)
     t = imp.tensor(r.tensor)
     if isinstance(t.fmt, Acc):
-        if node.op_type != "Softmax":
+        if "Softmax" not in node.op_type:
             raise imp.error(node, "the input is an unquantized accumulator; quantize it "
                                   "(QuantizeLinear or Quant) before this op")
         return quantize_real(imp, node.name + "_in", r, IntFormat(16, True), 2.0**-10, 0)
@@ -77,9 +89,9 @@ def _input(imp, node) -> str:
     return name
 
 
-@handles("Softmax")
-def Softmax(imp, node):
-    name = _input(imp, node)
+def softmax(imp, node, r: Real) -> Real:
+    """The softmax node of ONNX node ``node`` (Softmax, QLinearSoftmax) on ``r``."""
+    name = _input(imp, node, r)
     t = imp.tensor(name)
     axis = int(imp.attr(node, "axis", -1))
     if axis not in (-1, len(t.shape) - 1):
@@ -91,30 +103,50 @@ def Softmax(imp, node):
                          zero_point=np.zeros((), np.int64), axis=len(t.shape) - 1)
     imp.graph.add_node("softmax", node.name, [name], [out], table=coarse, fine=fine, shift=shift,
                        num=EXP_ONE, zero_point=0, lo=fmt.min, hi=fmt.max)
-    return [Real(out.name)]
+    return Real(out.name)
 
 
-@handles("Sigmoid", "Tanh")
-def Elementwise(imp, node):
-    name = _input(imp, node)
+def lookup(imp, node, r: Real, fn: str) -> Real:
+    """The lookup node of ``fn`` (Sigmoid, ...) for ONNX node ``node`` on ``r``."""
+    name = _input(imp, node, r)
     t = imp.tensor(name)
     if t.fmt.bits > MAX_LOOKUP_BITS:
         raise imp.error(node, f"a {t.fmt.bits}-bit input needs a 2**{t.fmt.bits}-entry "
                               f"table; quantize it to at most {MAX_LOOKUP_BITS} bits first")
-    fmt, scale = DEFAULT_OUT[node.op_type]
+    params = {k: float(imp.attr(node, k, v)) for k, v in FUNCTIONS[fn][1].items()}
+    fmt, scale = DEFAULT_OUT.get(fn, (t.fmt, float(t.scale)))
+    zp = 0 if fn in DEFAULT_OUT else int(t.zero_point)
     out = imp.new_tensor(node.name, t.shape, fmt, scale=np.float64(scale),
-                         zero_point=np.zeros((), np.int64), axis=t.axis)
-    imp.graph.add_node("lookup", node.name, [name], [out], fn=node.op_type,
-                       table=lookup_table(node.op_type, t, fmt, scale, 0),
+                         zero_point=np.int64(zp), axis=t.axis)
+    imp.graph.add_node("lookup", node.name, [name], [out], fn=fn, params=params,
+                       table=lookup_table(fn, params, t, fmt, scale, zp),
                        in_min=t.fmt.min, lo=fmt.min, hi=fmt.max)
-    return [Real(out.name)]
+    return Real(out.name)
+
+
+@handles("Softmax")
+def Softmax(imp, node):
+    return [softmax(imp, node, imp.real(node, 0))]
+
+
+@handles(*FUNCTIONS)
+def Elementwise(imp, node):
+    return [lookup(imp, node, imp.real(node, 0), node.op_type)]
 
 
 def retarget(imp, onnx_input: str, r: Real, fmt, scale, zero_point) -> str | None:
     """A quantizer right after a softmax or lookup: the table node computes those codes
     directly (one rounding, not two). None when the quantizer is not the node's only use."""
+    if imp.uses[onnx_input] != 1:
+        return None
+    return quantized_output(imp, r, fmt, scale, zero_point)
+
+
+def quantized_output(imp, r: Real, fmt, scale, zero_point) -> str | None:
+    """The softmax or lookup node making ``r`` computing codes of (fmt, scale, zero_point)
+    instead; None where it cannot (the caller requantizes)."""
     node = imp.graph.producer(r.tensor)
-    if node is None or node.op not in ("softmax", "lookup") or imp.uses[onnx_input] != 1 \
+    if node is None or node.op not in ("softmax", "lookup") \
             or imp.graph.consumers(r.tensor) or r.lo > -np.inf or r.hi < np.inf \
             or not isinstance(fmt, IntFormat) or np.size(scale) > 1 or np.size(zero_point) > 1:
         return None
@@ -127,7 +159,7 @@ def retarget(imp, onnx_input: str, r: Real, fmt, scale, zero_point) -> str | Non
             return None  # not 1/integer: keep the 2**-15 codes and requantize them
         a.update(num=num, zero_point=zp, lo=fmt.min, hi=fmt.max)
     else:
-        a.update(table=lookup_table(a["fn"], imp.tensor(node.inputs[0]), fmt, scale, zp),
-                 lo=fmt.min, hi=fmt.max)
+        a.update(table=lookup_table(a["fn"], a["params"], imp.tensor(node.inputs[0]), fmt,
+                                    scale, zp), lo=fmt.min, hi=fmt.max)
     t.fmt, t.scale, t.zero_point = fmt, np.float64(scale), np.int64(zp)
     return t.name

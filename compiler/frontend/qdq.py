@@ -270,6 +270,27 @@ def QLinearAveragePool(imp, node):
     return _requant_out(imp, node, acc, 3, 4)
 
 
+@handles("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax")
+def QLinearActivation(imp, node):
+    """onnxruntime's QOperator activations (com.microsoft): the table of the float op from
+    the input's codes straight to the output's (compiler/frontend/activations.py)."""
+    from qfab.compiler.frontend.activations import lookup, quantized_output, softmax
+    from qfab.compiler.frontend.float_ops import requantize
+
+    x = _q(imp, node, 0, 1, 2)
+    op = node.op_type.removeprefix("QLinear")
+    r = softmax(imp, node, x) if op == "Softmax" else lookup(imp, node, x, op)
+    et = imp.elem_types.get(node.input[4]) if len(node.input) > 4 else None
+    fmt = dtypes.format_of(et) if et else IntFormat(bits=8, signed=False)
+    scale = imp.const(node, 3, "output scale")
+    zp = imp.const(node, 4, "output zero point")
+    zp = np.zeros((), np.int64) if zp is None else dtypes.to_codes(zp, fmt)
+    out = quantized_output(imp, r, fmt, scale, zp) or requantize(imp, node.name, r, fmt, scale,
+                                                                  zp)
+    imp.elem_types[out] = et or TensorProto.UINT8
+    return [Codes(out)]
+
+
 @handles("QLinearConcat")
 def QLinearConcat(imp, node):
     from qfab.compiler.frontend.float_ops import concat_reals

@@ -66,9 +66,12 @@ def _float_codes(op: str, x: np.ndarray, in_scale: float, out_q: tuple | None):
     return np.clip(np.round(real / scale) + zp, 0, 255)
 
 
-def _onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    opts = ort.SessionOptions()  # the QDQ graph as written: float op between the quantizers
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+def _onnxruntime(model: onnx.ModelProto, x: np.ndarray, as_written: bool = True) -> np.ndarray:
+    """onnxruntime row by row; ``as_written``: the QDQ graph unfused, the float op between
+    the quantizers."""
+    opts = ort.SessionOptions()
+    if as_written:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     return np.concatenate([sess.run(None, {"x": row[None]})[0] for row in x])
@@ -159,3 +162,42 @@ def test_softmax_before_more_layers_is_a_plan_error():
     y = b.node("MatMul", [s, w])
     with pytest.raises(QfabError, match="control core, after the accelerator"):
         qfab.compile(b.model((1, 4), y))
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "LeakyRelu", "Softmax"])
+@pytest.mark.parametrize("form", ["QOperator", "QDQ"])
+def test_onnxruntime_quantized_activation(op, form, tmp_path):
+    """A float ``op`` quantized by onnxruntime's quantize_static: QOperator gives its own
+    kernels (QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax), QDQ the float op between
+    quantizers. Sigmoid and LeakyRelu are equal to onnxruntime; Softmax within one code."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    attrs = {"alpha": 0.1} if op == "LeakyRelu" else {}
+    g = helper.make_graph([helper.make_node(op, ["x"], ["y"], **attrs)], op,
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
+    src, path = tmp_path / "float.onnx", tmp_path / f"{op}_{form}.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+    rng = np.random.default_rng(0)
+
+    class Calibration(quantization.CalibrationDataReader):
+        feeds = iter([{"x": rng.normal(0, 2, (1, 10)).astype(np.float32)} for _ in range(16)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    quantization.quantize_static(str(src), str(path), Calibration(),
+                                 quant_format=getattr(quantization.QuantFormat, form))
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert (f"QLinear{op}" in ops) == (form == "QOperator")
+    x = rng.normal(0, 2, (ROWS, 10)).astype(np.float32)
+    # QDQ as written: onnxruntime's optimizer would fuse DQ -> Softmax -> Q into a
+    # QLinearSoftmax that differs from its own float path on 10% of outputs (scale 1/255).
+    want = _onnxruntime(onnx.load(path), x, as_written=form == "QDQ")
+    got = qfab.reference(path, x)["y"]
+    if op != "Softmax":
+        assert np.array_equal(got, want)
+        return
+    lsb = float(np.min(np.diff(np.unique(want))))  # the output scale
+    off = np.round(np.abs(got - want) / lsb, 2)
+    print(f"{form} softmax: {(off > 0).mean():.3%} of outputs one code off onnxruntime")
+    assert off.max() <= 1 and (off > 0).mean() < 0.01
