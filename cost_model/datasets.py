@@ -155,6 +155,23 @@ def _image_folder(path: Path) -> dict[str, np.ndarray]:
     return {"x": x[order], "y": y[order]}
 
 
+def check_fits(dataset: Dataset, model) -> None:
+    """A one-line QfabError when the samples' shape is not the model input's (its fixed
+    dimensions after the batch)."""
+    from qfab.cost_model.quantize import data_inputs
+
+    value = data_inputs(model.graph)[0]
+    dims = [d.dim_value or None for d in value.type.tensor_type.shape.dim][1:]
+    for name, x in (("x_calibration", dataset.x_calibration), ("x", dataset.x_test)):
+        shape = list(x.shape[1:])
+        if len(shape) != len(dims) or any(d is not None and d != s
+                                          for d, s in zip(dims, shape, strict=True)):
+            want = "x".join("?" if d is None else str(d) for d in dims)
+            raise QfabError(f"data {dataset.name}: {name} samples are "
+                            f"{'x'.join(map(str, shape))}, the model's input "
+                            f"{value.name!r} takes N x {want}")
+
+
 def score(dataset: Dataset, output: np.ndarray, float_output: np.ndarray | None) -> float:
     """The metric of ``output`` on the test set: top-1 accuracy, or the SNR in dB against
     the targets (or the float model's output when there are none)."""

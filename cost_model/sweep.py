@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qfab.cost_model.datasets import Dataset, load_data, score
+from qfab.cost_model.datasets import Dataset, check_fits, load_data, score
 from qfab.cost_model.quantize import QuantSpec, batches, data_inputs, fixed_batch
 from qfab.cost_model.space import Point, Space
 
@@ -279,7 +279,9 @@ def check_job(job: Job) -> None:
     from qfab.cost_model.reformat import model_at
 
     data = load_data(job.data, job.calibration_images, job.test_images)
-    model_at(onnx.load(job.model), _specs(job.point.weights),
+    model = onnx.load(job.model)
+    check_fits(data, model)
+    model_at(model, _specs(job.point.weights),
                    _specs(job.point.activations), data.x_calibration)
 
 

@@ -74,7 +74,7 @@ def parse_formats(text: str) -> list:
 def run(args: argparse.Namespace) -> int:
     from qfab.compiler.frontend.importer import load_model
     from qfab.cost_model.boards import load_board
-    from qfab.cost_model.datasets import load_data
+    from qfab.cost_model.datasets import check_fits, load_data
     from qfab.cost_model.search import run_search
 
     budget = parse_budget(args.budget)
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     budget = {r: budget.get(r, getattr(board, r)) for r in ("lut", "dsp", "bram")}
     model = load_model(args.model)
     data = load_data(args.data, args.calibration_images, args.test_images)
+    check_fits(data, model)
     result = run_search(model, data, board, budget, Path(args.output),
                         target_fps=args.target_fps, candidates=candidates)
     chosen = result["chosen"]

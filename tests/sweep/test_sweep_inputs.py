@@ -124,8 +124,8 @@ def test_bad_data_is_one_line(tmp_path: Path, arrays, message):
 
 
 def test_failed_sweep_leaves_no_output(tmp_path: Path, capsys):
-    """A model the quantizer refuses, and data that does not read, stop the sweep before
-    anything is written; the output folder is not created."""
+    """A model the quantizer refuses, data that does not read and data of the wrong shape
+    stop the sweep before anything is written; the output folder is not created."""
     two_inputs = onnx.load(FLOAT_MODEL)
     two_inputs.graph.input.append(helper.make_tensor_value_info("extra", 1, [1]))
     bad_model = tmp_path / "two_inputs.onnx"
@@ -137,6 +137,11 @@ def test_failed_sweep_leaves_no_output(tmp_path: Path, capsys):
     assert main(["sweep", "--space", str(_space(tmp_path)), "-o", str(out), "--data",
                  str(tmp_path / "text.npz")]) == 2
     assert "text.npz" in capsys.readouterr().err
+    np.savez(tmp_path / "wrong_shape.npz", x=np.zeros((8, 3, 10, 10), np.float32))
+    assert main(["sweep", "--space", str(_space(tmp_path)), "-o", str(out), "--data",
+                 str(tmp_path / "wrong_shape.npz")]) == 2
+    assert "samples are 3x10x10, the model's input 'input' takes N x 1x8x8" in \
+        capsys.readouterr().err
     assert not out.exists()
 
 
