@@ -171,3 +171,22 @@ def test_bad_input_is_one_line_exit_2(design, capsys, args, message):
 def test_folder_without_manifest(tmp_path, capsys):
     assert main(["build", str(tmp_path)]) == 2
     assert "manifest.json: no such file" in capsys.readouterr().err
+
+
+def test_board_files_tie_the_soc_to_the_ulx3s_pins():
+    from qfab.cost_model.pnr import board_files
+    from qfab.hw.soc.top import Soc, soc_verilog
+
+    text = soc_verilog(Soc(), name="qfab_soc")
+    files = board_files(text, "qfab_soc", "soc", "ulx3s-85f")
+    assert files["qfab_soc.v"] == text
+    lpf = files["qfab_board.lpf"]
+    assert 'LOCATE COMP "uart_0__tx__io" SITE "L4";' in lpf       # the FTDI UART
+    assert 'LOCATE COMP "clk25_0__io" SITE "G2";' in lpf
+    assert "FREQUENCY" not in lpf                                # --freq sets the target
+    il = files["qfab_board.il"]
+    assert "cell \\qfab_soc \\soc" in il
+    # The debug port is idle: every input the top does not drive is tied to zero.
+    for port, value in (("dbg__valid", "1'0"), ("dbg__we", "1'0"), ("dbg__sel", "4'0000"),
+                        ("run", "1'1")):
+        assert f"connect \\{port} {value}\n" in il
