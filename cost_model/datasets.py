@@ -5,6 +5,7 @@ that score each design, and the metric that scores it.
 
 - ``digits``: scikit-learn's 8x8 digits as the examples use them (1437 training images for
   calibration, 360 test images with labels);
+- ``FILE.npy``: inputs only (``x``);
 - ``FILE.npz`` or a folder holding ``x.npy`` (and the other keys as ``KEY.npy``):
   ``x`` the model inputs (first axis the sample), ``y`` optional targets, ``x_calibration``
   optional calibration inputs. Without ``x_calibration`` the first ``calibration`` samples
@@ -108,12 +109,14 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     try:
         if path.is_dir():
             arrays = {k: np.load(path / f"{k}.npy") for k in KEYS if (path / f"{k}.npy").is_file()}
+        elif path.suffix == ".npy" and path.is_file():
+            arrays = {"x": np.load(path)}
         elif path.suffix == ".npz":
             with np.load(path) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         elif path.exists():
-            raise QfabError(f"data {path}: expected digits, an .npz, or a folder of .npy "
-                            "files or of class folders of images")
+            raise QfabError(f"data {path}: expected digits, an .npz or .npy, or a folder of "
+                            ".npy files or of class folders of images")
         else:
             raise QfabError(f"data {path}: no such file or folder")
     except (OSError, ValueError) as e:

@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="output folder; DIR/cache keeps finished points")
     parser.add_argument("--data", metavar="DATA",
-                        help="digits, an .npz (x, y, x_calibration) or a folder of .npy files "
-                             "or of class folders of images (default: the space's `dataset`)")
+                        help="digits, an .npz (x, y, x_calibration), an .npy (x), or a folder "
+                             "of .npy files or of class folders of images (default: the "
+                             "space's `dataset`)")
     parser.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                         help="a local process pool (default) or a Dask scheduler")
     parser.add_argument("--workers", type=int, metavar="N",

@@ -96,6 +96,12 @@ def test_data_forms_score_as_the_builtin_digits(tmp_path: Path):
     snr = _sweep(tmp_path, "snr", "--data", str(tmp_path / "inputs.npz"))
     assert [r["metric"] for r in snr] == ["snr_db", "snr_db"]
     assert snr[1]["score"] > snr[0]["score"] + 10 and snr[1]["accuracy"] == ""
+    np.save(tmp_path / "inputs.npy", d.x_test[:200])
+    from_npy = load_data(str(tmp_path / "inputs.npy"), 64, 40)
+    from_npz = load_data(str(tmp_path / "inputs.npz"), 64, 40)
+    np.testing.assert_array_equal(from_npy.x_calibration, from_npz.x_calibration)
+    np.testing.assert_array_equal(from_npy.x_test, from_npz.x_test)
+    assert from_npy.metric == "snr_db" and len(from_npy.x_test) == 40
 
 
 def test_image_folder_interleaves_classes(tmp_path: Path):
