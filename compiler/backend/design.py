@@ -93,6 +93,9 @@ class Design:
             "target_met": None if self.target_ii is None else self.missed_target() is None,
             "soc": self._soc_manifest(),
             "stages": [self._stage_manifest(s) for s in p.stages],
+            # ops the control core runs on the output codes (compiler/backend/tail.py)
+            "tail": [{"name": n.name, "op": n.op, "tensor": n.outputs[0],
+                      "format": str(self.graph.tensors[n.outputs[0]].fmt)} for n in p.tail],
         }
 
     def _stage_manifest(self, s) -> dict[str, Any]:

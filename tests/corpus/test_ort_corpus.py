@@ -5,6 +5,7 @@ reference."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,14 @@ def test_tail_on_the_soc(path, input_format):
     assert res.outputs.keys() == ref.keys()
     for name, want in ref.items():
         assert np.array_equal(res.outputs[name], want), name
+
+
+def test_the_manifest_lists_the_tail(tmp_path):
+    qfab.compile(HLS4ML_SOFTMAX, out_dir=tmp_path / "d", input_format="fixed<16,6>", soc=False)
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert [(t["name"], t["op"], t["format"]) for t in manifest["tail"]] == [
+        ("y", "softmax", "uint16")]
+    assert manifest["tail"][0]["tensor"] != manifest["output"]["tensor"]
 
 
 def test_a_wrong_tail_code_is_a_mismatch():
