@@ -13,7 +13,7 @@ from qfab.errors import QfabError
 
 # Each command is a module in qfab/commands with HELP, add_arguments(parser) and run(args).
 COMMANDS = ["inspect", "reference", "compile", "sim", "estimate", "synth", "build", "sweep",
-            "search", "run-elf"]
+            "search", "run-elf", "cache"]
 
 
 def _module(name: str):

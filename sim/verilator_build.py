@@ -8,6 +8,10 @@ folder and rename it into place; the loser of the race throws its copy away.
 Every model is built with tracing compiled in and switched on per run: that costs about 7%
 of simulation speed when off, and saves a second build (tens of seconds) when a user asks
 for waves of a design already simulated.
+
+A build keeps only what runs it (the objects and precompiled headers, ~30x the rest, go), and
+the cache keeps the builds used last within a cap (:func:`cache_cap`): each new build drops
+the least recently used ones beyond it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from qfab.sim.harness import VPI_SIGNALS
 from qfab.sim.toolchain import fix_verilator
 
 __all__ = ["TOP", "BUILD_ARGS", "BuildError", "ModelBuild", "QfabVerilator",
-           "public_signals_vlt", "cache_root", "build_key", "build_model", "model_binary_dir"]
+           "public_signals_vlt", "cache_root", "cache_cap", "build_key", "build_model",
+           "model_binary_dir", "prune", "folder_size"]
 
 #: Verilog name of the harness top module.
 TOP = "cosim_top"
@@ -44,6 +49,10 @@ TOP = "cosim_top"
 BUILD_ARGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast")
 TIMESCALE = ("1ns", "1ps")
 _DONE_MARK = "qfab-build.json"
+#: Megabytes the builds may take, unless ``$QFAB_VERILATOR_CACHE_MB`` says otherwise.
+DEFAULT_CAP_MB = 2000
+#: Files a finished build does not need to run: objects and precompiled headers.
+_BUILD_ONLY = ("*.o", "*.a", "*.gch")
 
 
 class BuildError(Exception):
@@ -127,6 +136,54 @@ def cache_root() -> Path:
     return Path(base) / "qfab" / "verilator"
 
 
+def cache_cap() -> int:
+    """Bytes the Verilator builds may take: ``$QFAB_VERILATOR_CACHE_MB`` megabytes, else
+    :data:`DEFAULT_CAP_MB`."""
+    text = os.environ.get("QFAB_VERILATOR_CACHE_MB", "")
+    try:
+        mb = float(text) if text else DEFAULT_CAP_MB
+    except ValueError:
+        from qfab.errors import QfabError
+
+        raise QfabError(f"QFAB_VERILATOR_CACHE_MB must be a number of megabytes, "
+                        f"not {text!r}") from None
+    return int(mb * 1e6)
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 if it is gone)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def prune(root: Path, cap: int, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used builds under ``root`` until the rest take at most
+    ``cap`` bytes (never ``keep``); returns the removed folders. A build's last use is the
+    time of its mark, touched at every cache hit."""
+    builds = []
+    for mark in root.glob(f"*/{_DONE_MARK}"):
+        with contextlib.suppress(OSError):
+            builds.append((mark.stat().st_mtime, mark.parent))
+    builds.sort(key=lambda b: (b[1] == keep, b[0]), reverse=True)  # ``keep`` counts first
+    total, removed = 0, []
+    for _, build in builds:
+        for pattern in _BUILD_ONLY:  # builds made before these were dropped at build time
+            for extra in (build / "obj").glob(pattern):
+                extra.unlink(missing_ok=True)
+        size = folder_size(build)
+        if total + size > cap and build != keep:
+            shutil.rmtree(build, ignore_errors=True)
+            Path(f"{build}.lock").unlink(missing_ok=True)
+            removed.append(build)
+        else:
+            total += size
+    return removed
+
+
 def _tool_versions() -> dict[str, str]:
     return {
         "verilator": importlib.metadata.version("verilator"),
@@ -161,12 +218,16 @@ def build_model(verilog: str, *, cache_dir: Path | None = None,
     key = build_key(verilog)
     final = root / key[:32]
     if (final / _DONE_MARK).is_file():
+        with contextlib.suppress(OSError):
+            os.utime(final / _DONE_MARK)  # its last use, for the cap
         return ModelBuild(final, key, 0.0, True)
     root.mkdir(parents=True, exist_ok=True)
     with _build_lock(root / f"{key[:32]}.lock"):
         if (final / _DONE_MARK).is_file():  # built by another process while we waited
             return ModelBuild(final, key, 0.0, True)
-        return _build(verilog, root, key, final, log=log)
+        build = _build(verilog, root, key, final, log=log)
+    prune(root, cache_cap(), keep=final)
+    return build
 
 
 @contextlib.contextmanager
@@ -208,9 +269,9 @@ def _build(verilog: str, root: Path, key: str, final: Path, *, log: Path | None)
         seconds = time.perf_counter() - began
         if log is not None:
             shutil.copyfile(build_log, log)
-        for pattern in ("*.o", "*.a"):
+        for pattern in _BUILD_ONLY:
             for obj in (tmp / "obj").glob(pattern):
-                obj.unlink()  # only needed to relink; the binary is the model
+                obj.unlink()  # only needed to rebuild; the binary is the model
         (tmp / _DONE_MARK).write_text(json.dumps({"key": key, "seconds": seconds}))
         try:
             os.rename(tmp, final)
