@@ -5,20 +5,21 @@ bit-exactly in Verilator with the cycle model exact."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
-import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 from qfab.cost_model.timing import cosim_differences
 
 import qfab
 
-quantization = pytest.importorskip("onnxruntime.quantization")
-ort = pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
+from ort_quantizer import quantize, run_rows  # noqa: E402
 
 
-def _mlp(tmp_path) -> str:
-    """16 -> 12 (Sigmoid) -> 12 (Tanh) -> 10, as QDQ with uint8 activations."""
+def _mlp(tmp_path) -> Path:
+    """16 -> 12 (Sigmoid) -> 12 (Tanh) -> 10, as QDQ (int8 activations and weights)."""
     rng = np.random.default_rng(2)
     weights = [numpy_helper.from_array(rng.normal(0, .4, shape).astype(np.float32), name)
                for name, shape in (("w1", (16, 12)), ("w2", (12, 12)), ("w3", (12, 10)))]
@@ -30,27 +31,14 @@ def _mlp(tmp_path) -> str:
     g = helper.make_graph(nodes, "sigmoid_tanh_mlp", [helper.make_tensor_value_info(
         "x", TensorProto.FLOAT, [1, 16])], [helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, [1, 10])], weights)
-    src, out = tmp_path / "float.onnx", tmp_path / "mlp_qdq.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
-
-    class Calibration(quantization.CalibrationDataReader):
-        feeds = iter([{"x": rng.normal(0, 1, (1, 16)).astype(np.float32)} for _ in range(32)])
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    quantization.quantize_static(str(src), str(out), Calibration(),
-                                 quant_format=quantization.QuantFormat.QDQ, reduce_range=True)
-    return str(out)
+    return quantize(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+                    tmp_path / "mlp_qdq.onnx", rng.normal(0, 1, (32, 16)))
 
 
 def test_sigmoid_and_tanh_between_layers(tmp_path):
     path = _mlp(tmp_path)
     x = np.random.default_rng(3).normal(0, 1.5, (4, 16)).astype(np.float32)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    want = np.concatenate([sess.run(None, {"x": row[None]})[0] for row in x])
+    want = run_rows(path, x)[0]
     assert np.array_equal(qfab.reference(path, x, requant="onnx")["y"], want)
     design = qfab.compile(path, soc=False)
     lookups = [n for n in design.graph.nodes if n.op == "lookup"]

@@ -20,6 +20,7 @@ from qfab.errors import QfabError
 
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "frontend"))
+from ort_quantizer import quantize, run_rows  # noqa: E402
 from qonnx_graphs import DOMAIN, Builder  # noqa: E402
 
 
@@ -68,10 +69,9 @@ def test_unknown_output_name_is_one_line(tmp_path, capsys):
     assert "\n" not in err and "'nope' is not an output" in err
 
 
-def _residual_block(tmp_path, dedicated: bool):
+def _residual_block(tmp_path, dedicated: bool) -> Path:
     """Conv -> Relu -> Conv, added to the first Relu's output -> Relu, quantized by
     onnxruntime's quantize_static with or without a Q/DQ pair per consumer."""
-    ort_quant = pytest.importorskip("onnxruntime.quantization")
     from onnx import numpy_helper
 
     rng = np.random.default_rng(0)
@@ -84,24 +84,12 @@ def _residual_block(tmp_path, dedicated: bool):
     g = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info(
         "x", TensorProto.FLOAT, [1, 4, 8, 8])], [helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, None)], weights)
-    src, out = tmp_path / "float.onnx", tmp_path / f"q{int(dedicated)}.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
-
-    class Calibration(ort_quant.CalibrationDataReader):
-        feeds = iter([{"x": rng.normal(0, 1, (1, 4, 8, 8)).astype(np.float32)}
-                      for _ in range(16)])
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    ort_quant.quantize_static(str(src), str(out), Calibration(),
-                              quant_format=ort_quant.QuantFormat.QDQ, reduce_range=True,
-                              extra_options={"DedicatedQDQPair": dedicated})
-    return out
+    return quantize(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+                    tmp_path / f"q{int(dedicated)}.onnx", rng.normal(0, 1, (16, 4, 8, 8)),
+                    extra_options={"DedicatedQDQPair": dedicated})
 
 
 def test_one_quantizer_per_consumer_is_merged(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     shared, dedicated = (_residual_block(tmp_path, d) for d in (False, True))
     quantizers = [n for n in onnx.load(dedicated).graph.node
                   if n.op_type == "QuantizeLinear" and n.input[0] == "r1"]
@@ -111,9 +99,6 @@ def test_one_quantizer_per_consumer_is_merged(tmp_path):
     assert [s.op for s in designs[1].plan.stages] == [s.op for s in designs[0].plan.stages] \
         == ["conv", "requant", "conv", "requant", "add"]
     x = np.random.default_rng(1).normal(0, 1, (3, 4, 8, 8)).astype(np.float32)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(str(dedicated), opts, providers=["CPUExecutionProvider"])
-    want = np.concatenate([sess.run(None, {"x": row[None]})[0] for row in x])
+    want = run_rows(dedicated, x)[0]
     assert np.array_equal(qfab.reference(dedicated, x, requant="onnx")["y"], want)
     assert np.array_equal(qfab.reference(dedicated, x)["y"], qfab.reference(shared, x)["y"])

@@ -18,7 +18,6 @@ before Softmax. Written with onnx.helper: QKeras does not install here.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
+from ort_quantizer import quantize  # noqa: E402
 from qonnx_graphs import Builder  # noqa: E402
 
 ROOT = Path(__file__).parent
@@ -52,32 +52,15 @@ def _float_mlp(rng: np.random.Generator, head: str, logits_out: bool) -> onnx.Mo
 
 
 def ort_models() -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Calibration(CalibrationDataReader):
-        def __init__(self, seed: int):
-            rng = np.random.default_rng(seed)
-            self.feeds = iter([{"x": rng.normal(0, 1, (1, INPUTS)).astype(np.float32)}
-                               for _ in range(64)])
-
-        def get_next(self):
-            return next(self.feeds, None)
+    from onnxruntime.quantization import QuantType
 
     out = ROOT / "onnxruntime"
     out.mkdir(exist_ok=True)
     for seed, head in enumerate(("Softmax", "Sigmoid", "Tanh")):
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "float.onnx"
-            onnx.save(_float_mlp(np.random.default_rng(seed), head, head == "Sigmoid"), src)
-            quantize_static(str(src), str(out / f"mlp_{head.lower()}_qdq.onnx"),
-                            Calibration(seed), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            reduce_range=True)
+        model = _float_mlp(np.random.default_rng(seed), head, head == "Sigmoid")
+        calibration = np.random.default_rng(seed).normal(0, 1, (64, INPUTS))
+        quantize(model, out / f"mlp_{head.lower()}_qdq.onnx", calibration,
+                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
 def hls4ml_models() -> None:

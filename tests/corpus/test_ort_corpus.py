@@ -6,6 +6,7 @@ reference."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from qfab.sim.run_model import compare
 
 import qfab
 
-ort = pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
+from ort_quantizer import run_rows  # noqa: E402
 
 CORPUS = Path(__file__).parent
 ORT_MODELS = sorted((CORPUS / "onnxruntime").glob("*.onnx"))
@@ -41,14 +43,11 @@ def test_reference_against_onnxruntime(path, record_property):
     activation is equal; the quantized sigmoid is equal, the softmax within one code, the
     unquantized tanh within one 2**-15 code (its 1.0 is clamped to 32767 / 32768)."""
     x = _inputs(500)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    runs = [sess.run(None, {"x": row[None]}) for row in x]
-    want = np.concatenate([r[-1] for r in runs])
+    runs = run_rows(path, x)
+    want = runs[-1]
     outputs = qfab.reference(path, x, requant="onnx")
     if "logits" in outputs:  # a second output, read by the activation too
-        assert np.array_equal(outputs["logits"], np.concatenate([r[0] for r in runs]))
+        assert np.array_equal(outputs["logits"], runs[0])
     got = outputs["y"]
     codes_off = np.round(np.abs(got.astype(np.float64) - want) / _output_lsb(path), 2)
     share = float((codes_off > 0.5).mean())

@@ -14,12 +14,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from ort_quantizer import quantize, run_rows
 from qonnx_graphs import Builder
 
 import qfab
 from qfab.errors import QfabError
-
-ort = pytest.importorskip("onnxruntime")
 
 ROWS = 2000
 FLOAT = {"Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Tanh": np.tanh,
@@ -66,17 +65,6 @@ def _float_codes(op: str, x: np.ndarray, in_scale: float, out_q: tuple | None):
     return np.clip(np.round(real / scale) + zp, 0, 255)
 
 
-def _onnxruntime(model: onnx.ModelProto, x: np.ndarray, as_written: bool = True) -> np.ndarray:
-    """onnxruntime row by row; ``as_written``: the QDQ graph unfused, the float op between
-    the quantizers."""
-    opts = ort.SessionOptions()
-    if as_written:
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(None, {"x": row[None]})[0] for row in x])
-
-
 @pytest.mark.parametrize("op, in_scale, in_zp, out_q", [
     ("Sigmoid", 0.05, 128, (1 / 256, 0)),
     ("Sigmoid", 0.11, 90, (0.0037, 3)),
@@ -94,7 +82,7 @@ def test_lookup_is_the_rounded_function(op, in_scale, in_zp, out_q):
         return
     lsb = float(np.float32(out_q[0]))
     assert np.array_equal(np.round(got / lsb) + out_q[1], want)
-    assert np.array_equal(got, _onnxruntime(model, x))
+    assert np.array_equal(got, run_rows(model, x)[0])
 
 
 @pytest.mark.parametrize("in_scale, in_zp, out_q, most_differing", [
@@ -109,7 +97,7 @@ def test_softmax_within_one_code(in_scale, in_zp, out_q, most_differing, record_
     lsb = float(np.float32(out_q[0]))
     codes = np.round(got / lsb) + out_q[1]
     for want in (_float_codes("Softmax", x, in_scale, out_q),
-                 np.round(_onnxruntime(model, x) / lsb) + out_q[1]):
+                 np.round(run_rows(model, x)[0] / lsb) + out_q[1]):
         diff = np.abs(codes - want)
         share = float((diff > 0).mean())
         print(f"softmax s={in_scale} out={lsb:.6g}: {share:.4%} of outputs one code off")
@@ -175,24 +163,16 @@ def test_onnxruntime_quantized_activation(op, form, tmp_path):
     g = helper.make_graph([helper.make_node(op, ["x"], ["y"], **attrs)], op,
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
-    src, path = tmp_path / "float.onnx", tmp_path / f"{op}_{form}.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
     rng = np.random.default_rng(0)
-
-    class Calibration(quantization.CalibrationDataReader):
-        feeds = iter([{"x": rng.normal(0, 2, (1, 10)).astype(np.float32)} for _ in range(16)])
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    quantization.quantize_static(str(src), str(path), Calibration(),
-                                 quant_format=getattr(quantization.QuantFormat, form))
+    path = quantize(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+                    tmp_path / f"{op}_{form}.onnx", rng.normal(0, 2, (16, 10)),
+                    quant_format=getattr(quantization.QuantFormat, form))
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert (f"QLinear{op}" in ops) == (form == "QOperator")
     x = rng.normal(0, 2, (ROWS, 10)).astype(np.float32)
     # QDQ as written: onnxruntime's optimizer would fuse DQ -> Softmax -> Q into a
     # QLinearSoftmax that differs from its own float path on 10% of outputs (scale 1/255).
-    want = _onnxruntime(onnx.load(path), x, as_written=form == "QDQ")
+    want = run_rows(path, x, fused=form == "QOperator")[0]
     got = qfab.reference(path, x)["y"]
     if op != "Softmax":
         assert np.array_equal(got, want)
