@@ -170,7 +170,11 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
     # how a build asks for a faster clock (the one a PLL would make).
     pins = "\n".join(line for line in _text(plan.files[f"{TOP_NAME}.{tgt.constraints}"])
                      .splitlines() if not line.startswith(("FREQUENCY ", "set_frequency ")))
-    return {f"{module}.v": verilog, f"{TOP_NAME}.il": _text(plan.files[f"{TOP_NAME}.il"]),
+    # Source locations name this checkout's files and lines: dropped, so that the cache key
+    # is the same wherever qfab is installed.
+    rtlil = "\n".join(line for line in _text(plan.files[f"{TOP_NAME}.il"]).splitlines()
+                      if not line.lstrip().startswith("attribute \\src "))
+    return {f"{module}.v": verilog, f"{TOP_NAME}.il": rtlil + "\n",
             f"{TOP_NAME}.{tgt.constraints}": pins + "\n"}
 
 

@@ -186,6 +186,7 @@ def test_board_files_tie_the_soc_to_the_ulx3s_pins():
     assert "FREQUENCY" not in lpf                                # --freq sets the target
     il = files["qfab_board.il"]
     assert "cell \\qfab_soc \\soc" in il
+    assert "attribute \\src" not in il and "top.py" not in il     # no checkout paths
     # The debug port is idle: every input the top does not drive is tied to zero.
     for port, value in (("dbg__valid", "1'0"), ("dbg__we", "1'0"), ("dbg__sel", "4'0000"),
                         ("run", "1'1")):
