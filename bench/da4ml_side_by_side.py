@@ -56,20 +56,30 @@ def _da4ml(graph, path: Path) -> dict:
     lo, hi = t.fmt.min, t.fmt.max
     codes = rng.integers(lo, hi + 1, size=(256, int(np.prod(t.shape[1:]))))
     ref = _reference_codes(graph, codes)
-    diff = _da4ml.mismatch(comb, ref, codes)
+    half_up = _reference_codes(graph, codes, rounding="half_up")
     return dict(lut=r.lut, ff=r.ff, dsp=r.dsp, ii=1, latency=latency,
-                note=f"{diff} of {ref.size} output codes differ from qfab's reference "
-                     "(half-up against half-even rounding at ties)")
+                note=f"output codes differing from qfab's reference on {len(codes)} random "
+                     f"inputs: {_da4ml.mismatch(comb, half_up, codes)} of {ref.size} with "
+                     f"qfab's requant rounding half up as da4ml's, "
+                     f"{_da4ml.mismatch(comb, ref, codes)} with its half-even (ties)")
 
 
-def _reference_codes(graph, codes: np.ndarray) -> np.ndarray:
-    """qfab's integer reference on input codes (the IR after its input quantize)."""
+def _reference_codes(graph, codes: np.ndarray, rounding: str | None = None) -> np.ndarray:
+    """qfab's integer reference on input codes (the IR after its input quantize), its
+    requants rounding as ``rounding`` says if given."""
+    import copy
+
     from qfab.compiler.ir import Graph
     from qfab.sim.reference import Reference
 
     from bench._da4ml import _chain
 
     start, nodes = _chain(graph)
+    if rounding is not None:
+        nodes = [copy.copy(n) for n in nodes]
+        for n in nodes:
+            if n.op == "requant":
+                n.attrs = {**n.attrs, "rounding": rounding}
     sub = Graph(tensors=graph.tensors, nodes=nodes, inputs=[start],
                 outputs=[nodes[-1].outputs[0]])
     t = graph.tensors[start]

@@ -134,7 +134,9 @@ def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
         stat = Path(tmp) / "stat.json"
         # Renaming the internal wires first works around an ABC9 reintegration assertion
         # (duplicate wire name) that Yosys 0.70 hits on some Amaranth netlists.
-        commands = (f"read_verilog design.v; proc; opt_clean -purge; "
+        # hierarchy first: a netlist of several modules (da4ml's) otherwise loses its logic
+        # to the purge
+        commands = (f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
                     f"rename -enumerate -pattern w_%; {script}; tee -q -o stat.json stat -json")
         with ticking(f"synthesizing {top!r} for {family} with Yosys"):
             proc = subprocess.run([*_yosys_command(), "-q", "-p", commands], cwd=tmp,
