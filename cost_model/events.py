@@ -68,6 +68,22 @@ def _catch_up(block, ticks: int, inputs: tuple) -> None:
             return
 
 
+class _Runs:
+    """The cycles in which something holds (a stream transfers, an MVU steps), kept as it
+    starts and stops holding: the cycles of a run are added when it stops."""
+
+    def __init__(self) -> None:
+        self.on, self.since, self.cycles = False, 0, []
+
+    def set(self, on: bool, t: int) -> None:
+        if on != self.on:
+            if on:
+                self.since = t
+            else:
+                self.cycles.extend(range(self.since, t))
+            self.on = on
+
+
 class _Graph:
     """Who feeds whom: stream ``s`` has one producer and its consumers ``(block, port)``,
     port 0 the main input, 1 a join's second; a stream without consumers is always taken."""
@@ -138,13 +154,9 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
     base: list[tuple] = [(0, ())] * nb
     version = [0] * nb
     heap: list[tuple[int, int, int]] = []
-    fire = [False] * ns
-    since = [0] * ns
-    lists: list[list[int]] = [[] for _ in range(ns)]
+    flows = [_Runs() for _ in range(ns)]
     steppers = [b for b in range(nb) if isinstance(blocks[b], _Mvu)]
-    stepping = dict.fromkeys(steppers, False)
-    step_since = dict.fromkeys(steppers, 0)
-    step_lists: dict[int, list[int]] = {b: [] for b in steppers}
+    stepping = {b: _Runs() for b in steppers}
     out_stream = len(chain)
 
     def inputs_of(b: int) -> tuple:
@@ -234,13 +246,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
             streams.add(output[b])
         for b in changed:
             if b in stepping:
-                firing = blocks[b].firing(held[b][0])
-                if firing != stepping[b]:
-                    if firing:
-                        step_since[b] = t
-                    else:
-                        step_lists[b].extend(range(step_since[b], t))
-                    stepping[b] = firing
+                stepping[b].set(blocks[b].firing(held[b][0]), t)
         for s in streams:
             flowing = sig[producer[s]][0]
             if flowing:
@@ -248,12 +254,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
                     if not sig[c][k]:
                         flowing = False
                         break
-            if flowing != fire[s]:
-                if flowing:
-                    since[s] = t
-                else:
-                    lists[s].extend(range(since[s], t))
-                fire[s] = flowing
+            flows[s].set(flowing, t)
 
     t = 0
     settle(0, list(range(nb)))
@@ -265,14 +266,15 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
     reported = visits = 0
     while True:
         nxt = heap[0][0] if heap else NEVER
-        if fire[out_stream]:
-            last = since[out_stream] + out_beats - len(lists[out_stream]) - 1
+        out = flows[out_stream]
+        if out.on:
+            last = out.since + out_beats - len(out.cycles) - 1
             if last < nxt:
                 end = last + 1
                 break
         if nxt == NEVER:
             raise RuntimeError(f"handshake model stopped for good at cycle {t}: no block can "
-                               f"move ({out_beats - len(lists[out_stream])} of {out_beats} "
+                               f"move ({out_beats - len(out.cycles)} of {out_beats} "
                                f"output beats left)")
         if nxt >= max_cycles:
             raise RuntimeError(f"handshake model did not finish in {max_cycles} cycles")
@@ -301,15 +303,15 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
                 return None
             if progress is not None:
                 progress(t)
-    for s in range(ns):
-        if fire[s]:
-            lists[s].extend(range(since[s], end))
-    for b in steppers:
-        if stepping[b]:
-            step_lists[b].extend(range(step_since[b], end))
+    for runs in [*flows, *stepping.values()]:
+        runs.set(False, end)
+
+    def steps_of(b: int) -> list[int]:
+        return stepping[b].cycles if b in stepping else []
+
     n = len(chain)
     return Trace(
-        transfers=[lists[s] for s in range(n + 1)],
-        steps=[step_lists.get(b, []) for b in range(1, n + 1)],
-        skip_transfers=[[list(lists[s]) for s in streams] for streams in g.skip_streams],
-        skip_steps=[[step_lists.get(b, []) for b in ids] for ids in g.skip_blocks])
+        transfers=[flows[s].cycles for s in range(n + 1)],
+        steps=[steps_of(b) for b in range(1, n + 1)],
+        skip_transfers=[[list(flows[s].cycles) for s in streams] for streams in g.skip_streams],
+        skip_steps=[[steps_of(b) for b in ids] for ids in g.skip_blocks])
