@@ -70,20 +70,27 @@ def _clock_and_reset(m: Module, platform) -> dict:
     return {"clk": ClockSignal(), "rst": ResetSignal()}
 
 
-class AcceleratorOnUart(Elaboratable):
-    """The bare accelerator behind a UART: the host sends each input beat as whole bytes
-    (little-endian) and reads each output beat back the same way, at 115200 baud, 8N1. LED 0
-    is lit while any stage is active.
+class _VerilogTop(Elaboratable):
+    """A board top around the Verilog module ``module`` of ``verilog``, whose ports it reads.
 
     Parameters
     ----------
     verilog : str
-        The text of ``accelerator.v``; its module ``module`` is instantiated.
+        The text of ``accelerator.v`` or ``soc.v``.
+    module : str
+        The module instantiated.
     """
 
-    def __init__(self, verilog: str, *, module: str = "qfab_accelerator") -> None:
+    def __init__(self, verilog: str, *, module: str) -> None:
         self.module = module
         self.ports = verilog_ports(verilog, module)
+
+
+class AcceleratorOnUart(_VerilogTop):
+    """The bare accelerator (``accelerator.v``) behind a UART: the host sends each input
+    beat as whole bytes (little-endian) and reads each output beat back the same way, at
+    115200 baud, 8N1. LED 0 is lit while any stage is active.
+    """
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -107,20 +114,12 @@ class AcceleratorOnUart(Elaboratable):
         return m
 
 
-class SocOnUart(Elaboratable):
-    """The SoC running its firmware from ROM, its console on the board's UART (115200 baud,
-    8N1) through a FIFO of 512 characters; characters printed while the FIFO is full are
-    lost. LED 0 lights when the firmware exits with status 0, LED 1 with any other.
-
-    Parameters
-    ----------
-    verilog : str
-        The text of ``soc.v``; its module ``module`` is instantiated.
+class SocOnUart(_VerilogTop):
+    """The SoC (``soc.v``) running its firmware from ROM, its console on the board's UART
+    (115200 baud, 8N1) through a FIFO of 512 characters; characters printed while the FIFO
+    is full are lost. LED 0 lights when the firmware exits with status 0, LED 1 with any
+    other.
     """
-
-    def __init__(self, verilog: str, *, module: str = "qfab_soc") -> None:
-        self.module = module
-        self.ports = verilog_ports(verilog, module)
 
     def elaborate(self, platform) -> Module:
         m = Module()
