@@ -4,7 +4,8 @@ onnxruntime/: float models made with onnx.helper, quantized by onnxruntime's own
 ``quantize_static`` (QDQ, uint8 activations, int8 weights, ``reduce_range`` so the u8s8
 kernels cannot saturate on a CPU without VNNI), calibrated on random inputs of a fixed seed.
 The quantizer gives Softmax a fixed output scale of 1/255, Sigmoid a calibrated one, and
-leaves Tanh's output float. The Sigmoid model has two outputs, the logits (which the Sigmoid
+leaves Tanh's output float; the Softmax model is also written as QOperator (QLinearMatMul,
+QLinearSoftmax). The Sigmoid model has two outputs, the logits (which the Sigmoid
 reads too) and the probabilities, as multi-label classifiers export them.
 
 hls4ml/: QONNX models in the form QKeras layers export (qonnx's ``from_keras``): a float
@@ -52,7 +53,7 @@ def _float_mlp(rng: np.random.Generator, head: str, logits_out: bool) -> onnx.Mo
 
 
 def ort_models() -> None:
-    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import QuantFormat, QuantType
 
     out = ROOT / "onnxruntime"
     out.mkdir(exist_ok=True)
@@ -61,6 +62,10 @@ def ort_models() -> None:
         calibration = np.random.default_rng(seed).normal(0, 1, (64, INPUTS))
         quantize(model, out / f"mlp_{head.lower()}_qdq.onnx", calibration,
                  activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        if head == "Softmax":  # the same as onnxruntime's own QLinear kernels
+            quantize(model, out / "mlp_softmax_qop.onnx", calibration,
+                     quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+                     weight_type=QuantType.QInt8)
 
 
 def hls4ml_models() -> None:
