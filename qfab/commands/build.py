@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from qfab.errors import QfabError
@@ -61,12 +60,9 @@ def _board(args: argparse.Namespace, manifest: dict, folder: Path) -> str:
     return name
 
 
-def _progress(line: str) -> None:
-    print(f"qfab build: {line}", file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from qfab.cost_model.pnr import TOPS, place_and_route
+    from qfab.progress import LOGGER
 
     folder = Path(args.dir)
     manifest = _manifest(folder)
@@ -83,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = place_and_route(verilog.read_text(), module=module, top=args.top, board=board,
                              out_dir=folder / "build" / f"{board}-{args.top}",
                              stage_names=stages, target_mhz=args.freq, seed=args.seed,
-                             cache=not args.no_cache, progress=_progress)
+                             cache=not args.no_cache, progress=LOGGER.info)
     ii = manifest.get("ii_cycles")
     fps = (round(result.fmax_mhz * 1e6 / ii, 1) if isinstance(ii, int) and ii > 0
            and result.fmax_mhz else None)
