@@ -68,6 +68,12 @@ def _int_quant(imp, node, fmt: IntFormat, lo: int, hi: int, rounding: str):
         return Real(add_reals(imp, node, v.a, v.b, fmt, scale, zp, lo=lo, hi=hi))
     if not isinstance(v, Real):
         raise imp.error(node, f"input {node.input[0]!r} is not a float or quantized tensor")
+    if rounding == "half_even" and (lo, hi) == (fmt.min, fmt.max):
+        from qfab.compiler.frontend.activations import retarget
+
+        out = retarget(imp, node.input[0], v, fmt, scale, zp)  # Sigmoid -> Quant: one table
+        if out is not None:
+            return Real(out)
     return Real(quantize_real(imp, node.name or node.output[0], v, fmt, scale, zp, lo=lo,
                               hi=hi, rounding=rounding))
 

@@ -181,3 +181,17 @@ def test_onnxruntime_quantized_activation(op, form, tmp_path):
     off = np.round(np.abs(got - want) / lsb, 2)
     print(f"{form} softmax: {(off > 0).mean():.3%} of outputs one code off onnxruntime")
     assert off.max() <= 1 and (off > 0).mean() < 0.01
+
+
+def test_qonnx_quant_after_sigmoid_is_the_table():
+    """QKeras/Brevitas form: Sigmoid between QONNX Quants. The output Quant (rounding
+    ROUND, full range) becomes the table's output format: one rounding of the float64
+    sigmoid, not two."""
+    b = Builder()
+    y = b.quant(b.node("Sigmoid", [b.quant("x", 2**-4, 8)]), 2**-8, 8, signed=0)
+    model = b.model((1, 16), y)
+    graph = qfab.lower_model(model)
+    assert [n.op for n in graph.nodes] == ["quantize", "lookup", "dequantize"]
+    x = (np.arange(-128, 128, dtype=np.float32) * 2**-4).reshape(16, 16)
+    want = np.clip(np.round(FLOAT["Sigmoid"](x.astype(np.float64)) * 2**8), 0, 255) * 2**-8
+    assert np.array_equal(qfab.reference(model, x)[y], want.astype(np.float32))
