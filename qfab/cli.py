@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # --help and usage errors exit here, 0 or 2
     except Exception as e:  # a command module that does not import
         return report_crash(argv[0] if argv else "", e, argv)
-    from qfab.progress import progress_to
+    from qfab.progress import progress_to, silenced
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with progress_to(False if args.quiet else _say(args.command)):
+        with progress_to(False if args.quiet or silenced() else _say(args.command)):
             return args.run(args)
     except QfabError as e:
         print(f"qfab {args.command}: error: {e}", file=sys.stderr)

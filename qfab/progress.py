@@ -5,13 +5,15 @@ Work that may take long runs inside :func:`ticking`, which says what is running 
 taken :data:`FIRST` seconds, then every :data:`EVERY` seconds, and how long it took, through
 the ``qfab.progress`` logger; quick work says nothing. Where the lines go is the caller's
 choice (:func:`progress_to`): the CLI prints them on stderr (``--quiet`` turns them off) and
-``qfab.simulate(progress=...)`` hands them to a callback.
+``qfab.simulate(progress=...)`` hands them to a callback. ``QFAB_PROGRESS=0`` in the
+environment silences both, short of an explicit callback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +26,11 @@ EVERY = 5.0  # seconds between lines
 #: Where progress lines go: a callable taking one line, False for nowhere, None for the
 #: ``qfab.progress`` logger (stderr when the application configured no logging).
 Progress = Callable[[str], None] | bool | None
+
+
+def silenced() -> bool:
+    """Whether the environment asks for no progress lines (``QFAB_PROGRESS=0``)."""
+    return os.environ.get("QFAB_PROGRESS") == "0"
 
 
 @contextlib.contextmanager
@@ -75,7 +82,7 @@ def progress_to(progress: Progress) -> Iterator[None]:
     application configured it, else stderr)."""
     saved = LOGGER.disabled, LOGGER.level, LOGGER.propagate
     handler = None
-    if progress is False:
+    if progress is False or (progress is None and silenced()):
         LOGGER.disabled = True
     elif callable(progress):
         handler = _Callback(progress)

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
 
 
+@pytest.fixture(autouse=True)
+def heard(monkeypatch):
+    monkeypatch.delenv("QFAB_PROGRESS", raising=False)
+
+
 @pytest.fixture
 def at_once(monkeypatch):
     """Every step counts as long: its first line comes at once."""
@@ -43,13 +48,16 @@ def test_false_is_silent(at_once, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_cli_prints_progress_unless_quiet(at_once, tmp_path, capsys):
+def test_cli_prints_progress_unless_quiet(at_once, tmp_path, capsys, monkeypatch):
     model = str(ROOT / "examples" / "tiny" / "mlp_int2.onnx")
     assert main(["compile", model, "-o", str(tmp_path / "a"), "--no-soc"]) == 0
     err = capsys.readouterr().err
     assert "qfab compile: elaborating the accelerator and writing its Verilog" in err
     assert "qfab compile: running the cycle model on 2 inferences" in err
     assert main(["compile", model, "-o", str(tmp_path / "b"), "--no-soc", "--quiet"]) == 0
+    assert "qfab compile:" not in capsys.readouterr().err
+    monkeypatch.setenv("QFAB_PROGRESS", "0")
+    assert main(["compile", model, "-o", str(tmp_path / "c"), "--no-soc"]) == 0
     assert "qfab compile:" not in capsys.readouterr().err
 
 
