@@ -93,8 +93,13 @@ def softmax(imp, node, r: Real) -> Real:
     """The softmax node of ONNX node ``node`` (Softmax, QLinearSoftmax) on ``r``."""
     name = _input(imp, node, r)
     t = imp.tensor(name)
-    axis = int(imp.attr(node, "axis", -1))
-    if axis not in (-1, len(t.shape) - 1):
+    # Before opset 13 Softmax's axis defaults to 1 and the input is flattened to 2-D there:
+    # the same as the last axis when the dimensions between are 1.
+    opset = next((o.version for o in imp.model.opset_import if o.domain in ("", "ai.onnx")),
+                 13)
+    axis = int(imp.attr(node, "axis", -1 if opset >= 13 or node.domain else 1))
+    axis = axis % len(t.shape)
+    if axis == 0 or any(d != 1 for d in t.shape[axis:-1]):  # axis 0: the batch
         raise imp.error(node, f"softmax over axis {axis} (of {len(t.shape)}) has no integer "
                               "lowering yet; over the last axis it has")
     coarse, fine, shift = exp_tables(float(t.scale), t.fmt.max - t.fmt.min)

@@ -195,3 +195,20 @@ def test_qonnx_quant_after_sigmoid_is_the_table():
     x = (np.arange(-128, 128, dtype=np.float32) * 2**-4).reshape(16, 16)
     want = np.clip(np.round(FLOAT["Sigmoid"](x.astype(np.float64)) * 2**8), 0, 255) * 2**-8
     assert np.array_equal(qfab.reference(model, x)[y], want.astype(np.float32))
+
+
+@pytest.mark.parametrize("opset, axis, lowers", [(11, None, False), (11, 3, True),
+                                                 (13, None, True), (13, 1, False)])
+def test_softmax_axis_by_opset(opset, axis, lowers):
+    """Softmax of a [1, 4, 1, 6] tensor: opset 11 flattens from its axis (default 1), so
+    over 4 x 1 x 6 values unless the axis is the last; opset 13's default is the last axis.
+    Only a softmax over the last axis lowers."""
+    b = Builder()
+    y = b.node("Softmax", [b.quant("x", 0.1, 8)], **({} if axis is None else {"axis": axis}))
+    model = b.model((1, 4, 1, 6), y)
+    model.opset_import[0].version = opset
+    if lowers:
+        assert any(n.op == "softmax" for n in qfab.lower_model(model).nodes)
+    else:
+        with pytest.raises(QfabError, match="softmax over axis 1"):
+            qfab.lower_model(model)
