@@ -166,6 +166,7 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
         names = [f"{TOP_NAME}.v", f"{TOP_NAME}.tcl", f"{TOP_NAME}.xdc", f"build_{TOP_NAME}.sh"]
         return {f"{module}.v": verilog, **{n: _text(plan.files[n]) for n in names}}
     plan = platform.prepare(elaboratable, name=TOP_NAME)
+    verilog = drop_zero_memory_init(verilog)
     # The oscillator's own frequency constraint would override nextpnr's --freq, which is
     # how a build asks for a faster clock (the one a PLL would make).
     pins = "\n".join(line for line in _text(plan.files[f"{TOP_NAME}.{tgt.constraints}"])
@@ -176,6 +177,18 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
                       if not line.lstrip().startswith("attribute \\src "))
     return {f"{module}.v": verilog, f"{TOP_NAME}.il": rtlil + "\n",
             f"{TOP_NAME}.{tgt.constraints}": pins + "\n"}
+
+
+_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *\w+\[\d+\] = \d+'d0;\n)+ *end\n", re.M)
+
+
+def drop_zero_memory_init(verilog: str) -> str:
+    """``verilog`` without the ``initial`` blocks that only set a memory's words to zero.
+
+    Amaranth writes every memory's initial contents, zeros included: 32,768 assignments for
+    the SoC's RAM, on which Yosys spends many minutes. Block RAM on ECP5 and iCE40 starts as
+    zeros when its configuration gives no contents, so the blocks are not needed."""
+    return _ZERO_INIT.sub("", verilog)
 
 
 def _text(content: str | bytes) -> str:

@@ -174,12 +174,13 @@ def test_folder_without_manifest(tmp_path, capsys):
 
 
 def test_board_files_tie_the_soc_to_the_ulx3s_pins():
-    from qfab.cost_model.pnr import board_files
+    from qfab.cost_model.pnr import board_files, drop_zero_memory_init
     from qfab.hw.soc.top import Soc, soc_verilog
 
     text = soc_verilog(Soc(), name="qfab_soc")
     files = board_files(text, "qfab_soc", "soc", "ulx3s-85f")
-    assert files["qfab_soc.v"] == text
+    assert files["qfab_soc.v"] == drop_zero_memory_init(text)
+    assert len(files["qfab_soc.v"]) < len(text) / 2          # the RAM's 32,768 zeros
     lpf = files["qfab_board.lpf"]
     assert 'LOCATE COMP "uart_0__tx__io" SITE "L4";' in lpf       # the FTDI UART
     assert 'LOCATE COMP "clk25_0__io" SITE "G2";' in lpf
@@ -191,3 +192,15 @@ def test_board_files_tie_the_soc_to_the_ulx3s_pins():
     for port, value in (("dbg__valid", "1'0"), ("dbg__we", "1'0"), ("dbg__sel", "4'0000"),
                         ("run", "1'1")):
         assert f"connect \\{port} {value}\n" in il
+
+
+def test_zero_memory_init_is_dropped_and_other_init_kept():
+    from qfab.cost_model.pnr import drop_zero_memory_init
+
+    verilog = ("module m;\n  reg [7:0] ram [1:0];\n  initial begin\n    ram[0] = 8'd0;\n"
+               "    ram[1] = 8'd0;\n  end\n  reg [7:0] rom [1:0];\n  initial begin\n"
+               "    rom[0] = 8'd0;\n    rom[1] = 8'd7;\n  end\n  reg r = 1'h0;\nendmodule\n")
+    got = drop_zero_memory_init(verilog)
+    assert "ram[0]" not in got and "ram[1]" not in got
+    assert "rom[0] = 8'd0;" in got and "rom[1] = 8'd7;" in got and "reg r = 1'h0;" in got
+    assert got.count("initial begin") == 1
