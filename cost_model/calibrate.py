@@ -46,6 +46,20 @@ def _mvu(name: str, mh: int, mw: int, pe: int, simd: int, w_bits: int, act) -> t
                                        simd=simd), simd, pe)
 
 
+def _xnor_mvu(name: str, mh: int, mw: int, pe: int, simd: int) -> tuple:
+    """A binary layer's XNOR-popcount unit: weight bits, -1/+1 activation codes in
+    ``signed(2)`` (a bipolar threshold's)."""
+    from qfab.hw.multipliers import BipolarDecoder, Multiplier, shape_for_range
+    from qfab.hw.mvu import dot_product_bounds
+    from qfab.hw.xnor_mvu import BipolarCodeDecoder
+
+    bits = np.random.default_rng(mh * mw).integers(0, 1, (mh, mw), endpoint=True)
+    mult = Multiplier(BipolarCodeDecoder(2), BipolarDecoder())
+    acc = shape_for_range(*dot_product_bounds(bits, mult))
+    return name, BlockSpec("mvu", dict(weights=bits, multiplier=mult, acc_shape=acc, pe=pe,
+                                       simd=simd), simd, pe)
+
+
 def _depthwise(name: str, channels: int, taps: int, simd: int, w_bits: int, act: Shape):
     rng = np.random.default_rng(channels * taps + w_bits)
     lo = -(1 << (w_bits - 1))
@@ -138,7 +152,8 @@ def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
 
 def held_out() -> list[tuple[str, BlockSpec]]:
     """Grid blocks the fit does not see, so their rows test the model out of sample: the
-    depthwise MACs, residual adds and skip FIFOs, added after the weights were fitted."""
+    depthwise MACs, residual adds, skip FIFOs and XNOR-popcount units, added after the
+    weights were fitted."""
     return [
         _depthwise("dw_c16_k9_s4_w8a8u", 16, 9, 4, 8, unsigned(8)),
         _depthwise("dw_c32_k9_s8_w4a4", 32, 9, 8, 4, signed(4)),
@@ -148,6 +163,11 @@ def held_out() -> list[tuple[str, BlockSpec]]:
         _add("add_a8_n1_pow2", 8, 1, 1 << 14, 3 << 13, 15),
         _fifo("fifo_b8_n4_d38", 8, 4, 38),
         _fifo("fifo_b8_n2_d290", 8, 2, 290),
+        # shaped like binary TFC's and CNV's layers, and a wide one
+        _xnor_mvu("xnor_64x64_p4s8", 64, 64, 4, 8),
+        _xnor_mvu("xnor_10x64_p2s8", 10, 64, 2, 8),
+        _xnor_mvu("xnor_32x288_p4s8", 32, 288, 4, 8),
+        _xnor_mvu("xnor_64x256_p4s16", 64, 256, 4, 16),
     ]
 
 
