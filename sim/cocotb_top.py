@@ -84,8 +84,12 @@ async def run_job(dut) -> None:
     for addr, word in enumerate(words[:job["in_depth"]]):
         in_mem[addr].value = int(word, 16)
     outputs = _Outputs(dut, job["out_depth"])
-    tasks = [cocotb.start_soon(_refill(dut, words, job["in_depth"])),
-             cocotb.start_soon(outputs.drain())]
+    # Only a run that goes round a ring watches it: each watched signal costs every cycle.
+    tasks = []
+    if len(words) > job["in_depth"]:
+        tasks.append(cocotb.start_soon(_refill(dut, words, job["in_depth"])))
+    if job["n_out_beats"] > job["out_depth"]:
+        tasks.append(cocotb.start_soon(outputs.drain()))
     await FallingEdge(dut.clk)
     dut.rst.value = 0
     dut.start.value = 1
