@@ -10,19 +10,12 @@ two runs' traces are asserted equal.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TFC = Path("/work/shared/models/qonnx/TFC_2W2A.onnx")
-DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
+from bench.compile_speed import DIGITS, ROOT, TFC
+from bench.compile_speed import _timed as _cpu
+
 RESIDUAL = ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx"
-
-
-def _cpu(fn):
-    start = time.process_time()
-    value = fn()
-    return value, time.process_time() - start
 
 
 def _row(name: str, hw, batch: int) -> str:
