@@ -285,7 +285,7 @@ _GEMM = {"transA": [2], "transB": [5, -1], "alpha": [np.nan, np.inf], "beta": [n
 INVALID_ATTRIBUTES: dict[str, dict[str, list]] = {
     "Conv": _CONV, "ConvInteger": _CONV, "QLinearConv": _CONV,
     "MaxPool": _POOL, "AveragePool": _POOL, "QLinearAveragePool": _POOL,
-    "Gemm": _GEMM, "QGemm": _GEMM,
+    "Gemm": _GEMM, "QGemm": {k: v for k, v in _GEMM.items() if k != "beta"},  # it has none
     "Quant": {"signed": [7, -1, 0.5], "narrow": [2, 0.5], "rounding_mode": ["BOGUS"]},
     "Trunc": {"rounding_mode": ["BOGUS"]},
     "FloatQuant": {"saturation": [2], "has_subnormal": [3]},
