@@ -237,5 +237,15 @@ def _verify_dynamic_quantize(n: Node, ins: list[Tensor], outs: list[Tensor]) -> 
         f"node {n.name}: shapes {x.shape} -> {y.shape}, {scale.shape}, {zp.shape}"
 
 
+def clipped_range(lo: int, hi: int, clip_lo: int, clip_hi: int) -> tuple[int, int]:
+    """The range of ``clip(y, clip_lo, clip_hi)`` for y in lo..hi: never empty; when the
+    ranges lie apart (a ReLU's zero point above a Clip's top) the Clip's bound nearest."""
+    if lo > clip_hi:
+        return clip_hi, clip_hi
+    if hi < clip_lo:
+        return clip_lo, clip_lo
+    return max(lo, clip_lo), min(hi, clip_hi)
+
+
 def unsupported(what: str, node: str, supported: tuple[str, ...] | list[str]) -> QfabError:
     return QfabError(f"{what} (node {node!r}); supported: {', '.join(sorted(supported))}")

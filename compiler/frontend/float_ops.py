@@ -12,7 +12,7 @@ from qfab.compiler.frontend import compute
 from qfab.compiler.frontend.importer import handles
 from qfab.compiler.frontend.lowering import narrow_requant, quantize_real
 from qfab.compiler.frontend.values import Cat, Codes, Const, FloatIn, Real, Sum
-from qfab.compiler.ir import Acc
+from qfab.compiler.ir import Acc, clipped_range
 from qfab.numerics import IntFormat
 
 
@@ -108,7 +108,7 @@ def clamp_codes(imp, node, name: str, lo: float, hi: float) -> str:
     if only_use and producer is not None and producer.op == "quantize" and isinstance(
             t.fmt, IntFormat):
         a = producer.attrs
-        a["lo"], a["hi"] = max(a.get("lo", lo_i), lo_i), min(a.get("hi", hi_i), hi_i)
+        a["lo"], a["hi"] = clipped_range(a.get("lo", lo_i), a.get("hi", hi_i), lo_i, hi_i)
         return name
     out = imp.new_tensor(name + "_clip", t.shape, t.fmt, scale=t.scale,
                          zero_point=t.zero_point, axis=t.axis)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from qfab.compiler.frontend.values import Real
-from qfab.compiler.ir import Acc, Tensor
+from qfab.compiler.ir import Acc, Tensor, clipped_range
 from qfab.compiler.passes.dyadic import check_ratio
 from qfab.numerics import IntFormat, MinifloatFormat
 
@@ -112,11 +112,11 @@ def narrow_requant(graph, node, lo: int, hi: int) -> None:
     """Tighten a requant's output range to [lo, hi] (a later Clip on its codes); when few
     levels remain, make it the threshold node ``quantize_real`` would have chosen."""
     a = node.attrs
-    a["lo"], a["hi"] = max(a["lo"], lo), min(a["hi"], hi)
+    a["lo"], a["hi"] = clipped_range(a["lo"], a["hi"], lo, hi)
     src = graph.tensors[node.inputs[0]]
     offset = np.asarray(a["offset"], np.float64)
     if not (isinstance(graph.tensors[node.outputs[0]].fmt, IntFormat) and np.any(offset != 0)
-            and a["hi"] - a["lo"] < MAX_THRESHOLD_LEVELS and a["rounding"] == "half_even"):
+            and 0 < a["hi"] - a["lo"] < MAX_THRESHOLD_LEVELS and a["rounding"] == "half_even"):
         return
     channels = src.shape[src.axis] if len(src.shape) > 1 else 1
     ratio = np.broadcast_to(np.asarray(a["scale"], np.float64), (channels,))

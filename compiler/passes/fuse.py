@@ -8,7 +8,7 @@ the first (clamp bounds intersect), which saves a hardware stage.
 from __future__ import annotations
 
 import numpy as np
-from qfab.compiler.ir import Graph, Node
+from qfab.compiler.ir import Graph, Node, clipped_range
 
 
 def _is_identity_requant(n: Node, g: Graph) -> bool:
@@ -31,8 +31,8 @@ def fuse_activations(graph: Graph) -> Graph:
             if (prev is None or prev.op != "requant" or node.inputs[0] in graph.outputs
                     or len(graph.consumers(node.inputs[0])) != 1):
                 continue
-            prev.attrs["lo"] = max(prev.attrs["lo"], node.attrs["lo"])
-            prev.attrs["hi"] = min(prev.attrs["hi"], node.attrs["hi"])
+            prev.attrs["lo"], prev.attrs["hi"] = clipped_range(
+                prev.attrs["lo"], prev.attrs["hi"], node.attrs["lo"], node.attrs["hi"])
             # prev now writes the fused node's output directly.
             del graph.tensors[node.inputs[0]]
             prev.outputs = list(node.outputs)

@@ -275,3 +275,23 @@ def test_float8_overflow_is_one_line_error(tmp_path):
                                          str(tmp_path / "in.npz"), "--output",
                                          str(tmp_path / "out.npz")])
     assert "NaN or infinity" in line
+
+
+def test_clip_apart_from_relu_range_is_a_constant():
+    """A QCDQ activation whose zero point (the ReLU's floor) lies above its Clip's top: every
+    code is the Clip's top, as onnxruntime computes (was an empty-range AssertionError)."""
+    import onnxruntime as ort
+
+    from qfab.api import reference
+
+    model = onnx.load_from_string(SEEDS["cnn_w4a4_int32bias_qcdq"].model)
+    _const("/2/act_quant/export_handler/Constant_1_output_0", 60)(model)
+    inp = model.graph.input[0]
+    shape = [2] + [d.dim_value for d in inp.type.tensor_type.shape.dim[1:]]
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {inp.name: x[i:i + 1]})[0] for i in range(2)])
+    (got,) = reference(model, x).values()
+    # float32 outputs of a dequantize: equal to rounding of the last float operation
+    assert np.all(np.abs(got - expected) <= 1e-6 * np.abs(expected).max())
+    assert len(np.unique(expected, axis=0)) == 1  # the constant activation: one output
