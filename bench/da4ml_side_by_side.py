@@ -126,7 +126,9 @@ def _mac_lane() -> list[str]:
             "acc += a * b (operands on ports)",
             f"  MVU lane  LUT {a.lut:>5}  FF {a.ff:>4}  DSP {a.dsp}  BRAM18 {a.bram}",
             f"  minimal   LUT {b.lut:>5}  FF {b.ff:>4}  DSP {b.dsp}  BRAM18 {b.bram}",
-            f"  LUT ratio {a.lut / max(b.lut, 1):.2f} (the target: at most 1.15)"]
+            f"  LUT ratio {a.lut / b.lut:.2f} (the target: at most 1.15)" if b.lut else
+            "  no LUT ratio: the minimal MAC goes whole into a DSP (its accumulator too); the "
+            "MVU lane's LUTs are its weight ROM, counters and handshake"]
 
 
 def run() -> list[str]:
