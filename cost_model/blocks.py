@@ -239,7 +239,9 @@ def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
     bit is read, and the output's low bit is constant (``MW``'s parity): Yosys keeps
     neither in a register or memory. Out of sample (calibration.md's xnor rows) within the
     targets; a small unit is overestimated on ECP5 (16x32 at PE 2, SIMD 4: 175 LUTs
-    against Yosys's 132)."""
+    against Yosys's 132), and a wide one on xilinx7 (binary TFC's 64x784 layer at SIMD 112:
+    the XNOR's ``mul`` weight, fitted on multipliers, is too high where Yosys packs XNORs
+    into the popcount's first LUTs)."""
     weights = np.asarray(p["weights"])
     mh, mw = weights.shape
     pe, simd = int(p["pe"]), int(p["simd"])
