@@ -1,6 +1,6 @@
-"""Routed Fmax of the digits CNN (`qfab build`): the accelerator and the SoC on the ULX3S 85F
-(ECP5-85F, speed grade 6), aiming at 150 and 100 MHz, and the accelerator compiled for the
-iCEBreaker on its iCE40UP5K. Builds are cached (~/.cache/qfab/pnr), so only the first run
+"""Routed Fmax of the digits CNN (`qfab build`): the accelerator on the ULX3S 85F (ECP5-85F,
+speed grade 6), aiming at 150 MHz, and the accelerator compiled for the iCEBreaker on its
+iCE40UP5K. Builds are cached (~/.cache/qfab/pnr), so only the first run
 pays for place and route: on this two-core machine, some ten minutes a build."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from qfab.cli import main as qfab
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "digits" / "digits_int8.onnx"
-BUILDS = [("ulx3s-85f", "accel", 150), ("ulx3s-85f", "soc", 100), ("icebreaker", "accel", 12)]
+# The SoC (`--top soc`) is left out until its RAM maps to block RAM: synth_ecp5 turns it into
+# a million flip-flops and runs for hours (README, "To a board").
+BUILDS = [("ulx3s-85f", "accel", 150), ("icebreaker", "accel", 12)]
 
 
 def _build(folder: Path, board: str, top: str, mhz: float) -> dict:
