@@ -300,6 +300,22 @@ def depthwise_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def _shift_add_lut(k: int, width: int) -> int:
+    """Result bits with a carry in ``x * k`` as ``shift_add_product`` builds it (a balanced
+    tree of shifted copies of a ``width``-bit ``x``): bits below an adder's higher operand
+    shift pass through."""
+    from qfab.hw.adder_graph import csd_digits
+
+    terms = [(s, s + width) for s, _ in csd_digits(k)]
+    luts = 0
+    while len(terms) > 1:
+        pairs = list(zip(terms[::2], terms[1::2], strict=False))
+        luts += sum(max(a[1], b[1]) + 1 - max(a[0], b[0]) for a, b in pairs)
+        terms = [(min(a[0], b[0]), max(a[1], b[1]) + 1) for a, b in pairs] \
+            + terms[len(terms) - len(terms) % 2:]
+    return luts
+
+
 def requant_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.adder_graph import csd_digits
     from qfab.hw.requant import Requantizer
@@ -324,8 +340,13 @@ def requant_cost(p: dict, family: str) -> BlockCost:
         for k in lane_mults:
             if k & (k - 1) == 0:
                 continue
-            per = 0 if block.shift_add else \
-                multiplier_dsps(Shape(acc + 1, True), Shape(k.bit_length(), False), family)
+            if block.shift_add:
+                # shifted copies summed: each adder a LUT a result bit above the lower
+                # operand's shift, as in the adder-graph unit (the fitted "add" weight is
+                # for accumulators, which xilinx7 folds into its carry chains)
+                c.adder_lut += _shift_add_lut(k, acc + 1)
+                continue
+            per = multiplier_dsps(Shape(acc + 1, True), Shape(k.bit_length(), False), family)
             if per:
                 c.dsp += per
             else:
