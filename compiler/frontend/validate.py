@@ -383,6 +383,12 @@ def _qoperator(triples: tuple[tuple[int, int, int], ...], out: tuple[int, int] |
     return check
 
 
+def _qlinear_softmax(n: _Node) -> None:
+    _qoperator(((0, 1, 2),), (3, 4))(n)
+    n.int_attr("opset", 13, 1, MAX_OPSET)
+    n.int_attr("axis", -1, -64, 63)
+
+
 def _qlinear_concat(n: _Node) -> None:
     n.scale(0, "output scale")
     _zero_point(n, 1, dequantize=False)
@@ -561,6 +567,7 @@ NODE_CHECKS: dict[str, Callable[[_Node], None]] = {
     "QLinearGlobalAveragePool": _qoperator(((0, 1, 2),), (3, 4)),
     "QLinearLeakyRelu": _qoperator(((0, 1, 2),), (3, 4)),
     "QLinearSigmoid": _qoperator(((0, 1, 2),), (3, 4)),
+    "QLinearSoftmax": _qlinear_softmax,
     "QLinearConcat": _qlinear_concat,
     "Conv": _conv,
     "ConvInteger": _conv,

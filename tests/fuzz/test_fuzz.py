@@ -87,6 +87,11 @@ def _no_outputs(model: onnx.ModelProto) -> None:
     del model.graph.output[:]
 
 
+def _softmax_opset(model: onnx.ModelProto) -> None:
+    node = next(n for n in model.graph.node if n.op_type == "QLinearSoftmax")
+    node.attribute[0].CopyFrom(helper.make_attribute("opset", 0.5))
+
+
 def _per_axis_scale(model: onnx.ModelProto) -> None:
     _init(model, "conv1_w_scale", np.full(5, 0.01))
     _attr("conv1_w_DequantizeLinear", "axis", 0)(model)
@@ -133,6 +138,7 @@ MODEL_CASES = [
     ("qdq_pools", "rank-0 input", _input_dim(0, None), "rank 0"),
     ("qdq_pools", "Conv window larger than the input", _input_dim(2, 2), "conv'"),
     ("qdq_pools", "pool window larger than its input", _input_dim(2, 3), "maxpool'"),
+    ("mlp_softmax_qop", "QLinearSoftmax opset 0.5", _softmax_opset, "opset"),
     ("digits_int8", "unknown domain", _domain, "domain 'com.example'"),
     ("digits_int8", "opset 1", _opset(1), "opset 1"),
     ("digits_int8", "opset 999", _opset(999), "opset 999"),
