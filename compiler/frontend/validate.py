@@ -106,6 +106,9 @@ def _check_opsets(model: onnx.ModelProto) -> None:
 
 def _check_domains(graph: onnx.GraphProto) -> None:
     for node in graph.node:
+        if not node.op_type.isidentifier():  # a flipped byte: the error line must stay one
+            raise QfabError(f"node {node.name!r}: op type {node.op_type!r} is not a name (a "
+                            "corrupt file?)")
         if node.domain in STANDARD_DOMAINS:
             continue
         ops = CUSTOM_DOMAIN_OPS.get(node.domain)
