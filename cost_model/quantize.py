@@ -172,6 +172,21 @@ def data_inputs(graph: onnx.GraphProto) -> list:
     return [v for v in graph.input if v.name not in inits]
 
 
+def layer_specs(g: onnx.GraphProto, weights: QuantSpec | list[QuantSpec],
+                activations: QuantSpec | list[QuantSpec], verb: str):
+    """The MAC nodes, and a weight and an activation spec for each (one spec for all, or
+    one a layer)."""
+    macs = [n for n in g.node if n.op_type in MAC_OPS]
+    if not macs:
+        raise QfabError(f"the model has no Conv, Gemm or MatMul to {verb}")
+    w_specs = weights if isinstance(weights, list) else [weights] * len(macs)
+    a_specs = activations if isinstance(activations, list) else [activations] * len(macs)
+    if len(w_specs) != len(macs) or len(a_specs) != len(macs):
+        raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
+                        f"{len(w_specs)} weight and {len(a_specs)} activation specs")
+    return macs, w_specs, a_specs
+
+
 def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
                    activations: QuantSpec | list[QuantSpec],
                    samples: np.ndarray) -> onnx.ModelProto:
@@ -184,14 +199,7 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
     if len(inputs) != 1:
         raise QfabError(f"the quantizer handles one-input models (this one has "
                         f"{len(inputs)}: {', '.join(v.name for v in inputs)})")
-    macs = [n for n in g.node if n.op_type in MAC_OPS]
-    if not macs:
-        raise QfabError("the model has no Conv, Gemm or MatMul to quantize")
-    w_specs = weights if isinstance(weights, list) else [weights] * len(macs)
-    a_specs = activations if isinstance(activations, list) else [activations] * len(macs)
-    if len(w_specs) != len(macs) or len(a_specs) != len(macs):
-        raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
-                        f"{len(w_specs)} weight and {len(a_specs)} activation specs")
+    macs, w_specs, a_specs = layer_specs(g, weights, activations, "quantize")
     inits = {t.name: t for t in g.initializer}
     in_name = inputs[0].name
     quantize_after = [n.output[0] for n in g.node if n.op_type == "Relu"]

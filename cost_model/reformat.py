@@ -26,6 +26,7 @@ from qfab.cost_model.quantize import (
     QONNX_DOMAIN,
     QuantSpec,
     data_inputs,
+    layer_specs,
     minifloat_params,
     named_nodes,
 )
@@ -63,14 +64,7 @@ def reformat_qonnx(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
     model = named_nodes(model)
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    macs = [n for n in g.node if n.op_type in MAC_OPS]
-    if not macs:
-        raise QfabError("the model has no Conv, Gemm or MatMul to sweep")
-    w_specs = weights if isinstance(weights, list) else [weights] * len(macs)
-    a_specs = activations if isinstance(activations, list) else [activations] * len(macs)
-    if len(w_specs) != len(macs) or len(a_specs) != len(macs):
-        raise QfabError(f"per-layer widths: the model has {len(macs)} MAC layers, got "
-                        f"{len(w_specs)} weight and {len(a_specs)} activation specs")
+    macs, w_specs, a_specs = layer_specs(g, weights, activations, "sweep")
     readers: dict[str, list[onnx.NodeProto]] = {}
     for n in g.node:
         for t in n.input:
