@@ -194,9 +194,12 @@ def _active(firsts: list[int], lasts: list[int]) -> int:
 def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
                   hi: int) -> StageTiming:
     """``stage``'s figures from the trace of a chain's (or a skip path's) blocks
-    ``lo .. hi - 1``: its ``transfers`` a stream and ``steps`` a block."""
+    ``lo .. hi - 1``: its ``transfers`` a stream and ``steps`` a block. The run ends with
+    the accelerator's last output beat: a stage whose last beats a later window drops
+    (a pool's stride leaving a trailing row) is still busy then, to the run's end."""
     firsts = transfers[lo][::stage.in_beats]
     lasts = transfers[hi][stage.out_beats - 1::stage.out_beats]
+    lasts = lasts + [transfers[-1][-1]] * (len(firsts) - len(lasts))
     active = _active(firsts, lasts)
     steps = [t for i in range(lo, hi) for t in steps[i]]
     if not steps:

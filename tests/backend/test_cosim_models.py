@@ -66,3 +66,22 @@ def test_model_with_three_independent_convs():
         design = qfab.compile(model, output=f"Y_{i}")
         x = rng.integers(0, 256, (2, 1, 5, 5)).astype(np.uint8)
         _check(design, x, qfab.simulate(design, {f"X_{i}": x}))
+
+
+def test_pool_stride_drops_a_trailing_row(tmp_path):
+    """conv1 padded by 2 makes conv2's output 5x5, and the 2x2 stride-2 pool reads its
+    trailing row and column but uses neither: the accelerator's last output comes while the
+    stages before the pool still stream them, and the cycle model times them to the end of
+    the run (it raised on the stage spans before)."""
+    import onnx
+
+    model = onnx.load(DIGITS / "digits_int4.onnx")
+    conv1 = next(n for n in model.graph.node if n.op_type == "Conv")
+    next(a for a in conv1.attribute if a.name == "pads").ints[:] = [2, 2, 2, 2]
+    path = tmp_path / "padded.onnx"
+    onnx.save(model, path)
+    x = np.load(DIGITS / "sample_images.npy")[:3]
+    design = qfab.compile(path)
+    res = qfab.simulate(design, x)
+    _check(design, x, res)
+    assert np.array_equal(res.outputs["logits"], qfab.reference(path, x)["logits"])
