@@ -72,6 +72,7 @@ def _build(capsys, *args):
 
 def test_build_icebreaker_bitstream_fmax_and_cache(design, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("QFAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("QFAB_PROGRESS", "1")            # the suite silences them elsewhere
     status, first, err = _build(capsys, design)
     assert status == 0, err
     assert "qfab build: nextpnr-ice40" in err          # progress lines on stderr
