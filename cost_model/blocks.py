@@ -305,14 +305,19 @@ def _shift_add_lut(k: int, width: int) -> int:
     tree of shifted copies of a ``width``-bit ``x``): bits below an adder's higher operand
     shift pass through."""
     from qfab.hw.adder_graph import csd_digits
+    from qfab.hw.requant import balanced_sum
+
+    luts = 0
+
+    def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        """Two (lowest, top) bit spans summed: LUTs for the bits above the higher lowest."""
+        nonlocal luts
+        luts += max(a[1], b[1]) + 1 - max(a[0], b[0])
+        return min(a[0], b[0]), max(a[1], b[1]) + 1
 
     terms = [(s, s + width) for s, _ in csd_digits(k)]
-    luts = 0
-    while len(terms) > 1:
-        pairs = list(zip(terms[::2], terms[1::2], strict=False))
-        luts += sum(max(a[1], b[1]) + 1 - max(a[0], b[0]) for a, b in pairs)
-        terms = [(min(a[0], b[0]), max(a[1], b[1]) + 1) for a, b in pairs] \
-            + terms[len(terms) - len(terms) % 2:]
+    if terms:
+        balanced_sum(terms, add)
     return luts
 
 

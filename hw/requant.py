@@ -11,6 +11,8 @@ a constant bit select, a sticky OR and an increment.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,16 +47,20 @@ def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
     return np.broadcast_to(arr.astype(np.int64), (channels,)).copy()
 
 
+def balanced_sum(terms: list, add: Callable[[Any, Any], Any]) -> Any:
+    """``terms`` (at least one) summed pairwise level by level, an odd one out waiting a
+    level: the tree ``shift_add_product`` builds, which the cost model walks too."""
+    while len(terms) > 1:
+        terms = [add(a, b) for a, b in zip(terms[::2], terms[1::2], strict=False)] \
+            + terms[len(terms) - len(terms) % 2:]
+    return terms[0]
+
+
 def shift_add_product(x: Any, k: int) -> Any:
     """``x * k`` for a constant ``k`` as shifted copies of ``x`` in canonical signed digits,
     summed by a balanced tree: adders Yosys keeps in LUTs (a ``*`` would go to a DSP)."""
     terms = [x << s if sign > 0 else -(x << s) for s, sign in csd_digits(int(k))]
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        terms = [a + b for a, b in zip(terms[::2], terms[1::2], strict=False)] \
-            + terms[len(terms) - len(terms) % 2:]
-    return terms[0]
+    return balanced_sum(terms, operator.add) if terms else Const(0, 1)
 
 
 class Requantizer(wiring.Component):
