@@ -184,12 +184,13 @@ def sum_out_shape(spec: BlockSpec) -> Shape:
 
 
 def stream_order(shape: tuple[int, ...]) -> np.ndarray:
-    """NCHW (per sample) flat indices in channels-last streaming order."""
+    """NCHW (or NCL, a 1-D convolution's) per-sample flat indices in channels-last streaming
+    order: position by position, channels fastest."""
     per_sample = shape[1:]
     n = int(np.prod(per_sample))
-    if len(per_sample) == 3:
-        c, h, w = per_sample
-        return np.arange(n).reshape(c, h, w).transpose(1, 2, 0).ravel()
+    if len(per_sample) in (2, 3):
+        c = per_sample[0]
+        return np.arange(n).reshape(c, n // c).T.ravel()
     return np.arange(n)
 
 
@@ -340,7 +341,7 @@ class Planner:
             self.elems = want
 
     def channels(self, t: Tensor) -> int:
-        return t.shape[1] if len(t.shape) == 4 else int(np.prod(t.shape[1:]))
+        return t.shape[1] if len(t.shape) in (3, 4) else int(np.prod(t.shape[1:]))
 
     def take_bias(self, channels: int) -> np.ndarray:
         b = self.pending_bias
@@ -352,9 +353,7 @@ class Planner:
             if np.size(v) in (1, channels) else None
 
     def check_channel_order(self, node: Node, t: Tensor) -> None:
-        n = int(np.prod(t.shape[1:]))
-        expected = stream_order(t.shape) if len(t.shape) == 4 else np.arange(n)
-        if not np.array_equal(self.order, expected):
+        if not np.array_equal(self.order, stream_order(t.shape)):
             raise QfabError(f"node {node.name!r}: per-channel op on a re-ordered tensor")
 
     def finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:

@@ -96,8 +96,9 @@ def check_window_fits(imp, node, in_hw: tuple[int, int], out_hw: tuple[int, int]
 
 
 def conv_geometry(imp, node, x_shape, w_shape) -> dict:
-    if len(x_shape) != 4:
-        raise imp.error(node, f"only 2-D convolution is supported (input shape {x_shape})")
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise imp.error(node, f"only 1-D and 2-D convolution are supported (input shape "
+                              f"{x_shape}, weight shape {w_shape})")
     kh, kw = w_shape[2], w_shape[3]
     strides = list(imp.attr(node, "strides", [1, 1]))
     dil = list(imp.attr(node, "dilations", [1, 1]))
@@ -127,6 +128,12 @@ def conv_geometry(imp, node, x_shape, w_shape) -> dict:
 
 def conv(imp, node, x: Real, w: Const, bias_codes=None, bias_float=None) -> Real:
     xt = imp.tensor(x.tensor)
+    if len(xt.shape) == 3 and w.codes.ndim == 3:  # Conv1D: a 2-D conv of height 1
+        from qfab.compiler.frontend import conv1d
+
+        out = conv(imp, conv1d.node_2d(node), conv1d.lift(imp, node, x),
+                   conv1d.lift_weight(w), bias_codes, bias_float)
+        return conv1d.lower(imp, node, out)
     geo = conv_geometry(imp, node, xt.shape, w.codes.shape)
     out_shape = geo.pop("out_shape")
     return add_mac_layer(imp, node, "conv", x, w, out_axis_channels=w.codes.shape[0],

@@ -238,7 +238,16 @@ def _pool_geometry(imp, node, shape, kernel):
 def MaxPool(imp, node):
     v = imp.value(node, 0)
     r = v if isinstance(v, Codes) else imp.real(node, 0)  # QOperator pools raw codes
+    return [max_pool(imp, node, v, r)]
+
+
+def max_pool(imp, node, v, r):
     t = imp.tensor(r.tensor)
+    if len(t.shape) == 3 and isinstance(v, Real):  # MaxPooling1D: height 1
+        from qfab.compiler.frontend import conv1d
+
+        lifted = conv1d.lift(imp, node, r)
+        return conv1d.lower(imp, node, max_pool(imp, conv1d.node_2d(node), lifted, lifted))
     # max of codes is the max of values only for an integer format with a positive scale.
     if (not isinstance(t.fmt, IntFormat) or np.size(t.scale) > 1 or np.any(t.scale <= 0)
             or len(t.shape) != 4):
@@ -248,8 +257,8 @@ def MaxPool(imp, node):
                          zero_point=t.zero_point, axis=1)
     imp.graph.add_node("maxpool", node.name or node.output[0], [t.name], [out], **geo)
     if isinstance(v, Codes):
-        return [Codes(out.name)]
-    return [Real(out.name, r.lo, r.hi)]  # max commutes with the pending clamp
+        return Codes(out.name)
+    return Real(out.name, r.lo, r.hi)  # max commutes with the pending clamp
 
 
 @handles("AveragePool", "GlobalAveragePool")
@@ -261,6 +270,11 @@ def average_pool(imp, node, r: Real, whole: bool) -> Real:
     """The window (or, ``whole``, the whole plane) sum, exactly; the 1/count is a scale."""
     name = imp.materialize(r, node.name)
     t = imp.tensor(name)
+    if len(t.shape) == 3:  # AveragePooling1D: height 1
+        from qfab.compiler.frontend import conv1d
+
+        lifted = conv1d.lift(imp, node, Real(name))
+        return conv1d.lower(imp, node, average_pool(imp, conv1d.node_2d(node), lifted, whole))
     if isinstance(t.fmt, Acc) or np.size(t.scale) > 1 or len(t.shape) != 4:
         raise imp.error(node, "needs a per-tensor quantized 4-D input")
     if whole:

@@ -329,12 +329,13 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
         qdq,
         qonnx,
     )
+    from qfab.compiler.frontend.channels_last import channels_first
     from qfab.compiler.frontend.validate import validate_model
 
     if isinstance(input_format, str):
         from qfab.compiler.frontend.input_format import parse_input_format
 
         input_format = parse_input_format(input_format)
-    model = load_model(model)
+    model = channels_first(load_model(model))
     validate_model(model)
     return Importer(model, input_format).run()

@@ -37,6 +37,9 @@ CUSTOM_DOMAIN_OPS: dict[str, frozenset[str]] = {
     "finn.custom_op.general": QONNX_OPS,  # FINN's name for the same ops
     "finn": QONNX_OPS,  # older FINN exports (qonnx reads it as its general domain)
     "onnx.brevitas": QONNX_OPS,  # older Brevitas exports (qonnx aliases it too)
+    # Rewritten into standard ops before validation (channels_last.py); a node left here
+    # was one the rewrite could not read.
+    "qonnx.custom_op.channels_last": frozenset({"Conv", "MaxPool", "BatchNormalization"}),
     "com.microsoft": frozenset({
         "QLinearAdd", "QLinearMul", "QGemm", "QLinearConcat", "QLinearAveragePool",
         "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearSigmoid", "QLinearSoftmax",

@@ -1,0 +1,289 @@
+"""Channels-last models in channels-first form: an ONNX rewrite run before import.
+
+Keras computes channels-last (NHWC). Its exports reach ONNX in two forms: qonnx's channels-last
+ops (domain ``qonnx.custom_op.channels_last``: Conv, MaxPool, BatchNormalization, each the
+standard op between a transpose to channels-first and one back, the Conv's weight in [O, kh,
+kw, I] too), and tf2onnx's standard ops with Transpose nodes around them. Both become standard
+ops between transposes here; then each transpose moves through the elementwise ops after it
+(Quant, Relu, a Mul by a per-channel constant, ...) until it meets the transpose that undoes
+it, and both vanish. What stays is a transpose at a graph input, moved up to it through the
+quantizer (the host transposes the float input before quantizing it), and transposes on codes
+before a Flatten (no hardware: the stream keeps its order and the next dense layer's weights
+are permuted to match, plan.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+CHANNELS_LAST_DOMAIN = "qonnx.custom_op.channels_last"
+CHANNELS_LAST_OPS = ("Conv", "MaxPool", "BatchNormalization")
+# Ops computing each element from the same element of input 0 and constants (the other
+# inputs) that broadcast: a transpose moves through them with the constants transposed.
+UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Elu", "Selu", "Identity",
+         "Quant", "IntQuant", "BipolarQuant", "Trunc", "FloatQuant", "Clip", "Cast",
+         "QuantizeLinear", "DequantizeLinear"}
+BINARY = {"Mul", "Add", "Sub", "Div"}  # with a constant on either side
+_AXIS_OPS = {"QuantizeLinear", "DequantizeLinear"}  # a 1-D per-channel scale names its axis
+
+
+def to_first(rank: int) -> list[int]:
+    """The perm taking channels-last to channels-first (NHWC -> NCHW, NLC -> NCL)."""
+    return [0, rank - 1, *range(1, rank - 1)]
+
+
+def to_last(rank: int) -> list[int]:
+    return [0, *range(2, rank), 1]
+
+
+def channels_first(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its channels-last ops made standard and the transposes that cancel
+    removed; the model itself when it has neither channels-last ops nor transposes."""
+    if not any(n.domain == CHANNELS_LAST_DOMAIN or n.op_type == "Transpose"
+               for n in model.graph.node):
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    rewriter = _Rewriter(out.graph)
+    try:
+        rewriter.expand()
+        rewriter.sink()
+        rewriter.hoist_to_inputs()
+    except (IndexError, ValueError, KeyError, TypeError):
+        return model  # malformed: the validator names the problem in the model as given
+    if not rewriter.changed:
+        return model
+    rewriter.write_back()
+    return out
+
+
+class _Rewriter:
+    def __init__(self, graph: onnx.GraphProto):
+        self.graph = graph
+        self.nodes = list(graph.node)
+        self.inits = {t.name: t for t in graph.initializer}
+        self.outputs = {o.name for o in graph.output}
+        self.input_ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in graph.input}
+        self.changed = False
+        self._count = 0
+
+    def fresh(self, base: str) -> str:
+        taken = {o for n in self.nodes for o in n.output} | set(self.inits) | \
+            set(self.input_ranks)
+        while True:
+            self._count += 1
+            name = f"{base}_cf{self._count}"
+            if name not in taken:
+                return name
+
+    def producer(self, tensor: str) -> onnx.NodeProto | None:
+        return next((n for n in self.nodes if tensor in n.output), None)
+
+    def readers(self, tensor: str) -> list[onnx.NodeProto]:
+        return [n for n in self.nodes if tensor in n.input]
+
+    def const(self, name: str) -> np.ndarray | None:
+        if name in self.inits:
+            return numpy_helper.to_array(self.inits[name])
+        p = self.producer(name)
+        if p is not None and p.op_type == "Constant" and p.attribute and \
+                p.attribute[0].type == onnx.AttributeProto.TENSOR:
+            return numpy_helper.to_array(p.attribute[0].t)
+        return None
+
+    def rank(self, tensor: str) -> int:
+        """The rank of ``tensor``, from the graph input or window op it comes from through
+        ops that keep the rank (4, an image, when nothing says)."""
+        for _ in range(len(self.nodes) + 1):
+            if tensor in self.input_ranks:
+                return self.input_ranks[tensor]
+            p = self.producer(tensor)
+            if p is None:
+                break
+            kernel = _attr(p, "kernel_shape")
+            if kernel:
+                return len(kernel) + 2
+            if p.op_type == "Transpose" and _perm(p):
+                return len(_perm(p))
+            if not p.input:
+                break
+            tensor = p.input[0]
+        return 4
+
+    # ---- expanding the channels-last ops -----------------------------------------------
+    def expand(self) -> None:
+        for node in [n for n in self.nodes if n.domain == CHANNELS_LAST_DOMAIN
+                     and n.op_type in CHANNELS_LAST_OPS]:
+            kernel = _attr(node, "kernel_shape")
+            rank = len(kernel) + 2 if kernel else self.rank(node.input[0])
+            at = self.nodes.index(node)
+            before = []
+            x = self.fresh(node.input[0])
+            before.append(_transpose(node.input[0], x, to_first(rank)))
+            node.input[0] = x
+            if node.op_type == "Conv":  # its weight is channels-last too: [O, kh, kw, I]
+                w = self.fresh(node.input[1])
+                before.append(_transpose(node.input[1], w, to_first(rank)))
+                node.input[1] = w
+            y = self.fresh(node.output[0])
+            after = _transpose(y, node.output[0], to_last(rank))
+            node.output[0] = y
+            node.domain = ""
+            self.nodes[at:at + 1] = [*before, node, after]
+            self.changed = True
+
+    # ---- moving transposes down, where they cancel ---------------------------------------
+    def sink(self) -> None:
+        moved = True
+        while moved:
+            moved = False
+            for t in [n for n in self.nodes if n.op_type == "Transpose"]:
+                if t in self.nodes and self._sink_one(t):
+                    moved = self.changed = True
+
+    def _sink_one(self, t: onnx.NodeProto) -> bool:
+        perm = _perm(t)
+        readers = self.readers(t.output[0])
+        if perm is None or t.output[0] in self.outputs or len(readers) != 1:
+            return False
+        (e,) = readers
+        if e.op_type == "Transpose" and len(_perm(e) or ()) == len(perm):
+            self._merge(t, e, perm)
+            return True
+        consts = self._moved_consts(e, t.output[0], perm, inverse=True)
+        if consts is None:
+            return False
+        # x -> T -> e -> y   becomes   x -> e' -> T -> y
+        for i, name in enumerate(e.input):
+            if name == t.output[0]:
+                e.input[i] = t.input[0]
+            elif i in consts:
+                e.input[i] = consts[i]
+        _remap_axis(e, perm)
+        moved = self.fresh(e.output[0])
+        t.input[0], t.output[0], e.output[0] = moved, e.output[0], moved
+        self.nodes.remove(t)
+        self.nodes.insert(self.nodes.index(e) + 1, t)
+        return True
+
+    def _merge(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> None:
+        """Transpose(perm) then Transpose(q): one transpose, or none when they cancel."""
+        q = _perm(e)
+        combined = [perm[i] for i in q]
+        self.nodes.remove(t)
+        if combined == list(range(len(combined))) and e.output[0] not in self.outputs:
+            self.nodes.remove(e)
+            for n in self.nodes:
+                for i, name in enumerate(n.input):
+                    if name == e.output[0]:
+                        n.input[i] = t.input[0]
+            return
+        e.input[0] = t.input[0]
+        del e.attribute[:]
+        e.attribute.append(helper.make_attribute("perm", combined))
+
+    def _moved_consts(self, e: onnx.NodeProto, data: str, perm: list[int],
+                      inverse: bool) -> dict[int, str] | None:
+        """New constant inputs of ``e`` when a transpose by ``perm`` moves across it (past
+        it, ``inverse``; or before it), or None when it cannot move."""
+        if e.op_type not in UNARY | BINARY or e.output[0] in self.outputs:
+            return None
+        data_at = [i for i, name in enumerate(e.input) if name == data]
+        if len(data_at) != 1 or (e.op_type in UNARY and data_at != [0]):
+            return None
+        if e.op_type in _AXIS_OPS and _attr(e, "axis") is None and any(
+                (c := self.const(n)) is not None and c.ndim == 1 and c.size > 1
+                for n in e.input[1:]):
+            return None  # opset < 13 per-channel form: leave it to the importer's checks
+        rank, consts = len(perm), {}
+        order = list(np.argsort(perm)) if inverse else list(perm)
+        for i, name in enumerate(e.input):
+            if i in data_at or not name:
+                continue
+            c = self.const(name)
+            if c is None or c.ndim > rank:
+                return None
+            if c.size <= 1 or e.op_type in _AXIS_OPS:
+                continue  # a scalar, or a 1-D per-axis parameter (its axis is remapped)
+            full = c.reshape((1,) * (rank - c.ndim) + c.shape).transpose(order)
+            new = self.fresh(name)
+            self.inits[new] = numpy_helper.from_array(np.ascontiguousarray(full), new)
+            consts[i] = new
+        return consts
+
+    # ---- moving the transposes left at a graph input onto it -----------------------------
+    def hoist_to_inputs(self) -> None:
+        for t in [n for n in self.nodes if n.op_type == "Transpose"]:
+            chain = self._chain_to_input(t)
+            perm = _perm(t)
+            if not chain or perm is None:
+                continue
+            for e, data in reversed(chain):  # x -> e -> T -> y  becomes  x -> T -> e' -> y
+                consts = self._moved_consts(e, e.input[data], perm, inverse=False)
+                for i, name in consts.items():
+                    e.input[i] = name
+                _remap_axis(e, list(np.argsort(perm)))
+                moved = self.fresh(t.input[0])
+                src, out = e.input[data], t.output[0]
+                e.input[data], e.output[0] = moved, out
+                t.input[0], t.output[0] = src, moved
+                self.nodes.remove(t)
+                self.nodes.insert(self.nodes.index(e), t)
+            self.changed = True
+
+    def _chain_to_input(self, t: onnx.NodeProto) -> list[tuple[onnx.NodeProto, int]]:
+        """The elementwise ops between a graph input and ``t`` (first to last, each with
+        the index of its data input), each read only by the next, when ``t`` can move up to
+        the input through them."""
+        chain, tensor = [], t.input[0]
+        perm = _perm(t)
+        while tensor not in self.input_ranks:
+            p = self.producer(tensor)
+            data = [i for i, name in enumerate(p.input) if name and self.const(name) is None] \
+                if p is not None else []
+            if len(data) != 1 or len(self.readers(tensor)) != 1 or perm is None or \
+                    self._moved_consts(p, p.input[data[0]], perm, inverse=False) is None:
+                return []
+            chain.insert(0, (p, data[0]))
+            tensor = p.input[data[0]]
+        return chain
+
+    def write_back(self) -> None:
+        g = self.graph
+        del g.node[:]
+        g.node.extend(self.nodes)
+        used = {i for n in self.nodes for i in n.input}
+        keep = [t for name, t in self.inits.items() if name in used]
+        del g.initializer[:]
+        g.initializer.extend(keep)
+        del g.value_info[:]  # shapes of moved tensors changed; the importer infers its own
+
+
+def _attr(node: onnx.NodeProto, name: str):
+    for a in node.attribute:
+        if a.name == name:
+            return list(a.ints) if a.type == onnx.AttributeProto.INTS else \
+                helper.get_attribute_value(a)
+    return None
+
+
+def _perm(node: onnx.NodeProto) -> list[int] | None:
+    """A Transpose's perm when it is one (a Transpose without it reverses the axes, of a
+    rank this rewrite may not know: left as it is)."""
+    perm = _attr(node, "perm")
+    return perm if perm is not None and sorted(perm) == list(range(len(perm))) else None
+
+
+def _transpose(x: str, y: str, perm: list[int]) -> onnx.NodeProto:
+    return helper.make_node("Transpose", [x], [y], name=y, perm=perm)
+
+
+def _remap_axis(e: onnx.NodeProto, perm: list[int]) -> None:
+    """A QuantizeLinear/DequantizeLinear axis on ``transpose(x, perm)``, as an axis of x."""
+    if e.op_type not in _AXIS_OPS:
+        return
+    for a in e.attribute:
+        if a.name == "axis":
+            a.i = perm[a.i % len(perm)]

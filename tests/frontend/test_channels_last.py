@@ -1,0 +1,64 @@
+"""The channels-last rewrite (compiler/frontend/channels_last.py): transposes moved through
+elementwise ops with per-channel constants and cancelled, checked against qonnx's execution
+of the model before and after."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from qfab.compiler.frontend.channels_last import channels_first
+from qonnx_graphs import Builder, qonnx_run
+
+import qfab
+from qfab.errors import QfabError
+
+pytest.importorskip("qonnx")
+
+
+def _tf2onnx_style(rng) -> onnx.ModelProto:
+    """NHWC input; transposes around the Conv and the MaxPool as tf2onnx writes them, a
+    per-channel Mul and Add (a folded BatchNorm) and a ReLU on the channels-last tensor."""
+    b = Builder()
+    h = b.quant(b.node("Transpose", ["x"], perm=[0, 3, 1, 2]), 2.0 ** -6, 8, signed=0)
+    w = b.quant(b.weight(rng.normal(0, 1, (3, 2, 3, 3))), 2.0 ** -2, 4, narrow=1)
+    h = b.node("Transpose", [b.node("Conv", [h, w], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+               perm=[0, 2, 3, 1])
+    h = b.node("Mul", [h, b.const(rng.uniform(0.5, 1.5, 3))])
+    h = b.node("Add", [b.const(rng.normal(0, 1, (1, 1, 3))), h])
+    h = b.quant(b.node("Relu", [h]), 2.0 ** -3, 4, signed=0)
+    h = b.node("MaxPool", [b.node("Transpose", [h], perm=[0, 3, 1, 2])], kernel_shape=[2, 2],
+               strides=[2, 2])
+    h = b.node("Flatten", [b.node("Transpose", [h], perm=[0, 2, 3, 1])])
+    w = b.quant(b.weight(rng.normal(0, 1, (12, 4))), 2.0 ** -2, 4, narrow=1)
+    return b.model((1, 4, 4, 2), b.quant(b.node("MatMul", [h, w]), 2.0 ** -2, 8))
+
+
+def test_transposes_cancel_through_per_channel_constants():
+    rng = np.random.default_rng(0)
+    model = _tf2onnx_style(rng)
+    rewritten = channels_first(model)
+    ops = [n.op_type for n in rewritten.graph.node]
+    # One transpose onto the input (the host's), one before the Flatten (the stream order).
+    assert ops.count("Transpose") == 2 and ops.index("Transpose") == 0
+    x = rng.uniform(0, 1, (6, 1, 4, 4, 2)).astype(np.float32)
+    before = np.concatenate([qonnx_run(model, xi) for xi in x])
+    after = np.concatenate([qonnx_run(rewritten, xi) for xi in x])
+    assert np.array_equal(before, after)
+    (got,) = qfab.reference(model, x[:, 0]).values()
+    assert np.array_equal(got, before)
+
+
+def test_model_without_transposes_is_untouched():
+    b = Builder()
+    model = b.model((1, 4), b.quant("x", 0.5, 4))
+    assert channels_first(model) is model
+
+
+def test_conv3d_names_the_node():
+    b = Builder()
+    h = b.quant("x", 2.0 ** -6, 8, signed=0)
+    w = b.quant(b.weight(np.ones((2, 1, 1, 1, 1))), 1.0, 4)
+    model = b.model((1, 1, 2, 2, 2), b.node("Conv", [h, w], kernel_shape=[1, 1, 1]))
+    with pytest.raises(QfabError, match=r"Conv node .conv\d+.: only 1-D and 2-D convolution"):
+        qfab.reference(model, np.zeros((1, 1, 2, 2, 2), np.float32))
