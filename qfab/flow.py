@@ -23,7 +23,7 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
             output: str | None = None, soc: bool = True, input_format: str | None = None,
             target_ii: int | None = None, max_utilization: float | None = None,
-            dsp_budget: int | None = None):
+            dsp_budget: int | None = None, progress=None):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
@@ -38,7 +38,21 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     the chain's output or computed from it on the control core (logits and their softmax),
     else ``output`` names the one to build (with the part of the graph it depends on).
     ``input_format`` is the number format of a float graph input the model does not quantize
-    (``fixed<16,6>``...)."""
+    (``fixed<16,6>``...).
+
+    Long steps (the cycle model, Verilog generation, the firmware build) say what runs every
+    few seconds: ``progress`` as in :func:`simulate`."""
+    from qfab.progress import progress_to
+
+    with progress_to(progress):
+        return _compile(model, board, target_fps, out_dir, max_pe=max_pe, max_simd=max_simd,
+                        output=output, soc=soc, input_format=input_format,
+                        target_ii=target_ii, max_utilization=max_utilization,
+                        dsp_budget=dsp_budget)
+
+
+def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc,
+             input_format, target_ii, max_utilization, dsp_budget):
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design

@@ -161,9 +161,12 @@ def soc_verilog(design, rom: tuple[int, ...]) -> str:
 def build_soc(design, out_dir: Path | None = None) -> tuple[Path, str]:
     """Firmware and soc.v for ``design`` in ``out_dir`` (a temporary folder when None);
     returns the firmware ELF and the Verilog text."""
+    from qfab.progress import ticking
+
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="qfab-soc-"))
-    elf, rom = build_firmware(design, out_dir)
-    text = soc_verilog(design, rom)
+    with ticking("building the firmware and writing the SoC's Verilog"):
+        elf, rom = build_firmware(design, out_dir)
+        text = soc_verilog(design, rom)
     (out_dir / "soc.v").write_text(text)
     return elf, text

@@ -73,3 +73,14 @@ def test_simulate_hands_lines_to_a_callback(at_once):
                  f"simulating {2 * design.plan.in_beats} input beats of accel in Verilator"):
         assert step in said
     assert any(line.endswith(" s") and "done in" in line for line in lines)
+
+
+def test_compile_hands_lines_to_a_callback(at_once, tmp_path, capsys):
+    model = ROOT / "examples" / "tiny" / "mlp_int2.onnx"
+    lines = []
+    qfab.compile(model, out_dir=tmp_path / "out", soc=False, progress=lines.append)
+    said = "\n".join(lines)
+    assert "running the cycle model on 2 inferences" in said
+    assert "elaborating the accelerator and writing its Verilog" in said
+    qfab.compile(model, out_dir=tmp_path / "quiet", soc=False, progress=False)
+    assert capsys.readouterr().err == ""
