@@ -165,7 +165,7 @@ def synthesize_file(path: str | os.PathLike, family: str, *,
 
 def synthesize_component(component, family: str, *, cache: bool = True) -> SynthResult:
     """Convert an Amaranth component to Verilog (top ``top``) and synthesize it."""
-    from amaranth.back import verilog
+    from qfab.hw._verilog import convert
 
-    text = verilog.convert(component, name="top", emit_src=False)
+    text = convert(component, name="top", emit_src=False)
     return synthesize(text, family, top="top", cache=cache)

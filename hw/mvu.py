@@ -21,6 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._rom import rom_init
 from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
@@ -223,10 +224,10 @@ class MatrixVectorUnit(wiring.Component):
         """Exact results for ``vectors`` ``[..., MW]``: ``[..., MH]`` int64."""
         return mvu_model(self._weights, vectors, self._multiplier)
 
-    def _weight_init(self) -> list:
+    def _weight_words(self) -> np.ndarray:
+        """The weight ROM's words [NF x SF, PE, SIMD], neuron fold major."""
         w = self._weights.reshape(self.neuron_folds, self._pe, self.synapse_folds, self._simd)
-        return [w[nf, :, sf, :].tolist()
-                for nf in range(self.neuron_folds) for sf in range(self.synapse_folds)]
+        return w.transpose(0, 2, 1, 3).reshape(-1, self._pe, self._simd)
 
     def _adder_tree(self, terms: list) -> Any:
         # Sums wrap modulo the accumulator width: exact whenever the true sum fits.
@@ -257,7 +258,8 @@ class MatrixVectorUnit(wiring.Component):
         i_s, o_s = self.i_stream, self.o_stream
 
         m.submodules.weight_mem = w_mem = Memory(
-            shape=w_layout, depth=nf_count * sf_count, init=self._weight_init())
+            shape=w_layout, depth=nf_count * sf_count,
+            init=rom_init(w_layout, self._weight_words()))
         w_rd = w_mem.read_port(domain="sync")
 
         o_layout = data.ArrayLayout(self._acc_shape, pe)

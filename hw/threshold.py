@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._rom import rom_init
 from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import shape_for_range, shape_range
 
@@ -179,10 +180,9 @@ class Thresholder(wiring.Component):
         if not self._uses_rom:
             lanes = [[Const(int(t)) for t in thr[p if folds == 1 else 0]] for p in range(pe)]
         else:
+            layout = data.ArrayLayout(data.ArrayLayout(self._threshold_shape, n_thr), pe)
             m.submodules.thresholds = rom = Memory(
-                shape=data.ArrayLayout(data.ArrayLayout(self._threshold_shape, n_thr), pe),
-                depth=folds,
-                init=[thr[f * pe:(f + 1) * pe].tolist() for f in range(folds)])
+                shape=layout, depth=folds, init=rom_init(layout, thr.reshape(folds, pe, n_thr)))
             rd = rom.read_port(domain="sync")
             fold = Signal(range(folds))
             with m.If(i_s.valid & i_s.ready):

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from amaranth.back import verilog as amaranth_verilog
 from amaranth.lib import wiring
 from cocotb_tools.runner import get_results
+from qfab.hw._verilog import convert
 from qfab.sim.cocotb_top import INPUT_FILE, JOB_FILE, RESULT_FILE
 from qfab.sim.harness import (
     COUNTER_BITS,
@@ -150,7 +150,7 @@ def cosim_verilog(accel: wiring.Component, *, name: str = "accel", in_depth: int
     """
     harness = CosimHarness(accel, in_depth=in_depth, out_depth=out_depth, accel_name=name)
     header = describe(accel, in_depth=in_depth, out_depth=out_depth, top=TOP).header()
-    return header + "\n" + amaranth_verilog.convert(harness, name=TOP, emit_src=False)
+    return header + "\n" + convert(harness, name=TOP, emit_src=False)
 
 
 def _load_verilog(source: str | Path) -> str:

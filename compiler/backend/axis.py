@@ -14,11 +14,11 @@ AXIS_TOP = "qfab_axis"
 
 def axis_verilog(design) -> str:
     """The Verilog of ``design``'s accelerator wrapped in AXI4-Stream ports."""
-    from amaranth.back import verilog
+    from qfab.hw._verilog import convert
     from qfab.hw.axis import AxisWrapper
 
     wrapper = AxisWrapper(design.accelerator(), out_beats=design.plan.out_beats)
-    return verilog.convert(wrapper, name=AXIS_TOP, emit_src=False)
+    return convert(wrapper, name=AXIS_TOP, emit_src=False)
 
 
 def write_axis(design, out_dir: str | os.PathLike) -> Path:

@@ -58,12 +58,12 @@ class Design:
         return Accelerator(self.plan)
 
     def verilog(self) -> str:
-        from amaranth.back import verilog
+        from qfab.hw._verilog import convert
 
         from qfab.progress import ticking
 
         with ticking("elaborating the accelerator and writing its Verilog"):
-            return verilog.convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+            return convert(self.accelerator(), name=TOP_NAME, emit_src=False)
 
     # ---- tensors <-> stream beats ------------------------------------------------------
     def to_beats(self, codes: np.ndarray) -> np.ndarray:

@@ -151,11 +151,11 @@ def rom_words(hex_path: Path) -> tuple[int, ...]:
 
 def soc_verilog(design, rom: tuple[int, ...]) -> str:
     """The SoC with ``design``'s accelerator and ``rom`` as its boot ROM, as Verilog."""
-    from amaranth.back import verilog
+    from qfab.hw._verilog import convert
     from qfab.hw.soc.accel_soc import AcceleratorSoc
 
-    return verilog.convert(AcceleratorSoc(design.accelerator(), rom_init=rom), name="qfab_soc",
-                           emit_src=False)
+    return convert(AcceleratorSoc(design.accelerator(), rom_init=rom), name="qfab_soc",
+                   emit_src=False)
 
 
 def build_soc(design, out_dir: Path | None = None) -> tuple[Path, str]:

@@ -138,6 +138,6 @@ class Soc(wiring.Component):
 
 def soc_verilog(soc: Soc | None = None, *, name: str = "qfab_soc") -> str:
     """Verilog for ``soc`` (the default SoC when None), top module called ``name``."""
-    from amaranth.back import verilog
+    from qfab.hw._verilog import convert
 
-    return verilog.convert(soc if soc is not None else Soc(), name=name)
+    return convert(soc if soc is not None else Soc(), name=name)
