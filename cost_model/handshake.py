@@ -272,6 +272,16 @@ class _GlobalSum(_Block):
     def ready(self, out_ready: bool) -> bool:
         return self.pixel != self.pixels - 1 or not self.o_valid or out_ready
 
+    def quiet(self, in_valid: bool, out_ready: bool) -> int:
+        # Taking beats before the last pixel's: only the counters count, o_valid stays.
+        if not in_valid or (self.o_valid and out_ready) or self.pixel == self.pixels - 1:
+            return 0
+        return (self.pixels - 1 - self.pixel) * self.groups - self.group - 1
+
+    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
+        self.pixel, self.group = divmod(self.pixel * self.groups + self.group + ticks,
+                                        self.groups)
+
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
         if self.o_valid and out_ready:
             self.o_valid = False

@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
-from qfab.hw._rom import rom_init
+from qfab.hw._rom import rom_words
 from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
@@ -258,9 +258,10 @@ class MatrixVectorUnit(wiring.Component):
         i_s, o_s = self.i_stream, self.o_stream
 
         m.submodules.weight_mem = w_mem = Memory(
-            shape=w_layout, depth=nf_count * sf_count,
-            init=rom_init(w_layout, self._weight_words()))
+            shape=w_layout.size, depth=nf_count * sf_count,
+            init=rom_words(w_layout, self._weight_words()))
         w_rd = w_mem.read_port(domain="sync")
+        w_data = w_layout(w_rd.data)
 
         o_layout = data.ArrayLayout(self._acc_shape, pe)
         skid = OutputSkid(m, o_s, o_layout)
@@ -315,7 +316,7 @@ class MatrixVectorUnit(wiring.Component):
         valid2, first2, last2 = Signal(), Signal(), Signal()
         # (the decoders add comb logic: built outside any m.If, so it is not gated)
         sums = [Signal(self._acc_shape, name=f"sum{p}") for p in range(pe)]
-        trees = [self._fold_sum(m, x1, w_rd.data[p]) for p in range(pe)]
+        trees = [self._fold_sum(m, x1, w_data[p]) for p in range(pe)]
         with m.If(advance):
             m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
             m.d.sync += [sums[p].eq(trees[p]) for p in range(pe)]

@@ -19,7 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
-from qfab.hw._rom import rom_init
+from qfab.hw._rom import rom_words
 from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import shape_for_range, shape_range
 
@@ -182,15 +182,17 @@ class Thresholder(wiring.Component):
         else:
             layout = data.ArrayLayout(data.ArrayLayout(self._threshold_shape, n_thr), pe)
             m.submodules.thresholds = rom = Memory(
-                shape=layout, depth=folds, init=rom_init(layout, thr.reshape(folds, pe, n_thr)))
+                shape=layout.size, depth=folds,
+                init=rom_words(layout, thr.reshape(folds, pe, n_thr)))
             rd = rom.read_port(domain="sync")
+            rd_data = layout(rd.data)
             fold = Signal(range(folds))
             with m.If(i_s.valid & i_s.ready):
                 m.d.sync += fold.eq(fold + 1)
                 with m.If(fold == folds - 1):
                     m.d.sync += fold.eq(0)
             m.d.comb += [rd.addr.eq(fold), rd.en.eq(advance)]
-            lanes = [[rd.data[p][i] for i in range(n_thr)] for p in range(pe)]
+            lanes = [[rd_data[p][i] for i in range(n_thr)] for p in range(pe)]
 
         # stage 2: compare against every threshold and count, into the output register
         result = Signal(o_layout)
