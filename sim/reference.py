@@ -38,11 +38,11 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
     if isinstance(t.fmt, Acc):
         return codes
     if isinstance(t.fmt, MinifloatFormat) and not np.isfinite(t.fmt.decode(codes)).all():
-        # qfab's minifloat requantizers do not saturate as QuantizeLinear's saturate=1
-        # does: a value past the format's range becomes NaN or infinity here.
+        # A quantizer with saturate=0 makes a value past the format's range NaN or
+        # infinity (as ONNX defines), which integer arithmetic cannot carry.
         raise QfabError(f"tensor {t.name!r}: a {t.fmt} NaN or infinity reaches an integer "
-                        "layer (a value beyond the format's range, which qfab does not "
-                        "saturate)")
+                        "layer (a value beyond the format's range, quantized with "
+                        "saturate=0)")
     return t.fmt.to_fixed(codes)
 
 

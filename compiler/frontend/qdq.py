@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from onnx import TensorProto
 from qfab.compiler.frontend import compute, dtypes
 from qfab.compiler.frontend.importer import handles
 from qfab.compiler.frontend.lowering import quantize_real
 from qfab.compiler.frontend.values import Cat, Codes, Const, FloatIn, Real, Sum
-from qfab.numerics import IntFormat
+from qfab.numerics import IntFormat, MinifloatFormat
 
 
 def _zero_point_type(imp, node, i: int, default: int) -> int:
@@ -53,6 +55,10 @@ def QuantizeLinear(imp, node):
     v = imp.value(node, 0)
     if isinstance(v, Codes):
         raise imp.error(node, "input is already quantized")
+    if saturate and isinstance(fmt, MinifloatFormat) and not isinstance(v, FloatIn):
+        # saturate=1 (the default): a value past the format's range becomes its largest
+        # finite value, not infinity or NaN. (A graph input's quantizer reads the attribute.)
+        fmt = dataclasses.replace(fmt, saturate=True)
     if isinstance(v, Sum | Cat):
         from qfab.compiler.frontend.float_ops import add_reals, concat_reals
 

@@ -7,6 +7,7 @@ Each model runs on the example input beside it plus a few seeded samples, so tha
 zero and saturating values all pass through every requantizer. One Verilator build a model.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def _simulate(model, x: np.ndarray):
 
 def test_mlp_fp8_minifloat_weights_activations_and_relu():
     x = _inputs(np.load(TINY / "mlp_fp8_input.npy"), 7, 1, 2.0)
+    x = np.concatenate([x, x[-2:] * 1e4])  # past E4M3FN's range: saturate=1 gives +-448
     design, result = _simulate(TINY / "mlp_fp8.onnx", x)
     for mvu in _blocks(design, "mvu"):
         # weights stored as 8-bit E4M3 codes, not as their exact fixed-point integers
@@ -55,12 +57,14 @@ def test_mlp_fp8_minifloat_weights_activations_and_relu():
     requants = _blocks(design, "minifloat_requant")
     assert len(requants) == 3
     assert [r.params["relu"] for r in requants] == [False, True, False]
-    assert requants[1].params["in_fmt"] == MinifloatFormat.E4M3FN
+    # QuantizeLinear's saturate=1: E4M3FN whose overflow is +-448, not NaN
+    assert requants[1].params["in_fmt"] == replace(MinifloatFormat.E4M3FN, saturate=True)
     # the hidden layer had negative values for the ReLU to remove
     graph = design.graph
     relu_in = graph.tensors[next(n for n in graph.nodes if n.attrs.get("relu")).inputs[0]]
     env = qfab.sim.reference.Reference(graph).run({graph.inputs[0]: x}, keep=True)
     assert (relu_in.fmt.decode(env[relu_in.name]) < 0).any()
+    assert (np.abs(relu_in.fmt.decode(env[relu_in.name])) == 448).any()  # some saturated
     assert len(np.unique(result.hw_codes)) > 8
 
 
@@ -175,5 +179,5 @@ def test_minifloat_requant_spec_is_what_the_block_takes(fmt):
     for spec in _blocks(design, "minifloat_requant"):
         block = make_block(spec)
         block._MustUse__silence = True  # asked for its parameters, never elaborated
-        assert block.fmt == getattr(MinifloatFormat, fmt)
+        assert block.fmt == replace(getattr(MinifloatFormat, fmt), saturate=True)  # saturate=1
         assert block.out_shape.width == 8

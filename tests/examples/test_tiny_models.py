@@ -78,7 +78,10 @@ def test_ops_types_and_docs(name: str) -> None:
         assert arrays(model)["input_zero_point"] != 0  # padding must pad the zero point
 
 
-def _fp8(values: np.ndarray) -> np.ndarray:
+def _fp8(values: np.ndarray, saturate: bool = True) -> np.ndarray:
+    """QuantizeLinear to E4M3FN: saturate=1 (the default) clamps to +-448; 0 overflows to NaN."""
+    if saturate:
+        values = np.clip(values, -448.0, 448.0)
     return values.astype(ml_dtypes.float8_e4m3fn).astype(np.float64)
 
 
@@ -94,14 +97,14 @@ def _int_q(
     return np.clip(np.round(ratio) + zero_point, lo, hi)
 
 
-def numpy_mlp_fp8(x: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+def numpy_mlp_fp8(x: np.ndarray, p: dict[str, np.ndarray], saturate: bool = True) -> np.ndarray:
     """float8 QDQ in float64: every product of two float8 values and every sum here is exact."""
-    h = _fp8(x / p["input_scale"]) * p["input_scale"]
+    h = _fp8(x / p["input_scale"], saturate) * p["input_scale"]
     h = h @ (p["fc1_w_quantized"].astype(np.float64) * p["fc1_w_scale"]).T
-    h = _fp8(h / p["fc1_out_scale"]) * p["fc1_out_scale"]
-    h = _fp8(np.maximum(h, 0.0) / p["relu_scale"]) * p["relu_scale"]
+    h = _fp8(h / p["fc1_out_scale"], saturate) * p["fc1_out_scale"]
+    h = _fp8(np.maximum(h, 0.0) / p["relu_scale"], saturate) * p["relu_scale"]
     y = h @ (p["fc2_w_quantized"].astype(np.float64) * p["fc2_w_scale"]).T
-    return _fp8(y / p["fc2_out_scale"]) * p["fc2_out_scale"]
+    return _fp8(y / p["fc2_out_scale"], saturate) * p["fc2_out_scale"]
 
 
 def numpy_mlp_int2(x: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
@@ -146,3 +149,17 @@ def test_onnxruntime_agrees_with_numpy(name: str) -> None:
     # Both are dequantized codes: equal as float32 values, exactly.
     np.testing.assert_array_equal(got, expected.astype(np.float32))
     assert len(np.unique(got)) > 1  # not a degenerate all-one-code output
+
+
+def test_mlp_fp8_reference_saturates_as_onnx() -> None:
+    """Inputs far past E4M3FN's range: every QuantizeLinear (saturate=1) clamps to +-448 in
+    qfab's reference as in ONNX's definition (its requantizers once overflowed to NaN)."""
+    from qfab.api import reference
+
+    x = np.load(TINY / "mlp_fp8_input.npy")
+    x = np.concatenate([x, x * 1e4, -x * 1e6]).astype(np.float32)
+    p = arrays(load("mlp_fp8"))
+    expected = numpy_mlp_fp8(x.astype(np.float64), p)
+    (got,) = reference(load("mlp_fp8"), x).values()
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert np.isnan(numpy_mlp_fp8(x.astype(np.float64), p, saturate=False)).any()
