@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+import multiprocessing
 import re
 import shutil
 import signal
@@ -26,7 +27,7 @@ import time
 import traceback
 import warnings
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
@@ -219,22 +220,64 @@ class Runner:
 
 
 def fuzz(n: int, seed: int, *, seconds: float | None = None, commands=COMMANDS,
-         progress=None) -> Report:
-    """Run up to ``n`` mutants of ``seed`` (stopping after ``seconds`` when given)."""
+         progress=None, jobs: int = 1) -> Report:
+    """Run up to ``n`` mutants of ``seed`` (stopping after ``seconds`` when given), in
+    ``jobs`` processes that take every ``jobs``-th mutant each."""
     report = Report()
+    start = time.monotonic()
+    if jobs == 1:
+        results = _shard(n, seed, seconds, commands, 0, 1)
+    else:
+        results = _parallel(n, seed, seconds, commands, jobs)
+    for mutant, outcomes in results:
+        report.add(mutant, outcomes)
+        report.seconds = time.monotonic() - start
+        if progress is not None:
+            progress(report)
+    return report
+
+
+def _shard(n: int, seed: int, seconds: float | None, commands, index: int, jobs: int):
+    """(mutant, outcomes) of mutants index, index + jobs, ... of the first ``n``."""
     runner = Runner(commands)
     start = time.monotonic()
     try:
-        for mutant in mutants(n, seed):
-            report.add(mutant, runner.run(mutant))
-            report.seconds = time.monotonic() - start
-            if progress is not None:
-                progress(report)
-            if seconds is not None and report.seconds > seconds:
+        for i, mutant in enumerate(mutants(n, seed)):
+            if seconds is not None and time.monotonic() - start > seconds:
                 break
+            if i % jobs == index:
+                yield mutant, runner.run(mutant)
     finally:
         runner.close()
-    return report
+
+
+def _worker(n, seed, seconds, commands, index, jobs, queue) -> None:
+    for mutant, outcomes in _shard(n, seed, seconds, commands, index, jobs):
+        # The model bytes stay here: the report needs only the mutant's label and flags.
+        queue.put((replace(mutant, model=b"", inputs=b""), outcomes))
+    queue.put(None)
+
+
+def _parallel(n: int, seed: int, seconds: float | None, commands, jobs: int):
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_worker, args=(n, seed, seconds, commands, i, jobs, queue))
+               for i in range(jobs)]
+    for w in workers:
+        w.start()
+    running = jobs
+    try:
+        while running:
+            item = queue.get()
+            if item is None:
+                running -= 1
+            else:
+                yield item
+    finally:
+        for w in workers:
+            w.join(timeout=5)
+            if w.is_alive():
+                w.kill()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--mutants", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes running mutants side by side (one a core)")
     parser.add_argument("--json", metavar="FILE", help="write the summary as JSON")
     parser.add_argument("--tracebacks", action="store_true",
                         help="print one traceback for each distinct crash")
@@ -263,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.mutants % 100 == 0:
             print(report.lines()[0], file=sys.stderr, flush=True)
 
-    report = fuzz(args.mutants, args.seed, seconds=args.seconds, progress=progress)
+    report = fuzz(args.mutants, args.seed, seconds=args.seconds, progress=progress,
+                  jobs=args.jobs)
     print("\n".join(report.lines()))
     if args.tracebacks:
         for where, trace in report.traces.items():
