@@ -86,6 +86,10 @@ class Matrix:
         return np.ascontiguousarray(self.w.T, np.float64) if self.small else None
 
     @functools.cached_property
+    def t_f32(self) -> np.ndarray | None:
+        return np.ascontiguousarray(self.w.T, np.float32) if self.small else None
+
+    @functools.cached_property
     def t_i64(self) -> np.ndarray | None:
         return np.ascontiguousarray(self.w.T, np.int64) if self.small else None
 
@@ -180,12 +184,31 @@ class Reference:
                 m, group = w.shape[0], node.attrs["group"]
                 self._weights[node.outputs[0]] = [Matrix(wg.reshape(m // group, -1))
                                                   for wg in np.split(w, group)]
+        # A conv or dense layer whose only reader is a requantizer: the two run together
+        # where that is provably exact (qfab.sim.reference_fused).
+        readers: dict[str, list[Node]] = {}
+        for node in graph.nodes:
+            for name in node.inputs:
+                readers.setdefault(name, []).append(node)
+        self._fused = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
+                       if n.op in ("conv", "dense") and n.outputs[0] not in graph.outputs
+                       and [r.op for r in readers.get(n.outputs[0], [])] == ["requant"]}
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
+        from qfab.sim.reference_fused import layer_requant
+
         env = dict(inputs)
         with _one_blas_thread():
             for node in self.graph.nodes:
+                if node.outputs[0] in env:  # the requantizer, run with its layer
+                    continue
                 ins = [env[i] for i in node.inputs]
+                req = None if keep else self._fused.get(node.outputs[0])
+                if req is not None:
+                    y = layer_requant(self, node, req, *ins)
+                    if y is not None:
+                        env[req.outputs[0]] = y
+                        continue
                 out = getattr(self, "_" + node.op)(node, *ins)
                 if len(node.outputs) == 1:
                     env[node.outputs[0]] = out
@@ -260,12 +283,14 @@ class Reference:
                 y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
                     * t.broadcast(np.asarray(t.scale, np.float32))
             else:
-                y = ((np.asarray(v) - t.broadcast(t.zero_point)).astype(np.float32)
-                     * np.float32(2.0**lsb)) * t.broadcast(np.asarray(t.scale, np.float32))
-        y = y.astype(np.float32)
+                y = (np.asarray(v) - t.broadcast(t.zero_point)).astype(np.float32)
+                if lsb:  # times 1.0 changes no float: one pass fewer
+                    y *= np.float32(2.0**lsb)
+                y *= t.broadcast(np.asarray(t.scale, np.float32))
+        y = y.astype(np.float32, copy=False)
         if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
             y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
-        return y.astype(node.attrs.get("dtype", "float32"))
+        return y.astype(node.attrs.get("dtype", "float32"), copy=False)
 
     # ---- integer ops -------------------------------------------------------------------
     def _conv(self, node: Node, x, zero_point=0):

@@ -1,0 +1,137 @@
+"""A convolution or dense layer and the requantizer after it, computed together in floating
+point where every step is provably exact: the reference's fast path for the common layer.
+
+The integer reference (:mod:`qfab.sim.reference`) takes a layer's accumulator to int64, lays it
+out channels first, then requantizes it in several int64 passes. Here, for a dyadic
+requantizer with one multiplier and shift per channel, the same integers come from fewer and
+cheaper passes, exact by these bounds (B the largest |accumulator|, the input's largest
+magnitude times the weights' largest row sum of magnitudes):
+
+- the products and every partial sum of the accumulator are integers of magnitude at most B,
+  so BLAS computes them exactly in float32 when B < 2**24 (else float64 when B < 2**53), in
+  any order and with or without fused multiply-adds;
+- ``u = acc + c``, with ``c`` the layer's bias plus the requantizer's bias less its input zero
+  point, is an integer below ``B + max|c|``; ``u * mult`` is exact while that times the
+  largest multiplier stays below 2**53, and multiplying by ``2**-shift`` (one factor
+  ``mult * 2**-shift`` a channel, itself exact) changes no significand bit: the float is
+  exactly ``u * mult / 2**shift``;
+- rounding that exact quotient with ``rint`` is round-half-even (``floor``: floor; ``floor(q +
+  0.5)``: half-up, exact while ``|u * mult| + 2**(shift - 1) < 2**53``), then the zero point
+  and the clamp are small integers.
+
+Outside those bounds (or for grouped convolutions, blocked parameters, minifloat outputs) the
+layer returns None and the reference runs the integer ops one by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.ir import Node
+from qfab.numerics import MinifloatFormat
+
+_F32_EXACT, _F64_EXACT = 2**24, 2**53
+_ROUNDINGS = ("half_even", "floor", "half_up")
+
+
+def _per_channel(value, channels: int) -> np.ndarray | None:
+    """``value`` (a scalar or one a channel) as int64 [channels], or None (blocked)."""
+    v = np.asarray(value)
+    if v.ndim > 1 and v.size != 1:
+        return None
+    if v.dtype == object and v.size and max(abs(int(e)) for e in v.ravel()) >= 2**62:
+        return None
+    return np.broadcast_to(v.reshape(-1).astype(np.int64), (channels,))
+
+
+def _requant_factors(req: Node, layer_bias, channels: int):
+    """(c, factor, zero point, lo, hi) of a per-channel dyadic requantizer, or None."""
+    a = req.attrs
+    if a.get("rounding") not in _ROUNDINGS or a.get("relu") or np.ndim(a["zero_point"]):
+        return None
+    parts = [_per_channel(a[k], channels) for k in ("in_zero_point", "bias_int", "mult", "shift")]
+    if any(p is None for p in parts):
+        return None
+    in_zp, bias_int, mult, shift = parts
+    if shift.min() <= 0 or shift.max() > 62:
+        return None
+    c = bias_int.astype(object) - in_zp.astype(object)
+    if layer_bias is not None:
+        bias = _per_channel(layer_bias, channels)
+        if bias is None:
+            return None
+        c = c + bias.astype(object)
+    if max(abs(int(e)) for e in c) >= 2**62:
+        return None
+    return (np.array(c, np.int64), mult, shift, int(a["zero_point"]), a["lo"], a["hi"])
+
+
+def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
+    """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
+    on ``x``, or None where the bounds above do not hold."""
+    from qfab.sim.reference import _bound, _pad, fixed
+
+    if ref.requant != "dyadic" or len(layer.inputs) != 1 or len(req.inputs) != 1:
+        return None
+    dst = ref._t(req.outputs[0])
+    if dst.fmt is None or isinstance(dst.fmt, MinifloatFormat):
+        return None
+    a = layer.attrs
+    weights = ref._weights[layer.outputs[0]]
+    if layer.op == "conv":
+        if a["group"] != 1:
+            return None
+        (m,) = weights
+    else:
+        m = weights
+        if len(ref._t(layer.outputs[0]).shape) != 2:
+            return None
+    if not m.small:
+        return None
+    channels = m.w.shape[0]
+    factors = _requant_factors(req, a["bias"], channels)
+    if factors is None:
+        return None
+    c, mult, shift, zero_point, lo, hi = factors
+    v = fixed(ref._t(layer.inputs[0]), x) - a["x_zero_point"]
+    acc_bound = _bound(v) * m.row_l1
+    num_bound = (acc_bound + int(np.abs(c).max())) * int(np.abs(mult).max())
+    top = int(shift.max())
+    if num_bound + 2 ** (top - 1) >= _F64_EXACT:
+        return None
+    if acc_bound < _F32_EXACT:
+        dtype, w_t = np.float32, m.t_f32
+    else:
+        dtype, w_t = np.float64, m.t_f64
+    if layer.op == "conv":
+        # Channels last before the windows: each window's (C, kh, kw) block is gathered
+        # from nearby memory (the weights' flattening order is C, kh, kw).
+        xs = _pad(v.astype(dtype), a["pads"], 0).transpose(0, 2, 3, 1)
+        kh, kw = a["weight"].shape[2:]
+        (sh, sw), (dh, dw) = a["strides"], a["dilations"]
+        win = np.lib.stride_tricks.sliding_window_view(
+            xs, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+        n, oh, ow = win.shape[:3]
+        cols = win.reshape(n, oh, ow, -1)
+    else:
+        cols = v.astype(dtype)
+    acc = cols @ w_t  # channels last
+    factor = np.ldexp(mult.astype(np.float64), -shift)  # a significand times 2**-shift
+    if dtype is np.float32 and acc_bound + int(np.abs(c).max()) < _F32_EXACT:
+        acc += c.astype(np.float32)  # exact integers in float32 still
+        u = np.multiply(acc, factor, dtype=np.float64)
+    else:
+        u = np.add(acc, c, dtype=np.float64)
+        u *= factor
+    rounding = req.attrs["rounding"]
+    if rounding == "half_even":
+        np.rint(u, out=u)
+    elif rounding == "floor":
+        np.floor(u, out=u)
+    else:
+        u += 0.5
+        np.floor(u, out=u)
+    np.clip(u, lo - zero_point, hi - zero_point, out=u)
+    out = np.add(u, zero_point, out=np.empty(u.shape, np.int64), casting="unsafe")
+    # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
+    # elementwise ops keep that order, and a transposing copy costs as much as the rest.
+    return out if layer.op != "conv" else out.transpose(0, 3, 1, 2)

@@ -1,0 +1,75 @@
+"""A conv or dense layer run together with its requantizer (qfab.sim.reference_fused) gives the
+integers the op-by-op reference gives, for every rounding, and steps aside where its float
+bounds do not hold."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qfab.sim import reference_fused
+from qfab.sim.reference import Reference
+
+from qfab.api import _input_codes, lower_model
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = [Path("/work/shared/models/qdq/ort_conv_qdq_s8s8.onnx"),
+          ROOT / "examples" / "digits" / "digits_int8.onnx",
+          ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx"]
+
+
+def _inputs(graph, batch=3):
+    name = graph.inputs[0]
+    shape = graph.tensors[name].shape[1:]
+    x = np.random.default_rng(len(graph.nodes)).uniform(-3, 3, (batch, *shape))
+    return {name: _input_codes(graph, name, x.astype(np.float32))}
+
+
+def _both(graph, monkeypatch):
+    """(fused outputs, op-by-op outputs, how many layers ran fused)."""
+    ran = []
+
+    def counting(*args):
+        out = real(*args)
+        ran.append(out is not None)
+        return out
+
+    real = reference_fused.layer_requant
+    monkeypatch.setattr(reference_fused, "layer_requant", counting)
+    ref, feeds = Reference(graph), _inputs(graph)
+    fused = ref.run(feeds)
+    whole = ref.run(feeds, keep=True)  # keeps every tensor: no fusion
+    return fused, {k: whole[k] for k in graph.outputs}, sum(ran)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_the_same_integers_as_op_by_op(path, monkeypatch):
+    if not path.is_file():
+        pytest.skip(f"{path} not here")
+    graph = lower_model(path)
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert ran >= 1
+    for name in graph.outputs:
+        assert np.array_equal(fused[name], whole[name]), name
+
+
+@pytest.mark.parametrize("rounding", ["floor", "half_up"])
+def test_every_rounding(rounding, monkeypatch):
+    graph = copy.deepcopy(lower_model(MODELS[1]))
+    for node in graph.nodes:
+        if node.op == "requant":
+            node.attrs["rounding"] = rounding
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert ran >= 1
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+def test_past_the_float_bound_the_ops_run_one_by_one(monkeypatch):
+    graph = copy.deepcopy(lower_model(MODELS[1]))
+    for node in graph.nodes:
+        if node.op == "requant":  # products past 2**53: not exact in float64
+            node.attrs["mult"] = np.asarray(node.attrs["mult"], np.int64) * 2**40
+            node.attrs["shift"] = np.asarray(node.attrs["shift"], np.int64) + 40
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert ran == 0
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
