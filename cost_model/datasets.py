@@ -5,6 +5,9 @@ that score each design, and the metric that scores it.
 
 - ``digits``: scikit-learn's 8x8 digits as the examples use them (1437 training images for
   calibration, 360 test images with labels);
+- ``digits-shifted``: the same, each test image also moved by one pixel in each of the eight
+  directions (zero-filled, as the examples' training moves its images): 3240 test images,
+  so that one image is 0.03 points, not 0.28;
 - ``FILE.npy``: inputs only (``x``);
 - ``FILE.npz`` or a folder holding ``x.npy`` (and the other keys as ``KEY.npy``):
   ``x`` the model inputs (first axis the sample), ``y`` optional targets, ``x_calibration``
@@ -63,10 +66,31 @@ def digits() -> Dataset:
     return Dataset("digits", x[:DIGITS_TRAIN], x[DIGITS_TRAIN:], y[DIGITS_TRAIN:])
 
 
+def shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images ``x`` (NCHW) moved by (dy, dx) pixels, zero-filled."""
+    out = np.zeros_like(x)
+    h, w = x.shape[-2:]
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = x[
+        ..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def digits_shifted() -> Dataset:
+    """``digits`` with each test image at the nine moves by -1, 0 or +1 pixel in each
+    direction (the unmoved images first)."""
+    d = digits()
+    moves = [(0, 0)] + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    x = np.concatenate([shifted(d.x_test, dy, dx) for dy, dx in moves])
+    return Dataset("digits-shifted", d.x_calibration, x, np.tile(d.y_test, len(moves)))
+
+
+BUILT_IN = {"digits": digits, "digits-shifted": digits_shifted}
+
+
 def digest(source: str) -> str:
     """Hash of a data source's content (a file, or every file of a folder), for cache keys."""
-    if source == "digits":
-        return "digits"
+    if source in BUILT_IN:
+        return source
     p = Path(source)
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
@@ -80,8 +104,8 @@ def load_data(source: str, calibration: int = 256, test: int | None = None) -> D
     """The data set ``source`` names (see the module docstring); ``calibration`` samples set
     the scales (at most), ``test`` keeps the first N test samples. Problems raise a one-line
     QfabError naming the file and key."""
-    if source == "digits":
-        d = digits()
+    if source in BUILT_IN:
+        d = BUILT_IN[source]()
         arrays = {"x": d.x_test, "y": d.y_test, "x_calibration": d.x_calibration}
     else:
         arrays = _read(Path(source))

@@ -117,24 +117,31 @@ def stage_overhead(in_beats: int, out_beats: int) -> BlockCost:
     return c
 
 
-def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
-    """Estimate LUT, FF, DSP, BRAM and cycles of a ``Design`` or ``HwPlan`` on ``board``
-    (a name, a YAML path or a :class:`Board`; default ``DEFAULT_BOARD``)."""
-    plan: HwPlan = getattr(design_or_plan, "plan", design_or_plan)
-    b = load_board(board)
-    family = b.family
+def stage_resources(plan: HwPlan, family: str) -> list[StageEstimate]:
+    """Each stage's resources (LUT, FF, DSP, BRAM) and steady-state cycles: the estimate
+    without the cycle model's run (a search prices thousands of plans this way)."""
     stages = []
-    totals = Counter()
     for s in plan.stages:
         costs = [block_cost(spec.kind, spec.params, family) for spec in s.blocks + s.skip]
         costs.append(stage_overhead(s.in_beats, s.out_beats))
         figures = Counter()
         for c in costs:
             figures.update(lut=lut_count(c, family), ff=c.ff, dsp=c.dsp, bram=c.bram)
-        totals.update(figures)
         stages.append(StageEstimate(s.name, s.op, s.cycles, figures["lut"], figures["ff"],
                                     figures["dsp"], figures["bram"],
                                     [spec.kind for spec in s.blocks]))
+    return stages
+
+
+def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
+    """Estimate LUT, FF, DSP, BRAM and cycles of a ``Design`` or ``HwPlan`` on ``board``
+    (a name, a YAML path or a :class:`Board`; default ``DEFAULT_BOARD``)."""
+    plan: HwPlan = getattr(design_or_plan, "plan", design_or_plan)
+    b = load_board(board)
+    stages = stage_resources(plan, b.family)
+    totals = Counter()
+    for st in stages:
+        totals.update(lut=st.lut, ff=st.ff, dsp=st.dsp, bram=st.bram)
     # Two inferences back to back: the first's latency and cycles (the second, behind it,
     # never holds it up), and their spacing.
     timing = plan_timing(plan, 2)
@@ -143,7 +150,7 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
     utilization = {k: (totals[k] / v if v else float(totals[k] > 0) * float("inf"))
                    for k, v in capacity.items()}
     fits = all(totals[k] <= v for k, v in capacity.items())
-    return Estimate(board=b.name, family=family, lut=totals["lut"], ff=totals["ff"],
+    return Estimate(board=b.name, family=b.family, lut=totals["lut"], ff=totals["ff"],
                     dsp=totals["dsp"], bram=totals["bram"], bram_unit=b.bram_unit,
                     cycles=timing.completion_cycles[0], latency_cycles=timing.latency_cycles,
                     ii_cycles=ii,

@@ -1,19 +1,21 @@
-"""One format per layer and side, and one folding, by a mixed-integer linear program.
+"""One format per layer and side, and one folding per layer, by a mixed-integer linear
+program.
 
-Variables: ``z_f`` (folding f is used) and ``x_{o,f}`` (option o, a format for one layer's
-weights or activations, under folding f), all binary. Each (layer, side) takes exactly one
-option under the chosen folding:
+Variables: ``x_o`` for every option o (a format for one layer's weights or activations, or a
+folding (PE x SIMD) for one layer), all binary. Each group (layer, side) takes exactly one
+option, its baseline (int8, or the default folding) among them:
 
-    sum_f z_f = 1,    sum_{o in (layer, side)} x_{o,f} = z_f          for every f
+    sum_{o in (layer, side)} x_o = 1
 
 Each resource r with a budget B_r stays within it, the baseline's figure plus each option's
 difference from the baseline:
 
-    sum_f base_r[f] z_f + sum_{o,f} delta_r[o,f] x_{o,f} <= B_r
+    base_r + sum_o delta_r[o] x_o <= B_r
 
-An option (or a folding) whose initiation interval exceeds the cycle budget is fixed at 0.
-The objective is the summed sensitivity, sum_{o,f} s_o x_{o,f}. scipy.optimize.milp solves it
-with HiGHS.
+A folding whose stage takes more than the cycle limit is fixed at 0. The objective is the
+summed sensitivity, sum_o s_o x_o (or the LUTs, to fold given formats). Earlier answers can
+be excluded (a "no-good" cut, sum_{o in answer} x_o <= |answer| - 1), so that repeated
+solves list the best few assignments. scipy.optimize.milp solves it with HiGHS.
 """
 
 from __future__ import annotations
@@ -28,17 +30,21 @@ import numpy as np
 from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.sensitivity import BASELINE, RESOURCES, SIDES, Sensitivities
 
+GROUP_SIDES = (*SIDES, "folding")
+
 
 @dataclass(frozen=True)
 class Choice:
-    """The program's answer: a format per layer and side, the folding's index, and what the
-    linear model predicts for it (summed sensitivity and resources)."""
+    """The program's answer: a format per layer and side, a folding per layer (None: the
+    default), what the linear model predicts for it (summed sensitivity and resources), and
+    the options it took (to exclude it from a later solve)."""
 
     weights: tuple[QuantSpec, ...]
     activations: tuple[QuantSpec, ...]
-    folding: int
+    folding: tuple[tuple[int, int] | None, ...]
     predicted_sensitivity: float
     predicted: dict[str, int]
+    options: frozenset[int]
 
 
 @contextlib.contextmanager
@@ -55,73 +61,66 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _options(s: Sensitivities) -> list[dict]:
+def options(s: Sensitivities) -> list[dict]:
     """Every option, the baseline of each (layer, side) first, with zero sensitivity and
-    the baseline's cost."""
+    the baseline's cost (a folding group only for a layer with foldings to offer)."""
     opts = []
     for layer in range(len(s.layers)):
-        for side in SIDES:
-            opts.append({"layer": layer, "side": side, "spec": BASELINE, "sensitivity": 0.0,
-                         "cost": s.baseline_cost})
-            opts += [c for c in s.changes if c["layer"] == layer and c["side"] == side]
+        for side in GROUP_SIDES:
+            changes = [c for c in s.changes if c["layer"] == layer and c["side"] == side]
+            if side == "folding" and not changes:
+                continue
+            opts.append({"layer": layer, "side": side,
+                         "spec": None if side == "folding" else BASELINE,
+                         "sensitivity": 0.0, "cost": s.baseline_cost,
+                         "cycles": s.baseline_cycles.get(layer, 0)})
+            opts += changes
     return opts
 
 
-def choose(s: Sensitivities, budget: dict[str, float], max_ii: int | None = None) -> Choice | None:
-    """The least summed sensitivity within ``budget`` (resource -> limit) and ``max_ii``
-    cycles, or None when no assignment fits."""
+def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = None,
+           exclude: list[frozenset[int]] = (), allowed=None,
+           minimise: str = "sensitivity") -> Choice | None:
+    """The least summed sensitivity within ``budget`` (resource -> limit), no layer's stage
+    over ``max_cycles``, other than the answers in ``exclude``; or None when nothing fits.
+    ``allowed(option)`` may rule options out; ``minimise="lut"`` minimises LUTs instead."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    opts = _options(s)
-    nf, no = len(s.foldings), len(opts)
-    n = nf + no * nf
-
-    def xi(o: int, f: int) -> int:  # the column of x_{o,f}
-        return nf + o * nf + f
-
-    c = np.zeros(n)
+    opts = options(s)
+    n = len(opts)
+    c = np.array([o["sensitivity"] if minimise == "sensitivity" else o["cost"]["lut"]
+                  for o in opts], np.float64)
     upper = np.ones(n)
-    for f in range(nf):
-        if max_ii is not None and s.baseline_cost[f]["ii_cycles"] > max_ii:
-            upper[f] = 0
-        for o, opt in enumerate(opts):
-            c[xi(o, f)] = opt["sensitivity"]
-            if max_ii is not None and opt["cost"][f]["ii_cycles"] > max_ii:
-                upper[xi(o, f)] = 0
+    for i, o in enumerate(opts):
+        too_slow = (o["side"] == "folding" and max_cycles is not None
+                    and o["cycles"] > max_cycles)
+        if too_slow or (allowed is not None and not allowed(o)):
+            upper[i] = 0
     rows, lo, hi = [], [], []
-    one = np.zeros(n)
-    one[:nf] = 1
-    rows.append(one), lo.append(1), hi.append(1)
-    groups = sorted({(o["layer"], o["side"]) for o in opts})
-    for f in range(nf):
-        for g in groups:
-            row = np.zeros(n)
-            row[f] = -1
-            for o, opt in enumerate(opts):
-                if (opt["layer"], opt["side"]) == g:
-                    row[xi(o, f)] = 1
-            rows.append(row), lo.append(0), hi.append(0)
+    for g in sorted({(o["layer"], o["side"]) for o in opts}):
+        rows.append([1.0 if (o["layer"], o["side"]) == g else 0.0 for o in opts])
+        lo.append(1), hi.append(1)
+    base = s.baseline_cost
     for r in RESOURCES:
-        if r not in budget:
-            continue
-        row = np.zeros(n)
-        for f in range(nf):
-            row[f] = s.baseline_cost[f][r]
-            for o, opt in enumerate(opts):
-                row[xi(o, f)] = opt["cost"][f][r] - s.baseline_cost[f][r]
-        rows.append(row), lo.append(-np.inf), hi.append(budget[r])
+        if r in budget:
+            rows.append([o["cost"][r] - base[r] for o in opts])
+            lo.append(-np.inf), hi.append(budget[r] - base[r])
+    for answer in exclude:
+        rows.append([1.0 if i in answer else 0.0 for i in range(n)])
+        lo.append(-np.inf), hi.append(len(answer) - 1)
     with _quiet_stdout():
         res = milp(c, constraints=LinearConstraint(np.array(rows), lo, hi),
                    integrality=np.ones(n), bounds=Bounds(np.zeros(n), upper))
     if res.x is None:
         return None
-    x = np.round(res.x).astype(int)
-    f = int(np.argmax(x[:nf]))
-    picked = [opts[o] for o in range(no) if x[xi(o, f)]]
-    specs = {(p["layer"], p["side"]): p["spec"] for p in picked}
-    n_layers = len(s.layers)
-    predicted = {r: int(s.baseline_cost[f][r] + sum(p["cost"][f][r] - s.baseline_cost[f][r]
-                                                    for p in picked)) for r in RESOURCES}
-    return Choice(tuple(specs[(i, "weights")] for i in range(n_layers)),
-                  tuple(specs[(i, "activations")] for i in range(n_layers)), f,
-                  float(sum(p["sensitivity"] for p in picked)), predicted)
+    taken = [i for i in range(n) if res.x[i] > 0.5]
+    picked = {(opts[i]["layer"], opts[i]["side"]): opts[i] for i in taken}
+    layers = range(len(s.layers))
+    folding = tuple(picked[(i, "folding")]["spec"] if (i, "folding") in picked else None
+                    for i in layers)
+    predicted = {r: int(base[r] + sum(opts[i]["cost"][r] - base[r] for i in taken))
+                 for r in RESOURCES}
+    return Choice(tuple(picked[(i, "weights")]["spec"] for i in layers),
+                  tuple(picked[(i, "activations")]["spec"] for i in layers), folding,
+                  float(sum(opts[i]["sensitivity"] for i in taken)), predicted,
+                  frozenset(taken))

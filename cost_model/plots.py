@@ -104,8 +104,9 @@ def _save(fig, path: Path) -> None:
 
 
 def search_plot(result: dict[str, Any], path: Path) -> Path:
-    """Score against LUTs: the uniform designs, the searched design at each uniform design's
-    LUT figure (its front dashed), and the chosen design starred."""
+    """Score against LUTs: the uniform designs, the searched design within each budget of the
+    comparison (its front dashed), the best uniform design's formats with a searched
+    folding, and the chosen design starred."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,7 +131,12 @@ def search_plot(result: dict[str, Any], path: Path) -> Path:
                     xytext=(3, -10 if n % 2 else 4), textcoords="offset points")
     if searched:
         ax.plot([r["lut"] for r in searched], [r["score"] for r in searched], "--o",
-                color="tab:orange", ms=4, lw=1, label="searched at each uniform LUT budget")
+                color="tab:orange", ms=4, lw=1,
+                label="searched within a uniform design's LUTs, DSPs and II")
+    folded = (result.get("comparison") or {}).get("best_uniform_folded")
+    if folded:
+        ax.scatter([folded["lut"]], [folded["score"]], marker="D", s=30, color="tab:green",
+                   zorder=3, label="best uniform, folding searched")
     ax.scatter([chosen["lut"]], [chosen["score"]], marker="*", s=160, color="tab:red",
                zorder=3, label="chosen for the budget")
     ax.set_xlabel("LUT (cost model)")

@@ -1,14 +1,19 @@
 """`qfab search`: a mixed-precision design under a hardware budget.
 
 1. Measure every layer's sensitivity and cost for each candidate format, weights and
-   activations separately (sensitivity.py).
-2. Choose one format per layer and side, and a folding, by an integer linear program
-   (milp.py).
-3. Build the choice and check it against the budget with the cost model itself (not the
-   linear sum); when it is over, tighten that resource's budget by the overshoot and solve
-   again. Score it on the test split with the integer reference.
-4. Score the uniform-precision designs the same way, and search again at each one's LUT
-   figure, for the plot of the chosen point against the uniform sweep.
+   activations separately, and the cost of each layer's foldings (sensitivity.py).
+2. Choose one format per layer and side, and one folding per layer, by an integer linear
+   program (milp.py), within the budget and the cycle budget (``--target-fps``, else the
+   initiation interval of the default design).
+3. Build the program's best few answers (a "no-good" cut excludes each answer from the next
+   solve) and check each against the budget with the cost model itself, not the linear
+   sum; an answer over budget tightens that resource by the overshoot. Of those within it,
+   keep the one whose measured output noise on the calibration data is least (the test
+   split is not looked at), and score it on the test split with the integer reference.
+4. Score the uniform-precision designs (the default folding, as a sweep builds them), fold
+   the best one's formats by the program (fewest LUTs at its II and DSPs), and search again
+   at the LUTs, DSPs and II of each uniform design on the score-against-LUT front and at 90%
+   and 80% of the best one's LUTs, for the plot and the comparison.
 """
 
 from __future__ import annotations
@@ -32,35 +37,44 @@ from qfab.cost_model.sensitivity import (
     build,
     mac_layers,
     measure,
+    option_label,
     reference_output,
+    relative_noise,
 )
 
 from qfab.errors import QfabError
 
-DEFAULT_FOLDING = {"max_pe": 4, "max_simd": 8}
-MAX_ROUNDS = 8  # re-solves with a tightened budget before giving up on a budget
+MAX_SOLVES = 16  # answers of the program built for one budget, at most
+ANSWERS = 6  # answers within the budget compared by measured noise
+FRONT_FRACTIONS = (0.9, 0.8)  # of the best uniform design's LUTs, searched too
 
 
 @dataclass
 class Scored:
-    """A built design, its folding's figures and its test score."""
+    """A built design, its output noise on the calibration data and its test score (None
+    until scored)."""
 
     design: Design
-    folding: dict[str, float]
     built: Built
-    cost: dict[str, Any]
-    score: float
+    noise: float
+    score: float | None = None
 
-    def row(self, kind: str) -> dict[str, Any]:
+    @property
+    def cost(self) -> dict[str, Any]:
+        return self.built.cost
+
+    def row(self, kind: str, layers: list[str]) -> dict[str, Any]:
         return {"kind": kind, "label": self.design.label(),
                 "weights": [s.label for s in self.design.weights],
                 "activations": [s.label for s in self.design.activations],
-                "folding": self.folding, "score": self.score,
+                "folding": {name: option_label(f)
+                            for name, f in zip(layers, self.design.folding, strict=True)},
+                "noise": self.noise, "score": self.score,
                 **{k: self.cost[k] for k in (*RESOURCES, "ii_cycles")}}
 
 
 class Search:
-    """The state one search shares between its steps: model, data, board and foldings."""
+    """The state one search shares between its steps: model, data, board, cycle budget."""
 
     def __init__(self, float_model: onnx.ModelProto, data: Dataset, board,
                  target_fps: float | None = None):
@@ -71,59 +85,96 @@ class Search:
         self.data = data
         self.board = board
         self.max_ii = None if target_fps is None else max(int(board.clock_hz // target_fps), 1)
-        # With a frame rate, the planner's fewest multipliers meeting it, or the default
-        # folding when that is fast enough too; the program picks the cheaper.
-        self.foldings = ([{"target_fps": target_fps}, DEFAULT_FOLDING] if target_fps
-                         else [DEFAULT_FOLDING])
+        self.float_calibration = float_outputs(float_model, data.x_calibration)
         self.float_test = (float_outputs(float_model, data.x_test)
                            if data.metric == "snr_db" and data.y_test is None else None)
+        self.built: dict[Design, Scored] = {}  # the searches at several budgets meet again
 
     def sensitivities(self, candidates: list[QuantSpec] | None = None) -> Sensitivities:
-        return measure(self.float_model, self.data.x_calibration, self.foldings, self.board,
-                       candidates)
+        s = measure(self.float_model, self.data.x_calibration, self.board, candidates,
+                    self.max_ii)
+        if self.max_ii is None:  # no slower than the default design
+            self.max_ii = s.baseline_cost["ii_cycles"]
+        return s
 
-    def score(self, design: Design, folding: int) -> Scored:
-        """Build ``design`` under ``foldings[folding]`` and score it on the test split."""
-        fold = self.foldings[folding]
-        b = build(self.float_model, design, self.data.x_calibration, [fold], self.board)
-        out = reference_output(b.graph, self.data.x_test)
-        return Scored(design, fold, b, b.cost[0], score(self.data, out, self.float_test))
+    def evaluate(self, design: Design) -> Scored:
+        """Build ``design`` and measure its output noise on the calibration data (once a
+        design)."""
+        if design not in self.built:
+            b = build(self.float_model, design, self.data.x_calibration, self.board,
+                      self.layers)
+            noise = relative_noise(reference_output(b.graph, self.data.x_calibration),
+                                   np.asarray(self.float_calibration, np.float64))
+            self.built[design] = Scored(design, b, noise)
+        return self.built[design]
 
-    def fits(self, cost: dict[str, Any], budget: dict[str, float]) -> bool:
-        return (all(cost[r] <= budget[r] for r in budget)
-                and (self.max_ii is None or cost["ii_cycles"] <= self.max_ii))
+    def scored(self, got: Scored) -> Scored:
+        """``got`` with its score on the test split."""
+        if got.score is None:
+            out = reference_output(got.built.graph, self.data.x_test)
+            got.score = score(self.data, out, self.float_test)
+        return got
 
-    def pick(self, s: Sensitivities, budget: dict[str, float]) -> tuple[Choice, Scored] | None:
-        """The program's choice within ``budget``, built and within it by the cost model, or
-        None. Each round that overshoots lowers the overshot budget by the overshoot."""
-        target = dict(budget)
-        for _ in range(MAX_ROUNDS):
-            choice = choose(s, target, self.max_ii)
+    def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
+             allowed=None, minimise: str = "sensitivity") -> tuple[Choice, Scored] | None:
+        """Of the program's best answers within ``budget`` and ``max_ii`` cycles, built and
+        within them by the cost model, the least noisy (or with ``minimise="lut"``, the
+        fewest LUTs), scored on the test split; None when none fits."""
+        target, cycles = dict(budget), max_ii
+        tried: list[frozenset[int]] = []
+        within: list[tuple[Choice, Scored]] = []
+        for _ in range(MAX_SOLVES):
+            choice = choose(s, target, cycles, tried, allowed, minimise)
             if choice is None:
-                return None
-            got = self.score(Design(choice.weights, choice.activations), choice.folding)
-            if self.fits(got.cost, budget):
-                return choice, got
+                break
+            tried.append(choice.options)
+            try:
+                got = self.evaluate(Design(choice.weights, choice.activations, choice.folding))
+            except (QfabError, ValueError):
+                continue
+            cost = got.cost
+            if all(cost[r] <= budget[r] for r in budget) and cost["ii_cycles"] <= max_ii:
+                within.append((choice, got))
+                if len(within) == ANSWERS:
+                    break
+                continue
             for r in budget:
-                over = got.cost[r] - budget[r]
-                if over > 0:
-                    target[r] = target[r] - over - 1
-        return None
+                if cost[r] > budget[r]:
+                    target[r] = min(target[r], budget[r] - (cost[r] - budget[r]) - 1)
+            if cost["ii_cycles"] > max_ii:
+                cycles = min(cycles, max_ii - (cost["ii_cycles"] - max_ii))
+        if not within:
+            return None
+        key = ((lambda cg: cg[1].noise) if minimise == "sensitivity"
+               else (lambda cg: (cg[1].cost["lut"], cg[1].noise)))
+        choice, got = min(within, key=key)
+        return choice, self.scored(got)
 
     def uniform(self, specs: list[tuple[QuantSpec, QuantSpec]]) -> list[Scored]:
-        """Every uniform design (weights, activations) under every folding that lowers and
-        meets the cycle budget."""
+        """Every uniform design (weights, activations) at the default folding that lowers
+        and meets the cycle budget, scored."""
         n = len(self.layers)
         out = []
         for w, a in specs:
-            for f in range(len(self.foldings)):
-                try:
-                    got = self.score(Design((w,) * n, (a,) * n), f)
-                except (QfabError, ValueError):
-                    continue
-                if self.max_ii is None or got.cost["ii_cycles"] <= self.max_ii:
-                    out.append(got)
+            try:
+                got = self.evaluate(Design((w,) * n, (a,) * n, (None,) * n))
+            except (QfabError, ValueError):
+                continue
+            if got.cost["ii_cycles"] <= self.max_ii:
+                out.append(self.scored(got))
         return out
+
+    def folded(self, s: Sensitivities, u: Scored) -> Scored | None:
+        """The uniform design ``u``'s formats with the program's folding: the fewest LUTs
+        within its DSPs, BRAMs and II."""
+        specs = {"weights": u.design.weights[0], "activations": u.design.activations[0]}
+
+        def same_formats(o: dict) -> bool:
+            return o["side"] == "folding" or o["spec"] == specs[o["side"]]
+
+        budget = {r: u.cost[r] for r in ("dsp", "bram")}
+        at = self.pick(s, budget, u.cost["ii_cycles"], same_formats, "lut")
+        return None if at is None else at[1]
 
 
 def uniform_specs() -> list[tuple[QuantSpec, QuantSpec]]:
@@ -137,6 +188,15 @@ def uniform_specs() -> list[tuple[QuantSpec, QuantSpec]]:
     return specs
 
 
+def score_front(rows: list[Scored]) -> list[Scored]:
+    """The designs no other beats on both score and LUTs, fewest LUTs first."""
+    out: list[Scored] = []
+    for r in sorted(rows, key=lambda r: (r.cost["lut"], -r.score)):
+        if not out or r.score > out[-1].score:
+            out.append(r)
+    return out
+
+
 def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[str, float],
                out_dir: Path, target_fps: float | None = None,
                candidates: list[QuantSpec] | None = None,
@@ -148,40 +208,69 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     search = Search(float_model, data, board, target_fps)
     sens = search.sensitivities(candidates)
     measured = time.time()
-    picked = search.pick(sens, budget)
+    picked = search.pick(sens, budget, search.max_ii)
     if picked is None:
-        base = sens.baseline_cost[0]
+        base = sens.baseline_cost
         raise QfabError(f"no design fits the budget {_budget_text(budget)}"
-                        + (f" at {search.max_ii} cycles an inference" if search.max_ii else "")
-                        + f" (the int8 design needs lut={base['lut']}, dsp={base['dsp']}, "
+                        f" at {search.max_ii} cycles an inference"
+                        f" (the int8 design needs lut={base['lut']}, dsp={base['dsp']}, "
                         f"bram={base['bram']})")
     choice, got = picked
+    layers = search.layers
     uniform_rows = search.uniform(uniform if uniform is not None else uniform_specs())
+    best = max(uniform_rows, key=lambda u: (u.score, -u.cost["lut"]), default=None)
     front: list[dict[str, Any]] = []
-    for lut in sorted({u.cost["lut"] for u in uniform_rows}):
-        at = search.pick(sens, {**budget, "lut": lut})
-        if at is None or (front and front[-1]["label"] == at[1].design.label()):
-            continue
-        front.append(at[1].row("searched") | {"lut_budget": lut})
-        if at[0].predicted_sensitivity == 0:
-            break  # a larger budget buys nothing more
+    comparison: dict[str, Any] = {}
+    if best is not None:
+        budgets = [(u.cost["lut"], u) for u in score_front(uniform_rows)]
+        budgets += [(int(best.cost["lut"] * f), best) for f in FRONT_FRACTIONS]
+        for lut, u in sorted(budgets, key=lambda b: b[0]):
+            limits = {**budget, "lut": lut, "dsp": min(budget.get("dsp", u.cost["dsp"]),
+                                                       u.cost["dsp"])}
+            at = search.pick(sens, limits, u.cost["ii_cycles"])
+            if at is not None:
+                front.append(at[1].row("searched", layers)
+                             | {"lut_budget": lut, "dsp_budget": limits["dsp"],
+                                "ii_budget": u.cost["ii_cycles"]})
+        folded = search.folded(sens, best)
+        comparison = compare(best, folded, front, layers)
     result = {
         "model": float_model.graph.name, "board": board.name, "metric": data.metric,
-        "budget": budget, "max_ii_cycles": search.max_ii,
+        "test_samples": len(data.x_test), "budget": budget, "max_ii_cycles": search.max_ii,
         "layers": sens.layers,
-        "chosen": got.row("chosen") | {
+        "chosen": got.row("chosen", layers) | {
             "predicted": choice.predicted,
             "predicted_sensitivity": choice.predicted_sensitivity,
             "accuracy_by": "qfab.reference"},
-        "baseline_int8": {"noise": sens.baseline_noise, **sens.baseline_cost[0]},
-        "uniform": [u.row("uniform") for u in uniform_rows],
+        "baseline_int8": {"noise": sens.baseline_noise, **sens.baseline_cost},
+        "uniform": [u.row("uniform", layers) for u in uniform_rows],
         "searched": front,
+        "comparison": comparison,
         "unavailable": sens.unavailable,
         "seconds": {"sensitivity": round(measured - start, 1),
                     "total": round(time.time() - start, 1)},
     }
     write_outputs(out_dir, got, sens, result)
     return result
+
+
+def compare(best: Scored, folded: Scored | None, front: list[dict[str, Any]],
+            layers: list[str]) -> dict[str, Any]:
+    """The best uniform design against the search: the searched design within its LUTs
+    (and DSPs and II), and the fewest LUTs the search needed to score as well."""
+    lut = best.cost["lut"]
+    at_lut = [r for r in front if r["lut_budget"] == lut]
+    as_good = [r for r in front if r["score"] >= best.score]
+    cheapest = min(as_good, key=lambda r: r["lut"], default=None)
+    return {
+        "best_uniform": best.row("uniform", layers),
+        "best_uniform_folded": None if folded is None else folded.row("uniform folded",
+                                                                      layers),
+        "searched_at_its_lut": at_lut[0] if at_lut else None,
+        "score_gain_at_its_lut": at_lut[0]["score"] - best.score if at_lut else None,
+        "searched_at_its_score": cheapest,
+        "lut_saving_at_its_score": 1 - cheapest["lut"] / lut if cheapest else None,
+    }
 
 
 def _budget_text(budget: dict[str, float]) -> str:
@@ -198,7 +287,7 @@ def write_outputs(out_dir: Path, got: Scored, sens: Sensitivities, result: dict)
 
     with output_folder(out_dir) as tmp:
         onnx.save(got.built.model, tmp / "model.onnx")
-        est = got.cost["estimate"].as_dict()
+        est = got.built.cost["estimate"].as_dict()
         (tmp / "estimate.json").write_text(json.dumps(est, indent=1, default=_plain) + "\n")
         (tmp / "search.json").write_text(json.dumps(result, indent=1, default=_plain) + "\n")
         rows = sens.table()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from qfab.cost_model.datasets import BUILT_IN
 from qfab.cost_model.quantize import QuantSpec, minifloat_params
 
 from qfab.errors import QfabError
@@ -203,8 +204,9 @@ def load_space(path: str | os.PathLike, layers: int | None = None) -> Space:
         raise _err(where, "model", f"expected a path, got {model!r}")
     dataset = data.get("dataset", "digits")
     if not isinstance(dataset, str):
-        raise _err(where, "dataset", f"expected digits or a path, got {dataset!r}")
-    if dataset != "digits":
+        raise _err(where, "dataset", f"expected digits, digits-shifted or a path, got "
+                                     f"{dataset!r}")
+    if dataset not in BUILT_IN:
         dataset = str(p.parent / dataset)
         if not Path(dataset).exists():
             raise _err(where, "dataset", f"{dataset}: no such file or folder")

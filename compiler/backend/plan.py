@@ -234,10 +234,12 @@ class Planner:
     """Walks the IR nodes in stream order and hands each to its mapping; keeps what the
     stream is between stages (``order``, ``elems``, ``pending_bias``, the open ``fork``)."""
 
-    def __init__(self, graph: Graph, budget: int | None, max_pe: int, max_simd: int):
+    def __init__(self, graph: Graph, budget: int | None, max_pe: int, max_simd: int,
+                 layer_folding: dict[str, tuple[int, int]] | None = None):
         self.g = graph
         self.budget = budget
         self.max_pe, self.max_simd = max_pe, max_simd
+        self.layer_folding = dict(layer_folding or {})
         self.stages: list[Stage] = []
         self.order: np.ndarray | None = None
         self.elems = 1  # elements per beat of the stream so far
@@ -247,6 +249,17 @@ class Planner:
 
     def t(self, name: str) -> Tensor:
         return self.g.tensors[name]
+
+    def folding(self, node: Node, mh: int, mw: int, vectors: int) -> tuple[int, int]:
+        """(pe, simd) of a MAC node: its entry in ``layer_folding`` (checked to divide the
+        matrix), else :func:`choose_folding`'s."""
+        if node.name not in self.layer_folding:
+            return choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd)
+        pe, simd = self.layer_folding[node.name]
+        if pe < 1 or simd < 1 or mh % pe or mw % simd:
+            raise QfabError(f"node {node.name!r}: folding pe={pe}, simd={simd} does not divide "
+                            f"its {mh} x {mw} matrix")
+        return pe, simd
 
     def plan(self) -> HwPlan:
         g = self.g
@@ -481,16 +494,18 @@ def target_cycles(target_fps: float | None, target_ii: int | None,
 
 def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
          max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
-         budget_cycles: int | None = None) -> HwPlan:
+         budget_cycles: int | None = None,
+         layer_folding: dict[str, tuple[int, int]] | None = None) -> HwPlan:
     """Map a lowered graph to hardware stages. With ``target_fps`` every MAC stage gets the
     fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference (or, with
-    ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``."""
+    ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``.
+    ``layer_folding`` (MAC node name -> (pe, simd)) overrides that choice per layer."""
     budget = budget_cycles
     if target_fps is not None:
         budget = target_cycles(target_fps, None, clock_hz)
     for name, value in (("--max-pe", max_pe), ("--max-simd", max_simd)):
         if value < 1:
             raise QfabError(f"{name} must be at least 1, not {value}")
-    p = Planner(graph, budget, max_pe, max_simd).plan()
+    p = Planner(graph, budget, max_pe, max_simd, layer_folding).plan()
     p.clock_hz = clock_hz
     return p

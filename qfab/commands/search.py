@@ -16,7 +16,8 @@ HELP = ("choose a number format per layer of a float MODEL (integer linear progr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="float ONNX model")
     parser.add_argument("--data", required=True, metavar="DATA",
-                        help="digits, an .npz (x, y, x_calibration), an .npy (x), or a folder "
+                        help="digits, digits-shifted, an .npz (x, y, x_calibration), an .npy (x), "
+                             "or a folder "
                              "of .npy files or of class folders of images")
     parser.add_argument("--budget", required=True, metavar="lut=N,dsp=N,bram=N",
                         help="resource limits (any of lut, dsp, bram; the board's for the rest)")

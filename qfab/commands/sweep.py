@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="output folder; DIR/cache keeps finished points")
     parser.add_argument("--data", metavar="DATA",
-                        help="digits, an .npz (x, y, x_calibration), an .npy (x), or a folder "
+                        help="digits, digits-shifted, an .npz (x, y, x_calibration), an .npy (x), "
+                             "or a folder "
                              "of .npy files or of class folders of images (default: the "
                              "space's `dataset`)")
     parser.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qfab.cost_model.datasets import BUILT_IN
     from qfab.cost_model.space import load_space
     from qfab.cost_model.sweep import run_sweep
 
@@ -40,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if args.synth:
         space.synth = True
     if args.data:
-        if args.data != "digits" and not Path(args.data).exists():
+        built_in = args.data in BUILT_IN
+        if not built_in and not Path(args.data).exists():
             raise QfabError(f"--data {args.data}: no such file or folder")
-        space.data = str(Path(args.data).resolve()) if args.data != "digits" else "digits"
+        space.data = args.data if built_in else str(Path(args.data).resolve())
     model = Path(args.model) if args.model else space.model
     if model is None:
         raise QfabError(f"no MODEL given and {args.space} has no `model` key")

@@ -9,89 +9,139 @@ import numpy as np
 import onnx
 import pytest
 from qfab.cost_model.datasets import load_data, score
-from qfab.cost_model.milp import _options, choose
+from qfab.cost_model.milp import GROUP_SIDES, choose, options
 from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.sensitivity import SIDES, Sensitivities
 
 import qfab
 from qfab.cli import main
+from qfab.errors import QfabError
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_MODEL = ROOT / "examples" / "digits" / "digits_float.onnx"
 
 
 def _random_sensitivities(seed: int) -> Sensitivities:
-    """Three layers, three formats a side besides the baseline, two foldings, made-up
-    figures."""
+    """Three layers, three formats a side besides the baseline and two foldings a layer
+    besides the default, made-up figures."""
     rng = np.random.default_rng(seed)
-    base = [{"lut": 1000, "dsp": 20, "bram": 2, "ii_cycles": 100},
-            {"lut": 800, "dsp": 10, "bram": 2, "ii_cycles": 300}]
-    s = Sensitivities(["a", "b", "c"], [{}, {}], 0.0, base)
+    base = {"lut": 1000, "dsp": 20, "bram": 2, "ii_cycles": 100}
+    s = Sensitivities(["a", "b", "c"], 0.0, base, {0: 90, 1: 90, 2: 60})
     for layer, side, k in itertools.product(range(3), SIDES, range(3)):
-        cost = [{"lut": b["lut"] + int(rng.integers(-300, 100)),
-                 "dsp": b["dsp"] + int(rng.integers(-5, 3)), "bram": b["bram"],
-                 "ii_cycles": b["ii_cycles"] + int(rng.integers(0, 2)) * 50} for b in base]
+        cost = {"lut": 1000 + int(rng.integers(-300, 100)),
+                "dsp": 20 + int(rng.integers(-5, 3)), "bram": 2, "ii_cycles": None}
         s.changes.append({"layer": layer, "side": side, "spec": QuantSpec("int", 3 + k),
                           "sensitivity": float(rng.random()), "cost": cost})
+    for layer, k in itertools.product(range(3), range(2)):
+        cost = {"lut": 1000 + int(rng.integers(-200, 50)),
+                "dsp": 20 + int(rng.integers(-6, 6)), "bram": 2, "ii_cycles": 100}
+        s.changes.append({"layer": layer, "side": "folding", "spec": (1, 1 + k),
+                          "sensitivity": 0.0, "cost": cost,
+                          "cycles": int(rng.integers(50, 200))})
     return s
+
+
+def _brute_force(s: Sensitivities, budget: dict, max_cycles: int,
+                 exclude: list[frozenset[int]]) -> float | None:
+    """The least summed sensitivity of every assignment, with the same linear costs."""
+    opts = options(s)
+    groups = [[i for i, o in enumerate(opts) if (o["layer"], o["side"]) == g]
+              for g in itertools.product(range(3), GROUP_SIDES)]
+    base = s.baseline_cost
+    best = None
+    for pick in itertools.product(*groups):
+        if frozenset(pick) in exclude or any(
+                opts[i]["side"] == "folding" and opts[i]["cycles"] > max_cycles for i in pick):
+            continue
+        if all(base[r] + sum(opts[i]["cost"][r] - base[r] for i in pick) <= budget[r]
+               for r in budget):
+            total = sum(opts[i]["sensitivity"] for i in pick)
+            best = total if best is None else min(best, total)
+    return best
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_program_matches_brute_force(seed):
-    """HiGHS's optimum equals the best of every assignment, with the same linear costs."""
+    """HiGHS's optimum equals the best of every assignment, with the same linear costs, and
+    so does its second answer once the first is excluded."""
     s = _random_sensitivities(seed)
-    budget, max_ii = {"lut": 500 + 60 * seed, "dsp": 8}, 330
-    opts = _options(s)
-    groups = [[o for o in opts if (o["layer"], o["side"]) == g]
-              for g in itertools.product(range(3), SIDES)]
-    best = None
-    for f in range(2):
-        b = s.baseline_cost[f]
-        if b["ii_cycles"] > max_ii:
-            continue
-        for pick in itertools.product(*groups):
-            if any(o["cost"][f]["ii_cycles"] > max_ii for o in pick):
-                continue
-            if all(b[r] + sum(o["cost"][f][r] - b[r] for o in pick) <= budget[r]
-                   for r in budget):
-                total = sum(o["sensitivity"] for o in pick)
-                best = total if best is None else min(best, total)
-    got = choose(s, budget, max_ii)
-    if best is None:
-        assert got is None
-    else:
+    budget, max_cycles = {"lut": 300 + 60 * seed, "dsp": 8}, 150
+    exclude: list[frozenset[int]] = []
+    for _ in range(2):
+        best = _brute_force(s, budget, max_cycles, exclude)
+        got = choose(s, budget, max_cycles, exclude)
+        if best is None:
+            assert got is None
+            break
         assert got.predicted_sensitivity == pytest.approx(best, abs=1e-9)
         assert all(got.predicted[r] <= budget[r] for r in budget)
+        exclude.append(got.options)
+
+
+def test_layer_folding_overrides_the_planner():
+    """A MAC layer's (pe, simd) from the search reaches the plan; one that does not divide
+    the layer's matrix is a one-line error naming the node."""
+    from qfab.compiler.backend.plan import plan
+
+    graph = qfab.lower_model(onnx.load(ROOT / "examples" / "digits" / "digits_int8.onnx"))
+    default = {s.name: s.folding for s in plan(graph).stages if s.folding}
+    fc = next(n for n, f in default.items() if f["mh"] == 10)
+    folded = {s.name: s.folding for s in plan(graph, layer_folding={fc: (1, 2)}).stages
+              if s.folding}
+    assert (folded[fc]["pe"], folded[fc]["simd"]) == (1, 2)
+    assert all(folded[n] == f for n, f in default.items() if n != fc)
+    with pytest.raises(QfabError, match=f"node '{fc}': folding pe=3, simd=2 does not divide"):
+        plan(graph, layer_folding={fc: (3, 2)})
 
 
 def test_readme_search_within_budget_and_rescored(tmp_path: Path):
     """The README's command (its plot is docs/digits_search_pareto.png): the pick fits the
-    budget by the cost model itself, the model it writes scores what search.json says under
-    the integer reference, and the searched front is compared with the uniform designs."""
+    budget and the default design's II by the cost model itself, under the per-layer folding
+    it reports; the model it writes scores what search.json says under the integer
+    reference; the comparison takes the best uniform design and the searched ones within its
+    LUTs, DSPs and II."""
+    from qfab.compiler.backend.plan import plan
+    from qfab.cost_model.boards import load_board
+    from qfab.cost_model.estimate import estimate
+
     out = tmp_path / "out"
-    assert main(["search", str(FLOAT_MODEL), "--data", "digits", "--budget", "lut=2600",
-                 "-o", str(out)]) == 0
+    assert main(["search", str(FLOAT_MODEL), "--data", "digits-shifted", "--budget",
+                 "lut=2600", "-o", str(out)]) == 0
     result = json.loads((out / "search.json").read_text())
     chosen = result["chosen"]
+    assert result["test_samples"] == 3240
     assert chosen["lut"] <= 2600 < result["baseline_int8"]["lut"]
+    assert chosen["ii_cycles"] <= result["max_ii_cycles"] == result["baseline_int8"]["ii_cycles"]
     est = json.loads((out / "estimate.json").read_text())
     assert (est["lut"], est["dsp"], est["bram"]) == (chosen["lut"], chosen["dsp"],
                                                      chosen["bram"])
-    data = load_data("digits")
+    data = load_data("digits-shifted")
     model = onnx.load(out / "model.onnx")
     assert score(data, next(iter(qfab.reference(model, data.x_test).values())),
                  None) == chosen["score"]
+    folding = {name: tuple(map(int, f.split("x"))) for name, f in chosen["folding"].items()
+               if f != "default"}
+    again = estimate(plan(qfab.lower_model(model), layer_folding=folding), load_board("pynq-z2"))
+    assert (again.lut, again.ii_cycles) == (chosen["lut"], chosen["ii_cycles"])
     widths = [onnx.numpy_helper.to_array(t).item() for t in model.graph.initializer
               if t.name.endswith("_w_bits")]
     assert len(widths) == len(result["layers"]) == 3
     uniform = {u["label"].split("_")[0]: u for u in result["uniform"]}
     assert {"wint6-int6-int6", "wfixed6-fixed6-fixed6", "wE2M1-E2M1-E2M1"} <= set(uniform)
-    for s in result["searched"]:  # every searched point is within its own LUT budget
-        assert s["lut"] <= s["lut_budget"]
+    best = result["comparison"]["best_uniform"]
+    assert best["score"] == max(u["score"] for u in result["uniform"])
+    folded = result["comparison"]["best_uniform_folded"]
+    assert (folded["weights"], folded["score"]) == (best["weights"], best["score"])
+    assert folded["lut"] <= best["lut"] and folded["ii_cycles"] <= best["ii_cycles"]
+    for s in result["searched"]:  # every searched point is within its own budgets
+        assert (s["lut"] <= s["lut_budget"] and s["dsp"] <= s["dsp_budget"]
+                and s["ii_cycles"] <= s["ii_budget"])
     assert result["seconds"]["total"] < 120
     assert (out / "pareto.png").stat().st_size > 0
     rows = (out / "sensitivity.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 2 * 13 - len(result["unavailable"])
+    foldings = sum(1 for r in rows if ",folding," in r)
+    assert foldings >= 3  # each layer offers a folding besides the default
+    assert len(rows) == 1 + 3 * 2 * 13 - len(result["unavailable"]) + foldings
 
 
 @pytest.mark.parametrize("args, message", [

@@ -45,7 +45,7 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
     from qfab.hw.mvu import dot_product_bounds
 
     mh, mw = weights.shape
-    pe, simd = choose_folding(mh, mw, vectors, p.budget, p.max_pe, p.max_simd)
+    pe, simd = p.folding(node, mh, mw, vectors)
     binary = xnor_operands(p.g, node, weights,
                            padded=window is not None and any(window.params["padding"]))
     mult, stored = binary or mac_operands(in_t.fmt, node, weights)
@@ -98,7 +98,7 @@ def conv(p: Planner, node: Node) -> None:
     oh, ow = out_t.shape[2:]
     window = None
     if (kh, kw) != (1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"]):
-        _, simd = choose_folding(m, kh * kw * c, oh * ow, p.budget, p.max_pe, p.max_simd)
+        _, simd = p.folding(node, m, kh * kw * c, oh * ow)
         wsimd = math.gcd(c, simd)
         t, l, b, r = a["pads"]
         window = BlockSpec("window", dict(
