@@ -7,9 +7,10 @@
    initiation interval of the default design).
 3. Build the program's best few answers (a "no-good" cut excludes each answer from the next
    solve) and check each against the budget with the cost model itself, not the linear
-   sum; an answer over budget tightens that resource by the overshoot. Of those within it,
-   keep the one whose measured output noise on the calibration data is least (the test
-   split is not looked at), and score it on the test split with the integer reference.
+   sum; an answer over budget tightens that resource by the linear model's error on it. Of
+   those within it, keep the one whose measured output noise on the calibration data is
+   least (the test split is not looked at), and score it on the test split with the
+   integer reference.
 4. Score the uniform-precision designs (the default folding, as a sweep builds them), fold
    the best one's formats by the program (fewest LUTs at its II and DSPs), and search again
    at the LUTs, DSPs and II of each uniform design on the score-against-LUT front and at 90%
@@ -138,11 +139,14 @@ class Search:
                 if len(within) == ANSWERS:
                     break
                 continue
+            # Over budget: the linear model erred by (built - predicted); ask it for that
+            # much less, and always less than before.
             for r in budget:
                 if cost[r] > budget[r]:
-                    target[r] = min(target[r], budget[r] - (cost[r] - budget[r]) - 1)
+                    error = max(cost[r] - choice.predicted[r], 0)
+                    target[r] = min(target[r], budget[r] - error) - 1
             if cost["ii_cycles"] > max_ii:
-                cycles = min(cycles, max_ii - (cost["ii_cycles"] - max_ii))
+                cycles = min(cycles, max_ii - (cost["ii_cycles"] - max_ii)) - 1
         if not within:
             return None
         key = ((lambda cg: cg[1].noise) if minimise == "sensitivity"
@@ -239,6 +243,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
         "test_samples": len(data.x_test), "budget": budget, "max_ii_cycles": search.max_ii,
         "layers": sens.layers,
         "chosen": got.row("chosen", layers) | {
+            "compile": compile_command(out_dir, got.design, layers, board.name),
             "predicted": choice.predicted,
             "predicted_sensitivity": choice.predicted_sensitivity,
             "accuracy_by": "qfab.reference"},
@@ -252,6 +257,14 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     }
     write_outputs(out_dir, got, sens, result)
     return result
+
+
+def compile_command(out_dir: Path, design: Design, layers: list[str], board: str) -> str:
+    """The ``qfab compile`` command that builds the chosen design as it was costed."""
+    folding = ",".join(f"{name}={pe}x{simd}"
+                       for name, (pe, simd) in design.layer_folding(layers).items())
+    return (f"qfab compile {out_dir / 'model.onnx'} --board {board}"
+            + (f" --folding {folding}" if folding else "") + " -o DIR")
 
 
 def compare(best: Scored, folded: Scored | None, front: list[dict[str, Any]],

@@ -135,7 +135,8 @@ def relative_noise(out: np.ndarray, float_out: np.ndarray) -> float:
 def folding_options(hw, layers: list[str], max_cycles: int) -> dict[int, list[tuple[int, int]]]:
     """For each MAC layer (by index), the (pe, simd) foldings that keep its stage within
     ``max_cycles`` an inference, fewest multipliers first: those with at most twice the
-    fewest multipliers that meet it, at most ``MAX_FOLDINGS`` of them."""
+    fewest multipliers that meet it, at most ``MAX_FOLDINGS`` of them, other than the
+    default's own."""
     from qfab.compiler.backend.plan import divisors
 
     out = {}
@@ -149,7 +150,8 @@ def folding_options(hw, layers: list[str], max_cycles: int) -> dict[int, list[tu
                       if vectors * (mh // p) * (mw // s) <= max_cycles)
         if fast:
             out[layers.index(stage.name)] = [(p, s) for n, p, s in fast
-                                             if n <= 2 * fast[0][0]][:MAX_FOLDINGS]
+                                             if n <= 2 * fast[0][0] and (p, s) != (pe, simd)
+                                             ][:MAX_FOLDINGS]
     return out
 
 

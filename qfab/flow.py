@@ -23,7 +23,8 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
             output: str | None = None, soc: bool = True, input_format: str | None = None,
             target_ii: int | None = None, max_utilization: float | None = None,
-            dsp_budget: int | None = None, progress=None):
+            dsp_budget: int | None = None, progress=None,
+            layer_folding: dict[str, tuple[int, int]] | None = None):
     """Lower ``model`` and plan it onto hardware; write Verilog, manifest and report to
     ``out_dir`` when given, with the SoC (firmware.elf, .hex and soc.v) unless ``soc`` is
     False. Returns a :class:`qfab.compiler.backend.design.Design`.
@@ -33,6 +34,8 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
     (:func:`fastest_fitting`: at most ``max_utilization``, default 0.8, of any resource, at
     most ``dsp_budget`` DSPs); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
+    ``layer_folding`` (MAC layer name -> (pe, simd), as ``qfab search`` writes) sets those
+    layers' folding and leaves the board search out.
 
     The backend maps one chain of layers; a model's outputs are built together when each is
     the chain's output or computed from it on the control core (logits and their softmax),
@@ -48,11 +51,11 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
         return _compile(model, board, target_fps, out_dir, max_pe=max_pe, max_simd=max_simd,
                         output=output, soc=soc, input_format=input_format,
                         target_ii=target_ii, max_utilization=max_utilization,
-                        dsp_budget=dsp_budget)
+                        dsp_budget=dsp_budget, layer_folding=layer_folding)
 
 
 def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc,
-             input_format, target_ii, max_utilization, dsp_budget):
+             input_format, target_ii, max_utilization, dsp_budget, layer_folding):
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
@@ -66,7 +69,8 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
         from qfab.compiler.passes.select import select_output
 
         graph = select_output(graph, output)
-    fitting = b is not None and target_ii is None and max_pe is None and max_simd is None
+    fitting = (b is not None and target_ii is None and max_pe is None and max_simd is None
+               and not layer_folding)
     if not fitting and (max_utilization is not None or dsp_budget is not None):
         raise QfabError("--max-utilization and --dsp-budget choose the design for a --board; "
                         "they do not apply with a target speed or --max-pe/--max-simd")
@@ -76,7 +80,8 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
     else:
         hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
-                           max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd)
+                           max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd,
+                           layer_folding=layer_folding)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
     design = Design(graph, hw, name, board=b, modeled_ii=steady_ii(hw), target_ii=target_ii)
     if out_dir is not None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from importlib.resources import files
 
+from qfab.errors import QfabError
+
 HELP = ("compile MODEL to a dataflow accelerator in DIR: its Verilog, the SoC with its "
         "firmware, manifest.json and report.md (the paths are printed)")
 MODEL_HELP = "quantized ONNX model (QDQ, QOperator or QONNX)"
@@ -59,6 +61,10 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
                              "the cost model fits on the board)")
     parser.add_argument("--max-simd", type=int, metavar="S",
                         help="without a target: at most S inputs per cycle (default 8)")
+    parser.add_argument("--folding", metavar="LAYER=PExSIMD,...",
+                        help="a MAC layer's own folding, e.g. conv1=2x9,fc=1x1 (as qfab "
+                             "search chooses); the other layers as the rest of the options "
+                             "say")
     parser.add_argument("--max-utilization", type=float, metavar="F",
                         help="with --board and no speed or caps: at most F of any of the "
                              "board's resources (default 0.8: room to place and route)")
@@ -76,10 +82,24 @@ def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):
                      out_dir=out_dir, max_pe=args.max_pe, max_simd=args.max_simd,
                      output=args.output_name, soc=soc, input_format=args.input_format,
                      target_ii=args.target_ii, max_utilization=args.max_utilization,
-                     dsp_budget=args.dsp_budget)
+                     dsp_budget=args.dsp_budget, layer_folding=parse_folding(args.folding))
     if design.missed_target():
         print(f"warning: {design.missed_target()}", file=sys.stderr)
     return design
+
+
+def parse_folding(text: str | None) -> dict[str, tuple[int, int]] | None:
+    """``conv1=2x9,fc=1x1`` -> {"conv1": (2, 9), "fc": (1, 1)}."""
+    if not text:
+        return None
+    folding = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        pe, _, simd = value.partition("x")
+        if not (name.strip() and pe.isdigit() and simd.isdigit()):
+            raise QfabError(f"--folding {text!r}: expected LAYER=PExSIMD, not {part!r}")
+        folding[name.strip()] = (int(pe), int(simd))
+    return folding
 
 
 def warn_if_too_big(design, estimate, see: str = "") -> None:

@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"chosen: weights {'/'.join(chosen['weights'])}, activations "
           f"{'/'.join(chosen['activations'])}; {result['metric']} {chosen['score']:.4f}; "
           f"lut {chosen['lut']}, dsp {chosen['dsp']}, bram {chosen['bram']}, "
-          f"ii {chosen['ii_cycles']} cycles ({result['seconds']['total']:.0f} s)",
-          file=sys.stderr)
+          f"ii {chosen['ii_cycles']} cycles ({result['seconds']['total']:.0f} s); "
+          f"build it with: {chosen['compile']}", file=sys.stderr)
     for name in ("model.onnx", "estimate.json", "search.json", "sensitivity.csv", "pareto.png"):
         print(Path(args.output) / name)
     return 0

@@ -94,16 +94,12 @@ def test_layer_folding_overrides_the_planner():
         plan(graph, layer_folding={fc: (3, 2)})
 
 
-def test_readme_search_within_budget_and_rescored(tmp_path: Path):
+def test_readme_search_within_budget_and_rescored(tmp_path: Path, capsys):
     """The README's command (its plot is docs/digits_search_pareto.png): the pick fits the
     budget and the default design's II by the cost model itself, under the per-layer folding
-    it reports; the model it writes scores what search.json says under the integer
-    reference; the comparison takes the best uniform design and the searched ones within its
-    LUTs, DSPs and II."""
-    from qfab.compiler.backend.plan import plan
-    from qfab.cost_model.boards import load_board
-    from qfab.cost_model.estimate import estimate
-
+    it reports, as `qfab estimate` of the command it gives to build it says; the model it
+    writes scores what search.json says under the integer reference; the comparison takes
+    the best uniform design and the searched ones within its LUTs, DSPs and II."""
     out = tmp_path / "out"
     assert main(["search", str(FLOAT_MODEL), "--data", "digits-shifted", "--budget",
                  "lut=2600", "-o", str(out)]) == 0
@@ -119,10 +115,13 @@ def test_readme_search_within_budget_and_rescored(tmp_path: Path):
     model = onnx.load(out / "model.onnx")
     assert score(data, next(iter(qfab.reference(model, data.x_test).values())),
                  None) == chosen["score"]
-    folding = {name: tuple(map(int, f.split("x"))) for name, f in chosen["folding"].items()
-               if f != "default"}
-    again = estimate(plan(qfab.lower_model(model), layer_folding=folding), load_board("pynq-z2"))
-    assert (again.lut, again.ii_cycles) == (chosen["lut"], chosen["ii_cycles"])
+    assert any(f != "default" for f in chosen["folding"].values())
+    command = chosen["compile"].split()  # qfab compile MODEL --board B --folding F -o DIR
+    assert command[:2] == ["qfab", "compile"] and command[-2:] == ["-o", "DIR"]
+    capsys.readouterr()
+    assert main(["estimate", *command[2:-2], "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["estimate"]
+    assert (again["lut"], again["ii_cycles"]) == (chosen["lut"], chosen["ii_cycles"])
     widths = [onnx.numpy_helper.to_array(t).item() for t in model.graph.initializer
               if t.name.endswith("_w_bits")]
     assert len(widths) == len(result["layers"]) == 3
@@ -157,3 +156,14 @@ def test_search_errors_leave_no_output(tmp_path: Path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("folding, message", [
+    ("fc=3x2", "node 'fc': folding pe=3, simd=2 does not divide its 10 x 64 matrix"),
+    ("fc", "--folding 'fc': expected LAYER=PExSIMD, not 'fc'"),
+])
+def test_bad_folding_is_one_line(capsys, folding, message):
+    model = ROOT / "examples" / "digits" / "digits_int8.onnx"
+    assert main(["estimate", str(model), "--folding", folding]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
