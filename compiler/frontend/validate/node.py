@@ -88,12 +88,12 @@ class CheckedNode:
         if a is not None and a.type == onnx.AttributeProto.FLOAT and not np.isfinite(a.f):
             raise self.fail(f"attribute {name} = {a.f} is not finite")
 
-    def string_attr(self, name: str, allowed: tuple[str, ...]) -> None:
+    def string_attr(self, name: str, allowed: tuple[str, ...], fold_case: bool = False) -> None:
         a = self.attrs.get(name)
         if a is None:
             return
         v = a.s.decode("utf-8", "replace") if a.type == onnx.AttributeProto.STRING else None
-        if v not in allowed:
+        if (v.upper() if fold_case and v is not None else v) not in allowed:
             raise self.fail(f"attribute {name} = {v!r} is not one of {', '.join(allowed)}")
 
     def scale(self, i: int, what: str = "scale") -> np.ndarray | None:

@@ -113,7 +113,7 @@ def _quant(n: CheckedNode) -> None:
     bits = n.integral(3, "bit width", 1, 32)
     signed = n.flag("signed", 1)
     n.flag("narrow", 0)
-    n.string_attr("rounding_mode", _ROUNDING)
+    n.string_attr("rounding_mode", _ROUNDING, fold_case=True)  # as qonnx reads it
     zp = n.const(2)
     if zp is None or bits is None:
         return
@@ -139,7 +139,7 @@ def _trunc(n: CheckedNode) -> None:
     out_bits = n.integral(4, "output bit width", 1, 32)
     if in_bits is not None and out_bits is not None and out_bits > in_bits:
         raise n.fail(f"output bit width {out_bits} exceeds the input bit width {in_bits}")
-    n.string_attr("rounding_mode", _ROUNDING)
+    n.string_attr("rounding_mode", _ROUNDING, fold_case=True)  # as qonnx reads it
 
 
 def _float_quant(n: CheckedNode) -> None:
@@ -151,7 +151,7 @@ def _float_quant(n: CheckedNode) -> None:
         n.scale(5, "max value")
     for name in ("has_subnormal", "has_inf", "has_nan", "saturation"):
         n.flag(name, 1)
-    n.string_attr("rounding_mode", _ROUNDING)
+    n.string_attr("rounding_mode", _ROUNDING, fold_case=True)  # as qonnx reads it
 
 
 def _multithreshold(n: CheckedNode) -> None:
