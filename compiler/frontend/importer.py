@@ -323,6 +323,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
     float graph input that the model reads without quantizing it."""
     from qfab.compiler.frontend import (  # noqa: F401 (register handlers)
         activations,
+        depth_to_space,
         dynamic,
         finn,
         float_ops,
@@ -338,4 +339,5 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
         input_format = parse_input_format(input_format)
     model = channels_first(load_model(model))
     validate_model(model)
+    model = depth_to_space.sink_depth_to_space(model)
     return Importer(model, input_format).run()

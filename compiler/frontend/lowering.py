@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.frontend.values import Real
 from qfab.compiler.ir import Acc, Tensor, clipped_range
-from qfab.compiler.passes.dyadic import check_ratio
+from qfab.compiler.passes.dyadic import MIN_RATIO, check_ratio
 from qfab.numerics import IntFormat, MinifloatFormat
 
 from qfab.errors import QfabError
@@ -31,6 +31,44 @@ def _flip_negative_channels(imp, src: Tensor, ratio: np.ndarray) -> np.ndarray:
     src.scale = np.abs(src.scale)
     src.bias = np.asarray(src.bias, np.float64) * 1.0
     return np.abs(ratio)
+
+
+# A channel whose every reachable accumulator moves its output by less than this many codes
+# is constant: its output is its offset's rounding (see _silence_dead_channels).
+DEAD_CHANNEL_REACH = 2.0**-20
+
+
+def _silence_dead_channels(imp, src: Tensor, ratio: np.ndarray) -> np.ndarray:
+    """Give channels with a vanishing multiplier (below MIN_RATIO) zero weights and a live
+    channel's multiplier.
+
+    Trained models have them: a pruned channel whose BatchNorm weight is 1e-41, so its
+    multiplier is 1e-52 and its output the rounded BatchNorm bias whatever the input. The
+    integer form of that multiplier would need a shift of 170, so such a channel gets zero
+    weights instead, which gives the same outputs whenever the accumulator's largest
+    reachable value times the multiplier stays below DEAD_CHANNEL_REACH codes (checked here
+    from the weights and the input's range; otherwise check_ratio refuses the model)."""
+    dead = ratio < MIN_RATIO
+    producer = imp.graph.producer(src.name)
+    if (not dead.any() or producer is None or producer.op not in ("conv", "dense")
+            or not isinstance(imp.tensor(producer.inputs[0]).fmt, IntFormat)):
+        return ratio
+    x = imp.tensor(producer.inputs[0]).fmt
+    zp = producer.attrs["x_zero_point"]
+    w = producer.attrs["weight"]
+    bias = producer.attrs.get("bias")
+    reach = np.abs(w).reshape(len(w), -1).sum(axis=1) * max(abs(x.min - zp), abs(x.max - zp))
+    if bias is not None:
+        reach = reach + np.abs(bias)
+    if np.any(ratio[dead] * reach[dead] >= DEAD_CHANNEL_REACH):
+        return ratio
+    live = ratio[~dead]
+    new = np.where(dead, live.max() if live.size else 1.0, ratio)
+    producer.attrs["weight"] = np.where(dead.reshape((-1,) + (1,) * (w.ndim - 1)), 0, w)
+    if bias is not None:
+        producer.attrs["bias"] = np.where(dead, 0, bias)
+    src.scale = np.broadcast_to(np.asarray(src.scale, np.float64), ratio.shape) * (new / ratio)
+    return new
 
 
 def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
@@ -64,6 +102,7 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
     ratio = np.broadcast_to(src.unit / scale, (channels,)).copy()
     if isinstance(src.fmt, Acc):
         ratio = _flip_negative_channels(imp, src, ratio)
+        ratio = _silence_dead_channels(imp, src, ratio)
     elif (ratio <= 0).any():
         raise QfabError(f"node {node_name!r}: non-positive scale")
     check_ratio(node_name, ratio)
