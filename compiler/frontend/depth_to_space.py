@@ -65,13 +65,13 @@ def DepthToSpace(imp, node):
     if t is None or isinstance(t.fmt, Acc) or np.size(t.scale) > 1:
         raise imp.error(node, f"input {node.input[0]!r} must be quantized with one scale (a "
                               "per-tensor quantizer between the conv and the shuffle)")
+    b, mode = imp.attr(node, "blocksize"), imp.attr(node, "mode", "DCR")
+    if (len(t.shape) != 4 or not isinstance(b, int) or b < 1 or t.shape[1] % (b * b)
+            or mode not in ("DCR", "CRD")):
+        raise imp.error(node, "needs a 4-D input, a blocksize whose square divides its channels "
+                              f"and mode DCR or CRD (got shape {list(t.shape)}, blocksize "
+                              f"{b!r}, mode {mode!r})")
     n, c, h, w = t.shape
-    b = int(imp.attr(node, "blocksize"))
-    mode = imp.attr(node, "mode", "DCR")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    if b < 1 or c % (b * b) or mode not in ("DCR", "CRD"):
-        raise imp.error(node, f"blocksize {b} must divide the {c} channels twice over, and "
-                              f"mode {mode!r} be DCR or CRD")
     if mode == "DCR":  # channel = (row offset, column offset, output channel)
         split, perm = (n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2)
     else:  # channel = (output channel, row offset, column offset)

@@ -44,7 +44,7 @@ def test_brevitas_fp8_equals_brevitas_and_cosimulates_bit_exact():
 @pytest.fixture(scope="module")
 def espcn_case():
     x = (np.random.default_rng(0).integers(0, 256, (1, 3, 128, 128)) / 256).astype(np.float32)
-    return x, qonnx_run(onnx.load(ESPCN), x) * 255  # output codes (the last quantizer's scale is 1/255)
+    return x, qonnx_run(onnx.load(ESPCN), x) * 255  # codes: the last scale is 1/255
 
 
 @pytest.mark.parametrize("requant, most", [("onnx", 0.0002), ("dyadic", 0.005)])
