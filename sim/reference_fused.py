@@ -88,7 +88,10 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
     if not m.small:
         return None
     channels = m.w.shape[0]
-    factors = _requant_factors(req, a["bias"], channels)
+    key = req.outputs[0]
+    if key not in ref.fused_factors:  # they depend on the graph only: once per Reference
+        ref.fused_factors[key] = _requant_factors(req, a["bias"], channels)
+    factors = ref.fused_factors[key]
     if factors is None:
         return None
     c, mult, shift, zero_point, lo, hi = factors
