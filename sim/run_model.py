@@ -55,7 +55,7 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
     ref, env = reference_run(design, feeds)
     x = env[design.plan.input]
     batch = x.shape[0]
-    res = cosim.run(design.accelerator(), design.to_beats(x),
+    res = cosim.run(cosim_verilog(design), design.to_beats(x),
                     n_out_beats=batch * design.plan.out_beats,
                     beats_per_inference=design.plan.out_beats, waves=waves, work_dir=work_dir,
                     name="accel")
@@ -66,6 +66,16 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
     return SimResult(**compare(design, ref, env, got), cycles=res.cycles,
                      latency_cycles=res.latency_cycles, ii_cycles=res.ii_cycles, stages=stages,
                      cosim=res)
+
+
+def cosim_verilog(design: Design) -> str:
+    """The co-simulation Verilog of ``design``'s accelerator, made once per plan: another
+    batch on the same design goes straight to the cached Verilator model."""
+    key = ("cosim_verilog",)
+    if key not in design.plan.derived:
+        with ticking("elaborating the accelerator and its harness"):
+            design.plan.derived[key] = cosim.cosim_verilog(design.accelerator(), name="accel")
+    return design.plan.derived[key]
 
 
 def reference_run(design: Design, feeds: dict[str, np.ndarray]) -> tuple[Reference, dict]:
