@@ -146,12 +146,18 @@ class _Rewriter:
     def _sink_one(self, t: onnx.NodeProto) -> bool:
         perm = _perm(t)
         readers = self.readers(t.output[0])
-        if perm is None or t.output[0] in self.outputs or len(readers) != 1:
+        if perm is None or t.output[0] in self.outputs or not readers:
             return False
+        if len(readers) > 1:  # a fork (a residual block): a transpose for each reader
+            return self._split_fork(t, readers)
         (e,) = readers
+        if e.op_type in BINARY and self._sink_past_join(t, e, perm):
+            return True
         if e.op_type == "Transpose" and len(_perm(e) or ()) == len(perm):
             self._merge(t, e, perm)
             return True
+        if e.op_type == "ReduceMean":
+            return self._sink_past_mean(t, e, perm)
         consts = self._moved_consts(e, t.output[0], perm, inverse=True)
         if consts is None:
             return False
@@ -183,6 +189,61 @@ class _Rewriter:
         e.input[0] = t.input[0]
         del e.attribute[:]
         e.attribute.append(helper.make_attribute("perm", combined))
+
+    def _split_fork(self, t: onnx.NodeProto, readers: list[onnx.NodeProto]) -> bool:
+        """One transpose for each reader of a forked tensor, when each reader can take it
+        further (a transpose to cancel, an elementwise op, a residual Add)."""
+        if any(r.op_type not in UNARY | BINARY | {"Transpose"} or list(r.input).count(
+                t.output[0]) != 1 for r in readers):
+            return False
+        for r in readers[1:]:
+            copy = _transpose(t.input[0], self.fresh(t.output[0]), _perm(t))
+            self.nodes.insert(self.nodes.index(t) + 1, copy)
+            r.input[list(r.input).index(t.output[0])] = copy.output[0]
+        return True
+
+    def _sink_past_join(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> bool:
+        """A residual Add (or Mul, ...) of two tensors transposed alike: the op on the
+        untransposed tensors, then one transpose."""
+        (other,) = [name for name in e.input if name != t.output[0]] or [None]
+        u = self.producer(other) if other is not None else None
+        if u is None or u.op_type != "Transpose" or _perm(u) != perm or \
+                len(self.readers(other)) != 1 or other in self.outputs or \
+                e.output[0] in self.outputs:
+            return False
+        e.input[list(e.input).index(t.output[0])] = t.input[0]
+        e.input[list(e.input).index(other)] = u.input[0]
+        self.nodes.remove(u)
+        moved = self.fresh(e.output[0])
+        t.input[0], t.output[0], e.output[0] = moved, e.output[0], moved
+        self.nodes.remove(t)
+        self.nodes.insert(self.nodes.index(e) + 1, t)
+        return True
+
+    def _sink_past_mean(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> bool:
+        """ReduceMean over ``axes`` of transpose(x, perm) is the mean over perm[axes] of x,
+        then the transpose of the axes left (none to make for Keras's GlobalAveragePooling:
+        NHWC means over H, W leave N, C in order)."""
+        axes = _attr(e, "axes")
+        if axes is None or len(e.input) > 1 or e.output[0] in self.outputs:
+            return False  # axes as an input (opset 18): left as it is
+        rank = len(perm)
+        axes = sorted(a % rank for a in axes)
+        new_axes = sorted(perm[a] for a in axes)
+        keep = 1 if _attr(e, "keepdims") is None else _attr(e, "keepdims")
+        left = [perm[i] for i in range(rank) if keep or i not in axes]
+        rest = perm if keep else list(np.argsort(np.argsort(left)))
+        e.input[0] = t.input[0]
+        for a in e.attribute:
+            if a.name == "axes":
+                a.CopyFrom(helper.make_attribute("axes", new_axes))
+        self.nodes.remove(t)
+        if rest != list(range(len(rest))):
+            moved = self.fresh(e.output[0])
+            self.nodes.insert(self.nodes.index(e) + 1,
+                              _transpose(moved, e.output[0], [int(i) for i in rest]))
+            e.output[0] = moved
+        return True
 
     def _moved_consts(self, e: onnx.NodeProto, data: str, perm: list[int],
                       inverse: bool) -> dict[int, str] | None:

@@ -329,6 +329,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
         float_ops,
         qdq,
         qonnx,
+        spatial,
     )
     from qfab.compiler.frontend.channels_last import channels_first
     from qfab.compiler.frontend.validate import validate_model

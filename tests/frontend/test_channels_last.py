@@ -62,3 +62,59 @@ def test_conv3d_names_the_node():
     model = b.model((1, 1, 2, 2, 2), b.node("Conv", [h, w], kernel_shape=[1, 1, 1]))
     with pytest.raises(QfabError, match=r"Conv node .conv\d+.: only 1-D and 2-D convolution"):
         qfab.reference(model, np.zeros((1, 1, 2, 2, 2), np.float32))
+
+
+def test_global_average_pooling_as_reduce_mean():
+    """tf2onnx's GlobalAveragePooling2D: ReduceMean over H, W of the NHWC tensor, no
+    keepdims; the transpose before it goes, the mean is the global sum."""
+    rng = np.random.default_rng(1)
+    b = Builder()
+    h = b.quant(b.node("Transpose", ["x"], perm=[0, 3, 1, 2]), 2.0 ** -6, 8, signed=0)
+    w = b.quant(b.weight(rng.normal(0, 1, (4, 2, 3, 3))), 2.0 ** -2, 4, narrow=1)
+    h = b.quant(b.node("Relu", [b.node("Conv", [h, w], kernel_shape=[3, 3])]), 2.0 ** -3, 4,
+                signed=0)
+    h = b.node("ReduceMean", [b.node("Transpose", [h], perm=[0, 2, 3, 1])], axes=[1, 2],
+               keepdims=0)
+    h = b.quant(h, 2.0 ** -4, 8, signed=0)
+    w = b.quant(b.weight(rng.normal(0, 1, (4, 3))), 2.0 ** -2, 4, narrow=1)
+    model = b.model((1, 4, 4, 2), b.quant(b.node("MatMul", [h, w]), 2.0 ** -3, 8))
+    assert [n.op_type for n in channels_first(model).graph.node].count("Transpose") == 1
+    x = rng.uniform(0, 1, (6, 4, 4, 2)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert np.array_equal(got, want)
+    assert len(np.unique(want, axis=0)) > 1
+    assert {s.op for s in qfab.compile(model, soc=False).plan.stages} >= {"globalsum"}
+
+
+def _residual_nhwc(rng) -> onnx.ModelProto:
+    """A Keras residual block as tf2onnx writes it: the block's input and the Add are NHWC,
+    each Conv between its own pair of transposes."""
+    b = Builder()
+
+    def conv(h, c_in, c_out, signed):
+        w = b.quant(b.weight(rng.normal(0, 1, (c_out, c_in, 3, 3))), 2.0 ** -3, 4, narrow=1)
+        h = b.node("Conv", [b.node("Transpose", [h], perm=[0, 3, 1, 2]), w],
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        return b.quant(b.node("Transpose", [b.node("Relu", [h]) if not signed else h],
+                              perm=[0, 2, 3, 1]), 2.0 ** -3, 6, signed=signed)
+
+    block_in = conv(b.quant("x", 2.0 ** -6, 8, signed=0), 2, 3, signed=0)
+    h = b.quant(b.node("Add", [block_in, conv(block_in, 3, 3, signed=1)]), 2.0 ** -2, 6,
+                signed=1)
+    h = b.node("Flatten", [h])
+    w = b.quant(b.weight(rng.normal(0, 1, (48, 4))), 2.0 ** -3, 4, narrow=1)
+    return b.model((1, 4, 4, 2), b.quant(b.node("MatMul", [h, w]), 2.0 ** -2, 8))
+
+
+def test_residual_block_transposes_cancel():
+    rng = np.random.default_rng(2)
+    model = _residual_nhwc(rng)
+    rewritten = channels_first(model)
+    assert [n.op_type for n in rewritten.graph.node].count("Transpose") == 2
+    x = rng.uniform(0, 1, (6, 4, 4, 2)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert np.array_equal(got, want)
+    assert len(np.unique(want, axis=0)) > 1
+    assert "add" in {s.op for s in qfab.compile(model, soc=False).plan.stages}
