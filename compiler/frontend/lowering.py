@@ -47,10 +47,11 @@ def _silence_dead_channels(imp, src: Tensor, ratio: np.ndarray) -> np.ndarray:
     integer form of that multiplier would need a shift of 170, so such a channel gets zero
     weights instead, which gives the same outputs whenever the accumulator's largest
     reachable value times the multiplier stays below DEAD_CHANNEL_REACH codes (checked here
-    from the weights and the input's range; otherwise check_ratio refuses the model)."""
+    from the weights and the input's range). When every channel vanishes, or one could still
+    move, check_ratio refuses the model: its scales contradict each other."""
     dead = ratio < MIN_RATIO
     producer = imp.graph.producer(src.name)
-    if (not dead.any() or producer is None or producer.op not in ("conv", "dense")
+    if (not dead.any() or dead.all() or producer is None or producer.op not in ("conv", "dense")
             or not isinstance(imp.tensor(producer.inputs[0]).fmt, IntFormat)):
         return ratio
     x = imp.tensor(producer.inputs[0]).fmt
@@ -62,8 +63,7 @@ def _silence_dead_channels(imp, src: Tensor, ratio: np.ndarray) -> np.ndarray:
         reach = reach + np.abs(bias)
     if np.any(ratio[dead] * reach[dead] >= DEAD_CHANNEL_REACH):
         return ratio
-    live = ratio[~dead]
-    new = np.where(dead, live.max() if live.size else 1.0, ratio)
+    new = np.where(dead, ratio[~dead].max(), ratio)
     producer.attrs["weight"] = np.where(dead.reshape((-1,) + (1,) * (w.ndim - 1)), 0, w)
     if bias is not None:
         producer.attrs["bias"] = np.where(dead, 0, bias)
