@@ -193,7 +193,7 @@ class Reference:
         self._fused = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
                        if n.op in ("conv", "dense") and n.outputs[0] not in graph.outputs
                        and [r.op for r in readers.get(n.outputs[0], [])] == ["requant"]}
-        self.fused_factors: dict[str, tuple | None] = {}
+        self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
         from qfab.sim.reference_fused import layer_requant

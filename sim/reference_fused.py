@@ -65,6 +65,15 @@ def _requant_factors(req: Node, layer_bias, channels: int):
     return (np.array(c, np.int64), mult, shift, int(a["zero_point"]), a["lo"], a["hi"])
 
 
+def _taps_last(ref, layer: Node, m, kh: int, kw: int, dtype) -> np.ndarray:
+    """A conv's weights as [kh * kw * C, M] in ``dtype``, rows in (kh, kw, C) order."""
+    key = (layer.outputs[0], np.dtype(dtype).name)
+    if key not in ref.fused_prepared:
+        w = m.w.reshape(m.w.shape[0], -1, kh, kw).transpose(0, 2, 3, 1)
+        ref.fused_prepared[key] = np.ascontiguousarray(w.reshape(m.w.shape[0], -1).T, dtype)
+    return ref.fused_prepared[key]
+
+
 def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
     """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
     on ``x``, or None where the bounds above do not hold."""
@@ -89,9 +98,9 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
         return None
     channels = m.w.shape[0]
     key = req.outputs[0]
-    if key not in ref.fused_factors:  # they depend on the graph only: once per Reference
-        ref.fused_factors[key] = _requant_factors(req, a["bias"], channels)
-    factors = ref.fused_factors[key]
+    if key not in ref.fused_prepared:  # they depend on the graph only: once per Reference
+        ref.fused_prepared[key] = _requant_factors(req, a["bias"], channels)
+    factors = ref.fused_prepared[key]
     if factors is None:
         return None
     c, mult, shift, zero_point, lo, hi = factors
@@ -101,22 +110,22 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
     top = int(shift.max())
     if num_bound + 2 ** (top - 1) >= _F64_EXACT:
         return None
-    if acc_bound < _F32_EXACT:
-        dtype, w_t = np.float32, m.t_f32
-    else:
-        dtype, w_t = np.float64, m.t_f64
+    dtype = np.float32 if acc_bound < _F32_EXACT else np.float64
     if layer.op == "conv":
-        # Channels last before the windows: each window's (C, kh, kw) block is gathered
-        # from nearby memory (the weights' flattening order is C, kh, kw).
-        xs = _pad(v.astype(dtype), a["pads"], 0).transpose(0, 2, 3, 1)
+        # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
+        # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
+        # weights are reordered to match, once.
+        xs = np.ascontiguousarray(_pad(v.astype(dtype), a["pads"], 0).transpose(0, 2, 3, 1))
         kh, kw = a["weight"].shape[2:]
         (sh, sw), (dh, dw) = a["strides"], a["dilations"]
         win = np.lib.stride_tricks.sliding_window_view(
             xs, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
         n, oh, ow = win.shape[:3]
-        cols = win.reshape(n, oh, ow, -1)
+        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
+        w_t = _taps_last(ref, layer, m, kh, kw, dtype)
     else:
         cols = v.astype(dtype)
+        w_t = m.t_f32 if dtype is np.float32 else m.t_f64
     acc = cols @ w_t  # channels last
     factor = np.ldexp(mult.astype(np.float64), -shift)  # a significand times 2**-shift
     if dtype is np.float32 and acc_bound + int(np.abs(c).max()) < _F32_EXACT:
@@ -133,8 +142,8 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
     else:
         u += 0.5
         np.floor(u, out=u)
-    np.clip(u, lo - zero_point, hi - zero_point, out=u)
-    out = np.add(u, zero_point, out=np.empty(u.shape, np.int64), casting="unsafe")
+    u += zero_point
+    out = np.clip(u, lo, hi, out=u).astype(np.int64)
     # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
     # elementwise ops keep that order, and a transposing copy costs as much as the rest.
     return out if layer.op != "conv" else out.transpose(0, 3, 1, 2)
