@@ -146,6 +146,11 @@ MODEL_CASES = [
     ("digits_int8", "no opset_import", _opset(None), "opset_import"),
     ("digits_int8", "ir_version 99", _ir_version, "ir_version 99"),
     ("digits_int8", "no outputs", _no_outputs, "no outputs"),
+    # onnx's strict type and shape inference: an int4 weight before opset 21 (where ONNX has
+    # int4), and a stride that contradicts the declared output shape.
+    ("digits_int4", "int4 at opset 19", _opset(19), "tensor(int4)"),
+    ("conv_s2_int8", "output shape contradicted", _attr("conv", "strides", [3, 5]),
+     "Inferred shape and existing shape differ"),
 ]
 
 

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from onnx import numpy_helper
 from qfab.compiler.frontend.validate.node import CheckedNode
 from qfab.compiler.frontend.validate.ops import NODE_CHECKS
-from qfab.compiler.frontend.validate.types import check_zero_point_types
+from qfab.compiler.frontend.validate.types import check_zero_point_types, with_custom_opsets
 
 from qfab.errors import QfabError
 
@@ -69,6 +69,7 @@ def validate_model(model: onnx.ModelProto) -> None:
         if check is not None:
             check(CheckedNode(node, consts, producers))
     check_zero_point_types(model)
+    _run_inference(model)
 
 
 # ---- the model as a whole ------------------------------------------------------------------
@@ -121,11 +122,7 @@ def _check_domains(graph: onnx.GraphProto) -> None:
 def _run_checker(model: onnx.ModelProto) -> None:
     """onnx's checker, told the custom domains qfab reads: real QONNX models use them
     without importing them (TFC_2W2A's onnx.brevitas)."""
-    checked = onnx.ModelProto()
-    checked.CopyFrom(model)
-    used = {n.domain for n in model.graph.node} - set(STANDARD_DOMAINS)
-    imported = {o.domain for o in model.opset_import}
-    checked.opset_import.extend(onnx.helper.make_opsetid(d, 1) for d in sorted(used - imported))
+    checked = with_custom_opsets(model)
     # A graph output without a shape is common (onnx.helper's shape=None) and harmless: the
     # importer computes every shape itself.
     for info in (*checked.graph.input, *checked.graph.output, *checked.graph.value_info):
@@ -134,8 +131,22 @@ def _run_checker(model: onnx.ModelProto) -> None:
     try:
         onnx.checker.check_model(checked)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise QfabError(f"not a valid ONNX model: {first}") from None
+        raise QfabError(f"not a valid ONNX model: {_first_line(e)}") from None
+
+
+def _run_inference(model: onnx.ModelProto) -> None:
+    """onnx's type and shape inference in strict mode: an op's input types against its
+    opset's (int4 before opset 21), declared shapes against inferred ones. Last, so that
+    qfab's own checks name what they find in their words first."""
+    try:
+        onnx.shape_inference.infer_shapes(with_custom_opsets(model), check_type=True,
+                                          strict_mode=True)
+    except onnx.shape_inference.InferenceError as e:
+        raise QfabError(f"not a valid ONNX model: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:

@@ -76,16 +76,12 @@ def _check_one_type(node: onnx.NodeProto, types: dict[str, int]) -> None:
 
 def element_types(model: onnx.ModelProto) -> dict[str, int]:
     """The ONNX element type of every tensor whose type can be known, by name."""
-    work = onnx.ModelProto()
-    work.CopyFrom(model)
+    work = with_custom_opsets(model)
     graph = work.graph
     # A type written in the file can be stale (an exporter's, before an edit): infer afresh.
     del graph.value_info[:]
     for out in graph.output:
         out.type.tensor_type.elem_type = TensorProto.UNDEFINED
-    imported = {o.domain for o in work.opset_import}
-    for domain in sorted({n.domain for n in graph.node} - imported):
-        work.opset_import.append(onnx.helper.make_opsetid(domain, 1))
     custom = [n for n in graph.node if n.domain not in _STANDARD_DOMAINS]
     given = {t.name: t.data_type for t in graph.initializer}
     for node in graph.node:
@@ -113,6 +109,17 @@ def element_types(model: onnx.ModelProto) -> dict[str, int]:
         graph.value_info.extend(onnx.helper.make_tensor_value_info(name, t, None)
                                 for name, t in found.items())
     return types
+
+
+def with_custom_opsets(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` importing every domain its nodes use (onnx's checker and inference
+    need that; real QONNX models leave their domains out)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    imported = {o.domain for o in copy.opset_import}
+    used = {n.domain for n in copy.graph.node} - set(_STANDARD_DOMAINS)
+    copy.opset_import.extend(onnx.helper.make_opsetid(d, 1) for d in sorted(used - imported))
+    return copy
 
 
 def _custom_output_types(node: onnx.NodeProto, types: dict[str, int]) -> list[int | None]:
