@@ -29,6 +29,7 @@ import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from queue import Empty
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
@@ -64,6 +65,7 @@ class Report:
     refused: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     mutants: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
 
     def add(self, mutant: Mutant, outcomes: list[Outcome]) -> None:
         self.mutants += 1
@@ -83,7 +85,7 @@ class Report:
 
     def summary(self) -> dict:
         return {"mutants": self.mutants, "runs": sum(self.counts.values()),
-                "seconds": round(self.seconds, 1),
+                "seconds": round(self.seconds, 1), "interrupted": self.interrupted,
                 **{s: self.total(s) for s in ("ok", "user_error", *FAILURES)},
                 "distinct_crashes": len(self.crashes),
                 "by_command": {c: {s: n for (cc, s), n in sorted(self.counts.items()) if cc == c}
@@ -115,6 +117,10 @@ def _where(exc: BaseException) -> str:
     path = Path(f.filename)
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
     return f"{type(exc).__name__} in {shown}:{f.name}"
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt("terminated")
 
 
 def _on_alarm(signum, frame):
@@ -155,6 +161,8 @@ def run_command(argv: list[str], timeout: int) -> tuple[int | None, str, tuple |
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
         cli.report_crash = report_crash
+    if code == 128 + signal.SIGTERM and not caught:
+        raise KeyboardInterrupt("terminated")  # the campaign was told to stop, not a crash
     if caught:
         exc = caught[0]
         if isinstance(exc, _Timeout):
@@ -229,11 +237,15 @@ def fuzz(n: int, seed: int, *, seconds: float | None = None, commands=COMMANDS,
         results = _shard(n, seed, seconds, commands, 0, 1)
     else:
         results = _parallel(n, seed, seconds, commands, jobs)
-    for mutant, outcomes in results:
-        report.add(mutant, outcomes)
-        report.seconds = time.monotonic() - start
-        if progress is not None:
-            progress(report)
+    try:
+        for mutant, outcomes in results:
+            report.add(mutant, outcomes)
+            report.seconds = time.monotonic() - start
+            if progress is not None:
+                progress(report)
+    except KeyboardInterrupt:  # SIGTERM or ^C: the summary of what ran
+        report.interrupted = True
+    report.seconds = time.monotonic() - start
     return report
 
 
@@ -252,9 +264,10 @@ def _shard(n: int, seed: int, seconds: float | None, commands, index: int, jobs:
 
 
 def _worker(n, seed, seconds, commands, index, jobs, queue) -> None:
-    for mutant, outcomes in _shard(n, seed, seconds, commands, index, jobs):
-        # The model bytes stay here: the report needs only the mutant's label and flags.
-        queue.put((replace(mutant, model=b"", inputs=b""), outcomes))
+    with contextlib.suppress(KeyboardInterrupt):  # stopped: the parent reports what ran
+        for mutant, outcomes in _shard(n, seed, seconds, commands, index, jobs):
+            # The model bytes stay here: the report needs only the mutant's label and flags.
+            queue.put((replace(mutant, model=b"", inputs=b""), outcomes))
     queue.put(None)
 
 
@@ -268,14 +281,21 @@ def _parallel(n: int, seed: int, seconds: float | None, commands, jobs: int):
     running = jobs
     try:
         while running:
-            item = queue.get()
+            try:
+                item = queue.get(timeout=10)
+            except Empty:
+                if not any(w.is_alive() for w in workers):
+                    break  # a worker killed before it could say it was done
+                continue
             if item is None:
                 running -= 1
             else:
                 yield item
     finally:
-        for w in workers:
-            w.join(timeout=5)
+        for w in workers:  # done, or the campaign was stopped: stop them too
+            if w.is_alive():
+                w.terminate()
+            w.join(timeout=10)
             if w.is_alive():
                 w.kill()
 
@@ -295,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import resource
 
+    signal.signal(signal.SIGTERM, _stop)
     limit = int(args.memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
