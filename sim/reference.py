@@ -25,7 +25,7 @@ import functools
 
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
-from qfab.numerics import MinifloatFormat, round_real, round_shift
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat, round_real, round_shift
 
 from qfab.errors import QfabError
 
@@ -35,8 +35,9 @@ _EXACT_F64 = 2**53
 
 def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
     """The exact value of ``codes`` in units of 2**lsb_exponent, as integers."""
-    if isinstance(t.fmt, Acc):
-        return codes
+    if isinstance(t.fmt, Acc) or (isinstance(t.fmt, IntFormat | FixedFormat)
+                                  and getattr(codes, "dtype", None) == np.int64):
+        return codes  # already the value (no op here writes into its inputs)
     if isinstance(t.fmt, MinifloatFormat) and not np.isfinite(t.fmt.decode(codes)).all():
         # A quantizer with saturate=0 makes a value past the format's range NaN or
         # infinity (as ONNX defines), which integer arithmetic cannot carry.
