@@ -228,15 +228,16 @@ class Runner:
 
 
 def fuzz(n: int, seed: int, *, seconds: float | None = None, commands=COMMANDS,
-         progress=None, jobs: int = 1) -> Report:
+         progress=None, jobs: int = 1, timeout: int = 120) -> Report:
     """Run up to ``n`` mutants of ``seed`` (stopping after ``seconds`` when given), in
-    ``jobs`` processes that take every ``jobs``-th mutant each."""
+    ``jobs`` processes that take every ``jobs``-th mutant each; a command running longer than
+    ``timeout`` seconds is a crash (a hang)."""
     report = Report()
     start = time.monotonic()
     if jobs == 1:
-        results = _shard(n, seed, seconds, commands, 0, 1)
+        results = _shard(n, seed, seconds, commands, timeout, 0, 1)
     else:
-        results = _parallel(n, seed, seconds, commands, jobs)
+        results = _parallel(n, seed, seconds, commands, timeout, jobs)
     try:
         for mutant, outcomes in results:
             report.add(mutant, outcomes)
@@ -249,9 +250,10 @@ def fuzz(n: int, seed: int, *, seconds: float | None = None, commands=COMMANDS,
     return report
 
 
-def _shard(n: int, seed: int, seconds: float | None, commands, index: int, jobs: int):
+def _shard(n: int, seed: int, seconds: float | None, commands, timeout: int, index: int,
+           jobs: int):
     """(mutant, outcomes) of mutants index, index + jobs, ... of the first ``n``."""
-    runner = Runner(commands)
+    runner = Runner(commands, timeout)
     start = time.monotonic()
     try:
         for i, mutant in enumerate(mutants(n, seed)):
@@ -263,18 +265,19 @@ def _shard(n: int, seed: int, seconds: float | None, commands, index: int, jobs:
         runner.close()
 
 
-def _worker(n, seed, seconds, commands, index, jobs, queue) -> None:
+def _worker(n, seed, seconds, commands, timeout, index, jobs, queue) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # stopped: the parent reports what ran
-        for mutant, outcomes in _shard(n, seed, seconds, commands, index, jobs):
+        for mutant, outcomes in _shard(n, seed, seconds, commands, timeout, index, jobs):
             # The model bytes stay here: the report needs only the mutant's label and flags.
             queue.put((replace(mutant, model=b"", inputs=b""), outcomes))
     queue.put(None)
 
 
-def _parallel(n: int, seed: int, seconds: float | None, commands, jobs: int):
+def _parallel(n: int, seed: int, seconds: float | None, commands, timeout: int, jobs: int):
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    workers = [context.Process(target=_worker, args=(n, seed, seconds, commands, i, jobs, queue))
+    workers = [context.Process(target=_worker,
+                               args=(n, seed, seconds, commands, timeout, i, jobs, queue))
                for i in range(jobs)]
     for w in workers:
         w.start()
@@ -305,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--mutants", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--timeout", type=int, default=120,
+                        help="seconds a command may run before it counts as a hang (raise "
+                             "it on a loaded machine)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes running mutants side by side (one a core)")
     parser.add_argument("--json", metavar="FILE", help="write the summary as JSON")
@@ -330,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report.lines()[0], file=sys.stderr, flush=True)
 
     report = fuzz(args.mutants, args.seed, seconds=args.seconds, progress=progress,
-                  jobs=args.jobs)
+                  jobs=args.jobs, timeout=args.timeout)
     print("\n".join(report.lines()))
     if args.tracebacks:
         for where, trace in report.traces.items():
