@@ -303,6 +303,34 @@ def _parallel(n: int, seed: int, seconds: float | None, commands, timeout: int, 
                 w.kill()
 
 
+def _import_all() -> None:
+    """Import every qfab module now, so that the campaign runs the code it started with
+    (handlers import some lazily) even if the checkout changes while it runs."""
+    import importlib
+    import pkgutil
+    import tomllib
+
+    # qfab's subpackages live in top-level folders (pyproject's package-dir).
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for name in config["tool"]["setuptools"]["package-dir"]:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, name + "."):
+            with contextlib.suppress(Exception):  # a module needing an absent optional tool
+                importlib.import_module(info.name)
+
+
+def _commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                              text=True).stdout.strip()
+
+    head = git("rev-parse", "HEAD")
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--mutants", type=int, default=1000)
@@ -335,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.mutants % 100 == 0:
             print(report.lines()[0], file=sys.stderr, flush=True)
 
+    commit = _commit()
+    _import_all()
     report = fuzz(args.mutants, args.seed, seconds=args.seconds, progress=progress,
                   jobs=args.jobs, timeout=args.timeout)
     print("\n".join(report.lines()))
@@ -342,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         for where, trace in report.traces.items():
             print(f"\n==== {where}\n{trace}")
     if args.json:
-        Path(args.json).write_text(json.dumps(report.summary(), indent=1))
+        summary = {"commit": commit, "seed": args.seed, "jobs": args.jobs, **report.summary()}
+        Path(args.json).write_text(json.dumps(summary, indent=1))
     return 1 if any(report.total(s) for s in FAILURES) else 0
 
 
