@@ -221,14 +221,29 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
     model (back-pressure included), run from event to event or, for a design whose blocks
     change almost every cycle, clock by clock; ``stage_done`` by the beat schedule. Kept in
-    ``plan.derived``: seconds for a large design."""
+    ``plan.derived`` and, for a run of seconds, on disk (:mod:`.timing_cache`)."""
+    import time
+
+    from qfab.cost_model import timing_cache
+
     from qfab.progress import ticking
 
     key = ("timing", batch)
     if key not in plan.derived:
-        with ticking(f"running the cycle model on {batch} inference{'s' * (batch > 1)}"):
-            plan.derived[key] = _plan_timing(plan, batch)
+        timing = timing_cache.load(plan, batch)
+        if timing is None:
+            start = time.process_time()
+            with ticking(f"running the cycle model on {batch} inference{'s' * (batch > 1)}"):
+                timing = _plan_timing(plan, batch)
+            if time.process_time() - start >= KEEP_SECONDS:
+                timing_cache.save(plan, batch, timing)
+        plan.derived[key] = timing
     return plan.derived[key]
+
+
+# CPU seconds of a cycle-model run above which its figures are kept on disk
+# (qfab.cost_model.timing_cache): the quick ones are not worth a file.
+KEEP_SECONDS = 0.5
 
 
 def _plan_timing(plan: HwPlan, batch: int) -> Timing:

@@ -18,7 +18,7 @@ RUNNING_SECONDS = 600
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clear", nargs="*", metavar="PART",
                         help="remove the cached entries of these parts (all without a PART): "
-                             "verilator, soc, rv32-soc, synth, pnr, crash")
+                             "verilator, soc, rv32-soc, synth, cycles, pnr, crash")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"cache": {"parts": [{name, path, bytes, '
                              'entries}], "bytes", "verilator_cap_bytes", "cleared"}}')
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parts() -> dict[str, tuple[Path, str, str]]:
     """Each part of the cache: its folder, the entries' glob pattern and what it holds."""
-    from qfab.cost_model import pnr, yosys
+    from qfab.cost_model import pnr, timing_cache, yosys
     from qfab.crash import crash_dir
     from qfab.sim import run_elf, verilator_build
 
@@ -35,6 +35,8 @@ def parts() -> dict[str, tuple[Path, str, str]]:
         "soc": (run_elf.cache_root() / "soc-designs", "*", "SoC models (qfab sim --soc)"),
         "rv32-soc": (run_elf.cache_root() / "rv32-soc", "*", "the SoC qfab run-elf runs"),
         "synth": (yosys.cache_dir(), "*", "Yosys results (qfab synth, calibration)"),
+        "cycles": (timing_cache.cache_dir(), "*.pickle", "the cycle model's figures of large "
+                   "designs (qfab compile)"),
         "pnr": (pnr.cache_dir(), "*", "place-and-route builds (qfab build)"),
         "crash": (crash_dir(), "crash-*.txt", "tracebacks of qfab's own errors"),
     }

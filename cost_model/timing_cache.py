@@ -1,0 +1,94 @@
+"""The cycle model's figures kept on disk, so compiling, simulating and estimating the same
+design again does not run the handshake model again (seconds for a large design).
+
+An entry is keyed by everything :func:`qfab.cost_model.timing.plan_timing` reads: the plan's
+stages (their blocks' kinds and parameters, weights included, beats, folding, cycles), its
+beats, the batch, and the source of the cycle model itself, so a change to any of them is a
+new key. The entry is the pickled ``Timing``. ``$QFAB_CACHE_DIR/cycles``, else
+``~/.cache/qfab/cycles``; ``QFAB_CYCLE_CACHE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The cycle model's own source, and the hw/ schedules it reads (a window's rows, an adder
+# graph's depth), relative to the package root.
+_MODEL_SOURCES = ("cost_model/handshake.py", "cost_model/events.py", "cost_model/timing.py",
+                  "cost_model/timing_cache.py", "hw/_window_timing.py", "hw/cmvm.py")
+
+
+def cache_dir() -> Path:
+    if os.environ.get("QFAB_CACHE_DIR"):
+        return Path(os.environ["QFAB_CACHE_DIR"]) / "cycles"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qfab" / "cycles"
+
+
+def _feed(h: Any, value: Any) -> None:
+    """Hash ``value`` by content: arrays by dtype, shape and bytes (repr would elide them)."""
+    if isinstance(value, np.ndarray):
+        h.update(f"array {value.dtype} {value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes() if value.dtype != object
+                 else repr(value.tolist()).encode())
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for k in sorted(value, key=repr):
+            h.update(repr(k).encode())
+            _feed(h, value[k])
+        h.update(b"}")
+    elif isinstance(value, list | tuple):
+        h.update(b"[")
+        for v in value:
+            _feed(h, v)
+        h.update(b"]")
+    elif hasattr(value, "__dataclass_fields__"):
+        h.update(type(value).__name__.encode())
+        _feed(h, {k: getattr(value, k) for k in value.__dataclass_fields__})
+    else:
+        h.update(repr(value).encode())
+    h.update(b";")
+
+
+def key(plan: Any, batch: int) -> str:
+    h = hashlib.sha256()
+    import qfab.cost_model
+    import qfab.hw
+
+    roots = {"cost_model": Path(qfab.cost_model.__file__).parent,
+             "hw": Path(qfab.hw.__file__).parent}
+    for name in _MODEL_SOURCES:
+        folder, file = name.split("/")
+        h.update((roots[folder] / file).read_bytes())
+    _feed(h, [plan.stages, plan.in_beats, plan.out_beats, plan.ii_cycles, batch])
+    return h.hexdigest()[:32]
+
+
+def load(plan: Any, batch: int) -> Any | None:
+    if os.environ.get("QFAB_CYCLE_CACHE") == "0":
+        return None
+    path = cache_dir() / f"{key(plan, batch)}.pickle"
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def save(plan: Any, batch: int, timing: Any) -> None:
+    if os.environ.get("QFAB_CYCLE_CACHE") == "0":
+        return
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
+            f.write(pickle.dumps(timing))
+        os.replace(f.name, folder / f"{key(plan, batch)}.pickle")
+    except OSError:  # a read-only or full disk: the figures are still right, only not kept
+        pass
