@@ -574,6 +574,30 @@ def add_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def concat_cost(p: dict, family: str) -> BlockCost:
+    ow, n = _width(p["out_shape"]), int(p["n"])
+    count = _bits(max(int(p["a_beats"]), int(p["b_beats"]), 2))
+    c = BlockCost("concat")
+    # the output register takes one input or the other; a run counter and whose turn it is
+    c.features["mux"] += n * ow * mux_luts(2, family)
+    c.features["ctrl"] += count + 1
+    c.features["cmpk"] += 2 * count
+    c.features["block"] += 1
+    c.ff += n * ow + count + 2
+    return c
+
+
+def select_cost(p: dict, family: str) -> BlockCost:
+    ow, n = _width(p["out_shape"]), int(p["n"])
+    count = _bits(max(int(p["period"]), 2))
+    c = BlockCost("select")
+    c.features["ctrl"] += count  # the position in the period
+    c.features["cmpk"] += 2 * count  # within the window, and the period's end
+    c.features["block"] += 1
+    c.ff += n * ow + count + 1  # the output register, the position, valid
+    return c
+
+
 def _low_zeros(k: int) -> int:
     """Trailing zero bits of ``k`` (0 for 0)."""
     return (abs(k) & -abs(k)).bit_length() - 1 if k else 0
@@ -603,7 +627,8 @@ COSTS = {"mvu": mvu_cost, "cmvm": cmvm_cost, "depthwise": depthwise_cost, "requa
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,
-         "fifo": fifo_cost}
+         "fifo": fifo_cost, "concat": concat_cost,
+         "select": select_cost}
 
 
 def block_cost(kind: str, params: dict, family: str) -> BlockCost:

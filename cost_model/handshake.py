@@ -355,6 +355,57 @@ class _Join(_Block):
             self.o_valid, self.sums_valid = self.sums_valid, in_valid and self.b_valid
 
 
+class _Concat(_Join):
+    """StreamConcat: runs of ``a_beats`` of its first input and ``b_beats`` of its second in
+    turns, through one output register; an input is ready only in its turn."""
+
+    STATE = ("count", "turn_b", "o_valid")
+
+    def __init__(self, a_beats: int, b_beats: int, b_first: bool):
+        super().__init__()
+        self.runs = (a_beats, b_beats)
+        self.count, self.turn_b = 0, b_first
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self.turn_b and self.advance(out_ready)
+
+    def ready_b(self, a_valid: bool, out_ready: bool) -> bool:
+        return self.turn_b and self.advance(out_ready)
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if not self.advance(out_ready):
+            return
+        self.o_valid = self.b_valid if self.turn_b else in_valid
+        if self.o_valid:
+            if self.count == self.runs[self.turn_b] - 1:
+                self.count, self.turn_b = 0, not self.turn_b
+            else:
+                self.count += 1
+
+
+class _Select(_Block):
+    """StreamSelect: beats ``first`` to ``first + count - 1`` of every ``period`` go through
+    an output register; the others are taken at once and dropped."""
+
+    STATE = ("pos", "o_valid")
+
+    def __init__(self, period: int, first: int, count: int):
+        self.period, self.first, self.count = period, first, count
+        self.pos, self.o_valid = 0, False
+
+    def _keep(self) -> bool:
+        return self.first <= self.pos < self.first + self.count
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self._keep() or not self.o_valid or out_ready
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if not self.o_valid or out_ready:
+            self.o_valid = in_fire and self._keep()
+        if in_fire:
+            self.pos = 0 if self.pos == self.period - 1 else self.pos + 1
+
+
 class _Window(_Block):
     def __init__(self, p: dict[str, Any], depthwise: bool):
         from qfab.hw._window_timing import WindowGeometry
@@ -482,6 +533,10 @@ def blocks_for(spec: BlockSpec) -> list:
         return [_Fifo(p["depth"])]
     if spec.kind == "add":
         return [_Join()]
+    if spec.kind == "select":
+        return [_Select(p["period"], p["first"], p["count"])]
+    if spec.kind == "concat":
+        return [_Concat(p["a_beats"], p["b_beats"], bool(p.get("b_first", False)))]
     if spec.kind == "widthconv":
         n_in, n_out = p["n_in"], p["n_out"]
         word = math.lcm(n_in, n_out)
@@ -537,8 +592,8 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
     trace = Trace([[] for _ in range(n + 1)], [[] for _ in range(n)],
                   [[[] for _ in range(len(s.blocks) + 1)] for s in skips],
                   [[[] for _ in s.blocks] for s in skips])
-    joins = {s.join: s for s in skips}
-    forks = {s.fork: s for s in skips}
+    joins = {s.join: k for k, s in enumerate(skips)}
+    forks = {s.fork for s in skips}  # a stream may feed several skip paths
     # Fixed per run: who has a begin() that does something, and who steps folding counters.
     everyone = chain + [b for s in skips for b in s.blocks]
     beginners = [b for b in everyone if type(b).begin is not _Block.begin]
@@ -553,19 +608,21 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
         valids = [fed < in_beats] + [b.o_valid for b in chain]
         readies = [False] * n + [True]
         out_readies = [True] * n  # what each block sees of its output's ready
-        skip_ready, skip_readies = {}, {}
+        skip_ready = {}  # a fork stream -> whether all its skip paths take a beat
+        skip_readies = [None] * len(skips)
         for i in order:
             out_ready = readies[i + 1] and skip_ready.get(i + 1, True)
             out_readies[i] = out_ready
             if i in joins:
-                s = joins[i]
+                s = skips[joins[i]]
                 chain[i].b_valid = s.blocks[-1].o_valid
                 rs = [chain[i].ready_b(valids[i], out_ready)]
                 for b in reversed(s.blocks):
                     rs.insert(0, b.ready(rs[0]))
-                skip_readies[s.fork], skip_ready[s.fork] = rs, rs[0]
+                skip_readies[joins[i]] = rs
+                skip_ready[s.fork] = skip_ready.get(s.fork, True) and rs[0]
             readies[i] = chain[i].ready(out_ready)
-        offered = valids  # what each consumer sees: a fork offers to both or neither
+        offered = valids  # what each consumer sees: a fork offers to all or none
         if forks:
             offered = list(valids)
             for f in forks:
@@ -574,8 +631,10 @@ def run_chain(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_00
             if offered[i] and readies[i]:
                 transfers[i].append(cycle)
         for index, s in enumerate(skips):
-            rs = skip_readies[s.fork]
-            ins = [valids[s.fork] and readies[s.fork]] + [b.o_valid for b in s.blocks]
+            rs = skip_readies[index]
+            others = all(skip_readies[k][0] for k, o in enumerate(skips)
+                         if o.fork == s.fork and k != index)
+            ins = [valids[s.fork] and readies[s.fork] and others] + [b.o_valid for b in s.blocks]
             for k, (v, r) in enumerate(zip(ins, rs, strict=True)):
                 if v and r:
                     trace.skip_transfers[index][k].append(cycle)

@@ -163,10 +163,31 @@ def _globalavgpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     return t[:, -1, :].ravel() + 1  # the last pixel's beats, one cycle later
 
 
+def _select(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
+    """StreamSelect: its window's beats, a cycle after each is taken."""
+    p = spec.params
+    kept = _serial(t_in, 0).reshape(-1, p["period"])[:, p["first"]:p["first"] + p["count"]]
+    return kept.ravel() + 1
+
+
 # Blocks that take a beat a cycle and give it this many cycles later.
 SERIAL_LATENCY = {"requant": 3, "minifloat_requant": 4, "threshold": 2, "fifo": 2, "add": 2}
 SCHEDULES = {"mvu": _mvu, "widthconv": _widthconv, "window": _window, "maxpool": _maxpool,
-             "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise}
+             "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise,
+             "select": _select}
+
+
+# Blocks with a second input, fed by a stage's skip path.
+JOINS = ("add", "concat")
+
+
+def _concat(spec: BlockSpec, t_a: np.ndarray, t_b: np.ndarray) -> np.ndarray:
+    """StreamConcat: the runs of both inputs in turns, one beat a cycle a cycle later."""
+    p = spec.params
+    a = t_a.reshape(-1, p["a_beats"])
+    b = t_b.reshape(-1, p["b_beats"])
+    runs = (b, a) if p.get("b_first") else (a, b)
+    return _serial(np.concatenate(runs, axis=1).ravel(), 1)
 
 
 def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
@@ -257,10 +278,13 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
         src = i - 1 if stage.source is None else stage.source
         t = inputs if src < 0 else outputs[src]
         for spec in stage.blocks:
-            if spec.kind == "add":
+            if spec.kind in JOINS:
                 skip = outputs[stage.skip_from]
                 for b in stage.skip:
                     skip = block_times(b, skip)
+                if spec.kind == "concat":
+                    t = _concat(spec, t, skip)
+                    continue
                 t = np.maximum(t, skip)
             t = block_times(spec, t)
         done.append(int(t[-1]))
@@ -295,13 +319,13 @@ def _chains(stages: list[Stage]) -> tuple[list, dict, list, dict]:
     (skip, first, last) on a skip path."""
     from qfab.cost_model.handshake import Skip, blocks_for
 
-    chain, spans, skips, places = [], {}, [], {}
+    chain, spans, skips, places = [], {-1: (0, 0)}, [], {}
     for i, stage in enumerate(stages):
         if stage.on_skip:
             continue
         start = len(chain)
         for spec in stage.blocks:
-            if spec.kind == "add":
+            if spec.kind in JOINS:
                 own = _skip_stages(stages, i)
                 path, cuts = [], [0]
                 for j in own:

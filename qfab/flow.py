@@ -21,7 +21,8 @@ def _board(board):
 
 def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
             max_pe: int | None = None, max_simd: int | None = None,
-            output: str | None = None, soc: bool = True, input_format: str | None = None,
+            output: str | list[str] | None = None, soc: bool = True,
+            input_format: str | None = None,
             target_ii: int | None = None, max_utilization: float | None = None,
             dsp_budget: int | None = None, progress=None,
             layer_folding: dict[str, tuple[int, int]] | None = None):
@@ -37,9 +38,11 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     ``layer_folding`` (MAC layer name -> (pe, simd), as ``qfab search`` writes) sets those
     layers' folding and leaves the board search out.
 
-    The backend maps one chain of layers; a model's outputs are built together when each is
-    the chain's output or computed from it on the control core (logits and their softmax),
-    else ``output`` names the one to build (with the part of the graph it depends on).
+    Every output of the model is built in the one accelerator, leaving on its output stream
+    one after the other (or the last computed on the control core: logits and their
+    softmax); ``output`` names the ones to build (a name, comma-separated names or a list),
+    with the part of the graph they depend on: needed for a model whose outputs come from
+    several inputs.
     ``input_format`` is the number format of a float graph input the model does not quantize
     (``fixed<16,6>``...).
 

@@ -55,7 +55,7 @@ def simulate(design: Design, feeds: dict[str, np.ndarray], *, waves: bool = Fals
     ref, env = reference_run(design, feeds)
     x = env[design.plan.input]
     batch = x.shape[0]
-    res = cosim.run(cosim_verilog(design), design.to_beats(x),
+    res = cosim.run(cosim_verilog(design), design.to_beats(env),
                     n_out_beats=batch * design.plan.out_beats,
                     beats_per_inference=design.plan.out_beats, waves=waves, work_dir=work_dir,
                     name="accel")
@@ -87,7 +87,7 @@ def reference_run(design: Design, feeds: dict[str, np.ndarray]) -> tuple[Referen
     return ref, env
 
 
-def compare(design: Design, ref: Reference, env: dict, got: np.ndarray,
+def compare(design: Design, ref: Reference, env: dict, got: np.ndarray | dict,
             tail_codes: np.ndarray | None = None) -> dict:
     """The hardware's output codes ``got`` against the reference's in ``env``: the fields of
     :class:`SimResult` that say whether and where they differ, and the model's outputs.
@@ -96,12 +96,13 @@ def compare(design: Design, ref: Reference, env: dict, got: np.ndarray,
     tail's last tensor (``sim --soc``), checked like the accelerator's; without them the host
     runs the tail's reference ops."""
     plan = design.plan
-    want = np.asarray(env[plan.output]).astype(np.int64)
+    if not isinstance(got, dict):  # the codes of the plan's (first) output
+        got = {plan.output: got}
     env_hw = dict(env)
-    env_hw[plan.output] = got
+    env_hw.update(got)
     for node in plan.tail:
         env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, env_hw[node.inputs[0]])
-    checked = [plan.output]
+    checked = list(got)
     if plan.tail and tail_codes is not None:
         end = plan.tail[-1].outputs[0]
         env_hw[end] = np.asarray(tail_codes, np.int64).reshape(np.shape(env[end]))
@@ -114,11 +115,19 @@ def compare(design: Design, ref: Reference, env: dict, got: np.ndarray,
             idx = tuple(int(i) for i in diff[0])
             first = Mismatch(name, idx, int(env[name][idx]), int(env_hw[name][idx]))
     # The host finishes what the fabric does not: the final dequantization or argmax.
-    computed = {plan.output, *(n.outputs[0] for n in plan.tail)}
+    computed = {*got, *(n.outputs[0] for n in plan.tail)}
     for node in design.graph.nodes:
         if node.op in HOST_OPS and node.inputs[0] in computed:
             env_hw[node.outputs[0]] = getattr(ref, "_" + node.op)(node, env_hw[node.inputs[0]])
     outputs = {name: env_hw[name] for name in design.graph.outputs}
-    return {"bit_exact": not mismatches, "outputs": outputs, "hw_codes": got, "ref_codes": want,
+    return {"bit_exact": not mismatches, "outputs": outputs, "hw_codes": _joined(got),
+            "ref_codes": _joined({name: np.asarray(env[name], np.int64) for name in got}),
             "mismatches": int(mismatches), "first_mismatch": first,
             "checked_codes": int(sum(np.size(env[name]) for name in checked))}
+
+
+def _joined(codes: dict[str, np.ndarray]) -> np.ndarray:
+    """One output's codes as they are; several flattened side by side, [N, total]."""
+    if len(codes) == 1:
+        return next(iter(codes.values()))
+    return np.concatenate([c.reshape(len(c), -1) for c in codes.values()], axis=1)

@@ -102,7 +102,7 @@ def simulate_soc(design: Design, feeds: dict[str, np.ndarray], *,
     layout = firmware.job_layout(plan, batch)
     exe = _soc_model(design, work_dir, verbose)
 
-    in_words = beats_to_words(design.to_beats(x), plan.in_shape.width, plan.in_shape.signed)
+    in_words = beats_to_words(design.to_beats(env), plan.in_shape.width, plan.in_shape.signed)
     load = {firmware.JOB_ADDR + 4 * k: w for k, w in enumerate(layout.header())}
     load.update({layout.in_addr + 4 * k: int(w) for k, w in enumerate(in_words)})
     _, wout = firmware.stream_words(plan)

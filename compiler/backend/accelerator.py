@@ -1,8 +1,10 @@
 """The accelerator top: the plan's blocks chained by streams, with per-stage activity.
 
-A residual block starts at a fork of a stage's output stream: a beat leaves when both of
-its takers are ready (the main path, and the skip path's stages or its FIFO). The FIFO before
-the add holds a whole inference of the skip, so the fork never waits on it for long.
+A residual block, a Concat's branches or an output taken from the middle of the chain start
+at a fork of a stage's output stream: a beat leaves when all its takers are ready (the main
+path, and each skip path's stages or its FIFO). The FIFO before a join holds a whole
+inference of the skip, so the fork never waits on it for long. Several outputs leave on one
+stream, one after the other (``StreamConcat``); the plan says where each begins.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.eltwise import ResidualAdd
 
         return ResidualAdd(**p)
+    if spec.kind == "concat":
+        from qfab.hw.concat import StreamConcat
+
+        return StreamConcat(**p)
+    if spec.kind == "select":
+        from qfab.hw.select import StreamSelect
+
+        return StreamSelect(**p)
     if spec.kind == "fifo":
         from qfab.hw.fifo import StreamFIFO
 
@@ -114,12 +124,10 @@ class Accelerator(wiring.Component):
 
         def publish(i: int, stream_) -> None:
             rs = readers.get(i, [])
-            if len(rs) == 1:
-                streams[rs[0]] = stream_
-            elif len(rs) == 2:
-                streams[rs[0]], streams[rs[1]] = self._fork(m, i, stream_)
-            else:
-                raise ValueError(f"stage {i}'s output has {len(rs)} readers")
+            if not rs:
+                raise ValueError(f"stage {i}'s output has no reader")
+            for r, taker in zip(rs, self._fork(m, i, stream_, len(rs)), strict=True):
+                streams[r] = taker
 
         publish(-1, wiring.flipped(self.i_stream))
         for i, stage in enumerate(stages):
@@ -127,7 +135,7 @@ class Accelerator(wiring.Component):
             blocks = [make_block(b) for b in stage.blocks]
             for j, block in enumerate(blocks):
                 m.submodules[f"s{i}_{j}_{stage.blocks[j].kind}"] = block
-                if stage.blocks[j].kind == "add":
+                if hasattr(block, "i_b"):  # a join: its second input is the skip path
                     wiring.connect(m, upstream, block.i_a)
                     wiring.connect(m, self._skip_path(m, i, stage, streams.pop((i, "skip"))),
                                    block.i_b)
@@ -139,15 +147,22 @@ class Accelerator(wiring.Component):
         wiring.connect(m, streams.pop((None, "out")), wiring.flipped(self.o_stream))
         return m
 
-    def _fork(self, m: Module, i: int, source) -> tuple:
-        """``source`` split in two: a beat leaves when both takers are ready."""
-        a, b = (source.signature.create(path=(f"s{i}_fork_{k}",)) for k in "ab")
-        m.d.comb += [
-            a.p.eq(source.p), b.p.eq(source.p),
-            a.valid.eq(source.valid & b.ready), b.valid.eq(source.valid & a.ready),
-            source.ready.eq(a.ready & b.ready),
-        ]
-        return a, b
+    def _fork(self, m: Module, i: int, source, ways: int) -> list:
+        """``source`` split ``ways`` ways: a beat leaves when all its takers are ready."""
+        if ways == 1:
+            return [source]
+        takers = [source.signature.create(path=(f"s{i}_fork_{k}",)) for k in range(ways)]
+        everyone = 1
+        for t in takers:
+            everyone &= t.ready
+        m.d.comb += source.ready.eq(everyone)
+        for k, t in enumerate(takers):
+            others = 1
+            for j, u in enumerate(takers):
+                if j != k:
+                    others &= u.ready
+            m.d.comb += [t.p.eq(source.p), t.valid.eq(source.valid & others)]
+        return takers
 
     def _skip_path(self, m: Module, i: int, stage, source):
         """The blocks of stage ``i``'s skip path (a FIFO, a width converter) after

@@ -66,18 +66,29 @@ class Design:
             return convert(self.accelerator(), name=TOP_NAME, emit_src=False)
 
     # ---- tensors <-> stream beats ------------------------------------------------------
-    def to_beats(self, codes: np.ndarray) -> np.ndarray:
-        """Input codes [N, ...] (IR layout) -> stream beats [N * beats, in_elems]."""
-        flat = np.asarray(codes).reshape(codes.shape[0], -1)[:, self.plan.in_order]
-        return flat.reshape(-1, self.plan.in_elems)
+    def to_beats(self, codes: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Input codes [N, ...] (IR layout; by name for several inputs, or ``env`` holding
+        them) -> stream beats [N * beats, in_elems]: the inputs one after the other."""
+        if isinstance(codes, dict):
+            names = self.plan.inputs or [self.plan.input]
+            parts = [np.asarray(codes[n]) for n in names]
+            flat = np.concatenate([c.reshape(c.shape[0], -1) for c in parts], axis=1)
+        else:
+            flat = np.asarray(codes).reshape(codes.shape[0], -1)
+        return flat[:, self.plan.in_order].reshape(-1, self.plan.in_elems)
 
-    def from_beats(self, beats: np.ndarray, batch: int) -> np.ndarray:
-        """Output beats -> codes [N, ...] in the IR layout of the plan's output tensor."""
+    def from_beats(self, beats: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+        """Output beats -> each output tensor's codes [N, ...] in its IR layout, by name."""
         flat = np.asarray(beats).reshape(batch, -1)
         out = np.empty_like(flat)
         out[:, self.plan.out_order] = flat
-        shape = self.graph.tensors[self.plan.output].shape
-        return out.reshape((batch,) + tuple(shape[1:]))
+        codes, at = {}, 0
+        for name in self.plan.outputs or [self.plan.output]:
+            shape = self.graph.tensors[name].shape
+            size = int(np.prod(shape[1:]))
+            codes[name] = out[:, at:at + size].reshape((batch,) + tuple(shape[1:]))
+            at += size
+        return codes
 
     def manifest(self) -> dict:
         p = self.plan
@@ -88,6 +99,10 @@ class Design:
                       "element": _shape_str(p.in_shape), "beats": p.in_beats},
             "output": {"tensor": p.output, "elements_per_beat": p.out_elems,
                        "element": _shape_str(p.out_shape), "beats": p.out_beats},
+            # several inputs (outputs) share the one stream in this order, each from its
+            # first beat of an inference's
+            "inputs": self._segments(p.inputs or [p.input], p.in_elems),
+            "outputs": self._segments(p.outputs or [p.output], p.out_elems),
             "ii_cycles": self.ii_cycles, "slowest_stage_cycles": p.ii_cycles,
             "target_ii_cycles": self.target_ii,
             "target_met": None if self.target_ii is None else self.missed_target() is None,
@@ -98,6 +113,14 @@ class Design:
                       "format": str(self.graph.tensors[n.outputs[0]].fmt)} for n in p.tail],
         }
 
+    def _segments(self, names: list[str], elems: int) -> list[dict[str, Any]]:
+        out, beat = [], 0
+        for name in names:
+            beats = int(np.prod(self.graph.tensors[name].shape[1:])) // elems
+            out.append({"tensor": name, "first_beat": beat, "beats": beats})
+            beat += beats
+        return out
+
     def _stage_manifest(self, s) -> dict[str, Any]:
         out = {"name": s.name, "op": s.op, "cycles": s.cycles, "macs": s.macs,
                "folding": s.folding, "in_beats": s.in_beats, "out_beats": s.out_beats,
@@ -106,7 +129,7 @@ class Design:
             out["source"] = self.plan.stages[s.source].name
         if s.on_skip:
             out["on_skip"] = True
-        if s.skip:  # a residual add: where its skip comes from, and the blocks on the way
+        if s.skip:  # a join: where its second input comes from, and the blocks on the way
             out["skip"] = {"from": self.plan.stages[s.skip_from].name,
                            "blocks": [b.kind for b in s.skip],
                            "fifo_depth": s.skip[0].params["depth"]}

@@ -1,9 +1,10 @@
 """Plan: map the lowered IR onto a chain of hardware stages and choose their folding.
 
 A stage is one IR op that does work (conv, dense, requant, threshold, clamp, maxpool, sumpool,
-globalsum, add); layout ops (reshape, transpose) cost nothing and only change the order in
-which elements stream. A residual block's two branches are chains too: the main one in line,
-the shortcut's stages (if any) after it, reading the stream forked where the block starts.
+globalsum, add, concat); layout ops (reshape, transpose) cost nothing and only change the
+order in which elements stream. Where the graph forks and joins (residual blocks, nested or
+not, a Concat's branches, several outputs), ``topology.py`` walks it: the main branch in
+line, the side branch's stages after it, reading the forked stream, then the join.
 Each stage is a list of ``BlockSpec`` (an hw/ block and its keyword arguments), so the cost
 model can read a plan without elaborating any hardware.
 
@@ -17,6 +18,7 @@ the element's index in the IR's flattened (NCHW) tensor, and weights are permute
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +51,12 @@ class Stage:
     """The hardware for one IR op. Beats and cycles are per inference.
 
     A stage reads the output stream of stage ``source`` (None: the stage before it; -1 is the
-    accelerator's input). A residual add's stage also has a ``skip`` path: the blocks (a FIFO,
-    a width converter) that carry the output stream of stage ``skip_from`` to the add's
-    second input. That stream is forked where the skip starts; with a layer on the skip path
-    (a projection shortcut), the skip's own stages, marked ``on_skip``, come after the main
-    path's in ``HwPlan.stages``, the first reading the forked stream.
+    accelerator's input). A join's stage (a residual add, a Concat, a further output on the
+    output stream) also has a ``skip`` path: the blocks (a FIFO, a width converter) that
+    carry the output stream of stage ``skip_from`` to the join's second input. That stream
+    is forked where the side branch starts; with layers on the side (a projection shortcut,
+    a head), the side's own stages, marked ``on_skip``, come after the main branch's in
+    ``HwPlan.stages``, the first reading the forked stream.
     """
 
     name: str
@@ -73,66 +76,6 @@ class Stage:
 
 
 @dataclass
-class _MainEnd:
-    """The main branch of a residual block where the planner left it for the shortcut."""
-
-    tensor: str
-    order: np.ndarray
-    elems: int
-    last_stage: int
-
-
-@dataclass
-class _Fork:
-    """A tensor the chain streams on and a residual add takes again later; once the planner
-    is on the skip path, where the main path stopped."""
-
-    tensor: str
-    stage: int  # the stage whose output stream is forked
-    order: np.ndarray
-    elems: int
-    main: _MainEnd | None = None  # where the main path stopped, once on the skip path
-    first_skip: int | None = None  # index of the skip path's first stage
-
-
-def residual_order(nodes: list[Node]) -> list[Node]:
-    """``nodes`` with each residual block's nodes together: its longer branch, its shorter
-    one (the skip path, maybe empty), then the add. A branch must be a chain of single-input
-    nodes each read once; anything else keeps its place (and is refused by the planner)."""
-    readers: dict[str, list[Node]] = {}
-    for n in nodes:
-        for t in n.inputs:
-            readers.setdefault(t, []).append(n)
-    out = list(nodes)
-    for fork_t, users in readers.items():
-        if len(users) != 2 or any(n.op == "add" and len(set(n.inputs)) == 1 for n in users):
-            continue
-        walks = [_branch(u, fork_t, readers) for u in users]
-        if any(w is None for w in walks) or walks[0][1] is not walks[1][1]:
-            continue
-        (a, add), (b, _) = walks
-        main, skip = (a, b) if len(a) >= len(b) else (b, a)
-        block = main + skip + [add]
-        ids = {id(n) for n in block}
-        at = min(out.index(n) for n in block)
-        rest = [n for n in out if id(n) not in ids]
-        out = rest[:at] + block + rest[at:]
-    return out
-
-
-def _branch(node: Node, tensor: str, readers) -> tuple[list[Node], Node] | None:
-    """The chain from ``node`` (which reads ``tensor``) to the two-input add that ends it."""
-    chain = []
-    while not (node.op == "add" and len(node.inputs) == 2):
-        if node.inputs != [tensor] or len(readers.get(node.outputs[0], [])) != 1:
-            return None
-        chain.append(node)
-        tensor = node.outputs[0]
-        node = readers[tensor][0]
-    return chain, node
-
-
-@dataclass
 class HwPlan:
     graph: Graph
     stages: list[Stage]
@@ -147,6 +90,11 @@ class HwPlan:
     clock_hz: float = 100e6
     # IR nodes after the accelerator's output that the SoC's control core runs (tail.py)
     tail: list[Node] = field(default_factory=list)
+    # every output tensor, in the order they leave on the output stream (``output`` first):
+    # ``out_order`` indexes their flattened tensors one after the other
+    outputs: list[str] = field(default_factory=list)
+    # every input's codes, in the order they arrive on the input stream (``input`` first)
+    inputs: list[str] = field(default_factory=list)
     # figures derived from the plan, kept by who computes them (the cycle model's runs)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -244,8 +192,10 @@ class Planner:
         self.order: np.ndarray | None = None
         self.elems = 1  # elements per beat of the stream so far
         self.pending_bias: np.ndarray | None = None  # integer added by the next stage
-        self.fork: _Fork | None = None  # the open skip connection, if any
-        self.consumers: dict[str, int] = {}
+        self.current = ""  # the tensor the stream carries
+        self.head = -1  # the stage whose output stream that is (-1: the input)
+        self.skip_end = None  # a join's side branch (topology.StreamEnd), for its mapping
+        self.mappings = all_mappings()
 
     def t(self, name: str) -> Tensor:
         return self.g.tensors[name]
@@ -262,81 +212,90 @@ class Planner:
         return pe, simd
 
     def plan(self) -> HwPlan:
+        from qfab.compiler.backend.mappings.joins import sequence_outputs
+        from qfab.compiler.backend.topology import Walk
+
         g = self.g
         for n in g.nodes:
             if n.op == "dynamic_quantize":
                 raise QfabError(f"node {n.name!r} (DynamicQuantizeLinear): the hardware cannot "
                                 "compute a quantization scale from the data at run time; it "
                                 "needs static scales (the reference runs this model)")
-        if len(g.inputs) != 1:
-            raise QfabError(f"the hardware backend handles one input (model has "
-                            f"{len(g.inputs)}); build one output of {', '.join(g.outputs)} "
-                            "on its own with --output-name")
-        mappings = all_mappings()
         nodes = list(g.nodes)
-        start = g.inputs[0]
-        if nodes and nodes[0].op == "quantize":
-            start = nodes.pop(0).outputs[0]
-        nodes, end, tail = split_tail(g, nodes)
-        current = start
+        self.starts = []  # each input's codes: the graph input, or its quantizer's output
+        for name in g.inputs:
+            readers = [n for n in nodes if name in n.inputs]
+            if len(readers) == 1 and readers[0].op == "quantize":
+                nodes.remove(readers[0])
+                name = readers[0].outputs[0]
+            self.starts.append(name)
+        nodes, ends, tail = split_tail(g, nodes)
+        start = self.starts[0]
+        self.current = start
         self.order = stream_order(self.t(start).shape)
-        self.elems = 1
-        first_elems = None
-        for node in nodes:
-            for name in node.inputs:
-                self.consumers[name] = self.consumers.get(name, 0) + 1
-        for node in residual_order(nodes):
-            if node.op not in mappings and is_tail_op(node.op):
-                raise QfabError(f"node {node.name!r} ({node.op}) runs on the control core, "
-                                "after the accelerator; only at the model's end, not before "
-                                "more layers")
-            if node.op not in mappings:
-                raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
-                                f"(supported: {', '.join(mappings)})")
-            fork = self.fork
-            if fork is not None and fork.main is None and current != fork.tensor \
-                    and node.inputs == [fork.tensor]:
-                current = self._enter_skip(current)
-            if node.op == "add" and current in node.inputs:
-                self._open_fork_check(node, current)
-            elif node.inputs != [current]:
-                raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
-                                "chains of single-input layers and residual blocks; this "
-                                "graph branches otherwise")
-            if self.consumers.get(current, 0) > 1 and (fork is None
-                                                         or fork.tensor != current):
-                self._fork(node, current)
-            before = len(self.stages)
-            mappings[node.op](self, node)
-            if self.fork is not None and self.fork.main is not None:
-                for s in self.stages[before:]:
-                    s.on_skip = True
-                if before == self.fork.first_skip and len(self.stages) > before:
-                    self.stages[before].source = self.fork.stage
-            if first_elems is None and self.stages:
-                first_elems = self.stages[0].blocks[0].in_elems
-            current = node.outputs[0]
-        if current != end:
-            raise QfabError(f"graph output {end!r} is not the end of the layer chain")
-        if self.pending_bias is not None:
-            self._bias_stage(current)
+        walk = Walk(self, nodes, ends)
+        walk.run(self.starts)
         if not self.stages:
             raise QfabError("the model has no layer to put in hardware")
+        outputs = walk.outputs
+        if len(outputs) > 1:
+            out_shape = sequence_outputs(self, outputs)
+        else:
+            out_shape = self.stream_shape(outputs[0].stage)
+        first_elems = self.stages[0].blocks[0].in_elems
         head = self.stages[0].blocks
-        if head[0].kind == "widthconv" and len(head) > 1:
+        if head[0].kind == "widthconv" and len(head) > 1 and not any(
+                s.source == -1 for s in self.stages[1:]):
             # Feed the first block at its own width instead of regrouping a narrow input.
             first_elems = head.pop(0).out_elems
             s0 = self.stages[0]
             self.finish_stage(self.t(s0.input), self.t(s0.output), stage=s0)
-        return HwPlan(graph=g, stages=self.stages, input=start, output=end,
-                      in_shape=element_shape(self.t(start).fmt),
-                      out_shape=self._out_shape(end),
+        in_order, size = [], 0
+        for name in self.starts:
+            in_order.append(stream_order(self.t(name).shape) + size)
+            size += int(np.prod(self.t(name).shape[1:]))
+        return HwPlan(graph=g, stages=self.stages, input=start, output=outputs[0].tensor,
+                      in_shape=self.in_shape(), out_shape=out_shape,
                       in_elems=first_elems, out_elems=self.elems,
-                      in_order=stream_order(self.t(start).shape), out_order=self.order,
-                      tail=tail)
+                      in_order=np.concatenate(in_order), out_order=self.order,
+                      tail=tail, outputs=[e.tensor for e in outputs], inputs=self.starts)
 
-    def _out_shape(self, name: str) -> Shape:
-        last = self.stages[-1].blocks[-1]
+    def in_shape(self) -> Shape:
+        """The input stream's element shape: one that holds every input's codes."""
+        from qfab.compiler.backend.mappings.joins import holding
+
+        shapes = [element_shape(self.t(name).fmt) for name in self.starts]
+        return shapes[0] if len(shapes) == 1 else functools.reduce(holding, shapes)
+
+    def select_input(self, k: int) -> None:
+        """The stage that takes input ``k``'s period of the input stream (one element a
+        beat, the inputs one after the other) and drops the others'."""
+        sizes = [int(np.prod(self.t(name).shape[1:])) for name in self.starts]
+        t = self.t(self.starts[k])
+        self.stages.append(Stage(f"input_{self.starts[k]}", "input", [BlockSpec("select", dict(
+            in_shape=self.in_shape(), out_shape=element_shape(t.fmt), n=1, period=sum(sizes),
+            first=sum(sizes[:k]), count=sizes[k]), 1, 1)], in_beats=sum(sizes),
+            out_beats=sizes[k], cycles=sum(sizes), input=t.name, output=t.name,
+            source=-1 if k else None))
+        self.head = len(self.stages) - 1
+
+    def check_mapped(self, node: Node) -> None:
+        """A one-line error unless ``node``'s op has a hardware mapping."""
+        if node.op not in self.mappings and is_tail_op(node.op):
+            raise QfabError(f"node {node.name!r} ({node.op}) runs on the control core, "
+                            "after the accelerator; only at the model's end, not before "
+                            "more layers")
+        if node.op not in self.mappings:
+            raise QfabError(f"node {node.name!r}: op {node.op!r} has no hardware block yet "
+                            f"(supported: {', '.join(self.mappings)})")
+        if node.op not in ("add", "concat") and node.inputs != [self.current]:
+            raise QfabError(f"node {node.name!r} ({node.op}): the hardware backend maps "
+                            "chains of single-input layers, forks and joins; this graph "
+                            "branches otherwise")
+
+    def stream_shape(self, stage: int) -> Shape:
+        """The element shape of stage ``stage``'s output stream."""
+        last = self.stages[stage].blocks[-1]
         if last.kind == "minifloat_requant":
             return unsigned(last.params["fmt"].bits)
         if last.kind in SUM_KINDS:
@@ -388,44 +347,6 @@ class Planner:
                 elements = out_h * out_w * k[0] * k[1] * b.params["channels"]
         s.cycles = max(busiest, s.in_beats)
 
-    def _fork(self, node: Node, name: str) -> None:
-        """``name`` streams on into ``node`` and is taken again by a later residual add."""
-        if self.fork is not None:
-            raise QfabError(f"node {node.name!r}: tensor {name!r} starts a skip connection "
-                            f"while the one from {self.fork.tensor!r} is still open; nested "
-                            "residual adds have no hardware mapping yet")
-        if self.consumers[name] != 2 or node.op == "add":
-            raise QfabError(f"node {node.name!r}: tensor {name!r} feeds "
-                            f"{self.consumers[name]} layers; the hardware forks a stream "
-                            "only into a residual block and its add")
-        if not self.stages:
-            raise QfabError(f"node {node.name!r}: the skip connection starts at the model "
-                            "input; the hardware forks a stream only after a layer")
-        t = self.t(name)
-        if self.pending_bias is not None or not isinstance(t.fmt, IntFormat):
-            raise QfabError(f"node {node.name!r}: a skip connection of {t.fmt} values has no "
-                            "hardware mapping yet")
-        self.fork = _Fork(name, len(self.stages) - 1, self.order.copy(), self.elems)
-
-    def _enter_skip(self, current: str) -> str:
-        """Leave the main path at ``current`` and plan the skip path from the fork."""
-        f = self.fork
-        if self.pending_bias is not None:
-            raise QfabError(f"tensor {current!r}: a residual branch must end quantized")
-        f.main = _MainEnd(current, self.order, self.elems, len(self.stages) - 1)
-        f.first_skip = len(self.stages)
-        self.order, self.elems = f.order.copy(), f.elems
-        return f.tensor
-
-    def _open_fork_check(self, node: Node, current: str) -> None:
-        other = [n for n in node.inputs if n != current]
-        f = self.fork
-        joined = f is not None and other == [f.tensor if f.main is None else f.main.tensor]
-        if not joined:
-            raise QfabError(f"node {node.name!r} (add): its inputs are not the two ends of "
-                            "one residual block; the hardware maps residual blocks whose "
-                            "branches are chains of layers")
-
     def elementwise(self, node: Node, block: BlockSpec) -> None:
         in_t, out_t = self.t(node.inputs[0]), self.t(node.outputs[0])
         self.check_channel_order(node, in_t)
@@ -439,7 +360,7 @@ class Planner:
         pool's), if any."""
         from qfab.hw.depthwise import depthwise_acc_shape
 
-        last = self.stages[-1].blocks[-1] if self.stages else None
+        last = self.stages[self.head].blocks[-1] if self.head >= 0 else None
         if last is not None and last.kind in ("mvu", "cmvm"):
             return last.params["acc_shape"]
         if last is not None and last.kind == "depthwise":
@@ -451,7 +372,7 @@ class Planner:
     def after_adder_graph(self) -> bool:
         """Whether the raw sums arriving come from an adder graph (a fully unrolled layer,
         whose constants all go to logic, its scale's too)."""
-        return bool(self.stages) and self.stages[-1].blocks[-1].kind == "cmvm"
+        return self.head >= 0 and self.stages[self.head].blocks[-1].kind == "cmvm"
 
     def input_shape(self, node: Node) -> Shape:
         """The element shape arriving: the raw sums of the MVU or pool before, or codes."""
@@ -464,7 +385,7 @@ class Planner:
                             "block yet")
         return element_shape(fmt)
 
-    def _bias_stage(self, name: str) -> None:
+    def bias_stage(self, name: str) -> None:
         t = self.t(name)
         c = self.channels(t)
         self.stages.append(Stage(name + "_bias", "bias", [BlockSpec("requant", dict(

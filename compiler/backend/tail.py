@@ -73,30 +73,33 @@ def _lookup(node: Node, i: int, shape, src: str, dst: str) -> tuple[list[str], s
     return decl, f"qfab_lookup({src}, {dst}, {n}u, qfab_tail{i}_table, {a['in_min']});"
 
 
-def split_tail(graph, nodes: list[Node]) -> tuple[list[Node], str, list[Node]]:
-    """(the accelerator's nodes, its output tensor, the tail) of ``nodes`` (in graph order,
+def split_tail(graph, nodes: list[Node]) -> tuple[list[Node], list[str], list[Node]]:
+    """(the accelerator's nodes, its output tensors, the tail) of ``nodes`` (in graph order,
     the input's quantizer taken off).
 
-    The dequantizations (and argmax) of graph outputs are the host's; the trailing chain of
-    tail ops the control core's. Every graph output must then be the accelerator's output or
-    the tail's last tensor, as codes or through a host op: a model whose outputs are a
-    classifier's logits and their softmax is one design."""
+    The dequantizations (and argmax) of graph outputs are the host's. A model with one output
+    (or logits and what the control core computes from them) may end in a chain of tail ops
+    the control core runs: a model whose outputs are a classifier's logits and their softmax
+    is one design. Otherwise every output's codes come from the accelerator."""
     by_output = {n.outputs[0]: n.inputs[0] for n in nodes
                  if n.op in HOST_OPS and n.outputs[0] in graph.outputs}
     nodes = [n for n in nodes if n.outputs[0] not in by_output]
-    codes = [by_output.get(o, o) for o in graph.outputs]
+    codes = list(dict.fromkeys(by_output.get(o, o) for o in graph.outputs))
     tail: list[Node] = []
     while nodes and is_tail_op(nodes[-1].op) and nodes[-1].outputs[0] == (
             tail[0].inputs[0] if tail else codes[-1]):
         tail.insert(0, nodes.pop())
-    end = tail[0].inputs[0] if tail else codes[-1]
-    ends = {end, tail[-1].outputs[0]} if tail else {end}
-    for name, code in zip(graph.outputs, codes, strict=True):
+    if not tail:
+        return nodes, codes, tail
+    end = tail[0].inputs[0]
+    ends = {end, tail[-1].outputs[0]}
+    for name, code in zip(graph.outputs, [by_output.get(o, o) for o in graph.outputs],
+                          strict=True):
         if code not in ends:
             raise QfabError(f"graph output {name!r} is not the accelerator's output or "
                             f"computed from it by the control core ({', '.join(sorted(ends))}"
                             "); build it on its own with --output-name")
-    return nodes, end, tail
+    return nodes, [end], tail
 
 
 def _elems(plan, tensor: str) -> int:

@@ -71,8 +71,9 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsp-budget", type=int, metavar="N",
                         help="with --board and no speed or caps: at most N DSPs "
                              "(0: products in LUTs only)")
-    parser.add_argument("--output-name", metavar="NAME",
-                        help="for a model with several outputs: build the one named NAME")
+    parser.add_argument("--output-name", metavar="NAME", action="append",
+                        help="build only the output NAME (repeat the flag or separate names "
+                             "with commas for several; default: every output)")
 
 
 def design_from_args(args: argparse.Namespace, out_dir=None, soc: bool = True):

@@ -60,12 +60,18 @@ def test_qdq_models(name):
 
 
 def test_model_with_three_independent_convs():
+    """Three inputs, three outputs, one accelerator: the inputs arrive one after the other on
+    the input stream, each conv's select keeps its own; the outputs leave likewise."""
     model = SHARED / "qdq" / "ort_qdq_convs.onnx"
     rng = np.random.default_rng(2)
-    for i in range(3):
-        design = qfab.compile(model, output=f"Y_{i}")
-        x = rng.integers(0, 256, (2, 1, 5, 5)).astype(np.uint8)
-        _check(design, x, qfab.simulate(design, {f"X_{i}": x}))
+    x = {f"X_{i}": rng.integers(0, 256, (2, 1, 5, 5)).astype(np.uint8) for i in range(3)}
+    design = qfab.compile(model)
+    assert design.plan.inputs == ["X_0", "X_1", "X_2"]
+    assert design.plan.outputs == ["Y_0", "Y_1", "Y_2"]
+    res = qfab.simulate(design, x)
+    _check(design, x, res)
+    ref = qfab.reference(model, x)
+    assert all(np.array_equal(res.outputs[k], ref[k]) for k in ("Y_0", "Y_1", "Y_2"))
 
 
 def test_pool_stride_drops_a_trailing_row(tmp_path):

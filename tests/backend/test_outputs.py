@@ -1,6 +1,7 @@
-"""Models with several outputs: built together when each is the accelerator's output or the
-control core's result from it (tests/corpus/test_ort_corpus.py co-simulates logits with
-their sigmoid), else one at a time by ``--output-name``; an unknown name is a user error.
+"""Models with several outputs: built together in one accelerator (two heads on a shared
+layer; tests/corpus/test_ort_branches.py has an output taken mid-chain), or the logits and
+the control core's result from them (tests/corpus/test_ort_corpus.py); ``--output-name``
+builds one or several; an unknown name is a user error.
 A tensor with several consumers quantized once per consumer (onnxruntime's
 DedicatedQDQPair) is the same design as quantized once."""
 
@@ -11,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper
 
 import qfab
 from qfab.cli import main
-from qfab.errors import QfabError
 
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "frontend"))
@@ -41,15 +40,35 @@ def _two_heads() -> onnx.ModelProto:
                                                helper.make_opsetid(DOMAIN, 1)])
 
 
-def test_outputs_on_two_branches_are_built_one_at_a_time():
+def test_two_heads_are_one_accelerator_bit_exact():
+    """The shared layer forks into both heads; the shorter head's stages read the fork and
+    its output follows the other's on the one output stream."""
+    from qfab.cost_model.timing import cosim_differences
+
     model = _two_heads()
     first, second = (o.name for o in model.graph.output)
-    with pytest.raises(QfabError, match=f"graph output '{first}' .*--output-name"):
-        qfab.compile(model, soc=False)
+    design = qfab.compile(model, soc=False)
+    plan = design.plan
+    assert len(plan.outputs) == 2 and plan.out_elems * plan.out_beats == 3 + 2
+    assert [s.on_skip for s in plan.stages].count(True) >= 1 and plan.stages[-1].op == "output"
+    x = np.random.default_rng(3).normal(0, 1, (3, 8)).astype(np.float32)
+    res = qfab.simulate(design, {"x": x})
+    assert res.bit_exact, res.first_mismatch
+    ref = qfab.reference(model, x)
+    assert all(np.array_equal(res.outputs[k], ref[k]) for k in (first, second))
+    assert not cosim_differences(plan, res)
+
+
+def test_output_name_picks_one_or_several():
+    model = _two_heads()
+    first, second = (o.name for o in model.graph.output)
     for name, elems in ((first, 3), (second, 2)):
         design = qfab.compile(model, output=name, soc=False)
         assert design.graph.outputs == [name] and design.plan.out_elems * \
             design.plan.out_beats == elems
+    for names in (f"{second},{first}", [second, first]):
+        design = qfab.compile(model, output=names, soc=False)
+        assert design.graph.outputs == [first, second]  # the model's order
 
 
 def test_logits_and_their_activation_are_one_design():

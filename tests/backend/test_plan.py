@@ -4,13 +4,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from qfab.compiler.backend.plan import choose_folding, stream_order
 from shared_models import SHARED
 
 import qfab
 from qfab.cli import main
-from qfab.errors import QfabError
 
 ROOT = Path(__file__).resolve().parents[2]
 TFC = SHARED / "qonnx" / "TFC_2W2A.onnx"
@@ -78,14 +76,16 @@ def test_unsupported_model_leaves_nothing(tmp_path, capsys):
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bad.onnx"]
 
 
-def test_multi_output_model_builds_one_output_at_a_time():
+def test_independent_outputs_are_one_design_or_picked_by_name():
     model = SHARED / "qdq" / "ort_qdq_convs.onnx"
-    with pytest.raises(QfabError) as e:
-        qfab.compile(model)
-    assert "--output-name" in str(e.value) and "Y_0" in str(e.value)
-    design = qfab.compile(model, output="Y_1")
+    stages = qfab.compile(model, soc=False).plan.stages
+    assert [s.op for s in stages] == ["input", "conv", "requant"] * 3 + ["output"] * 2
+    assert [s.source for s in stages if s.op == "input"] == [None, -1, -1]
+    design = qfab.compile(model, output="Y_1", soc=False)
     assert design.graph.inputs == ["X_1"] and design.graph.outputs == ["Y_1"]
     assert [s.op for s in design.plan.stages] == ["conv", "requant"]
+    design = qfab.compile(model, output="Y_2,Y_0", soc=False)
+    assert design.graph.inputs == ["X_0", "X_2"] and design.graph.outputs == ["Y_0", "Y_2"]
 
 
 def test_compile_keeps_a_folder_that_is_not_a_design(tmp_path, capsys):

@@ -68,6 +68,57 @@ def ort_models() -> None:
                      weight_type=QuantType.QInt8)
 
 
+def _float_branches(rng: np.random.Generator) -> onnx.ModelProto:
+    """A small CNN whose graph is no chain: a stem conv whose output is a graph output and
+    feeds a residual block holding another (nested), two branches (1x1 and 3x3 convs)
+    concatenated along channels, global average pooling and a Gemm to ``logits``."""
+    inits, nodes = [], []
+
+    def conv(x: str, cin: int, cout: int, k: int, name: str) -> str:
+        inits.append(numpy_helper.from_array(
+            rng.normal(0, .6 / np.sqrt(cin * k * k), (cout, cin, k, k)).astype(np.float32),
+            f"{name}_w"))
+        inits.append(numpy_helper.from_array(rng.normal(0, .1, cout).astype(np.float32),
+                                             f"{name}_b"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                      pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
+        return name
+
+    def add(a: str, b: str, name: str) -> str:
+        nodes.append(helper.make_node("Add", [a, b], [f"{name}_sum"]))
+        nodes.append(helper.make_node("Relu", [f"{name}_sum"], [name]))
+        return name
+
+    stem = conv("x", 3, 8, 3, "stem")
+    a1 = conv(stem, 8, 8, 3, "a1")
+    inner = add(conv(a1, 8, 8, 3, "a2"), a1, "inner")
+    outer = add(inner, stem, "outer")
+    nodes.append(helper.make_node("Concat", [conv(outer, 8, 4, 1, "b1"),
+                                             conv(outer, 8, 4, 3, "b2")], ["cat"], axis=1))
+    nodes.append(helper.make_node("GlobalAveragePool", ["cat"], ["pool"]))
+    nodes.append(helper.make_node("Flatten", ["pool"], ["flat"]))
+    inits.append(numpy_helper.from_array(rng.normal(0, .5, (8, 10)).astype(np.float32), "fc_w"))
+    inits.append(numpy_helper.from_array(rng.normal(0, .1, 10).astype(np.float32), "fc_b"))
+    nodes.append(helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]))
+    g = helper.make_graph(nodes, "cnn_branches",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10]),
+                           helper.make_tensor_value_info("stem", TensorProto.FLOAT,
+                                                         [1, 8, 8, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def ort_branch_models() -> None:
+    from onnxruntime.quantization import QuantType
+
+    rng = np.random.default_rng(11)
+    model = _float_branches(rng)
+    quantize(model, ROOT / "onnxruntime" / "cnn_branches_qdq.onnx",
+             rng.normal(0, 1, (32, 3, 8, 8)), activation_type=QuantType.QUInt8,
+             weight_type=QuantType.QInt8)
+
+
 def hls4ml_models() -> None:
     rng = np.random.default_rng(7)
     b = Builder()
@@ -91,4 +142,5 @@ def hls4ml_models() -> None:
 
 if __name__ == "__main__":
     ort_models()
+    ort_branch_models()
     hls4ml_models()

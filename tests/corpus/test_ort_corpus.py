@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
 from ort_quantizer import run_rows  # noqa: E402
 
 CORPUS = Path(__file__).parent
-ORT_MODELS = sorted((CORPUS / "onnxruntime").glob("*.onnx"))
+ORT_MODELS = sorted((CORPUS / "onnxruntime").glob("mlp_*.onnx"))
 HLS4ML_SOFTMAX = CORPUS / "hls4ml" / "dense_softmax_qonnx.onnx"
 
 
