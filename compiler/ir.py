@@ -157,11 +157,12 @@ REQUIRED_ATTRS = {
     "reshape": ("shape",), "transpose": ("perm",), "concat": ("axis",), "argmax": ("axis",),
     "softmax": ("table", "fine", "shift", "num", "zero_point", "lo", "hi"),
     "lookup": ("table", "in_min", "lo", "hi"),
+    "upsample": ("scale",),
 }
 ELEMENTWISE_OPS = ("requant", "threshold", "clamp", "add")
 OPS = ("quantize", "dynamic_quantize", "dequantize", "conv", "dense", "requant", "threshold",
        "clamp", "maxpool", "sumpool", "globalsum", "add", "reshape", "transpose", "concat",
-       "argmax", "softmax", "lookup")
+       "argmax", "softmax", "lookup", "upsample")
 FLOAT_OPS = ("quantize", "dynamic_quantize", "dequantize")
 
 

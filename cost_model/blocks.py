@@ -623,12 +623,30 @@ def fifo_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def upsample_cost(p: dict, family: str) -> BlockCost:
+    from qfab.hw.upsample import NearestUpsample
+
+    block = NearestUpsample(**p)
+    block._MustUse__silence = True  # read for its sizes, never elaborated
+    depth, width = block.row_memory
+    sh, sw = block.scale
+    counters = sum(_bits(k) for k in (depth, block.channels // block.n, sw, block.width, sh))
+    c = BlockCost("upsample")
+    c.add_memory(depth, width, family, rom=False, registered_read=False)
+    c.features["add"] += _bits(depth)      # the read address: the pixel's base + its beat
+    c.features["ctrl"] += counters
+    c.features["cmpk"] += counters
+    c.features["block"] += 1
+    c.ff += width + counters + _bits(depth) + 2  # output register, counters, base, flags
+    return c
+
+
 COSTS = {"mvu": mvu_cost, "cmvm": cmvm_cost, "depthwise": depthwise_cost, "requant": requant_cost,
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,
          "fifo": fifo_cost, "concat": concat_cost,
-         "select": select_cost}
+         "select": select_cost, "upsample": upsample_cost}
 
 
 def block_cost(kind: str, params: dict, family: str) -> BlockCost:

@@ -294,6 +294,32 @@ class _GlobalSum(_Block):
                 self.o_valid = True
 
 
+class _Upsample(_Block):
+    """NearestUpsample: takes a row, then reads it out ``repeats`` beats, a beat whenever
+    the output register is free, then takes the next row."""
+
+    STATE = ("emitting", "written", "remaining", "o_valid")
+
+    def __init__(self, row_beats: int, repeats: int):
+        self.row_beats, self.repeats = row_beats, repeats
+        self.emitting, self.written, self.remaining, self.o_valid = False, 0, 0, False
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self.emitting
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if self.emitting and (not self.o_valid or out_ready):
+            self.o_valid = True
+            self.remaining -= 1
+            self.emitting = self.remaining > 0
+        elif out_ready:
+            self.o_valid = False
+        if in_fire:
+            self.written += 1
+            if self.written == self.row_beats:
+                self.written, self.emitting, self.remaining = 0, True, self.repeats
+
+
 class _Fifo(_Block):
     """StreamFIFO (amaranth's SyncFIFOBuffered, depth >= 2): a RAM queue of ``depth - 1``
     beats behind an output register."""
@@ -531,6 +557,9 @@ def blocks_for(spec: BlockSpec) -> list:
         return [_GlobalSum(p["channels"] // p["simd"], p["height"] * p["width"])]
     if spec.kind == "fifo":
         return [_Fifo(p["depth"])]
+    if spec.kind == "upsample":
+        row_beats = p["width"] * p["channels"] // p["n"]
+        return [_Upsample(row_beats, p["scale"][0] * p["scale"][1] * row_beats)]
     if spec.kind == "add":
         return [_Join()]
     if spec.kind == "select":

@@ -170,11 +170,27 @@ def _select(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     return kept.ravel() + 1
 
 
+def _upsample(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
+    """A row taken a beat a cycle; from the cycle after its last beat, its repeats given a
+    beat a cycle (each leaving the cycle after it is read); the next row taken from the
+    cycle after the last read."""
+    p = spec.params
+    row_beats = p["width"] * p["channels"] // p["n"]
+    repeats = p["scale"][0] * p["scale"][1] * row_beats
+    out, free = [], 0
+    for row in t_in.reshape(-1, row_beats).tolist():
+        for arrive in row:
+            free = max(free, arrive) + 1
+        out.append(np.arange(free + 1, free + repeats + 1))
+        free += repeats
+    return np.concatenate(out)
+
+
 # Blocks that take a beat a cycle and give it this many cycles later.
 SERIAL_LATENCY = {"requant": 3, "minifloat_requant": 4, "threshold": 2, "fifo": 2, "add": 2}
 SCHEDULES = {"mvu": _mvu, "widthconv": _widthconv, "window": _window, "maxpool": _maxpool,
              "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise,
-             "select": _select}
+             "select": _select, "upsample": _upsample}
 
 
 # Blocks with a second input, fed by a stage's skip path.

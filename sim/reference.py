@@ -355,6 +355,10 @@ class Reference:
         win = _windows(_pad(x, a["pads"], t.fmt.min), a["kernel"], a["strides"])
         return win.max(axis=(4, 5))
 
+    def _upsample(self, node: Node, x):
+        sh, sw = node.attrs["scale"]
+        return np.repeat(np.repeat(x, sh, axis=2), sw, axis=3)
+
     def _sumpool(self, node: Node, x):
         a = node.attrs
         v = fixed(self._t(node.inputs[0]), x) - a["x_zero_point"]

@@ -84,6 +84,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.pool import GlobalAvgPool
 
         return GlobalAvgPool(**p)
+    if spec.kind == "upsample":
+        from qfab.hw.upsample import NearestUpsample
+
+        return NearestUpsample(**p)
     raise ValueError(f"unknown block kind {spec.kind!r}")
 
 

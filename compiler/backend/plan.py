@@ -169,7 +169,7 @@ def block_cycles(spec: BlockSpec, elements: int) -> int:
     input elements), from the block's own timing properties."""
     from qfab.compiler.backend.accelerator import make_block
 
-    if spec.kind not in ("window", "maxpool", "avgpool", "mvu"):
+    if spec.kind not in ("window", "maxpool", "avgpool", "mvu", "upsample"):
         return max(elements // spec.in_elems, 1)
     blk = make_block(spec)
     blk._MustUse__silence = True  # asked for its timing only, never elaborated
@@ -300,7 +300,7 @@ class Planner:
             return unsigned(last.params["fmt"].bits)
         if last.kind in SUM_KINDS:
             return sum_out_shape(last)
-        if last.kind == "maxpool":  # the largest of the codes arriving: their own shape
+        if last.kind in ("maxpool", "upsample"):  # codes picked from those arriving
             return Shape.cast(last.params["elem_shape"])
         return Shape.cast(last.params.get("out_shape") or last.params["acc_shape"])
 

@@ -61,7 +61,7 @@ def ranges(graph: Graph) -> dict[str, tuple[int, int]]:
         elif node.op == "concat":
             parts = [r[i] for i in node.inputs]
             r[out.name] = (min(p[0] for p in parts), max(p[1] for p in parts))
-        elif node.op in ("maxpool", "reshape", "transpose"):
+        elif node.op in ("maxpool", "reshape", "transpose", "upsample"):
             r[out.name] = r[src.name]
         elif not out.is_float:
             r[out.name] = _code_range(out)

@@ -109,6 +109,22 @@ def conv1d(seed: int) -> onnx.ModelProto:
     return b.model((1, 3, 16), h)
 
 
+def upsample(seed: int) -> onnx.ModelProto:
+    """Conv 3x3 (1 -> 3 channels) + ReLU, UpSampling2D (2, 3) as Resize (nearest,
+    asymmetric, floor: what tf2onnx writes), Conv 3x3 (3 -> 2), dense 108 -> 3, on a 3x3
+    image: a decoder's shape, small."""
+    rng = np.random.default_rng(seed)
+    b = Builder()
+    h = b.quant("x", 2.0 ** -6, 8, signed=0)
+    h = _relu_quant(b, _conv(b, h, _weight(b, rng, (3, 1, 3, 3)), (3, 3), (1, 1, 1, 1)))
+    h = b.node("Resize", [h, "", b.const([1, 1, 2, 3], "scales")], mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    h = _relu_quant(b, _conv(b, h, _weight(b, rng, (2, 3, 3, 3)), (3, 3), (1, 1, 1, 1)))
+    h = b.node("Flatten", [h])
+    h = b.quant(b.node("MatMul", [h, _dense_weight(b, rng, 2 * 6 * 9, 3)]), 2.0 ** -2, 8)
+    return b.model((1, 1, 3, 3), h)
+
+
 def to_channels_last(model: onnx.ModelProto) -> onnx.ModelProto:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -151,7 +167,7 @@ def tf2onnx_cnn(seed: int) -> onnx.ModelProto:
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, model in (("cnn_nhwc_qonnx", cnn(0)), ("separable_nhwc_qonnx", separable(1)),
-                        ("conv1d_nlc_qonnx", conv1d(2))):
+                        ("conv1d_nlc_qonnx", conv1d(2)), ("upsample_nhwc_qonnx", upsample(4))):
         onnx.save(to_channels_last(model), OUT / f"{name}.onnx")
     # onnxruntime's documented flow: quant_pre_process (shape inference and graph
     # optimization, which fuses the Dense layer's MatMul + Add into a Gemm), then

@@ -59,7 +59,7 @@ def test_cosim_bit_exact(path):
 
     design = qfab.compile(path)
     assert {s.op for s in design.plan.stages} <= {"conv", "dense", "requant", "threshold",
-                                                   "maxpool", "bias"}
+                                                   "maxpool", "bias", "upsample"}
     x = keras_inputs(path, 2)
     res = qfab.simulate(design, x)
     assert res.bit_exact, res.first_mismatch

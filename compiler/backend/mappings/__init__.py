@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Mapping = Callable[["Planner", "Node"], None]
 MAPPINGS: dict[str, Mapping] = {}
 # Imported in this order, which is also the order the "supported" list names the ops.
-FAMILIES = ("matrix_vector", "threshold", "window_pool", "joins", "layout")
+FAMILIES = ("matrix_vector", "threshold", "window_pool", "joins", "layout", "resize")
 
 
 def maps(*ops: str) -> Callable[[Mapping], Mapping]:
