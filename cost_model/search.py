@@ -13,8 +13,8 @@
    integer reference.
 4. Score the uniform-precision designs (the default folding, as a sweep builds them), fold
    the best one's formats by the program (fewest LUTs at its II and DSPs), and search again
-   at the LUTs, DSPs and II of each uniform design on the score-against-LUT front and at 90%
-   and 80% of the best one's LUTs, for the plot and the comparison.
+   at the LUTs, DSPs and II of each uniform design on the score-against-LUT front and at 80%
+   of the best one's LUTs, for the plot and the comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 from qfab.cost_model.datasets import Dataset, score
+from qfab.cost_model.estimate import estimate
 from qfab.cost_model.milp import Choice, choose
 from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.sensitivity import (
@@ -46,8 +47,8 @@ from qfab.cost_model.sensitivity import (
 from qfab.errors import QfabError
 
 MAX_SOLVES = 16  # answers of the program built for one budget, at most
-ANSWERS = 6  # answers within the budget compared by measured noise
-FRONT_FRACTIONS = (0.9, 0.8)  # of the best uniform design's LUTs, searched too
+ANSWERS = 4  # answers within the budget compared by measured noise
+FRONT_FRACTIONS = (0.8,)  # of the best uniform design's LUTs, searched too
 
 
 @dataclass
@@ -98,16 +99,21 @@ class Search:
             self.max_ii = s.baseline_cost["ii_cycles"]
         return s
 
-    def evaluate(self, design: Design) -> Scored:
+    def evaluate(self, design: Design, timing: bool = True) -> Scored:
         """Build ``design`` and measure its output noise on the calibration data (once a
-        design)."""
+        design); its II too unless ``timing`` is False (the cycle model takes longer than
+        the rest)."""
         if design not in self.built:
             b = build(self.float_model, design, self.data.x_calibration, self.board,
-                      self.layers)
+                      self.layers, timing=False)
             noise = relative_noise(reference_output(b.graph, self.data.x_calibration),
                                    np.asarray(self.float_calibration, np.float64))
             self.built[design] = Scored(design, b, noise)
-        return self.built[design]
+        got = self.built[design]
+        if timing and "estimate" not in got.cost:
+            est = estimate(got.built.plan, self.board)
+            got.cost.update(ii_cycles=est.ii_cycles, estimate=est)
+        return got
 
     def scored(self, got: Scored) -> Scored:
         """``got`` with its score on the test split."""
@@ -129,11 +135,14 @@ class Search:
             if choice is None:
                 break
             tried.append(choice.options)
+            design = Design(choice.weights, choice.activations, choice.folding)
             try:
-                got = self.evaluate(Design(choice.weights, choice.activations, choice.folding))
+                got = self.evaluate(design, timing=False)
             except (QfabError, ValueError):
                 continue
             cost = got.cost
+            if all(cost[r] <= budget[r] for r in budget):  # then the II
+                cost = self.evaluate(design).cost
             if all(cost[r] <= budget[r] for r in budget) and cost["ii_cycles"] <= max_ii:
                 within.append((choice, got))
                 if len(within) == ANSWERS:
@@ -145,7 +154,7 @@ class Search:
                 if cost[r] > budget[r]:
                     error = max(cost[r] - choice.predicted[r], 0)
                     target[r] = min(target[r], budget[r] - error) - 1
-            if cost["ii_cycles"] > max_ii:
+            if cost.get("ii_cycles", 0) > max_ii:
                 cycles = min(cycles, max_ii - (cost["ii_cycles"] - max_ii)) - 1
         if not within:
             return None

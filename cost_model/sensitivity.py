@@ -34,7 +34,7 @@ BASELINE = QuantSpec("int", 8)
 RESOURCES = ("lut", "dsp", "bram")
 SIDES = ("weights", "activations")
 DEFAULT_FOLDING = {"max_pe": 4, "max_simd": 8}  # the baseline's, and the uniform designs'
-MAX_FOLDINGS = 12  # folding options a layer offers the program
+MAX_FOLDINGS = 6  # folding options a layer offers the program (each runs the cycle model)
 
 
 def default_candidates() -> list[QuantSpec]:
