@@ -9,7 +9,8 @@ ops between transposes here; then each transpose moves through the elementwise o
 it, and both vanish. What stays is a transpose at a graph input, moved up to it through the
 quantizer (the host transposes the float input before quantizing it), and transposes on codes
 before a Flatten (no hardware: the stream keeps its order and the next dense layer's weights
-are permuted to match, plan.py).
+are permuted to match, plan.py). A zero Pad (Keras's ZeroPadding2D) moves with the
+transposes and then into the Conv that reads it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def to_last(rank: int) -> list[int]:
 def channels_first(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with its channels-last ops made standard and the transposes that cancel
     removed; the model itself when it has neither channels-last ops nor transposes."""
-    if not any(n.domain == CHANNELS_LAST_DOMAIN or n.op_type == "Transpose"
+    if not any(n.domain == CHANNELS_LAST_DOMAIN or n.op_type in ("Transpose", "Pad")
                for n in model.graph.node):
         return model
     out = onnx.ModelProto()
@@ -51,6 +52,7 @@ def channels_first(model: onnx.ModelProto) -> onnx.ModelProto:
         rewriter.expand()
         rewriter.sink()
         rewriter.hoist_to_inputs()
+        rewriter.fold_pads()
     except (IndexError, ValueError, KeyError, TypeError):
         return model  # malformed: the validator names the problem in the model as given
     if not rewriter.changed:
@@ -220,6 +222,62 @@ class _Rewriter:
         self.nodes.insert(self.nodes.index(e) + 1, t)
         return True
 
+    def _zero_pads(self, e: onnx.NodeProto) -> np.ndarray | None:
+        """A Pad's pads as [begin..., end...] when it pads with zeros (constant mode) and
+        its pads are a constant; else None."""
+        if (_attr(e, "mode") or "constant") != "constant" or _attr(e, "value") or \
+                e.output[0] in self.outputs:
+            return None
+        pads = _attr(e, "pads") if len(e.input) < 2 else self.const(e.input[1])
+        value = self.const(e.input[2]) if len(e.input) > 2 and e.input[2] else 0
+        if pads is None or value is None or np.any(np.asarray(value) != 0) or \
+                (len(e.input) > 3 and e.input[3]):  # axes (opset 18): left as it is
+            return None
+        return np.asarray(pads, np.int64).reshape(-1)
+
+    def _moved_pads(self, e: onnx.NodeProto, data: str, perm: list[int],
+                    inverse: bool) -> dict[int, str] | None:
+        """A zero Pad's pads (an input, opset >= 11) with its axes permuted as a transpose
+        moves across it: zero padding commutes with transposing."""
+        pads = self._zero_pads(e)
+        rank = len(perm)
+        if pads is None or len(e.input) < 2 or e.input[0] != data or pads.size != 2 * rank:
+            return None
+        begin, end = pads[:rank], pads[rank:]
+        if inverse:  # padding transpose(x, perm) by pads pads x by them, axes moved back
+            begin, end = np.empty_like(begin), np.empty_like(end)
+            begin[perm], end[perm] = pads[:rank], pads[rank:]
+        else:
+            begin, end = begin[perm], end[perm]
+        name = self.fresh(e.input[1])
+        self.inits[name] = numpy_helper.from_array(np.concatenate([begin, end]), name)
+        return {1: name}
+
+    def fold_pads(self) -> None:
+        """A zero Pad of the spatial axes read only by a Conv (Keras's ZeroPadding2D) goes
+        into the Conv's pads: both pad with real zeros."""
+        for pad in [n for n in self.nodes if n.op_type == "Pad"]:
+            pads = self._zero_pads(pad)
+            readers = self.readers(pad.output[0])
+            if pads is None or len(readers) != 1 or readers[0].op_type != "Conv" or \
+                    readers[0].input[0] != pad.output[0] or pads.size < 6 or \
+                    (_attr(readers[0], "auto_pad") or "NOTSET") != "NOTSET":
+                continue
+            rank = pads.size // 2
+            if pads[[0, 1, rank, rank + 1]].any() or (pads < 0).any():
+                continue
+            conv = readers[0]
+            own = _attr(conv, "pads") or [0] * (2 * (rank - 2))
+            spatial = [int(v) for v in np.concatenate([pads[2:rank], pads[rank + 2:]])]
+            total = [a + b for a, b in zip(own, spatial, strict=True)]
+            for a in list(conv.attribute):
+                if a.name == "pads":
+                    conv.attribute.remove(a)
+            conv.attribute.append(helper.make_attribute("pads", total))
+            conv.input[0] = pad.input[0]
+            self.nodes.remove(pad)
+            self.changed = True
+
     def _sink_past_mean(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> bool:
         """ReduceMean over ``axes`` of transpose(x, perm) is the mean over perm[axes] of x,
         then the transpose of the axes left (none to make for Keras's GlobalAveragePooling:
@@ -249,6 +307,8 @@ class _Rewriter:
                       inverse: bool) -> dict[int, str] | None:
         """New constant inputs of ``e`` when a transpose by ``perm`` moves across it (past
         it, ``inverse``; or before it), or None when it cannot move."""
+        if e.op_type == "Pad":
+            return self._moved_pads(e, data, perm, inverse)
         if e.op_type not in UNARY | BINARY or e.output[0] in self.outputs:
             return None
         data_at = [i for i, name in enumerate(e.input) if name == data]

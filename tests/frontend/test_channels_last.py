@@ -118,3 +118,24 @@ def test_residual_block_transposes_cancel():
     assert np.array_equal(got, want)
     assert len(np.unique(want, axis=0)) > 1
     assert "add" in {s.op for s in qfab.compile(model, soc=False).plan.stages}
+
+
+def test_zero_padding_folds_into_the_conv():
+    """Keras's ZeroPadding2D before a 'valid' Conv2D, as tf2onnx writes it (a Pad of the
+    NHWC tensor, then the transpose): the padding becomes the Conv's."""
+    rng = np.random.default_rng(3)
+    b = Builder()
+    h = b.quant("x", 2.0 ** -6, 8, signed=0)
+    pads = b.const(np.array([0, 1, 2, 0, 0, 1, 0, 0]), "pads")
+    b.inits[-1] = onnx.numpy_helper.from_array(np.array([0, 1, 2, 0, 0, 1, 0, 0]), pads)
+    h = b.node("Transpose", [b.node("Pad", [h, pads])], perm=[0, 3, 1, 2])
+    w = b.quant(b.weight(rng.normal(0, 1, (3, 2, 3, 3))), 2.0 ** -2, 4, narrow=1)
+    h = b.quant(b.node("Conv", [h, w], kernel_shape=[3, 3]), 2.0 ** -2, 8)
+    model = b.model((1, 4, 4, 2), b.node("Flatten", [h]))
+    rewritten = channels_first(model)
+    assert "Pad" not in [n.op_type for n in rewritten.graph.node]
+    x = rng.uniform(0, 1, (4, 4, 4, 2)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert got.shape == want.shape == (4, 3 * 4 * 4)
+    assert np.array_equal(got, want)
