@@ -225,33 +225,48 @@ def _threshold_layer(imp, node, thr: np.ndarray) -> str:
 
 @handles("Trunc")
 def Trunc(imp, node):
+    """Drop low bits of quantized codes: v1 (inputs x, scale, zero point, input and output
+    bit widths) shifts by their difference and does not clamp; v2 (x, scale, zero point,
+    input bit width, output scale, output bit width: Brevitas's TruncAvgPool) shifts by the
+    power of two nearest output scale / scale and clamps to the output bit width."""
     r = imp.real(node, 0)
-    if len(node.input) > 5 and node.input[5]:
-        raise imp.error(node, "Trunc v2 (output_scale input) is not supported")
     src = imp.tensor(imp.materialize(r, node.name))
     scale = np.asarray(imp.const(node, 1, "scale"), np.float64)
     zp = np.asarray(imp.const(node, 2, "zero point"), np.float64)
     in_bits = int(np.asarray(imp.const(node, 3, "input bit width")).reshape(()))
-    out_bits = int(np.asarray(imp.const(node, 4, "output bit width")).reshape(()))
+    v2 = len(node.input) > 5
     if isinstance(src.fmt, Acc) or not np.allclose(src.unit, scale) or np.any(
             src.zero_point != zp):
         raise imp.error(node, "the input must be quantized with the Trunc's scale and zero point")
-    k = in_bits - out_bits
     signed = src.fmt.signed
     rounding = _rounding(imp, node, "FLOOR")
-    # qonnx's Trunc does not clamp: rounding up can need one bit more than out_bits.
-    lo, hi = (int(_round(np.float64(v) / 2**k, rounding)) for v in (src.fmt.min, src.fmt.max))
-    fmt = IntFormat(bits=out_bits, signed=signed)
-    if lo < fmt.min or hi > fmt.max:
-        fmt = IntFormat(bits=out_bits + 1, signed=signed)
+    if v2:
+        out_scale = float(np.asarray(imp.const(node, 4, "output scale")).reshape(()))
+        out_bits = int(np.asarray(imp.const(node, 5, "output bit width")).reshape(()))
+        k = int(np.round(np.log2(out_scale / float(scale.reshape(())))))
+        signed = bool(imp.attr(node, "signed", 1))
+        fmt = IntFormat(bits=out_bits, signed=signed)
+        lo = fmt.min + int(signed and bool(imp.attr(node, "narrow", 0)))
+        hi = fmt.max
+        if k < 0 or np.any(zp % 2**k):
+            raise imp.error(node, f"output scale {out_scale:g} must be the input scale times a "
+                                  "power of two that divides the zero point")
+    else:
+        out_bits = int(np.asarray(imp.const(node, 4, "output bit width")).reshape(()))
+        k = in_bits - out_bits
+        out_scale = float(scale.reshape(()))
+        # qonnx's Trunc v1 does not clamp: rounding up can need one bit more than out_bits.
+        lo, hi = (int(_round(np.float64(v) / 2**k, rounding)) for v in (src.fmt.min, src.fmt.max))
+        fmt = IntFormat(bits=out_bits, signed=signed)
+        if lo < fmt.min or hi > fmt.max:
+            fmt = IntFormat(bits=out_bits + 1, signed=signed)
     out = imp.new_tensor(node.name or node.output[0], src.shape, fmt,
-                         scale=np.float64(scale.reshape(())), zero_point=np.int64(0),
-                         axis=src.axis)
+                         scale=np.float64(out_scale), zero_point=np.int64(0), axis=src.axis)
     imp.graph.add_node("requant", node.name or node.output[0], [src.name], [out],
                        in_zero_point=np.int64(0), scale=np.float64(2.0**-k),
                        offset=np.float64(0), zero_point=0, lo=lo, hi=hi, rounding=rounding)
     out_t = imp.tensor(out.name)
-    out_t.zero_point = np.int64(int(zp.reshape(())))
+    out_t.zero_point = np.int64(int(zp.reshape(())) >> k if v2 else int(zp.reshape(())))
     return [Real(out.name)]
 
 

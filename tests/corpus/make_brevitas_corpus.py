@@ -117,6 +117,24 @@ def small_cnn(seed: int) -> torch.nn.Module:
     return model
 
 
+def mobilenet(seed: int) -> torch.nn.Module:
+    """Brevitas's MobileNet-v1 (FINN's w4a4 example) at a small width and a 32x32 input:
+    depthwise separable blocks, per-channel activation scales before each depthwise conv (set
+    apart per channel as trained ones are), and a truncating average pool (Trunc v2)."""
+    from brevitas_examples.imagenet_classification.models.mobilenetv1 import MobileNet
+
+    torch.manual_seed(seed)
+    model = MobileNet(channels=[[8], [16], [32, 32]], first_stage_stride=False,
+                      act_bit_width=4, weight_bit_width=4, round_average_pool=False,
+                      avg_pool_kernel_size=8, num_classes=10)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("scaling_impl.value"):
+                p.mul_(0.5 + torch.rand(p.shape, generator=g))
+    return _fan_in_stats(model, (1, 3, 32, 32), seed)
+
+
 MODELS = {
     # name: (model, input shape, exporter)
     "tfc_w1a1_qonnx": (lambda: tfc(1, 1, 0), (1, 1, 28, 28), export_qonnx),
@@ -125,12 +143,15 @@ MODELS = {
     "cnv_w2a2_qonnx": (lambda: cnv(2, 2, 3), (1, 3, 32, 32), export_qonnx),
     "cnn_w4a4_int32bias_qcdq": (lambda: small_cnn(4), (1, 3, 10, 10), export_onnx_qcdq),
     "cnn_w4a4_int32bias_qonnx": (lambda: small_cnn(4), (1, 3, 10, 10), export_qonnx),
+    "mobilenet_w4a4_qonnx": (lambda: mobilenet(5), (1, 3, 32, 32), export_qonnx),
 }
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     OUT.mkdir(exist_ok=True)
     for name, (make, shape, export) in MODELS.items():
+        if names and name not in names:
+            continue
         model = make()
         path = OUT / f"{name}.onnx"
         with warnings.catch_warnings():
@@ -144,4 +165,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])  # the models named, or all

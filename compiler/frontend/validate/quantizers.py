@@ -136,7 +136,11 @@ def _trunc(n: CheckedNode) -> None:
     n.scale(1)
     n.finite(2, "zero point")
     in_bits = n.integral(3, "input bit width", 1, 32)
-    out_bits = n.integral(4, "output bit width", 1, 32)
+    if len(n.node.input) > 5:  # Trunc v2 (Brevitas 0.11 on): the output scale comes fourth
+        n.scale(4, "output scale")
+        out_bits = n.integral(5, "output bit width", 1, 32)
+    else:
+        out_bits = n.integral(4, "output bit width", 1, 32)
     if in_bits is not None and out_bits is not None and out_bits > in_bits:
         raise n.fail(f"output bit width {out_bits} exceeds the input bit width {in_bits}")
     n.string_attr("rounding_mode", _ROUNDING, fold_case=True)  # as qonnx reads it
