@@ -41,10 +41,25 @@ def input_operand(imp, node, x: Real) -> tuple[Tensor, str]:
     t = imp.tensor(name)
     if isinstance(t.fmt, Acc) or np.asarray(t.bias).any():
         raise imp.error(node, f"input {x.tensor!r} must be requantized before this layer")
-    if np.size(t.scale) > 1 or np.size(t.zero_point) > 1:
-        raise imp.error(node, f"input {x.tensor!r}: per-channel activation quantization "
-                              "is not supported")
+    if np.size(t.zero_point) > 1:
+        raise imp.error(node, f"input {x.tensor!r}: per-channel activation zero points "
+                              "are not supported")
     return t, name
+
+
+def _input_scale(imp, node, xt: Tensor, op: str, group: int, channels: int) -> np.ndarray:
+    """The input's scale for each output channel. A scale per input channel (MobileNet's
+    activations before each depthwise conv) is read only by a depthwise conv, whose output
+    channel sums one input channel: its accumulator scale is that channel's times the
+    weight's. Any other layer would sum channels of different scales."""
+    s = np.asarray(xt.scale, np.float64).reshape(-1)
+    if s.size == 1:
+        return np.broadcast_to(s[0], (channels,))
+    c = xt.shape[1] if len(xt.shape) > 1 else 0
+    if op == "conv" and xt.axis == 1 and s.size == c and group == c:
+        return np.repeat(s, channels // c)
+    raise imp.error(node, f"input {xt.name!r} has a scale per channel; only a depthwise conv "
+                          "(group = channels) can read it, other layers need one scale")
 
 
 def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: int,
@@ -65,7 +80,8 @@ def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: i
         # The backend can store these weights as codes (8 bits for E4M3) with a decoder.
         attrs["weight_format"] = wfmt
     lsb = xt.fmt.lsb_exponent + wfmt.lsb_exponent
-    acc_scale = float(xt.scale) * w_scale.astype(np.float64)
+    x_scale = _input_scale(imp, node, xt, op, attrs.get("group", 1), channels)
+    acc_scale = x_scale * w_scale.astype(np.float64)
     bias = None
     if bias_codes is not None:
         bias = np.asarray(bias_codes, np.int64).reshape(-1)
@@ -81,7 +97,7 @@ def add_mac_layer(imp, node, op: str, x: Real, w: Const, *, out_axis_channels: i
         # onnxruntime runs 8-bit layers as QLinearConv/QLinearMatMul, which form x_scale *
         # w_scale in float32; the "onnx" reference mode repeats that (other widths it runs
         # in float, which the float64 requantization models).
-        attrs["acc_scale_f32"] = np.float32(xt.scale) * w_scale.astype(np.float32)
+        attrs["acc_scale_f32"] = x_scale.astype(np.float32) * w_scale.astype(np.float32)
     imp.graph.add_node(op, node.name or node.output[0], [xname], [out], weight=wv, bias=bias,
                        x_zero_point=int(xt.zero_point), **attrs)
     return Real(out.name)

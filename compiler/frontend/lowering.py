@@ -79,10 +79,15 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
     src = imp.tensor(r.tensor)
     scale = np.asarray(scale, np.float64)
     zp = np.asarray(zero_point, np.int64)
-    if scale.size > 1 or zp.size > 1:
-        raise QfabError(f"node {node_name!r}: per-channel quantization of activations "
-                        "is not supported")
-    scale, zp = float(scale.reshape(())), int(zp.reshape(()))
+    channels = src.shape[src.axis] if len(src.shape) > 1 else 1
+    if zp.size > 1 or scale.size not in (1, channels) or (scale.size > 1 and (
+            isinstance(fmt, MinifloatFormat) or r.lo not in (0, -np.inf) or r.hi < np.inf)):
+        raise QfabError(f"node {node_name!r}: per-channel quantization of activations is "
+                        "supported only for integers along the channel axis, after nothing "
+                        "but a ReLU")
+    # One scale, or one per channel (read then only by depthwise convs: compute.py).
+    scale = float(scale.reshape(())) if scale.size == 1 else scale.reshape(-1)
+    zp = int(zp.reshape(()))
     relu = False
     if isinstance(fmt, MinifloatFormat):
         lo = hi = None
@@ -95,10 +100,9 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
         lo = fmt.min if lo is None else lo
         hi = fmt.max if hi is None else hi
         if r.lo > -np.inf:
-            lo = max(lo, int(np.round(r.lo / scale)) + zp)
+            lo = max(lo, int(np.round(r.lo / np.max(scale))) + zp)  # r.lo is 0 if per channel
         if r.hi < np.inf:
             hi = min(hi, int(np.round(r.hi / scale)) + zp)
-    channels = src.shape[src.axis] if len(src.shape) > 1 else 1
     ratio = np.broadcast_to(src.unit / scale, (channels,)).copy()
     if isinstance(src.fmt, Acc):
         ratio = _flip_negative_channels(imp, src, ratio)
@@ -110,7 +114,7 @@ def quantize_real(imp, node_name: str, r: Real, fmt, scale, zero_point, *,
     if not np.all(np.isfinite(offset)) or np.any(np.abs(offset) > 2.0**52):
         raise QfabError(f"node {node_name!r}: the offset (bias / output scale) is not finite or "
                         "too large for exact integer arithmetic")
-    out = imp.new_tensor(node_name + "_q", src.shape, fmt, scale=np.float64(scale),
+    out = imp.new_tensor(node_name + "_q", src.shape, fmt, scale=np.asarray(scale, np.float64),
                          zero_point=np.int64(zp), axis=src.axis)
     in_zp = np.asarray(src.zero_point, np.int64)
     per_channel = ratio.size > 1 and not np.all(ratio == ratio[0])

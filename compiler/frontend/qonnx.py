@@ -235,10 +235,12 @@ def Trunc(imp, node):
     zp = np.asarray(imp.const(node, 2, "zero point"), np.float64)
     in_bits = int(np.asarray(imp.const(node, 3, "input bit width")).reshape(()))
     v2 = len(node.input) > 5
-    if isinstance(src.fmt, Acc) or not np.allclose(src.unit, scale) or np.any(
-            src.zero_point != zp):
+    # v2 clamps, so it also takes a sum (an average pool's, Brevitas's TruncAvgPool) whose
+    # unit is the scale; v1's output range comes from its input's format.
+    if (isinstance(src.fmt, Acc) and (not v2 or np.asarray(src.bias).any())) or not np.allclose(
+            src.unit, scale) or np.any(src.zero_point != zp):
         raise imp.error(node, "the input must be quantized with the Trunc's scale and zero point")
-    signed = src.fmt.signed
+    signed = getattr(src.fmt, "signed", True)
     rounding = _rounding(imp, node, "FLOOR")
     if v2:
         out_scale = float(np.asarray(imp.const(node, 4, "output scale")).reshape(()))
