@@ -46,11 +46,20 @@ def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
 
 
 def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
-              requant: str = "dyadic", *, input_format: str | None = None
+              requant: str = "dyadic", *, input_format: str | None = None, progress=None
               ) -> dict[str, np.ndarray]:
     """Run the integer-only reference. ``inputs`` maps graph input names to arrays (a single
     array is accepted for a one-input model); the batch dimension may be any size. Returns
-    output name -> array: float32 where the model dequantizes, integer codes otherwise."""
+    output name -> array: float32 where the model dequantizes, integer codes otherwise.
+    A long run says so every few seconds: ``progress`` as in ``qfab.simulate``."""
+    from qfab.progress import progress_to
+
+    with progress_to(progress):
+        return _reference(model, inputs, requant, input_format)
+
+
+def _reference(model, inputs, requant: str, input_format) -> dict[str, np.ndarray]:
+    from qfab.progress import ticking
     from qfab.sim.reference import Reference
 
     graph = lower_model(model, input_format=input_format)
@@ -64,7 +73,15 @@ def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
     feeds = {}
     for name in graph.inputs:
         feeds[name] = _input_codes(graph, name, inputs[name])
-    return Reference(graph, requant).run(feeds)
+    batch = len(next(iter(feeds.values()))) if feeds else 0
+    if batch < TICKING_BATCH:  # milliseconds: not worth the progress thread
+        return Reference(graph, requant).run(feeds)
+    with ticking(f"running the integer reference on {batch} inferences"):
+        return Reference(graph, requant).run(feeds)
+
+
+# The batch from which qfab.reference watches its run for progress lines.
+TICKING_BATCH = 16
 
 
 def output_arrays(graph: Graph, model: onnx.ModelProto | None,
@@ -142,10 +159,14 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
 __all__ = ["lower_model", "reference", "load_inputs", "savable_outputs", "Path"]
 
 
-def estimate(design, board=None):
+def estimate(design, board=None, *, progress=None):
     """Cost-model estimate of a compiled design (or an HwPlan) on ``board``, by default the
     board it was compiled for, else ``pynq-z2``: ``lut``, ``ff``, ``dsp``, ``bram``,
-    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``throughput``, ``fits``, ``stages``."""
+    ``cycles``, ``latency_cycles``, ``ii_cycles``, ``throughput``, ``fits``, ``stages``.
+    The cycle model on a plan it has not run on says so every few seconds: ``progress`` as in
+    ``qfab.simulate``."""
     from qfab.cost_model.estimate import estimate as run
+    from qfab.progress import progress_to
 
-    return run(design, board if board is not None else getattr(design, "board", None))
+    with progress_to(progress):
+        return run(design, board if board is not None else getattr(design, "board", None))

@@ -18,6 +18,7 @@ DIGITS = ROOT / "examples" / "digits" / "digits_int8.onnx"
 @pytest.fixture(autouse=True)
 def heard(monkeypatch):
     monkeypatch.delenv("QFAB_PROGRESS", raising=False)
+    monkeypatch.setenv("QFAB_CYCLE_CACHE", "0")  # the cycle model runs (and says so) each time
 
 
 @pytest.fixture
@@ -84,3 +85,18 @@ def test_compile_hands_lines_to_a_callback(at_once, tmp_path, capsys):
     assert "elaborating the accelerator and writing its Verilog" in said
     qfab.compile(model, out_dir=tmp_path / "quiet", soc=False, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_reference_and_estimate_hand_lines_to_a_callback(at_once):
+    from qfab.compiler.backend.plan import plan
+
+    from qfab.api import lower_model
+
+    x = np.load(ROOT / "examples" / "digits" / "sample_images.npy")
+    batch = np.concatenate([x] * (qfab.api.TICKING_BATCH // len(x) + 1))
+    lines = []
+    qfab.reference(DIGITS, batch, progress=lines.append)
+    assert f"running the integer reference on {len(batch)} inferences: 0 s" in lines
+    lines.clear()
+    qfab.estimate(plan(lower_model(DIGITS)), progress=lines.append)
+    assert "running the cycle model on 2 inferences: 0 s" in lines
