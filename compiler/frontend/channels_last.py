@@ -10,7 +10,8 @@ it, and both vanish. What stays is a transpose at a graph input, moved up to it 
 quantizer (the host transposes the float input before quantizing it), and transposes on codes
 before a Flatten (no hardware: the stream keeps its order and the next dense layer's weights
 are permuted to match, plan.py). A zero Pad (Keras's ZeroPadding2D) moves with the
-transposes and then into the Conv that reads it.
+transposes and then into the Conv that reads it; Squeeze and Unsqueeze of unit axes
+(tf2onnx's Conv1D, a Conv of height 1) let them through.
 """
 
 from __future__ import annotations
@@ -158,8 +159,10 @@ class _Rewriter:
         if e.op_type == "Transpose" and len(_perm(e) or ()) == len(perm):
             self._merge(t, e, perm)
             return True
-        if e.op_type == "ReduceMean":
+        if e.op_type in ("ReduceMean", "Squeeze"):
             return self._sink_past_mean(t, e, perm)
+        if e.op_type == "Unsqueeze":
+            return self._cancel_through_unsqueeze(t, e, perm)
         consts = self._moved_consts(e, t.output[0], perm, inverse=True)
         if consts is None:
             return False
@@ -278,29 +281,71 @@ class _Rewriter:
             self.nodes.remove(pad)
             self.changed = True
 
+    def _axes(self, e: onnx.NodeProto) -> list[int] | None:
+        """A Squeeze/Unsqueeze/ReduceMean's axes: its attribute, or its constant input."""
+        if len(e.input) > 1 and e.input[1]:
+            c = self.const(e.input[1])
+            return None if c is None else [int(a) for a in np.asarray(c).reshape(-1)]
+        return _attr(e, "axes")
+
+    def _set_axes(self, e: onnx.NodeProto, axes: list[int]) -> None:
+        if len(e.input) > 1 and e.input[1]:
+            name = self.fresh(e.input[1])
+            self.inits[name] = numpy_helper.from_array(np.asarray(axes, np.int64), name)
+            e.input[1] = name
+            return
+        for a in e.attribute:
+            if a.name == "axes":
+                a.CopyFrom(helper.make_attribute("axes", [int(v) for v in axes]))
+
     def _sink_past_mean(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> bool:
-        """ReduceMean over ``axes`` of transpose(x, perm) is the mean over perm[axes] of x,
-        then the transpose of the axes left (none to make for Keras's GlobalAveragePooling:
-        NHWC means over H, W leave N, C in order)."""
-        axes = _attr(e, "axes")
-        if axes is None or len(e.input) > 1 or e.output[0] in self.outputs:
-            return False  # axes as an input (opset 18): left as it is
+        """ReduceMean (or Squeeze: a unit axis dropped) over ``axes`` of transpose(x, perm)
+        is the same over perm[axes] of x, then the transpose of the axes left (none to make
+        for Keras's GlobalAveragePooling: NHWC means over H, W leave N, C in order)."""
+        axes = self._axes(e)
+        if not axes or e.output[0] in self.outputs:
+            return False
         rank = len(perm)
         axes = sorted(a % rank for a in axes)
         new_axes = sorted(perm[a] for a in axes)
-        keep = 1 if _attr(e, "keepdims") is None else _attr(e, "keepdims")
+        keep = 0 if e.op_type == "Squeeze" else 1 if _attr(e, "keepdims") is None \
+            else _attr(e, "keepdims")
         left = [perm[i] for i in range(rank) if keep or i not in axes]
         rest = perm if keep else list(np.argsort(np.argsort(left)))
         e.input[0] = t.input[0]
-        for a in e.attribute:
-            if a.name == "axes":
-                a.CopyFrom(helper.make_attribute("axes", new_axes))
+        self._set_axes(e, new_axes)
         self.nodes.remove(t)
         if rest != list(range(len(rest))):
             moved = self.fresh(e.output[0])
             self.nodes.insert(self.nodes.index(e) + 1,
                               _transpose(moved, e.output[0], [int(i) for i in rest]))
             e.output[0] = moved
+        return True
+
+    def _cancel_through_unsqueeze(self, t: onnx.NodeProto, e: onnx.NodeProto,
+                                  perm: list[int]) -> bool:
+        """Transpose, Unsqueeze, Transpose that together only insert unit axes (tf2onnx's
+        Conv1D: the [N, L, C] sequence made [N, 1, L, C], then NCHW): one Unsqueeze."""
+        axes, readers = self._axes(e), self.readers(e.output[0])
+        if not axes or len(readers) != 1 or readers[0].op_type != "Transpose" or \
+                e.output[0] in self.outputs or _perm(readers[0]) is None:
+            return False
+        after = _perm(readers[0])
+        rank = len(perm) + len(axes)
+        axes = sorted(a % rank for a in axes)
+        labels: list[int | None] = list(perm)  # which axis of x each axis is (None: new)
+        for a in axes:
+            labels.insert(a, None)
+        if len(after) != rank:
+            return False
+        labels = [labels[i] for i in after]
+        if [v for v in labels if v is not None] != list(range(len(perm))):
+            return False
+        e.input[0] = t.input[0]
+        self._set_axes(e, [i for i, v in enumerate(labels) if v is None])
+        e.output[0] = readers[0].output[0]
+        self.nodes.remove(t)
+        self.nodes.remove(readers[0])
         return True
 
     def _moved_consts(self, e: onnx.NodeProto, data: str, perm: list[int],
@@ -338,36 +383,57 @@ class _Rewriter:
     def hoist_to_inputs(self) -> None:
         for t in [n for n in self.nodes if n.op_type == "Transpose"]:
             chain = self._chain_to_input(t)
-            perm = _perm(t)
-            if not chain or perm is None:
+            if not chain:
                 continue
-            for e, data in reversed(chain):  # x -> e -> T -> y  becomes  x -> T -> e' -> y
-                consts = self._moved_consts(e, e.input[data], perm, inverse=False)
-                for i, name in consts.items():
-                    e.input[i] = name
-                _remap_axis(e, list(np.argsort(perm)))
+            for e, data, perm, new, _ in reversed(chain):  # x -> e -> T  becomes  x -> T -> e'
+                if e.op_type == "Unsqueeze":
+                    self._set_axes(e, new)
+                else:
+                    for i, name in new.items():
+                        e.input[i] = name
+                    _remap_axis(e, list(np.argsort(perm)))
                 moved = self.fresh(t.input[0])
                 src, out = e.input[data], t.output[0]
                 e.input[data], e.output[0] = moved, out
                 t.input[0], t.output[0] = src, moved
                 self.nodes.remove(t)
                 self.nodes.insert(self.nodes.index(e), t)
+            del t.attribute[:]
+            t.attribute.append(helper.make_attribute("perm", [int(i) for i in chain[0][4]]))
             self.changed = True
 
-    def _chain_to_input(self, t: onnx.NodeProto) -> list[tuple[onnx.NodeProto, int]]:
-        """The elementwise ops between a graph input and ``t`` (first to last, each with
-        the index of its data input), each read only by the next, when ``t`` can move up to
-        the input through them."""
+    def _perm_above_unsqueeze(self, e: onnx.NodeProto, perm: list[int]):
+        """T(perm) after Unsqueeze(axes) of x is Unsqueeze(new axes) after T(new perm) of
+        x: (new perm, new axes)."""
+        axes = sorted(a % len(perm) for a in self._axes(e))
+        labels: list[int | None] = list(range(len(perm) - len(axes)))
+        for a in axes:
+            labels.insert(a, None)
+        moved = [labels[i] for i in perm]
+        return [v for v in moved if v is not None], [i for i, v in enumerate(moved) if v is None]
+
+    def _chain_to_input(self, t: onnx.NodeProto) -> list[tuple]:
+        """The ops between a graph input and ``t`` (first to last: each op, the index of its
+        data input, the transpose's perm below it, what the move changes and the perm above
+        it), each read only
+        by the next, when ``t`` can move up to the input through them: elementwise ops, zero
+        Pads and Unsqueezes."""
         chain, tensor = [], t.input[0]
         perm = _perm(t)
         while tensor not in self.input_ranks:
             p = self.producer(tensor)
             data = [i for i, name in enumerate(p.input) if name and self.const(name) is None] \
                 if p is not None else []
-            if len(data) != 1 or len(self.readers(tensor)) != 1 or perm is None or \
-                    self._moved_consts(p, p.input[data[0]], perm, inverse=False) is None:
+            if len(data) != 1 or len(self.readers(tensor)) != 1 or perm is None:
                 return []
-            chain.insert(0, (p, data[0]))
+            if p.op_type == "Unsqueeze" and data == [0] and self._axes(p):
+                above, new = self._perm_above_unsqueeze(p, perm)
+            else:
+                above, new = perm, self._moved_consts(p, p.input[data[0]], perm, inverse=False)
+                if new is None:
+                    return []
+            chain.insert(0, (p, data[0], perm, new, above))
+            perm = above
             tensor = p.input[data[0]]
         return chain
 

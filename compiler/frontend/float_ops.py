@@ -351,7 +351,20 @@ def Reshape(imp, node):
         raise imp.error(node, f"cannot change shape {tuple(old)} this way ({e})") from None
     if isinstance(v, FloatIn):
         return _float_input_layout(imp, node, v, "Reshape", shape, shape)
+    if isinstance(v, Real) and _unit_axes_only(old, shape):
+        # Unit axes after the channels (tf2onnx's Conv1D squeezes the conv's height): the
+        # accumulator or per-channel codes keep their channel axis, so no requantizer first.
+        from qfab.compiler.frontend.conv1d import reshape
+
+        return [Real(reshape(imp, v.tensor, tuple(shape), node.name), v.lo, v.hi)]
     return _layout(imp, node, "reshape", tuple(shape), shape=tuple(shape))
+
+
+def _unit_axes_only(old, new) -> bool:
+    """Whether ``old`` -> ``new`` keeps batch and channels and only drops or adds unit
+    axes after them."""
+    return len(old) > 2 and len(new) > 2 and tuple(old[:2]) == tuple(new[:2]) and \
+        [d for d in old[2:] if d != 1] == [d for d in new[2:] if d != 1]
 
 
 @handles("Transpose")

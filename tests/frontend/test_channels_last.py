@@ -139,3 +139,40 @@ def test_zero_padding_folds_into_the_conv():
     (got,) = qfab.reference(model, x).values()
     assert got.shape == want.shape == (4, 3 * 4 * 4)
     assert np.array_equal(got, want)
+
+
+def _tf2onnx_conv1d(rng) -> onnx.ModelProto:
+    """Keras Conv1D as tf2onnx writes it: the [N, L, C] sequence unsqueezed to
+    [N, 1, L, C], transposed to NCHW, a Conv of kernel [1, k], transposed back and squeezed."""
+    b = Builder()
+
+    def axes(values):
+        name = b.const(np.array(values), "axes")
+        b.inits[-1] = onnx.numpy_helper.from_array(np.array(values, np.int64), name)
+        return name
+
+    def conv1d(h, c_in, c_out):
+        h = b.node("Transpose", [b.node("Unsqueeze", [h, axes([1])])], perm=[0, 3, 1, 2])
+        w = b.quant(b.weight(rng.normal(0, 1, (c_out, c_in, 1, 3))), 2.0 ** -2, 4, narrow=1)
+        h = b.node("Conv", [h, w], kernel_shape=[1, 3], pads=[0, 1, 0, 1])
+        h = b.node("Squeeze", [b.node("Transpose", [h], perm=[0, 2, 3, 1]), axes([1])])
+        return b.quant(b.node("Relu", [h]), 2.0 ** -3, 4, signed=0)
+
+    h = conv1d(conv1d(b.quant("x", 2.0 ** -6, 8, signed=0), 2, 3), 3, 4)
+    w = b.quant(b.weight(rng.normal(0, 1, (24, 3))), 2.0 ** -2, 4, narrow=1)
+    return b.model((1, 6, 2), b.quant(b.node("MatMul", [b.node("Flatten", [h]), w]),
+                                      2.0 ** -2, 8))
+
+
+def test_tf2onnx_conv1d_transposes_and_unit_axes_cancel():
+    rng = np.random.default_rng(4)
+    model = _tf2onnx_conv1d(rng)
+    ops = [n.op_type for n in channels_first(model).graph.node]
+    assert ops.count("Transpose") == 2  # at the input, before the Flatten
+    x = rng.uniform(0, 1, (6, 6, 2)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert np.array_equal(got, want)
+    assert len(np.unique(want, axis=0)) > 1
+    stages = qfab.compile(model, soc=False).plan.stages
+    assert [s.op for s in stages if s.op in ("conv", "dense")] == ["conv", "conv", "dense"]
