@@ -147,6 +147,10 @@ def retarget(imp, onnx_input: str, r: Real, fmt, scale, zero_point) -> str | Non
     return quantized_output(imp, r, fmt, scale, zero_point)
 
 
+# The largest 1 / output scale a softmax computes its codes with (a 16-bit probability's).
+MAX_SOFTMAX_NUM = 1 << 16
+
+
 def quantized_output(imp, r: Real, fmt, scale, zero_point) -> str | None:
     """The softmax or lookup node making ``r`` computing codes of (fmt, scale, zero_point)
     instead; None where it cannot (the caller requantizes)."""
@@ -160,8 +164,10 @@ def quantized_output(imp, r: Real, fmt, scale, zero_point) -> str | None:
     a = node.attrs
     if node.op == "softmax":
         num = round(1.0 / scale)
-        if num < 1 or abs(num * scale - 1.0) > 1e-6:
-            return None  # not 1/integer: keep the 2**-15 codes and requantize them
+        if not 1 <= num <= MAX_SOFTMAX_NUM or abs(num * scale - 1.0) > 1e-6:
+            # not 1/integer (or so small a scale that e * num leaves int64): keep the
+            # 2**-15 codes and requantize them
+            return None
         a.update(num=num, zero_point=zp, lo=fmt.min, hi=fmt.max)
     else:
         a.update(table=lookup_table(a["fn"], a["params"], imp.tensor(node.inputs[0]), fmt,

@@ -98,6 +98,14 @@ def _per_axis_scale(model: onnx.ModelProto) -> None:
     _attr("conv1_w_DequantizeLinear", "axis", 0)(model)
 
 
+def _channels_last_batch_norm(model: onnx.ModelProto) -> None:
+    """A 2-D BatchNormalization put in qonnx's channels-last domain: the rewrite to
+    channels-first transposes an NHWC tensor that is not there."""
+    node = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+    node.domain = "qonnx.custom_op.channels_last"
+    model.opset_import.append(helper.make_opsetid(node.domain, 1))
+
+
 # (seed, what the mutation is, the edit, words the error line must hold)
 MODEL_CASES = [
     ("qonnx_ops", "Quant scale 0", _const("s_in", 0.0), "scales must be finite, positive"),
@@ -146,6 +154,8 @@ MODEL_CASES = [
     ("digits_int8", "no opset_import", _opset(None), "opset_import"),
     ("digits_int8", "ir_version 99", _ir_version, "ir_version 99"),
     ("digits_int8", "no outputs", _no_outputs, "no outputs"),
+    ("tfc_w1a1_qonnx", "channels-last BatchNormalization of 2-D data",
+     _channels_last_batch_norm, "is not a permutation of the axes"),
     # onnx's strict type and shape inference: an int4 weight before opset 21 (where ONNX has
     # int4), and a stride that contradicts the declared output shape.
     ("digits_int4", "int4 at opset 19", _opset(19), "tensor(int4)"),
@@ -291,6 +301,21 @@ def test_float8_overflow_without_saturation_is_one_line_error(tmp_path):
                                          str(tmp_path / "in.npz"), "--output",
                                          str(tmp_path / "out.npz")])
     assert "saturate=0" in line
+
+
+def test_softmax_of_tiny_output_scale_is_one_line_error(tmp_path):
+    """A QLinearSoftmax whose output scale is 1e-30: 1/scale does not fit the integer
+    softmax (was an OverflowError in the reference), and requantizing its 2**-15 codes needs
+    a multiplier past 2^24: one line naming the node."""
+    s = SEEDS["mlp_softmax_qop"]
+    model = onnx.load_from_string(s.model)
+    _const("y_scale", 1e-30)(model)
+    (tmp_path / "model.onnx").write_bytes(model.SerializeToString())
+    (tmp_path / "in.npz").write_bytes(npz_bytes(s.inputs))
+    line = _one_line_error("reference", ["reference", str(tmp_path / "model.onnx"), "--input",
+                                         str(tmp_path / "in.npz"), "--output",
+                                         str(tmp_path / "out.npz")])
+    assert "y_quantized" in line and "multiplier" in line
 
 
 def test_clip_apart_from_relu_range_is_a_constant():
