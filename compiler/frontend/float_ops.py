@@ -372,6 +372,9 @@ def Transpose(imp, node):
     v = imp.value(node, 0)
     old = v.shape if isinstance(v, FloatIn) else imp.tensor(v.tensor).shape
     perm = tuple(imp.attr(node, "perm", list(range(len(old)))[::-1]))
+    if sorted(perm) != list(range(len(old))):  # (the importer knows shapes onnx cannot infer)
+        raise imp.error(node, f"perm {list(perm)} is not a permutation of the axes of its "
+                              f"{len(old)}-D input {tuple(old)}")
     shape = tuple(old[p] for p in perm)
     if isinstance(v, FloatIn):  # a channels-last model's NHWC -> NCHW at the input
         return _float_input_layout(imp, node, v, "Transpose", shape, perm)
