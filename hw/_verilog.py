@@ -20,6 +20,7 @@ Amaranth's own, character for character.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,17 +130,22 @@ _SWAPS = [(_nir.Netlist, "check_comb_cycles", _check_comb_cycles),
           (_nir.Net, "from_cell", classmethod(_net_from_cell))]
 
 
+# One conversion at a time swaps and restores (a thread's conversion waits for another's).
+_SWAPPING = threading.RLock()
+
+
 @contextlib.contextmanager
 def faster_conversion() -> Iterator[None]:
     """Amaranth's conversion with the faster steps swapped in, inside."""
-    saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in _SWAPS]
-    for owner, name, fast in _SWAPS:
-        setattr(owner, name, fast)
-    try:
-        yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
+    with _SWAPPING:
+        saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in _SWAPS]
+        for owner, name, fast in _SWAPS:
+            setattr(owner, name, fast)
+        try:
+            yield
+        finally:
+            for owner, name, original in saved:
+                setattr(owner, name, original)
 
 
 def convert(elaboratable: Any, **kwargs: Any) -> str:

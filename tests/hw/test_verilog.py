@@ -58,15 +58,29 @@ def test_a_cell_reading_its_own_other_bits_is_no_cycle():
     assert ours == verilog.convert(_bits_feeding_each_other(), name="top", ports=[])
 
 
-def test_a_combinational_cycle_is_amaranths_error():
-    def looped() -> Module:
-        m = Module()
-        a, b = Signal(4), Signal(4)
-        m.d.comb += [a.eq(b + 1), b.eq(a ^ 3)]
-        return m
+def _looped() -> Module:
+    m = Module()
+    a, b = Signal(4), Signal(4)
+    m.d.comb += [a.eq(b + 1), b.eq(a ^ 3)]
+    return m
 
+
+def test_a_combinational_cycle_is_amaranths_error():
     with pytest.raises(CombinationalCycle) as ours:
-        convert(looped(), name="top", ports=[])
+        convert(_looped(), name="top", ports=[])
     with pytest.raises(CombinationalCycle) as theirs:
-        verilog.convert(looped(), name="top", ports=[])
+        verilog.convert(_looped(), name="top", ports=[])
     assert str(ours.value) == str(theirs.value)
+
+
+def test_amaranth_is_left_as_it_was():
+    from amaranth.back import rtlil
+    from amaranth.hdl import _nir
+
+    before = (_nir.Netlist.check_comb_cycles, rtlil.ModuleEmitter.emit_memory,
+              _nir.Value.__dict__["__new__"], _nir.Net.__dict__["from_cell"])
+    convert(_memories(), name="top", ports=[])
+    with pytest.raises(CombinationalCycle):
+        convert(_looped(), name="top", ports=[])
+    assert (_nir.Netlist.check_comb_cycles, rtlil.ModuleEmitter.emit_memory,
+            _nir.Value.__dict__["__new__"], _nir.Net.__dict__["from_cell"]) == before
