@@ -256,6 +256,35 @@ class _Rewriter:
         self.inits[name] = numpy_helper.from_array(np.concatenate([begin, end]), name)
         return {1: name}
 
+    def _moved_scales(self, e: onnx.NodeProto, data: str, perm: list[int],
+                      inverse: bool) -> dict[int, str] | None:
+        """A Resize's scales or sizes (one a axis) permuted as a transpose moves across it;
+        a region of interest (tf_crop_and_resize) keeps it in place."""
+        if e.input[0] != data or e.output[0] in self.outputs:
+            return None
+        per_axis = [2, 3] if e.op_type == "Resize" and len(e.input) > 2 else [1]
+        if e.op_type == "Resize" and len(e.input) > 1 and e.input[1] and \
+                self.const(e.input[1]) is not None and self.const(e.input[1]).size:
+            return None
+        new = {}
+        for i in per_axis:
+            if i >= len(e.input) or not e.input[i]:
+                continue
+            c = self.const(e.input[i])
+            if c is None or c.size != len(perm):
+                if c is not None and c.size == 0:
+                    continue
+                return None
+            moved = np.empty_like(c)
+            if inverse:
+                moved[perm] = c
+            else:
+                moved = c[perm]
+            name = self.fresh(e.input[i])
+            self.inits[name] = numpy_helper.from_array(moved, name)
+            new[i] = name
+        return new or None
+
     def fold_pads(self) -> None:
         """A zero Pad of the spatial axes read only by a Conv (Keras's ZeroPadding2D) goes
         into the Conv's pads: both pad with real zeros."""
@@ -354,6 +383,8 @@ class _Rewriter:
         it, ``inverse``; or before it), or None when it cannot move."""
         if e.op_type == "Pad":
             return self._moved_pads(e, data, perm, inverse)
+        if e.op_type in ("Resize", "Upsample"):
+            return self._moved_scales(e, data, perm, inverse)
         if e.op_type not in UNARY | BINARY or e.output[0] in self.outputs:
             return None
         data_at = [i for i, name in enumerate(e.input) if name == data]
