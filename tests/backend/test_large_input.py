@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
+from qfab.compiler.backend.accelerator import make_block  # noqa: E402
+from qfab.compiler.backend.plan import plan  # noqa: E402
 from qonnx_graphs import Builder  # noqa: E402
 
 from qfab.api import lower_model, reference  # noqa: E402
-from qfab.compiler.backend.accelerator import make_block  # noqa: E402
-from qfab.compiler.backend.plan import plan  # noqa: E402
 
 SIZE, CHANNELS = 512, 3
 
