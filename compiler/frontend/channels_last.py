@@ -154,7 +154,7 @@ class _Rewriter:
         if len(readers) > 1:  # a fork (a residual block): a transpose for each reader
             return self._split_fork(t, readers)
         (e,) = readers
-        if e.op_type in BINARY and self._sink_past_join(t, e, perm):
+        if e.op_type in BINARY | {"Concat"} and self._sink_past_join(t, e, perm):
             return True
         if e.op_type == "Transpose" and len(_perm(e) or ()) == len(perm):
             self._merge(t, e, perm)
@@ -198,7 +198,7 @@ class _Rewriter:
     def _split_fork(self, t: onnx.NodeProto, readers: list[onnx.NodeProto]) -> bool:
         """One transpose for each reader of a forked tensor, when each reader can take it
         further (a transpose to cancel, an elementwise op, a residual Add)."""
-        if any(r.op_type not in UNARY | BINARY | {"Transpose"} or list(r.input).count(
+        if any(r.op_type not in UNARY | BINARY | {"Transpose", "Concat"} or list(r.input).count(
                 t.output[0]) != 1 for r in readers):
             return False
         for r in readers[1:]:
@@ -208,17 +208,22 @@ class _Rewriter:
         return True
 
     def _sink_past_join(self, t: onnx.NodeProto, e: onnx.NodeProto, perm: list[int]) -> bool:
-        """A residual Add (or Mul, ...) of two tensors transposed alike: the op on the
-        untransposed tensors, then one transpose."""
-        (other,) = [name for name in e.input if name != t.output[0]] or [None]
-        u = self.producer(other) if other is not None else None
-        if u is None or u.op_type != "Transpose" or _perm(u) != perm or \
-                len(self.readers(other)) != 1 or other in self.outputs or \
-                e.output[0] in self.outputs:
+        """A residual Add (or Mul, ...) or a Concat of tensors all transposed alike: the op
+        on the untransposed tensors (a Concat along the axis moved), then one transpose."""
+        others = [name for name in e.input if name != t.output[0]]
+        sources = [self.producer(name) for name in others]
+        if not others or e.output[0] in self.outputs or len(set(e.input)) != len(e.input) or \
+                any(u is None or u.op_type != "Transpose" or _perm(u) != perm or
+                    len(self.readers(name)) != 1 or name in self.outputs
+                    for u, name in zip(sources, others, strict=True)):
             return False
         e.input[list(e.input).index(t.output[0])] = t.input[0]
-        e.input[list(e.input).index(other)] = u.input[0]
-        self.nodes.remove(u)
+        for u, name in zip(sources, others, strict=True):
+            e.input[list(e.input).index(name)] = u.input[0]
+            self.nodes.remove(u)
+        for a in e.attribute:
+            if e.op_type == "Concat" and a.name == "axis":
+                a.i = perm[a.i % len(perm)]
         moved = self.fresh(e.output[0])
         t.input[0], t.output[0], e.output[0] = moved, e.output[0], moved
         self.nodes.remove(t)

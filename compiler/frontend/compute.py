@@ -111,6 +111,18 @@ def check_window_fits(imp, node, in_hw: tuple[int, int], out_hw: tuple[int, int]
                               f"(the output would be {out_hw[0]}x{out_hw[1]})")
 
 
+def same_pads(auto_pad: str, size_hw, kernel, strides, dilations) -> list[int]:
+    """ONNX's SAME_UPPER/SAME_LOWER padding: [top, left, bottom, right] giving
+    ceil(size / stride) outputs, the odd pixel at the end (UPPER) or the start (LOWER)."""
+    pads = []
+    for size, k, s, d in zip(size_hw, kernel, strides, dilations, strict=True):
+        total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+        small = total // 2
+        pads.append((small, total - small) if auto_pad == "SAME_UPPER" else
+                    (total - small, small))
+    return [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+
+
 def conv_geometry(imp, node, x_shape, w_shape) -> dict:
     if len(x_shape) != 4 or len(w_shape) != 4:
         raise imp.error(node, f"only 1-D and 2-D convolution are supported (input shape "
@@ -123,13 +135,7 @@ def conv_geometry(imp, node, x_shape, w_shape) -> dict:
     pads = list(imp.attr(node, "pads", [0, 0, 0, 0]))
     h, w = x_shape[2], x_shape[3]
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        pads = []
-        for size, k, s, d in ((h, kh, strides[0], dil[0]), (w, kw, strides[1], dil[1])):
-            total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
-            small = total // 2
-            pads.append((small, total - small) if auto_pad == "SAME_UPPER" else
-                        (total - small, small))
-        pads = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+        pads = same_pads(auto_pad, (h, w), (kh, kw), strides, dil)
     elif auto_pad == "VALID":
         pads = [0, 0, 0, 0]
     oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1

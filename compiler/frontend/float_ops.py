@@ -223,8 +223,11 @@ def add_reals(imp, node, a: Real, b: Real, fmt, scale, zero_point, lo: int | Non
 def _pool_geometry(imp, node, shape, kernel):
     strides = list(imp.attr(node, "strides", [1, 1]))
     pads = list(imp.attr(node, "pads", [0, 0, 0, 0]))
-    if imp.attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise imp.error(node, "auto_pad SAME_* is not supported for pooling")
+    auto_pad = imp.attr(node, "auto_pad", "NOTSET")
+    if auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):  # Keras's padding="same"
+        pads = compute.same_pads(auto_pad, shape[2:4], kernel, strides, (1, 1))
     if imp.attr(node, "ceil_mode", 0) or any(d != 1 for d in imp.attr(node, "dilations", [1])):
         raise imp.error(node, "ceil_mode and dilations are not supported")
     oh = (shape[2] + pads[0] + pads[2] - kernel[0]) // strides[0] + 1

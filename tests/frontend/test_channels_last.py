@@ -176,3 +176,41 @@ def test_tf2onnx_conv1d_transposes_and_unit_axes_cancel():
     assert len(np.unique(want, axis=0)) > 1
     stages = qfab.compile(model, soc=False).plan.stages
     assert [s.op for s in stages if s.op in ("conv", "dense")] == ["conv", "conv", "dense"]
+
+
+def test_concatenate_along_channels_last():
+    """Keras's Concatenate() (axis -1) of two NHWC branches: the transposes meet after it,
+    the Concat runs along NCHW's channels."""
+    rng = np.random.default_rng(5)
+    b = Builder()
+    x = b.quant(b.node("Transpose", ["x"], perm=[0, 3, 1, 2]), 2.0 ** -6, 8, signed=0)
+
+    def branch(c_out):
+        w = b.quant(b.weight(rng.normal(0, 1, (c_out, 2, 3, 3))), 2.0 ** -2, 4, narrow=1)
+        h = b.node("Conv", [x, w], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        return b.node("Transpose", [b.quant(b.node("Relu", [h]), 2.0 ** -3, 4, signed=0)],
+                      perm=[0, 2, 3, 1])
+
+    h = b.node("Concat", [branch(2), branch(3)], axis=-1)
+    model = b.model((1, 4, 4, 2), b.node("Flatten", [h]))
+    rewritten = channels_first(model)
+    concat = next(n for n in rewritten.graph.node if n.op_type == "Concat")
+    assert concat.attribute[0].i == 1
+    assert [n.op_type for n in rewritten.graph.node].count("Transpose") == 2
+    x_in = rng.uniform(0, 1, (4, 4, 4, 2)).astype(np.float32)
+    want = qonnx_run(model, x_in)
+    (got,) = qfab.reference(model, x_in).values()
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_max_pooling_padding_same(auto_pad):
+    """Keras's MaxPooling2D(padding="same") as tf2onnx writes it: auto_pad on the pool."""
+    b = Builder()
+    h = b.quant("x", 2.0 ** -4, 6, signed=1)
+    h = b.node("MaxPool", [h], kernel_shape=[3, 3], strides=[2, 2], auto_pad=auto_pad)
+    model = b.model((1, 2, 5, 6), b.node("Flatten", [h]))
+    x = np.random.default_rng(6).uniform(-2, 2, (3, 2, 5, 6)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert got.shape == want.shape == (3, 2 * 3 * 3) and np.array_equal(got, want)
