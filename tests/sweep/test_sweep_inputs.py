@@ -104,6 +104,23 @@ def test_data_forms_score_as_the_builtin_digits(tmp_path: Path):
     assert from_npy.metric == "snr_db" and len(from_npy.x_test) == 40
 
 
+def test_digits_shifted_moves_each_test_image_by_one_pixel():
+    """digits-shifted: the 360 test images unmoved first, then at each of the eight one-pixel
+    moves, zero-filled, labels repeated; calibration as digits."""
+    d, moved = load_data("digits"), load_data("digits-shifted")
+    n = len(d.x_test)
+    assert moved.x_test.shape == (9 * n, *d.x_test.shape[1:]) and len(moved.y_test) == 9 * n
+    np.testing.assert_array_equal(moved.x_calibration, d.x_calibration)
+    np.testing.assert_array_equal(moved.x_test[:n], d.x_test)
+    for k in range(9):
+        np.testing.assert_array_equal(moved.y_test[k * n:(k + 1) * n], d.y_test)
+    up_left = moved.x_test[n:2 * n]  # the first move: one pixel up and one left
+    np.testing.assert_array_equal(up_left[..., :-1, :-1], d.x_test[..., 1:, 1:])
+    assert not up_left[..., -1, :].any() and not up_left[..., :, -1].any()
+    sums = moved.x_test.reshape(9, n, -1).sum(-1)
+    assert len({tuple(np.round(row, 3)) for row in sums}) == 9  # nine different moves
+
+
 def test_image_folder_interleaves_classes(tmp_path: Path):
     from PIL import Image
 
