@@ -83,9 +83,7 @@ class BusMemory(wiring.Component):
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
         depth = self._size // 4
-        m.submodules.mem = mem = Memory(shape=32, depth=depth, init=self._init)
-        rd = mem.read_port()
-        wr = mem.write_port(granularity=8)
+        dual = "dma" in self.signature.members
         index = self.bus.addr[2:2 + self.addr_bits]
         answered = Signal()
         # `answered` keeps a held request from being served twice.
@@ -94,23 +92,28 @@ class BusMemory(wiring.Component):
         allowed = self.load_en if self._read_only else 1
         refused = Signal()
         m.d.sync += refused.eq(start & self.bus.we & ~allowed)
-        m.d.comb += [
-            rd.addr.eq(index),
-            wr.addr.eq(index),
-            wr.data.eq(self.bus.wdata),
-            self.bus.rdata.eq(rd.data),
-            self.bus.ready.eq(answered),
-            self.bus.err.eq(refused),
-        ]
-        with m.If(start & self.bus.we & allowed):
-            m.d.comb += wr.en.eq(self.bus.sel)
-        if "dma" in self.signature.members:
-            dma_rd = mem.read_port()
-            dma_wr = mem.write_port(granularity=8)
-            m.d.comb += [
-                dma_rd.addr.eq(self.dma.addr), dma_rd.en.eq(self.dma.re),
-                self.dma.rdata.eq(dma_rd.data),
-                dma_wr.addr.eq(self.dma.addr), dma_wr.data.eq(self.dma.wdata),
-                dma_wr.en.eq(self.dma.we.replicate(4)),
-            ]
+        m.d.comb += [self.bus.ready.eq(answered), self.bus.err.eq(refused)]
+        # One memory a byte lane, each with one write port a side: Yosys then maps the RAM to
+        # block RAM (DP16KD on ECP5) where one 32-bit memory with byte enables on two ports
+        # became flip-flops. Each port reads what the other writes in the same cycle: a block
+        # RAM's two ports do not promise the old word across ports, and a program does not
+        # touch a word the DMA is moving anyway.
+        for lane in range(4):
+            bits = slice(8 * lane, 8 * lane + 8)
+            mem = Memory(shape=8, depth=depth, init=[w >> 8 * lane & 0xFF for w in self._init])
+            m.submodules[f"lane{lane}"] = mem
+            wr = mem.write_port()
+            dma_wr = mem.write_port() if dual else None
+            rd = mem.read_port(transparent_for=(dma_wr,) if dual else ())
+            m.d.comb += [rd.addr.eq(index), wr.addr.eq(index), wr.data.eq(self.bus.wdata[bits]),
+                         self.bus.rdata[bits].eq(rd.data),
+                         wr.en.eq(start & self.bus.we & allowed & self.bus.sel[lane])]
+            if dual:
+                dma_rd = mem.read_port(transparent_for=(wr,))
+                m.d.comb += [
+                    dma_rd.addr.eq(self.dma.addr), dma_rd.en.eq(self.dma.re),
+                    self.dma.rdata[bits].eq(dma_rd.data),
+                    dma_wr.addr.eq(self.dma.addr), dma_wr.data.eq(self.dma.wdata[bits]),
+                    dma_wr.en.eq(self.dma.we),
+                ]
         return m
