@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qfab.cost_model.fmax import estimate_file
 from qfab.cost_model.yosys import tool_command
 
 from qfab.errors import QfabError
@@ -106,6 +107,8 @@ class PnrResult:
     seconds : float
         Tool time of the build (0 when it came from the cache).
     cached : bool
+    estimated_mhz : float or None
+        Fmax of the synthesized netlist before place and route (:mod:`qfab.cost_model.fmax`).
     """
 
     board: str
@@ -118,6 +121,7 @@ class PnrResult:
     bitstream: str = ""
     seconds: float = 0.0
     cached: bool = False
+    estimated_mhz: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -179,7 +183,7 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
             f"{TOP_NAME}.{tgt.constraints}": pins + "\n"}
 
 
-_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *\w+\[\d+\] = \d+'d0;\n)+ *end\n", re.M)
+_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *\w+\[\d+\] = \d+'(?:d0|h0+);\n)+ *end\n", re.M)
 
 
 def drop_zero_memory_init(verilog: str) -> str:
@@ -231,11 +235,13 @@ def place_and_route(verilog: str, *, module: str, top: str, board: str, out_dir:
         started = time.monotonic()
         _run_flow(work, module, tgt, target_mhz, seed, progress)
         report = json.loads((work / "report.json").read_text())
+        estimate = estimate_file(work / "synth.json", tgt.family, top=TOP_NAME)
         result = PnrResult(board=board, top=top, family=tgt.family, target_mhz=target_mhz,
                            fmax=_fmax(report), critical_path=_critical_path(report, stage_names),
                            utilization=_utilization(report),
                            bitstream=f"{TOP_NAME}.{tgt.bitstream}",
-                           seconds=round(time.monotonic() - started, 1))
+                           seconds=round(time.monotonic() - started, 1),
+                           estimated_mhz=round(estimate.fmax_mhz, 1) if estimate else None)
         (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
         if cache:
             _store(work, cached)

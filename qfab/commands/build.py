@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='print one JSON object {"build": {...}} (keys: board, top, family, '
                              "target_mhz, fmax_mhz, fmax, critical_path, utilization, "
                              "ii_cycles, throughput_fps, bitstream, seconds, cached, "
-                             "vivado_project)")
+                             "vivado_project, estimated_mhz)")
     parser.add_argument("--no-cache", action="store_true",
                         help="run the tools again even if this build was made before")
 
@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         verdict = "meets" if clock["achieved_mhz"] >= clock["constraint_mhz"] else "MISSES"
         print(f"  Fmax {clock['achieved_mhz']:.1f} MHz on {clock['clock']} "
               f"({verdict} {clock['constraint_mhz']:g} MHz)")
+    if result.estimated_mhz:
+        print(f"  estimated {result.estimated_mhz:.1f} MHz from the netlist before place and "
+              "route")
     path = result.critical_path
     if path:
         print(f"  critical path {path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} logic, "
