@@ -7,6 +7,9 @@
   the channels-last Conv, MaxPool and BatchNormalization of ``qonnx.custom_op.channels_last``
   (the Conv's weights in [O, kh, kw, I]), and a Flatten of the channels-last tensor with the
   first dense layer's weights permuted to match.
+- ``residual_tf2onnx_qonnx.onnx``: QKeras layers in the form qonnx's ``from_keras`` gives
+  (tf2onnx's layout, Quant nodes on the NHWC tensors), written with onnx.helper (QKeras and
+  tensorflow do not install here).
 - ``*_tf2onnx_qdq.onnx``: tf2onnx's form of a Keras Conv2D model (an NHWC input, a Transpose
   to NCHW before the first Conv, a Transpose back to NHWC before the Reshape that flattens),
   written with onnx.helper (tensorflow does not install here) and quantized by onnxruntime's
@@ -125,6 +128,35 @@ def upsample(seed: int) -> onnx.ModelProto:
     return b.model((1, 1, 3, 3), h)
 
 
+def residual_tf2onnx(seed: int) -> onnx.ModelProto:
+    """A QKeras residual block in the form qonnx's ``from_keras`` gives (tf2onnx's layout:
+    each Conv between its own transposes on an NHWC graph): ZeroPadding2D(1) and a 'valid'
+    Conv 3x3 (2 -> 4) + ReLU, a Conv 3x3 'same' (4 -> 4) added back to its input,
+    MaxPooling2D(2, padding="same"), Flatten, Dense(5); input [1, 5, 5, 2]."""
+    rng = np.random.default_rng(seed)
+    b = Builder()
+
+    def nchw(h):
+        return b.node("Transpose", [h], perm=[0, 3, 1, 2])
+
+    def nhwc(h):
+        return b.node("Transpose", [h], perm=[0, 2, 3, 1])
+
+    pads = b.const(np.zeros(8), "pads")
+    b.inits[-1] = numpy_helper.from_array(np.array([0, 1, 1, 0, 0, 1, 1, 0]), pads)
+    h = b.node("Pad", [b.quant("x", 2.0 ** -6, 8, signed=0), pads])
+    h = nhwc(b.node("Conv", [nchw(h), _weight(b, rng, (4, 2, 3, 3))], kernel_shape=[3, 3]))
+    block_in = _relu_quant(b, h)
+    h = nhwc(b.node("Conv", [nchw(block_in), _weight(b, rng, (4, 4, 3, 3))],
+                    kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+    h = b.quant(b.node("Add", [block_in, b.quant(h, 2.0 ** -3, 6)]), 2.0 ** -3, 6)
+    h = nhwc(b.node("MaxPool", [nchw(h)], kernel_shape=[2, 2], strides=[2, 2],
+                    auto_pad="SAME_UPPER"))
+    h = b.quant(b.node("MatMul", [b.node("Flatten", [h]), _dense_weight(b, rng, 36, 5)]),
+                2.0 ** -2, 8)
+    return b.model((1, 5, 5, 2), h)
+
+
 def to_channels_last(model: onnx.ModelProto) -> onnx.ModelProto:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -169,6 +201,7 @@ def main() -> None:
     for name, model in (("cnn_nhwc_qonnx", cnn(0)), ("separable_nhwc_qonnx", separable(1)),
                         ("conv1d_nlc_qonnx", conv1d(2)), ("upsample_nhwc_qonnx", upsample(4))):
         onnx.save(to_channels_last(model), OUT / f"{name}.onnx")
+    onnx.save(residual_tf2onnx(5), OUT / "residual_tf2onnx_qonnx.onnx")
     # onnxruntime's documented flow: quant_pre_process (shape inference and graph
     # optimization, which fuses the Dense layer's MatMul + Add into a Gemm), then
     # quantize_static.
