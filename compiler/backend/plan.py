@@ -326,7 +326,10 @@ class Planner:
 
     def check_channel_order(self, node: Node, t: Tensor) -> None:
         if not np.array_equal(self.order, stream_order(t.shape)):
-            raise QfabError(f"node {node.name!r}: per-channel op on a re-ordered tensor")
+            raise QfabError(f"node {node.name!r}: per-channel op on a re-ordered tensor (a "
+                            "Transpose before it that no later one undoes; the hardware "
+                            "streams channels-last and takes transposes only at the input "
+                            "and before a Flatten)")
 
     def finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:
         s = stage or self.stages[-1]

@@ -307,7 +307,9 @@ def _layout(imp, node, op: str, out_shape, **attrs):
     if out_shape[0] != t.shape[0]:
         raise imp.error(node, f"changes the batch dimension ({t.shape} -> {tuple(out_shape)})")
     if np.size(t.scale) > 1 or isinstance(t.fmt, Acc):
-        raise imp.error(node, "needs a per-tensor quantized input")
+        raise imp.error(node, "needs a per-tensor quantized input (a quantizer before this "
+                              "layout op, or a transpose that cancels with another through "
+                              "elementwise ops)")
     out = imp.new_tensor(node.name or node.output[0], out_shape, t.fmt, scale=t.scale,
                          zero_point=t.zero_point, axis=1)
     imp.graph.add_node(op, node.name or node.output[0], [name], [out], **attrs)

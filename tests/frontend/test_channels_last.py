@@ -214,3 +214,23 @@ def test_max_pooling_padding_same(auto_pad):
     want = qonnx_run(model, x)
     (got,) = qfab.reference(model, x).values()
     assert got.shape == want.shape == (3, 2 * 3 * 3) and np.array_equal(got, want)
+
+
+def test_a_transpose_left_mid_network_names_the_layer():
+    """Swapping H and W between two convolutions cancels with nothing: the reference runs
+    it, the hardware says in one line why it cannot."""
+    rng = np.random.default_rng(7)
+    b = Builder()
+    h = b.quant("x", 2.0 ** -6, 8, signed=0)
+    for _ in range(2):
+        w = b.quant(b.weight(rng.normal(0, 1, (2, 2, 1, 1))), 2.0 ** -2, 4, narrow=1)
+        h = b.quant(b.node("Conv", [h, w], kernel_shape=[1, 1]), 2.0 ** -2, 8)
+        if _ == 0:
+            h = b.node("Transpose", [h], perm=[0, 1, 3, 2])
+    model = b.model((1, 2, 3, 4), h)
+    x = rng.uniform(0, 1, (2, 2, 3, 4)).astype(np.float32)
+    assert np.array_equal(qfab.reference(model, x)[model.graph.output[0].name],
+                          qonnx_run(model, x))
+    with pytest.raises(QfabError, match=r"node 'conv\d+': per-channel op on a re-ordered "
+                                        r"tensor \(a Transpose before it"):
+        qfab.compile(model, soc=False)
