@@ -34,7 +34,7 @@ def reshape(imp, name: str, shape: tuple[int, ...], node_name: str) -> str:
     t = imp.tensor(name)
     out = imp.new_tensor(name + ("_2d" if len(shape) == 4 else "_1d"), shape, t.fmt,
                          scale=t.scale, zero_point=t.zero_point, bias=t.bias, axis=t.axis)
-    imp.graph.add_node("reshape", imp.graph.fresh(node_name + "_reshape"), [name], [out],
+    imp.graph.add_node("reshape", f"{node_name}_to_{len(shape)}d", [name], [out],
                        shape=tuple(shape))
     return out.name
 
