@@ -54,7 +54,7 @@ def channels_first(model: onnx.ModelProto) -> onnx.ModelProto:
         rewriter.sink()
         rewriter.hoist_to_inputs()
         rewriter.fold_pads()
-    except (IndexError, ValueError, KeyError, TypeError):
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
         return model  # malformed: the validator names the problem in the model as given
     if not rewriter.changed:
         return model
