@@ -222,11 +222,8 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     out_bits = sum(widths[o[0]] if o[2] > 0 else shape_for_range(-ranges[o[0]][1],
                                                                  -ranges[o[0]][0]).width
                    for o in graph.outputs if o is not None)
-    # the input register of each input read, delay registers, output register and its
-    # spare, valid bits
-    read = int(np.count_nonzero(weights.any(axis=0)))
-    c.ff += read * _width(p["in_shape"]) + sum(widths[v] for v, _ in delays) + 2 * out_bits \
-        + stages + 2
+    # delay registers, output register and its spare, valid bits
+    c.ff += sum(widths[v] for v, _ in delays) + 2 * out_bits + stages + 2
     c.features["block"] += 1
     return c
 

@@ -120,8 +120,8 @@ class _Skid(_Block):
             self.spare = True
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
-        self._push(self.stages[-1], out_ready)
-        if self.advance_was:
+        self._push(self.stages[-1] if self.stages else in_valid, out_ready)
+        if self.advance_was and self.stages:
             self.stages = [in_fire] + self.stages[:-1]
 
     def begin(self) -> None:

@@ -7,9 +7,10 @@ minus ``x_b`` shifted by ``d``, at any common shift) often appears in several ou
 computed once and shared (common subexpression elimination across the matrix, the technique of
 constant matrix-vector multiplication by adder graphs, as in da4ml). Pairs are found in rounds:
 each round counts every pair pattern over all outputs, at once, and takes the most frequent
-ones greedily while their terms are free; it stops when no pattern occurs twice. What remains
-of each output is summed by a tree that always adds the two shallowest terms, so the depth is
-the least the terms allow. Zero weights give no terms and cost nothing.
+ones (those of the top count) while their terms are free, then counts again; it stops when
+no pattern occurs twice. What remains of each output is summed by a tree that always adds
+the two shallowest terms, so the depth is the least the terms allow. Zero weights give no
+terms and cost nothing.
 
 The graph is plain data (:class:`AdderGraph`); :func:`evaluate` is its NumPy model, and
 :class:`qfab.hw.cmvm.ConstantMatrixVectorUnit` is the hardware made from it.
@@ -142,29 +143,36 @@ def _pair_keys(src: np.ndarray, shift: np.ndarray, sign: np.ndarray):
     return keys[keep], a[keep], b[keep]
 
 
-def _share_round(g: _Builder, outs: list[list[Term]]) -> int:
-    """One round of pair sharing over all outputs; returns the nodes it made."""
+def _share_round(g: _Builder, outs: list[list[Term]], pairs: dict[int, tuple]) -> int:
+    """One round of pair sharing over all outputs; returns the nodes it made. ``pairs``
+    keeps each output's pair keys between rounds; the round drops those of the outputs it
+    changes."""
     keys, first, second, owner = [], [], [], []
-    arrays = []
     for j, terms in enumerate(outs):
-        arr = np.array(terms, dtype=np.int64).reshape(-1, 3)
-        arrays.append(arr)
         if len(terms) < 2:
             continue
-        k, a, b = _pair_keys(arr[:, 0], arr[:, 1], arr[:, 2])
+        if j not in pairs:
+            arr = np.array(terms, dtype=np.int64)
+            k, a, b = _pair_keys(arr[:, 0], arr[:, 1], arr[:, 2])
+            pairs[j] = k, a, b, np.full(k.size, j)
+        k, a, b, o = pairs[j]
         keys.append(k)
         first.append(a)
         second.append(b)
-        owner.append(np.full(k.size, j))
+        owner.append(o)
     if not keys:
         return 0
     keys_all = np.concatenate(keys)
-    uniq, inverse, counts = np.unique(keys_all, return_inverse=True, return_counts=True)
-    count = counts[inverse]
-    cand = np.flatnonzero(count >= 2)
-    if cand.size == 0:
+    ordered = np.sort(keys_all)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    counts = np.diff(np.r_[starts, ordered.size])
+    # Only the most frequent patterns: a pair made this round can join a more frequent
+    # pattern in the next, which counts taken ahead of it would have spent its terms on.
+    top = ordered[starts[counts == max(counts.max(), 2)]]
+    if top.size == 0:
         return 0
-    cand = cand[np.lexsort((keys_all[cand], -count[cand]))]
+    cand = np.flatnonzero(np.isin(keys_all, top))
+    cand = cand[np.argsort(keys_all[cand], kind="stable")]
     a_all, b_all, o_all = (np.concatenate(x) for x in (first, second, owner))
     used = [bytearray(len(t)) for t in outs]
     taken: dict[int, list[tuple[int, int, int]]] = {}
@@ -194,8 +202,10 @@ def _share_round(g: _Builder, outs: list[list[Term]]) -> int:
             else:
                 terms.append(g.add(p, q))
     for j, terms in enumerate(outs):
-        keep = [t for t, u in zip(terms, used[j], strict=False) if not u]
-        outs[j] = _merge(keep + terms[len(used[j]):])
+        if len(terms) > len(used[j]):
+            keep = [t for t, u in zip(terms, used[j], strict=False) if not u]
+            outs[j] = _merge(keep + terms[len(used[j]):])
+            pairs.pop(j, None)
     return made
 
 
@@ -244,9 +254,9 @@ def _solve(w: np.ndarray, share: bool) -> AdderGraph:
     g = _Builder(n_in)
     outs = [_merge([(i, s, d) for i in range(n_in) for s, d in csd_digits(int(w[j, i]))])
             for j in range(n_out)]
-    shared = 0
+    shared, pairs = 0, {}
     while share:
-        made = _share_round(g, outs)
+        made = _share_round(g, outs, pairs)
         shared += made
         if not made:
             break

@@ -6,9 +6,10 @@ across outputs, zero weights free), pipelined with a register after every
 ``adders_per_stage`` adder levels. Values that skip a stage ride in delay registers, so every
 output leaves in the same cycle. Each node is as wide as its exact range needs.
 
-The input beat is registered, then the adder stages follow, then the output register with a
-spare slot (:class:`~qfab.hw._skid.OutputSkid`); every register moves only when the spare is
-empty, so the unit stalls as a whole and ``ready`` comes from a register.
+The first adder stage reads the input beat as it arrives (the producer's output register
+holds it), the later stages follow their registers, then the output register with a spare
+slot (:class:`~qfab.hw._skid.OutputSkid`); every register moves only when the spare is empty,
+so the unit stalls as a whole and ``ready`` comes from a register.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def cmvm_model(weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 
 
 def _region(graph: AdderGraph, value: int, adders_per_stage: int) -> int:
-    """The pipeline stage whose logic computes ``value`` (inputs: the input register's)."""
+    """The pipeline stage whose logic computes ``value`` (inputs: the first's)."""
     level = graph.levels[value]
     return 0 if level == 0 else (level - 1) // adders_per_stage
 
@@ -48,7 +49,7 @@ def cmvm_stages(*, weights: np.ndarray, adders_per_stage: int = DEFAULT_ADDERS_P
     """Registers a beat passes before the output register (the unit's ``stages``), from the
     same keyword arguments, without building the unit."""
     graph = solve_cmvm(np.asarray(weights, np.int64), share=share)
-    return 1 + max((_region(graph, o[0], adders_per_stage) for o in graph.outputs
+    return max((_region(graph, o[0], adders_per_stage) for o in graph.outputs
                     if o is not None), default=0)
 
 
@@ -148,8 +149,8 @@ class ConstantMatrixVectorUnit(wiring.Component):
 
     @property
     def stages(self) -> int:
-        """Registers a beat passes before the output register: the input's, then one after
-        every ``adders_per_stage`` adder levels."""
+        """Registers a beat passes before the output register: one after every
+        ``adders_per_stage`` adder levels but the last."""
         return cmvm_stages(weights=self._weights, adders_per_stage=self._per_stage,
                            share=self._share)
 
@@ -196,9 +197,7 @@ class ConstantMatrixVectorUnit(wiring.Component):
         moves: list = []  # register updates, all made only on advance
 
         for i in range(g.inputs):
-            reg = Signal(self._in_shape, name=f"x{i}")
-            moves.append(reg.eq(i_s.payload[i]))
-            staged[i, 0] = reg
+            staged[i, 0] = i_s.payload[i]
             for value, stage in self._delays.get(i, ()):
                 delayed = Signal(shapes[value], name=f"v{value}_r{stage}")
                 moves.append(delayed.eq(staged[value, stage - 1]))
@@ -216,16 +215,15 @@ class ConstantMatrixVectorUnit(wiring.Component):
                 moves.append(reg.eq(staged[value, stage - 1]))
                 staged[value, stage] = reg
 
-        last = self.stages - 1
+        last = self.stages
         result = Signal(o_layout)
         for j, o in enumerate(g.outputs):
             if o is not None:
                 term = staged[o[0], last] << o[1]
                 m.d.comb += result[j].eq(term if o[2] > 0 else -term)
 
-        valid = [Signal(name=f"valid{s}") for s in range(self.stages)]
-        moves += [valid[0].eq(i_s.valid)] + [valid[s].eq(valid[s - 1])
-                                              for s in range(1, self.stages)]
+        valid = [i_s.valid] + [Signal(name=f"valid{s}") for s in range(1, self.stages + 1)]
+        moves += [valid[s].eq(valid[s - 1]) for s in range(1, self.stages + 1)]
         m.d.comb += i_s.ready.eq(skid.advance)
         with m.If(skid.advance):
             m.d.sync += moves
