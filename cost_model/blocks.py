@@ -211,19 +211,22 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     widths = [shape_for_range(lo, hi).width for lo, hi in ranges]
     acc = _width(p["acc_shape"])
     c = BlockCost("cmvm")
-    c.adder_lut += sum(max(widths[graph.inputs + k] - max(n.shift_a, n.shift_b), 0)
+    # A LUT a result bit above the higher operand's shift, but the top bit of a sum of two
+    # values never negative: the carry chain's carry out.
+    c.adder_lut += sum(max(widths[graph.inputs + k] - max(n.shift_a, n.shift_b)
+                           - (n.sign_b > 0 and ranges[n.a][0] >= 0 and ranges[n.b][0] >= 0), 0)
                        for k, n in enumerate(graph.nodes))
     c.adder_lut += sum(acc for o in graph.outputs if o is not None and o[2] < 0)  # negations
     delays = delay_registers(graph, per_stage)
     stages = cmvm_stages(weights=weights, adders_per_stage=per_stage,
                          share=p.get("share", True))
-    # The output register and its spare hold each output's own bits: Yosys merges the
+    # The output register holds each output's own bits: Yosys merges the
     # copies of a sign bit and drops the constant zeros a shifted output has below it.
     out_bits = sum(widths[o[0]] if o[2] > 0 else shape_for_range(-ranges[o[0]][1],
                                                                  -ranges[o[0]][0]).width
                    for o in graph.outputs if o is not None)
-    # delay registers, output register and its spare, valid bits
-    c.ff += sum(widths[v] for v, _ in delays) + 2 * out_bits + stages + 2
+    # delay registers, output register (no spare: OutputRegister), valid bits
+    c.ff += sum(widths[v] for v, _ in delays) + out_bits + stages + 1
     c.features["block"] += 1
     return c
 
@@ -318,11 +321,35 @@ def _shift_add_lut(k: int, width: int) -> int:
     return luts
 
 
+def _register_free_requant_cost(block) -> BlockCost:
+    """A requantizer whose lanes scale by constant powers of two (no registers before the
+    output's): a LUT a result bit of the bias add above the bias's trailing zero bits and of
+    the rounding and zero point increment (as wide as the output), and the clamp's
+    multiplexer where the rounded value's range passes a bound (the compares with constant
+    bounds fold into it)."""
+    acc, out = block.acc_shape.width, block.out_shape.width
+    s_max = int(np.max(block._hw_shift))
+    q_lo, q_hi = block._rounded_range()
+    q_width = max(abs(q_lo), abs(q_hi)).bit_length() + 1
+    rounds = s_max > 0 and block.rounding != "floor"
+    clamps = q_lo < block.lo - block.zero_point or q_hi + 1 > block.hi - block.zero_point
+    c = BlockCost("requant")
+    for b in block.bias.tolist():
+        c.adder_lut += (acc + 1 - _low_zeros(b)) if b else 0
+        c.adder_lut += min(out, q_width) if rounds or block.zero_point else 0
+        c.features["mux"] += out if clamps else 0
+    c.features["block"] += 1
+    c.ff += block.pe * out + 1  # the output register (no spare: OutputRegister)
+    return c
+
+
 def requant_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.adder_graph import csd_digits
     from qfab.hw.requant import Requantizer
 
     block = Requantizer(**p)
+    if not block.stages:
+        return _register_free_requant_cost(block)
     pe, folds = block.pe, block.channels // block.pe
     acc, out = block.acc_shape.width, block.out_shape.width
     lo, hi = block._product_range()
@@ -395,7 +422,9 @@ def threshold_cost(p: dict, family: str) -> BlockCost:
             c.features["romc"] += cols
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
-    c.ff += pe * (acc + 2 * out) + 3  # the output and its spare (OutputSkid)
+    # the accumulator register and the output's spare (OutputSkid), or neither
+    # (OutputRegister), and the output register
+    c.ff += (pe * (acc + out) + 2) * block.stages + pe * out + 1
     return c
 
 

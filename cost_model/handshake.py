@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from qfab.compiler.backend.plan import BlockSpec
+from qfab.cost_model.timing import PIPELINE_STAGES, pipeline_stages
 
 
 class _Block:
@@ -93,7 +94,8 @@ class _Source(_Block):
 
 
 class _Skid(_Block):
-    """A pipeline of ``stages`` valid bits ending in OutputSkid (requant: 2, threshold: 1)."""
+    """A pipeline of ``stages`` valid bits ending in OutputSkid (none: the input's valid
+    goes straight to the output register)."""
 
     STATE = ("stages", "spare", "o_valid")
 
@@ -126,6 +128,25 @@ class _Skid(_Block):
 
     def begin(self) -> None:
         self.advance_was = self.advance
+
+
+class _Register(_Block):
+    """A pipeline of ``stages`` valid bits ending in OutputRegister (no spare): it moves
+    when its output is empty or taken."""
+
+    STATE = ("stages", "o_valid")
+
+    def __init__(self, stages: int):
+        self.stages = [False] * stages
+        self.o_valid = False
+
+    def ready(self, out_ready: bool) -> bool:
+        return not self.o_valid or out_ready
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
+        if not self.o_valid or out_ready:
+            self.o_valid = self.stages[-1] if self.stages else in_valid
+            self.stages = [in_valid] + self.stages[:-1] if self.stages else self.stages
 
 
 class _Mvu(_Skid):
@@ -537,14 +558,10 @@ def blocks_for(spec: BlockSpec) -> list:
     if spec.kind == "mvu":
         mh, mw = np.asarray(p["weights"]).shape
         return [_Mvu(mh // p["pe"], mw // p["simd"])]
-    if spec.kind == "cmvm":
-        from qfab.hw.cmvm import cmvm_stages
-
-        return [_Skid(cmvm_stages(**p))]
-    if spec.kind == "requant":
-        return [_Skid(2)]
-    if spec.kind == "threshold":
-        return [_Skid(1)]
+    if spec.kind in PIPELINE_STAGES:
+        stages = pipeline_stages(spec)
+        # the adder graph and the units without stages have no spare (OutputRegister)
+        return [_Register(stages) if spec.kind == "cmvm" or not stages else _Skid(stages)]
     if spec.kind == "minifloat_requant":
         return [_Skid(3)]
     if spec.kind == "window":

@@ -17,6 +17,7 @@ This schedule does not model back-pressure between blocks.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 
@@ -187,7 +188,7 @@ def _upsample(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
 
 
 # Blocks that take a beat a cycle and give it this many cycles later.
-SERIAL_LATENCY = {"requant": 3, "minifloat_requant": 4, "threshold": 2, "fifo": 2, "add": 2}
+SERIAL_LATENCY = {"minifloat_requant": 4, "fifo": 2, "add": 2}
 SCHEDULES = {"mvu": _mvu, "widthconv": _widthconv, "window": _window, "maxpool": _maxpool,
              "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise,
              "select": _select, "upsample": _upsample}
@@ -206,14 +207,24 @@ def _concat(spec: BlockSpec, t_a: np.ndarray, t_b: np.ndarray) -> np.ndarray:
     return _serial(np.concatenate(runs, axis=1).ravel(), 1)
 
 
+def pipeline_stages(spec: BlockSpec) -> int:
+    """Registers a beat passes before the output register of a block whose depth depends
+    on its parameters (the hardware's own ``*_stages`` function)."""
+    module, name = PIPELINE_STAGES[spec.kind]
+    return getattr(importlib.import_module(module), name)(**spec.params)
+
+
+PIPELINE_STAGES = {"cmvm": ("qfab.hw.cmvm", "cmvm_stages"),
+                   "requant": ("qfab.hw.requant", "requant_stages"),
+                   "threshold": ("qfab.hw.threshold", "threshold_stages")}
+
+
 def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     """Cycles at which ``spec``'s output beats leave, given its input beats' arrivals."""
     if spec.kind in SERIAL_LATENCY:
         return _serial(t_in, SERIAL_LATENCY[spec.kind])
-    if spec.kind == "cmvm":  # a pipeline as deep as its adder graph, then the output register
-        from qfab.hw.cmvm import cmvm_stages
-
-        return _serial(t_in, cmvm_stages(**spec.params) + 1)
+    if spec.kind in PIPELINE_STAGES:  # its stages, then the output register
+        return _serial(t_in, pipeline_stages(spec) + 1)
     if spec.kind in SCHEDULES:
         return SCHEDULES[spec.kind](spec, t_in)
     raise ValueError(f"no cycle model for block kind {spec.kind!r}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from amaranth.hdl import Module, Signal
 
-__all__ = ["OutputSkid"]
+__all__ = ["OutputSkid", "OutputRegister"]
 
 
 class OutputSkid:
@@ -56,3 +56,25 @@ class OutputSkid:
                     m.d.sync += o.payload.eq(payload)
         with m.Elif(new):
             m.d.sync += [self._spare.eq(payload), self._spare_valid.eq(1)]
+
+
+class OutputRegister:
+    """The output register of ``o_stream`` alone, with :class:`OutputSkid`'s interface.
+
+    The pipeline moves when the register is empty or taken, so ``advance`` (the block's
+    input ``ready``) follows the consumer's ``ready`` through logic: blocks built with it
+    pass ``ready`` back in one path to the nearest block with a spare. Where back-pressure
+    is rare (an unrolled chain at one beat a cycle) that saves the spare's flip-flops and the
+    multiplexer a bit in front of the output register.
+    """
+
+    def __init__(self, m: Module, o_stream: Any, layout: Any):
+        self._m = m
+        self._o = o_stream
+        self.advance = Signal()
+        m.d.comb += self.advance.eq(~o_stream.valid | o_stream.ready)
+
+    def push(self, valid: Any, payload: Any) -> None:
+        """The pipeline's last stage: ``payload`` is a result when ``valid & advance``."""
+        with self._m.If(self.advance):
+            self._m.d.sync += [self._o.valid.eq(valid), self._o.payload.eq(payload)]

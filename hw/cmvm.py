@@ -7,9 +7,9 @@ across outputs, zero weights free), pipelined with a register after every
 output leaves in the same cycle. Each node is as wide as its exact range needs.
 
 The first adder stage reads the input beat as it arrives (the producer's output register
-holds it), the later stages follow their registers, then the output register with a spare
-slot (:class:`~qfab.hw._skid.OutputSkid`); every register moves only when the spare is empty,
-so the unit stalls as a whole and ``ready`` comes from a register.
+holds it), the later stages follow their registers, then the output register without a
+spare (:class:`~qfab.hw._skid.OutputRegister`): every register moves when the output is
+empty or taken, so the unit stalls as a whole and ``ready`` follows the consumer's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_count, check_shape, shape_range
-from qfab.hw._skid import OutputSkid
+from qfab.hw._skid import OutputRegister
 from qfab.hw.adder_graph import AdderGraph, evaluate, solve_cmvm
 from qfab.hw.multipliers import shape_for_range
 
@@ -73,15 +73,38 @@ def delay_registers(graph: AdderGraph, adders_per_stage: int) -> list[tuple[int,
 
 
 def value_ranges(graph: AdderGraph, in_shape: Any) -> list[tuple[int, int]]:
-    """Range of every value of the graph (inputs, then nodes), by interval arithmetic."""
+    """Range of every value of the graph (inputs, then nodes), exact: each value is a sum
+    of the inputs times integers, and the inputs vary independently. (Interval arithmetic
+    node by node is wider where two operands share an input: ``(x + y) - (x - y)``.)"""
+    key = (id(graph), repr(Shape.cast(in_shape)))
+    if _RANGES.get(key, (None,))[0] is not graph:
+        if len(_RANGES) >= 16:
+            _RANGES.pop(next(iter(_RANGES)))
+        _RANGES[key] = graph, _exact_ranges(graph, in_shape)
+    return _RANGES[key][1]
+
+
+_RANGES: dict[tuple, tuple] = {}  # the unit and the cost model ask for the same graphs
+
+
+def _exact_ranges(graph: AdderGraph, in_shape: Any) -> list[tuple[int, int]]:
     lo, hi = shape_range(Shape.cast(in_shape))
-    out = [(lo, hi)] * graph.inputs
+    bounds = [(lo, hi)] * graph.inputs  # interval arithmetic: bounds the exact ranges
     for n in graph.nodes:
-        (alo, ahi), (blo, bhi) = out[n.a], out[n.b]
+        (alo, ahi), (blo, bhi) = bounds[n.a], bounds[n.b]
         blo, bhi = (blo, bhi) if n.sign_b > 0 else (-bhi, -blo)
-        out.append(((alo << n.shift_a) + (blo << n.shift_b),
-                    (ahi << n.shift_a) + (bhi << n.shift_b)))
-    return out
+        bounds.append(((alo << n.shift_a) + (blo << n.shift_b),
+                       (ahi << n.shift_a) + (bhi << n.shift_b)))
+    if not graph.nodes or max(max(-a, b) for a, b in bounds) >= 1 << 62:
+        return bounds  # exact sums would not fit int64
+    n_in = graph.inputs
+    coef = np.zeros((n_in + len(graph.nodes), n_in), np.int64)
+    coef[np.arange(n_in), np.arange(n_in)] = 1
+    for k, n in enumerate(graph.nodes):
+        coef[n_in + k] = (coef[n.a] << n.shift_a) + n.sign_b * (coef[n.b] << n.shift_b)
+    low = np.where(coef > 0, coef * lo, coef * hi).sum(axis=1)
+    high = np.where(coef > 0, coef * hi, coef * lo).sum(axis=1)
+    return list(zip(low.tolist(), high.tolist(), strict=True))
 
 
 class ConstantMatrixVectorUnit(wiring.Component):
@@ -191,7 +214,7 @@ class ConstantMatrixVectorUnit(wiring.Component):
         g = self.graph
         i_s, o_s = self.i_stream, self.o_stream
         o_layout = data.ArrayLayout(self._acc_shape, self.mh)
-        skid = OutputSkid(m, o_s, o_layout)
+        skid = OutputRegister(m, o_s, o_layout)
         shapes = [shape_for_range(lo, hi) for lo, hi in self.ranges]
         staged: dict[tuple[int, int], Any] = {}
         moves: list = []  # register updates, all made only on advance

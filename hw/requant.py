@@ -21,12 +21,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
-from qfab.hw._skid import OutputSkid
+from qfab.hw._skid import OutputRegister, OutputSkid
 from qfab.hw.adder_graph import csd_digits
 from qfab.hw.multipliers import shape_for_range, shape_range
 from qfab.numerics import ROUNDINGS, Dyadic, check_rounding
 
-__all__ = ["Requantizer", "requant_model", "ROUNDINGS"]
+__all__ = ["Requantizer", "requant_model", "requant_stages", "ROUNDINGS"]
 
 def requant_model(acc: np.ndarray, *, bias: Any = 0, mult: Any = 1, shift: Any = 0,
                   zero_point: int = 0, lo: int, hi: int,
@@ -36,6 +36,19 @@ def requant_model(acc: np.ndarray, *, bias: Any = 0, mult: Any = 1, shift: Any =
     v = np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64)
     q = Dyadic(mult, shift).apply(v, rounding) + int(zero_point)
     return np.clip(q, lo, hi).astype(np.int64)
+
+
+def requant_stages(*, channels: int, pe: int, mult: Any = 1, shift: Any = 0, **_: Any) -> int:
+    """Registers a beat passes before the output register (the unit's ``stages``), from the
+    unit's keyword arguments: none when every lane's scale is a constant power of two (a
+    bias add, a shift, a rounding increment and a clamp fit one cycle), else the
+    accumulator's (beside the parameter ROM's read) and the product's."""
+    if channels != pe:
+        return 2
+    mults, shifts = np.broadcast_arrays(np.asarray(mult, dtype=object).reshape(-1),
+                                        np.asarray(shift, dtype=object).reshape(-1))
+    scaled = [int(k) << max(-int(s), 0) for k, s in zip(mults, shifts, strict=True)]
+    return 0 if all(k & (k - 1) == 0 for k in scaled) else 2
 
 
 def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
@@ -91,7 +104,9 @@ class Requantizer(wiring.Component):
         When every channel has its own lane (``pe == channels``, so each lane's scale is a
         constant), multiply by shifts and adds in LUTs instead of a DSP.
 
-    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``).
+    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``),
+    but in a unit without stages (:attr:`stages`), whose ``ready`` follows the consumer's
+    (``OutputRegister``).
 
     Members
     -------
@@ -149,9 +164,15 @@ class Requantizer(wiring.Component):
     shift_add = property(lambda self: self._shift_add)
 
     @property
+    def stages(self) -> int:
+        """Registers a beat passes before the output register (:func:`requant_stages`)."""
+        return requant_stages(channels=self._channels, pe=self._pe, mult=self._mult,
+                              shift=self._shift)
+
+    @property
     def latency(self) -> int:
         """Cycles from an input beat to its output beat without stalls."""
-        return 3
+        return self.stages + 1
 
     @property
     def cycles_per_pixel(self) -> int:
@@ -196,6 +217,34 @@ class Requantizer(wiring.Component):
             return 0, 0
         return self.cycles_per_pixel, self._pe * sum(f.width for f in fields.values())
 
+    def _clamped_wide(self, q: Any, up: Any) -> Any:
+        # the registered lanes' clamp, on every bit of q: the calibration grid measured
+        # this one (the narrow one below is for the lanes without registers so far)
+        r = q + up + self._zero_point
+        return Mux(r < self._lo, self._lo, Mux(r > self._hi, self._hi, r))
+
+    def _clamped(self, q: Any, up: Any) -> Any:
+        """``clamp(q + up + zero_point, lo, hi)`` with the increment as wide as the output:
+        ``q`` below ``lo - zero_point`` or from ``hi - zero_point`` up gives a bound (``up``
+        is at most 1), and between them the sum is an output code, so the low bits of ``q``
+        give it. A bound the range of ``q`` never passes costs nothing."""
+        low, high = self._lo - self._zero_point, self._hi - self._zero_point
+        width = self._out_shape.width
+        inside = q + up + self._zero_point if len(q) <= width \
+            else (q[:width] + up + self._zero_point)[:width]
+        q_lo, q_hi = self._rounded_range()
+        if q_hi + 1 > high:
+            inside = Mux(q >= high, self._hi, inside)
+        if q_lo < low:
+            inside = Mux(q < low, self._lo, inside)
+        return inside
+
+    def _rounded_range(self) -> tuple[int, int]:
+        """The range of the product shifted right (before the rounding increment)."""
+        s_max = int(self._hw_shift.max())
+        lo, hi = self._product_range()
+        return lo >> s_max, hi >> s_max
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         pe, folds = self._pe, self._channels // self._pe
@@ -204,16 +253,19 @@ class Requantizer(wiring.Component):
         params, fields = self._params()
 
         o_layout = data.ArrayLayout(self._out_shape, pe)
-        skid = OutputSkid(m, o_s, o_layout)
+        skid = (OutputSkid if self.stages else OutputRegister)(m, o_s, o_layout)
         advance = skid.advance
         m.d.comb += i_s.ready.eq(advance)
         fire = i_s.valid & i_s.ready
 
-        # stage 1: the accumulators, and this channel fold's parameters from the ROM
-        valid1 = Signal()
-        acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
-        with m.If(advance):
-            m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
+        # stage 1: the accumulators, and this channel fold's parameters from the ROM (or
+        # the input beat itself, and the product below, when there are no stages)
+        piped = self.stages > 0
+        valid1, acc1 = (Signal(), Signal(data.ArrayLayout(self._acc_shape, pe))) if piped \
+            else (i_s.valid, i_s.payload)
+        if piped:
+            with m.If(advance):
+                m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
         lane = [{name: Const(int(v[p if folds == 1 else 0])) for name, v in params.items()}
                 for p in range(pe)]
         if fields:
@@ -231,23 +283,28 @@ class Requantizer(wiring.Component):
                     lane[p][name] = rd.data[p][name]
 
         # stage 2: the scaled product, aligned to the largest shift
-        valid2 = Signal()
+        valid2 = Signal() if piped else valid1
         shape = shape_for_range(*self._product_range())
         if shape.width <= s_max:
             # A shift past every product bit (a tiny multiplier): the rounding still reads
             # bit s_max - 1, which a sign-extended product holds.
             shape = signed(s_max + 1)
         prod = [Signal(shape, name=f"prod{p}") for p in range(pe)]
-        with m.If(advance):
-            m.d.sync += valid2.eq(valid1)
-            for p in range(pe):
-                biased = acc1[p] + lane[p]["bias"]
-                scaled = shift_add_product(biased, params["mult"][p]) if self._shift_add \
-                    else biased * lane[p]["mult"]
-                m.d.sync += prod[p].eq(scaled << lane[p]["lshift"])
+        products = []
+        for p in range(pe):
+            biased = acc1[p] + lane[p]["bias"]
+            scaled = shift_add_product(biased, params["mult"][p]) if self._shift_add \
+                else biased * lane[p]["mult"]
+            products.append(prod[p].eq(scaled << lane[p]["lshift"]))
+        if piped:
+            with m.If(advance):
+                m.d.sync += [valid2.eq(valid1), *products]
+        else:
+            m.d.comb += products
 
         # stage 3: round, add the zero point, clamp, into the output register
         result = Signal(o_layout)
+        clamp = self._clamped_wide if piped else self._clamped
         for p in range(pe):
             q = prod[p] >> s_max
             if s_max == 0 or self._rounding == "floor":
@@ -258,7 +315,6 @@ class Requantizer(wiring.Component):
                 up = {"half_up": half,
                       "half_even": half & (sticky | q[0]),
                       "half_away": half & (sticky | (prod[p] >= 0))}[self._rounding]
-            r = q + up + self._zero_point
-            m.d.comb += result[p].eq(Mux(r < self._lo, self._lo, Mux(r > self._hi, self._hi, r)))
+            m.d.comb += result[p].eq(clamp(q, up))
         skid.push(valid2, result)
         return m

@@ -20,10 +20,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
 from qfab.hw._rom import rom_words
-from qfab.hw._skid import OutputSkid
+from qfab.hw._skid import OutputRegister, OutputSkid
 from qfab.hw.multipliers import shape_for_range, shape_range
 
-__all__ = ["Thresholder", "threshold_model"]
+__all__ = ["Thresholder", "threshold_model", "threshold_stages"]
 
 
 def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0,
@@ -33,6 +33,13 @@ def threshold_model(acc: np.ndarray, thresholds: np.ndarray, out_bias: int = 0,
     thr = np.asarray(thresholds, dtype=np.int64)
     count = (acc[..., None] >= thr).sum(axis=-1).astype(np.int64)
     return count * int(out_scale) + int(out_bias)
+
+
+def threshold_stages(*, channels: int, pe: int, **_: Any) -> int:
+    """Registers a beat passes before the output register (the unit's ``stages``), from the
+    unit's keyword arguments: the accumulator's (beside the threshold ROM's read), none when
+    every channel has its own lane and so constant thresholds."""
+    return 0 if channels == pe else 1
 
 
 def _balanced_sum(terms: list) -> Any:
@@ -63,7 +70,9 @@ class Thresholder(wiring.Component):
     out_scale : int
         Non-zero multiplier of the count (2 for bipolar {-1, +1} with ``out_bias = -1``).
 
-    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``).
+    One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``),
+    but in a unit without stages (:attr:`stages`), whose ``ready`` follows the consumer's
+    (``OutputRegister``).
 
     Members
     -------
@@ -121,9 +130,14 @@ class Thresholder(wiring.Component):
         return self._thresholds.shape[1]
 
     @property
+    def stages(self) -> int:
+        """Registers a beat passes before the output register (:func:`threshold_stages`)."""
+        return threshold_stages(channels=self._channels, pe=self._pe)
+
+    @property
     def latency(self) -> int:
         """Cycles from an input beat to its output beat without stalls."""
-        return 2
+        return self.stages + 1
 
     @property
     def cycles_per_pixel(self) -> int:
@@ -168,15 +182,18 @@ class Thresholder(wiring.Component):
         thr = self._thresholds
 
         o_layout = data.ArrayLayout(self._out_shape, pe)
-        skid = OutputSkid(m, o_s, o_layout)
+        skid = (OutputSkid if self.stages else OutputRegister)(m, o_s, o_layout)
         advance = skid.advance
         m.d.comb += i_s.ready.eq(advance)
 
-        # stage 1: the accumulators, and this channel fold's thresholds (ROM if they vary)
-        valid1 = Signal()
-        acc1 = Signal(data.ArrayLayout(self._acc_shape, pe))
-        with m.If(advance):
-            m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
+        # stage 1: the accumulators, and this channel fold's thresholds (ROM if they vary),
+        # or the input beat itself when there are no stages
+        if self.stages:
+            valid1, acc1 = Signal(), Signal(data.ArrayLayout(self._acc_shape, pe))
+            with m.If(advance):
+                m.d.sync += [valid1.eq(i_s.valid), acc1.eq(i_s.payload)]
+        else:
+            valid1, acc1 = i_s.valid, i_s.payload
         if not self._uses_rom:
             lanes = [[Const(int(t)) for t in thr[p if folds == 1 else 0]] for p in range(pe)]
         else:

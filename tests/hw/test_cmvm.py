@@ -6,7 +6,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import signed, unsigned
 from qfab.hw.adder_graph import csd_digits, evaluate, solve_cmvm
-from qfab.hw.cmvm import ConstantMatrixVectorUnit, cmvm_model
+from qfab.hw.cmvm import ConstantMatrixVectorUnit, cmvm_model, value_ranges
 from qfab.hw.multipliers import shape_range
 from streams import array_beats, beats_to_array, run_streams
 
@@ -102,3 +102,15 @@ def test_converts_to_verilog_without_memories():
     text = verilog.convert(ConstantMatrixVectorUnit(weights=w, in_shape=unsigned(4),
                                                     acc_shape=signed(12)), name="top")
     assert "module top" in text and "reg [" in text and "memory" not in text.lower()
+
+
+def test_value_ranges_are_exact():
+    # every node's range is the least that holds it: checked over every input vector
+    rng = np.random.default_rng(11)
+    w = _trained_looking(rng, 6, 4, 5)
+    graph = solve_cmvm(w)
+    xs = np.array(np.meshgrid(*[np.arange(-4, 4)] * 4)).reshape(4, -1).T
+    values = [xs[:, i] for i in range(graph.inputs)]
+    for n in graph.nodes:
+        values.append((values[n.a] << n.shift_a) + n.sign_b * (values[n.b] << n.shift_b))
+    assert value_ranges(graph, signed(3)) == [(int(v.min()), int(v.max())) for v in values]

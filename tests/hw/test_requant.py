@@ -20,15 +20,19 @@ def _run(dut, acc, rng=None, p_idle=0.0, p_stall=0.0):
     return beats_to_array(logs["o_stream"].beats, acc.shape), logs
 
 
-def _random_requantizer(rng, rounding):
+def _random_requantizer(rng, rounding, power_of_two_lanes=False):
+    """A requantizer of random shapes and parameters; with ``power_of_two_lanes``, a lane a
+    channel and power-of-two scales (the unrolled layers' kind, without registers)."""
     channels = int(rng.choice([1, 2, 3, 4, 6, 8]))
-    pe = int(rng.choice([d for d in range(1, channels + 1) if channels % d == 0]))
+    pe = channels if power_of_two_lanes else \
+        int(rng.choice([d for d in range(1, channels + 1) if channels % d == 0]))
     acc_shape = signed(int(rng.integers(4, 24, endpoint=True)))
     out_shape = Shape(int(rng.integers(2, 8, endpoint=True)), bool(rng.integers(2)))
     per_channel = bool(rng.integers(2))
     size = channels if per_channel else None
     shift = rng.integers(0, 12, size=size, endpoint=True)
-    mult = rng.integers(1, 1 << 12, size=size)
+    mult = 1 << rng.integers(0, 12, size=size) if power_of_two_lanes \
+        else rng.integers(1, 1 << 12, size=size)
     bias = rng.integers(-300, 300, size=channels)
     o_lo, o_hi = shape_range(out_shape)
     lo, hi = sorted(int(v) for v in rng.integers(o_lo, o_hi, size=2, endpoint=True))
@@ -38,10 +42,11 @@ def _random_requantizer(rng, rounding):
                        rounding=rounding)
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(24))
 def test_random_requantizers_under_stalls(seed):
     rng = np.random.default_rng(seed)
-    dut = _random_requantizer(rng, ROUNDINGS[seed % len(ROUNDINGS)])
+    dut = _random_requantizer(rng, ROUNDINGS[seed % len(ROUNDINGS)], seed >= 16)
+    assert (dut.stages == 0) == (seed >= 16)
     a_lo, a_hi = shape_range(dut.acc_shape)
     # small accumulators too, so the result lands inside the clamp and rounding shows
     spread = max(1, (1 << int(dut.shift.max())) * 4)
@@ -186,3 +191,21 @@ def test_dyadic_from_scale_per_channel():
     np.testing.assert_array_equal(got, dut.model(acc))
     np.testing.assert_array_equal(got, np.clip(d.apply(acc + dut.bias) - 5, -128, 127))
     assert len(np.unique(got)) > 10
+
+
+def test_constant_power_of_two_lanes_take_one_cycle_under_stalls():
+    # every lane a constant power-of-two scale (an unrolled layer's requantizer): no
+    # registers before the output's, and exact under random stalls
+    rng = np.random.default_rng(8)
+    acc = rng.integers(-3000, 3000, size=(40, 3))
+    acc[:3] = [[-3000, 2999, 0], [2, 6, -2], [8, 24, -24]]  # ties of each sign
+    dut = Requantizer(acc_shape=signed(13), channels=3, pe=3, bias=[4, -8, 0],
+                      mult=[1, 4, 1], shift=[2, 4, -1], zero_point=0, lo=0, hi=63,
+                      out_shape=unsigned(6), shift_add=True)
+    assert dut.stages == 0 and dut.latency == 1
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    _, logs = _run(dut, acc)
+    assert logs["o_stream"].cycles == [c + 1 for c in range(len(acc))]
+    assert Requantizer(acc_shape=signed(13), channels=3, pe=3, mult=3,
+                       out_shape=unsigned(6)).stages == 2

@@ -128,3 +128,17 @@ def test_one_fold_uses_per_lane_constants():
     acc = rng.integers(-60, 60, size=(9, 3))
     got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
     np.testing.assert_array_equal(got, threshold_model(acc, thr))
+
+
+def test_constant_lanes_take_one_cycle_under_stalls():
+    # a lane a channel (an unrolled layer's thresholds are constants): no register before
+    # the output's, and exact under random stalls
+    rng = np.random.default_rng(9)
+    acc = rng.integers(-32, 32, size=(40, 2))
+    dut = Thresholder(acc_shape=signed(6), channels=2, pe=2, thresholds=[[-3, 0, 7], [-9, 1, 2]],
+                      out_shape=signed(3), out_bias=-2)
+    assert dut.stages == 0 and dut.latency == 1
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    _, logs = _run(dut, acc)
+    assert logs["o_stream"].cycles == [c + 1 for c in range(len(acc))]
