@@ -306,7 +306,7 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
         t = inputs if src < 0 else outputs[src]
         for spec in stage.blocks:
             if spec.kind in JOINS:
-                skip = outputs[stage.skip_from]
+                skip = inputs if stage.skip_from < 0 else outputs[stage.skip_from]
                 for b in stage.skip:
                     skip = block_times(b, skip)
                 if spec.kind == "concat":
@@ -372,7 +372,7 @@ def _skip_stages(stages: list[Stage], add: int) -> list[int]:
     """Indices of the stages on the skip path of the residual add at ``add``, in order."""
     j = stages[add].skip_from
     own = []
-    while stages[j].on_skip:
+    while j >= 0 and stages[j].on_skip:
         own.insert(0, j)
         if stages[j].source is not None:
             break

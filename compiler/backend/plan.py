@@ -196,9 +196,10 @@ class Planner:
         self.head = -1  # the stage whose output stream that is (-1: the input)
         self.skip_end = None  # a join's side branch (topology.StreamEnd), for its mapping
         self.mappings = all_mappings()
+        self.extra: dict[str, Tensor] = {}  # tensors only the plan has (topology.py)
 
     def t(self, name: str) -> Tensor:
-        return self.g.tensors[name]
+        return self.extra.get(name) or self.g.tensors[name]
 
     def folding(self, node: Node, mh: int, mw: int, vectors: int) -> tuple[int, int]:
         """(pe, simd) of a MAC node: its entry in ``layer_folding`` (checked to divide the
@@ -245,7 +246,7 @@ class Planner:
         first_elems = self.stages[0].blocks[0].in_elems
         head = self.stages[0].blocks
         if head[0].kind == "widthconv" and len(head) > 1 and not any(
-                s.source == -1 for s in self.stages[1:]):
+                s.source == -1 or (s.skip and s.skip_from == -1) for s in self.stages[1:]):
             # Feed the first block at its own width instead of regrouping a narrow input.
             first_elems = head.pop(0).out_elems
             s0 = self.stages[0]

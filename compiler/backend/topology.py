@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from qfab.compiler.backend.plan import stream_order
-from qfab.compiler.ir import Node
+from qfab.compiler.ir import Node, Tensor
 
 from qfab.errors import QfabError
 
@@ -40,6 +40,28 @@ class StreamEnd:
     stage: int
     order: np.ndarray
     elems: int
+    waits: bool = False  # a side that streams only after the main branch's inference
+
+
+def binary_concats(p: Planner, node: Node) -> list[Node]:
+    """A Concat of several tensors as Concats of two, the first ones' joined first (a
+    pixel's channels come in the same order); the tensors between are the planner's."""
+    if node.op != "concat" or len(node.inputs) <= 2:
+        return [node]
+    axis, out = node.attrs["axis"], p.t(node.outputs[0])
+    nodes, acc = [], node.inputs[0]
+    for k, name in enumerate(node.inputs[1:], start=1):
+        last = k == len(node.inputs) - 1
+        joined = node.outputs[0] if last else f"{node.name}_first{k + 1}"
+        if not last:
+            shape = list(p.t(acc).shape)
+            shape[axis] += p.t(name).shape[axis]
+            p.extra[joined] = Tensor(joined, tuple(shape), out.fmt, out.scale,
+                                     out.zero_point)
+        nodes.append(Node("concat", node.name if last else joined, [acc, name], [joined],
+                          dict(node.attrs)))
+        acc = joined
+    return nodes
 
 
 def is_join(node: Node) -> bool:
@@ -54,6 +76,8 @@ class Walk:
     def __init__(self, planner: Planner, nodes: list[Node], ends: list[str]):
         self.p = planner
         self.ends = ends
+        nodes = [b for n in nodes for b in binary_concats(planner, n)]
+        self.index = {id(n): i for i, n in enumerate(nodes)}
         self.readers: dict[str, list[Node]] = {}
         for n in nodes:
             for t in dict.fromkeys(n.inputs):
@@ -63,29 +87,54 @@ class Walk:
 
     def run(self, starts: list[str]) -> None:
         """Walk from the first input; each further input (a period of the input stream, see
-        :meth:`Planner.select_input`) is a side branch that must end at an output."""
+        :meth:`Planner.select_input`) is a side branch, a chain of layers ending at an output
+        or at a join with the branch walked so far."""
         if len(starts) > 1:
             self.p.select_input(0)
-        end, join = self.walk(starts[0])
-        if join is not None:
-            raise QfabError(f"node {join.name!r} ({join.op}): its inputs are not the two "
-                            "ends of one fork; the hardware joins branches that start at "
-                            "the same tensor")
+        chains = {k: self.input_chain(start) for k, start in enumerate(starts) if k}
+        t = starts[0]
+        while True:
+            end, join = self.walk(t)
+            if join is None:
+                break
+            k = next((k for k, c in chains.items() if c[1] is join), None)
+            if k is None:
+                raise QfabError(f"node {join.name!r} ({join.op}): its inputs are not the two "
+                                "ends of one fork; the hardware joins branches that start at "
+                                "the same tensor or at two inputs")
+            if self.p.pending_bias is not None:
+                raise QfabError(f"tensor {end.tensor!r}: a branch must end quantized before "
+                                f"{join.name!r}")
+            side = self.input_side(k, starts[k], chains.pop(k)[0], ends_at_output=False)
+            side.waits = True  # it streams only after the main branch's whole inference
+            self.resume(end)
+            self.p.skip_end = side
+            self.plan_node(join)
+            t = join.outputs[0]
         self.outputs.insert(0, self.close(end))
-        for k, start in enumerate(starts[1:], start=1):
-            readers = self.readers.get(start, [])
-            chain = self.side_chain(readers[0], start) if len(readers) == 1 else None
-            if chain is None or chain[1] is not None:
-                raise QfabError(f"input {start!r}: the hardware takes a further input only "
-                                "into a chain of single-input layers ending at an output; "
-                                "build one output at a time with --output-name")
-            at = StreamEnd(start, -1, stream_order(self.p.t(start).shape), 1)
-            self.outputs.append(self.plan_side(at, chain[0], True,
-                                               lead=lambda k=k: self.p.select_input(k)))
+        for k, (nodes, join) in chains.items():
+            if join is not None:
+                raise QfabError(f"input {starts[k]!r} joins {join.name!r}, which the first "
+                                "input's branch does not reach")
+            self.outputs.append(self.input_side(k, starts[k], nodes, ends_at_output=True))
         missing = [t for t in self.ends if t not in {e.tensor for e in self.outputs}]
         if missing:
             raise QfabError(f"graph output {missing[0]!r} is not computed from the model "
                             "input's stream; build the others with --output-name")
+
+    def input_chain(self, start: str) -> tuple[list[Node], Node | None]:
+        readers = self.readers.get(start, [])
+        chain = self.side_chain(readers[0], start) if len(readers) == 1 else None
+        if chain is None:
+            raise QfabError(f"input {start!r}: the hardware takes a further input only into "
+                            "a chain of single-input layers ending at an output or a join; "
+                            "build one output at a time with --output-name")
+        return chain
+
+    def input_side(self, k: int, start: str, nodes: list[Node],
+                   ends_at_output: bool) -> StreamEnd:
+        at = StreamEnd(start, -1, stream_order(self.p.t(start).shape), 1)
+        return self.plan_side(at, nodes, ends_at_output, lead=lambda: self.p.select_input(k))
 
     # ---- the walk --------------------------------------------------------------------------
     def walk(self, t: str, node: Node | None = None) -> tuple[StreamEnd, Node | None]:
@@ -99,55 +148,62 @@ class Walk:
                     if not readers:
                         return self.here(t), None
                     self.tap(t)
-                if len(readers) > 2:
-                    raise QfabError(f"tensor {t!r} feeds {len(readers)} layers "
-                                    f"({', '.join(n.name for n in readers)}); the hardware "
-                                    "forks a stream into two branches")
                 if not readers:
                     raise QfabError(f"tensor {t!r} is computed and never used")
-                if len(readers) == 2:
-                    after = self.fork(t, readers)
-                    if isinstance(after, tuple):
-                        return after
-                    t = after
-                    continue
+                if len(readers) > 1:
+                    return self.fork(t, readers)
                 node = readers[0]
             if is_join(node):
                 return self.here(t), node
             self.plan_node(node)
             t, node = node.outputs[0], None
 
-    def fork(self, t: str, readers: list[Node]) -> str | tuple[StreamEnd, Node | None]:
-        """Plan both branches from ``t`` and their join: the tensor the join makes, or,
-        when the side ends at an output, where the main branch ended."""
+    def fork(self, t: str, readers: list[Node]) -> tuple[StreamEnd, Node | None]:
+        """Plan the branches from ``t``: the main one, then each side where the main one
+        reaches the side's join (or, for a side ending at an output, where the main one
+        ends); the walk goes on after the last join. Where the main branch ended."""
         at = self.forkable(t, readers[0])
         chains = [self.side_chain(r, t) for r in readers]
-        if all(c is None for c in chains):
-            raise QfabError(f"tensor {t!r}: neither of its branches ({readers[0].name!r}, "
-                            f"{readers[1].name!r}) is a chain of single-input layers; the "
-                            "hardware maps a branch that forks again only beside a plain one")
-        # the side is the shorter plain chain (the later reader on a tie)
-        side = min((k for k in (0, 1) if chains[k] is not None),
-                   key=lambda k: (len(chains[k][0]), -k))
-        nodes, side_join = chains[side]
-        main_end, main_join = self.walk(t, readers[1 - side])
-        if side_join is not None and main_join is not side_join:
+        plain = [k for k, c in enumerate(chains) if c is not None]
+        if len(plain) < len(readers) - 1:
+            raise QfabError(f"tensor {t!r}: of its branches "
+                            f"({', '.join(repr(r.name) for r in readers)}) only one may fork "
+                            "or join again; the others must be chains of single-input layers")
+        if len(plain) == len(readers):  # the main one: the first to a join, then the longest
+            main = max(plain, key=lambda k: (-self.position(chains[k][1]), len(chains[k][0]),
+                                             k == 0))
+        else:
+            main = next(k for k, c in enumerate(chains) if c is None)
+        sides = [chains[k] for k in range(len(readers)) if k != main]
+        end, join = self.walk(t, readers[main])
+        while join is not None and any(j is join for _, j in sides):
+            nodes, _ = next(c for c in sides if c[1] is join)
+            sides = [c for c in sides if c[1] is not join]
+            if self.p.pending_bias is not None:
+                raise QfabError(f"tensor {end.tensor!r}: a branch must end quantized before "
+                                f"{join.name!r}")
+            side_end = self.plan_side(at, nodes, ends_at_output=False)
+            self.resume(end)
+            self.p.skip_end = side_end
+            self.plan_node(join)
+            end, join = self.walk(join.outputs[0])
+        if any(j is not None for _, j in sides):
+            stray = next(j for _, j in sides if j is not None)
             raise QfabError(f"tensor {t!r}: its branches end at different joins "
-                            f"({side_join.name!r} and "
-                            f"{main_join.name if main_join else 'an output'!r})")
-        if main_join is None:
-            main_end = self.close(main_end)
-        elif self.p.pending_bias is not None:
-            raise QfabError(f"tensor {main_end.tensor!r}: a branch must end quantized "
-                            f"before {main_join.name!r}")
-        side_end = self.plan_side(at, nodes, ends_at_output=side_join is None)
-        self.resume(main_end)
-        if side_join is None:
-            self.outputs.append(side_end)
-            return main_end, main_join
-        self.p.skip_end = side_end
-        self.plan_node(side_join)
-        return side_join.outputs[0]
+                            f"({stray.name!r} and {join.name if join else 'an output'!r})")
+        if sides and join is None:
+            end = self.close(end)
+        elif sides and self.p.pending_bias is not None:
+            raise QfabError(f"tensor {end.tensor!r}: a branch must end quantized before "
+                            f"{join.name!r}")
+        for nodes, _ in sides:  # heads of their own, each ending at an output
+            self.outputs.append(self.plan_side(at, nodes, ends_at_output=True))
+            self.resume(end)
+        return end, join
+
+    def position(self, node: Node | None) -> int:
+        """Where ``node`` comes in the graph (an output: after every node)."""
+        return len(self.index) if node is None else self.index[id(node)]
 
     def side_chain(self, node: Node, t: str) -> tuple[list[Node], Node | None] | None:
         """The plain chain from ``node`` (reading ``t``): its nodes and the join that ends
@@ -232,9 +288,6 @@ class Walk:
         if self.on_side:
             raise QfabError(f"{what} forks inside a branch beside another; the hardware "
                             "forks a side branch only where it ends")
-        if p.head < 0:
-            raise QfabError(f"{what}: the branch starts at the model input; the hardware "
-                            "forks a stream only after a layer")
         if p.pending_bias is not None:
             raise QfabError(f"{what} is a raw accumulator whose bias the next layer adds; "
                             "the hardware forks only finished tensors")

@@ -121,3 +121,33 @@ def test_one_quantizer_per_consumer_is_merged(tmp_path):
     want = run_rows(dedicated, x)[0]
     assert np.array_equal(qfab.reference(dedicated, x, requant="onnx")["y"], want)
     assert np.array_equal(qfab.reference(dedicated, x)["y"], qfab.reference(shared, x)["y"])
+
+
+def test_branches_that_do_not_nest_are_one_line(tmp_path, capsys):
+    """A tensor read by two residual blocks whose sums are added: its branches end at
+    different joins, which the walk does not nest; one line naming the tensor, exit 2."""
+    rng = np.random.default_rng(4)
+    inits, nodes = {}, []
+
+    def conv(x: str, name: str) -> str:
+        inits[name + "_w"] = rng.normal(0, .3, (4, 4, 1, 1)).astype(np.float32)
+        nodes.append(helper.make_node("Conv", [x, name + "_w"], [name], name=name))
+        return name
+
+    def block(x: str, name: str) -> str:
+        inner = conv(conv(x, name + "_a"), name + "_b")
+        nodes.append(helper.make_node("Add", [inner, x], [name], name=name))
+        return name
+
+    stem = conv("x", "stem")
+    nodes.append(helper.make_node("Add", [block(stem, "left"), block(stem, "right")], ["y"],
+                                  name="join"))
+    g = helper.make_graph(nodes, "forks", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 4, 4])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()])
+    path = quantize(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+                    tmp_path / "forks.onnx", rng.normal(0, 1, (8, 4, 4, 4)))
+    assert main(["estimate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "branches end at different joins" in err and "stem" in err

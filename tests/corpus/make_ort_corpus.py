@@ -109,12 +109,52 @@ def _float_branches(rng: np.random.Generator) -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def _float_inception(rng: np.random.Generator) -> onnx.ModelProto:
+    """An Inception-style block: a stem conv read by three branches (1x1; 3x3; 1x1 then
+    3x3) concatenated along channels, global average pooling, and two Gemm heads on the
+    pooled features, each a graph output (``logits``, ``aux``)."""
+    inits, nodes = [], []
+
+    def conv(x: str, cin: int, cout: int, k: int, name: str) -> str:
+        inits.append(numpy_helper.from_array(
+            rng.normal(0, .6 / np.sqrt(cin * k * k), (cout, cin, k, k)).astype(np.float32),
+            f"{name}_w"))
+        inits.append(numpy_helper.from_array(rng.normal(0, .1, cout).astype(np.float32),
+                                             f"{name}_b"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                      pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
+        return name
+
+    stem = conv("x", 3, 8, 3, "stem")
+    branches = [conv(stem, 8, 4, 1, "b1"), conv(stem, 8, 4, 3, "b2"),
+                conv(conv(stem, 8, 4, 1, "b3a"), 4, 4, 3, "b3")]
+    nodes.append(helper.make_node("Concat", branches, ["cat"], axis=1))
+    nodes.append(helper.make_node("GlobalAveragePool", ["cat"], ["pool"]))
+    nodes.append(helper.make_node("Flatten", ["pool"], ["flat"]))
+    for head, n in (("logits", 10), ("aux", 3)):
+        inits.append(numpy_helper.from_array(rng.normal(0, .5, (12, n)).astype(np.float32),
+                                             f"{head}_w"))
+        inits.append(numpy_helper.from_array(rng.normal(0, .1, n).astype(np.float32),
+                                             f"{head}_b"))
+        nodes.append(helper.make_node("Gemm", ["flat", f"{head}_w", f"{head}_b"], [head]))
+    g = helper.make_graph(nodes, "cnn_inception",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info(h, TensorProto.FLOAT, [1, n])
+                           for h, n in (("logits", 10), ("aux", 3))], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def ort_branch_models() -> None:
     from onnxruntime.quantization import QuantType
 
     rng = np.random.default_rng(11)
     model = _float_branches(rng)
     quantize(model, ROOT / "onnxruntime" / "cnn_branches_qdq.onnx",
+             rng.normal(0, 1, (32, 3, 8, 8)), activation_type=QuantType.QUInt8,
+             weight_type=QuantType.QInt8)
+    rng = np.random.default_rng(12)
+    quantize(_float_inception(rng), ROOT / "onnxruntime" / "cnn_inception_qdq.onnx",
              rng.normal(0, 1, (32, 3, 8, 8)), activation_type=QuantType.QUInt8,
              weight_type=QuantType.QInt8)
 

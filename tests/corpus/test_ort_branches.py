@@ -52,3 +52,28 @@ def test_one_accelerator_builds_both_outputs_bit_exact():
     for name in ref:
         assert np.array_equal(res.outputs[name], ref[name]), name
     assert not cosim_differences(plan, res)  # the cycle model's figures, exactly
+
+
+INCEPTION = Path(__file__).parent / "onnxruntime" / "cnn_inception_qdq.onnx"
+
+
+def test_inception_block_and_two_heads_bit_exact():
+    """Three branches from one tensor into one Concat (joined two at a time, in the Concat's
+    order), and two heads on the pooled features: one accelerator, equal to onnxruntime."""
+    x = _inputs(100, 6)
+    logits, aux = run_rows(INCEPTION, x)
+    got = qfab.reference(INCEPTION, x, requant="onnx")
+    assert np.array_equal(got["logits"], logits) and np.array_equal(got["aux"], aux)
+    design = qfab.compile(INCEPTION, soc=False)
+    plan = design.plan
+    concats = [s for s in plan.stages if s.op == "concat"]
+    assert len(concats) == 2
+    sides = [s for s in plan.stages if s.on_skip and s.source is not None]
+    assert len([s for s in sides if s.source == 1]) == 2  # two side branches off the stem
+    assert [design.graph.tensors[t].shape[1:] for t in plan.outputs] == [(10,), (3,)]
+    x = _inputs(2, 9)
+    res = qfab.simulate(design, x)
+    assert res.bit_exact, res.first_mismatch
+    ref = qfab.reference(INCEPTION, x)
+    assert all(np.array_equal(res.outputs[k], ref[k]) for k in ("logits", "aux"))
+    assert not cosim_differences(plan, res)

@@ -31,6 +31,12 @@ def _skip_path(skip: StreamEnd, shape: Shape, beats: int, n: int) -> list[BlockS
     return path
 
 
+def _main_fifo(shape: Shape, n: int, tensor_shape: tuple) -> BlockSpec:
+    """A FIFO holding a whole inference of the main branch, ``n`` elements a beat."""
+    beats = int(np.prod(tensor_shape[1:])) // n
+    return BlockSpec("fifo", dict(elem_shape=shape, n=n, depth=max(beats + 2, 3)), n, n)
+
+
 def _take_skip(p: Planner, node: Node) -> StreamEnd:
     skip, p.skip_end = p.skip_end, None
     if p.pending_bias is not None:
@@ -62,6 +68,8 @@ def add(p: Planner, node: Node) -> None:
     beats = int(np.prod(skip_t.shape[1:])) // skip.elems
     blocks: list[BlockSpec] = []
     p.adapt(blocks, element_shape(in_t.fmt), n)
+    if skip.waits:  # another input: it arrives once the main one has passed
+        blocks.append(_main_fifo(element_shape(in_t.fmt), n, in_t.shape))
     blocks.append(BlockSpec("add", dict(
         a_shape=element_shape(in_t.fmt), b_shape=skip_shape,
         out_shape=element_shape(out_t.fmt), n=n, mult_a=int(ma), mult_b=int(mb),
@@ -127,9 +135,7 @@ def concat(p: Planner, node: Node) -> None:
     p.adapt(blocks, main_shape, n)
     # Either branch may lag the other by rows (a 3x3 window beside a 1x1 conv): the main one
     # waits in a FIFO too, so the fork never stalls the branch that is behind.
-    main_beats = int(np.prod(shapes[main][1:])) // n
-    blocks.append(BlockSpec("fifo", dict(elem_shape=main_shape, n=n,
-                                         depth=max(main_beats + 2, 3)), n, n))
+    blocks.append(_main_fifo(main_shape, n, shapes[main]))
     blocks.append(BlockSpec("concat", dict(
         a_shape=element_shape(p.t(main).fmt), b_shape=element_shape(p.t(skip.tensor).fmt),
         out_shape=shape, n=n, a_beats=main_run // n, b_beats=skip_run // n,
