@@ -55,6 +55,10 @@ class Estimate:
     clock_source : str
         Where ``clock_hz`` comes from: ``"board"``, the board's clock, assumed (not a
         predicted or routed Fmax; ``qfab build`` measures the routed one).
+    cycles_exact : bool
+        Whether ``cycles``, ``latency_cycles`` and ``ii_cycles`` are the handshake model's
+        (True) or, for a design too long to run it on, lower bounds
+        (:func:`qfab.cost_model.timing.lower_bounds`).
     """
 
     board: str
@@ -73,6 +77,7 @@ class Estimate:
     utilization: dict[str, float]
     stages: list[StageEstimate]
     clock_source: str = "board"
+    cycles_exact: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +94,9 @@ class Estimate:
                  f"one inference {self.cycles} cycles, initiation interval {self.ii_cycles} "
                  f"cycles: {self.throughput:,.0f} inferences/s at "
                  f"{self.clock_hz / 1e6:g} MHz (the board's clock, assumed; `qfab build` "
-                 "gives the routed Fmax).", "",
+                 "gives the routed Fmax)." + ("" if self.cycles_exact else
+                                              " The cycle figures are lower bounds: the "
+                                              "design is too long for the cycle model."), "",
                  "| stage | op | cycles | LUT | FF | DSP | BRAM |", "|---|---|---|---|---|---|---|"]
         for s in self.stages:
             lines.append(f"| {s.name} | {s.op} | {s.cycles} | {s.lut} | {s.ff} | {s.dsp} | "
@@ -155,4 +162,4 @@ def estimate(design_or_plan: Any, board: str | Board | None = None) -> Estimate:
                     cycles=timing.completion_cycles[0], latency_cycles=timing.latency_cycles,
                     ii_cycles=ii,
                     clock_hz=float(b.clock_hz), throughput=b.clock_hz / ii, fits=fits,
-                    utilization=utilization, stages=stages)
+                    utilization=utilization, stages=stages, cycles_exact=timing.exact)

@@ -70,6 +70,10 @@ class Timing:
         cycle of that beat + 1, as the co-simulation reports it).
     stages : list of StageTiming
         Each stage's steady-state, fill and active cycles.
+    exact : bool
+        True when the handshake model made the figures (cycle for cycle what the hardware
+        does); False for a design too long to run it on (:data:`MODEL_CYCLES`), whose figures
+        are then lower bounds (:func:`lower_bounds`) and ``stage_done`` is empty.
     """
 
     latency_cycles: int
@@ -78,6 +82,7 @@ class Timing:
     stage_done: list[int]
     completion_cycles: list[int] = field(default_factory=list)
     stages: list[StageTiming] = field(default_factory=list)
+    exact: bool = True
 
 
 def _serial(t_in: np.ndarray, latency: int) -> np.ndarray:
@@ -265,11 +270,13 @@ def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
 STEP_DENSITY = 0.12
 
 
-def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
+def plan_timing(plan: HwPlan, batch: int = 1, exact: bool = False) -> Timing:
     """Cycle figures of ``batch`` inferences fed back to back from cycle 0, by the handshake
     model (back-pressure included), run from event to event or, for a design whose blocks
     change almost every cycle, clock by clock; ``stage_done`` by the beat schedule. Kept in
-    ``plan.derived`` and, for a run of seconds, on disk (:mod:`.timing_cache`)."""
+    ``plan.derived`` and, for a run of seconds, on disk (:mod:`.timing_cache`). A design
+    whose work exceeds :data:`MODEL_CYCLES` gets :func:`lower_bounds` instead (minutes of
+    the model), unless ``exact`` asks for the model's figures however long they take."""
     import time
 
     from qfab.cost_model import timing_cache
@@ -277,6 +284,8 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
     from qfab.progress import ticking
 
     key = ("timing", batch)
+    if key not in plan.derived and not exact and serial_cycles(plan, batch) > MODEL_CYCLES:
+        return lower_bounds(plan, batch)
     if key not in plan.derived:
         timing = timing_cache.load(plan, batch)
         if timing is None:
@@ -292,6 +301,42 @@ def plan_timing(plan: HwPlan, batch: int = 1) -> Timing:
 # CPU seconds of a cycle-model run above which its figures are kept on disk
 # (qfab.cost_model.timing_cache): the quick ones are not worth a file.
 KEEP_SECONDS = 0.5
+
+
+# Cycles of work (batch x the stages' cycles, as :func:`serial_cycles` counts them) above
+# which the figures are bounds rather than the handshake model's: past this, the model runs
+# for minutes (a 1e9-MAC super-resolution network at the default folding needs tens of
+# millions of cycles an inference).
+MODEL_CYCLES = 4_000_000
+
+
+def serial_cycles(plan: HwPlan, batch: int) -> int:
+    """Cycles of ``batch`` inferences if no two stages ever overlapped, each taking and giving
+    its beats apart from its work: more than the handshake model's run of the same batch."""
+    return batch * sum(s.cycles + s.in_beats + s.out_beats for s in plan.stages)
+
+
+def _cycle_cap(plan: HwPlan, batch: int) -> int:
+    """Cycles past which the handshake model stops as stuck: well past :func:`serial_cycles`
+    (with each block's pipeline), so no design that runs is cut short."""
+    blocks = sum(len(s.blocks) + len(s.skip) for s in plan.stages)
+    return 4 * (serial_cycles(plan, batch) + plan.in_beats * batch + 16 * blocks) + 10_000
+
+
+def lower_bounds(plan: HwPlan, batch: int) -> Timing:
+    """Figures that no run of ``plan`` beats, without running the model: inference ``k``
+    completes no sooner than ``k + 1`` times the slowest stage's cycles (that stage does the
+    work of each inference in turn, a step a cycle), the first output beat leaves no sooner
+    than one cycle a block (every block's output is a register), and each stage is active
+    at least its own work. ``exact`` is False."""
+    slowest = plan.ii_cycles
+    blocks = sum(len(s.blocks) for s in plan.stages if not s.on_skip)
+    completions = [slowest * (k + 1) for k in range(batch)]
+    return Timing(latency_cycles=blocks, cycles=completions[-1], ii_cycles=slowest,
+                  stage_done=[], completion_cycles=completions,
+                  stages=[StageTiming(s.name, s.cycles, batch * s.cycles, 0)
+                          for s in plan.stages],
+                  exact=False)
 
 
 def _plan_timing(plan: HwPlan, batch: int) -> Timing:
@@ -318,10 +363,12 @@ def _plan_timing(plan: HwPlan, batch: int) -> Timing:
         outputs.append(t)
     beats = (plan.in_beats * batch, plan.out_beats * batch)
     chain, spans, skips, places = _chains(stages)
-    trace = run_events(chain, *beats, skips=tuple(skips), give_way=STEP_DENSITY)
+    cap = _cycle_cap(plan, batch)
+    trace = run_events(chain, *beats, skips=tuple(skips), give_way=STEP_DENSITY,
+                       max_cycles=cap)
     if trace is None:  # the blocks change almost every cycle: cheaper clock by clock
         chain, spans, skips, places = _chains(stages)
-        trace = run_chain(chain, *beats, skips=tuple(skips))
+        trace = run_chain(chain, *beats, skips=tuple(skips), max_cycles=cap)
     timings = []
     for i, stage in enumerate(stages):
         if stage.on_skip:
@@ -383,7 +430,8 @@ def _skip_stages(stages: list[Stage], add: int) -> list[int]:
 def steady_ii(plan: HwPlan) -> int:
     """Cycles between inferences streamed back to back, by the handshake model: the plan's
     slowest stage, or more where one stage's handshakes hold another (an MVU takes input
-    only in its first neuron fold, so a window before it waits): the spacing of two."""
+    only in its first neuron fold, so a window before it waits): the spacing of two. For a
+    design too long for the model (:data:`MODEL_CYCLES`), the slowest stage, a lower bound."""
     return plan_timing(plan, 2).ii_cycles
 
 
@@ -391,7 +439,7 @@ def cosim_differences(plan: HwPlan, result) -> list[str]:
     """The cycle figures of a co-simulation (a ``qfab.simulate`` result) that differ from the
     model's for the same batch: latency, total cycles, each inference's completion and each
     stage's active cycles, one line each; empty when all agree."""
-    timing = plan_timing(plan, result.hw_codes.shape[0])
+    timing = plan_timing(plan, result.hw_codes.shape[0], exact=True)
     pairs = [("latency", result.latency_cycles, timing.latency_cycles),
              ("cycles", result.cycles, timing.cycles),
              ("completions", result.cosim.completion_cycles, timing.completion_cycles)]

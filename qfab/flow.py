@@ -62,7 +62,7 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
-    from qfab.cost_model.timing import steady_ii
+    from qfab.cost_model.timing import plan_timing
 
     b = _board(board)
     clock_hz = b.clock_hz if b is not None else 100e6
@@ -86,7 +86,9 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
                            max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd,
                            layer_folding=layer_folding)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
-    design = Design(graph, hw, name, board=b, modeled_ii=steady_ii(hw), target_ii=target_ii)
+    timing = plan_timing(hw, 2)  # steady_ii's run; lower bounds for a design too long for it
+    design = Design(graph, hw, name, board=b, target_ii=target_ii,
+                    modeled_ii=timing.ii_cycles if timing.exact else None)
     if out_dir is not None:
         from qfab.api import estimate
 

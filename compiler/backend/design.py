@@ -17,6 +17,8 @@ from qfab.errors import QfabError
 from qfab.output_files import output_folder
 
 TOP_NAME = "qfab_accelerator"
+# Said after an initiation interval that is the slowest stage's, not the cycle model's.
+LOWER_BOUND = ", a lower bound: the design is too long for the cycle model"
 # What manifest.json keeps of the cost model's estimate (report.md has it all).
 ESTIMATE_KEYS = ("board", "family", "lut", "ff", "dsp", "bram", "bram_unit", "fits")
 
@@ -27,7 +29,8 @@ class Design:
     planned for (a ``qfab.cost_model.boards.Board`` or None), and where its files are
     (``out_dir`` is None until written; ``soc_error`` says why no SoC was written).
     ``ii_cycles`` is the initiation interval the cycle model gives (``qfab.compile`` sets
-    it); without it, the plan's slowest stage, a lower bound. ``target_ii`` is the cycles
+    it); without it (a design too long for the cycle model), the plan's slowest stage, a
+    lower bound. ``target_ii`` is the cycles
     per inference asked for (``--target-ii``, or the clock over ``--target-fps``), if any."""
 
     graph: Graph
@@ -104,6 +107,8 @@ class Design:
             "inputs": self._segments(p.inputs or [p.input], p.in_elems),
             "outputs": self._segments(p.outputs or [p.output], p.out_elems),
             "ii_cycles": self.ii_cycles, "slowest_stage_cycles": p.ii_cycles,
+            # False: ii_cycles is the slowest stage's, a lower bound, not the cycle model's
+            "ii_exact": self.modeled_ii is not None,
             "target_ii_cycles": self.target_ii,
             "target_met": None if self.target_ii is None else self.missed_target() is None,
             "soc": self._soc_manifest(),
@@ -190,7 +195,8 @@ class Design:
         lines = [f"# qfab design: {self.model}", "",
                  f"{board}. Clock {p.clock_hz / 1e6:g} MHz (assumed, the board's; `qfab "
                  f"build` gives the routed Fmax); initiation interval {ii} cycles "
-                 f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles}).", "",
+                 f"({p.clock_hz / ii:,.0f} inferences/s; slowest stage {p.ii_cycles})"
+                 f"{'' if self.modeled_ii is not None else LOWER_BOUND}.", "",
                  *([f"**{self.missed_target()}**", ""] if self.missed_target() else []),
                  "| stage | op | PE | SIMD | MACs | cycles | blocks |",
                  "|---|---|---|---|---|---|---|"]

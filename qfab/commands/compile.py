@@ -117,11 +117,13 @@ def warn_if_too_big(design, estimate, see: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qfab.api import estimate
+    from qfab.compiler.backend.design import LOWER_BOUND
 
     design = design_from_args(args, out_dir=args.output, soc=not args.no_soc)
     p = design.plan
     print(f"{len(p.stages)} stages, initiation interval {design.ii_cycles} cycles "
-          f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles})", file=sys.stderr)
+          f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles}"
+          f"{'' if design.modeled_ii is not None else LOWER_BOUND})", file=sys.stderr)
     warn_if_too_big(design, estimate(design), see="; see report.md")
     if args.wrapper == "axis":
         from qfab.compiler.backend.axis import write_axis

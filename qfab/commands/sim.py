@@ -85,7 +85,7 @@ def _add_model_cycles(design, res, summary: dict) -> None:
     """The cycle model's figures for this run beside the measured ones, stage by stage."""
     from qfab.cost_model.timing import plan_timing
 
-    timing = plan_timing(design.plan, batch=res.hw_codes.shape[0])
+    timing = plan_timing(design.plan, batch=res.hw_codes.shape[0], exact=True)
     for s, t in zip(summary["stages"], timing.stages, strict=True):
         s.update(model_cycles=t.active_cycles, steady_cycles=t.steady_cycles,
                  fill_cycles=t.fill_cycles)
