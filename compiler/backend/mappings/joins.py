@@ -39,6 +39,9 @@ def _main_fifo(shape: Shape, n: int, tensor_shape: tuple) -> BlockSpec:
 
 def _take_skip(p: Planner, node: Node) -> StreamEnd:
     skip, p.skip_end = p.skip_end, None
+    if skip is None:  # e.g. QLinearAdd(x, x): one stream, nothing forked to join
+        raise QfabError(f"node {node.name!r}: {node.op} of inputs that are not two branches "
+                        "forked from one stream has no hardware mapping")
     if p.pending_bias is not None:
         raise QfabError(f"node {node.name!r}: {node.op} of a raw accumulator")
     return skip
