@@ -332,13 +332,15 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
         spatial,
     )
     from qfab.compiler.frontend.channels_last import channels_first
-    from qfab.compiler.frontend.validate import validate_model
+    from qfab.compiler.frontend.validate import check_structure, validate_model
 
     if isinstance(input_format, str):
         from qfab.compiler.frontend.input_format import parse_input_format
 
         input_format = parse_input_format(input_format)
-    model = channels_first(load_model(model))
+    model = load_model(model)
+    check_structure(model)  # before the channels-last rewrite, which reorders nodes
+    model = channels_first(model)
     validate_model(model)
     model = depth_to_space.sink_depth_to_space(model)
     return Importer(model, input_format).run()

@@ -106,6 +106,18 @@ def _channels_last_batch_norm(model: onnx.ModelProto) -> None:
     model.opset_import.append(helper.make_opsetid(node.domain, 1))
 
 
+def _swap_resize_and_transpose(model: onnx.ModelProto) -> None:
+    """Two nodes out of topological order in a channels-last model, whose rewrite to
+    channels-first used to put them back in order (and the model was taken)."""
+    nodes = model.graph.node
+    i = next(k for k, n in enumerate(nodes) if n.op_type == "Resize")
+    a, b = onnx.NodeProto(), onnx.NodeProto()
+    a.CopyFrom(nodes[i])
+    b.CopyFrom(nodes[i + 1])
+    nodes[i].CopyFrom(b)
+    nodes[i + 1].CopyFrom(a)
+
+
 # (seed, what the mutation is, the edit, words the error line must hold)
 MODEL_CASES = [
     ("qonnx_ops", "Quant scale 0", _const("s_in", 0.0), "scales must be finite, positive"),
@@ -154,6 +166,8 @@ MODEL_CASES = [
     ("digits_int8", "no opset_import", _opset(None), "opset_import"),
     ("digits_int8", "ir_version 99", _ir_version, "ir_version 99"),
     ("digits_int8", "no outputs", _no_outputs, "no outputs"),
+    ("upsample_nhwc_qonnx", "channels-last nodes out of order", _swap_resize_and_transpose,
+     "topologically sorted, however input"),
     ("tfc_w1a1_qonnx", "channels-last BatchNormalization of 2-D data",
      _channels_last_batch_norm, "is not a permutation of the axes"),
     # onnx's strict type and shape inference: an int4 weight before opset 21 (where ONNX has
@@ -316,6 +330,17 @@ def test_softmax_of_tiny_output_scale_is_one_line_error(tmp_path):
                                          str(tmp_path / "in.npz"), "--output",
                                          str(tmp_path / "out.npz")])
     assert "y_quantized" in line and "multiplier" in line
+
+
+@pytest.mark.parametrize("command", ["estimate", "compile"])
+def test_add_of_a_tensor_to_itself_is_one_line_error(command, tmp_path):
+    """QLinearAdd(c, c): no fork in the stream for the planner to join (was an
+    AttributeError in the backend's residual-add mapping)."""
+    (tmp_path / "model.onnx").write_bytes(SEEDS["qoperator_ops"].model)
+    argv = [command, str(tmp_path / "model.onnx")]
+    if command == "compile":
+        argv += ["--no-soc", "-o", str(tmp_path / "out")]
+    assert "'qadd'" in _one_line_error(command, argv)
 
 
 def test_clip_apart_from_relu_range_is_a_constant():

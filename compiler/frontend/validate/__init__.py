@@ -15,6 +15,6 @@ Every failure is a ``QfabError`` of one line naming the node and the attribute o
 """
 
 from qfab.compiler.frontend.validate.inputs import check_input_array
-from qfab.compiler.frontend.validate.model import validate_model
+from qfab.compiler.frontend.validate.model import check_structure, validate_model
 
-__all__ = ["check_input_array", "validate_model"]
+__all__ = ["check_input_array", "check_structure", "validate_model"]

@@ -47,15 +47,7 @@ MAX_INPUT_ELEMENTS = 1 << 26
 
 def validate_model(model: onnx.ModelProto) -> None:
     """Raise ``QfabError`` (one line) when ``model`` is not a well-formed model qfab reads."""
-    _check_text(model)
-    if not model.HasField("graph") or not (model.graph.node or model.graph.output):
-        raise QfabError("the model has no graph (an empty or truncated file?)")
-    if not MIN_IR_VERSION <= model.ir_version <= onnx.IR_VERSION:
-        raise QfabError(f"ir_version {model.ir_version} is outside {MIN_IR_VERSION}.."
-                        f"{onnx.IR_VERSION} (what this onnx reads)")
-    _check_opsets(model)
-    _check_domains(model.graph)
-    _run_checker(model)
+    check_structure(model)
     graph = model.graph
     if not graph.output:
         raise QfabError("the graph has no outputs")
@@ -70,6 +62,21 @@ def validate_model(model: onnx.ModelProto) -> None:
             check(CheckedNode(node, consts, producers))
     check_zero_point_types(model)
     _run_inference(model)
+
+
+def check_structure(model: onnx.ModelProto) -> None:
+    """The checks that do not depend on a node's layout (text, versions, domains, onnx's
+    checker: nodes in topological order, ...): the importer runs them before it rewrites
+    channels-last ops too, as that rewrite reorders nodes."""
+    _check_text(model)
+    if not model.HasField("graph") or not (model.graph.node or model.graph.output):
+        raise QfabError("the model has no graph (an empty or truncated file?)")
+    if not MIN_IR_VERSION <= model.ir_version <= onnx.IR_VERSION:
+        raise QfabError(f"ir_version {model.ir_version} is outside {MIN_IR_VERSION}.."
+                        f"{onnx.IR_VERSION} (what this onnx reads)")
+    _check_opsets(model)
+    _check_domains(model.graph)
+    _run_checker(model)
 
 
 # ---- the model as a whole ------------------------------------------------------------------
@@ -146,7 +153,9 @@ def _run_inference(model: onnx.ModelProto) -> None:
 
 
 def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    """onnx's message on one line (it breaks lines inside a sentence), cut short."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
