@@ -68,6 +68,22 @@ def ort_models() -> None:
                      weight_type=QuantType.QInt8)
 
 
+def _conv_relu(rng: np.random.Generator, inits: list, nodes: list, x: str,
+               size: tuple[int, int, int], name: str) -> str:
+    """Conv (``size``: in and out channels, a square kernel, same padding) and ReLU on
+    ``x``, its weights and bias added to ``inits``; the ReLU's output is ``name``."""
+    cin, cout, k = size
+    inits.append(numpy_helper.from_array(
+        rng.normal(0, .6 / np.sqrt(cin * k * k), (cout, cin, k, k)).astype(np.float32),
+        f"{name}_w"))
+    inits.append(numpy_helper.from_array(rng.normal(0, .1, cout).astype(np.float32),
+                                         f"{name}_b"))
+    nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                  pads=[k // 2] * 4))
+    nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
+    return name
+
+
 def _float_branches(rng: np.random.Generator) -> onnx.ModelProto:
     """A small CNN whose graph is no chain: a stem conv whose output is a graph output and
     feeds a residual block holding another (nested), two branches (1x1 and 3x3 convs)
@@ -75,15 +91,7 @@ def _float_branches(rng: np.random.Generator) -> onnx.ModelProto:
     inits, nodes = [], []
 
     def conv(x: str, cin: int, cout: int, k: int, name: str) -> str:
-        inits.append(numpy_helper.from_array(
-            rng.normal(0, .6 / np.sqrt(cin * k * k), (cout, cin, k, k)).astype(np.float32),
-            f"{name}_w"))
-        inits.append(numpy_helper.from_array(rng.normal(0, .1, cout).astype(np.float32),
-                                             f"{name}_b"))
-        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
-                                      pads=[k // 2] * 4))
-        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
-        return name
+        return _conv_relu(rng, inits, nodes, x, (cin, cout, k), name)
 
     def add(a: str, b: str, name: str) -> str:
         nodes.append(helper.make_node("Add", [a, b], [f"{name}_sum"]))
@@ -116,15 +124,7 @@ def _float_inception(rng: np.random.Generator) -> onnx.ModelProto:
     inits, nodes = [], []
 
     def conv(x: str, cin: int, cout: int, k: int, name: str) -> str:
-        inits.append(numpy_helper.from_array(
-            rng.normal(0, .6 / np.sqrt(cin * k * k), (cout, cin, k, k)).astype(np.float32),
-            f"{name}_w"))
-        inits.append(numpy_helper.from_array(rng.normal(0, .1, cout).astype(np.float32),
-                                             f"{name}_b"))
-        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
-                                      pads=[k // 2] * 4))
-        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
-        return name
+        return _conv_relu(rng, inits, nodes, x, (cin, cout, k), name)
 
     stem = conv("x", 3, 8, 3, "stem")
     branches = [conv(stem, 8, 4, 1, "b1"), conv(stem, 8, 4, 3, "b2"),
