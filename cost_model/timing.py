@@ -73,7 +73,8 @@ class Timing:
     exact : bool
         True when the handshake model made the figures (cycle for cycle what the hardware
         does); False for a design too long to run it on (:data:`MODEL_CYCLES`), whose figures
-        are then lower bounds (:func:`lower_bounds`) and ``stage_done`` is empty.
+        are then lower bounds (:func:`lower_bounds`; ``fill_cycles`` 0) and ``stage_done``
+        is empty.
     """
 
     latency_cycles: int
@@ -324,17 +325,18 @@ def _cycle_cap(plan: HwPlan, batch: int) -> int:
 
 
 def lower_bounds(plan: HwPlan, batch: int) -> Timing:
-    """Figures that no run of ``plan`` beats, without running the model: inference ``k``
-    completes no sooner than ``k + 1`` times the slowest stage's cycles (that stage does the
-    work of each inference in turn, a step a cycle), the first output beat leaves no sooner
-    than one cycle a block (every block's output is a register), and each stage is active
-    at least its own work. ``exact`` is False."""
+    """Figures that no run of ``plan`` beats, without running the model. The slowest stage
+    does each inference's work in turn, a step a cycle, and takes inference ``k``'s beats only
+    after all of the ones before: inference ``k`` completes no sooner than ``k`` times its
+    cycles plus the output's beats (one a cycle), and the steady spacing is no less than its
+    cycles. The first output beat leaves no sooner than one cycle a block (every block's
+    output is a register), and a stage is active at least a cycle for each output beat (its
+    trailing work may be dropped downstream, so no more is sure). ``exact`` is False."""
     slowest = plan.ii_cycles
-    blocks = sum(len(s.blocks) for s in plan.stages if not s.on_skip)
-    completions = [slowest * (k + 1) for k in range(batch)]
-    return Timing(latency_cycles=blocks, cycles=completions[-1], ii_cycles=slowest,
-                  stage_done=[], completion_cycles=completions,
-                  stages=[StageTiming(s.name, s.cycles, batch * s.cycles, 0)
+    completions = [slowest * k + plan.out_beats for k in range(batch)]
+    return Timing(latency_cycles=len(_chains(plan.stages)[0]), cycles=completions[-1],
+                  ii_cycles=slowest, stage_done=[], completion_cycles=completions,
+                  stages=[StageTiming(s.name, s.cycles, batch * s.out_beats, 0)
                           for s in plan.stages],
                   exact=False)
 
