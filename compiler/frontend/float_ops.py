@@ -332,6 +332,10 @@ def Flatten(imp, node):
     shape = (int(np.prod(old[:axis])), int(np.prod(old[axis:])))
     if isinstance(v, FloatIn):
         return _float_input_layout(imp, node, v, "Reshape", shape, shape)
+    if isinstance(v, Real) and _unit_axes_only(old, shape):  # a global pool's [N, C, 1, 1]
+        from qfab.compiler.frontend.conv1d import reshape
+
+        return [Real(reshape(imp, v.tensor, shape, node.name), v.lo, v.hi)]
     return _layout(imp, node, "reshape", shape, shape=shape)
 
 
@@ -368,7 +372,7 @@ def Reshape(imp, node):
 def _unit_axes_only(old, new) -> bool:
     """Whether ``old`` -> ``new`` keeps batch and channels and only drops or adds unit
     axes after them."""
-    return len(old) > 2 and len(new) > 2 and tuple(old[:2]) == tuple(new[:2]) and \
+    return len(old) > 2 and len(new) >= 2 and tuple(old[:2]) == tuple(new[:2]) and \
         [d for d in old[2:] if d != 1] == [d for d in new[2:] if d != 1]
 
 

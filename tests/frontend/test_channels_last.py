@@ -234,3 +234,24 @@ def test_a_transpose_left_mid_network_names_the_layer():
     with pytest.raises(QfabError, match=r"node 'conv\d+': per-channel op on a re-ordered "
                                         r"tensor \(a Transpose before it"):
         qfab.compile(model, soc=False)
+
+
+def test_global_pool_flatten_before_the_quantizer():
+    """AdaptiveAvgPool -> Flatten -> the dense layer's input quantizer (torch/Brevitas, and
+    Keras's GlobalAveragePooling with keepdims): the flatten of [N, C, 1, 1] sums keeps
+    their channel axis."""
+    rng = np.random.default_rng(8)
+    b = Builder()
+    h = b.quant("x", 2.0 ** -6, 8, signed=0)
+    w = b.quant(b.weight(rng.normal(0, 1, (3, 2, 3, 3))), 2.0 ** -2, 4, narrow=1)
+    h = b.quant(b.node("Relu", [b.node("Conv", [h, w], kernel_shape=[3, 3])]), 2.0 ** -3, 4,
+                signed=0)
+    h = b.quant(b.node("Flatten", [b.node("GlobalAveragePool", [h])]), 2.0 ** -4, 8,
+                signed=0)
+    w = b.quant(b.weight(rng.normal(0, 1, (3, 4))), 2.0 ** -2, 4, narrow=1)
+    model = b.model((1, 2, 5, 5), b.quant(b.node("MatMul", [h, w]), 2.0 ** -3, 8))
+    x = rng.uniform(0, 1, (6, 2, 5, 5)).astype(np.float32)
+    want = qonnx_run(model, x)
+    (got,) = qfab.reference(model, x).values()
+    assert np.array_equal(got, want)
+    assert {"globalsum", "dense"} <= {s.op for s in qfab.compile(model, soc=False).plan.stages}
