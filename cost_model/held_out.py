@@ -1,0 +1,91 @@
+"""Whole designs held out of the cost model's fit, with their Yosys figures recorded.
+
+The LUT weights are fitted on the calibration grid's blocks only (:mod:`calibrate`); these
+designs, unrolled (initiation interval 1: adder graphs) and folded (multipliers and weight
+memories), check the sum of the blocks out of sample. ``tests/cost_model/test_held_out.py``
+estimates them now against the figures recorded in ``held_out.csv``, within ``BOUNDS``;
+after a change to the hardware, record them again (most of an hour on this loaded 2-core
+machine, TFC_2W2A at II 1 the longest; Yosys results cached in ~/.cache/qfab/synth):
+
+    python -m qfab.cost_model.held_out [--shared-models DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TABLE = HERE / "held_out.csv"
+FAMILY, BOARD = "xilinx7", "pynq-z2"
+# Relative LUT error of the estimate against Yosys over the designs; DSP and BRAM exact.
+BOUNDS = {"lut_median": 0.05, "lut_worst": 0.15}
+# name, model (under the checkout, or under the shared models folder with "shared/"),
+# target initiation interval (None: the default folding)
+HELD_OUT = [
+    ("mlp_int2", "examples/tiny/mlp_int2.onnx", None),
+    ("TFC_2W2A", "shared/qonnx/TFC_2W2A.onnx", None),
+    ("digits_int8", "examples/digits/digits_int8.onnx", None),
+    ("digits_resnet_int8", "examples/digits_resnet/digits_resnet_int8.onnx", None),
+    ("jet_standin_ii1", "bench/models/jet_tagger_standin.onnx", 1),
+    ("TFC_2W2A_ii1", "shared/qonnx/TFC_2W2A.onnx", 1),
+]
+KEYS = ("lut", "ff", "dsp", "bram")
+
+
+def model_path(model: str, shared: Path) -> Path:
+    """Where a ``HELD_OUT`` model is: under ``shared`` or the checkout."""
+    if model.startswith("shared/"):
+        return shared / model.removeprefix("shared/")
+    return HERE.parent / model
+
+
+def estimated(model: Path, target_ii: int | None) -> dict[str, int]:
+    """The cost model's figures for the design ``qfab compile`` builds."""
+    from qfab.cost_model.estimate import estimate
+
+    import qfab
+
+    e = estimate(qfab.compile(str(model), target_ii=target_ii), BOARD)
+    return {k: getattr(e, k) for k in KEYS}
+
+
+def recorded() -> dict[str, dict[str, int]]:
+    """The Yosys figures in ``held_out.csv`` by design name."""
+    with TABLE.open() as f:
+        return {r["name"]: {k: int(r[f"{k}_yosys"]) for k in KEYS} for r in csv.DictReader(f)}
+
+
+def record(shared: Path) -> None:
+    """Synthesize every held-out design and write ``held_out.csv`` (estimate beside)."""
+    from qfab.cost_model.yosys import synthesize
+
+    import qfab
+
+    rows = []
+    for name, model, ii in HELD_OUT:
+        path = model_path(model, shared)
+        got = synthesize(qfab.compile(str(path), target_ii=ii).verilog(), FAMILY)
+        est = estimated(path, ii)
+        rows.append({"name": name, **{f"{k}_est": est[k] for k in KEYS},
+                     **{f"{k}_yosys": getattr(got, k) for k in KEYS}})
+        print(name, {k: (est[k], getattr(got, k)) for k in KEYS}, flush=True)
+    tmp = TABLE.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, TABLE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared-models", type=Path, default=Path("/work/shared/models"),
+                        help="the folder holding qonnx/TFC_2W2A.onnx")
+    record(parser.parse_args().shared_models)
+
+
+if __name__ == "__main__":
+    main()
