@@ -105,6 +105,19 @@ def _adder_tree_bits(terms: int, width: int, cap: int) -> int:
     return bits
 
 
+def _pipeline_bits(terms: int, width: int, cap: int) -> int:
+    """Register bits of one PE's products and adder tree (hw/mvu.py's pipeline): the terms,
+    then the partial sums after every ``TREE_LEVELS_PER_STAGE`` levels and after the last."""
+    from qfab.hw.mvu import TREE_LEVELS_PER_STAGE
+
+    bits, w, level = terms * width, width, 0
+    while terms > 1:
+        terms, w, level = terms - terms // 2, min(w + 1, cap), level + 1
+        if level % TREE_LEVELS_PER_STAGE == 0 or terms == 1:
+            bits += terms * w
+    return bits
+
+
 # Families whose DSP blocks Yosys packs with the registers and adders around a multiply.
 DSP_REGISTERS = ("xilinx7",)
 
@@ -184,9 +197,20 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     c.features["block"] += 1
     _weight_rom(c, weights, pe, simd, w_code, family)
     if nf > 1:
-        c.add_memory(sf, simd * a_code, family, rom=False)
-    # input word, adder-tree sums, accumulators, output register and its spare (OutputSkid)
-    c.ff += simd * a_code + 4 * pe * acc + 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
+        c.add_memory((2 if p.get("double_buffered") else 1) * sf, simd * a_code, family,
+                     rom=False)
+    # pipelined: the input word and its copy, the weight word (a register unless constant),
+    # product and adder tree registers; else the input word and the tree's sum; then the
+    # accumulators, the output register and its spare (OutputSkid)
+    if p.get("pipelined"):
+        c.ff += (2 * simd * a_code + (pe * simd * w_code if nf * sf > 1 else 0)
+                 + pe * _pipeline_bits(simd, prod_w, acc) + 3 * pe * acc)
+        if per_product and family in DSP_REGISTERS and not c.features["shift"]:
+            # synth_xilinx takes the weight and product registers into each DSP48 (B, M)
+            c.ff -= pe * simd * (prod_w + (w_code if nf * sf > 1 else 0))
+    else:
+        c.ff += simd * a_code + 4 * pe * acc
+    c.ff += 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     if per_product and family in DSP_REGISTERS and simd <= 4 and not c.features["shift"]:
         c.ff -= pe * acc  # synth_xilinx chains up to four DSPs: the sum is their P register
     return c
@@ -260,10 +284,16 @@ def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
         width = simd * p["multiplier"].a.code_shape.width
         if memory_cost(sf, width, family, rom=False).style != "bram":
             width = simd
-        c.add_memory(sf, width, family, rom=False)
-    # sign bits in, per PE the fold's count, the accumulator, output register and spare
-    c.ff += (simd + pe * (simd.bit_length() + acc + 2 * (acc - 1)) + 8 + _bits(sf)
-             + _bits(nf) + _bits(nf * sf))
+        c.add_memory((2 if p.get("double_buffered") else 1) * sf, width, family, rom=False)
+    # sign bits in (pipelined: their copy, the weight bits, per PE the agreement bits and
+    # the tree's registered counts), per PE the fold's count, the accumulator, output
+    # register and spare
+    if p.get("pipelined"):
+        c.ff += (2 * simd + (pe * simd if nf * sf > 1 else 0)
+                 + pe * (_pipeline_bits(simd, 1, acc) + acc + 2 * (acc - 1)))
+    else:
+        c.ff += simd + pe * (simd.bit_length() + acc + 2 * (acc - 1))
+    c.ff += 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     return c
 
 

@@ -3,8 +3,9 @@
 Each hw/ block is reduced to the registers that decide when it takes and gives beats: the
 valid bits of its pipeline, the output register (and the spare of ``OutputSkid``), its fold
 and window counters. Stepping the chain one clock at a time gives every beat's cycle with the
-back-pressure between blocks included (an MVU takes input only in its first neuron fold, so
-the block before it waits). Each class mirrors the ``elaborate`` of the block it names.
+back-pressure between blocks included (an MVU whose two input banks are full, a window
+waiting for rows, hold the block before them). Each class mirrors the ``elaborate`` of the
+block it names.
 """
 
 from __future__ import annotations
@@ -150,48 +151,76 @@ class _Register(_Block):
 
 
 class _Mvu(_Skid):
-    STATE = ("stages", "spare", "o_valid", "nf", "sf", "last")
+    """The MVU's folding counters behind ``stages`` pipeline registers; double-buffered with
+    more than one neuron fold, its input side is a buffer of two vectors (``lag``: vectors
+    written minus vectors computed, ``w_addr``: the word the next input beat is written
+    to), else it takes input in the first neuron fold only."""
 
-    def __init__(self, nf: int, sf: int):
-        super().__init__(2)
+    STATE = ("stages", "spare", "o_valid", "nf", "sf", "last", "lag", "w_addr")
+
+    def __init__(self, nf: int, sf: int, stages: int, double_buffered: bool = False):
+        super().__init__(stages)
         self.nf_count, self.sf_count = nf, sf
+        # one bank: input taken in the first fold only (as with one neuron fold)
+        self.banks = nf > 1 and double_buffered
         self.nf = self.sf = 0
-        self.last = [False, False]
+        self.last = [False] * stages
+        self.lag = self.w_addr = 0
         self.fired = False  # whether the last tick was a step (one of NF x SF a vector)
 
     def ready(self, out_ready: bool) -> bool:
-        return self.advance and self.nf == 0
+        if not self.banks:
+            return self.advance and self.nf == 0
+        return self.lag != 2
 
     def firing(self, in_valid: bool) -> bool:
         """Whether the next tick is a step of the folding counters."""
-        return self.advance and (self.nf != 0 or in_valid)
+        if not self.banks:
+            return self.advance and (self.nf != 0 or in_valid)
+        return self.advance and (self.lag != 0 or in_valid or self.sf != self.w_addr)
 
     def signature(self, in_valid: bool, out_ready: bool) -> tuple:
         return (self.o_valid, self.ready(out_ready), self.firing(in_valid))
 
     def quiet(self, in_valid: bool, out_ready: bool) -> int:
-        # Mid-fold with the pipeline full of non-last steps: each tick only counts ``sf``.
-        if (self.spare or not (self.nf != 0 or in_valid) or self.stages != [True, True]
-                or self.last != [False, False] or (self.o_valid and out_ready)):
+        # Mid-fold with the pipeline full of non-last steps: each tick only counts ``sf``
+        # (and ``w_addr``, while beats are written, short of a bank's end).
+        if (self.spare or not self.firing(in_valid) or not all(self.stages)
+                or any(self.last) or (self.o_valid and out_ready)):
             return 0
-        return self.sf_count - 1 - self.sf
+        ticks = self.sf_count - 1 - self.sf
+        if self.banks:
+            if in_valid and self.lag != 2:
+                ticks = min(ticks, self.sf_count - 1 - self.w_addr)
+            elif self.lag == 0:
+                ticks = min(ticks, self.w_addr - self.sf - 1)
+        return max(ticks, 0)
 
     def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
         self.sf += ticks
+        if self.banks and in_valid and self.lag != 2:
+            self.w_addr += ticks
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
         advance = self.advance_was
-        fire = advance and (self.nf != 0 or in_valid)
-        self._push(self.stages[1] and self.last[1], out_ready)
+        fire = self.firing(in_valid)  # before the output register moves the spare
+        self._push(self.stages[-1] and self.last[-1], out_ready)
         if advance:
-            self.stages = [fire, self.stages[0]]
-            self.last = [self.sf == self.sf_count - 1, self.last[0]]
+            self.stages = [fire] + self.stages[:-1]
+            self.last = [self.sf == self.sf_count - 1] + self.last[:-1]
         self.fired = fire
+        written = computed = False
+        if self.banks and in_fire:
+            written = self.w_addr == self.sf_count - 1
+            self.w_addr = 0 if written else self.w_addr + 1
         if fire:
             self.sf += 1
             if self.sf == self.sf_count:
                 self.sf = 0
-                self.nf = 0 if self.nf == self.nf_count - 1 else self.nf + 1
+                computed = self.nf == self.nf_count - 1
+                self.nf = 0 if computed else self.nf + 1
+        if self.banks:
+            self.lag += written - computed
 
 
 class _Gather(_Block):
@@ -556,8 +585,12 @@ def blocks_for(spec: BlockSpec) -> list:
     """The handshake models of one plan block (a width converter may be two)."""
     p = spec.params
     if spec.kind == "mvu":
+        from qfab.hw.mvu import mvu_latency
+
         mh, mw = np.asarray(p["weights"]).shape
-        return [_Mvu(mh // p["pe"], mw // p["simd"])]
+        return [_Mvu(mh // p["pe"], mw // p["simd"],
+                     mvu_latency(p["simd"], bool(p.get("pipelined"))) - 1,
+                     bool(p.get("double_buffered")))]
     if spec.kind in PIPELINE_STAGES:
         stages = pipeline_stages(spec)
         # the adder graph and the units without stages have no spare (OutputRegister)

@@ -9,10 +9,10 @@ ignores back-pressure, gives each stage's last beat.
 
 Each block maps the cycles at which its input beats arrive to the cycles at which its output
 beats leave, using the block's own schedule (hw/ documents each: one beat a cycle through
-requantizers and thresholders, ``NF x SF`` steps of the MVU with input taken during the first
-neuron fold, output rows of the sliding window once their input rows are written, and the
-blocks' latencies). Inputs arrive one beat a cycle from cycle 0; the output is never blocked.
-This schedule does not model back-pressure between blocks.
+requantizers and thresholders, ``NF x SF`` steps of the MVU, each input word stepped over
+in the first neuron fold as it arrives, output rows of the sliding window once their input
+rows are written, and the blocks' latencies). Inputs arrive one beat a cycle from cycle 0;
+the output is never blocked. This schedule does not model back-pressure between blocks.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ def _serial(t_in: np.ndarray, latency: int) -> np.ndarray:
 
 
 def _mvu(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
+    from qfab.hw.mvu import mvu_latency
+
+    latency = mvu_latency(spec.params["simd"], bool(spec.params.get("pipelined")))
     mh, mw = np.asarray(spec.params["weights"]).shape
     nf, sf = mh // spec.params["pe"], mw // spec.params["simd"]
     vectors = t_in.size // sf
@@ -107,7 +110,7 @@ def _mvu(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         for n in range(nf):
             for s in range(sf):
                 t = t + 1 if n else max(t + 1, arrivals[v * sf + s])
-            out[v * nf + n] = t + 3
+            out[v * nf + n] = t + latency
     return out
 
 

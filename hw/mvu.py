@@ -4,11 +4,22 @@
 element) and ``SIMD`` input elements are multiplied per PE per cycle, so one vector takes
 ``NF = MH / PE`` neuron folds of ``SF = MW / SIMD`` synapse folds: ``NF * SF`` cycles.
 
-The first neuron fold consumes the input beats as they arrive and keeps them in a buffer of
-``SF`` words; the other folds replay the buffer, so the input stream is ready only during the
-first fold. A continuous stream of vectors runs at exactly ``NF * SF`` cycles per vector.
+With more than one neuron fold, the input beats are written to a buffer that the other
+folds replay, and the first fold steps over each word as it arrives. The buffer holds one
+vector, taken in the first fold only (so the stage before the unit waits during the
+others), or, double-buffered, two (two banks of ``SF`` words; the buffer reads the word
+written in the same cycle): the next vector streams into the other bank while this one is
+computed, and the input waits only when both banks hold vectors not yet computed. A
+continuous stream of vectors runs at exactly ``NF * SF`` cycles per vector.
+
+A step's SIMD products are summed in a tree into a register, then accumulated. With
+``pipelined``, every step also goes through registers for its operands, its products and
+its adder tree every ``TREE_LEVELS_PER_STAGE`` levels, so no path crosses a memory read and a
+multiplier, or a multiplier and more than two adders (:func:`mvu_latency`), for clocks of
+150 MHz on ECP5.
 Input ``ready`` comes from registers only (an output register with a spare slot,
-:class:`~qfab.hw._skid.OutputSkid`), so chained blocks do not form one long ``ready`` path.
+:class:`~qfab.hw._skid.OutputSkid`, or the buffer's count of vectors), so chained blocks
+do not form one long ``ready`` path.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,7 +36,22 @@ from qfab.hw._rom import rom_words
 from qfab.hw._skid import OutputSkid
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
-__all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds"]
+__all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency"]
+
+# Adder levels between two registers of a PE's tree: two carry chains fit a 150 MHz cycle
+# on ECP5 (speed grade 6) with the routing between them.
+TREE_LEVELS_PER_STAGE = 2
+
+
+def mvu_latency(simd: int, pipelined: bool = False) -> int:
+    """Cycles from a step of the folding counters to its sum leaving, for the last step of a
+    vector its output beat: the memories' read, the SIMD products' sum, the output register;
+    ``pipelined``, the operand and product registers too and one every
+    ``TREE_LEVELS_PER_STAGE`` levels of the adder tree (and after its last)."""
+    if not pipelined:
+        return 3
+    levels = (simd - 1).bit_length()
+    return 4 + -(-levels // TREE_LEVELS_PER_STAGE)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -96,6 +122,11 @@ class MatrixVectorUnit(wiring.Component):
         Input elements per cycle; divides MW.
     multiplier : Multiplier, optional
         Operand decoders (minifloat, fixed point, bipolar); default plain integers.
+    pipelined : bool
+        Register the operands, the products and the adder tree (:func:`mvu_latency`).
+    double_buffered : bool
+        Buffer two input vectors, so the next streams in while this one is computed;
+        otherwise the input is taken in the first neuron fold only.
 
     Members
     -------
@@ -106,7 +137,8 @@ class MatrixVectorUnit(wiring.Component):
     """
 
     def __init__(self, *, weights: np.ndarray, in_shape: Any = None, weight_shape: Any = None,
-                 acc_shape: Any, pe: int, simd: int, multiplier: Multiplier | None = None):
+                 acc_shape: Any, pe: int, simd: int, multiplier: Multiplier | None = None,
+                 pipelined: bool = False, double_buffered: bool = False):
         w = np.asarray(weights)
         if w.ndim != 2 or w.size == 0:
             raise ValueError(f"weights must be a non-empty [MH, MW] matrix, not shape {w.shape}")
@@ -134,6 +166,8 @@ class MatrixVectorUnit(wiring.Component):
         self._weights.setflags(write=False)
         self._acc_shape = check_shape("acc_shape", acc_shape)
         self._mh, self._mw = mh, mw
+        self._pipelined = bool(pipelined)
+        self._double_buffered = bool(double_buffered)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self.in_shape, self._simd))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._acc_shape, self._pe))),
@@ -197,7 +231,15 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last input beat of a vector to its first output beat (no stalls)."""
-        return 3
+        return mvu_latency(self._simd, self._pipelined)
+
+    @property
+    def pipelined(self) -> bool:
+        return self._pipelined
+
+    @property
+    def double_buffered(self) -> bool:
+        return self._double_buffered
 
     def cycles(self, vectors: int) -> int:
         """Cycles from the first input beat to the last output beat, both included, for a
@@ -216,8 +258,10 @@ class MatrixVectorUnit(wiring.Component):
 
     @property
     def input_buffer(self) -> tuple[int, int]:
-        """(depth, width in bits) of the input replay buffer; depth 0 when NF is 1."""
-        depth = self.synapse_folds if self.neuron_folds > 1 else 0
+        """(depth, width in bits) of the input replay buffer (two vectors when double
+        buffered); depth 0 when NF is 1."""
+        banks = 2 if self._double_buffered else 1
+        depth = banks * self.synapse_folds if self.neuron_folds > 1 else 0
         return depth, self._simd * self.in_shape.width
 
     def model(self, vectors: np.ndarray) -> np.ndarray:
@@ -229,33 +273,87 @@ class MatrixVectorUnit(wiring.Component):
         w = self._weights.reshape(self.neuron_folds, self._pe, self.synapse_folds, self._simd)
         return w.transpose(0, 2, 1, 3).reshape(-1, self._pe, self._simd)
 
-    def _adder_tree(self, terms: list) -> Any:
-        # Sums wrap modulo the accumulator width: exact whenever the true sum fits.
-        width = self._acc_shape.width
-        terms = [t if len(t) <= width else t[:width] for t in terms]
-        while len(terms) > 1:
-            pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-            pairs = [t if len(t) <= width else t[:width] for t in pairs]
-            terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
-        return terms[0]
-
-    def _fold_sum(self, m: Module, x: Any, w: Any) -> Any:
-        """One PE's sum over one synapse fold: SIMD products of inputs ``x`` and weights
-        ``w``, added in a tree."""
-        return self._adder_tree([self._multiplier.product(m, x[s], w[s])
-                                 for s in range(self._simd)])
+    def _terms(self, m: Module, x: Any, w: Any) -> list:
+        """One PE's SIMD terms of a synapse fold (products of inputs ``x`` and weights
+        ``w``), which its adder tree sums."""
+        return [self._multiplier.product(m, x[s], w[s]) for s in range(self._simd)]
 
     def _result(self, total: Any) -> Any:
         """The output of a PE from its sum over every synapse fold."""
         return total
 
+    def _input_side(self, m: Module, advance: Any, sf: Any, nf: Any) -> tuple:
+        """The input stream into the stage-1 word of each step: ``(fire, x1)``, ``fire``
+        the step of the folding counters. With one neuron fold the word goes straight
+        through; with more, it is written to a buffer that the folds replay: of one vector,
+        taken in the first fold, or double-buffered, of two vectors (two banks), so the next
+        vector streams in while this one is computed."""
+        nf_count, sf_count = self.neuron_folds, self.synapse_folds
+        i_s = self.i_stream
+        in_layout = data.ArrayLayout(self.in_shape, self._simd)
+        fire = Signal()
+        x1 = Signal(in_layout)
+        if nf_count == 1:
+            m.d.comb += [i_s.ready.eq(advance), fire.eq(advance & i_s.valid)]
+            with m.If(advance):
+                m.d.sync += x1.eq(i_s.payload)
+            return fire, x1
+        if not self._double_buffered:
+            # one vector: taken in the first fold only, replayed in the others
+            m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=sf_count,
+                                                       init=[])
+            x_wr = x_mem.write_port()
+            x_rd = x_mem.read_port(domain="sync")
+            first_fold, replay, x_direct = Signal(), Signal(), Signal(in_layout)
+            m.d.comb += [
+                first_fold.eq(nf == 0),
+                i_s.ready.eq(advance & first_fold),
+                fire.eq(advance & (~first_fold | i_s.valid)),
+                x_wr.addr.eq(sf), x_wr.data.eq(i_s.payload),
+                x_wr.en.eq(i_s.valid & i_s.ready),
+                x_rd.addr.eq(sf), x_rd.en.eq(advance),
+                x1.eq(Mux(replay, x_rd.data, x_direct)),
+            ]
+            with m.If(advance):
+                m.d.sync += [replay.eq(~first_fold), x_direct.eq(i_s.payload)]
+            return fire, x1
+        m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=2 * sf_count,
+                                                   init=[])
+        x_wr = x_mem.write_port()
+        # transparent: the first fold reads the word written in the same cycle
+        x_rd = x_mem.read_port(domain="sync", transparent_for=(x_wr,))
+        w_addr = Signal(range(sf_count))
+        w_bank, r_bank = Signal(), Signal()
+        # vectors written minus vectors computed: 2 is both banks full
+        lag = Signal(range(3))
+        taken, written, computed = Signal(), Signal(), Signal()
+        m.d.comb += [
+            i_s.ready.eq(lag != 2),
+            taken.eq(i_s.valid & i_s.ready),
+            written.eq(taken & (w_addr == sf_count - 1)),
+            # with lag 0 the vector is being written: step over words already written or
+            # the one arriving now
+            fire.eq(advance & ((lag != 0) | i_s.valid | (sf != w_addr))),
+            computed.eq(fire & (sf == sf_count - 1) & (nf == nf_count - 1)),
+            x_wr.addr.eq(Mux(w_bank, w_addr + sf_count, w_addr)),
+            x_wr.data.eq(i_s.payload), x_wr.en.eq(taken),
+            x_rd.addr.eq(Mux(r_bank, sf + sf_count, sf)), x_rd.en.eq(advance),
+            x1.eq(x_rd.data),
+        ]
+        with m.If(taken):
+            m.d.sync += w_addr.eq(Mux(w_addr == sf_count - 1, 0, w_addr + 1))
+        with m.If(written):
+            m.d.sync += w_bank.eq(~w_bank)
+        with m.If(computed):
+            m.d.sync += r_bank.eq(~r_bank)
+        m.d.sync += lag.eq(lag + written - computed)
+        return fire, x1
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         nf_count, sf_count = self.neuron_folds, self.synapse_folds
         pe, simd = self._pe, self._simd
-        in_layout = data.ArrayLayout(self.in_shape, simd)
         w_layout = data.ArrayLayout(data.ArrayLayout(self.weight_shape, simd), pe)
-        i_s, o_s = self.i_stream, self.o_stream
 
         m.submodules.weight_mem = w_mem = Memory(
             shape=w_layout.size, depth=nf_count * sf_count,
@@ -264,20 +362,13 @@ class MatrixVectorUnit(wiring.Component):
         w_data = w_layout(w_rd.data)
 
         o_layout = data.ArrayLayout(self._acc_shape, pe)
-        skid = OutputSkid(m, o_s, o_layout)
+        skid = OutputSkid(m, self.o_stream, o_layout)
         advance = skid.advance
         sf = Signal(range(sf_count))
         nf = Signal(range(nf_count))
         addr = Signal(range(nf_count * sf_count))
-        fire = Signal()
-        first_fold = Signal()
-        m.d.comb += [
-            first_fold.eq(nf == 0),
-            i_s.ready.eq(advance & first_fold),
-            fire.eq(advance & (~first_fold | i_s.valid)),
-            w_rd.addr.eq(addr),
-            w_rd.en.eq(advance),
-        ]
+        fire, x1 = self._input_side(m, advance, sf, nf)
+        m.d.comb += [w_rd.addr.eq(addr), w_rd.en.eq(advance)]
         with m.If(fire):
             m.d.sync += addr.eq(addr + 1)
             m.d.sync += sf.eq(sf + 1)
@@ -287,48 +378,66 @@ class MatrixVectorUnit(wiring.Component):
                 with m.If(nf == nf_count - 1):
                     m.d.sync += [nf.eq(0), addr.eq(0)]
 
-        # stage 1: weights and the input word of this synapse fold
-        valid1, first1, last1 = Signal(), Signal(), Signal()
-        x_direct = Signal(in_layout)
-        x1 = Signal(in_layout)
+        # Stage 1 is the memories' read registers. Every stage after it is a register
+        # moving on ``advance``, carrying a step's valid, first- and last-fold flags.
+        flags = [Signal(name="valid1"), Signal(name="first1"), Signal(name="last1")]
         with m.If(advance):
-            m.d.sync += [valid1.eq(fire), first1.eq(sf == 0), last1.eq(sf == sf_count - 1)]
-            m.d.sync += x_direct.eq(i_s.payload)
-        if nf_count > 1:
-            m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=sf_count, init=[])
-            x_wr = x_mem.write_port()
-            x_rd = x_mem.read_port(domain="sync")
-            replay = Signal()
+            m.d.sync += [flags[0].eq(fire), flags[1].eq(sf == 0),
+                         flags[2].eq(sf == sf_count - 1)]
+
+        def register(values: list, name: str) -> list:
+            nonlocal flags
+            regs = [Signal(v.shape() if isinstance(v, data.View) else Value.cast(v).shape(),
+                           name=f"{name}{k}")
+                    for k, v in enumerate(values)]
+            moved = [Signal(name=f"{f.name}_{name}") for f in flags]
             with m.If(advance):
-                m.d.sync += replay.eq(~first_fold)
-            m.d.comb += [
-                x_wr.addr.eq(sf), x_wr.data.eq(i_s.payload),
-                x_wr.en.eq(i_s.valid & i_s.ready),
-                x_rd.addr.eq(sf), x_rd.en.eq(advance),
-                x1.eq(x_direct),
-            ]
-            with m.If(replay):
-                m.d.comb += x1.eq(x_rd.data)
-        else:
-            m.d.comb += x1.eq(x_direct)
+                m.d.sync += [r.eq(v) for r, v in zip(regs, values, strict=True)]
+                m.d.sync += [g.eq(f) for g, f in zip(moved, flags, strict=True)]
+            flags = moved
+            return regs
 
-        # stage 2: SIMD products per PE and their sum
-        valid2, first2, last2 = Signal(), Signal(), Signal()
+        # pipelined: operands, then products, registered (off the memories' and the
+        # multipliers' paths); else one register after the adder tree
+        x2, w2 = register([x1, w_data], "operand") if self._pipelined else (x1, w_data)
         # (the decoders add comb logic: built outside any m.If, so it is not gated)
-        sums = [Signal(self._acc_shape, name=f"sum{p}") for p in range(pe)]
-        trees = [self._fold_sum(m, x1, w_data[p]) for p in range(pe)]
-        with m.If(advance):
-            m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
-            m.d.sync += [sums[p].eq(trees[p]) for p in range(pe)]
+        terms = [t for p in range(pe) for t in self._terms(m, x2, w2[p])]
+        if self._pipelined:
+            terms = register(terms, "term")
+        sums = self._trees([terms[p * simd:(p + 1) * simd] for p in range(pe)], register)
 
-        # stage 3: accumulate over synapse folds; the last one goes to the output register
+        # last stage: accumulate over synapse folds; the last one goes to the output register
+        valid, first, last = flags
         accs = [Signal(self._acc_shape, name=f"acc{p}") for p in range(pe)]
         totals = [Signal(self._acc_shape, name=f"total{p}") for p in range(pe)]
         for p in range(pe):
-            m.d.comb += totals[p].eq(Mux(first2, 0, accs[p]) + sums[p])
-        with m.If(advance & valid2):
+            m.d.comb += totals[p].eq(Mux(first, 0, accs[p]) + sums[p])
+        with m.If(advance & valid):
             m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
         result = Signal(o_layout)
         m.d.comb += [result[p].eq(self._result(totals[p])) for p in range(pe)]
-        skid.push(valid2 & last2, result)
+        skid.push(valid & last, result)
         return m
+
+    def _trees(self, terms: list, register: Any) -> list:
+        """Each PE's terms added pairwise, level by level, into a register (one sum a PE);
+        pipelined, a register after every ``TREE_LEVELS_PER_STAGE`` levels too."""
+        # Sums wrap modulo the accumulator width: exact whenever the true sum fits.
+        width = self._acc_shape.width
+        trees = [[t if len(t) <= width else t[:width] for t in ts] for ts in terms]
+        level = 0
+        while len(trees[0]) > 1:
+            trees = [[_wrap(ts[i] + ts[i + 1], width) for i in range(0, len(ts) - 1, 2)]
+                     + ([ts[-1]] if len(ts) % 2 else []) for ts in trees]
+            level += 1
+            if len(trees[0]) == 1 or (self._pipelined and level % TREE_LEVELS_PER_STAGE == 0):
+                flat = register([t for ts in trees for t in ts], "s")
+                n = len(trees[0])
+                trees = [flat[p * n:(p + 1) * n] for p in range(len(trees))]
+        if level == 0 and not self._pipelined:  # one term: its register is the sum's
+            return register([ts[0] for ts in trees], "s")
+        return [ts[0] for ts in trees]
+
+
+def _wrap(value: Any, width: int) -> Any:
+    return value if len(value) <= width else value[:width]

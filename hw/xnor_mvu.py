@@ -101,7 +101,7 @@ class XnorPopcountUnit(MatrixVectorUnit):
         Weight bits, 1 for +1 and 0 for -1.
     acc_shape : ShapeLike
         Signed accumulator shape; must hold -MW..MW.
-    pe, simd : int
+    pe, simd, pipelined, double_buffered
         As :class:`~qfab.hw.mvu.MatrixVectorUnit`.
     multiplier : Multiplier, optional
         Its decoders say how the operands are coded (:func:`is_xnor` must hold); default
@@ -114,12 +114,14 @@ class XnorPopcountUnit(MatrixVectorUnit):
     """
 
     def __init__(self, *, weights: np.ndarray, acc_shape: Any, pe: int, simd: int,
-                 multiplier: Multiplier | None = None):
+                 multiplier: Multiplier | None = None, pipelined: bool = False,
+                 double_buffered: bool = False):
         multiplier = multiplier or Multiplier(BipolarDecoder(), BipolarDecoder())
         if not is_xnor(multiplier):
             raise ValueError(f"an XNOR unit needs two binary operands, not {multiplier!r}")
         super().__init__(weights=weights, acc_shape=acc_shape, pe=pe, simd=simd,
-                         multiplier=multiplier)
+                         multiplier=multiplier, pipelined=pipelined,
+                         double_buffered=double_buffered)
         acc = Shape.cast(acc_shape)
         if not acc.signed or (1 << (acc.width - 1)) <= self.mw:
             raise ValueError(f"acc_shape {acc_shape!r} does not hold -{self.mw}..{self.mw}")
@@ -129,12 +131,11 @@ class XnorPopcountUnit(MatrixVectorUnit):
         bits = self.multiplier.a.model(vectors) > 0
         return xnor_popcount_model(self.multiplier.b.model(self.weights) > 0, bits)
 
-    def _fold_sum(self, m: Module, x: Any, w: Any) -> Any:
+    def _terms(self, m: Module, x: Any, w: Any) -> list:
         # a bit a product: 1 where the signs agree; their count, not a sum of +-1 values
-        agree = [~(_negative_bit(self.multiplier.a, x[s]) ^ _negative_bit(self.multiplier.b,
-                                                                           w[s]))
-                 for s in range(self.simd)]
-        return self._adder_tree(agree)
+        return [~(_negative_bit(self.multiplier.a, x[s]) ^ _negative_bit(self.multiplier.b,
+                                                                        w[s]))
+                for s in range(self.simd)]
 
     def _result(self, total: Any) -> Any:
         return (total << 1) - self.mw

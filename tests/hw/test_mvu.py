@@ -6,7 +6,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.hw.multipliers import BipolarDecoder, IntDecoder, Multiplier, shape_for_range
-from qfab.hw.mvu import MatrixVectorUnit, dot_product_bounds, mvu_model
+from qfab.hw.mvu import MatrixVectorUnit, dot_product_bounds, mvu_latency, mvu_model
 from streams import array_beats, beats_to_array, run_streams
 
 
@@ -38,7 +38,8 @@ def _random_unit(rng, kind="int"):
     mult = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
     acc_shape = shape_for_range(*dot_product_bounds(weights, mult))
     return MatrixVectorUnit(weights=weights, in_shape=in_shape, weight_shape=weight_shape,
-                            acc_shape=acc_shape, pe=pe, simd=simd)
+                            acc_shape=acc_shape, pe=pe, simd=simd,
+                            pipelined=bool(rng.integers(2)), double_buffered=bool(rng.integers(2)))
 
 
 def _run(dut, vectors, rng=None, p_idle=0.0, p_stall=0.0):
@@ -60,26 +61,35 @@ def test_random_integer_units_under_stalls(seed):
     np.testing.assert_array_equal(got, mvu_model(dut.weights, vectors))
 
 
+@pytest.mark.parametrize("pipelined,double_buffered", [(False, False), (False, True),
+                                                      (True, True)])
 @pytest.mark.parametrize("mh,mw,pe,simd", [(4, 6, 2, 3), (6, 4, 1, 4), (2, 8, 2, 1), (3, 3, 3, 3),
-                                           (8, 8, 2, 2)])
-def test_exact_cycles_without_backpressure(mh, mw, pe, simd):
+                                           (8, 8, 2, 2), (2, 16, 1, 8)])
+def test_exact_cycles_without_backpressure(mh, mw, pe, simd, pipelined, double_buffered):
     rng = np.random.default_rng(mh * 100 + mw * 10 + pe + simd)
     weights = rng.integers(-8, 7, size=(mh, mw), endpoint=True)
     dut = MatrixVectorUnit(weights=weights, in_shape=unsigned(4), weight_shape=signed(4),
-                           acc_shape=signed(16), pe=pe, simd=simd)
+                           acc_shape=signed(16), pe=pe, simd=simd, pipelined=pipelined,
+                           double_buffered=double_buffered)
+    assert dut.latency == mvu_latency(simd, pipelined)
     n_vec = 5
     vectors = rng.integers(0, 15, size=(n_vec, mw), endpoint=True)
     got, logs = _run(dut, vectors)
     np.testing.assert_array_equal(got, mvu_model(weights, vectors))
     nf, sf = dut.neuron_folds, dut.synapse_folds
     assert dut.cycles_per_vector == nf * sf
-    # the input of vector v is taken during its first neuron fold, one beat a cycle
-    assert logs["i_stream"].cycles == [v * nf * sf + s for v in range(n_vec) for s in range(sf)]
+    # Double-buffered, vector v streams in one beat a cycle once a bank is free: the first
+    # two at once (the first fold steps over each beat as it arrives), vector v > 1 as soon
+    # as vector v - 2 has been computed, at (v - 1) x NF x SF. With one bank, each in its
+    # first neuron fold, at v x NF x SF; with one neuron fold, as it is computed.
+    starts = [v * nf * sf if not double_buffered or nf == 1 else v * sf if v < 2
+              else (v - 1) * nf * sf for v in range(n_vec)]
+    assert logs["i_stream"].cycles == [starts[v] + s for v in range(n_vec) for s in range(sf)]
     # one output beat every SF cycles, the first `latency` cycles after the vector's last beat
     assert logs["o_stream"].cycles == [(j + 1) * sf - 1 + dut.latency for j in range(n_vec * nf)]
     assert logs["o_stream"].cycles[-1] + 1 == dut.cycles(n_vec)
     assert dut.weight_memory == (nf * sf, pe * simd * 4)
-    assert dut.input_buffer == ((sf if nf > 1 else 0), simd * 4)
+    assert dut.input_buffer == (((2 if double_buffered else 1) * sf if nf > 1 else 0), simd * 4)
 
 
 def test_wide_operands_and_one_bit_extremes():
