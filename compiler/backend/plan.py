@@ -19,6 +19,7 @@ the element's index in the IR's flattened (NCHW) tensor, and weights are permute
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,16 +151,46 @@ def _largest_divisor(n: int, limit: int) -> int:
     return max(d for d in divisors(n) if d <= limit)
 
 
+def folded_cycles(mh: int, mw: int, vectors: int, pe: int, simd: int,
+                  window: BlockSpec | None = None) -> int:
+    """Cycles an inference of a MAC stage folded ``pe`` x ``simd``: its MVU's steps, or
+    the pace of its sliding window ``window`` where slower (the window emits
+    ``gcd(channels, simd)`` elements a beat; its own ``simd`` is ignored)."""
+    cycles = vectors * (mh // pe) * (mw // simd)
+    if window is not None:
+        cycles = max(cycles, window_pace(window, math.gcd(window.params["channels"], simd)))
+    return cycles
+
+
+def window_pace(window: BlockSpec, simd: int) -> int:
+    """Cycles an image takes the sliding window ``window`` at ``simd`` elements a beat."""
+    p = window.params
+    return _window_pace(p["channels"], p["height"], p["width"], tuple(p["kernel"]),
+                        tuple(p["stride"]), tuple(p["padding"]), bool(p.get("depthwise")),
+                        p["elem_shape"], simd)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_pace(channels, height, width, kernel, stride, padding, depthwise, elem_shape,
+                 simd) -> int:
+    params = dict(channels=channels, height=height, width=width, kernel=kernel, stride=stride,
+                  padding=padding, pad_value=0, elem_shape=elem_shape, simd=simd,
+                  depthwise=depthwise)
+    return block_cycles(BlockSpec("window", params, simd, simd), 0)
+
+
 def choose_folding(mh: int, mw: int, vectors: int, budget: int | None,
-                   max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD) -> tuple:
+                   max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
+                   window: BlockSpec | None = None) -> tuple:
     """(pe, simd): the fewest multipliers meeting ``budget`` cycles per inference, or the
-    default limits when there is no budget."""
+    default limits when there is no budget. ``window``: the sliding window feeding the
+    stage, whose pace bounds the stage's."""
     if budget is None:
         return _largest_divisor(mh, max_pe), _largest_divisor(mw, max_simd)
     options = sorted(((pe * simd, pe, simd) for pe in divisors(mh) for simd in divisors(mw)),
                      key=lambda o: (o[0], -o[2]))
     for _, pe, simd in options:
-        if vectors * (mh // pe) * (mw // simd) <= budget:
+        if folded_cycles(mh, mw, vectors, pe, simd, window) <= budget:
             return pe, simd
     return mh, mw
 
@@ -188,6 +219,7 @@ class Planner:
         self.budget = budget
         self.max_pe, self.max_simd = max_pe, max_simd
         self.layer_folding = dict(layer_folding or {})
+        self.double_buffered = False  # whether MVUs buffer two input vectors
         self.stages: list[Stage] = []
         self.order: np.ndarray | None = None
         self.elems = 1  # elements per beat of the stream so far
@@ -201,11 +233,13 @@ class Planner:
     def t(self, name: str) -> Tensor:
         return self.extra.get(name) or self.g.tensors[name]
 
-    def folding(self, node: Node, mh: int, mw: int, vectors: int) -> tuple[int, int]:
+    def folding(self, node: Node, mh: int, mw: int, vectors: int,
+                window: BlockSpec | None = None) -> tuple[int, int]:
         """(pe, simd) of a MAC node: its entry in ``layer_folding`` (checked to divide the
-        matrix), else :func:`choose_folding`'s."""
+        matrix), else :func:`choose_folding`'s (``window``: the sliding window feeding it)."""
         if node.name not in self.layer_folding:
-            return choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd)
+            return choose_folding(mh, mw, vectors, self.budget, self.max_pe, self.max_simd,
+                                  window)
         pe, simd = self.layer_folding[node.name]
         if pe < 1 or simd < 1 or mh % pe or mw % simd:
             raise QfabError(f"node {node.name!r}: folding pe={pe}, simd={simd} does not divide "
@@ -420,17 +454,21 @@ def target_cycles(target_fps: float | None, target_ii: int | None,
 def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100e6,
          max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
          budget_cycles: int | None = None,
-         layer_folding: dict[str, tuple[int, int]] | None = None) -> HwPlan:
+         layer_folding: dict[str, tuple[int, int]] | None = None,
+         double_buffered: bool = False) -> HwPlan:
     """Map a lowered graph to hardware stages. With ``target_fps`` every MAC stage gets the
     fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference (or, with
     ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``.
-    ``layer_folding`` (MAC node name -> (pe, simd)) overrides that choice per layer."""
+    ``layer_folding`` (MAC node name -> (pe, simd)) overrides that choice per layer.
+    ``double_buffered``: matrix-vector units buffer two input vectors (hw/mvu.py)."""
     budget = budget_cycles
     if target_fps is not None:
         budget = target_cycles(target_fps, None, clock_hz)
     for name, value in (("--max-pe", max_pe), ("--max-simd", max_simd)):
         if value < 1:
             raise QfabError(f"{name} must be at least 1, not {value}")
-    p = Planner(graph, budget, max_pe, max_simd, layer_folding).plan()
+    planner = Planner(graph, budget, max_pe, max_simd, layer_folding)
+    planner.double_buffered = double_buffered
+    p = planner.plan()
     p.clock_hz = clock_hz
     return p

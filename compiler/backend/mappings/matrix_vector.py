@@ -45,7 +45,7 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
     from qfab.hw.mvu import dot_product_bounds
 
     mh, mw = weights.shape
-    pe, simd = p.folding(node, mh, mw, vectors)
+    pe, simd = p.folding(node, mh, mw, vectors, window)
     binary = xnor_operands(p.g, node, weights,
                            padded=window is not None and any(window.params["padding"]))
     mult, stored = binary or mac_operands(in_t.fmt, node, weights)
@@ -66,8 +66,10 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
         blocks.append(BlockSpec("cmvm", dict(weights=stored, in_shape=elem,
                                              acc_shape=acc_shape), simd, pe))
     else:
-        blocks.append(BlockSpec("mvu", dict(weights=stored, multiplier=mult,
-                                            acc_shape=acc_shape, pe=pe, simd=simd), simd, pe))
+        params = dict(weights=stored, multiplier=mult, acc_shape=acc_shape, pe=pe, simd=simd)
+        if p.double_buffered:
+            params["double_buffered"] = True
+        blocks.append(BlockSpec("mvu", params, simd, pe))
     p.elems = pe
     cycles = vectors * (mh // pe) * (mw // simd)
     p.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,
@@ -98,13 +100,13 @@ def conv(p: Planner, node: Node) -> None:
     oh, ow = out_t.shape[2:]
     window = None
     if (kh, kw) != (1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"]):
-        _, simd = p.folding(node, m, kh * kw * c, oh * ow)
-        wsimd = math.gcd(c, simd)
-        t, l, b, r = a["pads"]
         window = BlockSpec("window", dict(
             channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
-            padding=(t, l, b, r), pad_value=int(a["x_zero_point"]),
-            elem_shape=element_shape(in_t.fmt), simd=wsimd), wsimd, wsimd)
+            padding=tuple(a["pads"]), pad_value=int(a["x_zero_point"]),
+            elem_shape=element_shape(in_t.fmt), simd=1), 1, 1)
+        _, simd = p.folding(node, m, kh * kw * c, oh * ow, window)
+        wsimd = math.gcd(c, simd)
+        window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd
     mac(p, node, weights, oh * ow, window, in_t, out_t)
     p.order = stream_order(out_t.shape)
 

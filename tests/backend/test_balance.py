@@ -1,0 +1,66 @@
+"""Balanced folding: the balanced design (double-buffered MVUs) keeps its multipliers busy
+(busy multiplier-cycles over available ones, by the cycle model's II) with no more
+multipliers than at most 4 x 8 a layer and about its speed; the budget search's prediction
+is the plan's."""
+
+from pathlib import Path
+
+import pytest
+from qfab.compiler.backend.balance import (
+    MacLayer,
+    balanced_budget,
+    balanced_plan,
+    mac_layers,
+    multipliers,
+    predicted_utilisation,
+)
+from qfab.compiler.backend.plan import plan, window_pace
+from qfab.cost_model.timing import steady_ii
+
+from qfab.api import lower_model
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = [ROOT / "examples" / "digits" / "digits_int8.onnx",
+          ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx",
+          ROOT / "tests" / "corpus" / "brevitas" / "tfc_w1a1_qonnx.onnx",
+          ROOT / "tests" / "corpus" / "onnxruntime" / "mlp_softmax_qdq.onnx"]
+
+
+def _utilisation(hw) -> float:
+    return sum(s.macs for s in hw.stages) / (multipliers(hw) * steady_ii(hw))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_balanced_design_keeps_multipliers_busy(path):
+    graph = lower_model(path)
+    capped, balanced = plan(graph), balanced_plan(graph)
+    assert multipliers(balanced) <= multipliers(capped)
+    assert steady_ii(balanced) <= 1.25 * steady_ii(capped)
+    assert _utilisation(balanced) >= 0.95 > _utilisation(capped)
+    # the search's prediction (stage cycles from the matrices and windows alone) holds
+    layers = mac_layers(capped)
+    floor = max((s.cycles for s in capped.stages if s.macs == 0), default=0)
+    budget = balanced_budget(capped)
+    predicted = predicted_utilisation(layers, budget, floor)
+    assert predicted == pytest.approx(_utilisation(balanced))
+
+
+def test_fewest_multipliers_meeting_a_budget():
+    layer = MacLayer.of(10, 64, 1)  # 640 MACs: PE divides 10, SIMD divides 64
+    assert layer.folding(640) == (1, 640)
+    assert layer.folding(100) == (8, 80)    # 7 multipliers do not divide the matrix
+    assert layer.folding(64) == (10, 64)
+    assert layer.folding(1) == (640, 1)     # none meets it: fully parallel
+
+
+def test_a_window_paces_the_stage():
+    # conv1 of the digits CNN has one input channel: its window emits one element a beat
+    # whatever the MVU's SIMD, so no folding of the stage beats the window's pace, and the
+    # balanced folding buys no SIMD lane it could not feed
+    hw = balanced_plan(lower_model(MODELS[0]))
+    conv1 = hw.stages[0]
+    window = next(b for b in conv1.blocks if b.kind == "window")
+    pace = window_pace(window, 1)
+    layer = mac_layers(hw)[0]
+    assert min(cycles for _, cycles in layer.options) == pace == conv1.cycles
+    assert conv1.folding["simd"] == 1
