@@ -2,9 +2,8 @@
 
 Two models at initiation interval 1 (da4ml builds nothing else): the jet-tagger stand-in
 (bench/models, 16-64-32-32-5, 6-bit) and TFC_2W2A (784-64-64-64-10, 2-bit). For each, the
-LUT, FF, DSP, II and latency of both designs and their ratios (qfab / da4ml). Then the
-multiply-accumulate lane: a folded MVU with one lane (PE = SIMD = 1) against a minimal
-``acc += a * b`` of the same widths, written in Amaranth. The first run takes da4ml several
+LUT, FF, DSP, II and latency of both designs and their ratios (qfab / da4ml) (the folded
+MVU's multiply-accumulate lane: bench/mac_lane.py). The first run takes da4ml several
 minutes on TFC_2W2A (its trace is cached in ~/.cache/qfab/da4ml; Yosys results in
 ~/.cache/qfab/synth).
 """
@@ -22,7 +21,6 @@ MODELS = {"jet tagger": ROOT / "bench" / "models" / "jet_tagger_standin.onnx",
           "TFC_2W2A": Path("/work/shared/models/qonnx/TFC_2W2A.onnx")}
 FAMILY = "xilinx7"
 LATENCY_CUTOFF = 5  # da4ml's pipeline cut, in its adder-delay units (its examples' choice)
-LANE = {"in_bits": 6, "weight_bits": 6, "acc_bits": 14, "mh": 32, "mw": 32}  # jet's dense1
 
 
 def _qfab(graph, path: Path) -> dict:
@@ -103,42 +101,13 @@ def _row(name: str, q: dict | str, d: dict) -> list[str]:
     return lines
 
 
-def _mac_lane() -> list[str]:
-    from amaranth.hdl import signed, unsigned
-    from qfab.cost_model.yosys import synthesize_component
-    from qfab.hw.mvu import MatrixVectorUnit
-
-    from bench._minimal_mac import MinimalMac
-
-    p = LANE
-    rng = np.random.default_rng(1)
-    half = 1 << (p["weight_bits"] - 1)
-    weights = rng.integers(-half, half, size=(p["mh"], p["mw"]))
-    lane = MatrixVectorUnit(weights=weights, in_shape=unsigned(p["in_bits"]),
-                            weight_shape=signed(p["weight_bits"]),
-                            acc_shape=signed(p["acc_bits"]), pe=1, simd=1)
-    minimal = MinimalMac(a_shape=unsigned(p["in_bits"]), b_shape=signed(p["weight_bits"]),
-                         acc_shape=signed(p["acc_bits"]))
-    a = synthesize_component(lane, FAMILY)
-    b = synthesize_component(minimal, FAMILY)
-    return [f"MAC lane: u{p['in_bits']} x s{p['weight_bits']} -> s{p['acc_bits']}; folded MVU "
-            f"{p['mh']}x{p['mw']}, PE = SIMD = 1 (weights in its ROM) against a minimal "
-            "acc += a * b (operands on ports)",
-            f"  MVU lane  LUT {a.lut:>5}  FF {a.ff:>4}  DSP {a.dsp}  BRAM18 {a.bram}",
-            f"  minimal   LUT {b.lut:>5}  FF {b.ff:>4}  DSP {b.dsp}  BRAM18 {b.bram}",
-            f"  LUT ratio {a.lut / b.lut:.2f} (the target: at most 1.15)" if b.lut else
-            "  no LUT ratio: the minimal MAC goes whole into a DSP (its accumulator too); the "
-            "MVU lane's LUTs are its weight ROM, counters and handshake"]
-
-
 def run() -> list[str]:
     from qfab.api import lower_model
 
     try:
         _version()
     except ImportError:
-        return ["da4ml not installed (pip install 'da4ml==0.6.*'): side by side skipped",
-                *_mac_lane()]
+        return ["da4ml not installed (pip install 'da4ml==0.6.*'): side by side skipped"]
     lines = [f"Yosys synth_xilinx -flatten -noiopad; da4ml {_version()} latency_cutoff "
              f"{LATENCY_CUTOFF}; qfab at II 1 (plan budget 1 cycle)",
              f"{'model':<11} {'':<6}" + "".join(f"{k:>9}" for k in
@@ -154,7 +123,6 @@ def run() -> list[str]:
         except Exception as e:  # a build that fails is a figure of this bench
             q = f"fails: {type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}"
         lines += _row(name, q, d)
-    lines += _mac_lane()
     return lines
 
 

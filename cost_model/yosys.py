@@ -118,12 +118,19 @@ def _stat_cells(stat: dict, top: str) -> dict[str, int]:
     return {k.lstrip("\\"): int(v) for k, v in entry.get("num_cells_by_type", {}).items()}
 
 
+# The same flows with every product in LUTs (no DSP inference).
+NO_DSP = {"xilinx7": " -nodsp", "ecp5": " -nodsp", "ice40": ""}
+
+
 def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
-               cache: bool = True, timeout: float = 1800) -> SynthResult:
-    """Synthesize Verilog source text for ``family`` and return its resource figures."""
+               cache: bool = True, timeout: float = 1800, dsp: bool = True) -> SynthResult:
+    """Synthesize Verilog source text for ``family`` and return its resource figures;
+    with ``dsp`` False, every product goes to LUTs."""
     if family not in FAMILIES:
         raise QfabError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
     script = SCRIPTS[family].format(top=top)
+    if not dsp:
+        script = script.replace(" -dsp", "") + NO_DSP[family]
     key = hashlib.sha256("\0".join([verilog, family, top, script]).encode()).hexdigest()[:32]
     cache_file = cache_dir() / f"{key}.json"
     if cache and cache_file.is_file():
@@ -163,9 +170,10 @@ def synthesize_file(path: str | os.PathLike, family: str, *,
     return synthesize(text, family, top=top, cache=cache)
 
 
-def synthesize_component(component, family: str, *, cache: bool = True) -> SynthResult:
+def synthesize_component(component, family: str, *, cache: bool = True,
+                         dsp: bool = True) -> SynthResult:
     """Convert an Amaranth component to Verilog (top ``top``) and synthesize it."""
     from qfab.hw._verilog import convert
 
     text = convert(component, name="top", emit_src=False)
-    return synthesize(text, family, top="top", cache=cache)
+    return synthesize(text, family, top="top", cache=cache, dsp=dsp)
