@@ -60,8 +60,10 @@ def test_compile_writes_deterministic_files(tmp_path):
     assert (a / "firmware.elf").read_bytes()[:4] == b"\x7fELF"
     soc = (a / "soc.v").read_text()
     assert "module qfab_soc" in soc and "module qfab_accelerator" not in soc
-    first_word = (a / "firmware.hex").read_text().split()[0]
-    assert f"mem[0] = 32'd{int(first_word, 16)};" in soc
+    # The ROM is four byte-lane memories (block RAM on ECP5); the RAM's start at zero.
+    first_word = int((a / "firmware.hex").read_text().split()[0], 16)
+    for lane in range(4):
+        assert f"lane{lane}[0] = 8'h{first_word >> 8 * lane & 0xFF:02x};" in soc, lane
     assert manifest["soc"]["max_images"] > 8 and manifest["soc"]["in_words_per_beat"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporaries left
 
