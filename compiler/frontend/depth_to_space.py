@@ -76,12 +76,13 @@ def DepthToSpace(imp, node):
         split, perm = (n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2)
     else:  # channel = (output channel, row offset, column offset)
         split, perm = (n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3)
+    image = (n, c // (b * b), h * b, w * b)
     steps = [("reshape", split, {"shape": split}),
              ("transpose", tuple(split[p] for p in perm), {"perm": perm}),
-             ("reshape", (n, c // (b * b), h * b, w * b), None)]
+             ("reshape", image, {"shape": image})]
     for op, shape, attrs in steps:
         out = imp.new_tensor(node.name or node.output[0], shape, t.fmt, scale=t.scale,
                              zero_point=t.zero_point, axis=1)
-        imp.graph.add_node(op, out.name, [name], [out], **(attrs or {"shape": shape}))
+        imp.graph.add_node(op, out.name, [name], [out], **attrs)
         name = out.name
     return [type(v)(name)]
