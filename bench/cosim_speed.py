@@ -1,13 +1,15 @@
 """Co-simulation speed: one Verilog design run four ways, side by side.
 
-1. ``cosim``: :func:`qfab.sim.cosim.run`, Verilator free-running under cocotb with a GPI clock.
+1. ``cosim``: :func:`qfab.sim.cosim.run`, Verilator under cocotb, its clock driven in C++ by
+   qfab's simulator main, which runs freely (no VPI call) while Python waits for ``done``.
 2. plain C++: a C++ loop toggling the clock, the model built with the same options as the
    cocotb build (only the harness signals cocotb touches are public): the same model with
    no VPI and no cocotb, the ceiling for (1).
 3. plain C++, ``--public-flat-rw``: the loop with every signal public, as cocotb's runner
    builds by default; qfab's build avoids that.
-4. ``py-stepped``: the cocotb build with a Python clock and a Python monitor awaiting every
-   rising edge, the way block-level cocotb tests usually run.
+4. ``py-stepped``: the cocotb build with ``free_run`` left low and a Python monitor awaiting
+   every rising edge, the way block-level cocotb tests usually run (their clock is often
+   Python's too, which costs more again).
 
 The design is a dense layer with argmax: each input beat of 16 int8 codes is multiplied by
 ROWS weight rows, one row a cycle, and the largest dot product and its row leave as one
@@ -35,7 +37,6 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from qfab.sim import cosim
 from qfab.sim.toolchain import fix_verilator, verilator_env
@@ -146,10 +147,9 @@ def run_cpp(verilog: str, n_in: int, n_out: int, *, public: bool, work: Path) ->
 
 @cocotb.test()
 async def python_stepped(dut) -> None:
-    """Python clock and a Python check of ``done`` on every rising edge."""
+    """A Python check of ``done`` on every rising edge of the simulator main's clock."""
     run_dir = Path(os.environ["QFAB_COSIM_DIR"])
     job = json.loads((run_dir / "job.json").read_text())
-    Clock(dut.clk, 10, unit="ns", impl="py").start(start_high=False)
     dut.rst.value, dut.start.value = 1, 0
     dut.n_in_beats.value, dut.n_out_beats.value = job["n_in_beats"], job["n_out_beats"]
     dut.timeout_cycles.value = job["timeout_cycles"]
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     exact = np.array_equal(res.outputs, dense_argmax_model(beats, weights))
     print(f"cosim: {res.cycles} cycles, bit-exact {exact}, build {res.build_seconds:.1f} s "
           f"(cached {res.cached})", flush=True)
-    rows.append(("cosim (free-running, GPI clock)", res.cycles, res.sim_seconds,
+    rows.append(("cosim (free-running, C++ clock)", res.cycles, res.sim_seconds,
                  res.sim_cpu_seconds))
     with tempfile.TemporaryDirectory(prefix="qfab-bench-") as tmp:
         for public in (False, True):

@@ -42,8 +42,8 @@ IN_MEM, OUT_MEM, STAMP_MEM = "in_mem", "out_mem", "stamp_mem"
 
 #: Every signal the cocotb side touches: the only ones the Verilator model makes visible to
 #: VPI, since making all signals public slows the model several times.
-VPI_SIGNALS = ("clk", "rst", "start", "n_in_beats", "n_out_beats", "timeout_cycles", "done",
-               "timed_out", "cycles", "in_count", "out_count", "in_half", "out_half",
+VPI_SIGNALS = ("clk", "rst", "start", "free_run", "n_in_beats", "n_out_beats", "timeout_cycles",
+               "done", "timed_out", "cycles", "in_count", "out_count", "in_half", "out_half",
                "stage_cycles", IN_MEM, OUT_MEM, STAMP_MEM)
 
 
@@ -162,6 +162,10 @@ class CosimHarness(wiring.Component):
     -------
     start : In(1)
         A one-cycle pulse that starts the run.
+    free_run : In(1)
+        Read only by the simulator main (``cosim_main.cpp``), never by the design: high while
+        the testbench waits for nothing but ``done``, ``in_half``, ``out_half`` or a timer, so
+        the clock may run without calling into VPI.
     n_in_beats, n_out_beats : In(COUNTER_BITS)
         Input beats to offer; output beats to collect before ``done``.
     timeout_cycles : In(COUNTER_BITS)
@@ -194,6 +198,7 @@ class CosimHarness(wiring.Component):
         self._stage_names = info.stage_names
         ports = {
             "start": In(1),
+            "free_run": In(1),
             "n_in_beats": In(COUNTER_BITS),
             "n_out_beats": In(COUNTER_BITS),
             "timeout_cycles": In(COUNTER_BITS),

@@ -49,6 +49,8 @@ TOP = "cosim_top"
 BUILD_ARGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast")
 TIMESCALE = ("1ns", "1ps")
 _DONE_MARK = "qfab-build.json"
+#: The simulator main: cocotb's VPI loop with the clock driven in C++; part of the cache key.
+MAIN_CPP = Path(__file__).with_name("cosim_main.cpp")
 #: Megabytes the builds may take, unless ``$QFAB_VERILATOR_CACHE_MB`` says otherwise.
 DEFAULT_CAP_MB = 2000
 #: Files a finished build does not need to run: objects and precompiled headers.
@@ -102,11 +104,16 @@ class QfabVerilator(Verilator):
         # Signals cocotb needs are made public by the control file from public_signals_vlt().
         # The binary is linked without cocotb's library folder as its run path, so a build
         # does not depend on where the virtual environment is; each run names the folder.
+        # The simulator main is qfab's (MAIN_CPP), which drives the clock itself.
         cmds = super()._build_command()
         libs = str(cocotb_tools.config.libs_dir)
         link = f"-L{libs} -lcocotbvpi_verilator"
-        cmds[0] = [link if arg.startswith("-Wl,-rpath,") else arg for arg in cmds[0]
-                   if arg != "--public-flat-rw"]
+        cocotb_main = str(cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp")
+        swaps = {cocotb_main: str(MAIN_CPP)}
+        cmds[0] = [link if arg.startswith("-Wl,-rpath,") else swaps.get(arg, arg)
+                   for arg in cmds[0] if arg != "--public-flat-rw"]
+        if str(MAIN_CPP) not in cmds[0]:
+            raise BuildError(f"cocotb's Verilator runner no longer names {cocotb_main}")
         return cmds
 
     def _set_env_build(self) -> None:
@@ -194,7 +201,8 @@ def _tool_versions() -> dict[str, str]:
 def build_key(verilog: str) -> str:
     """The cache key of a build: Verilog text, options and tool versions."""
     options = {"args": BUILD_ARGS, "timescale": TIMESCALE, "trace": True,
-               "control": public_signals_vlt(), **_tool_versions()}
+               "control": public_signals_vlt(), "main": MAIN_CPP.read_text(),
+               **_tool_versions()}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     digest.update(b"\0")
     digest.update(verilog.encode())
