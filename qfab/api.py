@@ -60,7 +60,7 @@ def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
 
 def _reference(model, inputs, requant: str, input_format) -> dict[str, np.ndarray]:
     from qfab.progress import ticking
-    from qfab.sim.reference import Reference
+    from qfab.sim.reference import prepared
 
     graph = lower_model(model, input_format=input_format)
     if not isinstance(inputs, dict):
@@ -75,9 +75,9 @@ def _reference(model, inputs, requant: str, input_format) -> dict[str, np.ndarra
         feeds[name] = _input_codes(graph, name, inputs[name])
     batch = len(next(iter(feeds.values()))) if feeds else 0
     if batch < TICKING_BATCH:  # milliseconds: not worth the progress thread
-        return Reference(graph, requant).run(feeds)
+        return prepared(graph, requant).run(feeds)
     with ticking(f"running the integer reference on {batch} inferences"):
-        return Reference(graph, requant).run(feeds)
+        return prepared(graph, requant).run(feeds)
 
 
 # The batch from which qfab.reference watches its run for progress lines.

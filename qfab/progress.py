@@ -33,36 +33,77 @@ def silenced() -> bool:
     return os.environ.get("QFAB_PROGRESS") == "0"
 
 
+class _Ticker:
+    """One thread of qfab's that says, for every :func:`ticking` block running, what runs when
+    its time comes. A block only registers and unregisters (a new thread a block, started and
+    joined, cost milliseconds of a loaded machine's scheduling, more than quick work itself);
+    the thread sleeps until the earliest line is due and ends after :data:`IDLE` seconds with
+    nothing to say."""
+
+    IDLE = 10.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.running: dict[int, list] = {}  # id -> [what, start, due, said]
+        self.thread: threading.Thread | None = None
+        self.wake = 0.0  # when the thread next looks, if it sleeps
+
+    def add(self, key: int, what: str, start: float, due: float, said: bool) -> None:
+        with self.lock:
+            self.running[key] = [what, start, due, said]
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="qfab-progress",
+                                               daemon=True)
+                self.thread.start()
+            elif due < self.wake:  # sooner than it looks: wake it (only quick FIRSTs do)
+                self.lock.notify()
+
+    def remove(self, key: int) -> bool:
+        """Stop saying anything for ``key`` (no line comes after this); whether one came."""
+        with self.lock:
+            return self.running.pop(key)[3]
+
+    def _loop(self) -> None:
+        with self.lock:
+            idle_since = time.monotonic()
+            while True:
+                now = time.monotonic()
+                for entry in self.running.values():
+                    what, start, due, _ = entry
+                    if due <= now:
+                        LOGGER.info("%s: %.0f s", what, now - start)
+                        entry[2], entry[3] = now + EVERY, True
+                if self.running:
+                    idle_since = now
+                elif now - idle_since >= self.IDLE:
+                    self.thread = None
+                    return
+                soonest = min((e[2] for e in self.running.values()), default=now + self.IDLE)
+                self.wake = soonest
+                self.lock.wait(max(soonest - now, 0.0))
+
+
+_TICKER = _Ticker()
+
+
 @contextlib.contextmanager
 def ticking(what: str) -> Iterator[None]:
     """Run the block, saying ``what`` runs (with the seconds so far) from :data:`FIRST`
-    seconds on, every :data:`EVERY` seconds, from a thread of its own."""
+    seconds on, every :data:`EVERY` seconds, from a thread of qfab's."""
     if LOGGER.disabled or not LOGGER.isEnabledFor(logging.INFO):
         yield
         return
     start = time.monotonic()
-    stop = threading.Event()
-    said = threading.Event()
-
+    said = False
     if FIRST <= 0:  # every step counts as long: say it before it starts
         LOGGER.info("%s: 0 s", what)
-        said.set()
-
-    def tick() -> None:
-        wait = FIRST if FIRST > 0 else EVERY
-        while not stop.wait(wait):
-            LOGGER.info("%s: %.0f s", what, time.monotonic() - start)
-            said.set()
-            wait = EVERY
-
-    thread = threading.Thread(target=tick, name="qfab-progress", daemon=True)
-    thread.start()
+        said = True
+    key = object()
+    _TICKER.add(id(key), what, start, start + (FIRST if FIRST > 0 else EVERY), said)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
-        if said.is_set():
+        if _TICKER.remove(id(key)):
             LOGGER.info("%s: done in %.1f s", what, time.monotonic() - start)
 
 

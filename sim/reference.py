@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
@@ -30,6 +31,7 @@ from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat, round_real, r
 from qfab.errors import QfabError
 
 REQUANT_MODES = ("dyadic", "onnx")
+_FEW_THRESHOLDS = 8  # thresholds a channel up to which counting goes one threshold at a time
 _EXACT_F64 = 2**53
 
 
@@ -53,21 +55,32 @@ def _bound(a: np.ndarray) -> int:
 
 
 @functools.cache
-def _blas_controller():
+def _blas_libraries() -> tuple:
+    """threadpoolctl's controllers of the BLAS libraries loaded (none without threadpoolctl)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
-        return None
-    return ThreadpoolController()
+        return ()
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+@contextlib.contextmanager
 def _one_blas_thread():
     """The reference's products are small, and OpenBLAS threads only contend for the cores
-    (measured on 2 busy cores: a 64x784x64 product took 81 ms with 2 threads, 0.6 ms with 1)."""
-    controller = _blas_controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+    (measured on 2 busy cores: a 64x784x64 product took 81 ms with 2 threads, 0.6 ms with 1).
+    Set and restored through the libraries' own calls (a few microseconds; threadpoolctl's
+    ``limit`` took tens, as much as a small layer)."""
+    changed = []
+    for lib in _blas_libraries():
+        threads = lib.get_num_threads()
+        if threads != 1:
+            lib.set_num_threads(1)
+            changed.append((lib, threads))
+    try:
+        yield
+    finally:
+        for lib, threads in changed:
+            lib.set_num_threads(threads)
 
 
 class Matrix:
@@ -104,6 +117,20 @@ def _exact_matmul(x: np.ndarray, m: Matrix) -> np.ndarray:
     if bound < 2**62 and m.small:
         return x.astype(np.int64, copy=False) @ m.t_i64
     return x.astype(object) @ m.w.T.astype(object)
+
+
+def _less_zero_point(v: np.ndarray, *zero_points) -> np.ndarray:
+    """``v`` less each zero point (scalars; no pass for a zero one)."""
+    for zp in zero_points:
+        if _nonzero(zp):
+            v = v - zp
+    return v
+
+
+def _nonzero(value) -> bool:
+    """Whether a scalar or array parameter has a nonzero entry (np.any takes microseconds a
+    Python scalar)."""
+    return bool(value.any()) if isinstance(value, np.ndarray) else bool(value)
 
 
 def shift_round(num: np.ndarray, shift, rounding: str) -> np.ndarray:
@@ -163,6 +190,30 @@ def conv(x: np.ndarray, weight: np.ndarray | list[Matrix], bias, *, strides, pad
         outs.append(_exact_matmul(cols, wg))
     acc = np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
     return acc if bias is None else acc + bias.reshape(1, -1, 1, 1)
+
+
+def _fingerprint(graph: Graph) -> tuple:
+    """What a :class:`Reference` prepares its weights and fused layers from: each node's op,
+    tensors and attribute objects (a graph changed by replacing any of them differs)."""
+    return tuple((node.op, tuple(node.inputs), tuple(node.outputs),
+                  tuple(map(id, node.attrs.values()))) for node in graph.nodes)
+
+
+_PREPARED: dict[tuple[int, str], tuple] = {}  # (id(graph), mode) -> (graph ref, print, ref)
+
+
+def prepared(graph: Graph, requant: str = "dyadic") -> Reference:
+    """A :class:`Reference` of ``graph``, kept while the graph lives and is unchanged, so a
+    model run input by input prepares its weights once (a tenth of a millisecond a dense
+    layer, as long as a small model's whole run)."""
+    key = (id(graph), requant)
+    printed = _fingerprint(graph)
+    entry = _PREPARED.get(key)
+    if entry is not None and entry[0]() is graph and entry[1] == printed:
+        return entry[2]
+    ref = Reference(graph, requant)
+    _PREPARED[key] = (weakref.ref(graph, lambda _: _PREPARED.pop(key, None)), printed, ref)
+    return ref
 
 
 class Reference:
@@ -298,7 +349,7 @@ class Reference:
     def _conv(self, node: Node, x, zero_point=0):
         t = self._t(node.inputs[0])
         a = node.attrs
-        v = fixed(t, x) - a["x_zero_point"] - zero_point
+        v = _less_zero_point(fixed(t, x), a["x_zero_point"], zero_point)
         return conv(v, self._weights[node.outputs[0]], a["bias"], strides=a["strides"],
                     pads=a["pads"], dilations=a["dilations"], group=a["group"],
                     kernel=a["weight"].shape[2:])
@@ -306,7 +357,7 @@ class Reference:
     def _dense(self, node: Node, x, zero_point=0):
         t = self._t(node.inputs[0])
         a = node.attrs
-        v = fixed(t, x) - a["x_zero_point"] - zero_point
+        v = _less_zero_point(fixed(t, x), a["x_zero_point"], zero_point)
         acc = _exact_matmul(v, self._weights[node.outputs[0]])
         return acc if a["bias"] is None else acc + a["bias"]
 
@@ -340,11 +391,20 @@ class Reference:
     def _threshold(self, node: Node, x):
         src = self._t(node.inputs[0])
         a = node.attrs
-        v = fixed(src, x) - src.broadcast(a["in_zero_point"])
+        v = fixed(src, x)
+        if _nonzero(a["in_zero_point"]):
+            v = v - src.broadcast(a["in_zero_point"])
         thr = a["thresholds"]  # [C, T]
-        v = np.moveaxis(np.asarray(v), src.axis, -1)[..., None]
-        count = (v >= thr).sum(axis=-1)
-        return np.moveaxis(count, -1, src.axis).astype(np.int64) * a.get("step", 1) + a["base"]
+        if thr.shape[1] <= _FEW_THRESHOLDS:  # a pass a threshold, no [..., C, T] temporary
+            count = np.zeros(np.shape(v), np.int64)
+            for j in range(thr.shape[1]):
+                count += v >= src.broadcast(thr[:, j])
+        else:
+            v = np.moveaxis(np.asarray(v), src.axis, -1)[..., None]
+            count = np.moveaxis((v >= thr).sum(axis=-1), -1, src.axis).astype(np.int64)
+        if a.get("step", 1) != 1:
+            count *= a["step"]
+        return count + a["base"]
 
     def _clamp(self, node: Node, x):
         return np.clip(x, node.attrs["lo"], node.attrs["hi"])
