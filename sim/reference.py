@@ -49,6 +49,12 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
     return t.fmt.to_fixed(codes)
 
 
+def _small_codes(t: Tensor) -> bool:
+    """Whether ``t``'s codes and zero point are integers of at most 24 bits, so each, and the
+    difference of two, is exact in float32."""
+    return isinstance(t.fmt, IntFormat | FixedFormat) and t.fmt.bits <= 24
+
+
 def _bound(a: np.ndarray) -> int:
     """max |a|, from two reductions (no temporary array) in Python ints."""
     return max(int(a.max()), -int(a.min())) if a.size else 0
@@ -336,7 +342,11 @@ class Reference:
                 y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
                     * t.broadcast(np.asarray(t.scale, np.float32))
             else:
-                y = (np.asarray(v) - t.broadcast(t.zero_point)).astype(np.float32)
+                zero = t.broadcast(t.zero_point)
+                if getattr(v, "dtype", None) == np.int64 and _small_codes(t):
+                    y = np.subtract(v, zero, dtype=np.float32)  # exact: |v - zero| < 2**24
+                else:
+                    y = (np.asarray(v) - zero).astype(np.float32)
                 if lsb:  # times 1.0 changes no float: one pass fewer
                     y *= np.float32(2.0**lsb)
                 y *= t.broadcast(np.asarray(t.scale, np.float32))

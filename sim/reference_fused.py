@@ -77,7 +77,7 @@ def _taps_last(ref, layer: Node, m, kh: int, kw: int, dtype) -> np.ndarray:
 def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
     """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
     on ``x``, or None where the bounds above do not hold."""
-    from qfab.sim.reference import _bound, _pad, fixed
+    from qfab.sim.reference import _bound, fixed
 
     if ref.requant != "dyadic" or len(layer.inputs) != 1 or len(req.inputs) != 1:
         return None
@@ -111,30 +111,60 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
     if num_bound + 2 ** (top - 1) >= _F64_EXACT:
         return None
     dtype = np.float32 if acc_bound < _F32_EXACT else np.float64
+    add_in_f32 = dtype is np.float32 and acc_bound + int(np.abs(c).max()) < _F32_EXACT
+    tail = (c.astype(np.float32) if add_in_f32 else c, np.ldexp(mult.astype(np.float64), -shift),
+            add_in_f32, req.attrs["rounding"], zero_point, lo, hi)
     if layer.op == "conv":
-        # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
-        # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
-        # weights are reordered to match, once.
-        xs = np.ascontiguousarray(_pad(v.astype(dtype), a["pads"], 0).transpose(0, 2, 3, 1))
         kh, kw = a["weight"].shape[2:]
-        (sh, sw), (dh, dw) = a["strides"], a["dilations"]
+        xs = _channels_last_padded(v, a["pads"], dtype)
         win = np.lib.stride_tricks.sliding_window_view(
-            xs, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
-        n, oh, ow = win.shape[:3]
-        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
+            xs, ((kh - 1) * a["dilations"][0] + 1, (kw - 1) * a["dilations"][1] + 1),
+            axis=(1, 2))[:, ::a["strides"][0], ::a["strides"][1], :, ::a["dilations"][0],
+                         ::a["dilations"][1]]
         w_t = _taps_last(ref, layer, m, kh, kw, dtype)
     else:
-        cols = v.astype(dtype)
-        w_t = m.t_f32 if dtype is np.float32 else m.t_f64
-    acc = cols @ w_t  # channels last
-    factor = np.ldexp(mult.astype(np.float64), -shift)  # a significand times 2**-shift
-    if dtype is np.float32 and acc_bound + int(np.abs(c).max()) < _F32_EXACT:
-        acc += c.astype(np.float32)  # exact integers in float32 still
+        win, w_t = v, (m.t_f32 if dtype is np.float32 else m.t_f64)
+    out = np.empty(win.shape[:-3 if layer.op == "conv" else -1] + (channels,), np.int64)
+    per_row = out[0].size if out.ndim > 1 else channels
+    step = max(1, CHUNK_ELEMENTS // per_row)
+    for first in range(0, out.shape[0], step):
+        rows = win[first:first + step]
+        if layer.op == "conv":
+            # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
+            # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
+            # weights are reordered to match, once.
+            n, oh, ow = rows.shape[:3]
+            rows = rows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
+        _requantize(rows.astype(dtype, copy=False) @ w_t, tail, out[first:first + step])
+    # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
+    # elementwise ops keep that order, and a transposing copy costs as much as the rest.
+    return out if layer.op != "conv" else out.transpose(0, 3, 1, 2)
+
+
+# Outputs computed at a time: a batch goes through in pieces whose temporaries stay in the
+# cache (each of the passes over a batch-wide float64 array cost a memory round trip).
+CHUNK_ELEMENTS = 1 << 16
+
+
+def _channels_last_padded(v: np.ndarray, pads, dtype) -> np.ndarray:
+    """NCHW ``v`` as NHWC in ``dtype``, zero-padded: one copy (np.pad and a transposing copy
+    were two, and np.pad alone tens of microseconds a call)."""
+    t, left, b, r = pads
+    n, c, h, w = v.shape
+    xs = np.zeros((n, h + t + b, w + left + r, c), dtype)
+    xs[:, t:t + h, left:left + w, :] = v.transpose(0, 2, 3, 1)
+    return xs
+
+
+def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
+    """``out`` = the requantized codes of the accumulators ``acc`` (channels last)."""
+    c, factor, add_in_f32, rounding, zero_point, lo, hi = tail
+    if add_in_f32:
+        acc += c  # exact integers in float32 still
         u = np.multiply(acc, factor, dtype=np.float64)
     else:
         u = np.add(acc, c, dtype=np.float64)
         u *= factor
-    rounding = req.attrs["rounding"]
     if rounding == "half_even":
         np.rint(u, out=u)
     elif rounding == "floor":
@@ -143,7 +173,5 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
         u += 0.5
         np.floor(u, out=u)
     u += zero_point
-    out = np.clip(u, lo, hi, out=u).astype(np.int64)
-    # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
-    # elementwise ops keep that order, and a transposing copy costs as much as the rest.
-    return out if layer.op != "conv" else out.transpose(0, 3, 1, 2)
+    np.clip(u, lo, hi, out=u)
+    out[...] = u

@@ -73,3 +73,14 @@ def test_past_the_float_bound_the_ops_run_one_by_one(monkeypatch):
     fused, whole, ran = _both(graph, monkeypatch)
     assert ran == 0
     assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+@pytest.mark.parametrize("path", MODELS[:2], ids=lambda p: p.stem)
+def test_a_batch_in_pieces_gives_the_same_integers(path, monkeypatch):
+    if not path.is_file():
+        pytest.skip(f"{path} not here")
+    monkeypatch.setattr(reference_fused, "CHUNK_ELEMENTS", 1)  # one sample a piece
+    graph = lower_model(path)
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert ran >= 1
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
