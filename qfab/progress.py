@@ -116,6 +116,15 @@ class _Callback(logging.Handler):
         self.progress(record.getMessage())
 
 
+def _print(line: str) -> None:
+    print(f"qfab: {line}", file=sys.stderr, flush=True)
+
+
+# Made once: a logging handler takes locks and registers itself as it is made (tens of
+# microseconds, as long as a small model's reference run).
+_STDERR = _Callback(_print)
+
+
 @contextlib.contextmanager
 def progress_to(progress: Progress) -> Iterator[None]:
     """Send the progress lines of the work inside to ``progress``: a callable (called from a
@@ -129,7 +138,7 @@ def progress_to(progress: Progress) -> Iterator[None]:
         handler = _Callback(progress)
         LOGGER.propagate = False  # the callback has them; not twice through the root logger
     elif not LOGGER.hasHandlers():
-        handler = _Callback(lambda line: print(f"qfab: {line}", file=sys.stderr, flush=True))
+        handler = _STDERR
     if handler is not None:
         LOGGER.addHandler(handler)
         LOGGER.setLevel(logging.INFO)

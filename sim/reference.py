@@ -20,9 +20,9 @@ and threads only contend), and rounding shifts on int64 take a two-operation fas
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
-import weakref
 
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
@@ -32,7 +32,7 @@ from qfab.errors import QfabError
 
 REQUANT_MODES = ("dyadic", "onnx")
 _FEW_THRESHOLDS = 8  # thresholds a channel up to which counting goes one threshold at a time
-_EXACT_F64 = 2**53
+_EXACT_F32, _EXACT_F64 = 2**24, 2**53
 
 
 def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
@@ -115,9 +115,12 @@ class Matrix:
 
 
 def _exact_matmul(x: np.ndarray, m: Matrix) -> np.ndarray:
-    """x [..., K] @ m.w.T, exactly, as fast as the magnitudes allow: float64 BLAS when every
-    partial sum provably fits in 53 bits, int64 within 62 bits, else Python ints."""
+    """x [..., K] @ m.w.T, exactly, as fast as the magnitudes allow: float32 or float64 BLAS
+    when every partial sum provably fits in 24 or 53 bits, int64 within 62 bits, else Python
+    ints."""
     bound = _bound(x) * m.row_l1
+    if bound < _EXACT_F32 and m.small:  # half the bytes of float64, twice the lanes
+        return (x.astype(np.float32) @ m.t_f32).astype(np.int64)
     if bound < _EXACT_F64 and m.small:
         return (x.astype(np.float64, copy=False) @ m.t_f64).astype(np.int64)
     if bound < 2**62 and m.small:
@@ -205,21 +208,31 @@ def _fingerprint(graph: Graph) -> tuple:
                   tuple(map(id, node.attrs.values()))) for node in graph.nodes)
 
 
-_PREPARED: dict[tuple[int, str], tuple] = {}  # (id(graph), mode) -> (graph ref, print, ref)
+# The last few graphs' prepared references (each keeps its graph alive: few, not a leak).
+_PREPARED: collections.OrderedDict[tuple[int, str], tuple[tuple, Reference]] = \
+    collections.OrderedDict()
+KEEP_PREPARED = 2
 
 
 def prepared(graph: Graph, requant: str = "dyadic") -> Reference:
-    """A :class:`Reference` of ``graph``, kept while the graph lives and is unchanged, so a
-    model run input by input prepares its weights once (a tenth of a millisecond a dense
-    layer, as long as a small model's whole run)."""
+    """A :class:`Reference` of ``graph``, kept while the graph is unchanged and among the
+    last :data:`KEEP_PREPARED` run, so a model run input by input prepares its weights once
+    (a tenth of a millisecond a dense layer, as long as a small model's whole run)."""
     key = (id(graph), requant)
     printed = _fingerprint(graph)
     entry = _PREPARED.get(key)
-    if entry is not None and entry[0]() is graph and entry[1] == printed:
-        return entry[2]
+    if entry is not None and entry[1].graph is graph and entry[0] == printed:
+        _PREPARED.move_to_end(key)
+        return entry[1]
     ref = Reference(graph, requant)
-    _PREPARED[key] = (weakref.ref(graph, lambda _: _PREPARED.pop(key, None)), printed, ref)
+    _PREPARED[key] = (printed, ref)
+    while len(_PREPARED) > KEEP_PREPARED:
+        _PREPARED.popitem(last=False)
     return ref
+
+
+_PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
+            "Relu": np.maximum}
 
 
 class Reference:
@@ -242,19 +255,21 @@ class Reference:
                 m, group = w.shape[0], node.attrs["group"]
                 self._weights[node.outputs[0]] = [Matrix(wg.reshape(m // group, -1))
                                                   for wg in np.split(w, group)]
-        # A conv or dense layer whose only reader is a requantizer: the two run together
-        # where that is provably exact (qfab.sim.reference_fused).
+        # A conv or dense layer whose only reader is a requantizer (or a dense layer's, a
+        # thresholder): the two run together where that is provably exact
+        # (qfab.sim.reference_fused).
         readers: dict[str, list[Node]] = {}
         for node in graph.nodes:
             for name in node.inputs:
                 readers.setdefault(name, []).append(node)
+        fusable = {"conv": (["requant"],), "dense": (["requant"], ["threshold"])}
         self._fused = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
-                       if n.op in ("conv", "dense") and n.outputs[0] not in graph.outputs
-                       and [r.op for r in readers.get(n.outputs[0], [])] == ["requant"]}
+                       if n.op in fusable and n.outputs[0] not in graph.outputs
+                       and [r.op for r in readers.get(n.outputs[0], [])] in fusable[n.op]}
         self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
-        from qfab.sim.reference_fused import layer_requant
+        from qfab.sim.reference_fused import layer_requant, layer_threshold
 
         env = dict(inputs)
         with _one_blas_thread():
@@ -264,7 +279,8 @@ class Reference:
                 ins = [env[i] for i in node.inputs]
                 req = None if keep else self._fused.get(node.outputs[0])
                 if req is not None:
-                    y = layer_requant(self, node, req, *ins)
+                    fused = layer_requant if req.op == "requant" else layer_threshold
+                    y = fused(self, node, req, *ins)
                     if y is not None:
                         env[req.outputs[0]] = y
                         continue
@@ -289,11 +305,10 @@ class Reference:
             if op == "Transpose":
                 x = x.transpose(tuple(c))
                 continue
-            x = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
-                 "Relu": np.maximum}[op](x, c).astype(np.float32)
+            x = _PRE_OPS[op](x, c).astype(np.float32, copy=False)
         if node.attrs.get("bipolar"):
             return np.where(x >= 0, 1, -1).astype(np.int64)
-        scaled = (x / np.asarray(t.scale, np.float32)).astype(np.float32)
+        scaled = (x / np.asarray(t.scale, np.float32)).astype(np.float32, copy=False)
         if isinstance(t.fmt, MinifloatFormat):
             fmt = t.fmt
             if fmt.saturate != node.attrs["saturate"]:
@@ -311,7 +326,8 @@ class Reference:
             span = 2**t.fmt.bits
             return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
         lo, hi = node.attrs.get("lo", t.fmt.min), node.attrs.get("hi", t.fmt.max)
-        return np.clip(q, lo, hi).astype(np.int64)
+        return np.minimum(np.maximum(q, lo, out=q), hi, out=q).astype(np.int64)  # np.clip's
+        # checks took as long as the pass on a small input
 
     def _dynamic_quantize(self, node: Node, x):
         """ONNX DynamicQuantizeLinear, in float32: the range [min(x, 0), max(x, 0)] mapped

@@ -74,11 +74,29 @@ def _taps_last(ref, layer: Node, m, kh: int, kw: int, dtype) -> np.ndarray:
     return ref.fused_prepared[key]
 
 
-def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
-    """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
-    on ``x``, or None where the bounds above do not hold."""
-    from qfab.sim.reference import _bound, fixed
+class _Layer:
+    """What a fused layer needs of the graph, prepared once a Reference."""
 
+    def __init__(self, ref, layer: Node, req: Node, m, factors):
+        c, mult, shift, self.zero_point, self.lo, self.hi = factors
+        self.m, self.conv = m, layer.op == "conv"
+        self.c, self.c32 = c, c.astype(np.float32)
+        self.c_max, self.mult_max = int(np.abs(c).max()), int(np.abs(mult).max())
+        self.half_top = 2 ** (int(shift.max()) - 1)
+        self.factor = np.ldexp(mult.astype(np.float64), -shift)  # a significand times 2**-shift
+        self.rounding = req.attrs["rounding"]
+        self.x_zero_point = layer.attrs["x_zero_point"]
+        self.src = ref._t(layer.inputs[0])
+        if self.conv:
+            a = layer.attrs
+            self.kernel = tuple(a["weight"].shape[2:])
+            (dh, dw), self.strides, self.dilations = a["dilations"], a["strides"], a["dilations"]
+            self.span = ((self.kernel[0] - 1) * dh + 1, (self.kernel[1] - 1) * dw + 1)
+            self.pads = a["pads"]
+
+
+def _prepare(ref, layer: Node, req: Node) -> _Layer | None:
+    """The layer's prepared figures, or None where it cannot run fused whatever its input."""
     if ref.requant != "dyadic" or len(layer.inputs) != 1 or len(req.inputs) != 1:
         return None
     dst = ref._t(req.outputs[0])
@@ -96,40 +114,41 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
             return None
     if not m.small:
         return None
-    channels = m.w.shape[0]
+    factors = _requant_factors(req, a["bias"], m.w.shape[0])
+    return None if factors is None else _Layer(ref, layer, req, m, factors)
+
+
+def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
+    """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
+    on ``x``, or None where the bounds above do not hold."""
+    from qfab.sim.reference import _bound, _less_zero_point, fixed
+
     key = req.outputs[0]
     if key not in ref.fused_prepared:  # they depend on the graph only: once per Reference
-        ref.fused_prepared[key] = _requant_factors(req, a["bias"], channels)
-    factors = ref.fused_prepared[key]
-    if factors is None:
+        ref.fused_prepared[key] = _prepare(ref, layer, req)
+    p = ref.fused_prepared[key]
+    if p is None:
         return None
-    c, mult, shift, zero_point, lo, hi = factors
-    v = fixed(ref._t(layer.inputs[0]), x) - a["x_zero_point"]
-    acc_bound = _bound(v) * m.row_l1
-    num_bound = (acc_bound + int(np.abs(c).max())) * int(np.abs(mult).max())
-    top = int(shift.max())
-    if num_bound + 2 ** (top - 1) >= _F64_EXACT:
+    v = _less_zero_point(fixed(p.src, x), p.x_zero_point)
+    acc_bound = _bound(v) * p.m.row_l1
+    if (acc_bound + p.c_max) * p.mult_max + p.half_top >= _F64_EXACT:
         return None
     dtype = np.float32 if acc_bound < _F32_EXACT else np.float64
-    add_in_f32 = dtype is np.float32 and acc_bound + int(np.abs(c).max()) < _F32_EXACT
-    tail = (c.astype(np.float32) if add_in_f32 else c, np.ldexp(mult.astype(np.float64), -shift),
-            add_in_f32, req.attrs["rounding"], zero_point, lo, hi)
-    if layer.op == "conv":
-        kh, kw = a["weight"].shape[2:]
-        xs = _channels_last_padded(v, a["pads"], dtype)
-        win = np.lib.stride_tricks.sliding_window_view(
-            xs, ((kh - 1) * a["dilations"][0] + 1, (kw - 1) * a["dilations"][1] + 1),
-            axis=(1, 2))[:, ::a["strides"][0], ::a["strides"][1], :, ::a["dilations"][0],
-                         ::a["dilations"][1]]
-        w_t = _taps_last(ref, layer, m, kh, kw, dtype)
+    add_in_f32 = dtype is np.float32 and acc_bound + p.c_max < _F32_EXACT
+    tail = (p.c32 if add_in_f32 else p.c, p.factor, add_in_f32, p.rounding, p.zero_point,
+            p.lo, p.hi)
+    channels = p.m.w.shape[0]
+    if p.conv:
+        win = _windows(_channels_last_padded(v, p.pads, dtype), p)
+        w_t = _taps_last(ref, layer, p.m, *p.kernel, dtype)
     else:
-        win, w_t = v, (m.t_f32 if dtype is np.float32 else m.t_f64)
-    out = np.empty(win.shape[:-3 if layer.op == "conv" else -1] + (channels,), np.int64)
+        win, w_t = v, (p.m.t_f32 if dtype is np.float32 else p.m.t_f64)
+    out = np.empty(win.shape[:-3 if p.conv else -1] + (channels,), np.int64)
     per_row = out[0].size if out.ndim > 1 else channels
     step = max(1, CHUNK_ELEMENTS // per_row)
     for first in range(0, out.shape[0], step):
         rows = win[first:first + step]
-        if layer.op == "conv":
+        if p.conv:
             # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
             # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
             # weights are reordered to match, once.
@@ -138,7 +157,20 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
         _requantize(rows.astype(dtype, copy=False) @ w_t, tail, out[first:first + step])
     # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
     # elementwise ops keep that order, and a transposing copy costs as much as the rest.
-    return out if layer.op != "conv" else out.transpose(0, 3, 1, 2)
+    return out if not p.conv else out.transpose(0, 3, 1, 2)
+
+
+def _windows(xs: np.ndarray, p: _Layer) -> np.ndarray:
+    """[N, OH, OW, C, kh, kw] view of padded NHWC ``xs``: sliding_window_view's strides,
+    made directly (it checks its arguments for tens of microseconds)."""
+    n, h, w, c = xs.shape
+    sn, sh, sw, sc = xs.strides
+    (kh, kw), (ph, pw) = p.span, p.strides
+    (dh, dw) = p.dilations
+    oh, ow = (h - kh) // ph + 1, (w - kw) // pw + 1
+    return np.lib.stride_tricks.as_strided(
+        xs, (n, oh, ow, c, p.kernel[0], p.kernel[1]),
+        (sn, sh * ph, sw * pw, sc, sh * dh, sw * dw), writeable=False)
 
 
 # Outputs computed at a time: a batch goes through in pieces whose temporaries stay in the
@@ -175,3 +207,65 @@ def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
     u += zero_point
     np.clip(u, lo, hi, out=u)
     out[...] = u
+
+
+class _Thresholds:
+    """A dense layer and the thresholder reading it, prepared once a Reference: the
+    thresholds, less the thresholder's input zero point, as float64 columns shaped for the
+    layer's output (each an integer below 2**53, so exact)."""
+
+    def __init__(self, ref, layer: Node, thr: Node, columns: list[np.ndarray]):
+        a = layer.attrs
+        self.m, self.columns = ref._weights[layer.outputs[0]], columns
+        self.src, self.x_zero_point = ref._t(layer.inputs[0]), a["x_zero_point"]
+        self.bias = None if a["bias"] is None else np.asarray(a["bias"])
+        self.bias_max = 0 if self.bias is None else int(np.abs(self.bias).max(initial=0))
+        self.step, self.base = thr.attrs.get("step", 1), thr.attrs["base"]
+
+
+def _prepare_thresholds(ref, layer: Node, thr: Node) -> _Thresholds | None:
+    a = thr.attrs
+    out = ref._t(layer.outputs[0])
+    if len(layer.inputs) != 1 or len(out.shape) != 2 or not ref._weights[layer.outputs[0]].small:
+        return None
+    if layer.attrs["bias"] is not None and np.asarray(layer.attrs["bias"]).dtype == object:
+        return None
+    zero = np.asarray(a["in_zero_point"], object)
+    if zero.ndim > 1 and zero.size != 1:
+        return None
+    columns = []
+    for j in range(a["thresholds"].shape[1]):
+        col = np.asarray(a["thresholds"][:, j], object) + zero.reshape(-1)
+        if col.size and max(abs(int(e)) for e in col) >= _F64_EXACT:
+            return None
+        columns.append(out.broadcast(col.astype(np.float64)))
+    return _Thresholds(ref, layer, thr, columns)
+
+
+def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> np.ndarray | None:
+    """The int64 output of the thresholder ``thr`` applied to the dense ``layer`` on ``x``:
+    the accumulators stay floats (exact integers while their bound is below 2**24 in float32,
+    2**53 in float64) and are compared with the thresholds as they are, or None where the
+    bound does not hold."""
+    from qfab.sim.reference import _bound, _less_zero_point, fixed
+
+    key = thr.outputs[0]
+    if key not in ref.fused_prepared:
+        ref.fused_prepared[key] = _prepare_thresholds(ref, layer, thr)
+    p = ref.fused_prepared[key]
+    if p is None:
+        return None
+    v = _less_zero_point(fixed(p.src, x), p.x_zero_point)
+    bound = _bound(v) * p.m.row_l1 + p.bias_max
+    if bound >= _F64_EXACT:
+        return None
+    small = bound < _F32_EXACT
+    acc = v.astype(np.float32 if small else np.float64) @ (p.m.t_f32 if small else p.m.t_f64)
+    if p.bias is not None:
+        acc += p.bias  # exact: the bound counts it
+    count = np.zeros(acc.shape, np.int64)
+    for column in p.columns:  # a float32 accumulator meets a float64 column in float64
+        count += acc >= column
+    if p.step != 1:
+        count *= p.step
+    return count + p.base

@@ -1,6 +1,6 @@
-"""A conv or dense layer run together with its requantizer (qfab.sim.reference_fused) gives the
-integers the op-by-op reference gives, for every rounding, and steps aside where its float
-bounds do not hold."""
+"""A conv or dense layer run together with its requantizer, or a dense layer with its
+thresholder (qfab.sim.reference_fused), gives the integers the op-by-op reference gives, for
+every rounding, and steps aside where its float bounds do not hold."""
 
 import copy
 from pathlib import Path
@@ -15,7 +15,8 @@ from qfab.api import _input_codes, lower_model
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [Path("/work/shared/models/qdq/ort_conv_qdq_s8s8.onnx"),
           ROOT / "examples" / "digits" / "digits_int8.onnx",
-          ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx"]
+          ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx",
+          Path("/work/shared/models/qonnx/TFC_2W2A.onnx")]
 
 
 def _inputs(graph, batch=3):
@@ -29,13 +30,18 @@ def _both(graph, monkeypatch):
     """(fused outputs, op-by-op outputs, how many layers ran fused)."""
     ran = []
 
-    def counting(*args):
-        out = real(*args)
-        ran.append(out is not None)
-        return out
+    def counted(name):
+        real = getattr(reference_fused, name)
 
-    real = reference_fused.layer_requant
-    monkeypatch.setattr(reference_fused, "layer_requant", counting)
+        def counting(*args):
+            out = real(*args)
+            ran.append(out is not None)
+            return out
+
+        monkeypatch.setattr(reference_fused, name, counting)
+
+    counted("layer_requant")
+    counted("layer_threshold")
     ref, feeds = Reference(graph), _inputs(graph)
     fused = ref.run(feeds)
     whole = ref.run(feeds, keep=True)  # keeps every tensor: no fusion
