@@ -24,13 +24,15 @@ import numpy as np
 from amaranth.lib import wiring
 from cocotb_tools.runner import get_results
 from qfab.hw._verilog import convert
-from qfab.sim.cocotb_top import INPUT_FILE, JOB_FILE, RESULT_FILE
+from qfab.sim.cocotb_top import INPUT_FILE, JOB_FILE, OUTPUT_FILE, RESULT_FILE, STAMP_FILE
 from qfab.sim.harness import (
     COUNTER_BITS,
     CosimHarness,
     HarnessInfo,
+    ascending_rings,
     describe,
-    pack_beats,
+    pack_bytes,
+    unpack_bytes,
     unpack_words,
 )
 from qfab.sim.verilator_build import (
@@ -147,10 +149,11 @@ def cosim_verilog(accel: wiring.Component, *, name: str = "accel", in_depth: int
     The first line is a comment carrying the :class:`HarnessInfo` that :func:`run` needs, so
     the text can be saved and co-simulated later. Source locations are left out, so the text
     (and the Verilator cache key) does not change with the checkout's path or line numbers.
+    The rings are declared ascending (:func:`~qfab.sim.harness.ascending_rings`).
     """
     harness = CosimHarness(accel, in_depth=in_depth, out_depth=out_depth, accel_name=name)
     header = describe(accel, in_depth=in_depth, out_depth=out_depth, top=TOP).header()
-    return header + "\n" + convert(harness, name=TOP, emit_src=False)
+    return header + "\n" + ascending_rings(convert(harness, name=TOP, emit_src=False))
 
 
 def _load_verilog(source: str | Path) -> str:
@@ -181,7 +184,7 @@ def _completions(stamps: np.ndarray, beats_per_inference: int) -> tuple[list[int
     return [int(e) for e in ends], ii
 
 
-def _simulate(build_dir: Path, run_dir: Path, *, waves: bool) -> dict:
+def _simulate(build_dir: Path, run_dir: Path, *, waves: bool) -> tuple[dict, bytes, bytes]:
     runner = QfabVerilator(waves=waves)
     results_xml = run_dir / "results.xml"
     try:
@@ -201,7 +204,8 @@ def _simulate(build_dir: Path, run_dir: Path, *, waves: bool) -> dict:
         errors = [ln.strip() for ln in lines if "Error" in ln or "FAIL" in ln]
         raise CosimError(f"the simulation of {TOP} wrote no result: "
                          f"{errors[-1] if errors else 'no log'}; log: {log}")
-    return json.loads(result_file.read_text())
+    return (json.loads(result_file.read_text()), (run_dir / OUTPUT_FILE).read_bytes(),
+            (run_dir / STAMP_FILE).read_bytes())
 
 
 def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray, *,
@@ -259,7 +263,7 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
     # Check the user's data before the slow part (Verilog generation and the build).
     array = _check_inputs(inputs, info)
     try:
-        words = pack_beats(array, bits=info.in_bits, signed=info.in_signed)
+        words = pack_bytes(array, bits=info.in_bits, signed=info.in_signed)
     except ValueError as e:
         raise QfabError(f"inputs: {e}") from None
     if text is None:
@@ -276,25 +280,27 @@ def run(component_or_verilog: wiring.Component | str | Path, inputs: np.ndarray,
         except BuildError as e:
             raise CosimError(str(e)) from e
         (run_dir / JOB_FILE).write_text(json.dumps({
-            "n_out_beats": n_out_beats, "timeout_cycles": timeout_cycles,
+            "top": TOP, "n_out_beats": n_out_beats, "timeout_cycles": timeout_cycles,
             "n_stages": len(info.stage_names), "in_depth": info.in_depth,
-            "out_depth": info.out_depth}))
-        (run_dir / INPUT_FILE).write_text("".join(f"{w:x}\n" for w in words))
+            "out_depth": info.out_depth, "in_width": info.n_in * info.in_bits,
+            "out_width": info.n_out * info.out_bits, "stamp_width": COUNTER_BITS}))
+        (run_dir / INPUT_FILE).write_bytes(words)
         (run_dir / RESULT_FILE).unlink(missing_ok=True)
-        with ticking(f"simulating {len(words)} input beats of {name} in Verilator"):
-            raw = _simulate(model_binary_dir(build), run_dir, waves=waves)
+        with ticking(f"simulating {len(array)} input beats of {name} in Verilator"):
+            raw, output_words, stamp_words = _simulate(model_binary_dir(build), run_dir,
+                                                       waves=waves)
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    outputs = unpack_words([int(w, 16) for w in raw["words"]], n=info.n_out, bits=info.out_bits,
+    outputs = unpack_bytes(output_words, n=info.n_out, bits=info.out_bits,
                            signed=info.out_signed)
     if raw["timed_out"]:
         raise CosimTimeout(
             f"{name}: timed out after {raw['cycles']} cycles with {raw['out_count']} of "
-            f"{n_out_beats} output beats; it accepted {raw['in_count']} of {len(words)} input "
+            f"{n_out_beats} output beats; it accepted {raw['in_count']} of {len(array)} input "
             f"beats", outputs=outputs, in_count=raw["in_count"])
-    stamps = np.asarray(raw["stamps"], dtype=np.int64)
+    stamps = np.frombuffer(stamp_words, dtype="<u4").astype(np.int64)
     completions, ii = _completions(stamps, bpi)
     n_stages = len(info.stage_names)
     stage_cycles = unpack_words([int(raw["stage_cycles"], 16)], n=n_stages, bits=COUNTER_BITS,

@@ -22,6 +22,7 @@ counts, per stage, the cycles of the run in which the bit is high. An optional a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -32,7 +33,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 __all__ = ["COUNTER_BITS", "VPI_SIGNALS", "HarnessInfo", "CosimHarness", "stream_layout",
-           "stage_ports", "describe", "pack_beats", "unpack_words"]
+           "stage_ports", "describe", "ascending_rings", "pack_bytes", "pack_beats", "unpack_bytes",
+           "unpack_words"]
 
 #: Width of every cycle counter; also bounds ``timeout_cycles``.
 COUNTER_BITS = 32
@@ -288,13 +290,31 @@ class CosimHarness(wiring.Component):
         return m
 
 
+def ascending_rings(verilog: str) -> str:
+    """The harness Verilog with its rings declared ``[0:depth-1]`` instead of ``[depth-1:0]``.
+
+    Verilator's whole-array VPI calls (``vpi_get_value_array``, ``vpi_put_value_array``, which
+    :mod:`qfab.sim.vpi_arrays` uses) reach element ``i`` of a descending array at the storage of
+    element ``high - i`` (Verilator 5.048), while an ascending array's element ``i`` is where the
+    design reads and writes it. The direction changes nothing else: the design indexes the
+    rings by address either way.
+    """
+    for name in (IN_MEM, OUT_MEM, STAMP_MEM):
+        declaration = re.compile(rf"^(\s*reg (?:\[\d+:0\] )?{name} )\[(\d+):0\];$", re.M)
+        verilog, found = declaration.subn(lambda m: f"{m[1]}[0:{m[2]}];", verilog)
+        if found != 1:
+            raise ValueError(f"the harness Verilog declares {name} {found} times, not once")
+    return verilog
+
+
 def _check_bits(bits: int) -> None:
     if not 1 <= bits <= 62:
         raise ValueError(f"element width must be 1..62 bits for co-simulation, not {bits!r}")
 
 
-def pack_beats(codes: np.ndarray, *, bits: int, signed: bool) -> list[int]:
-    """Pack beats ``[n_beats, n]`` of element codes into memory words, element 0 lowest.
+def pack_bytes(codes: np.ndarray, *, bits: int, signed: bool) -> bytes:
+    """Beats ``[n_beats, n]`` of element codes as memory words: ``ceil(n * bits / 8)`` bytes a
+    beat, least significant first, element 0 in the lowest bits (VPI's raw two-state form).
 
     Codes must already fit the element shape; negative codes are stored in two's complement.
     """
@@ -309,20 +329,32 @@ def pack_beats(codes: np.ndarray, *, bits: int, signed: bool) -> list[int]:
     n_beats, n = codes.shape
     unsigned_codes = (codes & ((1 << bits) - 1)).astype(np.uint64)
     bit_planes = (unsigned_codes[:, :, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)
-    packed = np.packbits(bit_planes.reshape(n_beats, n * bits).astype(np.uint8), axis=1,
-                         bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+    return np.packbits(bit_planes.reshape(n_beats, n * bits).astype(np.uint8), axis=1,
+                       bitorder="little").tobytes()
 
 
-def unpack_words(words: list[int], *, n: int, bits: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`pack_beats`: memory words to an int64 array ``[len(words), n]``."""
+def pack_beats(codes: np.ndarray, *, bits: int, signed: bool) -> list[int]:
+    """:func:`pack_bytes`, each memory word as an int."""
+    n_bytes = (np.shape(codes)[1] * bits + 7) // 8
+    raw = pack_bytes(codes, bits=bits, signed=signed)
+    return [int.from_bytes(raw[k:k + n_bytes], "little") for k in range(0, len(raw), n_bytes)]
+
+
+def unpack_bytes(raw: bytes, *, n: int, bits: int, signed: bool) -> np.ndarray:
+    """Inverse of :func:`pack_bytes`: memory words to an int64 array ``[n_words, n]``."""
     _check_bits(bits)
     n_bytes = (n * bits + 7) // 8
-    raw = np.frombuffer(b"".join(w.to_bytes(n_bytes, "little") for w in words),
-                        dtype=np.uint8).reshape(len(words), n_bytes)
-    bit_planes = np.unpackbits(raw, axis=1, bitorder="little")[:, :n * bits]
+    words = np.frombuffer(raw, dtype=np.uint8).reshape(-1, n_bytes)
+    bit_planes = np.unpackbits(words, axis=1, bitorder="little")[:, :n * bits]
     weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
     codes = (bit_planes.reshape(len(words), n, bits).astype(np.int64) * weights).sum(axis=2)
     if signed:
         codes = np.where(codes >= (1 << (bits - 1)), codes - (1 << bits), codes)
     return codes
+
+
+def unpack_words(words: list[int], *, n: int, bits: int, signed: bool) -> np.ndarray:
+    """Inverse of :func:`pack_beats`: memory words to an int64 array ``[len(words), n]``."""
+    n_bytes = (n * bits + 7) // 8
+    return unpack_bytes(b"".join(w.to_bytes(n_bytes, "little") for w in words), n=n, bits=bits,
+                        signed=signed)

@@ -51,6 +51,8 @@ TIMESCALE = ("1ns", "1ps")
 _DONE_MARK = "qfab-build.json"
 #: The simulator main: cocotb's VPI loop with the clock driven in C++; part of the cache key.
 MAIN_CPP = Path(__file__).with_name("cosim_main.cpp")
+#: VPI functions the simulator binary exports beyond those cocotb's library calls.
+EXPORTED = ("vpi_get_value_array", "vpi_put_value_array")
 #: Megabytes the builds may take, unless ``$QFAB_VERILATOR_CACHE_MB`` says otherwise.
 DEFAULT_CAP_MB = 2000
 #: Files a finished build does not need to run: objects and precompiled headers.
@@ -104,10 +106,12 @@ class QfabVerilator(Verilator):
         # Signals cocotb needs are made public by the control file from public_signals_vlt().
         # The binary is linked without cocotb's library folder as its run path, so a build
         # does not depend on where the virtual environment is; each run names the folder.
-        # The simulator main is qfab's (MAIN_CPP), which drives the clock itself.
+        # The simulator main is qfab's (MAIN_CPP), which drives the clock itself, and the
+        # binary exports the VPI array calls that qfab.sim.vpi_arrays makes through ctypes.
         cmds = super()._build_command()
         libs = str(cocotb_tools.config.libs_dir)
-        link = f"-L{libs} -lcocotbvpi_verilator"
+        exports = " ".join(f"-Wl,--export-dynamic-symbol={name}" for name in EXPORTED)
+        link = f"-L{libs} -lcocotbvpi_verilator {exports}"
         cocotb_main = str(cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp")
         swaps = {cocotb_main: str(MAIN_CPP)}
         cmds[0] = [link if arg.startswith("-Wl,-rpath,") else swaps.get(arg, arg)
@@ -201,7 +205,7 @@ def _tool_versions() -> dict[str, str]:
 def build_key(verilog: str) -> str:
     """The cache key of a build: Verilog text, options and tool versions."""
     options = {"args": BUILD_ARGS, "timescale": TIMESCALE, "trace": True,
-               "control": public_signals_vlt(), "main": MAIN_CPP.read_text(),
+               "control": public_signals_vlt(), "main": MAIN_CPP.read_text(), "exported": EXPORTED,
                **_tool_versions()}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     digest.update(b"\0")
