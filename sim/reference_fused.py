@@ -25,6 +25,9 @@ layer returns None and the reference runs the integer ops one by one.
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 from qfab.compiler.ir import Node
 from qfab.numerics import MinifloatFormat
@@ -90,7 +93,8 @@ class _Layer:
         if self.conv:
             a = layer.attrs
             self.kernel = tuple(a["weight"].shape[2:])
-            (dh, dw), self.strides, self.dilations = a["dilations"], a["strides"], a["dilations"]
+            self.strides, self.dilations = a["strides"], a["dilations"]
+            (dh, dw) = self.dilations
             self.span = ((self.kernel[0] - 1) * dh + 1, (self.kernel[1] - 1) * dw + 1)
             self.pads = a["pads"]
 
@@ -152,9 +156,15 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
             # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
             # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
             # weights are reordered to match, once.
-            n, oh, ow = rows.shape[:3]
-            rows = rows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, -1)
-        _requantize(rows.astype(dtype, copy=False) @ w_t, tail, out[first:first + step])
+            n, oh, ow, c, kh, kw = rows.shape
+            cols = _scratch("cols", (n, oh, ow, kh, kw, c), dtype)
+            cols[...] = rows.transpose(0, 1, 2, 4, 5, 3)
+            rows = cols.reshape(n * oh * ow, -1)  # one product, not one a row of windows
+        else:
+            rows = rows.astype(dtype, copy=False)
+        acc = np.matmul(rows, w_t, out=_scratch("acc", (rows.shape[0], w_t.shape[1]), dtype))
+        part = out[first:first + step]
+        _requantize(acc.reshape(part.shape), tail, part)
     # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
     # elementwise ops keep that order, and a transposing copy costs as much as the rest.
     return out if not p.conv else out.transpose(0, 3, 1, 2)
@@ -173,9 +183,9 @@ def _windows(xs: np.ndarray, p: _Layer) -> np.ndarray:
         (sn, sh * ph, sw * pw, sc, sh * dh, sw * dw), writeable=False)
 
 
-# Outputs computed at a time: a batch goes through in pieces whose temporaries stay in the
-# cache (each of the passes over a batch-wide float64 array cost a memory round trip).
-CHUNK_ELEMENTS = 1 << 16
+# Outputs computed at a time: a large batch goes through in pieces, so the working arrays
+# stay a bounded size (smaller pieces than this measured slower: more, smaller products).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _channels_last_padded(v: np.ndarray, pads, dtype) -> np.ndarray:
@@ -188,14 +198,34 @@ def _channels_last_padded(v: np.ndarray, pads, dtype) -> np.ndarray:
     return xs
 
 
+_SCRATCH = threading.local()
+KEEP_SCRATCH = 1 << 18  # elements of the largest working array kept between calls
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A working array of this thread's, reused from call to call: a fresh one past malloc's
+    mmap threshold is new pages to fault in each time (half of a small conv's run)."""
+    size = math.prod(shape)
+    key = (name, np.dtype(dtype).str)
+    buf = getattr(_SCRATCH, "arrays", None)
+    if buf is None:
+        buf = _SCRATCH.arrays = {}
+    if size > KEEP_SCRATCH:
+        return np.empty(shape, dtype)
+    if key not in buf or buf[key].size < size:
+        buf[key] = np.empty(size, dtype)
+    return buf[key][:size].reshape(shape)
+
+
 def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
     """``out`` = the requantized codes of the accumulators ``acc`` (channels last)."""
     c, factor, add_in_f32, rounding, zero_point, lo, hi = tail
+    u = _scratch("u", acc.shape, np.float64)
     if add_in_f32:
         acc += c  # exact integers in float32 still
-        u = np.multiply(acc, factor, dtype=np.float64)
+        np.multiply(acc, factor, out=u)
     else:
-        u = np.add(acc, c, dtype=np.float64)
+        np.add(acc, c, out=u)
         u *= factor
     if rounding == "half_even":
         np.rint(u, out=u)
