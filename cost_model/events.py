@@ -24,10 +24,24 @@ LOOKAHEAD = 1 << 12  # ticks a block looks ahead at most before it asks to be vi
 CHECK_EVERY = 500  # cycles between progress calls and checks of the visits' density
 
 
-def _advance(block, inputs: tuple) -> tuple[int, int]:
+def _advance(block, inputs: tuple, memo: dict | None) -> tuple[int, int]:
     """Tick ``block`` with ``inputs`` held until its signature changes, ``(k, k)`` ticks from
     now, or until it reaches a fixed point, ``(NEVER, ticks)``, or ``LOOKAHEAD`` ticks have
-    passed, ``(ticks, ticks)``."""
+    passed, ``(ticks, ticks)``. With a ``memo`` (a block whose states recur), a state and
+    inputs seen before lead where they led then, without ticking."""
+    if memo is None:
+        return _ticks_ahead(block, inputs)
+    key = (block.save(), inputs)
+    seen = memo.get(key)
+    if seen is None:
+        ahead = _ticks_ahead(block, inputs)
+        memo[key] = (ahead, block.save())
+        return ahead
+    block.load(seen[1])
+    return seen[0]
+
+
+def _ticks_ahead(block, inputs: tuple) -> tuple[int, int]:
     in_valid, out_ready = inputs[0], inputs[1]
     save, signature, step, quiet = block.save, block.signature, block.step, block.quiet
     before = save()
@@ -51,8 +65,21 @@ def _advance(block, inputs: tuple) -> tuple[int, int]:
     return ticks, ticks
 
 
-def _catch_up(block, ticks: int, inputs: tuple) -> None:
-    """Tick ``block`` ``ticks`` times with ``inputs`` held (never past its horizon)."""
+def _catch_up(block, ticks: int, inputs: tuple, memo: dict | None) -> None:
+    """Tick ``block`` ``ticks`` times with ``inputs`` held (never past its horizon),
+    remembered as :func:`_advance` does."""
+    if memo is None:
+        return _tick(block, ticks, inputs)
+    key = (block.save(), inputs, ticks)
+    seen = memo.get(key)
+    if seen is None:
+        _tick(block, ticks, inputs)
+        memo[key] = block.save()
+    else:
+        block.load(seen)
+
+
+def _tick(block, ticks: int, inputs: tuple) -> None:
     in_valid, out_ready = inputs[0], inputs[1]
     while ticks > 0:
         skip = block.quiet(in_valid, out_ready)
@@ -155,6 +182,10 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
     version = [0] * nb
     heap: list[tuple[int, int, int]] = []
     flows = [_Runs() for _ in range(ns)]
+    # Where each state of a block whose states recur led, with its inputs held: ticked
+    # ahead to its horizon, and ticked a number of cycles (a visit before its horizon).
+    ahead = [{} if block.RECURS else None for block in blocks]
+    caught = [{} if block.RECURS else None for block in blocks]
     steppers = [b for b in range(nb) if isinstance(blocks[b], _Mvu)]
     stepping = {b: _Runs() for b in steppers}
     out_stream = len(chain)
@@ -198,7 +229,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
             block.load(state)
             p = start
             fixed[b] = False
-        _catch_up(block, t - p, held[b])
+        _catch_up(block, t - p, held[b], caught[b])
         at[b] = t
 
     def signal(b: int) -> tuple:
@@ -214,7 +245,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
         if joins[b]:
             blocks[b].b_valid, blocks[b].a_valid = inputs[2], inputs[3]
         base[b] = (t, blocks[b].save())
-        ticks, reached = _advance(blocks[b], inputs)
+        ticks, reached = _advance(blocks[b], inputs, ahead[b])
         version[b] += 1
         at[b] = t + reached
         fixed[b] = ticks == NEVER  # any later cycle finds the fixed point

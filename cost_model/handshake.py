@@ -24,23 +24,33 @@ class _Block:
     """A handshake model: ``begin`` (before any block's ``ready``), ``ready``, ``tick``.
 
     For the event-driven run (:mod:`qfab.cost_model.events`): ``STATE`` names the registers
-    (``save``/``load`` copy them), ``signature`` is what the neighbours see (``o_valid`` and
-    ``ready``), and ``quiet``/``jump`` skip, in closed form, ticks that change neither (a
-    counter counting): ``quiet`` says how many of the next ticks, with these inputs held,
-    leave the signature as it is after each, and ``jump(m)`` makes ``m`` of them at once.
+    (``save``/``load`` copy them; a saved state is hashable), ``signature`` is what the
+    neighbours see (``o_valid`` and ``ready``), and ``quiet``/``jump`` skip, in closed form,
+    ticks that change neither (a counter counting): ``quiet`` says how many of the next
+    ticks, with these inputs held, leave the signature as it is after each, and ``jump(m)``
+    makes ``m`` of them at once.
     """
 
     STATE: tuple[str, ...] = ()
+    # Whether the block's states come round again (counters that wrap, not a count of beats
+    # or rows taken): the event-driven run then remembers where each state leads.
+    RECURS = True
 
     def __init_subclass__(cls) -> None:
-        # save/load as one attrgetter and one loop over names, made once a class: the
-        # event-driven run copies states at every visit.
+        # save as one attrgetter and load as one tuple assignment, made once a class: the
+        # event-driven run copies states at every visit (a generated assignment took a
+        # tenth of the time of dict.update over the names).
         super().__init_subclass__()
         if "STATE" in cls.__dict__ and "save" not in cls.__dict__:
             names = cls.STATE
             getter = operator.attrgetter(*names)
             cls.save = (lambda self: getter(self)) if len(names) > 1 else (
                 lambda self: (getter(self),))
+            if "load" not in cls.__dict__:
+                scope: dict[str, Any] = {}
+                targets = ", ".join(f"self.{name}" for name in names)
+                exec(f"def load(self, state):\n    {targets}, = state", scope)  # noqa: S102
+                cls.load = scope["load"]
 
     def begin(self) -> None:
         pass
@@ -72,6 +82,7 @@ class _Source(_Block):
     """The chain's input: ``beats`` beats offered from cycle 0 on, one a cycle when taken."""
 
     STATE = ("fed",)
+    RECURS = False
 
     def __init__(self, beats: int):
         self.beats, self.fed = beats, 0
@@ -101,7 +112,7 @@ class _Skid(_Block):
     STATE = ("stages", "spare", "o_valid")
 
     def __init__(self, stages: int):
-        self.stages = [False] * stages
+        self.stages = (False,) * stages  # tuples: a state is hashable (events.py keeps them)
         self.spare = False
         self.o_valid = False
 
@@ -125,7 +136,7 @@ class _Skid(_Block):
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
         self._push(self.stages[-1] if self.stages else in_valid, out_ready)
         if self.advance_was and self.stages:
-            self.stages = [in_fire] + self.stages[:-1]
+            self.stages = (in_fire,) + self.stages[:-1]
 
     def begin(self) -> None:
         self.advance_was = self.advance
@@ -138,7 +149,7 @@ class _Register(_Block):
     STATE = ("stages", "o_valid")
 
     def __init__(self, stages: int):
-        self.stages = [False] * stages
+        self.stages = (False,) * stages
         self.o_valid = False
 
     def ready(self, out_ready: bool) -> bool:
@@ -147,7 +158,7 @@ class _Register(_Block):
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
         if not self.o_valid or out_ready:
             self.o_valid = self.stages[-1] if self.stages else in_valid
-            self.stages = [in_valid] + self.stages[:-1] if self.stages else self.stages
+            self.stages = (in_valid,) + self.stages[:-1] if self.stages else self.stages
 
 
 class _Mvu(_Skid):
@@ -164,7 +175,7 @@ class _Mvu(_Skid):
         # one bank: input taken in the first fold only (as with one neuron fold)
         self.banks = nf > 1 and double_buffered
         self.nf = self.sf = 0
-        self.last = [False] * stages
+        self.last = (False,) * stages
         self.lag = self.w_addr = 0
         self.fired = False  # whether the last tick was a step (one of NF x SF a vector)
 
@@ -206,8 +217,8 @@ class _Mvu(_Skid):
         fire = self.firing(in_valid)  # before the output register moves the spare
         self._push(self.stages[-1] and self.last[-1], out_ready)
         if advance:
-            self.stages = [fire] + self.stages[:-1]
-            self.last = [self.sf == self.sf_count - 1] + self.last[:-1]
+            self.stages = (fire,) + self.stages[:-1]
+            self.last = (self.sf == self.sf_count - 1,) + self.last[:-1]
         self.fired = fire
         written = computed = False
         if self.banks and in_fire:
@@ -483,6 +494,8 @@ class _Select(_Block):
 
 
 class _Window(_Block):
+    RECURS = False  # rows written and released count on
+
     def __init__(self, p: dict[str, Any], depthwise: bool):
         from qfab.hw._window_timing import WindowGeometry
 
