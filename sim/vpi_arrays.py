@@ -77,11 +77,16 @@ class VpiArray:
             raise RuntimeError(f"{what} of {self.path}: {message}")
 
     def read(self, first: int, count: int) -> bytes:
-        """Elements ``first .. first + count - 1``, packed as the module docstring says."""
+        """Elements ``first .. first + count - 1`` (going round past the last one), packed as
+        the module docstring says."""
+        if count <= 0:
+            return b""
         value = _ArrayValue(VPI_RAW_TWO_STATE_VAL, 0, None)
         index = ctypes.c_int32(first)
+        # At least two elements: Verilator 5.048 sizes its buffer for a read of one 1-byte
+        # element at zero bytes (and then writes that byte into it). Rings hold two or more.
         self._sim.vpi_get_value_array(self._handle, ctypes.byref(value), ctypes.byref(index),
-                                      count)
+                                      max(count, 2))
         self._check("vpi_get_value_array")
         return ctypes.string_at(value.value, count * self.element_bytes)
 

@@ -198,7 +198,11 @@ def test_waves_give_a_trace_from_the_same_build(first_run, cache_dir, beats, tmp
     assert res.cached
     np.testing.assert_array_equal(res.outputs, mac_pair_model(beats[:4], WEIGHTS))
     assert res.wave_path is not None and res.wave_path.is_file()
-    assert b"o_stage_active" in res.wave_path.read_bytes()
+    trace = res.wave_path.read_bytes()
+    assert b"o_stage_active" in trace
+    # Every half period has its step in the trace, the free-running ones too.
+    times = [int(line[1:]) for line in trace.splitlines() if line.startswith(b"#")]
+    assert times == list(range(0, times[-1] + 1, times[1])) and len(times) > 2 * res.cycles
     assert first_run.wave_path is None
 
 

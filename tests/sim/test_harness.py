@@ -12,7 +12,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from hypothesis import given
 from hypothesis import strategies as st
-from qfab.sim.harness import CosimHarness, HarnessInfo, describe, pack_beats, unpack_words
+from qfab.sim.harness import (
+    CosimHarness,
+    HarnessInfo,
+    ascending_rings,
+    describe,
+    pack_beats,
+    unpack_words,
+)
 
 
 # No `from __future__ import annotations`: Component reads its signature from annotations.
@@ -153,3 +160,15 @@ def test_accelerator_without_streams_is_refused():
 
     with _refused_elaboratables(), pytest.raises(ValueError, match="needs a stream port i_stream"):
         describe(NoStreams(), in_depth=16, out_depth=16)
+
+
+def test_rings_are_declared_ascending_and_nothing_else_changes():
+    verilog = ("  reg [127:0] in_mem [1023:0];\n  reg out_mem [3:0];\n"
+               "  reg [31:0] stamp_mem [3:0];\n  reg [7:0] rom [15:0];\n"
+               "  assign x = in_mem[a[9:0]];\n")
+    assert ascending_rings(verilog) == (
+        "  reg [127:0] in_mem [0:1023];\n  reg out_mem [0:3];\n"
+        "  reg [31:0] stamp_mem [0:3];\n  reg [7:0] rom [15:0];\n"
+        "  assign x = in_mem[a[9:0]];\n")
+    with pytest.raises(ValueError, match="declares stamp_mem 0 times"):
+        ascending_rings(verilog.replace("stamp_mem", "other_mem"))
