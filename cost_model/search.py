@@ -49,6 +49,7 @@ from qfab.errors import QfabError
 MAX_SOLVES = 16  # answers of the program built for one budget, at most
 ANSWERS = 4  # answers within the budget compared by measured noise
 FRONT_FRACTIONS = (0.8,)  # of the best uniform design's LUTs, searched too
+YOSYS_KEYS = ("yosys_lut", "yosys_dsp", "yosys_bram")
 
 
 @dataclass
@@ -72,7 +73,8 @@ class Scored:
                 "folding": {name: option_label(f)
                             for name, f in zip(layers, self.design.folding, strict=True)},
                 "noise": self.noise, "score": self.score,
-                **{k: self.cost[k] for k in (*RESOURCES, "ii_cycles")}}
+                **{k: self.cost[k] for k in (*RESOURCES, "ii_cycles")},
+                **{k: self.cost[k] for k in YOSYS_KEYS if k in self.cost}}
 
 
 class Search:
@@ -121,6 +123,20 @@ class Search:
             out = reference_output(got.built.graph, self.data.x_test)
             got.score = score(self.data, out, self.float_test)
         return got
+
+    def yosys(self, got: Scored) -> dict[str, int]:
+        """Yosys's figures for ``got``'s accelerator: the Verilog ``qfab compile`` writes
+        for it, synthesized as ``qfab synth`` does (cached by the Verilog)."""
+        if "yosys_lut" not in got.cost:
+            from qfab.compiler.backend.accelerator import Accelerator
+            from qfab.compiler.backend.design import TOP_NAME
+            from qfab.cost_model.yosys import synthesize
+            from qfab.hw._verilog import convert
+
+            verilog = convert(Accelerator(got.built.plan), name=TOP_NAME, emit_src=False)
+            r = synthesize(verilog, self.board.family, top=TOP_NAME)
+            got.cost.update(yosys_lut=r.lut, yosys_dsp=r.dsp, yosys_bram=r.bram)
+        return {k: got.cost[f"yosys_{k}"] for k in RESOURCES}
 
     def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
              allowed=None, minimise: str = "sensitivity") -> tuple[Choice, Scored] | None:
@@ -213,10 +229,12 @@ def score_front(rows: list[Scored]) -> list[Scored]:
 def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[str, float],
                out_dir: Path, target_fps: float | None = None,
                candidates: list[QuantSpec] | None = None,
-               uniform: list[tuple[QuantSpec, QuantSpec]] | None = None) -> dict[str, Any]:
+               uniform: list[tuple[QuantSpec, QuantSpec]] | None = None,
+               synth: bool = False) -> dict[str, Any]:
     """Search, verify, compare with the uniform designs, and write ``out_dir``: model.onnx,
-    estimate.json, search.json, sensitivity.csv and pareto.png. Returns search.json's
-    content."""
+    estimate.json, search.json, sensitivity.csv and pareto.png; with ``synth``, Yosys
+    measures the chosen design, the best uniform one and the searched designs scoring as
+    well. Returns search.json's content."""
     start = time.time()
     search = Search(float_model, data, board, target_fps)
     sens = search.sensitivities(candidates)
@@ -233,6 +251,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     uniform_rows = search.uniform(uniform if uniform is not None else uniform_specs())
     best = max(uniform_rows, key=lambda u: (u.score, -u.cost["lut"]), default=None)
     front: list[dict[str, Any]] = []
+    front_designs: list[Scored] = []
     comparison: dict[str, Any] = {}
     if best is not None:
         budgets = [(u.cost["lut"], u) for u in score_front(uniform_rows)]
@@ -242,11 +261,23 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                                                        u.cost["dsp"])}
             at = search.pick(sens, limits, u.cost["ii_cycles"])
             if at is not None:
-                front.append(at[1].row("searched", layers)
-                             | {"lut_budget": lut, "dsp_budget": limits["dsp"],
-                                "ii_budget": u.cost["ii_cycles"]})
+                front.append({"lut_budget": lut, "dsp_budget": limits["dsp"],
+                              "ii_budget": u.cost["ii_cycles"]})
+                front_designs.append(at[1])
         folded = search.folded(sens, best)
+        searched = time.time()
+        if synth:
+            for design in [got, best, *(f for f in front_designs if f.score >= best.score)]:
+                search.yosys(design)
+        front = [f.row("searched", layers) | b for f, b in zip(front_designs, front,
+                                                                strict=True)]
         comparison = compare(best, folded, front, layers)
+        if synth:
+            comparison["yosys"] = compare_yosys(best, front)
+    else:
+        searched = time.time()
+        if synth:
+            search.yosys(got)
     result = {
         "model": float_model.graph.name, "board": board.name, "metric": data.metric,
         "test_samples": len(data.x_test), "budget": budget, "max_ii_cycles": search.max_ii,
@@ -262,6 +293,8 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
         "comparison": comparison,
         "unavailable": sens.unavailable,
         "seconds": {"sensitivity": round(measured - start, 1),
+                    "search": round(searched - start, 1),
+                    **({"yosys": round(time.time() - searched, 1)} if synth else {}),
                     "total": round(time.time() - start, 1)},
     }
     write_outputs(out_dir, got, sens, result)
@@ -293,6 +326,16 @@ def compare(best: Scored, folded: Scored | None, front: list[dict[str, Any]],
         "searched_at_its_score": cheapest,
         "lut_saving_at_its_score": 1 - cheapest["lut"] / lut if cheapest else None,
     }
+
+
+def compare_yosys(best: Scored, front: list[dict[str, Any]]) -> dict[str, Any]:
+    """The comparison's second half in Yosys's LUTs: of the searched designs scoring at
+    least as well as the best uniform design, the one Yosys gives the fewest LUTs."""
+    lut = best.cost["yosys_lut"]
+    as_good = [r for r in front if r["score"] >= best.score and "yosys_lut" in r]
+    cheapest = min(as_good, key=lambda r: r["yosys_lut"], default=None)
+    return {"best_uniform_lut": lut, "searched_at_its_score": cheapest,
+            "lut_saving_at_its_score": 1 - cheapest["yosys_lut"] / lut if cheapest else None}
 
 
 def _budget_text(budget: dict[str, float]) -> str:

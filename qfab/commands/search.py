@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples that set the scales and measure sensitivity (256)")
     parser.add_argument("--test-images", type=int, metavar="N",
                         help="score on the first N test samples only")
+    parser.add_argument("--synth", action="store_true",
+                        help="also synthesize the chosen design, the best uniform one and "
+                             "the searched designs scoring as well with Yosys (slower; "
+                             "cached)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
 
 
@@ -92,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args.calibration_images, args.test_images)
     check_fits(data, model)
     result = run_search(model, data, board, budget, Path(args.output),
-                        target_fps=args.target_fps, candidates=candidates)
+                        target_fps=args.target_fps, candidates=candidates,
+                        synth=args.synth)
     chosen = result["chosen"]
     print(f"chosen: weights {'/'.join(chosen['weights'])}, activations "
           f"{'/'.join(chosen['activations'])}; {result['metric']} {chosen['score']:.4f}; "
           f"lut {chosen['lut']}, dsp {chosen['dsp']}, bram {chosen['bram']}, "
-          f"ii {chosen['ii_cycles']} cycles ({result['seconds']['total']:.0f} s); "
+          f"ii {chosen['ii_cycles']} cycles"
+          + (f", {chosen['yosys_lut']} LUT by Yosys" if "yosys_lut" in chosen else "")
+          + f" ({result['seconds']['total']:.0f} s); "
           f"build it with: {chosen['compile']}", file=sys.stderr)
     for name in ("model.onnx", "estimate.json", "search.json", "sensitivity.csv", "pareto.png"):
         print(Path(args.output) / name)
