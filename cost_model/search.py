@@ -128,13 +128,10 @@ class Search:
         """Yosys's figures for ``got``'s accelerator: the Verilog ``qfab compile`` writes
         for it, synthesized as ``qfab synth`` does (cached by the Verilog)."""
         if "yosys_lut" not in got.cost:
-            from qfab.compiler.backend.accelerator import Accelerator
             from qfab.compiler.backend.design import TOP_NAME
             from qfab.cost_model.yosys import synthesize
-            from qfab.hw._verilog import convert
 
-            verilog = convert(Accelerator(got.built.plan), name=TOP_NAME, emit_src=False)
-            r = synthesize(verilog, self.board.family, top=TOP_NAME)
+            r = synthesize(verilog(got.built.plan), self.board.family, top=TOP_NAME)
             got.cost.update(yosys_lut=r.lut, yosys_dsp=r.dsp, yosys_bram=r.bram)
         return {k: got.cost[f"yosys_{k}"] for k in RESOURCES}
 
@@ -204,6 +201,15 @@ class Search:
         budget = {r: u.cost[r] for r in ("dsp", "bram")}
         at = self.pick(s, budget, u.cost["ii_cycles"], same_formats, "lut")
         return None if at is None else at[1]
+
+
+def verilog(plan) -> str:
+    """The accelerator's Verilog for ``plan``, as ``qfab compile`` writes it."""
+    from qfab.compiler.backend.accelerator import Accelerator
+    from qfab.compiler.backend.design import TOP_NAME
+    from qfab.hw._verilog import convert
+
+    return convert(Accelerator(plan), name=TOP_NAME, emit_src=False)
 
 
 def uniform_specs() -> list[tuple[QuantSpec, QuantSpec]]:

@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from qfab.cost_model.boards import load_board
 from qfab.cost_model.datasets import load_data, score
 from qfab.cost_model.milp import GROUP_SIDES, choose, options
 from qfab.cost_model.quantize import QuantSpec
-from qfab.cost_model.sensitivity import SIDES, Sensitivities
+from qfab.cost_model.search import verilog
+from qfab.cost_model.sensitivity import SIDES, Design, Sensitivities, planned
 
 import qfab
 from qfab.cli import main
+from qfab.commands.search import parse_formats
 from qfab.errors import QfabError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +125,16 @@ def test_readme_search_within_budget_and_rescored(tmp_path: Path, capsys):
     assert main(["estimate", *command[2:-2], "--json"]) == 0
     again = json.loads(capsys.readouterr().out)["estimate"]
     assert (again["lut"], again["ii_cycles"]) == (chosen["lut"], chosen["ii_cycles"])
+    # --synth synthesizes the Verilog that this compile command writes (so its figures
+    # are `qfab synth`'s of that folder).
+    folding = {name: tuple(int(v) for v in f.split("x"))
+               for name, f in chosen["folding"].items() if f != "default"}
+    compiled = qfab.compile(model, board="pynq-z2", layer_folding=folding)
+    design = Design(*(tuple(parse_formats(",".join(chosen[k])))
+                      for k in ("weights", "activations")),
+                    tuple(folding.get(name) for name in result["layers"]))
+    plan, _ = planned(compiled.graph, design, load_board("pynq-z2"), result["layers"], False)
+    assert verilog(plan) == compiled.verilog()
     widths = [onnx.numpy_helper.to_array(t).item() for t in model.graph.initializer
               if t.name.endswith("_w_bits")]
     assert len(widths) == len(result["layers"]) == 3
