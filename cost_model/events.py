@@ -24,14 +24,15 @@ LOOKAHEAD = 1 << 12  # ticks a block looks ahead at most before it asks to be vi
 CHECK_EVERY = 500  # cycles between progress calls and checks of the visits' density
 
 
-def _advance(block, inputs: tuple, memo: dict | None) -> tuple[int, int]:
+def _advance(block, inputs: tuple, memo: dict | None, state: tuple) -> tuple[int, int]:
     """Tick ``block`` with ``inputs`` held until its signature changes, ``(k, k)`` ticks from
     now, or until it reaches a fixed point, ``(NEVER, ticks)``, or ``LOOKAHEAD`` ticks have
     passed, ``(ticks, ticks)``. With a ``memo`` (a block whose states recur), a state and
-    inputs seen before lead where they led then, without ticking."""
+    inputs seen before lead where they led then, without ticking. ``state`` is the block's
+    saved state."""
     if memo is None:
         return _ticks_ahead(block, inputs)
-    key = (block.save(), inputs)
+    key = (state, inputs)
     seen = memo.get(key)
     if seen is None:
         ahead = _ticks_ahead(block, inputs)
@@ -173,6 +174,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
     second_in = [g.inputs[b][1] if joins[b] else -1 for b in range(nb)]
     sig = [(False, False, False)] * nb  # (o_valid, ready, a join's second ready)
     held: list[tuple] = [()] * nb  # (in_valid, out_ready) the block ticks with
+    seen: list[tuple] = [()] * nb  # the inputs a block's signal was last made from
     # A block is ticked ahead to where its signature next changes, or to its fixed point:
     # ``at`` is the cycle its state is at, ``base`` the cycle and state it was last
     # scheduled from (to go back to, should a neighbour change first).
@@ -212,8 +214,9 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
     def held_of(b: int) -> tuple:
         # A block sees its input's valid only through a transfer and its output's ready only
         # while it is valid: held as such, its inputs change only when a transfer starts or
-        # stops (a join reads both valids, as they are).
-        inputs = inputs_of(b)
+        # stops (a join reads both valids, as they are). Its inputs are those its signal was
+        # last made from: settling visits a block again whenever a signal it reads changes.
+        inputs = seen[b]
         if joins[b]:
             return inputs
         valid, ready = sig[b][0], sig[b][1]
@@ -234,7 +237,7 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
 
     def signal(b: int) -> tuple:
         block = blocks[b]
-        inputs = inputs_of(b)
+        inputs = seen[b] = inputs_of(b)
         if joins[b]:
             block.b_valid, block.a_valid = inputs[2], inputs[3]
             return (block.o_valid, block.ready(inputs[1]), block.ready_b(inputs[3], inputs[1]))
@@ -244,8 +247,9 @@ def run_events(chain: list, in_beats: int, out_beats: int, max_cycles: int = 5_0
         inputs = held[b]
         if joins[b]:
             blocks[b].b_valid, blocks[b].a_valid = inputs[2], inputs[3]
-        base[b] = (t, blocks[b].save())
-        ticks, reached = _advance(blocks[b], inputs, ahead[b])
+        state = blocks[b].save()
+        base[b] = (t, state)
+        ticks, reached = _advance(blocks[b], inputs, ahead[b], state)
         version[b] += 1
         at[b] = t + reached
         fixed[b] = ticks == NEVER  # any later cycle finds the fixed point
