@@ -91,6 +91,15 @@ def make_block(spec: BlockSpec) -> wiring.Component:
     raise ValueError(f"unknown block kind {spec.kind!r}")
 
 
+def accelerator_signature(plan: HwPlan) -> wiring.Signature:
+    """The ports of ``plan``'s :class:`Accelerator` (without elaborating anything)."""
+    return wiring.Signature({
+        "i_stream": In(stream.Signature(data.ArrayLayout(plan.in_shape, plan.in_elems))),
+        "o_stream": Out(stream.Signature(data.ArrayLayout(plan.out_shape, plan.out_elems))),
+        "o_stage_active": Out(len(plan.stages)),
+    })
+
+
 class Accelerator(wiring.Component):
     """A dataflow accelerator built from an :class:`HwPlan`.
 
@@ -107,11 +116,7 @@ class Accelerator(wiring.Component):
     def __init__(self, plan: HwPlan):
         self.plan = plan
         self.stage_names = [s.name for s in plan.stages]
-        super().__init__({
-            "i_stream": In(stream.Signature(data.ArrayLayout(plan.in_shape, plan.in_elems))),
-            "o_stream": Out(stream.Signature(data.ArrayLayout(plan.out_shape, plan.out_elems))),
-            "o_stage_active": Out(len(plan.stages)),
-        })
+        super().__init__(accelerator_signature(plan))
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()

@@ -156,11 +156,12 @@ class Design:
             raise QfabError(f"{out} exists and is not a qfab design folder (no manifest.json); "
                             "choose another -o or remove it")
         with output_folder(out) as tmp:
-            (tmp / "accelerator.v").write_text(self.verilog())
+            accelerator = self.verilog()
+            (tmp / "accelerator.v").write_text(accelerator)
             self.soc_error = None
             if soc:
                 try:
-                    build_soc(self, tmp)
+                    build_soc(self, tmp, accelerator)
                 except QfabError as e:  # the accelerator stands on its own without a SoC
                     self.soc_error = str(e)
             manifest = self.manifest()

@@ -8,12 +8,15 @@ RAM (:func:`job_layout`) says how many images and where their tensors are.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from amaranth import ClockSignal, Instance, Module, ResetSignal, Value
+from amaranth.lib import wiring
 from qfab.compiler.backend.tail import tail_c, tail_elems
 from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, MEMORY_MAP, region
 from qfab.hw.soc.streamer import words_per_beat
@@ -149,24 +152,60 @@ def rom_words(hex_path: Path) -> tuple[int, ...]:
     return tuple(int(w, 16) for w in Path(hex_path).read_text().split())
 
 
-def soc_verilog(design, rom: tuple[int, ...]) -> str:
-    """The SoC with ``design``'s accelerator and ``rom`` as its boot ROM, as Verilog."""
+def soc_verilog(design, rom: tuple[int, ...], accelerator_verilog: str | None = None) -> str:
+    """The SoC with ``design``'s accelerator and ``rom`` as its boot ROM, as Verilog: the SoC
+    instantiates the module ``qfab_accelerator`` of ``accelerator_verilog`` (the design's
+    accelerator.v, written when None), which follows it in the text, so the accelerator is
+    elaborated and converted once for both files."""
+    from qfab.compiler.backend.accelerator import accelerator_signature
+    from qfab.compiler.backend.design import TOP_NAME
     from qfab.hw._verilog import convert
     from qfab.hw.soc.accel_soc import AcceleratorSoc
 
-    return convert(AcceleratorSoc(design.accelerator(), rom_init=rom), name="qfab_soc",
-                   emit_src=False)
+    if accelerator_verilog is None:
+        accelerator_verilog = design.verilog()
+    accel = _ModuleInstance(SOC_ACCELERATOR, accelerator_signature(design.plan))
+    shell = convert(AcceleratorSoc(accel, rom_init=rom), name="qfab_soc", emit_src=False)
+    # The accelerator's modules renamed, as converting it under another name would (its
+    # modules are named by their paths from the top), so accelerator.v and soc.v can be read
+    # together; and one top a file, the SoC's (Yosys reads the attribute as the top).
+    inner = re.sub(rf"\b{TOP_NAME}\b", SOC_ACCELERATOR, accelerator_verilog)
+    return shell + inner.replace("(* top =  1  *)\n", "", 1)
 
 
-def build_soc(design, out_dir: Path | None = None) -> tuple[Path, str]:
+# The name of the accelerator's top module inside soc.v.
+SOC_ACCELERATOR = "qfab_soc_accelerator"
+
+
+class _ModuleInstance(wiring.Component):
+    """A Verilog module already written, with ``signature``'s ports (``clk``, ``rst`` and
+    each port member by its path joined with ``__``, as Amaranth names them)."""
+
+    def __init__(self, module: str, signature: wiring.Signature) -> None:
+        self.module = module
+        super().__init__(signature)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        for path, member, value in self.signature.flatten(self):
+            name = "__".join(str(part) for part in path)
+            ports[("i_" if member.flow == wiring.In else "o_") + name] = Value.cast(value)
+        m.submodules.instance = Instance(self.module, **ports)
+        return m
+
+
+def build_soc(design, out_dir: Path | None = None,
+              accelerator_verilog: str | None = None) -> tuple[Path, str]:
     """Firmware and soc.v for ``design`` in ``out_dir`` (a temporary folder when None);
-    returns the firmware ELF and the Verilog text."""
+    returns the firmware ELF and the Verilog text. ``accelerator_verilog``: the design's
+    accelerator.v when already written."""
     from qfab.progress import ticking
 
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="qfab-soc-"))
     with ticking("building the firmware and writing the SoC's Verilog"):
         elf, rom = build_firmware(design, out_dir)
-        text = soc_verilog(design, rom)
+        text = soc_verilog(design, rom, accelerator_verilog)
     (out_dir / "soc.v").write_text(text)
     return elf, text

@@ -60,6 +60,10 @@ def test_compile_writes_deterministic_files(tmp_path):
     assert (a / "firmware.elf").read_bytes()[:4] == b"\x7fELF"
     soc = (a / "soc.v").read_text()
     assert "module qfab_soc" in soc and "module qfab_accelerator" not in soc
+    # The accelerator inside is accelerator.v's, its modules renamed (converted once).
+    accelerator = (a / "accelerator.v").read_text()
+    body = accelerator[accelerator.index("module qfab_accelerator("):]
+    assert soc.endswith(body.replace("qfab_accelerator", "qfab_soc_accelerator"))
     # The ROM is four byte-lane memories (block RAM on ECP5); the RAM's start at zero.
     first_word = int((a / "firmware.hex").read_text().split()[0], 16)
     for lane in range(4):
