@@ -17,7 +17,12 @@ output beat. Its timing does not depend on the data, so every variant runs the s
 of cycles per beat. Rates are cycles per CPU second of the simulating process, which the
 other jobs on a shared machine disturb less than wall time (printed too).
 
-Usage: ``python bench/cosim_speed.py [--beats N] [--rows R] [--py-beats N]``.
+A second table runs (1) and (2) on the cheapest design there is per beat, a register stage
+taking and giving a beat of 16 int8 codes every cycle: there the rings' traffic (a VPI call
+and a Python wake-up every 512 beats each way, and Verilator's copy of every byte) weighs
+most against the model's own work.
+
+Usage: ``python bench/cosim_speed.py [--beats N] [--rows R] [--py-beats N] [--stream-beats N]``.
 """
 
 from __future__ import annotations
@@ -88,6 +93,22 @@ class DenseArgmax(wiring.Component):
                              o.payload[0].eq(best), o.payload[1].eq(best_row)]
                 with m.If(is_best):
                     m.d.sync += [o.payload[0].eq(dot), o.payload[1].eq(row)]
+        return m
+
+
+class RegisterStage(wiring.Component):
+    """One register between input and output: a beat a cycle, as fast as a stream goes."""
+
+    def __init__(self) -> None:
+        beat = stream.Signature(data.ArrayLayout(signed(8), N))
+        super().__init__({"i_stream": In(beat), "o_stream": Out(beat)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        o = self.o_stream
+        m.d.comb += self.i_stream.ready.eq(~o.valid | o.ready)
+        with m.If(self.i_stream.ready):
+            m.d.sync += [o.valid.eq(self.i_stream.valid), o.payload.eq(self.i_stream.payload)]
         return m
 
 
@@ -189,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=256, help="weight rows: cycles per beat")
     parser.add_argument("--py-beats", type=int, default=256,
                         help="input beats for the Python-stepped run (it is ~20x slower)")
+    parser.add_argument("--stream-beats", type=int, default=1 << 18,
+                        help="beats through the register stage (one a cycle)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     weights = rng.integers(-128, 128, size=(args.rows, N))
@@ -212,6 +235,27 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("cocotb, Python-stepped", py["cycles"], py["wall_seconds"],
                      py["cpu_seconds"]))
 
+    _print_table(rows)
+
+    beats = rng.integers(-128, 128, size=(args.stream_beats, N))
+    verilog = cosim.cosim_verilog(RegisterStage())
+    res = cosim.run(verilog, beats, n_out_beats=args.stream_beats)
+    exact &= np.array_equal(res.outputs, beats)
+    print(f"\nregister stage, a beat a cycle: bit-exact {np.array_equal(res.outputs, beats)}, "
+          f"build {res.build_seconds:.1f} s (cached {res.cached})", flush=True)
+    rows = [("cosim (free-running, C++ clock)", res.cycles, res.sim_seconds,
+             res.sim_cpu_seconds)]
+    with tempfile.TemporaryDirectory(prefix="qfab-bench-") as tmp:
+        cpp = run_cpp(verilog, args.stream_beats, args.stream_beats, public=False,
+                      work=Path(tmp))
+    rows.append(("plain C++ loop, same model", cpp["cycles"], cpp["wall_seconds"],
+                 cpp["cpu_seconds"]))
+    _print_table(rows)
+    return 0 if exact else 1
+
+
+def _print_table(rows: list[tuple[str, int, float, float]]) -> None:
+    """Rows of (variant, cycles, wall s, CPU s), each rate against the first row's."""
     cosim_rate = rows[0][1] / rows[0][3]
     print(f"\n{'variant':36} {'cycles':>9} {'wall s':>7} {'cycles/wall s':>13} {'cpu s':>7} "
           f"{'cycles/cpu s':>12} {'vs cosim':>8}")
@@ -219,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         rate = cycles / cpu
         print(f"{label:36} {cycles:9d} {wall:7.3f} {cycles / wall:13.0f} {cpu:7.3f} "
               f"{rate:12.0f} {rate / cosim_rate:8.2f}")
-    return 0 if exact else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -43,7 +43,7 @@ def run() -> list[str]:
     assert soc.bit_exact and soc.argmax_matches and acc.bit_exact
 
     rows = [("soc (C++ loop: core + streamer + accelerator)", soc.cycles, soc_wall, soc_cpu),
-            ("accelerator (cocotb, GPI clock)", acc.cycles, acc.cosim.sim_seconds,
+            ("accelerator (cocotb, C++ clock)", acc.cycles, acc.cosim.sim_seconds,
              acc.cosim.sim_cpu_seconds)]
     lines = [f"digits CNN, batch {BATCH}: SoC job {soc.accel_cycles} cycles, bare accelerator "
              f"{acc.cycles} cycles ({soc.accel_cycles / acc.cycles:.4f}x)",
