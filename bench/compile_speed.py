@@ -63,7 +63,7 @@ def _row(name: str, path: Path, **plan_args) -> str:
     text, t_verilog = _timed(design.verilog)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            _, t_soc = _timed(lambda: build_soc(design, Path(tmp)))
+            _, t_soc = _timed(lambda: build_soc(design, Path(tmp), text))
             soc = f"{t_soc:>7.2f}s"
         except Exception as e:  # a design the firmware cannot drive: its accelerator alone
             soc = f"{'-':>8}   ({str(e)[:40]})"
@@ -78,8 +78,8 @@ def run() -> list[str]:
 
     lines = [f"{'model':<16} {'import+lower':>13} {'plan':>8} {'cycle model':>10} "
              f"{'verilog':>9} {'total':>8} {'+ SoC':>8}",
-             "(+ SoC: firmware and soc.v, which `qfab compile` adds; the first zig build also "
-             "compiles its runtime)"]
+             "(+ SoC: firmware and soc.v around the accelerator's Verilog, which `qfab compile` "
+             "adds; the first zig build also compiles its runtime)"]
     lines.append(_row("TFC_2W2A", TFC))
     lines.append(_row("digits_int8", DIGITS))
     with tempfile.TemporaryDirectory() as tmp:

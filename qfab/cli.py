@@ -47,14 +47,17 @@ SoC failed); 2 a user error (a bad model, input, option or board), said in one l
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` alone: building every
+    command's arguments imports what each needs (place and route's boards, say), a second
+    of a one-second compile."""
     from qfab import __version__
 
     parser = _Parser(prog="qfab", description=__doc__, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"qfab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else [only]:
         mod = _module(name)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     argument parser), 3 a bug in qfab (one line naming the file its traceback went to)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)  # --help and usage errors exit here, 0 or 2
+        only = argv[0] if argv and argv[0] in COMMANDS else None
+        args = build_parser(only).parse_args(argv)  # --help and usage errors exit here, 0 or 2
     except Exception as e:  # a command module that does not import
         return report_crash(argv[0] if argv else "", e, argv)
     from qfab.progress import progress_to, silenced
