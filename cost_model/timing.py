@@ -270,8 +270,10 @@ def _stage_timing(stage: Stage, batch: int, transfers, steps, lo: int,
 
 
 # Block visits per block and cycle above which the event-driven run gives way to the
-# clocked one: a visit costs several ticks (bench/cycle_model_speed.py measures both).
-STEP_DENSITY = 0.12
+# clocked one: a visit costs a few ticks (bench/cycle_model_speed.py measures both; the
+# ResNet-8-sized model at 16 PEs, 0.2 visits a block-cycle, runs faster from event to event
+# since blocks remember their states, the digits CNN, 0.4, clock by clock).
+STEP_DENSITY = 0.3
 
 
 def plan_timing(plan: HwPlan, batch: int = 1, exact: bool = False) -> Timing:
