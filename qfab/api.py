@@ -52,14 +52,12 @@ def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
     array is accepted for a one-input model); the batch dimension may be any size. Returns
     output name -> array: float32 where the model dequantizes, integer codes otherwise.
     A long run says so every few seconds: ``progress`` as in ``qfab.simulate``."""
-    from qfab.progress import progress_to
-
-    with progress_to(progress):
-        return _reference(model, inputs, requant, input_format)
+    return _reference(model, inputs, requant, input_format, progress)
 
 
-def _reference(model, inputs, requant: str, input_format) -> dict[str, np.ndarray]:
-    from qfab.progress import ticking
+def _reference(model, inputs, requant: str, input_format, progress=None
+               ) -> dict[str, np.ndarray]:
+    from qfab.progress import progress_to, ticking
     from qfab.sim.reference import prepared
 
     graph = lower_model(model, input_format=input_format)
@@ -74,9 +72,9 @@ def _reference(model, inputs, requant: str, input_format) -> dict[str, np.ndarra
     for name in graph.inputs:
         feeds[name] = _input_codes(graph, name, inputs[name])
     batch = len(next(iter(feeds.values()))) if feeds else 0
-    if batch < TICKING_BATCH:  # milliseconds: not worth the progress thread
+    if batch < TICKING_BATCH:  # milliseconds: not worth watching (nor the logger's setup)
         return prepared(graph, requant).run(feeds)
-    with ticking(f"running the integer reference on {batch} inferences"):
+    with progress_to(progress), ticking(f"running the integer reference on {batch} inferences"):
         return prepared(graph, requant).run(feeds)
 
 

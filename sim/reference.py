@@ -21,7 +21,6 @@ and threads only contend), and rounding shifts on int64 take a two-operation fas
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 
 import numpy as np
@@ -70,23 +69,25 @@ def _blas_libraries() -> tuple:
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
+class _OneBlasThread:
     """The reference's products are small, and OpenBLAS threads only contend for the cores
     (measured on 2 busy cores: a 64x784x64 product took 81 ms with 2 threads, 0.6 ms with 1).
     Set and restored through the libraries' own calls (a few microseconds; threadpoolctl's
     ``limit`` took tens, as much as a small layer)."""
-    changed = []
-    for lib in _blas_libraries():
-        threads = lib.get_num_threads()
-        if threads != 1:
-            lib.set_num_threads(1)
-            changed.append((lib, threads))
-    try:
-        yield
-    finally:
-        for lib, threads in changed:
+
+    def __enter__(self) -> None:
+        self.changed = []
+        for lib in _blas_libraries():
+            threads = lib.get_num_threads()
+            if threads != 1:
+                lib.set_num_threads(1)
+                self.changed.append((lib, threads))
+
+    def __exit__(self, *exc) -> None:
+        for lib, threads in self.changed:
             lib.set_num_threads(threads)
+
+
 
 
 class Matrix:
@@ -267,29 +268,42 @@ class Reference:
                        if n.op in fusable and n.outputs[0] not in graph.outputs
                        and [r.op for r in readers.get(n.outputs[0], [])] in fusable[n.op]}
         self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
+        self._prepared_steps: list[tuple] | None = None
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
-        from qfab.sim.reference_fused import layer_requant, layer_threshold
-
         env = dict(inputs)
-        with _one_blas_thread():
-            for node in self.graph.nodes:
-                if node.outputs[0] in env:  # the requantizer, run with its layer
+        with _OneBlasThread():
+            for node, out, names, req, fused, method in self._steps():
+                if out in env:  # the requantizer, run with its layer
                     continue
-                ins = [env[i] for i in node.inputs]
-                req = None if keep else self._fused.get(node.outputs[0])
-                if req is not None:
-                    fused = layer_requant if req.op == "requant" else layer_threshold
+                ins = [env[i] for i in names]
+                if req is not None and not keep:
                     y = fused(self, node, req, *ins)
                     if y is not None:
                         env[req.outputs[0]] = y
                         continue
-                out = getattr(self, "_" + node.op)(node, *ins)
+                y = getattr(self, method)(node, *ins)
                 if len(node.outputs) == 1:
-                    env[node.outputs[0]] = out
+                    env[out] = y
                 else:
-                    env.update(zip(node.outputs, out, strict=True))
+                    env.update(zip(node.outputs, y, strict=True))
         return env if keep else {o: env[o] for o in self.graph.outputs}
+
+    def _steps(self) -> list[tuple]:
+        """Each node with what run() looks up for it, made once (a small model's run is
+        mostly such lookups): (node, output, inputs, fused reader, its function, method)."""
+        if self._prepared_steps is None:
+            from qfab.sim.reference_fused import layer_requant, layer_threshold
+
+            steps = []
+            for node in self.graph.nodes:
+                req = self._fused.get(node.outputs[0])
+                fused = None if req is None else (
+                    layer_requant if req.op == "requant" else layer_threshold)
+                steps.append((node, node.outputs[0], tuple(node.inputs), req, fused,
+                              "_" + node.op))
+            self._prepared_steps = steps
+        return self._prepared_steps
 
     def _t(self, name: str) -> Tensor:
         return self.graph.tensors[name]

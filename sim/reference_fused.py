@@ -31,6 +31,7 @@ import threading
 import numpy as np
 from qfab.compiler.ir import Node
 from qfab.numerics import MinifloatFormat
+from qfab.sim.reference import _bound, _less_zero_point, fixed
 
 _F32_EXACT, _F64_EXACT = 2**24, 2**53
 _ROUNDINGS = ("half_even", "floor", "half_up")
@@ -125,8 +126,6 @@ def _prepare(ref, layer: Node, req: Node) -> _Layer | None:
 def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
     """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
     on ``x``, or None where the bounds above do not hold."""
-    from qfab.sim.reference import _bound, _less_zero_point, fixed
-
     key = req.outputs[0]
     if key not in ref.fused_prepared:  # they depend on the graph only: once per Reference
         ref.fused_prepared[key] = _prepare(ref, layer, req)
@@ -278,8 +277,6 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> np.ndarray | 
     the accumulators stay floats (exact integers while their bound is below 2**24 in float32,
     2**53 in float64) and are compared with the thresholds as they are, or None where the
     bound does not hold."""
-    from qfab.sim.reference import _bound, _less_zero_point, fixed
-
     key = thr.outputs[0]
     if key not in ref.fused_prepared:
         ref.fused_prepared[key] = _prepare_thresholds(ref, layer, thr)

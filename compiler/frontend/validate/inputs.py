@@ -19,7 +19,7 @@ def check_input_array(name: str, array: np.ndarray, fmt) -> None:
         raise QfabError(f"input {name!r}: dtype {array.dtype} is not a real number type")
     if array.ndim == 0 or array.shape[0] == 0:
         raise QfabError(f"input {name!r}: shape {array.shape} holds no sample (an empty batch)")
-    if fmt is None and kind == "f" and not np.all(np.isfinite(array)):
+    if fmt is None and kind == "f" and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise QfabError(f"input {name!r}: {bad} values are NaN or infinite")
     minifloat = not hasattr(fmt, "min")
