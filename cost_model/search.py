@@ -50,6 +50,8 @@ MAX_SOLVES = 16  # answers of the program built for one budget, at most
 ANSWERS = 4  # answers within the budget compared by measured noise
 FRONT_FRACTIONS = (0.8,)  # of the best uniform design's LUTs, searched too
 YOSYS_KEYS = ("yosys_lut", "yosys_dsp", "yosys_bram")
+YOSYS_ANSWERS = 2  # answers within a budget in Yosys's LUTs compared (each synthesized)
+YOSYS_FRACTION = 0.8  # of the best uniform design's Yosys LUTs, searched within with --synth
 
 
 @dataclass
@@ -136,13 +138,16 @@ class Search:
         return {k: got.cost[f"yosys_{k}"] for k in RESOURCES}
 
     def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
-             allowed=None, minimise: str = "sensitivity") -> tuple[Choice, Scored] | None:
+             allowed=None, minimise: str = "sensitivity",
+             yosys: bool = False) -> tuple[Choice, Scored] | None:
         """Of the program's best answers within ``budget`` and ``max_ii`` cycles, built and
-        within them by the cost model, the least noisy (or with ``minimise="lut"``, the
-        fewest LUTs), scored on the test split; None when none fits."""
+        within them by the cost model (with ``yosys``, the LUTs by Yosys), the least noisy
+        (or with ``minimise="lut"``, the fewest LUTs), scored on the test split; None when
+        none fits."""
         target, cycles = dict(budget), max_ii
         tried: list[frozenset[int]] = []
         within: list[tuple[Choice, Scored]] = []
+        gate = [r for r in budget if not (yosys and r == "lut")]
         for _ in range(MAX_SOLVES):
             choice = choose(s, target, cycles, tried, allowed, minimise)
             if choice is None:
@@ -154,11 +159,13 @@ class Search:
             except (QfabError, ValueError):
                 continue
             cost = got.cost
-            if all(cost[r] <= budget[r] for r in budget):  # then the II
+            if all(cost[r] <= budget[r] for r in gate):  # then the II, then Yosys
                 cost = self.evaluate(design).cost
+                if yosys and cost["ii_cycles"] <= max_ii:
+                    cost = {**cost, "lut": self.yosys(got)["lut"]}
             if all(cost[r] <= budget[r] for r in budget) and cost["ii_cycles"] <= max_ii:
                 within.append((choice, got))
-                if len(within) == ANSWERS:
+                if len(within) == (YOSYS_ANSWERS if yosys else ANSWERS):
                     break
                 continue
             # Over budget: the linear model erred by (built - predicted); ask it for that
@@ -279,7 +286,14 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                                                                 strict=True)]
         comparison = compare(best, folded, front, layers)
         if synth:
-            comparison["yosys"] = compare_yosys(best, front)
+            lut = int(best.cost["yosys_lut"] * YOSYS_FRACTION)
+            limits = {**budget, "lut": lut, "dsp": min(budget.get("dsp", best.cost["dsp"]),
+                                                       best.cost["dsp"])}
+            at = search.pick(sens, limits, best.cost["ii_cycles"], yosys=True)
+            within = None if at is None else at[1].row("searched", layers) | {
+                "lut_budget": lut, "dsp_budget": limits["dsp"],
+                "ii_budget": best.cost["ii_cycles"]}
+            comparison["yosys"] = compare_yosys(best, front, within)
     else:
         searched = time.time()
         if synth:
@@ -334,14 +348,19 @@ def compare(best: Scored, folded: Scored | None, front: list[dict[str, Any]],
     }
 
 
-def compare_yosys(best: Scored, front: list[dict[str, Any]]) -> dict[str, Any]:
-    """The comparison's second half in Yosys's LUTs: of the searched designs scoring at
-    least as well as the best uniform design, the one Yosys gives the fewest LUTs."""
+def compare_yosys(best: Scored, front: list[dict[str, Any]],
+                  within: dict[str, Any] | None) -> dict[str, Any]:
+    """The comparison in Yosys's LUTs: of the searched designs scoring at least as well as
+    the best uniform design, the one Yosys gives the fewest LUTs; and the design searched
+    within ``YOSYS_FRACTION`` of its Yosys LUTs (``within``), its score against the best
+    uniform design's."""
     lut = best.cost["yosys_lut"]
     as_good = [r for r in front if r["score"] >= best.score and "yosys_lut" in r]
     cheapest = min(as_good, key=lambda r: r["yosys_lut"], default=None)
     return {"best_uniform_lut": lut, "searched_at_its_score": cheapest,
-            "lut_saving_at_its_score": 1 - cheapest["yosys_lut"] / lut if cheapest else None}
+            "lut_saving_at_its_score": 1 - cheapest["yosys_lut"] / lut if cheapest else None,
+            "fraction": YOSYS_FRACTION, "searched_within_fraction": within,
+            "score_gain_within_fraction": within and within["score"] - best.score}
 
 
 def _budget_text(budget: dict[str, float]) -> str:

@@ -180,3 +180,28 @@ def test_bad_folding_is_one_line(capsys, folding, message):
     assert main(["estimate", str(model), "--folding", folding]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_pick_within_a_budget_in_yosys_luts(monkeypatch):
+    """With ``yosys``, a pick's LUT budget is in Yosys's LUTs: a stand-in that puts every
+    design 30% above the cost model makes the program ask for less until its answer fits
+    by the stand-in (the cost model alone would take the first answer)."""
+    from qfab.cost_model.boards import load_board
+    from qfab.cost_model.search import Search
+
+    data = load_data("digits", 64, 40)
+    search = Search(onnx.load(FLOAT_MODEL), data, load_board("pynq-z2"))
+    sens = search.sensitivities([QuantSpec("int", 4), QuantSpec("int", 6)])
+    synthesized = []
+
+    def stand_in(got):
+        synthesized.append(got.design)
+        return {"lut": int(got.cost["lut"] * 1.3), "dsp": got.cost["dsp"], "bram": 0}
+
+    monkeypatch.setattr(Search, "yosys", lambda self, got: stand_in(got))
+    budget = {"lut": 3000, "dsp": 68, "bram": 0}
+    plain = search.pick(sens, budget, search.max_ii)[1]
+    assert plain.cost["lut"] <= 3000 < plain.cost["lut"] * 1.3
+    got = search.pick(sens, budget, search.max_ii, yosys=True)[1]
+    assert got.cost["lut"] * 1.3 <= 3000
+    assert got.design in synthesized and got.score is not None
