@@ -248,7 +248,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     estimate.json, search.json, sensitivity.csv and pareto.png; with ``synth``, Yosys
     measures the chosen design, the best uniform one and the searched designs scoring as
     well. Returns search.json's content."""
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     search = Search(float_model, data, board, target_fps)
     sens = search.sensitivities(candidates)
     measured = time.time()
@@ -278,7 +278,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                               "ii_budget": u.cost["ii_cycles"]})
                 front_designs.append(at[1])
         folded = search.folded(sens, best)
-        searched = time.time()
+        searched, searched_cpu = time.time(), time.process_time()
         if synth:
             for design in [got, best, *(f for f in front_designs if f.score >= best.score)]:
                 search.yosys(design)
@@ -295,7 +295,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                 "ii_budget": best.cost["ii_cycles"]}
             comparison["yosys"] = compare_yosys(best, front, within)
     else:
-        searched = time.time()
+        searched, searched_cpu = time.time(), time.process_time()
         if synth:
             search.yosys(got)
     result = {
@@ -314,6 +314,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
         "unavailable": sens.unavailable,
         "seconds": {"sensitivity": round(measured - start, 1),
                     "search": round(searched - start, 1),
+                    "search_cpu": round(searched_cpu - cpu, 1),
                     **({"yosys": round(time.time() - searched, 1)} if synth else {}),
                     "total": round(time.time() - start, 1)},
     }
