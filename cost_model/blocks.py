@@ -432,6 +432,7 @@ def requant_cost(p: dict, family: str) -> BlockCost:
         c.features["ctrl"] += _bits(folds)
         c.ff += _bits(folds)
     c.ff += pe * (acc + prod_w + 2 * out) + 4  # the output and its spare (OutputSkid)
+    c.ff += block.pipeline_bits + (block.stages - 2)  # pipelined: more registers, valid bits
     return c
 
 

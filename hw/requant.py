@@ -20,7 +20,8 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from qfab.hw._checks import check_shape
+from qfab.hw._checks import check_count, check_shape
+from qfab.hw._pipelined_sum import pipelined_sums, register_bits, sum_stages
 from qfab.hw._skid import OutputRegister, OutputSkid
 from qfab.hw.adder_graph import csd_digits
 from qfab.hw.multipliers import shape_for_range, shape_range
@@ -38,17 +39,29 @@ def requant_model(acc: np.ndarray, *, bias: Any = 0, mult: Any = 1, shift: Any =
     return np.clip(q, lo, hi).astype(np.int64)
 
 
-def requant_stages(*, channels: int, pe: int, mult: Any = 1, shift: Any = 0, **_: Any) -> int:
+def requant_stages(*, channels: int, pe: int, mult: Any = 1, shift: Any = 0, bias: Any = 0,
+                   shift_add: bool = False, adders_per_stage: int | None = None,
+                   **_: Any) -> int:
     """Registers a beat passes before the output register (the unit's ``stages``), from the
     unit's keyword arguments: none when every lane's scale is a constant power of two (a
     bias add, a shift, a rounding increment and a clamp fit one cycle), else the
-    accumulator's (beside the parameter ROM's read) and the product's."""
-    if channels != pe:
-        return 2
-    mults, shifts = np.broadcast_arrays(np.asarray(mult, dtype=object).reshape(-1),
-                                        np.asarray(shift, dtype=object).reshape(-1))
-    scaled = [int(k) << max(-int(s), 0) for k, s in zip(mults, shifts, strict=True)]
-    return 0 if all(k & (k - 1) == 0 for k in scaled) else 2
+    accumulator's (beside the parameter ROM's read) and the product's; with
+    ``adders_per_stage``, the product's become one after every that many adder levels of
+    the shift-add lanes' trees, or the biased accumulator's and the product's, and the
+    rounding bit's comes after them."""
+    if channels == pe:
+        mults, shifts = np.broadcast_arrays(np.asarray(mult, dtype=object).reshape(-1),
+                                            np.asarray(shift, dtype=object).reshape(-1))
+        scaled = [int(k) << max(-int(s), 0) for k, s in zip(mults, shifts, strict=True)]
+        if all(k & (k - 1) == 0 for k in scaled):
+            return 0
+        if adders_per_stage is not None and shift_add:
+            biases = np.broadcast_to(np.asarray(bias, dtype=object).reshape(-1), (channels,))
+            counts = [len(csd_digits(k)) + bool(int(b) * k) for k, b in zip(
+                np.broadcast_to(np.asarray(scaled, dtype=object), (channels,)), biases,
+                strict=True)]
+            return 2 + sum_stages(counts, adders_per_stage)
+    return 2 if adders_per_stage is None else 4
 
 
 def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
@@ -103,6 +116,11 @@ class Requantizer(wiring.Component):
     shift_add : bool
         When every channel has its own lane (``pe == channels``, so each lane's scale is a
         constant), multiply by shifts and adds in LUTs instead of a DSP.
+    adders_per_stage : int, optional
+        Pipelined for a fast clock: shift-add lanes sum their shifted copies and the
+        constant ``bias * mult`` in a tree registered every that many adder levels; other
+        lanes register the biased accumulator before the multiplier. None: the bias add and
+        the product in one cycle.
 
     One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``),
     but in a unit without stages (:attr:`stages`), whose ``ready`` follows the consumer's
@@ -117,7 +135,7 @@ class Requantizer(wiring.Component):
     def __init__(self, *, acc_shape: Any, channels: int, pe: int, bias: Any = 0,
                  mult: Any = 1, shift: Any = 0, zero_point: int = 0, lo: int | None = None,
                  hi: int | None = None, out_shape: Any, rounding: str = "half_even",
-                 shift_add: bool = False):
+                 shift_add: bool = False, adders_per_stage: int | None = None):
         for name, value in (("channels", channels), ("pe", pe)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
@@ -145,6 +163,8 @@ class Requantizer(wiring.Component):
         self._zero_point, self._lo, self._hi = int(zero_point), lo, hi
         self._rounding = rounding
         self._shift_add = bool(shift_add) and channels == pe
+        self._per_stage = None if adders_per_stage is None \
+            else check_count("adders_per_stage", adders_per_stage)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self._acc_shape, pe))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._out_shape, pe))),
@@ -162,12 +182,14 @@ class Requantizer(wiring.Component):
     hi = property(lambda self: self._hi)
     rounding = property(lambda self: self._rounding)
     shift_add = property(lambda self: self._shift_add)
+    adders_per_stage = property(lambda self: self._per_stage)
 
     @property
     def stages(self) -> int:
         """Registers a beat passes before the output register (:func:`requant_stages`)."""
         return requant_stages(channels=self._channels, pe=self._pe, mult=self._mult,
-                              shift=self._shift)
+                              shift=self._shift, bias=self._bias, shift_add=self._shift_add,
+                              adders_per_stage=self._per_stage)
 
     @property
     def latency(self) -> int:
@@ -245,6 +267,60 @@ class Requantizer(wiring.Component):
         lo, hi = self._product_range()
         return lo >> s_max, hi >> s_max
 
+    def _tree_terms(self) -> list[list[tuple[int, int, int]]]:
+        """Each shift-add lane's terms of ``(acc + bias) * mult << lshift``: ``(shift, sign,
+        0)`` for a shifted copy of the accumulator, ``(0, 0, constant)`` for ``bias * mult``
+        shifted."""
+        params, _ = self._params()
+        lanes = []
+        for k, b, ls in zip(params["mult"].tolist(), params["bias"].tolist(),
+                            params["lshift"].tolist(), strict=True):
+            terms = [(s + int(ls), sign, 0) for s, sign in csd_digits(int(k))]
+            if int(b) * int(k):
+                terms.append((0, 0, (int(b) * int(k)) << int(ls)))
+            lanes.append(terms)
+        return lanes
+
+    def _tree_ranges(self) -> list[list[tuple[int, int]]]:
+        a_lo, a_hi = shape_range(self._acc_shape)
+        return [[(c, c) if not sign else
+                 tuple(sorted((sign * (a_lo << s), sign * (a_hi << s))))
+                 for s, sign, c in terms] for terms in self._tree_terms()]
+
+    @property
+    def pipeline_bits(self) -> int:
+        """Bits of the registers besides the accumulator's, the product's and the output's
+        (none unless ``adders_per_stage``)."""
+        if self._per_stage is None or not self.stages:
+            return 0
+        lo, hi = self._product_range()
+        rounded = self._pe * (max(shape_for_range(lo, hi).width - int(self._hw_shift.max()), 1)
+                              + 1)
+        if not self._shift_add:
+            return rounded + self._pe * (self._acc_shape.width + 1)
+        return rounded + register_bits(self._tree_ranges(), self._per_stage)
+
+    def _product_tree(self, m: Module, advance: Any, valid: Any, acc1: Any,
+                      params: dict) -> tuple[Any, list]:
+        """The shift-add lanes' products summed in a tree registered every
+        ``adders_per_stage`` levels: (the valid bit beside the sums, the sums)."""
+        lanes = [[(Const(c) if not sign else (acc1[p] << s) if sign > 0 else -(acc1[p] << s),
+                   r) for (s, sign, c), r in zip(terms, ranges, strict=True)]
+                 for p, (terms, ranges) in enumerate(zip(self._tree_terms(),
+                                                         self._tree_ranges(), strict=True))]
+        flags = [valid]
+
+        def register(signals: list, values: list) -> list:
+            moved = Signal(name=f"valid_tree{len(flags)}")
+            with m.If(advance):
+                m.d.sync += [s.eq(v) for s, v in zip(signals, values, strict=True)]
+                m.d.sync += moved.eq(flags[-1])
+            flags.append(moved)
+            return signals
+
+        sums = pipelined_sums(lanes, self._per_stage, register)
+        return flags[-1], sums
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         pe, folds = self._pe, self._channels // self._pe
@@ -290,21 +366,44 @@ class Requantizer(wiring.Component):
             # bit s_max - 1, which a sign-extended product holds.
             shape = signed(s_max + 1)
         prod = [Signal(shape, name=f"prod{p}") for p in range(pe)]
-        products = []
-        for p in range(pe):
-            biased = acc1[p] + lane[p]["bias"]
-            scaled = shift_add_product(biased, params["mult"][p]) if self._shift_add \
-                else biased * lane[p]["mult"]
-            products.append(prod[p].eq(scaled << lane[p]["lshift"]))
-        if piped:
-            with m.If(advance):
-                m.d.sync += [valid2.eq(valid1), *products]
+        if self._per_stage is not None and self._shift_add and piped:
+            valid2, sums = self._product_tree(m, advance, valid1, acc1, params)
+            m.d.comb += [prod[p].eq(sums[p]) for p in range(pe)]
         else:
-            m.d.comb += products
+            if self._per_stage is not None and piped:  # the bias add a cycle of its own
+                biased = [Signal(Shape(self._acc_shape.width + 1, True), name=f"biased{p}")
+                          for p in range(pe)]
+                valid_b = Signal()
+                with m.If(advance):
+                    m.d.sync += [b.eq(acc1[p] + lane[p]["bias"]) for p, b in enumerate(biased)]
+                    m.d.sync += valid_b.eq(valid1)
+                    for p in range(pe):  # the ROM's fields for the product follow it
+                        for name in ("mult", "lshift"):
+                            if name in fields:
+                                held = Signal.like(lane[p][name], name=f"{name}{p}_b")
+                                m.d.sync += held.eq(lane[p][name])
+                                lane[p][name] = held
+                valid1 = valid_b
+            else:
+                biased = [acc1[p] + lane[p]["bias"] for p in range(pe)]
+            products = []
+            for p in range(pe):
+                scaled = shift_add_product(biased[p], params["mult"][p]) if self._shift_add \
+                    else biased[p] * lane[p]["mult"]
+                products.append(prod[p].eq(scaled << lane[p]["lshift"]))
+            if piped:
+                with m.If(advance):
+                    m.d.sync += [valid2.eq(valid1), *products]
+            else:
+                m.d.comb += products
 
-        # stage 3: round, add the zero point, clamp, into the output register
+        # stage 3: round, add the zero point, clamp, into the output register (pipelined:
+        # the rounding bit and the shifted product registered first, and the narrow clamp,
+        # its compares beside the increment rather than after it)
         result = Signal(o_layout)
-        clamp = self._clamped_wide if piped else self._clamped
+        pipelined = piped and self._per_stage is not None
+        clamp = self._clamped if pipelined or not piped else self._clamped_wide
+        rounded = []
         for p in range(pe):
             q = prod[p] >> s_max
             if s_max == 0 or self._rounding == "floor":
@@ -315,6 +414,17 @@ class Requantizer(wiring.Component):
                 up = {"half_up": half,
                       "half_even": half & (sticky | q[0]),
                       "half_away": half & (sticky | (prod[p] >= 0))}[self._rounding]
+            rounded.append((q, up))
+        if pipelined:
+            held, valid_r = [], Signal()
+            with m.If(advance):
+                m.d.sync += valid_r.eq(valid2)
+                for p, (q, up) in enumerate(rounded):
+                    q_r, up_r = Signal.like(q, name=f"q{p}"), Signal(name=f"up{p}")
+                    m.d.sync += [q_r.eq(q), up_r.eq(up)]
+                    held.append((q_r, up_r))
+            rounded, valid2 = held, valid_r
+        for p, (q, up) in enumerate(rounded):
             m.d.comb += result[p].eq(clamp(q, up))
         skid.push(valid2, result)
         return m

@@ -212,10 +212,12 @@ class SlidingWindow(wiring.Component):
             wr.data.eq(i.payload),
             wr.en.eq(i.valid & i.ready),
         ]
+        row_written = Signal()
+        m.d.comb += row_written.eq(wr.en & (wpos == row_beats - 1))
         with m.If(wr.en):
             m.d.sync += [waddr.eq(Mux(waddr == slots * row_beats - 1, 0, waddr + 1)),
                          wpos.eq(Mux(wpos == row_beats - 1, 0, wpos + 1))]
-            with m.If(wpos == row_beats - 1):
+            with m.If(row_written):
                 m.d.sync += written.eq(written + 1)
 
         oy = Signal(range(g.out_height))
@@ -223,21 +225,25 @@ class SlidingWindow(wiring.Component):
         ky = Signal(range(kh))
         kx = Signal(range(kw))
         cf = Signal(range(per_pixel))
-        top = Signal(signed(bits))
-        m.d.comb += top.eq(oy * sh - pad_top)
+        # The reader's row and column origins, the rows its output row needs and the rows
+        # written ahead of the image being read are registers that follow the counters
+        # (top = oy * sh - pad_top, left = ox * sw - pad_left, ahead = written - base), so no
+        # multiply or subtraction lies on the path to ``advance``.
+        top = Signal(signed(bits), init=-pad_top)
+        left = Signal(signed(ceil_log2(width + g.pad_left + g.pad_right + 1) + 1),
+                      init=-pad_left)
         iy = Signal(signed(bits))
         ix = Signal(signed(ceil_log2(width + g.pad_left + g.pad_right + 1) + 1))
-        m.d.comb += [iy.eq(top + ky), ix.eq(ox * sw - pad_left + kx)]
-        # At least the first row, even when the first output rows are all padding: the block
-        # must not emit an image that has not started to arrive.
-        need = Signal(range(height + 1))
-        with m.If(top + kh <= 1):
-            m.d.comb += need.eq(1)
-        with m.Elif(top + kh >= height):
-            m.d.comb += need.eq(height)
-        with m.Else():
-            m.d.comb += need.eq(top + kh)
-        available = (written - base)[:bits].as_signed() >= need
+        m.d.comb += [iy.eq(top + ky), ix.eq(left + kx)]
+
+        def rows_needed(row_top: Value) -> Value:
+            # At least the first row, even when the first output rows are all padding: the
+            # block must not emit an image that has not started to arrive.
+            return Mux(row_top + kh <= 1, 1, Mux(row_top + kh >= height, height, row_top + kh))
+
+        need = Signal(range(height + 1), init=min(max(kh - pad_top, 1), height))
+        ahead = Signal(bits)
+        available = ahead.as_signed() >= need
         pad = (iy < 0) | (iy >= height) | (ix < 0) | (ix >= width)
         slot = (base + iy)[:ceil_log2(slots)]
 
@@ -252,15 +258,22 @@ class SlidingWindow(wiring.Component):
         order = [(cf, per_pixel), (kx, kw), (ky, kh)]
         if self._depthwise:
             order = [(kx, kw), (ky, kh), (cf, per_pixel)]
+        image_done = Signal()
+        m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
         with m.If(advance):
             m.d.sync += [o.valid.eq(1), pad_q.eq(pad)]
-            row_done = self._step(m, [*order, (ox, g.out_width)])
-            with m.If(row_done):
+            carries = self._step(m, [*order, (ox, g.out_width)])
+            with m.If(carries[-2]):  # the pixel's last tap: the next column
+                m.d.sync += left.eq(Mux(ox == g.out_width - 1, -pad_left, left + sw))
+            with m.If(carries[-1]):  # the row's last
                 with m.If(oy == g.out_height - 1):
-                    m.d.sync += [oy.eq(0), base.eq(base + height), released.eq(base + height)]
+                    m.d.comb += image_done.eq(1)
+                    m.d.sync += [oy.eq(0), base.eq(base + height), released.eq(base + height),
+                                 top.eq(-pad_top), need.eq(rows_needed(Const(-pad_top)))]
                 with m.Else():
-                    m.d.sync += oy.eq(oy + 1)
                     next_top = top + sh
+                    m.d.sync += [oy.eq(oy + 1), top.eq(next_top),
+                                 need.eq(rows_needed(next_top))]
                     with m.If(next_top <= 0):
                         m.d.sync += released.eq(base)
                     with m.Elif(next_top >= height):
@@ -270,9 +283,10 @@ class SlidingWindow(wiring.Component):
         return m
 
     @staticmethod
-    def _step(m: Module, counters: list) -> Value:
-        """Advance nested counters (innermost first); returns "all were at their last value"."""
-        carry = Const(1)
+    def _step(m: Module, counters: list) -> list[Value]:
+        """Advance nested counters (innermost first); returns, for each, "it and all inside
+        it were at their last value"."""
+        carry, carries = Const(1), []
         for counter, count in counters:
             last = counter == count - 1
             with m.If(carry):
@@ -280,4 +294,5 @@ class SlidingWindow(wiring.Component):
             nxt = Signal()
             m.d.comb += nxt.eq(carry & last)
             carry = nxt
-        return carry
+            carries.append(carry)
+        return carries

@@ -62,6 +62,7 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
     from qfab.api import lower_model
     from qfab.compiler.backend import plan as planning
     from qfab.compiler.backend.design import Design
+    from qfab.compiler.backend.pipelining import for_family
     from qfab.cost_model.timing import plan_timing
 
     b = _board(board)
@@ -77,6 +78,7 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
     if not fitting and (max_utilization is not None or dsp_budget is not None):
         raise QfabError("--max-utilization and --dsp-budget choose the design for a --board; "
                         "they do not apply with a target speed or --max-pe/--max-simd")
+    pipelining = for_family(b.family if b is not None else None)
     if fitting:
         hw = fastest_fitting(graph, b, max_utilization=0.8 if max_utilization is None
                              else max_utilization, dsp_budget=dsp_budget)
@@ -84,7 +86,7 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
         hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,
                            max_simd=planning.DEFAULT_MAX_SIMD if max_simd is None else max_simd,
-                           layer_folding=layer_folding)
+                           layer_folding=layer_folding, pipelining=pipelining)
     name = str(model) if isinstance(model, str | os.PathLike) else graph.name
     timing = plan_timing(hw, 2)  # steady_ii's run; lower bounds for a design too long for it
     design = Design(graph, hw, name, board=b, target_ii=target_ii,
@@ -106,6 +108,7 @@ def fastest_fitting(graph, board, *, max_utilization: float = 0.8,
     fold) and the fully folded one, each budget given the fewest multipliers that meet it.
     When not even the fully folded design fits, that one (its estimate says so)."""
     from qfab.compiler.backend import plan as planning
+    from qfab.compiler.backend.pipelining import for_family
     from qfab.cost_model.estimate import estimate
 
     if not 0 < max_utilization <= 1:
@@ -117,7 +120,8 @@ def fastest_fitting(graph, board, *, max_utilization: float = 0.8,
 
     def plan(budget: int):
         if budget not in plans:
-            plans[budget] = planning.plan(graph, clock_hz=board.clock_hz, budget_cycles=budget)
+            plans[budget] = planning.plan(graph, clock_hz=board.clock_hz, budget_cycles=budget,
+                                          pipelining=for_family(board.family))
         return plans[budget]
 
     def fits(budget: int) -> bool:

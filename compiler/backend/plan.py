@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.compiler.backend.mappings import all_mappings
+from qfab.compiler.backend.pipelining import DEFAULT as DEFAULT_PIPELINING
+from qfab.compiler.backend.pipelining import Pipelining
 from qfab.compiler.backend.tail import is_tail_op, split_tail
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
@@ -220,6 +222,7 @@ class Planner:
         self.max_pe, self.max_simd = max_pe, max_simd
         self.layer_folding = dict(layer_folding or {})
         self.double_buffered = False  # whether MVUs buffer two input vectors
+        self.pipelining = DEFAULT_PIPELINING
         self.stages: list[Stage] = []
         self.order: np.ndarray | None = None
         self.elems = 1  # elements per beat of the stream so far
@@ -455,12 +458,13 @@ def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100
          max_pe: int = DEFAULT_MAX_PE, max_simd: int = DEFAULT_MAX_SIMD,
          budget_cycles: int | None = None,
          layer_folding: dict[str, tuple[int, int]] | None = None,
-         double_buffered: bool = False) -> HwPlan:
+         double_buffered: bool = False, pipelining: Pipelining = DEFAULT_PIPELINING) -> HwPlan:
     """Map a lowered graph to hardware stages. With ``target_fps`` every MAC stage gets the
     fewest multipliers that meet ``clock_hz / target_fps`` cycles per inference (or, with
     ``budget_cycles``, that many cycles); otherwise at most ``max_pe`` x ``max_simd``.
     ``layer_folding`` (MAC node name -> (pe, simd)) overrides that choice per layer.
-    ``double_buffered``: matrix-vector units buffer two input vectors (hw/mvu.py)."""
+    ``double_buffered``: matrix-vector units buffer two input vectors (hw/mvu.py).
+    ``pipelining``: how deep the blocks register their logic (:mod:`.pipelining`)."""
     budget = budget_cycles
     if target_fps is not None:
         budget = target_cycles(target_fps, None, clock_hz)
@@ -469,6 +473,7 @@ def plan(graph: Graph, *, target_fps: float | None = None, clock_hz: float = 100
             raise QfabError(f"{name} must be at least 1, not {value}")
     planner = Planner(graph, budget, max_pe, max_simd, layer_folding)
     planner.double_buffered = double_buffered
+    planner.pipelining = pipelining
     p = planner.plan()
     p.clock_hz = clock_hz
     return p

@@ -209,3 +209,32 @@ def test_constant_power_of_two_lanes_take_one_cycle_under_stalls():
     assert logs["o_stream"].cycles == [c + 1 for c in range(len(acc))]
     assert Requantizer(acc_shape=signed(13), channels=3, pe=3, mult=3,
                        out_shape=unsigned(6)).stages == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pipelined_lanes_are_exact_with_their_stages_latency(seed):
+    # adders_per_stage: shift-add lanes (seeds 0, 1) registered every few adder levels,
+    # folded lanes (2, 3) with the bias add a cycle before the multiplier
+    rng = np.random.default_rng(300 + seed)
+    shift_add = seed < 2
+    channels = int(rng.integers(2, 6))
+    pe = channels if shift_add else 1
+    mult = rng.integers(1, 1 << 16, size=channels)
+    mult[0] = 0b1011101110111 if seed == 0 else mult[0]  # many CSD digits: several stages
+    dut = Requantizer(acc_shape=signed(int(rng.integers(8, 20))), channels=channels, pe=pe,
+                      bias=rng.integers(-50, 50, size=channels), mult=mult,
+                      shift=rng.integers(-2, 18, size=channels),
+                      zero_point=int(rng.integers(-4, 4)), out_shape=signed(8),
+                      rounding=ROUNDINGS[seed % len(ROUNDINGS)], shift_add=shift_add,
+                      adders_per_stage=1 + seed % 2)
+    plain = Requantizer(acc_shape=dut.acc_shape, channels=channels, pe=pe, mult=dut.mult,
+                        shift=dut.shift, out_shape=signed(8), shift_add=shift_add)
+    assert dut.stages > plain.stages and dut.pipeline_bits > 0
+    a_lo, a_hi = shape_range(dut.acc_shape)
+    acc = rng.integers(a_lo, a_hi, size=(12, channels), endpoint=True)
+    acc[:4] //= 1 << 8
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    _, logs = _run(dut, acc)
+    beats = acc.size // pe
+    assert logs["o_stream"].cycles == [c + dut.latency for c in range(beats)]

@@ -41,6 +41,7 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
         in_t: Tensor, out_t: Tensor) -> None:
     """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``."""
     from qfab.compiler.backend.operands import mac_operands
+    from qfab.hw.cmvm import DEFAULT_ADDERS_PER_STAGE
     from qfab.hw.multipliers import shape_for_range
     from qfab.hw.mvu import dot_product_bounds
 
@@ -63,12 +64,16 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
         p.elems = window.out_elems
     p.adapt(blocks, elem, simd)
     if constant_weights(mult, pe, simd, stored):
-        blocks.append(BlockSpec("cmvm", dict(weights=stored, in_shape=elem,
-                                             acc_shape=acc_shape), simd, pe))
+        params = dict(weights=stored, in_shape=elem, acc_shape=acc_shape)
+        if p.pipelining.adders_per_stage != DEFAULT_ADDERS_PER_STAGE:
+            params["adders_per_stage"] = p.pipelining.adders_per_stage
+        blocks.append(BlockSpec("cmvm", params, simd, pe))
     else:
         params = dict(weights=stored, multiplier=mult, acc_shape=acc_shape, pe=pe, simd=simd)
         if p.double_buffered:
             params["double_buffered"] = True
+        if p.pipelining.mvu:
+            params["pipelined"] = True
         blocks.append(BlockSpec("mvu", params, simd, pe))
     p.elems = pe
     cycles = vectors * (mh // pe) * (mw // simd)

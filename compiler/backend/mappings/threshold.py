@@ -27,12 +27,15 @@ def requant(p: Planner, node: Node) -> None:
             or isinstance(in_t.fmt, MinifloatFormat):
         raise QfabError(f"node {node.name!r}: requantization from {in_t.fmt} to "
                         f"{out_t.fmt} has no hardware block yet")
-    p.elementwise(node, BlockSpec("requant", dict(
+    params = dict(
         acc_shape=p.input_shape(node), channels=c, pe=p.elems, bias=bias,
         mult=p.per_channel(a["mult"], c), shift=p.per_channel(a["shift"], c),
         zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
         out_shape=element_shape(out_t.fmt), rounding=a["rounding"],
-        shift_add=p.after_adder_graph()), p.elems, p.elems))
+        shift_add=p.after_adder_graph())
+    if p.pipelining.requant_adders is not None:
+        params["adders_per_stage"] = p.pipelining.requant_adders
+    p.elementwise(node, BlockSpec("requant", params, p.elems, p.elems))
 
 
 def minifloat_requant(p: Planner, node: Node, in_t: Tensor, out_t: Tensor,
