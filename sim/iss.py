@@ -25,7 +25,8 @@ from qfab.hw.rv32i.isa import (
     Csr,
     Opcode,
 )
-from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, muldiv_reference
+from qfab.hw.rv32i.core import CYCLES_PER_CLASS
+from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MULTIPLY_CYCLES, muldiv_reference
 from qfab.hw.soc.memory_map import MEMORY_MAP, SYSCTL_REGISTERS, Region
 from qfab.sim.elf import ElfImage
 
@@ -158,9 +159,10 @@ class Iss:
         try:
             instr = self.read_word(pc)
             if instr is None:
-                self.cycles += 1  # the decoder refuses an unmapped address at once
+                # The decoder refuses an unmapped address at once; DECODE takes the trap.
+                self.cycles += 2
                 raise _Trap(Cause.FETCH_FAULT, pc)
-            self.cycles += 3
+            self.cycles += CYCLES_PER_CLASS["alu"]
             self._execute(instr)
         except _Trap as t:
             self.mepc, self.mcause, self.mtval = pc & ~3, t.cause, t.tval & MASK32
@@ -214,8 +216,7 @@ class Iss:
             regs[rd] = alu_reference(f3, f3 == 5 and f7 == 0x20, a, imm_i)
         elif op == Opcode.OP and f7 == 1 and self.m_extension:
             regs[rd] = muldiv_reference(f3, a, b)
-            if f3 & 4:
-                self.cycles += DIVIDE_CYCLES
+            self.cycles += DIVIDE_CYCLES if f3 & 4 else MULTIPLY_CYCLES
         elif op == Opcode.OP:
             if f7 and not (f7 == 0x20 and f3 in (0, 5)):
                 raise illegal
@@ -243,6 +244,7 @@ class Iss:
             raise _Trap(Cause.LOAD_MISALIGNED, addr)
         word = self.read_word(addr)
         self._memory_cycles(addr)
+        self.cycles += 1  # MEMDONE
         if word is None:
             raise _Trap(Cause.LOAD_FAULT, addr)
         shifted = word >> (8 * (addr & 3))
@@ -250,6 +252,7 @@ class Iss:
         return shifted & ((1 << bits) - 1) if f3 & 4 or size == 2 else _sext(shifted, bits)
 
     def _memory_cycles(self, addr: int) -> None:
+        # MEMORY: the decoder refuses an unmapped address at once.
         self.cycles += 2 if self._region(addr) is not None else 1
 
     def _store(self, f3: int, addr: int, value: int) -> None:
@@ -263,9 +266,12 @@ class Iss:
         else:
             data, sel = value, 0b1111
         if not self.write_word(addr, data, sel):
+            self.cycles += 1  # MEMDONE takes the access fault
             raise _Trap(Cause.STORE_FAULT, addr)
         if self.tohost is not None and addr & ~3 == self.tohost and data:
             self.stopped = ("tohost", data)
+        # MEMDONE, unless the store ended the run: a harness stops at its bus cycle.
+        self.cycles += self.stopped is None
 
     def _system(self, instr: int, f3: int, rd: int, rs1: int, a: int, next_pc: int) -> int:
         if f3 == 0:
@@ -295,7 +301,7 @@ class Iss:
 
     def read_csr(self, addr: int) -> int | None:
         """The value of CSR ``addr``, or None when the core does not implement it."""
-        # Read in the execute cycle, which self.cycles already counts.
+        # Read in WRITEBACK, the instruction's last cycle, which self.cycles already counts.
         cyc, ins = self.cycles - 1 + self.cycle_offset, self.instret
         values = {
             Csr.MSTATUS: self.mie << 3 | self.mpie << 7 | MSTATUS_MPP,

@@ -1,12 +1,16 @@
 """The M extension: a single-cycle multiplier and a 32-step restoring divider, with their
 Python reference (used by the instruction-set simulator)."""
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 MASK32 = 0xFFFF_FFFF
 DIVIDE_CYCLES = 33  # 32 steps and the cycle that writes the result
+# The core's cycles for a multiply beyond an ALU instruction's: its product is ready two
+# cycles after the operands (EXECUTE, WRITEBACK), and one more cycle writes it.
+MULTIPLY_CYCLES = 1
+PRODUCT_LATENCY = 2
 
 
 def _signed(x: int) -> int:
@@ -48,8 +52,10 @@ def muldiv_reference(op: int, a: int, b: int) -> int:
 class MulDiv(wiring.Component):
     """RV32M arithmetic for the multi-cycle core.
 
-    ``product`` is combinational (MUL, MULH, MULHSU, MULHU by ``op``), which maps onto FPGA
-    DSP blocks. A division starts when ``start`` is high (``op`` 4..7, operands sampled
+    ``product`` (MUL, MULH, MULHSU, MULHU by ``op``) is that of the ``a``, ``b`` and ``op``
+    of ``PRODUCT_LATENCY`` cycles before: four 17 x 17 partial products (one FPGA DSP block
+    each) are registered, then their sum, so no cycle holds a multiplier and a 64-bit adder
+    in a row. A division starts when ``start`` is high (``op`` 4..7, operands sampled
     then) and raises ``done`` for one cycle with ``quotient_or_remainder`` after
     ``DIVIDE_CYCLES`` cycles.
 
@@ -78,11 +84,18 @@ class MulDiv(wiring.Component):
         b_signed = op == 1
         a_ext = Cat(a, a[31] & a_signed).as_signed()
         b_ext = Cat(b, b[31] & b_signed).as_signed()
-        full = Signal(66)
-        m.d.comb += full.eq(a_ext * b_ext)
+        # a_ext = a_hi * 2**16 + a_lo with a_hi signed (17 bits) and a_lo unsigned (16).
+        a_lo, a_hi = a_ext[:16], a_ext[16:].as_signed()
+        b_lo, b_hi = b_ext[:16], b_ext[16:].as_signed()
+        hh, hl, lh, ll = (Signal(signed(34)), Signal(signed(34)), Signal(signed(34)),
+                          Signal(32))
+        m.d.sync += [hh.eq(a_hi * b_hi), hl.eq(a_hi * b_lo), lh.eq(a_lo * b_hi),
+                     ll.eq(a_lo * b_lo)]
+        full = Signal(64)
+        m.d.sync += full.eq(Cat(ll[:16], (ll[16:] + (hl + lh) + (hh << 16))[:48]))
         m.d.comb += self.product.eq(Mux(op == 0, full[:32], full[32:64]))
 
-        signed = ~op[0]
+        is_signed = ~op[0]
         quotient = Signal(32)  # shifts the dividend out as the quotient shifts in
         remainder = Signal(32)
         divisor = Signal(32)
@@ -92,7 +105,7 @@ class MulDiv(wiring.Component):
         negate_r = Signal()
         want_rem = Signal()
         with m.If(self.start):
-            a_neg, b_neg = signed & a[31], signed & b[31]
+            a_neg, b_neg = is_signed & a[31], is_signed & b[31]
             m.d.sync += [
                 quotient.eq(Mux(a_neg, -a, a)), remainder.eq(0),
                 divisor.eq(Mux(b_neg, -b, b)), count.eq(32), running.eq(1),

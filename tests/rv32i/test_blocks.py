@@ -8,7 +8,7 @@ import random
 import rv32_asm as A
 from amaranth.sim import Simulator
 from qfab.hw.rv32i.alu import Alu, alu_reference
-from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MulDiv, muldiv_reference
+from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, PRODUCT_LATENCY, MulDiv, muldiv_reference
 from qfab.hw.soc.memory_map import SYSCTL_REGISTERS, Region
 from qfab.hw.soc.top import Soc
 
@@ -49,6 +49,8 @@ def test_muldiv_matches_reference():
             ctx.set(dut.a, a)
             ctx.set(dut.b, b)
             if op < 4:
+                for _ in range(PRODUCT_LATENCY):
+                    await ctx.tick()
                 assert ctx.get(dut.product) == muldiv_reference(op, a, b), (op, a, b)
                 continue
             ctx.set(dut.start, 1)
@@ -95,7 +97,7 @@ def test_default_soc_runs_a_program_and_traps_m_instructions():
             await ctx.tick()
         ctx.set(soc.dbg.valid, 0)
         ctx.set(soc.run, 1)
-        for _ in range(400):
+        for _ in range(800):
             await ctx.tick()
             if ctx.get(soc.console_valid):
                 seen["console"].append(chr(ctx.get(soc.console_data)))
