@@ -1,5 +1,10 @@
-"""``qfab compile --wrapper axis``: ``axis.v``, the accelerator behind AXI4-Stream ports
-(:class:`qfab.hw.axis.AxisWrapper`, top ``qfab_axis``), added to a written design folder."""
+"""``qfab compile --wrapper axis|axilite``: a wrapper top added to a written design folder.
+
+``axis`` writes ``axis.v``, the accelerator behind AXI4-Stream ports
+(:class:`qfab.hw.axis.AxisWrapper`, top ``qfab_axis``); ``axilite`` writes ``axilite.v``, the
+accelerator with its RAM and streamer driven by a host over AXI4-Lite, without the RV32I core
+(:class:`qfab.hw.soc.axilite.AxiLiteAccelerator`, top ``qfab_axilite``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ from qfab.output_files import write_output_text
 
 AXIS_FILE = "axis.v"
 AXIS_TOP = "qfab_axis"
+AXILITE_FILE = "axilite.v"
+AXILITE_TOP = "qfab_axilite"
+# --wrapper name -> (file, top module).
+WRAPPERS = {"axis": (AXIS_FILE, AXIS_TOP), "axilite": (AXILITE_FILE, AXILITE_TOP)}
 
 
 def axis_verilog(design) -> str:
@@ -21,16 +30,26 @@ def axis_verilog(design) -> str:
     return convert(wrapper, name=AXIS_TOP, emit_src=False)
 
 
-def write_axis(design, out_dir: str | os.PathLike) -> Path:
-    """Write ``axis.v`` into the design folder ``out_dir`` and give its core file the
-    ``axis`` targets; returns the path of ``axis.v``."""
+def axilite_verilog(design) -> str:
+    """The Verilog of ``design``'s accelerator, RAM and streamer behind an AXI4-Lite port."""
+    from qfab.hw._verilog import convert
+    from qfab.hw.soc.axilite import AxiLiteAccelerator
+
+    return convert(AxiLiteAccelerator(design.accelerator()), name=AXILITE_TOP, emit_src=False)
+
+
+def write_wrapper(design, out_dir: str | os.PathLike, wrapper: str) -> Path:
+    """Write the ``wrapper`` top (a key of :data:`WRAPPERS`) into the design folder
+    ``out_dir`` and give its core file that top's targets; returns the Verilog's path."""
     from qfab.compiler.backend.fusesoc import CORE_FILE, core_file
 
+    file_name, _ = WRAPPERS[wrapper]
+    verilog = {"axis": axis_verilog, "axilite": axilite_verilog}[wrapper]
     out = Path(out_dir)
-    path = out / AXIS_FILE
-    write_output_text(path, axis_verilog(design))
+    path = out / file_name
+    write_output_text(path, verilog(design))
     write_output_text(out / CORE_FILE, core_file(Path(str(design.model)).stem,
-                                        soc=(out / "soc.v").is_file(), axis=True))
-    if AXIS_FILE not in design.files:
-        design.files = sorted([*design.files, AXIS_FILE])
+                                        soc=(out / "soc.v").is_file(), wrappers=(wrapper,)))
+    if file_name not in design.files:
+        design.files = sorted([*design.files, file_name])
     return path

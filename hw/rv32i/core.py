@@ -113,9 +113,10 @@ class Rv32iCore(wiring.Component):
         d = {name: Signal(name=f"is_{name}") for name in (
             "lui", "auipc", "jal", "jalr", "branch", "op_imm", "op", "load", "store",
             "system", "csr", "ecall", "ebreak", "mret", "mul", "div", "csr_writes",
-            "writes_rd", "illegal")}
+            "writes_rd", "alu", "illegal")}
         imm = Signal(32)
         alt = Signal()
+        early_result = Signal(32)
         # EXECUTE -> WRITEBACK.
         result = Signal(32)
         target = Signal(32)
@@ -138,6 +139,22 @@ class Rv32iCore(wiring.Component):
         m.d.comb += [rs1_port.en.eq(0), rs2_port.en.eq(0), rd_port.addr.eq(rd),
                      rs1_port.addr.eq(rs1), rs2_port.addr.eq(instr[20:25])]
 
+        # EXECUTE's datapath is driven in every state, so that the state register only
+        # enables the registers at its end and does not lead every path through it.
+        m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(Mux(d["op_imm"], imm, b)),
+                     alu.alt.eq(alt)]
+        pc_plus_imm = Signal(32)
+        a_plus_imm = Signal(32)
+        m.d.comb += [pc_plus_imm.eq(pc + imm), a_plus_imm.eq(a + imm)]
+        taken = Signal()
+        with m.Switch(f3[1:]):
+            with m.Case(0b00):
+                m.d.comb += taken.eq(a == b)
+            with m.Case(0b10):
+                m.d.comb += taken.eq(a.as_signed() < b.as_signed())
+            with m.Case(0b11):
+                m.d.comb += taken.eq(a < b)
+
         with m.FSM():
             with m.State("FETCH"):
                 m.d.comb += [self.bus.valid.eq(started), self.bus.addr.eq(pc),
@@ -156,26 +173,16 @@ class Rv32iCore(wiring.Component):
                 with m.Else():
                     m.d.comb += [rs1_port.en.eq(1), rs2_port.en.eq(1)]
                     self._decode(m, instr, csr, d, imm, alt)
+                    # What LUI, AUIPC, JAL and JALR write needs no register operand.
+                    m.d.sync += early_result.eq(
+                        Mux(opcode == Opcode.LUI, Cat(Const(0, 12), instr[12:32]),
+                            Mux(opcode == Opcode.AUIPC, pc + Cat(Const(0, 12), instr[12:32]),
+                                pc_plus4)))
                     m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
-                is_imm = d["op_imm"]
-                m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(Mux(is_imm, imm, b)),
-                             alu.alt.eq(alt)]
-                pc_plus_imm = pc + imm
-                a_plus_imm = a + imm
-                taken = Signal()
-                with m.Switch(f3[1:]):
-                    with m.Case(0b00):
-                        m.d.comb += taken.eq(a == b)
-                    with m.Case(0b10):
-                        m.d.comb += taken.eq(a.as_signed() < b.as_signed())
-                    with m.Case(0b11):
-                        m.d.comb += taken.eq(a < b)
                 m.d.sync += [
-                    result.eq(Mux(d["lui"], imm,
-                                  Mux(d["auipc"], pc_plus_imm,
-                                      Mux(d["jal"] | d["jalr"], pc_plus4, alu.result)))),
+                    result.eq(Mux(d["alu"], alu.result, early_result)),
                     target.eq(Mux(d["jalr"], Cat(Const(0, 1), a_plus_imm[1:]), pc_plus_imm)),
                     take.eq(d["jal"] | d["jalr"] | (d["branch"] & (taken ^ f3[0]))),
                     mem_addr.eq(a_plus_imm),
@@ -308,6 +315,7 @@ class Rv32iCore(wiring.Component):
             d["mret"].eq(is_system & (instr == MRET)),
             d["mul"].eq(is_muldiv & ~f3[2]), d["div"].eq(is_muldiv & f3[2]),
             d["csr_writes"].eq(csr_writes),
+            d["alu"].eq(is_imm | is_op),
             d["writes_rd"].eq(is_imm | is_op | (is_system & (f3 != 0)) |
                               (opcode == Opcode.LUI) | (opcode == Opcode.AUIPC) |
                               (opcode == Opcode.JAL) | (opcode == Opcode.JALR)),

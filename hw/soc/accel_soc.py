@@ -21,9 +21,12 @@ class AcceleratorSoc(Soc):
         The accelerator.
     rom_init : sequence of int
         The firmware image.
+    core : bool
+        Build the RV32I core (see :class:`Soc`); without it a host drives ``dbg``.
     """
 
-    def __init__(self, accel: wiring.Component, *, rom_init: tuple[int, ...] = ()) -> None:
+    def __init__(self, accel: wiring.Component, *, rom_init: tuple[int, ...] = (),
+                 core: bool = True) -> None:
         members = accel.signature.members
         for name in ("i_stream", "o_stream", "o_stage_active"):
             if name not in members:
@@ -36,7 +39,8 @@ class AcceleratorSoc(Soc):
         self.streamer = Streamer(in_payload=payload("i_stream"), out_payload=payload("o_stream"),
                                  n_stages=Shape.cast(members["o_stage_active"].shape).width,
                                  ram=region("ram", MEMORY_MAP))
-        super().__init__(rom_init=rom_init, devices={"accel": self.streamer}, dma="accel")
+        super().__init__(rom_init=rom_init, devices={"accel": self.streamer}, dma="accel",
+                         core=core)
 
     def elaborate(self, platform) -> Module:
         m = super().elaborate(platform)

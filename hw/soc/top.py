@@ -37,6 +37,10 @@ class Soc(wiring.Component):
     dma : str or None
         The device whose ``ram`` port (``Out(RamPortSignature)``) is joined to a second port
         of the RAM, so it moves words without the bus.
+    core : bool
+        Build the RV32I core. Without it (a host drives the SoC through ``dbg``, say over
+        AXI4-Lite) there is no ROM, no ``run``, ``boot_addr`` or ``m_enable``, and ``dbg``
+        owns the bus always.
 
     Members
     -------
@@ -58,8 +62,9 @@ class Soc(wiring.Component):
                  rom_init: tuple[int, ...] = (),
                  m_extension: bool = False,
                  devices: dict[str, wiring.Component] | None = None,
-                 dma: str | None = None) -> None:
+                 dma: str | None = None, core: bool = True) -> None:
         check_map(memory_map)
+        self._core = core
         self._m_extension = m_extension
         self._devices = dict(devices or {})
         if dma is not None and dma not in self._devices:
@@ -74,15 +79,18 @@ class Soc(wiring.Component):
             raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
         self._memory_map = tuple(memory_map)
         self._mapped = tuple(r for r in memory_map
-                             if r.kind != "io" or r.name == "sysctl" or r.name in self._devices)
+                             if (r.kind != "io" or r.name == "sysctl" or r.name in self._devices)
+                             and (core or r.kind != "rom"))
         self._rom_init = tuple(rom_init)
         members = {
-            "dbg": In(BusSignature()), "run": In(1), "boot_addr": In(32),
+            "dbg": In(BusSignature()),
             "console_valid": Out(1), "console_data": Out(8),
             "exit_valid": Out(1), "exit_code": Out(32),
             "store_valid": Out(1), "store_addr": Out(32), "store_data": Out(32),
         }
-        if m_extension:
+        if core:
+            members.update({"run": In(1), "boot_addr": In(32)})
+        if core and m_extension:
             members["m_enable"] = In(1)
         super().__init__(members)
 
@@ -100,7 +108,7 @@ class Soc(wiring.Component):
                 wiring.connect(m, self._devices[self._dma].ram, dev.dma)
         elif r.name == "sysctl":
             # Reset with the core, so CYCLE counts from the program's first cycle.
-            dev = ResetInserter(~self.run)(SysCtl())
+            dev = ResetInserter(~self.run)(SysCtl()) if self._core else SysCtl()
             m.d.comb += [
                 self.console_valid.eq(dev.console_valid),
                 self.console_data.eq(dev.console_data),
@@ -113,16 +121,19 @@ class Soc(wiring.Component):
 
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
-        core = ResetInserter(~self.run)(Rv32iCore(m_extension=self._m_extension))
-        m.submodules.core = core
-        m.submodules.arbiter = arbiter = Arbiter()
         m.submodules.decoder = decoder = Decoder(regions=self._mapped)
-        m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]
-        if self._m_extension:
-            m.d.comb += core.m_enable.eq(self.m_enable)
-        wiring.connect(m, core.bus, arbiter.core)
-        wiring.connect(m, wiring.flipped(self.dbg), arbiter.debug)
-        wiring.connect(m, arbiter.bus, decoder.bus)
+        if self._core:
+            core = ResetInserter(~self.run)(Rv32iCore(m_extension=self._m_extension))
+            m.submodules.core = core
+            m.submodules.arbiter = arbiter = Arbiter()
+            m.d.comb += [core.boot_addr.eq(self.boot_addr), arbiter.debug_owns.eq(~self.run)]
+            if self._m_extension:
+                m.d.comb += core.m_enable.eq(self.m_enable)
+            wiring.connect(m, core.bus, arbiter.core)
+            wiring.connect(m, wiring.flipped(self.dbg), arbiter.debug)
+            wiring.connect(m, arbiter.bus, decoder.bus)
+        else:
+            wiring.connect(m, wiring.flipped(self.dbg), decoder.bus)
         for r in self._mapped:
             dev = self._device(m, r)
             m.submodules[r.name] = dev

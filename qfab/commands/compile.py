@@ -20,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "written; a folder that is not a qfab design is refused)")
     parser.add_argument("--no-soc", action="store_true",
                         help="the accelerator only: no firmware and no soc.v")
-    parser.add_argument("--wrapper", choices=("axis",),
+    parser.add_argument("--wrapper", choices=("axis", "axilite"),
                         help="axis: also write DIR/axis.v, the accelerator with AXI4-Stream "
-                             "ports (top qfab_axis)")
+                             "ports (top qfab_axis); axilite: DIR/axilite.v, the accelerator, "
+                             "its RAM and streamer driven by a host over AXI4-Lite, without "
+                             "the RV32I core (top qfab_axilite)")
     add_design_arguments(parser)
 
 
@@ -125,10 +127,10 @@ def run(args: argparse.Namespace) -> int:
           f"at {p.clock_hz / 1e6:g} MHz (slowest stage {p.ii_cycles}"
           f"{'' if design.modeled_ii is not None else LOWER_BOUND})", file=sys.stderr)
     warn_if_too_big(design, estimate(design), see="; see report.md")
-    if args.wrapper == "axis":
-        from qfab.compiler.backend.axis import write_axis
+    if args.wrapper:
+        from qfab.compiler.backend.axis import write_wrapper
 
-        write_axis(design, design.out_dir)
+        write_wrapper(design, design.out_dir, args.wrapper)
     if design.soc_error:
         print(f"no SoC: {design.soc_error}", file=sys.stderr)
     for name in design.files:
