@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qfab.hw.rv32i.alu import MASK32, alu_reference
+from qfab.hw.rv32i.core import CYCLES_PER_CLASS
 from qfab.hw.rv32i.isa import (
     EBREAK,
     ECALL,
@@ -25,7 +26,6 @@ from qfab.hw.rv32i.isa import (
     Csr,
     Opcode,
 )
-from qfab.hw.rv32i.core import CYCLES_PER_CLASS
 from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MULTIPLY_CYCLES, muldiv_reference
 from qfab.hw.soc.memory_map import MEMORY_MAP, SYSCTL_REGISTERS, Region
 from qfab.sim.elf import ElfImage
