@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qfab.hw.rv32i.alu import MASK32, alu_reference
-from qfab.hw.rv32i.core import CYCLES_PER_CLASS
 from qfab.hw.rv32i.isa import (
     EBREAK,
     ECALL,
@@ -27,6 +26,7 @@ from qfab.hw.rv32i.isa import (
     Opcode,
 )
 from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MULTIPLY_CYCLES, muldiv_reference
+from qfab.hw.soc.memory import BUS_CYCLES
 from qfab.hw.soc.memory_map import MEMORY_MAP, SYSCTL_REGISTERS, Region
 from qfab.sim.elf import ElfImage
 
@@ -158,11 +158,11 @@ class Iss:
         pc = self.pc
         try:
             instr = self.read_word(pc)
+            self._memory_cycles(pc)
             if instr is None:
-                # The decoder refuses an unmapped address at once; DECODE takes the trap.
-                self.cycles += 2
+                self.cycles += 1  # DECODE takes the trap
                 raise _Trap(Cause.FETCH_FAULT, pc)
-            self.cycles += CYCLES_PER_CLASS["alu"]
+            self.cycles += 3  # DECODE, EXECUTE, WRITEBACK
             self._execute(instr)
         except _Trap as t:
             self.mepc, self.mcause, self.mtval = pc & ~3, t.cause, t.tval & MASK32
@@ -252,8 +252,11 @@ class Iss:
         return shifted & ((1 << bits) - 1) if f3 & 4 or size == 2 else _sext(shifted, bits)
 
     def _memory_cycles(self, addr: int) -> None:
-        # MEMORY: the decoder refuses an unmapped address at once.
-        self.cycles += 2 if self._region(addr) is not None else 1
+        """The cycles of one bus access (FETCH, MEMORY): the memories answer in
+        BUS_CYCLES, the peripherals one cycle after ``valid``, and the decoder refuses an
+        unmapped address at once."""
+        r = self._region(addr & ~3 & MASK32)
+        self.cycles += 1 if r is None else 2 if r.kind == "io" else BUS_CYCLES
 
     def _store(self, f3: int, addr: int, value: int) -> None:
         if (f3 == 1 and addr & 1) or (f3 == 2 and addr & 3):

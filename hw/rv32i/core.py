@@ -8,21 +8,22 @@ priority, write rd, the CSR access, the next ``pc``; or go on to a memory access
 or a divide), then, for loads and stores, MEMORY (the bus access; the word read and the bus
 error are latched) and MEMDONE (write the loaded value or take the access fault). No path
 goes from a memory's read data, the ALU or the branch comparator to the program counter, the
-register file or a CSR in one cycle. With the two-cycle on-chip memories of
+register file or a CSR in one cycle. With the on-chip memories of
 :mod:`qfab.hw.soc.memory` an instruction takes
 
 =====================================================  ======
 class                                                  cycles
 =====================================================  ======
-ALU, LUI/AUIPC, branch (taken or not), JAL/JALR, CSR   5
-load, store                                            8
-trap entry (ecall, ebreak, illegal, misaligned), mret  5
-MUL, MULH, MULHSU, MULHU (with ``m_extension``)        6
-DIV, DIVU, REM, REMU (with ``m_extension``)            38
+ALU, LUI/AUIPC, branch (taken or not), JAL/JALR, CSR   6
+load, store                                            10
+trap entry (ecall, ebreak, illegal, misaligned), mret  6
+MUL, MULH, MULHSU, MULHU (with ``m_extension``)        7
+DIV, DIVU, REM, REMU (with ``m_extension``)            39
 =====================================================  ======
 
-plus one per wait state a slower device adds. A fetch from an unmapped address (which the
-bus refuses at once) takes two cycles to its trap, a load or store there seven. Misaligned
+(the memories answer in ``BUS_CYCLES`` = 3), one fewer for a load or store to a peripheral
+(``sysctl``, the streamer), which answers in two. A fetch from an unmapped address (which
+the bus refuses at once) takes two cycles to its trap, a load or store there eight. Misaligned
 loads and stores, and jumps or taken branches to a target that is not 4-byte aligned, trap
 (mtval holds the address); a bus error traps as an access fault.
 """
@@ -36,12 +37,15 @@ from qfab.hw.rv32i.csr import CsrFile
 from qfab.hw.rv32i.isa import EBREAK, ECALL, MRET, WFI, Cause, Opcode
 from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MULTIPLY_CYCLES, MulDiv
 from qfab.hw.soc.bus import BusSignature
+from qfab.hw.soc.memory import BUS_CYCLES
 
-# FETCH (2 with the on-chip memories), DECODE, EXECUTE, WRITEBACK.
-_BASE = 5
+# FETCH (the on-chip memory's BUS_CYCLES), DECODE, EXECUTE, WRITEBACK; a load or store
+# adds MEMORY (BUS_CYCLES again) and MEMDONE.
+_BASE = BUS_CYCLES + 3
 CYCLES_PER_CLASS = {"alu": _BASE, "branch": _BASE, "jump": _BASE, "csr": _BASE,
-                    "load": _BASE + 3, "store": _BASE + 3, "trap": _BASE,
-                    "mul": _BASE + MULTIPLY_CYCLES, "div": _BASE + DIVIDE_CYCLES}
+                    "load": _BASE + BUS_CYCLES + 1, "store": _BASE + BUS_CYCLES + 1,
+                    "trap": _BASE, "mul": _BASE + MULTIPLY_CYCLES,
+                    "div": _BASE + DIVIDE_CYCLES}
 
 
 def _sext(value, width: int = 32):

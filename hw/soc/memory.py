@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
 
+# Words of one bank: a byte lane of it fills one 2048 x 9 block RAM (ECP5 DP16KD, Xilinx
+# RAMB18), whose read data is registered right beside it.
+BANK_WORDS = 2048
+# Cycles from a bus access's ``valid`` to its ``ready``, and from a DMA read's ``re`` to its
+# data.
+BUS_CYCLES = 3
+DMA_READ_LATENCY = 2
+
 
 class RamPortSignature(wiring.Signature):
     """A memory's second port, as its user (a DMA engine) sees it: one word a cycle.
 
-    ``addr`` is a word index. With ``re`` high, ``rdata`` holds that word in the next cycle;
-    with ``we`` high, ``wdata`` is written at the end of the cycle. The two are never high
-    together.
+    ``addr`` is a word index. With ``re`` high, ``rdata`` holds that word
+    ``DMA_READ_LATENCY`` cycles later; with ``we`` high, ``wdata`` is written at the end of
+    the cycle. The two are never high together.
     """
 
     def __init__(self, addr_bits: int) -> None:
@@ -25,8 +33,11 @@ class RamPortSignature(wiring.Signature):
 class BusMemory(wiring.Component):
     """A synchronous memory of 32-bit words with byte-lane writes.
 
-    Every access takes two cycles: the address is registered by the block RAM in the cycle
-    of ``valid`` and ``ready`` rises in the next, which maps onto FPGA block RAM directly.
+    Every access takes ``BUS_CYCLES`` cycles: the block RAM registers the address in the
+    cycle of ``valid``, its word is registered in the next beside the block RAM, and ``ready``
+    rises in the third with the word chosen among the banks. A block RAM's read takes some
+    5.6 ns on an ECP5 before its data leaves it, so the data must meet a register close by
+    for the SoC to reach 100 MHz; the bank multiplexer and the bus come a cycle later.
 
     Parameters
     ----------
@@ -84,36 +95,62 @@ class BusMemory(wiring.Component):
         m = Module()
         depth = self._size // 4
         dual = "dma" in self.signature.members
+        low_bits = min(self.addr_bits, (BANK_WORDS - 1).bit_length())
+        n_banks = -(-depth // (1 << low_bits))
         index = self.bus.addr[2:2 + self.addr_bits]
-        answered = Signal()
-        # `answered` keeps a held request from being served twice.
-        start = self.bus.valid & ~answered
-        m.d.sync += answered.eq(start)
+        # `second` and `third` are the access's later cycles: a held request starts once.
+        second, third = Signal(), Signal()
+        start = self.bus.valid & ~second & ~third
         allowed = self.load_en if self._read_only else 1
-        refused = Signal()
-        m.d.sync += refused.eq(start & self.bus.we & ~allowed)
-        m.d.comb += [self.bus.ready.eq(answered), self.bus.err.eq(refused)]
-        # One memory a byte lane, each with one write port a side: Yosys then maps the RAM to
-        # block RAM (DP16KD on ECP5) where one 32-bit memory with byte enables on two ports
-        # became flip-flops. Each port reads what the other writes in the same cycle: a block
-        # RAM's two ports do not promise the old word across ports, and a program does not
-        # touch a word the DMA is moving anyway.
+        refused = Signal(2)
+        m.d.sync += [second.eq(start), third.eq(second),
+                     refused.eq(Cat(start & self.bus.we & ~allowed, refused[0]))]
+        m.d.comb += [self.bus.ready.eq(third), self.bus.err.eq(refused[1])]
+        bank = index[low_bits:]
+        bank_q = Signal(range(n_banks), name="bank_q")     # the bank read, as ``third`` rises
+        bank_at_second = Signal.like(bank_q)
+        m.d.sync += [bank_at_second.eq(bank), bank_q.eq(bank_at_second)]
+        if dual:
+            dma_bank = self.dma.addr[low_bits:]
+            dma_bank_q = [Signal.like(bank_q, name=f"dma_bank_q{i}") for i in range(2)]
+            m.d.sync += [dma_bank_q[0].eq(dma_bank), dma_bank_q[1].eq(dma_bank_q[0])]
+        # One memory a byte lane and bank, each with one write port a side: Yosys then maps
+        # it to one block RAM (DP16KD on ECP5) where one 32-bit memory with byte enables on
+        # two ports became flip-flops. Each port reads what the other writes in the same
+        # cycle: a block RAM's two ports do not promise the old word across ports, and a
+        # program does not touch a word the DMA is moving anyway.
         for lane in range(4):
             bits = slice(8 * lane, 8 * lane + 8)
-            mem = Memory(shape=8, depth=depth, init=[w >> 8 * lane & 0xFF for w in self._init])
-            m.submodules[f"lane{lane}"] = mem
-            wr = mem.write_port()
-            dma_wr = mem.write_port() if dual else None
-            rd = mem.read_port(transparent_for=(dma_wr,) if dual else ())
-            m.d.comb += [rd.addr.eq(index), wr.addr.eq(index), wr.data.eq(self.bus.wdata[bits]),
-                         self.bus.rdata[bits].eq(rd.data),
-                         wr.en.eq(start & self.bus.we & allowed & self.bus.sel[lane])]
+            words, dma_words = [], []
+            for k in range(n_banks):
+                first = k << low_bits
+                n = min(1 << low_bits, depth - first)
+                mem = Memory(shape=8, depth=n, init=[w >> 8 * lane & 0xFF
+                                                     for w in self._init[first:first + n]])
+                m.submodules[f"lane{lane}_bank{k}"] = mem
+                wr = mem.write_port()
+                dma_wr = mem.write_port() if dual else None
+                rd = mem.read_port(transparent_for=(dma_wr,) if dual else ())
+                word = Signal(8, name=f"lane{lane}_bank{k}_q")
+                m.d.sync += word.eq(rd.data)
+                words.append(word)
+                here = (bank == k) if n_banks > 1 else 1
+                m.d.comb += [rd.addr.eq(index[:low_bits]), wr.addr.eq(index[:low_bits]),
+                             wr.data.eq(self.bus.wdata[bits]),
+                             wr.en.eq(start & self.bus.we & allowed & self.bus.sel[lane] & here)]
+                if dual:
+                    dma_rd = mem.read_port(transparent_for=(wr,))
+                    dma_word = Signal(8, name=f"lane{lane}_bank{k}_dma_q")
+                    m.d.sync += dma_word.eq(dma_rd.data)
+                    dma_words.append(dma_word)
+                    dma_here = (dma_bank == k) if n_banks > 1 else 1
+                    m.d.comb += [
+                        dma_rd.addr.eq(self.dma.addr[:low_bits]), dma_rd.en.eq(self.dma.re),
+                        dma_wr.addr.eq(self.dma.addr[:low_bits]),
+                        dma_wr.data.eq(self.dma.wdata[bits]),
+                        dma_wr.en.eq(self.dma.we & dma_here),
+                    ]
+            m.d.comb += self.bus.rdata[bits].eq(Array(words)[bank_q])
             if dual:
-                dma_rd = mem.read_port(transparent_for=(wr,))
-                m.d.comb += [
-                    dma_rd.addr.eq(self.dma.addr), dma_rd.en.eq(self.dma.re),
-                    self.dma.rdata[bits].eq(dma_rd.data),
-                    dma_wr.addr.eq(self.dma.addr), dma_wr.data.eq(self.dma.wdata[bits]),
-                    dma_wr.en.eq(self.dma.we),
-                ]
+                m.d.comb += self.dma.rdata[bits].eq(Array(dma_words)[dma_bank_q[1]])
         return m

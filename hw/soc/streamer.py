@@ -6,7 +6,9 @@ through the RAM's second port (:class:`~qfab.hw.soc.memory.RamPortSignature`), s
 keeps the bus while the job runs. A beat takes whole 32-bit words, element 0 in the low
 bits of its first word, like the stream payload. Writes have the port before reads, so
 results never wait behind inputs. With the port to itself, the streamer offers an input beat
-of W words every W cycles and takes an output beat of W words every W cycles.
+of W words every W + 1 cycles (a word arrives ``DMA_READ_LATENCY`` = 2 cycles after its read,
+and a read waits for a free slot in the beat being gathered) and takes an output beat of W
+words every W cycles.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ class Streamer(wiring.Component):
         # Job state: words still to read and beats still to write, and their RAM indices.
         rd_left, rd_index = Signal(32), Signal(len(self.ram.addr))
         wr_left, wr_index = Signal(32), Signal(len(self.ram.addr))
-        pending = Signal()                         # a read issued last cycle
+        # Reads issued one and two cycles ago: the second arrives on ram.rdata now.
+        pending, arriving = Signal(), Signal()
         gather = Signal(32 * win)                  # words of the next input beat
         gathered = Signal(range(win + 1))
         scatter = Signal(32 * wout)                # an output beat being written
@@ -112,12 +115,13 @@ class Streamer(wiring.Component):
         writing = scatter_left != 0
         o = self.o_stream
         free = ~o.valid | o.ready
-        from_wire = pending & (gathered == win - 1) & free   # the arriving word ends a beat
+        from_wire = arriving & (gathered == win - 1) & free  # the arriving word ends a beat
         from_buffer = (gathered == win) & free               # a whole beat waited for ready
         gathered_next = Signal.like(gathered)
-        m.d.comb += gathered_next.eq(Mux(from_wire | from_buffer, 0, gathered + pending))
-        # A read only when its word will have a slot: gathered + pending never exceeds win.
-        reading = busy & ~writing & (rd_left != 0) & (gathered_next < win)
+        m.d.comb += gathered_next.eq(Mux(from_wire | from_buffer, 0, gathered + arriving))
+        # A read only when its word will have a slot: gathered plus the reads in flight never
+        # exceeds win.
+        reading = busy & ~writing & (rd_left != 0) & (gathered_next + pending < win)
         m.d.comb += [
             self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
             self.ram.we.eq(writing), self.ram.re.eq(reading),
@@ -128,7 +132,7 @@ class Streamer(wiring.Component):
                          scatter_left.eq(scatter_left - 1)]
         with m.If(reading):
             m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
-        m.d.sync += [pending.eq(reading), gathered.eq(gathered_next)]
+        m.d.sync += [pending.eq(reading), arriving.eq(pending), gathered.eq(gathered_next)]
 
         with m.If(from_wire):
             m.d.sync += [o.payload.as_value().eq(Cat(gather[:32 * (win - 1)], self.ram.rdata)),
@@ -137,7 +141,7 @@ class Streamer(wiring.Component):
             m.d.sync += [o.payload.as_value().eq(gather), o.valid.eq(1)]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
-        with m.If(pending & ~from_wire):
+        with m.If(arriving & ~from_wire):
             m.d.sync += gather.word_select(gathered, 32).eq(self.ram.rdata)
 
         # A new output beat is taken in the cycle its predecessor's last word is written.
@@ -149,7 +153,7 @@ class Streamer(wiring.Component):
             with m.If(~seen_out):
                 m.d.sync += [seen_out.eq(1), latency.eq(cycles + 1)]
 
-        finished = (busy & (rd_left == 0) & ~pending & (gathered == 0) & ~o.valid
+        finished = (busy & (rd_left == 0) & ~pending & ~arriving & (gathered == 0) & ~o.valid
                     & (wr_left == 0) & ~writing)
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)

@@ -94,8 +94,9 @@ def test_default_soc_runs_a_program_and_traps_m_instructions():
             ctx.set(soc.dbg.sel, 0b1111)
             ctx.set(soc.dbg.wdata, word)
             await ctx.tick().until(soc.dbg.ready)
+            # Valid held past ready would start another access.
+            ctx.set(soc.dbg.valid, 0)
             await ctx.tick()
-        ctx.set(soc.dbg.valid, 0)
         ctx.set(soc.run, 1)
         for _ in range(800):
             await ctx.tick()

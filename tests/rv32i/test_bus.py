@@ -13,7 +13,7 @@ from amaranth.hdl import UnusedElaboratable
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from qfab.hw.soc.bus import Decoder
-from qfab.hw.soc.memory import BusMemory
+from qfab.hw.soc.memory import BUS_CYCLES, BusMemory
 from qfab.hw.soc.memory_map import MEMORY_MAP, Region
 from qfab.hw.soc.top import Soc
 
@@ -65,10 +65,11 @@ def test_decoder_memories_and_errors():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert results["rom"] == (0x11223344, 0, 1)
+    # Ready in the memories' last cycle of BUS_CYCLES.
+    assert results["rom"] == (0x11223344, 0, BUS_CYCLES - 1)
     assert results["rom_store"][1] == 1 and results["rom_after"][0] == 0x11223344
-    assert results["rom_loaded"] == (0xCAFEF00D, 0, 1)
-    assert results["ram"] == (0xAAEECCDD, 0, 1)
+    assert results["rom_loaded"] == (0xCAFEF00D, 0, BUS_CYCLES - 1)
+    assert results["ram"] == (0xAAEECCDD, 0, BUS_CYCLES - 1)
     assert results["unmapped"][1:] == (1, 0)  # refused in the same cycle
 
 
