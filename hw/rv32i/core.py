@@ -14,16 +14,16 @@ register file or a CSR in one cycle. With the on-chip memories of
 =====================================================  ======
 class                                                  cycles
 =====================================================  ======
-ALU, LUI/AUIPC, branch (taken or not), JAL/JALR, CSR   6
-load, store                                            10
-trap entry (ecall, ebreak, illegal, misaligned), mret  6
-MUL, MULH, MULHSU, MULHU (with ``m_extension``)        7
-DIV, DIVU, REM, REMU (with ``m_extension``)            39
+ALU, LUI/AUIPC, branch (taken or not), JAL/JALR, CSR   7
+load, store                                            12
+trap entry (ecall, ebreak, illegal, misaligned), mret  7
+MUL, MULH, MULHSU, MULHU (with ``m_extension``)        8
+DIV, DIVU, REM, REMU (with ``m_extension``)            40
 =====================================================  ======
 
-(the memories answer in ``BUS_CYCLES`` = 3), one fewer for a load or store to a peripheral
+(the memories answer in ``BUS_CYCLES`` = 4), two fewer for a load or store to a peripheral
 (``sysctl``, the streamer), which answers in two. A fetch from an unmapped address (which
-the bus refuses at once) takes two cycles to its trap, a load or store there eight. Misaligned
+the bus refuses at once) takes two cycles to its trap, a load or store there nine. Misaligned
 loads and stores, and jumps or taken branches to a target that is not 4-byte aligned, trap
 (mtval holds the address); a bus error traps as an access fault.
 """

@@ -13,7 +13,7 @@ from qfab.hw.soc.bus import BusSignature
 BANK_WORDS = 2048
 # Cycles from a bus access's ``valid`` to its ``ready``, and from a DMA read's ``re`` to its
 # data.
-BUS_CYCLES = 3
+BUS_CYCLES = 4
 DMA_READ_LATENCY = 2
 
 
@@ -33,11 +33,12 @@ class RamPortSignature(wiring.Signature):
 class BusMemory(wiring.Component):
     """A synchronous memory of 32-bit words with byte-lane writes.
 
-    Every access takes ``BUS_CYCLES`` cycles: the block RAM registers the address in the
-    cycle of ``valid``, its word is registered in the next beside the block RAM, and ``ready``
-    rises in the third with the word chosen among the banks. A block RAM's read takes some
-    5.6 ns on an ECP5 before its data leaves it, so the data must meet a register close by
-    for the SoC to reach 100 MHz; the bank multiplexer and the bus come a cycle later.
+    Every access takes ``BUS_CYCLES`` cycles: the request is registered in the cycle of
+    ``valid``, the block RAM reads or writes in the next, its word is registered beside it
+    in the third, and ``ready`` rises in the fourth with the word chosen among the banks. So
+    no cycle holds both the decoder and the wire to a block RAM, and a block RAM's read
+    (some 5.6 ns on an ECP5 before its data leaves it) meets a register close by: the SoC
+    reaches 100 MHz.
 
     Parameters
     ----------
@@ -97,19 +98,25 @@ class BusMemory(wiring.Component):
         dual = "dma" in self.signature.members
         low_bits = min(self.addr_bits, (BANK_WORDS - 1).bit_length())
         n_banks = -(-depth // (1 << low_bits))
-        index = self.bus.addr[2:2 + self.addr_bits]
-        # `second` and `third` are the access's later cycles: a held request starts once.
-        second, third = Signal(), Signal()
-        start = self.bus.valid & ~second & ~third
+        # The request is registered first (`step` 1): the block RAMs' address and write
+        # enables then come from flip-flops, not from the initiator through the decoder, and
+        # only the wire to the farthest block RAM is left in their cycle. Step 2 is the block
+        # RAM's read, step 3 registers its word and `ready` rises with step 3 over.
+        step = Signal(3)                  # one-hot: the access's second, third, last cycle
+        start = self.bus.valid & (step == 0)
+        index, sel, wdata, write = (Signal(self.addr_bits), Signal(4), Signal(32), Signal())
         allowed = self.load_en if self._read_only else 1
-        refused = Signal(2)
-        m.d.sync += [second.eq(start), third.eq(second),
-                     refused.eq(Cat(start & self.bus.we & ~allowed, refused[0]))]
-        m.d.comb += [self.bus.ready.eq(third), self.bus.err.eq(refused[1])]
+        refused = Signal(3)
+        m.d.sync += [step.eq(Cat(start, step[:2])),
+                     refused.eq(Cat(start & self.bus.we & ~allowed, refused[:2]))]
+        with m.If(start):
+            m.d.sync += [index.eq(self.bus.addr[2:2 + self.addr_bits]), sel.eq(self.bus.sel),
+                         wdata.eq(self.bus.wdata), write.eq(self.bus.we & allowed)]
+        m.d.comb += [self.bus.ready.eq(step[2]), self.bus.err.eq(refused[2])]
         bank = index[low_bits:]
-        bank_q = Signal(range(n_banks), name="bank_q")     # the bank read, as ``third`` rises
-        bank_at_second = Signal.like(bank_q)
-        m.d.sync += [bank_at_second.eq(bank), bank_q.eq(bank_at_second)]
+        bank_q = Signal(range(n_banks), name="bank_q")     # the bank read, as `ready` rises
+        bank_at_read = Signal.like(bank_q)
+        m.d.sync += [bank_at_read.eq(bank), bank_q.eq(bank_at_read)]
         if dual:
             dma_bank = self.dma.addr[low_bits:]
             dma_bank_q = [Signal.like(bank_q, name=f"dma_bank_q{i}") for i in range(2)]
@@ -136,8 +143,8 @@ class BusMemory(wiring.Component):
                 words.append(word)
                 here = (bank == k) if n_banks > 1 else 1
                 m.d.comb += [rd.addr.eq(index[:low_bits]), wr.addr.eq(index[:low_bits]),
-                             wr.data.eq(self.bus.wdata[bits]),
-                             wr.en.eq(start & self.bus.we & allowed & self.bus.sel[lane] & here)]
+                             wr.data.eq(wdata[bits]),
+                             wr.en.eq(step[0] & write & sel[lane] & here)]
                 if dual:
                     dma_rd = mem.read_port(transparent_for=(wr,))
                     dma_word = Signal(8, name=f"lane{lane}_bank{k}_dma_q")
@@ -145,7 +152,9 @@ class BusMemory(wiring.Component):
                     dma_words.append(dma_word)
                     dma_here = (dma_bank == k) if n_banks > 1 else 1
                     m.d.comb += [
-                        dma_rd.addr.eq(self.dma.addr[:low_bits]), dma_rd.en.eq(self.dma.re),
+                        # Read every cycle, whether or not `re` asks: the enable would
+                        # otherwise reach every block RAM from the DMA's flow control.
+                        dma_rd.addr.eq(self.dma.addr[:low_bits]),
                         dma_wr.addr.eq(self.dma.addr[:low_bits]),
                         dma_wr.data.eq(self.dma.wdata[bits]),
                         dma_wr.en.eq(self.dma.we & dma_here),
