@@ -26,6 +26,7 @@ from qfab.hw.rv32i.isa import (
     Opcode,
 )
 from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, MULTIPLY_CYCLES, muldiv_reference
+from qfab.hw.soc.bus import IO_CYCLES
 from qfab.hw.soc.memory import BUS_CYCLES
 from qfab.hw.soc.memory_map import MEMORY_MAP, SYSCTL_REGISTERS, Region
 from qfab.sim.elf import ElfImage
@@ -253,10 +254,10 @@ class Iss:
 
     def _memory_cycles(self, addr: int) -> None:
         """The cycles of one bus access (FETCH, MEMORY): the memories answer in
-        BUS_CYCLES, the peripherals one cycle after ``valid``, and the decoder refuses an
-        unmapped address at once."""
+        BUS_CYCLES, the peripherals in IO_CYCLES, and the decoder refuses an unmapped
+        address at once."""
         r = self._region(addr & ~3 & MASK32)
-        self.cycles += 1 if r is None else 2 if r.kind == "io" else BUS_CYCLES
+        self.cycles += 1 if r is None else IO_CYCLES if r.kind == "io" else BUS_CYCLES
 
     def _store(self, f3: int, addr: int, value: int) -> None:
         if (f3 == 1 and addr & 1) or (f3 == 2 and addr & 3):

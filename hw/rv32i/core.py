@@ -21,11 +21,11 @@ MUL, MULH, MULHSU, MULHU (with ``m_extension``)        8
 DIV, DIVU, REM, REMU (with ``m_extension``)            40
 =====================================================  ======
 
-(the memories answer in ``BUS_CYCLES`` = 4), two fewer for a load or store to a peripheral
-(``sysctl``, the streamer), which answers in two. A fetch from an unmapped address (which
-the bus refuses at once) takes two cycles to its trap, a load or store there nine. Misaligned
-loads and stores, and jumps or taken branches to a target that is not 4-byte aligned, trap
-(mtval holds the address); a bus error traps as an access fault.
+(the memories answer in ``BUS_CYCLES`` = 4), one fewer for a load or store to a peripheral
+(``sysctl``, the streamer), which answers in ``IO_CYCLES`` = 3. A fetch from an unmapped
+address (which the bus refuses at once) takes two cycles to its trap, a load or store there
+nine. Misaligned loads and stores, and jumps or taken branches to a target that is not
+4-byte aligned, trap (mtval holds the address); a bus error traps as an access fault.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal

@@ -125,3 +125,39 @@ class Arbiter(wiring.Component):
                 port.rdata.eq(self.bus.rdata),
             ]
         return m
+
+
+# Cycles from ``valid`` to ``ready`` of a peripheral behind a RequestRegister: the register,
+# then the peripheral's own cycle of ``valid`` and the one it answers in.
+IO_CYCLES = 3
+
+
+class RequestRegister(wiring.Component):
+    """Registers an initiator's request before a target sees it, so the target's decoding
+    and register writes start from flip-flops, not from the initiator through the decoder.
+    An access takes one cycle more than the target alone.
+
+    Members
+    -------
+    bus : In(BusSignature)
+        From the decoder.
+    target : Out(BusSignature)
+        To the target; ``ready``, ``err`` and ``rdata`` come back unregistered.
+    """
+
+    bus: In(BusSignature())
+    target: Out(BusSignature())
+
+    def elaborate(self, platform) -> wiring.Module:
+        m = Module()
+        t = self.target
+        # The initiator holds valid through the cycle of ready, so a new request can only
+        # start once the target has answered.
+        with m.If(self.bus.valid & ~t.valid):
+            m.d.sync += [t.valid.eq(1), t.addr.eq(self.bus.addr), t.we.eq(self.bus.we),
+                         t.sel.eq(self.bus.sel), t.wdata.eq(self.bus.wdata)]
+        with m.Elif(t.ready):
+            m.d.sync += t.valid.eq(0)
+        m.d.comb += [self.bus.ready.eq(t.ready), self.bus.err.eq(t.err),
+                     self.bus.rdata.eq(t.rdata)]
+        return m

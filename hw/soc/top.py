@@ -10,7 +10,7 @@ from amaranth import Module, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw.rv32i.core import Rv32iCore
-from qfab.hw.soc.bus import Arbiter, BusSignature, Decoder
+from qfab.hw.soc.bus import Arbiter, BusSignature, Decoder, RequestRegister
 from qfab.hw.soc.memory import BusMemory
 from qfab.hw.soc.memory_map import MEMORY_MAP, Region, check_map
 from qfab.hw.soc.sysctl import SysCtl
@@ -137,7 +137,13 @@ class Soc(wiring.Component):
         for r in self._mapped:
             dev = self._device(m, r)
             m.submodules[r.name] = dev
-            wiring.connect(m, getattr(decoder, r.name), dev.bus)
+            port = getattr(decoder, r.name)
+            if r.kind == "io":
+                # A peripheral's register writes would otherwise hang off the decoder.
+                m.submodules[f"{r.name}_request"] = request = RequestRegister()
+                wiring.connect(m, port, request.bus)
+                port = request.target
+            wiring.connect(m, port, dev.bus)
         bus = decoder.bus
         m.d.comb += [
             self.store_valid.eq(bus.valid & bus.ready & bus.we & ~bus.err),

@@ -15,20 +15,9 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
+from cocotb_helpers import pauses, reset
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
-
-
-def _pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
-
-
-async def _reset(dut, cycles: int = 4) -> None:
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, cycles)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
 
 
 async def _write_words(host: AxiLiteMaster, addr: int, words: list[int]) -> None:
@@ -80,13 +69,13 @@ async def axilite_jobs_under_stalls_and_reset(dut):
     host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
     channels = (host.write_if.aw_channel, host.write_if.w_channel, host.write_if.b_channel,
                 host.read_if.ar_channel, host.read_if.r_channel)
-    await _reset(dut)
+    await reset(dut)
 
     info = await host.read_dword(case["registers"]["INFO"])
     assert info == case["info"], (info, case["info"])
     for p in case["pauses"]:
         for channel in channels:
-            channel.set_pause_generator(_pauses(rng, p))
+            channel.set_pause_generator(pauses(rng, p))
         for k, job in enumerate(case["jobs"]):
             _check(case, job, await _run_job(host, case, job), f"pause {p}, job {k}")
 
@@ -99,7 +88,7 @@ async def axilite_jobs_under_stalls_and_reset(dut):
     # Reset in the middle of a job, then every job again from a clean start.
     await _start(host, case, case["jobs"][0])
     await ClockCycles(dut.clk, 20)
-    await _reset(dut)
+    await reset(dut)
     assert await host.read_dword(case["registers"]["STATUS"]) == 0
     for k, job in enumerate(case["jobs"]):
         _check(case, job, await _run_job(host, case, job), f"after reset, job {k}")

