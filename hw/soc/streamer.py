@@ -6,15 +6,15 @@ through the RAM's second port (:class:`~qfab.hw.soc.memory.RamPortSignature`), s
 keeps the bus while the job runs. A beat takes whole 32-bit words, element 0 in the low
 bits of its first word, like the stream payload. Writes have the port before reads, so
 results never wait behind inputs. With the port to itself, the streamer offers an input beat
-of W words every W + 1 cycles (a word arrives ``DMA_READ_LATENCY`` = 2 cycles after its read,
-and a read waits for a free slot in the beat being gathered) and takes an output beat of W
+of W words every W cycles (a word arrives ``DMA_READ_LATENCY`` = 2 cycles after its read and
+waits in a small queue when the accelerator does not take it) and takes an output beat of W
 words every W cycles.
 """
 
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
 from qfab.hw.soc.memory import RamPortSignature
@@ -22,6 +22,8 @@ from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, ACCEL_REGISTERS, Region
 
 _OFFSET = {reg.name: reg.offset for reg in ACCEL_REGISTERS}
 COUNTER_BITS = 32
+# Words read from RAM that may wait for the accelerator: the two reads in flight and one more.
+WORD_QUEUE = 3
 
 
 def words_per_beat(width: int) -> int:
@@ -105,23 +107,30 @@ class Streamer(wiring.Component):
         wr_left, wr_index = Signal(32), Signal(len(self.ram.addr))
         # Reads issued one and two cycles ago: the second arrives on ram.rdata now.
         pending, arriving = Signal(), Signal()
-        gather = Signal(32 * win)                  # words of the next input beat
-        gathered = Signal(range(win + 1))
+        gather = Signal(32 * (win - 1) if win > 1 else 1)   # the next beat's first words
+        gathered = Signal(range(win))
         scatter = Signal(32 * wout)                # an output beat being written
         scatter_left = Signal(range(wout + 1))
         scatter_pos = Signal(range(wout))
+        # Words that arrived while the beat they belong to could not go out wait here; with
+        # reads two cycles in flight, this is what lets one word a cycle stream through.
+        m.submodules.words = words = fifo.SyncFIFO(width=32, depth=WORD_QUEUE)
 
         # Writes first: the output beat in hand goes out a word a cycle.
         writing = scatter_left != 0
         o = self.o_stream
         free = ~o.valid | o.ready
-        from_wire = arriving & (gathered == win - 1) & free  # the arriving word ends a beat
-        from_buffer = (gathered == win) & free               # a whole beat waited for ready
-        gathered_next = Signal.like(gathered)
-        m.d.comb += gathered_next.eq(Mux(from_wire | from_buffer, 0, gathered + arriving))
-        # A read only when its word will have a slot: gathered plus the reads in flight never
-        # exceeds win.
-        reading = busy & ~writing & (rd_left != 0) & (gathered_next + pending < win)
+        # The next word: the oldest queued, else the one arriving.
+        word_valid = words.r_rdy | arriving
+        word = Mux(words.r_rdy, words.r_data, self.ram.rdata)
+        take = word_valid & ((gathered != win - 1) | free)
+        m.d.comb += [words.r_en.eq(take & words.r_rdy),
+                     words.w_en.eq(arriving & ~(take & ~words.r_rdy)),
+                     words.w_data.eq(self.ram.rdata)]
+        # A read only when its word will have a place: queued words and reads in flight never
+        # exceed the queue.
+        reading = busy & ~writing & (rd_left != 0) & (words.level + pending + arriving
+                                                      < WORD_QUEUE)
         m.d.comb += [
             self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
             self.ram.we.eq(writing), self.ram.re.eq(reading),
@@ -132,17 +141,19 @@ class Streamer(wiring.Component):
                          scatter_left.eq(scatter_left - 1)]
         with m.If(reading):
             m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
-        m.d.sync += [pending.eq(reading), arriving.eq(pending), gathered.eq(gathered_next)]
+        m.d.sync += [pending.eq(reading), arriving.eq(pending)]
 
-        with m.If(from_wire):
-            m.d.sync += [o.payload.as_value().eq(Cat(gather[:32 * (win - 1)], self.ram.rdata)),
-                         o.valid.eq(1)]
-        with m.Elif(from_buffer):
-            m.d.sync += [o.payload.as_value().eq(gather), o.valid.eq(1)]
-        with m.Elif(o.ready):
-            m.d.sync += o.valid.eq(0)
-        with m.If(arriving & ~from_wire):
-            m.d.sync += gather.word_select(gathered, 32).eq(self.ram.rdata)
+        with m.If(take & (gathered == win - 1)):
+            first = gather[:32 * (win - 1)] if win > 1 else Const(0, 0)
+            m.d.sync += [o.payload.as_value().eq(Cat(first, word)), o.valid.eq(1),
+                         gathered.eq(0)]
+        with m.Else():
+            with m.If(o.ready):
+                m.d.sync += o.valid.eq(0)
+            if win > 1:
+                with m.If(take):
+                    m.d.sync += [gather.word_select(gathered, 32).eq(word),
+                                 gathered.eq(gathered + 1)]
 
         # A new output beat is taken in the cycle its predecessor's last word is written.
         i = self.i_stream
@@ -153,7 +164,8 @@ class Streamer(wiring.Component):
             with m.If(~seen_out):
                 m.d.sync += [seen_out.eq(1), latency.eq(cycles + 1)]
 
-        finished = (busy & (rd_left == 0) & ~pending & ~arriving & (gathered == 0) & ~o.valid
+        finished = (busy & (rd_left == 0) & ~pending & ~arriving & ~words.r_rdy
+                    & (gathered == 0) & ~o.valid
                     & (wr_left == 0) & ~writing)
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)
