@@ -92,7 +92,7 @@ def _row(name: str, q: dict | str, d: dict) -> list[str]:
         ratios = ["-"] * len(keys)
     else:
         qcells = [f"{q[k]:,}" for k in keys]
-        ratios = [f"{q[k] / d[k]:.2f}" if d[k] else ("-" if q[k] == 0 else "inf") for k in keys]
+        ratios = [f"{q[k] / d[k]:.3f}" if d[k] else ("-" if q[k] == 0 else "inf") for k in keys]
     lines = [f"{name:<11} {'qfab':<6}" + "".join(f"{c:>9}" for c in qcells),
              f"{'':<11} {'da4ml':<6}" + "".join(f"{d[k]:>9,}" for k in keys),
              f"{'':<11} {'ratio':<6}" + "".join(f"{c:>9}" for c in ratios)]
@@ -110,6 +110,10 @@ def run() -> list[str]:
         return ["da4ml not installed (pip install 'da4ml==0.6.*'): side by side skipped"]
     lines = [f"Yosys synth_xilinx -flatten -noiopad; da4ml {_version()} latency_cutoff "
              f"{LATENCY_CUTOFF}; qfab at II 1 (plan budget 1 cycle)",
+             "latency: register stages after a registered input, both alike: da4ml's is its "
+             "pipeline's stages (it registers its input port, then each stage's output); "
+             "qfab's first layer reads the producer's output register, then the cycles to "
+             "its output beat. da4ml's FFs include that input register.",
              f"{'model':<11} {'':<6}" + "".join(f"{k:>9}" for k in
                                                ("LUT", "FF", "DSP", "II", "latency"))]
     for name, path in MODELS.items():

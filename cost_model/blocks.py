@@ -255,6 +255,23 @@ def cmvm_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def unrolled_cost(p: dict, family: str) -> BlockCost:
+    """Unrolled layers in one pipeline (hw/unrolled.py): the features each value's logic
+    counts (adder result bits, compared bits, multiplexer bits), the registers its schedule
+    places, the output register and the valid bits."""
+    from qfab.hw.unrolled import DEFAULT_LEVELS_PER_STAGE, unrolled_levels
+
+    g = unrolled_levels(p["layers"], p.get("levels_per_stage", DEFAULT_LEVELS_PER_STAGE))
+    c = BlockCost("unrolled")
+    features = g.cost()
+    c.adder_lut += features.pop("adder", 0)
+    c.features.update(features)
+    c.features["block"] += 1
+    out_bits = sum(g.values[o].shape.width for o in g.outputs)
+    c.ff += g.register_bits() + out_bits + g.stages + 1
+    return c
+
+
 def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
     """The XNOR-popcount unit (hw/xnor_mvu.py): a popcount tree from 1-bit terms, the
     count accumulated, and ``2 * count - MW`` once at the output (``add``); no DSP. An
@@ -698,7 +715,8 @@ def upsample_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
-COSTS = {"mvu": mvu_cost, "cmvm": cmvm_cost, "depthwise": depthwise_cost, "requant": requant_cost,
+COSTS = {"mvu": mvu_cost, "cmvm": cmvm_cost, "unrolled": unrolled_cost,
+         "depthwise": depthwise_cost, "requant": requant_cost,
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,

@@ -607,7 +607,8 @@ def blocks_for(spec: BlockSpec) -> list:
     if spec.kind in PIPELINE_STAGES:
         stages = pipeline_stages(spec)
         # the adder graph and the units without stages have no spare (OutputRegister)
-        return [_Register(stages) if spec.kind == "cmvm" or not stages else _Skid(stages)]
+        return [_Register(stages) if spec.kind in ("cmvm", "unrolled") or not stages
+                else _Skid(stages)]
     if spec.kind == "minifloat_requant":
         return [_Skid(3)]
     if spec.kind == "window":

@@ -225,7 +225,8 @@ def pipeline_stages(spec: BlockSpec) -> int:
 
 PIPELINE_STAGES = {"cmvm": ("qfab.hw.cmvm", "cmvm_stages"),
                    "requant": ("qfab.hw.requant", "requant_stages"),
-                   "threshold": ("qfab.hw.threshold", "threshold_stages")}
+                   "threshold": ("qfab.hw.threshold", "threshold_stages"),
+                   "unrolled": ("qfab.hw.unrolled", "unrolled_stages")}
 
 
 def block_times(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:

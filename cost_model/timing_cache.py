@@ -22,7 +22,8 @@ import numpy as np
 # The cycle model's own source, and the hw/ schedules it reads (a window's rows, an adder
 # graph's depth), relative to the package root.
 _MODEL_SOURCES = ("cost_model/handshake.py", "cost_model/events.py", "cost_model/timing.py",
-                  "cost_model/timing_cache.py", "hw/_window_timing.py", "hw/cmvm.py")
+                  "cost_model/timing_cache.py", "hw/_window_timing.py", "hw/cmvm.py",
+                  "hw/unrolled.py", "hw/_levels.py", "hw/adder_graph.py")
 
 
 def cache_dir() -> Path:

@@ -31,6 +31,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
         from qfab.hw.cmvm import ConstantMatrixVectorUnit
 
         return ConstantMatrixVectorUnit(**p)
+    if spec.kind == "unrolled":
+        from qfab.hw.unrolled import UnrolledPipeline
+
+        return UnrolledPipeline(**p)
     if spec.kind == "add":
         from qfab.hw.eltwise import ResidualAdd
 

@@ -288,6 +288,10 @@ class Planner:
             first_elems = head.pop(0).out_elems
             s0 = self.stages[0]
             self.finish_stage(self.t(s0.input), self.t(s0.output), stage=s0)
+        if len(outputs) == 1 and outputs[0].stage == len(self.stages) - 1:
+            from qfab.compiler.backend.fuse import fuse_unrolled
+
+            self.stages = fuse_unrolled(self.stages)
         in_order, size = [], 0
         for name in self.starts:
             in_order.append(stream_order(self.t(name).shape) + size)
