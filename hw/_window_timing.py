@@ -51,8 +51,13 @@ class WindowGeometry:
 
     @property
     def row_slots(self) -> int:
-        """Line-buffer rows: the power of two at or above ``kh + sh``."""
-        need = self.kernel[0] + self.stride[0]
+        """Line-buffer rows: the power of two at or above ``kh + sh`` (the next output row's
+        rows arrive while this one is read) and at or above the rows the last output row
+        holds plus those the next image's first needs, so that at an image's end the next
+        image's rows arrive too (else the window waits for them, and every stage after it
+        idles, an unpadded 3 x 3 one about two input rows an image)."""
+        held = self.height - max(0, (self.out_height - 1) * self.stride[0] - self.pad_top)
+        need = max(self.kernel[0] + self.stride[0], held + self.rows_needed(0))
         return 1 << (need - 1).bit_length()
 
     @property

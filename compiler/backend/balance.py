@@ -110,6 +110,8 @@ def balanced_plan(graph, *, clock_hz: float = 100e6) -> HwPlan:
     that meet the budget :func:`balanced_budget` picks."""
     from qfab.compiler.backend.plan import plan
 
+    from qfab.compiler.backend.fifo_depths import sized_fifos
+
     reference = plan(graph, clock_hz=clock_hz, double_buffered=True)
-    return plan(graph, clock_hz=clock_hz, budget_cycles=balanced_budget(reference),
-                double_buffered=True)
+    return sized_fifos(plan(graph, clock_hz=clock_hz, budget_cycles=balanced_budget(reference),
+                            double_buffered=True))

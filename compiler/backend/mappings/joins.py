@@ -37,6 +37,13 @@ def _main_fifo(shape: Shape, n: int, tensor_shape: tuple) -> BlockSpec:
     return BlockSpec("fifo", dict(elem_shape=shape, n=n, depth=max(beats + 2, 3)), n, n)
 
 
+def _join_width(runs: int, *elems: int) -> int:
+    """Elements a beat of a join whose runs are multiples of ``runs``, fed ``elems`` a beat:
+    as many as its wider input gives, so that the join keeps pace with it (a branch of
+    fewer multipliers, one element a beat, would otherwise make the join as slow as that)."""
+    return max(d for d in range(1, runs + 1) if runs % d == 0 and d <= max(elems))
+
+
 def _take_skip(p: Planner, node: Node) -> StreamEnd:
     skip, p.skip_end = p.skip_end, None
     if skip is None:  # e.g. QLinearAdd(x, x): one stream, nothing forked to join
@@ -129,7 +136,7 @@ def concat(p: Planner, node: Node) -> None:
     shapes = {name: p.t(name).shape for name in (main, skip.tensor)}
     main_run, skip_run, skip_first = _runs(node, main, skip.tensor, shapes,
                                            {main: p.order, skip.tensor: skip.order})
-    n = math.gcd(p.elems, skip.elems, main_run, skip_run)
+    n = _join_width(math.gcd(main_run, skip_run), p.elems, skip.elems)
     out_t = p.t(node.outputs[0])
     shape = element_shape(out_t.fmt)
     skip_beats = int(np.prod(shapes[skip.tensor][1:])) // skip.elems
