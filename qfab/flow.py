@@ -34,9 +34,12 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     multipliers meeting it (``design.missed_target()`` says when none does); else with a ``board``
     and no ``max_pe``/``max_simd``, the fastest design the cost model fits on the board
     (:func:`fastest_fitting`: at most ``max_utilization``, default 0.8, of any resource, at
-    most ``dsp_budget`` DSPs); else at most ``max_pe`` x ``max_simd`` (4 x 8) a layer.
+    most ``dsp_budget`` DSPs); else with ``max_pe`` or ``max_simd``, at most that (4 x 8
+    for the one not given) a layer; else balanced
+    (:func:`~qfab.compiler.backend.balance.balanced_plan`: about as fast as 4 x 8 a layer,
+    each stage the fewest multipliers meeting the cycle budget that keeps them busiest).
     ``layer_folding`` (MAC layer name -> (pe, simd), as ``qfab search`` writes) sets those
-    layers' folding and leaves the board search out.
+    layers' folding (the others at most 4 x 8) and leaves the board search out.
 
     Every output of the model is built in the one accelerator, leaving on its output stream
     one after the other (or the last computed on the control core: logits and their
@@ -82,6 +85,10 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
     if fitting:
         hw = fastest_fitting(graph, b, max_utilization=0.8 if max_utilization is None
                              else max_utilization, dsp_budget=dsp_budget)
+    elif target_ii is None and max_pe is None and max_simd is None and not layer_folding:
+        from qfab.compiler.backend.balance import balanced_plan
+
+        hw = balanced_plan(graph, clock_hz=clock_hz)
     else:
         hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,

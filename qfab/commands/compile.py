@@ -59,10 +59,12 @@ def add_design_arguments(parser: argparse.ArgumentParser) -> None:
                              "inference (1: fully unrolled, constants in logic)")
     parser.add_argument("--max-pe", type=int, metavar="P",
                         help="without a target: at most P output channels per cycle "
-                             "(default 4; with --board and neither cap, the fastest design "
+                             "(4 if only --max-simd is given; with neither cap, each layer "
+                             "balanced to the others, or with --board the fastest design "
                              "the cost model fits on the board)")
     parser.add_argument("--max-simd", type=int, metavar="S",
-                        help="without a target: at most S inputs per cycle (default 8)")
+                        help="without a target: at most S inputs per cycle (8 if only "
+                             "--max-pe is given)")
     parser.add_argument("--folding", metavar="LAYER=PExSIMD,...",
                         help="a MAC layer's own folding, e.g. conv1=2x9,fc=1x1 (as qfab "
                              "search chooses); the other layers as the rest of the options "
