@@ -14,6 +14,7 @@ from qfab.compiler.backend.balance import (
     multipliers,
     predicted_utilisation,
 )
+from qfab.compiler.backend.fifo_depths import peak_occupancy
 from qfab.compiler.backend.plan import plan, window_pace
 from qfab.cost_model.timing import steady_ii
 
@@ -23,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS = [ROOT / "examples" / "digits" / "digits_int8.onnx",
           ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx",
           ROOT / "tests" / "corpus" / "brevitas" / "tfc_w1a1_qonnx.onnx",
-          ROOT / "tests" / "corpus" / "onnxruntime" / "mlp_softmax_qdq.onnx"]
+          ROOT / "tests" / "corpus" / "onnxruntime" / "mlp_softmax_qdq.onnx",
+          ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_inception_qdq.onnx"]
+BRANCHES = ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_branches_qdq.onnx"
+CNV = ROOT / "tests" / "corpus" / "brevitas" / "cnv_w1a1_qonnx.onnx"
 
 
 def _utilisation(hw) -> float:
@@ -64,3 +68,46 @@ def test_a_window_paces_the_stage():
     layer = mac_layers(hw)[0]
     assert min(cycles for _, cycles in layer.options) == pace == conv1.cycles
     assert conv1.folding["simd"] == 1
+
+
+def test_fifos_sized_so_the_fork_does_not_wait():
+    # the stem's output is also the second output: it waits in a FIFO until the logits of
+    # its inference have left, while the stem computes the next ones; with room for one
+    # inference the stem waits, and the design runs far slower than its slowest stage
+    graph = lower_model(BRANCHES)
+    budget = balanced_budget(plan(graph, double_buffered=True))
+    unsized = plan(graph, budget_cycles=budget, double_buffered=True)
+    assert steady_ii(unsized) > 1.5 * unsized.ii_cycles
+    sized = balanced_plan(graph)
+    assert steady_ii(sized) == sized.ii_cycles == unsized.ii_cycles
+    depths = [[b.params["depth"] for s in p.stages for b in s.blocks + s.skip
+               if b.kind == "fifo"] for p in (unsized, sized)]
+    assert all(new >= old for old, new in zip(*depths, strict=True))
+    assert depths[1] != depths[0]
+    assert _utilisation(sized) >= 0.95
+
+
+def test_peak_occupancy():
+    assert peak_occupancy([0, 1, 2, 3], [2, 3, 4, 5]) == 2
+    assert peak_occupancy([0, 5], [1, 6]) == 1
+    assert peak_occupancy([], []) == 0
+
+
+def test_windows_keep_the_slowest_stage_pace():
+    # CNV's convolutions are unpadded: at an image's end a window of four row slots held
+    # the last three rows and waited for two rows of the next image, and every stage after
+    # it idled (II 10,930 against a slowest stage of 9,600)
+    hw = balanced_plan(lower_model(CNV))
+    assert steady_ii(hw) == hw.ii_cycles
+
+
+def test_compile_builds_the_balanced_design_by_default():
+    import qfab
+
+    path = MODELS[0]
+    balanced = balanced_plan(lower_model(path))
+    default = qfab.compile(path, soc=False).plan
+    assert [s.folding for s in default.stages] == [s.folding for s in balanced.stages]
+    capped = qfab.compile(path, soc=False, max_pe=4).plan
+    assert [s.folding for s in capped.stages] == [s.folding for s in plan(lower_model(path))
+                                                    .stages]

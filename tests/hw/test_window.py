@@ -7,7 +7,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Fragment, Shape, signed, unsigned
 from qfab.hw._checks import shape_range
-from qfab.hw.window import SlidingWindow, im2col_reference
+from qfab.hw.window import SlidingWindow, WindowGeometry, im2col_reference
 from streams import array_beats, run_streams
 
 
@@ -142,3 +142,12 @@ def test_line_buffer_size_matches_the_memory():
     lines = module.submodules["lines"]
     assert dut.row_slots == 8  # kh + sh = 5 rounded up to a power of two
     assert dut.line_buffer == (lines.depth, Shape.cast(lines.shape).width) == (8 * 5 * 2, 21)
+
+
+@pytest.mark.parametrize("padding, slots", [((0, 0, 0, 0), 8), ((1, 1, 1, 1), 4)])
+def test_line_buffer_holds_the_next_images_first_rows(padding, slots):
+    # unpadded 3 x 3: the last output row holds three rows and the next image's first needs
+    # three, six in all; padded: two and two, within kh + sh = 4
+    geom = WindowGeometry(height=12, width=12, kernel=(3, 3), stride=(1, 1), padding=padding,
+                          beats_per_pixel=1)
+    assert geom.row_slots == slots
