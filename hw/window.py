@@ -4,8 +4,9 @@ convolution or pooling layer (im2col on the fly), from line buffers in block RAM
 Rows of the input are written into a ring of ``R`` row slots (``R`` the power of two at or
 above ``kh + sh``, so the next output row's input can arrive while the current one is read
 out, and above the rows an image's last output row and the next image's first hold
-together, so the next image arrives while this one ends: ``WindowGeometry.row_slots``). The reader walks the output pixels and, for each, the window taps; taps that fall in
-the padding are produced from ``pad_value`` without storing anything. Reader and writer are
+together, so the next image arrives while this one ends: ``WindowGeometry.row_slots``).
+The reader walks the output pixels and, for each, the window taps; taps that fall in the
+padding are produced from ``pad_value`` without storing anything. Reader and writer are
 coupled by two row counters only: the reader starts an output row once every input row it
 needs is complete, and releases the rows the next output row no longer needs.
 """

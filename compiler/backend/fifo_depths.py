@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from qfab.compiler.backend.plan import BlockSpec, HwPlan
 
 # Inferences run to find the most beats a FIFO holds: enough for the pipeline to fill (its
