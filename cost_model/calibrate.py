@@ -212,7 +212,7 @@ def measure_designs(models: Iterable[str], families: Iterable[str]) -> list[Row]
     boards = {"xilinx7": "pynq-z2", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
     rows = []
     for model in models:
-        design = qfab.compile(model)
+        design = qfab.compile(model, max_pe=4, max_simd=8)  # as calibration.csv records
         verilog = design.verilog()
         for family in families:
             est = estimate(design, boards[family])
