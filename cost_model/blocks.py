@@ -196,9 +196,18 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
     _weight_rom(c, weights, pe, simd, w_code, family)
+    replayed_in_ram = False
     if nf > 1:
-        c.add_memory((2 if p.get("double_buffered") else 1) * sf, simd * a_code, family,
-                     rom=False)
+        buffer = c.add_memory((2 if p.get("double_buffered") else 1) * sf, simd * a_code,
+                              family, rom=False)
+        replayed_in_ram = bool(p.get("double_buffered")) and buffer.style != "logic"
+    if replayed_in_ram:
+        # Both banks in one RAM read transparently (the first fold reads the word written
+        # in the same cycle): Yosys emulates that with a bypass, a multiplexer a bit and a
+        # compare of the addresses.
+        c.features["mux"] += simd * a_code
+        c.features["cmp"] += _bits(2 * sf)
+        c.ff += _bits(2 * sf) + 1
     # pipelined: the input word and its copy, the weight word (a register unless constant),
     # product and adder tree registers; else the input word and the tree's sum; then the
     # accumulators, the output register and its spare (OutputSkid)
@@ -209,7 +218,8 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
             # synth_xilinx takes the weight and product registers into each DSP48 (B, M)
             c.ff -= pe * simd * (prod_w + (w_code if nf * sf > 1 else 0))
     else:
-        c.ff += simd * a_code + 4 * pe * acc
+        # the input word: the buffer's read register when both banks are in RAM
+        c.ff += (0 if replayed_in_ram else simd * a_code) + 4 * pe * acc
     c.ff += 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     if per_product and family in DSP_REGISTERS and simd <= 4 and not c.features["shift"]:
         c.ff -= pe * acc  # synth_xilinx chains up to four DSPs: the sum is their P register
