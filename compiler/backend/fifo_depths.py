@@ -42,14 +42,21 @@ def sized_fifos(plan: HwPlan) -> HwPlan:
     FIFO or already keeps that pace, or the design is too long for the handshake model."""
     from qfab.cost_model.events import run_events
     from qfab.cost_model.handshake import _Fifo
-    from qfab.cost_model.timing import MODEL_CYCLES, _chains, _cycle_cap, serial_cycles, steady_ii
+    from qfab.cost_model.timing import (
+        MODEL_CYCLES,
+        _chains,
+        _cycle_cap,
+        plan_timing,
+        serial_cycles,
+    )
 
     fifos = _fifos(plan)
-    if not fifos or serial_cycles(plan, 2) > MODEL_CYCLES or steady_ii(plan) <= plan.ii_cycles:
+    if not fifos or serial_cycles(plan, 2) > MODEL_CYCLES:
         return plan
-    from qfab.cost_model.timing import plan_timing
-
-    runs = min(MAX_RUNS, math.ceil(plan_timing(plan, 1).latency_cycles / plan.ii_cycles) + 3)
+    timing = plan_timing(plan, 2)
+    if timing.ii_cycles <= plan.ii_cycles:
+        return plan
+    runs = min(MAX_RUNS, math.ceil(timing.latency_cycles / plan.ii_cycles) + 3)
     if serial_cycles(plan, runs) > MODEL_CYCLES:
         return plan
     # Deep enough for every run's beats, each a depth of its own so the model's FIFOs
