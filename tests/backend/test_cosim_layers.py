@@ -194,7 +194,7 @@ def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
 
 
 @pytest.mark.parametrize("activations, per_channel, folding, simd", [
-    ("QUInt8", False, {}, 4),
+    ("QUInt8", False, dict(max_pe=4), 4),  # at most 4 x 8: all four channels a beat
     ("QInt8", True, dict(max_simd=2), 2),   # zero point -128 padded; two channel groups
     ("QInt8", False, dict(target_fps=3e5), 1),  # 333 cycles: one lane meets them
 ])
