@@ -13,7 +13,7 @@ from typing import Any
 
 from amaranth.hdl import Module, Signal
 
-__all__ = ["OutputSkid", "OutputRegister"]
+__all__ = ["OutputSkid", "OutputRegister", "HeldResultOutput"]
 
 
 class OutputSkid:
@@ -78,3 +78,53 @@ class OutputRegister:
         """The pipeline's last stage: ``payload`` is a result when ``valid & advance``."""
         with self._m.If(self.advance):
             self._m.d.sync += [self._o.valid.eq(valid), self._o.payload.eq(payload)]
+
+
+class HeldResultOutput:
+    """The output register of ``o_stream``, its spare being the pipeline's last register:
+    :class:`OutputSkid`'s handshake, cycle for cycle, for a block whose last register
+    computes its result (an accumulator).
+
+    A result that finds the output register full stays where it was computed, and the
+    pipeline stops (``advance`` is registered, as with the spare). So the output register
+    has one source, the result, not a multiplexer choosing between it and a spare: the block
+    makes its result equal the held one while ``held`` (an accumulator adds zero to itself),
+    and restarts its last register when a result ``leaves``.
+
+    Parameters
+    ----------
+    m : Module
+        The module to add the logic to.
+    o_stream : stream.Interface
+        The block's output stream; its payload and valid become registers here.
+
+    Members
+    -------
+    advance : Signal
+        High when the pipeline may move (no result held). Registered.
+    held : Signal
+        The last register holds a result the output register has not taken. Registered.
+    """
+
+    def __init__(self, m: Module, o_stream: Any):
+        self._m = m
+        self._o = o_stream
+        self.held = Signal()
+        self.advance = Signal()
+        m.d.comb += self.advance.eq(~self.held)
+
+    def push(self, valid: Any, payload: Any) -> Signal:
+        """The pipeline's last stage: ``payload`` is a result when ``valid & advance``, and
+        the held result while ``held``. Returns ``leaves``: the result goes to the output
+        register this cycle (the block's last register may restart)."""
+        m, o = self._m, self._o
+        new, leaves = Signal(), Signal()
+        m.d.comb += [new.eq(valid & self.advance),
+                     leaves.eq((~o.valid | o.ready) & (self.held | new))]
+        with m.If(~o.valid | o.ready):
+            m.d.sync += [o.valid.eq(self.held | new), self.held.eq(0)]
+            with m.If(self.held | new):
+                m.d.sync += o.payload.eq(payload)
+        with m.Elif(new):
+            m.d.sync += self.held.eq(1)
+        return leaves

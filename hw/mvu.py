@@ -17,9 +17,14 @@ A step's SIMD products are summed in a tree into a register, then accumulated. W
 its adder tree every ``TREE_LEVELS_PER_STAGE`` levels, so no path crosses a memory read and a
 multiplier, or a multiplier and more than two adders (:func:`mvu_latency`), for clocks of
 150 MHz on ECP5.
-Input ``ready`` comes from registers only (an output register with a spare slot,
-:class:`~qfab.hw._skid.OutputSkid`, or the buffer's count of vectors), so chained blocks
-do not form one long ``ready`` path.
+Input ``ready`` comes from registers only (an output register whose spare slot is the
+accumulators, :class:`~qfab.hw._skid.HeldResultOutput`, or the buffer's count of vectors),
+so chained blocks do not form one long ``ready`` path.
+
+A lane (a PE at SIMD 1) is a multiplier, a product register, an accumulator and an output
+word, and little more: the accumulator restarts by its flip-flops' synchronous reset, and the
+sum held for a full output register is the accumulator adding zero, which 7-series packs
+into the carry chain's LUT (``bench/mac_lane.py`` sets it beside a bare ``acc += a * b``).
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Const, Module, Mux, ResetSignal, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
 from qfab.hw._rom import rom_words
-from qfab.hw._skid import OutputSkid
+from qfab.hw._skid import HeldResultOutput
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
 __all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency"]
@@ -362,8 +367,8 @@ class MatrixVectorUnit(wiring.Component):
         w_data = w_layout(w_rd.data)
 
         o_layout = data.ArrayLayout(self._acc_shape, pe)
-        skid = OutputSkid(m, self.o_stream, o_layout)
-        advance = skid.advance
+        out = HeldResultOutput(m, self.o_stream)
+        advance = out.advance
         sf = Signal(range(sf_count))
         nf = Signal(range(nf_count))
         addr = Signal(range(nf_count * sf_count))
@@ -379,11 +384,10 @@ class MatrixVectorUnit(wiring.Component):
                     m.d.sync += [nf.eq(0), addr.eq(0)]
 
         # Stage 1 is the memories' read registers. Every stage after it is a register
-        # moving on ``advance``, carrying a step's valid, first- and last-fold flags.
-        flags = [Signal(name="valid1"), Signal(name="first1"), Signal(name="last1")]
+        # moving on ``advance``, carrying a step's valid and last-fold flags.
+        flags = [Signal(name="valid1"), Signal(name="last1")]
         with m.If(advance):
-            m.d.sync += [flags[0].eq(fire), flags[1].eq(sf == 0),
-                         flags[2].eq(sf == sf_count - 1)]
+            m.d.sync += [flags[0].eq(fire), flags[1].eq(sf == sf_count - 1)]
 
         def register(values: list, name: str) -> list:
             nonlocal flags
@@ -407,16 +411,26 @@ class MatrixVectorUnit(wiring.Component):
         sums = self._trees([terms[p * simd:(p + 1) * simd] for p in range(pe)], register)
 
         # last stage: accumulate over synapse folds; the last one goes to the output register
-        valid, first, last = flags
-        accs = [Signal(self._acc_shape, name=f"acc{p}") for p in range(pe)]
+        valid, last = flags
+        # The accumulators restart from zero when their sum leaves for the output register:
+        # the flip-flops' synchronous reset (the domain's reset folded in, as they have
+        # one), not a multiplexer in front of every adder. A sum the full output register
+        # cannot take stays in its accumulator, which adds zero to itself until it leaves.
+        accs = [Signal(self._acc_shape, name=f"acc{p}", reset_less=True) for p in range(pe)]
         totals = [Signal(self._acc_shape, name=f"total{p}") for p in range(pe)]
-        for p in range(pe):
-            m.d.comb += totals[p].eq(Mux(first, 0, accs[p]) + sums[p])
-        with m.If(advance & valid):
-            m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
+        # the added term as wide as the accumulator, so that Yosys carries the accumulator
+        # into the carry chain and the zeroing costs no LUT on 7-series
+        adds = [Signal(self._acc_shape, name=f"add{p}") for p in range(pe)]
+        m.d.comb += [adds[p].eq(Mux(out.held, Const(0, self._acc_shape), sums[p]))
+                     for p in range(pe)]
+        m.d.comb += [totals[p].eq(accs[p] + adds[p]) for p in range(pe)]
         result = Signal(o_layout)
         m.d.comb += [result[p].eq(self._result(totals[p])) for p in range(pe)]
-        skid.push(valid & last, result)
+        leaves = out.push(valid & last, result)
+        with m.If(ResetSignal() | leaves):
+            m.d.sync += [acc.eq(0) for acc in accs]
+        with m.Elif(advance & valid):
+            m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
         return m
 
     def _trees(self, terms: list, register: Any) -> list:
