@@ -154,6 +154,14 @@ def _weight_rom(c: BlockCost, weights: np.ndarray, pe: int, simd: int, w_code: i
             c.features["romw"] += cols * math.ceil(depth / (1 << LUT_INPUTS[family]))
 
 
+def _held_sum_zeroing(acc: int, family: str) -> int:
+    """Multiplexer bits a PE of an MVU spends holding a sum for a full output register (its
+    accumulator adds zero, hw/mvu.py): one a bit where the carry cell takes the LUT's
+    inputs (iCE40, ECP5 as Yosys maps it); none on 7-series, whose carry chain's LUT has
+    the inputs to spare."""
+    return acc if LUT_INPUTS[family] == 4 else 0
+
+
 def mvu_cost(p: dict, family: str) -> BlockCost:
     weights = np.asarray(p["weights"])
     mh, mw = weights.shape
@@ -188,7 +196,7 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     else:
         c.features["mul"] += a_op.width * sum(_weight_bits(weights, pe, simd, w_op, mult.b))
     c.features["add"] += pe * (_adder_tree_bits(simd, prod_w, acc) + acc)
-    c.features["mux"] += pe * acc
+    c.features["mux"] += pe * _held_sum_zeroing(acc, family)
     for dec in (mult.a, mult.b):
         # a minifloat operand: every product is shifted by its exponent
         if hasattr(dec, "fmt") and not table:
@@ -210,16 +218,16 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
         c.ff += _bits(2 * sf) + 1
     # pipelined: the input word and its copy, the weight word (a register unless constant),
     # product and adder tree registers; else the input word and the tree's sum; then the
-    # accumulators, the output register and its spare (OutputSkid)
+    # accumulators and the output register (the accumulators are its spare)
     if p.get("pipelined"):
         c.ff += (2 * simd * a_code + (pe * simd * w_code if nf * sf > 1 else 0)
-                 + pe * _pipeline_bits(simd, prod_w, acc) + 3 * pe * acc)
+                 + pe * _pipeline_bits(simd, prod_w, acc) + 2 * pe * acc)
         if per_product and family in DSP_REGISTERS and not c.features["shift"]:
             # synth_xilinx takes the weight and product registers into each DSP48 (B, M)
             c.ff -= pe * simd * (prod_w + (w_code if nf * sf > 1 else 0))
     else:
         # the input word: the buffer's read register when both banks are in RAM
-        c.ff += (0 if replayed_in_ram else simd * a_code) + 4 * pe * acc
+        c.ff += (0 if replayed_in_ram else simd * a_code) + 3 * pe * acc
     c.ff += 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     if per_product and family in DSP_REGISTERS and simd <= 4 and not c.features["shift"]:
         c.ff -= pe * acc  # synth_xilinx chains up to four DSPs: the sum is their P register
@@ -302,7 +310,7 @@ def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
     if LUT_INPUTS[family] > 4:
         c.features["mul"] += pe * simd
     c.features["add"] += pe * (_adder_tree_bits(simd, 1, acc) + 2 * acc)
-    c.features["mux"] += pe * acc
+    c.features["mux"] += pe * _held_sum_zeroing(acc, family)
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
     _weight_rom(c, weights, pe, simd, 1, family)
@@ -313,13 +321,13 @@ def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
             width = simd
         c.add_memory((2 if p.get("double_buffered") else 1) * sf, width, family, rom=False)
     # sign bits in (pipelined: their copy, the weight bits, per PE the agreement bits and
-    # the tree's registered counts), per PE the fold's count, the accumulator, output
-    # register and spare
+    # the tree's registered counts), per PE the fold's count, the accumulator and the
+    # output register
     if p.get("pipelined"):
         c.ff += (2 * simd + (pe * simd if nf * sf > 1 else 0)
-                 + pe * (_pipeline_bits(simd, 1, acc) + acc + 2 * (acc - 1)))
+                 + pe * (_pipeline_bits(simd, 1, acc) + acc + (acc - 1)))
     else:
-        c.ff += simd + pe * (simd.bit_length() + acc + 2 * (acc - 1))
+        c.ff += simd + pe * (simd.bit_length() + acc + (acc - 1))
     c.ff += 8 + _bits(sf) + _bits(nf) + _bits(nf * sf)
     return c
 
