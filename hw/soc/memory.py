@@ -14,7 +14,7 @@ BANK_WORDS = 2048
 # Cycles from a bus access's ``valid`` to its ``ready``, and from a DMA read's ``re`` to its
 # data.
 BUS_CYCLES = 4
-DMA_READ_LATENCY = 2
+DMA_READ_LATENCY = 3
 
 
 class RamPortSignature(wiring.Signature):
@@ -22,7 +22,7 @@ class RamPortSignature(wiring.Signature):
 
     ``addr`` is a word index. With ``re`` high, ``rdata`` holds that word
     ``DMA_READ_LATENCY`` cycles later; with ``we`` high, ``wdata`` is written at the end of
-    the cycle. The two are never high together.
+    the next cycle. The two are never high together.
     """
 
     def __init__(self, addr_bits: int) -> None:
@@ -118,7 +118,13 @@ class BusMemory(wiring.Component):
         bank_at_read = Signal.like(bank_q)
         m.d.sync += [bank_at_read.eq(bank), bank_q.eq(bank_at_read)]
         if dual:
-            dma_bank = self.dma.addr[low_bits:]
+            # The DMA's request is registered too, so that the logic Yosys adds for one
+            # port reading what the other writes starts from flip-flops on both sides.
+            dma_addr, dma_we = Signal.like(self.dma.addr), Signal()
+            dma_wdata = Signal(32)
+            m.d.sync += [dma_addr.eq(self.dma.addr), dma_we.eq(self.dma.we),
+                         dma_wdata.eq(self.dma.wdata)]
+            dma_bank = dma_addr[low_bits:]
             dma_bank_q = [Signal.like(bank_q, name=f"dma_bank_q{i}") for i in range(2)]
             m.d.sync += [dma_bank_q[0].eq(dma_bank), dma_bank_q[1].eq(dma_bank_q[0])]
         # One memory a byte lane and bank, each with one write port a side: Yosys then maps
@@ -154,10 +160,10 @@ class BusMemory(wiring.Component):
                     m.d.comb += [
                         # Read every cycle, whether or not `re` asks: the enable would
                         # otherwise reach every block RAM from the DMA's flow control.
-                        dma_rd.addr.eq(self.dma.addr[:low_bits]),
-                        dma_wr.addr.eq(self.dma.addr[:low_bits]),
-                        dma_wr.data.eq(self.dma.wdata[bits]),
-                        dma_wr.en.eq(self.dma.we & dma_here),
+                        dma_rd.addr.eq(dma_addr[:low_bits]),
+                        dma_wr.addr.eq(dma_addr[:low_bits]),
+                        dma_wr.data.eq(dma_wdata[bits]),
+                        dma_wr.en.eq(dma_we & dma_here),
                     ]
             m.d.comb += self.bus.rdata[bits].eq(Array(words)[bank_q])
             if dual:

@@ -6,7 +6,7 @@ through the RAM's second port (:class:`~qfab.hw.soc.memory.RamPortSignature`), s
 keeps the bus while the job runs. A beat takes whole 32-bit words, element 0 in the low
 bits of its first word, like the stream payload. Writes have the port before reads, so
 results never wait behind inputs. With the port to itself, the streamer offers an input beat
-of W words every W cycles (a word arrives ``DMA_READ_LATENCY`` = 2 cycles after its read and
+of W words every W cycles (a word arrives ``DMA_READ_LATENCY`` = 3 cycles after its read and
 waits in a small queue when the accelerator does not take it) and takes an output beat of W
 words every W cycles.
 """
@@ -22,8 +22,9 @@ from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, ACCEL_REGISTERS, Region
 
 _OFFSET = {reg.name: reg.offset for reg in ACCEL_REGISTERS}
 COUNTER_BITS = 32
-# Words read from RAM that may wait for the accelerator: the two reads in flight and one more.
-WORD_QUEUE = 3
+# Words read from RAM that may wait for the accelerator: the three reads in flight and one
+# more.
+WORD_QUEUE = 4
 
 
 def words_per_beat(width: int) -> int:
@@ -105,15 +106,15 @@ class Streamer(wiring.Component):
         # Job state: words still to read and beats still to write, and their RAM indices.
         rd_left, rd_index = Signal(32), Signal(len(self.ram.addr))
         wr_left, wr_index = Signal(32), Signal(len(self.ram.addr))
-        # Reads issued one and two cycles ago: the second arrives on ram.rdata now.
-        pending, arriving = Signal(), Signal()
+        # Reads issued one, two and three cycles ago: the last arrives on ram.rdata now.
+        pending, pending2, arriving = Signal(), Signal(), Signal()
         gather = Signal(32 * (win - 1) if win > 1 else 1)   # the next beat's first words
         gathered = Signal(range(win))
         scatter = Signal(32 * wout)                # an output beat being written
         scatter_left = Signal(range(wout + 1))
         scatter_pos = Signal(range(wout))
         # Words that arrived while the beat they belong to could not go out wait here; with
-        # reads two cycles in flight, this is what lets one word a cycle stream through.
+        # reads three cycles in flight, this is what lets one word a cycle stream through.
         m.submodules.words = words = fifo.SyncFIFO(width=32, depth=WORD_QUEUE)
 
         # Writes first: the output beat in hand goes out a word a cycle.
@@ -129,7 +130,7 @@ class Streamer(wiring.Component):
                      words.w_data.eq(self.ram.rdata)]
         # A read only when its word will have a place: queued words and reads in flight never
         # exceed the queue.
-        reading = busy & ~writing & (rd_left != 0) & (words.level + pending + arriving
+        reading = busy & ~writing & (rd_left != 0) & (words.level + pending + pending2 + arriving
                                                       < WORD_QUEUE)
         m.d.comb += [
             self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
@@ -141,7 +142,7 @@ class Streamer(wiring.Component):
                          scatter_left.eq(scatter_left - 1)]
         with m.If(reading):
             m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
-        m.d.sync += [pending.eq(reading), arriving.eq(pending)]
+        m.d.sync += [pending.eq(reading), pending2.eq(pending), arriving.eq(pending2)]
 
         with m.If(take & (gathered == win - 1)):
             first = gather[:32 * (win - 1)] if win > 1 else Const(0, 0)
@@ -164,7 +165,7 @@ class Streamer(wiring.Component):
             with m.If(~seen_out):
                 m.d.sync += [seen_out.eq(1), latency.eq(cycles + 1)]
 
-        finished = (busy & (rd_left == 0) & ~pending & ~arriving & ~words.r_rdy
+        finished = (busy & (rd_left == 0) & ~pending & ~pending2 & ~arriving & ~words.r_rdy
                     & (gathered == 0) & ~o.valid
                     & (wr_left == 0) & ~writing)
         with m.If(busy):
