@@ -91,12 +91,7 @@ class HeldResultOutput:
     makes its result equal the held one while ``held`` (an accumulator adds zero to itself),
     and restarts its last register when a result ``leaves``.
 
-    Parameters
-    ----------
-    m : Module
-        The module to add the logic to.
-    o_stream : stream.Interface
-        The block's output stream; its payload and valid become registers here.
+    Parameters ``m`` and ``o_stream`` as :class:`OutputSkid`'s (no spare, so no layout).
 
     Members
     -------
