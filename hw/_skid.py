@@ -58,6 +58,20 @@ class OutputSkid:
             m.d.sync += [self._spare.eq(payload), self._spare_valid.eq(1)]
 
 
+class BeatEveryCycle:
+    """A unit taking a beat every cycle (its ``stages`` registers, then its output register):
+    the latency and initiation interval the cycle and cost models read."""
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input beat to its output beat without stalls."""
+        return self.stages + 1
+
+    @property
+    def initiation_interval(self) -> int:
+        return 1
+
+
 class OutputRegister:
     """The output register of ``o_stream`` alone, with :class:`OutputSkid`'s interface.
 

@@ -22,7 +22,7 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_count, check_shape, shape_range
-from qfab.hw._skid import OutputRegister
+from qfab.hw._skid import BeatEveryCycle, OutputRegister
 from qfab.hw.adder_graph import AdderGraph, evaluate, solve_cmvm
 from qfab.hw.multipliers import shape_for_range
 
@@ -107,7 +107,7 @@ def _exact_ranges(graph: AdderGraph, in_shape: Any) -> list[tuple[int, int]]:
     return list(zip(low.tolist(), high.tolist(), strict=True))
 
 
-class ConstantMatrixVectorUnit(wiring.Component):
+class ConstantMatrixVectorUnit(BeatEveryCycle, wiring.Component):
     """``y = W @ x`` for a constant integer ``W``, fully unrolled and pipelined.
 
     Parameters
@@ -176,15 +176,6 @@ class ConstantMatrixVectorUnit(wiring.Component):
         ``adders_per_stage`` adder levels but the last."""
         return cmvm_stages(weights=self._weights, adders_per_stage=self._per_stage,
                            share=self._share)
-
-    @property
-    def latency(self) -> int:
-        """Cycles from an input beat to its output beat without stalls."""
-        return self.stages + 1
-
-    @property
-    def initiation_interval(self) -> int:
-        return 1
 
     def cycles(self, vectors: int) -> int:
         """Cycles from the first input beat to the last output beat, both included, for a

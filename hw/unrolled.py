@@ -26,7 +26,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._levels import LevelGraph
-from qfab.hw._skid import OutputRegister
+from qfab.hw._skid import BeatEveryCycle, OutputRegister
 from qfab.hw.adder_graph import csd_digits, solve_cmvm
 from qfab.hw.cmvm import cmvm_model, value_ranges
 from qfab.hw.multipliers import shape_for_range, shape_range
@@ -337,7 +337,7 @@ def unrolled_levels(layers: list, levels_per_stage: int = DEFAULT_LEVELS_PER_STA
     return _builder(layers, levels_per_stage).g
 
 
-class UnrolledPipeline(wiring.Component):
+class UnrolledPipeline(BeatEveryCycle, wiring.Component):
     """Unrolled layers in one pipeline, one vector a cycle.
 
     Parameters
@@ -378,15 +378,6 @@ class UnrolledPipeline(wiring.Component):
     def stages(self) -> int:
         """Registers a beat passes before the output register."""
         return self._built.g.stages
-
-    @property
-    def latency(self) -> int:
-        """Cycles from an input beat to its output beat without stalls."""
-        return self.stages + 1
-
-    @property
-    def initiation_interval(self) -> int:
-        return 1
 
     def model(self, vectors: np.ndarray) -> np.ndarray:
         """Exact outputs for input vectors ``[..., MW]``: the layers' own models in turn."""
