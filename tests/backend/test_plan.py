@@ -64,10 +64,10 @@ def test_compile_writes_deterministic_files(tmp_path):
     accelerator = (a / "accelerator.v").read_text()
     body = accelerator[accelerator.index("module qfab_accelerator("):]
     assert soc.endswith(body.replace("qfab_accelerator", "qfab_soc_accelerator"))
-    # The ROM is four byte-lane memories (block RAM on ECP5); the RAM's start at zero.
+    # The ROM is four byte-lane memories in banks (block RAM on ECP5), its first word in bank 0.
     first_word = int((a / "firmware.hex").read_text().split()[0], 16)
     for lane in range(4):
-        assert f"lane{lane}[0] = 8'h{first_word >> 8 * lane & 0xFF:02x};" in soc, lane
+        assert f"lane{lane}_bank0[0] = 8'h{first_word >> 8 * lane & 0xFF:02x};" in soc, lane
     assert manifest["soc"]["max_images"] > 8 and manifest["soc"]["in_words_per_beat"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporaries left
 
