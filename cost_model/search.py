@@ -32,6 +32,7 @@ from qfab.cost_model.estimate import estimate
 from qfab.cost_model.milp import Choice, choose
 from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.sensitivity import (
+    DEFAULT_FOLDING,
     RESOURCES,
     Built,
     Design,
@@ -326,7 +327,9 @@ def compile_command(out_dir: Path, design: Design, layers: list[str], board: str
     """The ``qfab compile`` command that builds the chosen design as it was costed."""
     folding = ",".join(f"{name}={pe}x{simd}"
                        for name, (pe, simd) in design.layer_folding(layers).items())
+    # The other layers at the search's default folding, not the board's fastest fit.
     return (f"qfab compile {out_dir / 'model.onnx'} --board {board}"
+            f" --max-pe {DEFAULT_FOLDING['max_pe']} --max-simd {DEFAULT_FOLDING['max_simd']}"
             + (f" --folding {folding}" if folding else "") + " -o DIR")
 
 

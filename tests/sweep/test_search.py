@@ -119,7 +119,7 @@ def test_readme_search_within_budget_and_rescored(tmp_path: Path, capsys):
     assert score(data, next(iter(qfab.reference(model, data.x_test).values())),
                  None) == chosen["score"]
     assert any(f != "default" for f in chosen["folding"].values())
-    command = chosen["compile"].split()  # qfab compile MODEL --board B --folding F -o DIR
+    command = chosen["compile"].split()  # qfab compile MODEL --board B --max-pe 4 ... -o DIR
     assert command[:2] == ["qfab", "compile"] and command[-2:] == ["-o", "DIR"]
     capsys.readouterr()
     assert main(["estimate", *command[2:-2], "--json"]) == 0
