@@ -82,7 +82,7 @@ class OutputRegister:
     multiplexer a bit in front of the output register.
     """
 
-    def __init__(self, m: Module, o_stream: Any, layout: Any):
+    def __init__(self, m: Module, o_stream: Any):
         self._m = m
         self._o = o_stream
         self.advance = Signal()

@@ -205,7 +205,7 @@ class ConstantMatrixVectorUnit(BeatEveryCycle, wiring.Component):
         g = self.graph
         i_s, o_s = self.i_stream, self.o_stream
         o_layout = data.ArrayLayout(self._acc_shape, self.mh)
-        skid = OutputRegister(m, o_s, o_layout)
+        skid = OutputRegister(m, o_s)
         shapes = [shape_for_range(lo, hi) for lo, hi in self.ranges]
         staged: dict[tuple[int, int], Any] = {}
         moves: list = []  # register updates, all made only on advance

@@ -391,7 +391,7 @@ class UnrolledPipeline(BeatEveryCycle, wiring.Component):
         b = self._built
         i_s, o_s = self.i_stream, self.o_stream
         layout = data.ArrayLayout(b.out_shape, len(b.g.outputs))
-        out_reg = OutputRegister(m, o_s, layout)
+        out_reg = OutputRegister(m, o_s)
         outs, moves = b.g.build(m, [i_s.payload[i] for i in range(b.mw)])
         valid = [i_s.valid] + [Signal(name=f"valid{s}") for s in range(1, self.stages + 1)]
         moves += [valid[s].eq(valid[s - 1]) for s in range(1, self.stages + 1)]
