@@ -329,7 +329,7 @@ class Requantizer(wiring.Component):
         params, fields = self._params()
 
         o_layout = data.ArrayLayout(self._out_shape, pe)
-        skid = (OutputSkid if self.stages else OutputRegister)(m, o_s, o_layout)
+        skid = OutputSkid(m, o_s, o_layout) if self.stages else OutputRegister(m, o_s)
         advance = skid.advance
         m.d.comb += i_s.ready.eq(advance)
         fire = i_s.valid & i_s.ready

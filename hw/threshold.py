@@ -182,7 +182,7 @@ class Thresholder(wiring.Component):
         thr = self._thresholds
 
         o_layout = data.ArrayLayout(self._out_shape, pe)
-        skid = (OutputSkid if self.stages else OutputRegister)(m, o_s, o_layout)
+        skid = OutputSkid(m, o_s, o_layout) if self.stages else OutputRegister(m, o_s)
         advance = skid.advance
         m.d.comb += i_s.ready.eq(advance)
 
