@@ -14,7 +14,9 @@ either. Only when the cell graph has one (or a cell reads its own output) does A
 check run, and it decides and words the error. The memory contents are written as one binary
 constant, the text Amaranth's ``sigspec`` gives for an all-constant value. Both are swapped in
 only for the conversion (Amaranth 0.5, as pyproject pins) and tests compare the output with
-Amaranth's own, character for character.
+Amaranth's own, character for character. Amaranth's built-in Yosys, which writes the Verilog,
+runs in this process (:mod:`qfab.hw._yosys`: a fifth of a small design's conversion was
+starting it).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from amaranth._toolchain.yosys import _BuiltinYosys
 from amaranth.back import rtlil
 from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import _nir
+from qfab.hw import _yosys
 
 _ORIGINAL_CHECK = _nir.Netlist.check_comb_cycles
 _ORIGINAL_EMIT_MEMORY = rtlil.ModuleEmitter.emit_memory
@@ -127,7 +131,8 @@ def _net_from_cell(cls, cell: int, bit: int):
 _SWAPS = [(_nir.Netlist, "check_comb_cycles", _check_comb_cycles),
           (rtlil.ModuleEmitter, "emit_memory", _emit_memory),
           (_nir.Value, "__new__", _value_new),
-          (_nir.Net, "from_cell", classmethod(_net_from_cell))]
+          (_nir.Net, "from_cell", classmethod(_net_from_cell)),
+          (_BuiltinYosys, "run", classmethod(_yosys.run_builtin))]
 
 
 # One conversion at a time swaps and restores (a thread's conversion waits for another's).

@@ -84,3 +84,14 @@ def test_amaranth_is_left_as_it_was():
         convert(_looped(), name="top", ports=[])
     assert (_nir.Netlist.check_comb_cycles, rtlil.ModuleEmitter.emit_memory,
             _nir.Value.__dict__["__new__"], _nir.Net.__dict__["from_cell"]) == before
+
+
+def test_yosys_in_this_process_reports_its_errors_as_amaranths_does():
+    from amaranth._toolchain.yosys import YosysError
+    from qfab.hw import _yosys
+    from qfab.hw._verilog import faster_conversion
+
+    code, out, err = _yosys.run(["-q", "-"], "read_rtlil <<rtlil\nnot rtlil\nrtlil\n")
+    assert (code, out) == (1, "") and "syntax error" in err
+    with faster_conversion(), pytest.raises(YosysError, match="syntax error"):
+        verilog._convert_rtlil_text("not rtlil")
