@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from qfab.compiler.backend.verilog_cache import feed
 
 # The cycle model's own source, and the hw/ schedules it reads (a window's rows, an adder
 # graph's depth), relative to the package root.
@@ -33,31 +33,6 @@ def cache_dir() -> Path:
     return Path(base) / "qfab" / "cycles"
 
 
-def _feed(h: Any, value: Any) -> None:
-    """Hash ``value`` by content: arrays by dtype, shape and bytes (repr would elide them)."""
-    if isinstance(value, np.ndarray):
-        h.update(f"array {value.dtype} {value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes() if value.dtype != object
-                 else repr(value.tolist()).encode())
-    elif isinstance(value, dict):
-        h.update(b"{")
-        for k in sorted(value, key=repr):
-            h.update(repr(k).encode())
-            _feed(h, value[k])
-        h.update(b"}")
-    elif isinstance(value, list | tuple):
-        h.update(b"[")
-        for v in value:
-            _feed(h, v)
-        h.update(b"]")
-    elif hasattr(value, "__dataclass_fields__"):
-        h.update(type(value).__name__.encode())
-        _feed(h, {k: getattr(value, k) for k in value.__dataclass_fields__})
-    else:
-        h.update(repr(value).encode())
-    h.update(b";")
-
-
 def key(plan: Any, batch: int) -> str:
     h = hashlib.sha256()
     import qfab.cost_model
@@ -68,7 +43,7 @@ def key(plan: Any, batch: int) -> str:
     for name in _MODEL_SOURCES:
         folder, file = name.split("/")
         h.update((roots[folder] / file).read_bytes())
-    _feed(h, [plan.stages, plan.in_beats, plan.out_beats, plan.ii_cycles, batch])
+    feed(h, [plan.stages, plan.in_beats, plan.out_beats, plan.ii_cycles, batch])
     return h.hexdigest()[:32]
 
 

@@ -61,12 +61,18 @@ class Design:
         return Accelerator(self.plan)
 
     def verilog(self) -> str:
+        from qfab.compiler.backend import verilog_cache
         from qfab.hw._verilog import convert
 
         from qfab.progress import ticking
 
-        with ticking("elaborating the accelerator and writing its Verilog"):
-            return convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+        def make() -> str:
+            with ticking("elaborating the accelerator and writing its Verilog"):
+                return convert(self.accelerator(), name=TOP_NAME, emit_src=False)
+
+        p = self.plan
+        return verilog_cache.cached(("accelerator", TOP_NAME, p.stages, p.in_shape, p.in_elems,
+                                     p.out_shape, p.out_elems), make)
 
     # ---- tensors <-> stream beats ------------------------------------------------------
     def to_beats(self, codes: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:

@@ -157,6 +157,7 @@ def soc_verilog(design, rom: tuple[int, ...], accelerator_verilog: str | None = 
     instantiates the module ``qfab_accelerator`` of ``accelerator_verilog`` (the design's
     accelerator.v, written when None), which follows it in the text, so the accelerator is
     elaborated and converted once for both files."""
+    from qfab.compiler.backend import verilog_cache
     from qfab.compiler.backend.accelerator import accelerator_signature
     from qfab.compiler.backend.design import TOP_NAME
     from qfab.hw._verilog import convert
@@ -164,8 +165,12 @@ def soc_verilog(design, rom: tuple[int, ...], accelerator_verilog: str | None = 
 
     if accelerator_verilog is None:
         accelerator_verilog = design.verilog()
-    accel = _ModuleInstance(SOC_ACCELERATOR, accelerator_signature(design.plan))
-    shell = convert(AcceleratorSoc(accel, rom_init=rom), name="qfab_soc", emit_src=False)
+    p = design.plan
+    accel = _ModuleInstance(SOC_ACCELERATOR, accelerator_signature(p))
+    shell = verilog_cache.cached(
+        ("soc", SOC_ACCELERATOR, np.asarray(rom, np.int64), p.in_shape, p.in_elems, p.out_shape,
+         p.out_elems, len(p.stages)),
+        lambda: convert(AcceleratorSoc(accel, rom_init=rom), name="qfab_soc", emit_src=False))
     # The accelerator's modules renamed, as converting it under another name would (its
     # modules are named by their paths from the top), so accelerator.v and soc.v can be read
     # together; and one top a file, the SoC's (Yosys reads the attribute as the top).

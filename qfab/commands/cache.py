@@ -18,7 +18,7 @@ RUNNING_SECONDS = 600
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clear", nargs="*", metavar="PART",
                         help="remove the cached entries of these parts (all without a PART): "
-                             "verilator, soc, rv32-soc, synth, cycles, pnr, crash")
+                             "verilator, soc, rv32-soc, synth, cycles, verilog, yosys, pnr, crash")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"cache": {"parts": [{name, path, bytes, '
                              'entries}], "bytes", "verilator_cap_bytes", "cleared"}}')
@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parts() -> dict[str, tuple[Path, str, str]]:
     """Each part of the cache: its folder, the entries' glob pattern and what it holds."""
+    from qfab.compiler.backend import verilog_cache
     from qfab.cost_model import pnr, timing_cache, yosys
     from qfab.crash import crash_dir
+    from qfab.hw import _yosys
     from qfab.sim import run_elf, verilator_build
 
     return {
@@ -37,6 +39,10 @@ def parts() -> dict[str, tuple[Path, str, str]]:
         "synth": (yosys.cache_dir(), "*", "Yosys results (qfab synth, calibration)"),
         "cycles": (timing_cache.cache_dir(), "*.pickle", "the cycle model's figures of large "
                    "designs (qfab compile)"),
+        "verilog": (verilog_cache.cache_dir(), "*.v", "generated Verilog of the accelerators and "
+                    "SoCs built (qfab compile, sim, synth)"),
+        "yosys": (_yosys.cache_dir(), "*.cwasm", "Yosys's machine code, for writing Verilog "
+                  "(qfab compile)"),
         "pnr": (pnr.cache_dir(), "*", "place-and-route builds (qfab build)"),
         "crash": (crash_dir(), "crash-*.txt", "tracebacks of qfab's own errors"),
     }
