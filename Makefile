@@ -21,7 +21,7 @@ sim: $(STAMP)
 	$(VENV)/bin/qfab sim --soc $(DIGITS)
 
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
