@@ -29,7 +29,7 @@ from typing import Any
 from amaranth._toolchain.yosys import _BuiltinYosys
 from amaranth.back import rtlil
 from amaranth.back import verilog as amaranth_verilog
-from amaranth.hdl import _nir
+from amaranth.hdl import _ast, _nir
 from qfab.hw import _yosys
 
 _ORIGINAL_CHECK = _nir.Netlist.check_comb_cycles
@@ -118,6 +118,8 @@ def _emit_memory(self: rtlil.ModuleEmitter, cell_idx: int, cell: Any) -> None:
 
 def _value_new(cls, nets=()):
     # Amaranth's asserts that each item is a Net, one generator step a bit.
+    if type(nets) is cls:
+        return nets  # a Value is an immutable tuple: itself, as tuple(t) gives t
     if isinstance(nets, _nir.Net):
         return tuple.__new__(cls, (nets,))
     return tuple.__new__(cls, nets)
@@ -127,11 +129,48 @@ def _net_from_cell(cls, cell: int, bit: int):
     return cls((cell << 16) | bit)  # without the asserts on the bit's range
 
 
+_CONSTANT_NETS = (_nir.Net(0), _nir.Net(1))
+
+
+def _value_from_const(cls, value: int, width: int):
+    return tuple.__new__(cls, [_CONSTANT_NETS[(value >> bit) & 1] for bit in range(width)])
+
+
+def _cell_nets(index: int, width: int) -> map:
+    return map(_nir.Net, range(index << 16, (index << 16) + width))
+
+
+def _add_value_cell(self: _nir.Netlist, width: int, cell: Any):
+    return tuple.__new__(_nir.Value, _cell_nets(self.add_cell(cell), width))
+
+
+def _operator_output_nets(self: _nir.Operator, self_idx: int) -> set:
+    return set(_cell_nets(self_idx, self.width))
+
+
+_ORIGINAL_OPERATOR_SHAPE = _ast.Operator.shape
+
+
+def _operator_shape(self: _ast.Operator):
+    # Worked out once: Amaranth works an operator's shape out again through all of its
+    # operands whenever asked, and the netlist builder asks at every node (quadratic in the
+    # depth of an adder chain). An operator and its operands never change.
+    try:
+        return self.__dict__["_qfab_shape"]
+    except KeyError:
+        shape = self.__dict__["_qfab_shape"] = _ORIGINAL_OPERATOR_SHAPE(self)
+        return shape
+
+
 # (owner, attribute, faster equivalent)
 _SWAPS = [(_nir.Netlist, "check_comb_cycles", _check_comb_cycles),
           (rtlil.ModuleEmitter, "emit_memory", _emit_memory),
           (_nir.Value, "__new__", _value_new),
           (_nir.Net, "from_cell", classmethod(_net_from_cell)),
+          (_nir.Value, "from_const", classmethod(_value_from_const)),
+          (_nir.Netlist, "add_value_cell", _add_value_cell),
+          (_nir.Operator, "output_nets", _operator_output_nets),
+          (_ast.Operator, "shape", _operator_shape),
           (_BuiltinYosys, "run", classmethod(_yosys.run_builtin))]
 
 
