@@ -105,15 +105,17 @@ def _adder_tree_bits(terms: int, width: int, cap: int) -> int:
     return bits
 
 
-def _pipeline_bits(terms: int, width: int, cap: int) -> int:
+def _pipeline_bits(terms: int, width: int, cap: int, per_stage: int | None = None) -> int:
     """Register bits of one PE's products and adder tree (hw/mvu.py's pipeline): the terms,
-    then the partial sums after every ``TREE_LEVELS_PER_STAGE`` levels and after the last."""
+    then the partial sums after every ``per_stage`` levels (``TREE_LEVELS_PER_STAGE``) and
+    after the last."""
     from qfab.hw.mvu import TREE_LEVELS_PER_STAGE
 
+    per_stage = per_stage or TREE_LEVELS_PER_STAGE
     bits, w, level = terms * width, width, 0
     while terms > 1:
         terms, w, level = terms - terms // 2, min(w + 1, cap), level + 1
-        if level % TREE_LEVELS_PER_STAGE == 0 or terms == 1:
+        if level % per_stage == 0 or terms == 1:
             bits += terms * w
     return bits
 
@@ -162,6 +164,13 @@ def _held_sum_zeroing(acc: int, family: str) -> int:
     return acc if LUT_INPUTS[family] == 4 else 0
 
 
+def lut_products_of(p: dict, mult) -> int:
+    """Partial products a product of an MVU in LUTs sums (hw/mvu.py), 0 for a multiplier."""
+    from qfab.hw.mvu import lut_product_bits
+
+    return lut_product_bits(mult) if p.get("lut_products") and p.get("pipelined") else 0
+
+
 def mvu_cost(p: dict, family: str) -> BlockCost:
     weights = np.asarray(p["weights"])
     mh, mw = weights.shape
@@ -189,13 +198,18 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     # codes with at most k + 2 bits between them: ABC maps each product bit as one function
     # of the codes, 2**(bits - k) LUTs, in place of the multiplier and the shifter.
     table = not per_product and minifloat and a_code + w_code <= k + 2
-    if per_product:
+    lut_bits = lut_products_of(p, mult)
+    if lut_bits:
+        # partial products summed in the tree (hw/mvu.py lut_product_terms): each the
+        # other operand's bits, shifted; the tree below sums SIMD x lut_bits terms
+        per_product, prod_w = 0, min(a_op.width + w_op.width - lut_bits + 1, acc)
+    elif per_product:
         c.dsp += products * per_product
     elif table:
         c.table_lut += products * prod_w * (1 << max(a_code + w_code - k, 0))
     else:
         c.features["mul"] += a_op.width * sum(_weight_bits(weights, pe, simd, w_op, mult.b))
-    c.features["add"] += pe * (_adder_tree_bits(simd, prod_w, acc) + acc)
+    c.features["add"] += pe * (_adder_tree_bits(simd * max(lut_bits, 1), prod_w, acc) + acc)
     c.features["mux"] += pe * _held_sum_zeroing(acc, family)
     for dec in (mult.a, mult.b):
         # a minifloat operand: every product is shifted by its exponent
@@ -219,7 +233,14 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     # pipelined: the input word and its copy, the weight word (a register unless constant),
     # product and adder tree registers; else the input word and the tree's sum; then the
     # accumulators and the output register (the accumulators are its spare)
-    if p.get("pipelined"):
+    if lut_bits:  # no product register: the tree's from its terms, a register a level
+        from qfab.hw.mvu import LUT_TREE_LEVELS_PER_STAGE
+
+        terms = simd * lut_bits
+        c.ff += (2 * simd * a_code + (pe * simd * w_code if nf * sf > 1 else 0)
+                 + pe * (_pipeline_bits(terms, prod_w, acc, LUT_TREE_LEVELS_PER_STAGE)
+                         - terms * prod_w) + 2 * pe * acc)
+    elif p.get("pipelined"):
         c.ff += (2 * simd * a_code + (pe * simd * w_code if nf * sf > 1 else 0)
                  + pe * _pipeline_bits(simd, prod_w, acc) + 2 * pe * acc)
         if per_product and family in DSP_REGISTERS and not c.features["shift"]:

@@ -598,11 +598,10 @@ def blocks_for(spec: BlockSpec) -> list:
     """The handshake models of one plan block (a width converter may be two)."""
     p = spec.params
     if spec.kind == "mvu":
-        from qfab.hw.mvu import mvu_latency
+        from qfab.hw.mvu import mvu_block_latency
 
         mh, mw = np.asarray(p["weights"]).shape
-        return [_Mvu(mh // p["pe"], mw // p["simd"],
-                     mvu_latency(p["simd"], bool(p.get("pipelined"))) - 1,
+        return [_Mvu(mh // p["pe"], mw // p["simd"], mvu_block_latency(**p) - 1,
                      bool(p.get("double_buffered")))]
     if spec.kind in PIPELINE_STAGES:
         stages = pipeline_stages(spec)

@@ -97,9 +97,9 @@ def _serial(t_in: np.ndarray, latency: int) -> np.ndarray:
 
 
 def _mvu(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
-    from qfab.hw.mvu import mvu_latency
+    from qfab.hw.mvu import mvu_block_latency
 
-    latency = mvu_latency(spec.params["simd"], bool(spec.params.get("pipelined")))
+    latency = mvu_block_latency(**spec.params)
     mh, mw = np.asarray(spec.params["weights"]).shape
     nf, sf = mh // spec.params["pe"], mw // spec.params["simd"]
     vectors = t_in.size // sf

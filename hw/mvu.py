@@ -41,22 +41,74 @@ from qfab.hw._rom import rom_words
 from qfab.hw._skid import HeldResultOutput
 from qfab.hw.multipliers import IntDecoder, Multiplier
 
-__all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency"]
+__all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency",
+           "mvu_block_latency", "lut_product_terms"]
 
 # Adder levels between two registers of a PE's tree: two carry chains fit a 150 MHz cycle
 # on ECP5 (speed grade 6) with the routing between them.
 TREE_LEVELS_PER_STAGE = 2
+# With products in LUTs, a register after every level: Yosys's alumacc merges the adders
+# between two registers into one multi-operand sum, which maccmap builds as full adders in
+# LUTs (three times the LUTs, and 100 MHz on ECP5 for the digits CNN's conv2 at two levels
+# a stage), while one level a stage stays one carry chain.
+LUT_TREE_LEVELS_PER_STAGE = 1
 
 
-def mvu_latency(simd: int, pipelined: bool = False) -> int:
+def mvu_latency(simd: int, pipelined: bool = False, lut_bits: int = 0) -> int:
     """Cycles from a step of the folding counters to its sum leaving, for the last step of a
     vector its output beat: the memories' read, the SIMD products' sum, the output register;
     ``pipelined``, the operand and product registers too and one every
-    ``TREE_LEVELS_PER_STAGE`` levels of the adder tree (and after its last)."""
+    ``TREE_LEVELS_PER_STAGE`` levels of the adder tree (and after its last). With products
+    in LUTs (``lut_bits`` partial products each, :func:`lut_product_terms`), the tree sums
+    every partial product and there is no product register."""
     if not pipelined:
         return 3
+    if lut_bits:
+        levels = (simd * lut_bits - 1).bit_length()
+        return 3 + -(-levels // LUT_TREE_LEVELS_PER_STAGE)
     levels = (simd - 1).bit_length()
     return 4 + -(-levels // TREE_LEVELS_PER_STAGE)
+
+
+def mvu_block_latency(*, simd: int, pipelined: bool = False, lut_products: bool = False,
+                      multiplier: Multiplier | None = None, in_shape: Any = None,
+                      weight_shape: Any = None, **_: Any) -> int:
+    """:func:`mvu_latency` of the unit a block's keyword arguments build (the cycle models
+    read it)."""
+    if multiplier is None and lut_products:
+        multiplier = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
+    bits = lut_product_bits(multiplier) if lut_products and pipelined else 0
+    return mvu_latency(simd, pipelined, bits)
+
+
+def lut_product_bits(multiplier: Multiplier) -> int:
+    """Partial products of one product in LUTs: one for each bit of the operand whose bits
+    select them (:func:`_selector`); 0 for operands that are not plain integers (no LUT
+    products)."""
+    a, b = multiplier.a, multiplier.b
+    if type(a) is not IntDecoder or type(b) is not IntDecoder:
+        return 0
+    return _selector(a.code_shape, b.code_shape)[1].width
+
+
+def _selector(a: Shape, b: Shape) -> tuple[bool, Shape]:
+    """(whether ``a`` selects the partial products, the selecting operand's shape): the
+    narrower operand, of two as wide the unsigned one (no negated term), else ``b``."""
+    pick_a = (a.width, a.signed) < (b.width, b.signed)
+    return pick_a, a if pick_a else b
+
+
+def lut_product_terms(x: Any, w: Any, x_shape: Shape, w_shape: Shape) -> list:
+    """The partial products of ``x * w`` (two plain integers) whose sum is the product: a
+    shifted copy of the other operand where a bit of the selecting one is set, negated for
+    the sign bit of a signed selector (:func:`_selector`)."""
+    pick_x, sel_shape = _selector(x_shape, w_shape)
+    sel, other = (x, w) if pick_x else (w, x)
+    terms = []
+    for i in range(sel_shape.width):
+        term = Mux(sel[i], other, 0) << i
+        terms.append(-term if sel_shape.signed and i == sel_shape.width - 1 else term)
+    return terms
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -132,6 +184,10 @@ class MatrixVectorUnit(wiring.Component):
     double_buffered : bool
         Buffer two input vectors, so the next streams in while this one is computed;
         otherwise the input is taken in the first neuron fold only.
+    lut_products : bool
+        With ``pipelined`` and plain integer operands: no multiplier (a DSP), but each
+        product's partial products (:func:`lut_product_terms`) summed by the adder tree in
+        LUTs, registered as pipelined; ignored for other operands.
 
     Members
     -------
@@ -143,7 +199,8 @@ class MatrixVectorUnit(wiring.Component):
 
     def __init__(self, *, weights: np.ndarray, in_shape: Any = None, weight_shape: Any = None,
                  acc_shape: Any, pe: int, simd: int, multiplier: Multiplier | None = None,
-                 pipelined: bool = False, double_buffered: bool = False):
+                 pipelined: bool = False, double_buffered: bool = False,
+                 lut_products: bool = False):
         w = np.asarray(weights)
         if w.ndim != 2 or w.size == 0:
             raise ValueError(f"weights must be a non-empty [MH, MW] matrix, not shape {w.shape}")
@@ -173,6 +230,8 @@ class MatrixVectorUnit(wiring.Component):
         self._mh, self._mw = mh, mw
         self._pipelined = bool(pipelined)
         self._double_buffered = bool(double_buffered)
+        self._lut_bits = lut_product_bits(multiplier) \
+            if lut_products and self._pipelined else 0
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self.in_shape, self._simd))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._acc_shape, self._pe))),
@@ -236,7 +295,12 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last input beat of a vector to its first output beat (no stalls)."""
-        return mvu_latency(self._simd, self._pipelined)
+        return mvu_latency(self._simd, self._pipelined, self._lut_bits)
+
+    @property
+    def lut_products(self) -> bool:
+        """Whether the products are partial products summed in LUTs."""
+        return bool(self._lut_bits)
 
     @property
     def pipelined(self) -> bool:
@@ -281,6 +345,9 @@ class MatrixVectorUnit(wiring.Component):
     def _terms(self, m: Module, x: Any, w: Any) -> list:
         """One PE's SIMD terms of a synapse fold (products of inputs ``x`` and weights
         ``w``), which its adder tree sums."""
+        if self._lut_bits:
+            return [t for s in range(self._simd)
+                    for t in lut_product_terms(x[s], w[s], self.in_shape, self.weight_shape)]
         return [self._multiplier.product(m, x[s], w[s]) for s in range(self._simd)]
 
     def _result(self, total: Any) -> Any:
@@ -406,9 +473,10 @@ class MatrixVectorUnit(wiring.Component):
         x2, w2 = register([x1, w_data], "operand") if self._pipelined else (x1, w_data)
         # (the decoders add comb logic: built outside any m.If, so it is not gated)
         terms = [t for p in range(pe) for t in self._terms(m, x2, w2[p])]
-        if self._pipelined:
+        if self._pipelined and not self._lut_bits:
             terms = register(terms, "term")
-        sums = self._trees([terms[p * simd:(p + 1) * simd] for p in range(pe)], register)
+        n = len(terms) // pe
+        sums = self._trees([terms[p * n:(p + 1) * n] for p in range(pe)], register)
 
         # last stage: accumulate over synapse folds; the last one goes to the output register
         valid, last = flags
@@ -440,11 +508,12 @@ class MatrixVectorUnit(wiring.Component):
         width = self._acc_shape.width
         trees = [[t if len(t) <= width else t[:width] for t in ts] for ts in terms]
         level = 0
+        per_stage = LUT_TREE_LEVELS_PER_STAGE if self._lut_bits else TREE_LEVELS_PER_STAGE
         while len(trees[0]) > 1:
             trees = [[_wrap(ts[i] + ts[i + 1], width) for i in range(0, len(ts) - 1, 2)]
                      + ([ts[-1]] if len(ts) % 2 else []) for ts in trees]
             level += 1
-            if len(trees[0]) == 1 or (self._pipelined and level % TREE_LEVELS_PER_STAGE == 0):
+            if len(trees[0]) == 1 or (self._pipelined and level % per_stage == 0):
                 flat = register([t for ts in trees for t in ts], "s")
                 n = len(trees[0])
                 trees = [flat[p * n:(p + 1) * n] for p in range(len(trees))]

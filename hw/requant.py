@@ -49,10 +49,10 @@ def requant_stages(*, channels: int, pe: int, mult: Any = 1, shift: Any = 0, bia
     ``adders_per_stage``, the product's become one after every that many adder levels of
     the shift-add lanes' trees, or the biased accumulator's and the product's, and the
     rounding bit's comes after them."""
+    mults, shifts = np.broadcast_arrays(np.asarray(mult, dtype=object).reshape(-1),
+                                        np.asarray(shift, dtype=object).reshape(-1))
+    scaled = [int(k) << max(-int(s), 0) for k, s in zip(mults, shifts, strict=True)]
     if channels == pe:
-        mults, shifts = np.broadcast_arrays(np.asarray(mult, dtype=object).reshape(-1),
-                                            np.asarray(shift, dtype=object).reshape(-1))
-        scaled = [int(k) << max(-int(s), 0) for k, s in zip(mults, shifts, strict=True)]
         if all(k & (k - 1) == 0 for k in scaled):
             return 0
         if adders_per_stage is not None and shift_add:
@@ -61,7 +61,17 @@ def requant_stages(*, channels: int, pe: int, mult: Any = 1, shift: Any = 0, bia
                 np.broadcast_to(np.asarray(scaled, dtype=object), (channels,)), biases,
                 strict=True)]
             return 2 + sum_stages(counts, adders_per_stage)
+    elif adders_per_stage is not None and shift_add and one_scale(mult, shift):
+        # the accumulator's, the biased accumulator's, the tree's, the rounding bit's
+        return 3 + sum_stages([len(csd_digits(scaled[0]))], adders_per_stage)
     return 2 if adders_per_stage is None else 4
+
+
+def one_scale(mult: Any, shift: Any) -> bool:
+    """Whether every channel has the same scale ``mult / 2**shift`` (as given: the same
+    ``mult`` and the same ``shift``), so a folded unit's lanes multiply by a constant."""
+    return len({int(v) for v in np.asarray(mult).reshape(-1)}) == 1 \
+        and len({int(v) for v in np.asarray(shift).reshape(-1)}) == 1
 
 
 def _per_channel(name: str, value: Any, channels: int) -> np.ndarray:
@@ -114,13 +124,14 @@ class Requantizer(wiring.Component):
     rounding : str
         ``"half_even"`` (ONNX), ``"half_up"``, ``"half_away"`` or ``"floor"``.
     shift_add : bool
-        When every channel has its own lane (``pe == channels``, so each lane's scale is a
-        constant), multiply by shifts and adds in LUTs instead of a DSP.
+        When each lane's scale is a constant (every channel has its own lane, ``pe ==
+        channels``, or every channel has the same ``mult`` and ``shift``), multiply by
+        shifts and adds in LUTs instead of a DSP.
     adders_per_stage : int, optional
-        Pipelined for a fast clock: shift-add lanes sum their shifted copies and the
-        constant ``bias * mult`` in a tree registered every that many adder levels; other
-        lanes register the biased accumulator before the multiplier. None: the bias add and
-        the product in one cycle.
+        Pipelined for a fast clock: shift-add lanes sum their shifted copies (and, a lane a
+        channel, the constant ``bias * mult``) in a tree registered every that many adder
+        levels; lanes of a folded unit register the biased accumulator before the
+        multiplier or the tree. None: the bias add and the product in one cycle.
 
     One beat a cycle; ``i_stream.ready`` comes from registers only (see ``OutputSkid``),
     but in a unit without stages (:attr:`stages`), whose ``ready`` follows the consumer's
@@ -162,7 +173,8 @@ class Requantizer(wiring.Component):
         self._hw_shift = np.maximum(self._shift, 0)
         self._zero_point, self._lo, self._hi = int(zero_point), lo, hi
         self._rounding = rounding
-        self._shift_add = bool(shift_add) and channels == pe
+        self._shift_add = bool(shift_add) and (channels == pe
+                                               or one_scale(self._mult, self._shift))
         self._per_stage = None if adders_per_stage is None \
             else check_count("adders_per_stage", adders_per_stage)
         super().__init__({
@@ -269,20 +281,24 @@ class Requantizer(wiring.Component):
 
     def _tree_terms(self) -> list[list[tuple[int, int, int]]]:
         """Each shift-add lane's terms of ``(acc + bias) * mult << lshift``: ``(shift, sign,
-        0)`` for a shifted copy of the accumulator, ``(0, 0, constant)`` for ``bias * mult``
-        shifted."""
+        0)`` for a shifted copy of the accumulator (folded: of the biased accumulator),
+        ``(0, 0, constant)`` for ``bias * mult`` shifted (a lane a channel only)."""
         params, _ = self._params()
         lanes = []
         for k, b, ls in zip(params["mult"].tolist(), params["bias"].tolist(),
                             params["lshift"].tolist(), strict=True):
             terms = [(s + int(ls), sign, 0) for s, sign in csd_digits(int(k))]
-            if int(b) * int(k):
+            if int(b) * int(k) and self._channels == self._pe:
                 terms.append((0, 0, (int(b) * int(k)) << int(ls)))
             lanes.append(terms)
-        return lanes
+        return lanes[:self._pe]
+
+    def _biased_shape(self) -> Shape:
+        return Shape(self._acc_shape.width + 1, True)
 
     def _tree_ranges(self) -> list[list[tuple[int, int]]]:
-        a_lo, a_hi = shape_range(self._acc_shape)
+        a_lo, a_hi = shape_range(self._acc_shape if self._channels == self._pe
+                                 else self._biased_shape())
         return [[(c, c) if not sign else
                  tuple(sorted((sign * (a_lo << s), sign * (a_hi << s))))
                  for s, sign, c in terms] for terms in self._tree_terms()]
@@ -296,14 +312,16 @@ class Requantizer(wiring.Component):
         lo, hi = self._product_range()
         rounded = self._pe * (max(shape_for_range(lo, hi).width - int(self._hw_shift.max()), 1)
                               + 1)
+        biased = 0 if self._channels == self._pe else self._pe * self._biased_shape().width
         if not self._shift_add:
-            return rounded + self._pe * (self._acc_shape.width + 1)
-        return rounded + register_bits(self._tree_ranges(), self._per_stage)
+            return rounded + biased
+        return rounded + biased + register_bits(self._tree_ranges(), self._per_stage)
 
-    def _product_tree(self, m: Module, advance: Any, valid: Any, acc1: Any,
-                      params: dict) -> tuple[Any, list]:
-        """The shift-add lanes' products summed in a tree registered every
-        ``adders_per_stage`` levels: (the valid bit beside the sums, the sums)."""
+    def _product_tree(self, m: Module, advance: Any, valid: Any,
+                      acc1: Any) -> tuple[Any, list]:
+        """The shift-add lanes' products of ``acc1`` (each lane's accumulator, or biased
+        accumulator) summed in a tree registered every ``adders_per_stage`` levels: (the
+        valid bit beside the sums, the sums)."""
         lanes = [[(Const(c) if not sign else (acc1[p] << s) if sign > 0 else -(acc1[p] << s),
                    r) for (s, sign, c), r in zip(terms, ranges, strict=True)]
                  for p, (terms, ranges) in enumerate(zip(self._tree_terms(),
@@ -366,12 +384,13 @@ class Requantizer(wiring.Component):
             # bit s_max - 1, which a sign-extended product holds.
             shape = signed(s_max + 1)
         prod = [Signal(shape, name=f"prod{p}") for p in range(pe)]
-        if self._per_stage is not None and self._shift_add and piped:
-            valid2, sums = self._product_tree(m, advance, valid1, acc1, params)
+        tree = self._per_stage is not None and self._shift_add and piped
+        if tree and folds == 1:
+            valid2, sums = self._product_tree(m, advance, valid1, acc1)
             m.d.comb += [prod[p].eq(sums[p]) for p in range(pe)]
         else:
             if self._per_stage is not None and piped:  # the bias add a cycle of its own
-                biased = [Signal(Shape(self._acc_shape.width + 1, True), name=f"biased{p}")
+                biased = [Signal(self._biased_shape(), name=f"biased{p}")
                           for p in range(pe)]
                 valid_b = Signal()
                 with m.If(advance):
@@ -386,6 +405,10 @@ class Requantizer(wiring.Component):
                 valid1 = valid_b
             else:
                 biased = [acc1[p] + lane[p]["bias"] for p in range(pe)]
+            if tree:  # one scale for every channel: its shifted copies of the biased sum
+                valid2, sums = self._product_tree(m, advance, valid1, biased)
+                m.d.comb += [prod[p].eq(sums[p]) for p in range(pe)]
+        if not tree:
             products = []
             for p in range(pe):
                 scaled = shift_add_product(biased[p], params["mult"][p]) if self._shift_add \

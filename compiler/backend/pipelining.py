@@ -27,12 +27,21 @@ class Pipelining:
         Requantizers register their shift-add products every that many adder levels, or
         their biased accumulator before the multiplier (:mod:`qfab.hw.requant`); None: the
         bias add and the product in one cycle.
+    lut_product_width : int
+        Matrix-vector units whose two integer operands are at most this wide sum their
+        products' partial products in their adder tree, in LUTs, instead of multiplying
+        in DSPs (``lut_products``); 0: DSPs.
+    requant_shift_add : bool
+        Requantizers whose channels share one scale multiply by it in shifts and adds
+        (``shift_add``), as the lanes of a channel each do, instead of in a DSP.
     """
 
     target_mhz: float
     adders_per_stage: int
     mvu: bool
     requant_adders: int | None = None
+    lut_product_width: int = 0
+    requant_shift_add: bool = False
 
 
 # Without a board: 7-series at 100 MHz, where four short carry chains fit a cycle.
@@ -40,9 +49,14 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 
 # ECP5 (speed grade 6) at 150 MHz: a carry chain of a dozen bits and its routing take about
 # 2.5 ns there (cost_model/fmax.py), so two adder levels a cycle; an MVU's memory read, its
-# multiplier and its tree each need their own cycle.
+# multiplier and its tree each need their own cycle. Yosys maps a product to a MULT18X18D
+# without its input and output registers, and the routing into and out of the DSP column
+# alone took 9 ns on the digits CNN (68 MHz): products of bytes go to LUTs instead, as
+# partial products in the MVU's pipelined tree, and a requantizer's one scale as shifts and
+# adds (README, "Measured: the digits CNN").
 FAMILIES = {
-    "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1),
+    "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
+                       lut_product_width=9, requant_shift_add=True),
 }
 
 

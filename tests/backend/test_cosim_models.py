@@ -98,14 +98,17 @@ def test_pool_stride_drops_a_trailing_row(tmp_path):
 @pytest.mark.parametrize("folding", [dict(max_pe=4, max_simd=8), {}],
                          ids=["folded", "unrolled"])
 def test_digits_pipelined_for_ecp5(folding):
-    # Compiled for the ULX3S: pipelined MVUs and requantizers (folded), two carry chains a
-    # register across the unrolled layers' pipelines (unrolled); still bit-exact, and the
-    # cycle model still exact.
+    # Compiled for the ULX3S: pipelined MVUs with their byte products in LUTs and
+    # requantizers multiplying by their one scale in shifts and adds (folded: no DSP), two
+    # carry chains a register across the unrolled layers' pipelines (unrolled); still
+    # bit-exact, and the cycle model still exact.
     x = np.load(DIGITS / "sample_images.npy")[:3]
     design = qfab.compile(DIGITS / "digits_int8.onnx", board="ulx3s-85f", **folding)
     kinds = {b.kind: b.params for s in design.plan.stages for b in s.blocks}
     if folding:
         assert kinds["mvu"].get("pipelined") and kinds["requant"]["adders_per_stage"] == 1
+        assert kinds["mvu"].get("lut_products") and kinds["requant"]["shift_add"]
+        assert qfab.estimate(design).dsp == 0
     else:
         assert kinds["unrolled"]["levels_per_stage"] == 2 and "mvu" not in kinds
     res = qfab.simulate(design, x)

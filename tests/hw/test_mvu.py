@@ -5,8 +5,20 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Shape, signed, unsigned
-from qfab.hw.multipliers import BipolarDecoder, IntDecoder, Multiplier, shape_for_range
-from qfab.hw.mvu import MatrixVectorUnit, dot_product_bounds, mvu_latency, mvu_model
+from qfab.hw.multipliers import (
+    BipolarDecoder,
+    IntDecoder,
+    Multiplier,
+    shape_for_range,
+    shape_range,
+)
+from qfab.hw.mvu import (
+    MatrixVectorUnit,
+    dot_product_bounds,
+    mvu_block_latency,
+    mvu_latency,
+    mvu_model,
+)
 from streams import array_beats, beats_to_array, run_streams
 
 
@@ -61,17 +73,23 @@ def test_random_integer_units_under_stalls(seed):
     np.testing.assert_array_equal(got, mvu_model(dut.weights, vectors))
 
 
-@pytest.mark.parametrize("pipelined,double_buffered", [(False, False), (False, True),
-                                                      (True, True)])
+@pytest.mark.parametrize("pipelined,double_buffered,lut", [(False, False, False),
+                                                          (False, True, False),
+                                                          (True, True, False),
+                                                          (True, False, True)])
 @pytest.mark.parametrize("mh,mw,pe,simd", [(4, 6, 2, 3), (6, 4, 1, 4), (2, 8, 2, 1), (3, 3, 3, 3),
                                            (8, 8, 2, 2), (2, 16, 1, 8)])
-def test_exact_cycles_without_backpressure(mh, mw, pe, simd, pipelined, double_buffered):
+def test_exact_cycles_without_backpressure(mh, mw, pe, simd, pipelined, double_buffered, lut):
     rng = np.random.default_rng(mh * 100 + mw * 10 + pe + simd)
     weights = rng.integers(-8, 7, size=(mh, mw), endpoint=True)
     dut = MatrixVectorUnit(weights=weights, in_shape=unsigned(4), weight_shape=signed(4),
                            acc_shape=signed(16), pe=pe, simd=simd, pipelined=pipelined,
-                           double_buffered=double_buffered)
-    assert dut.latency == mvu_latency(simd, pipelined)
+                           double_buffered=double_buffered, lut_products=lut)
+    # in LUTs: the unsigned input's 4 bits select 4 partial products a product
+    assert dut.lut_products == lut
+    assert dut.latency == mvu_latency(simd, pipelined, 4 if lut else 0)
+    assert dut.latency == mvu_block_latency(simd=simd, pipelined=pipelined, lut_products=lut,
+                                            in_shape=unsigned(4), weight_shape=signed(4))
     n_vec = 5
     vectors = rng.integers(0, 15, size=(n_vec, mw), endpoint=True)
     got, logs = _run(dut, vectors)
@@ -108,6 +126,31 @@ def test_wide_operands_and_one_bit_extremes():
                                acc_shape=acc, pe=2, simd=4)
         got, _ = _run(dut, vectors, rng, p_idle=0.3, p_stall=0.3)
         np.testing.assert_array_equal(got, mvu_model(weights, vectors))
+
+
+@pytest.mark.parametrize("in_shape,weight_shape", [
+    (unsigned(8), signed(8)), (signed(8), signed(8)), (signed(5), unsigned(3)),
+    (unsigned(3), unsigned(9)), (signed(1), signed(2)), (unsigned(1), signed(1))])
+def test_lut_products_are_exact_at_the_extremes(in_shape, weight_shape):
+    rng = np.random.default_rng(in_shape.width * 10 + weight_shape.width)
+    lo_w, hi_w = shape_range(weight_shape)
+    lo_x, hi_x = shape_range(in_shape)
+    weights = rng.choice([lo_w, hi_w, lo_w + hi_w // 2], size=(4, 8))
+    vectors = np.concatenate([rng.choice([lo_x, hi_x], size=(3, 8)),
+                              rng.integers(lo_x, hi_x, size=(3, 8), endpoint=True)])
+    mult = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
+    acc = shape_for_range(*dot_product_bounds(weights, mult))
+    dut = MatrixVectorUnit(weights=weights, in_shape=in_shape, weight_shape=weight_shape,
+                           acc_shape=acc, pe=2, simd=4, pipelined=True, double_buffered=True,
+                           lut_products=True)
+    assert dut.lut_products
+    got, _ = _run(dut, vectors, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, mvu_model(weights, vectors))
+    # no multiply left for Yosys to map to a DSP
+    assert " * " not in verilog.convert(dut, name="mvu")
+    assert " * " in verilog.convert(MatrixVectorUnit(
+        weights=weights, in_shape=in_shape, weight_shape=weight_shape, acc_shape=acc, pe=2,
+        simd=4, pipelined=True), name="mvu")
 
 
 def test_bipolar_one_bit_weights():

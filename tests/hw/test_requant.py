@@ -8,7 +8,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Shape, signed, unsigned
 from qfab.hw.multipliers import shape_range
-from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model
+from qfab.hw.requant import ROUNDINGS, Requantizer, requant_model, requant_stages
 from qfab.numerics import Dyadic
 from streams import array_beats, beats_to_array, run_streams
 
@@ -238,3 +238,32 @@ def test_pipelined_lanes_are_exact_with_their_stages_latency(seed):
     _, logs = _run(dut, acc)
     beats = acc.size // pe
     assert logs["o_stream"].cycles == [c + dut.latency for c in range(beats)]
+
+
+@pytest.mark.parametrize("adders_per_stage", [None, 1, 2])
+def test_folded_lanes_of_one_scale_multiply_by_shifts_and_adds(adders_per_stage):
+    # channels folded over fewer lanes, one scale for all (a per-tensor scale): each lane
+    # multiplies by the constant, and the per-channel bias comes from the ROM
+    rng = np.random.default_rng(400 + (adders_per_stage or 0))
+    params = dict(acc_shape=signed(18), channels=8, pe=2, bias=rng.integers(-5000, 5000, 8),
+                  mult=np.full(8, 41776), shift=np.full(8, 23), zero_point=3, lo=0, hi=255,
+                  out_shape=unsigned(8), rounding="half_even", shift_add=True,
+                  adders_per_stage=adders_per_stage)
+    dut = Requantizer(**params)
+    assert dut.shift_add and dut.param_memory[0] == 4
+    assert dut.stages == requant_stages(**params)
+    if adders_per_stage:
+        # the accumulator, the biased sum, the tree (41776: 6 CSD digits, 3 adder levels)
+        # and the rounding bit
+        assert dut.stages == 3 + -(-3 // adders_per_stage)
+    assert " * " not in verilog.convert(dut, name="rq")
+    a_lo, a_hi = shape_range(dut.acc_shape)
+    acc = rng.integers(a_lo, a_hi, size=(16, 8), endpoint=True)
+    acc[:8] //= 1 << 10  # small sums land inside the clamp
+    got, _ = _run(dut, acc, rng, p_idle=0.3, p_stall=0.3)
+    np.testing.assert_array_equal(got, dut.model(acc))
+    _, logs = _run(dut, acc)
+    assert logs["o_stream"].cycles == [c + dut.latency for c in range(acc.size // 2)]
+    # scales that differ between channels keep the multiplier
+    params["mult"] = np.arange(41776, 41784)
+    assert not Requantizer(**params).shift_add

@@ -43,7 +43,7 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
     from qfab.compiler.backend.operands import mac_operands
     from qfab.hw.cmvm import DEFAULT_ADDERS_PER_STAGE
     from qfab.hw.multipliers import shape_for_range
-    from qfab.hw.mvu import dot_product_bounds
+    from qfab.hw.mvu import dot_product_bounds, lut_product_bits
 
     mh, mw = weights.shape
     pe, simd = p.folding(node, mh, mw, vectors, window)
@@ -74,6 +74,9 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
             params["double_buffered"] = True
         if p.pipelining.mvu:
             params["pipelined"] = True
+            if lut_product_bits(mult) and max(mult.a.code_shape.width, mult.b.code_shape.width) \
+                    <= p.pipelining.lut_product_width:
+                params["lut_products"] = True
         blocks.append(BlockSpec("mvu", params, simd, pe))
     p.elems = pe
     cycles = vectors * (mh // pe) * (mw // simd)

@@ -32,7 +32,7 @@ def requant(p: Planner, node: Node) -> None:
         mult=p.per_channel(a["mult"], c), shift=p.per_channel(a["shift"], c),
         zero_point=int(a["zero_point"]), lo=int(a["lo"]), hi=int(a["hi"]),
         out_shape=element_shape(out_t.fmt), rounding=a["rounding"],
-        shift_add=p.after_adder_graph())
+        shift_add=p.after_adder_graph() or p.pipelining.requant_shift_add)
     if p.pipelining.requant_adders is not None:
         params["adders_per_stage"] = p.pipelining.requant_adders
     p.elementwise(node, BlockSpec("requant", params, p.elems, p.elems))
