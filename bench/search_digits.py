@@ -1,8 +1,9 @@
 """The README's search table: ``qfab search --synth`` on the digits CNN and the residual
 digits CNN (``--data digits-shifted --budget lut=2600``), the best uniform design against the
-searched design scoring at least as well, in the cost model's LUTs and in Yosys's, and the
-search's wall time (Yosys apart; results cached in ~/.cache/qfab/synth, so a first run
-takes minutes more). Usage: ``python -m bench search_digits``.
+searched design scoring at least as well, in Yosys's LUTs, the cost model's corrected by the
+search's Yosys runs (cost_model/correction.py) and the cost model's own, and the search's
+wall time, Yosys apart (results cached in ~/.cache/qfab/synth, so a first run takes minutes
+more). Usage: ``python -m bench search_digits``.
 """
 
 from __future__ import annotations
@@ -18,29 +19,30 @@ MODELS = {"digits CNN": ROOT / "examples" / "digits" / "digits_float.onnx",
           "residual digits CNN": ROOT / "examples" / "digits_resnet" / "digits_resnet_float.onnx"}
 
 
+def _design(r: dict | None) -> str:
+    """top-1, Yosys LUTs (the corrected model's, the cost model's), DSPs."""
+    if r is None:
+        return "none"
+    return (f"{r['score']:.2%}, {r['yosys_lut']} ({r['lut']}, {r.get('lut_model', r['lut'])}),"
+            f" {r['dsp']}")
+
+
 def _row(name: str, r: dict) -> str:
     c = r["comparison"]
-    best, y = c["best_uniform"], c["yosys"]
-    found = y["searched_at_its_score"]
-    at_best = c["searched_at_its_score"]
-    within = y["searched_within_fraction"]
-    searched = (f"{found['score']:.2%}, {found['lut']} ({found['yosys_lut']} Yosys), "
-                f"{found['dsp']}" if found else "none")
-    inside = (f"{within['score']:.2%}, {within['yosys_lut']} Yosys" if within else "none")
-    return (f"| {name} | {best['weights'][0]}: {best['score']:.2%}, {best['lut']} "
-            f"({best['yosys_lut']} Yosys), {best['dsp']} | {searched} | "
-            f"{c['lut_saving_at_its_score'] or 0:.1%} ({at_best and at_best['lut']}) | "
-            f"{y['lut_saving_at_its_score'] or 0:.1%} | {inside} | "
-            f"{r['seconds']['search']:.0f} s |")
+    y = c["yosys"]
+    return (f"| {name} | {c['best_uniform']['weights'][0]}: {_design(c['best_uniform'])} | "
+            f"{_design(y['searched_at_its_score'])} | {y['lut_saving_at_its_score'] or 0:.1%} | "
+            f"{_design(y['searched_within_fraction'])} | {r['seconds']['search']:.0f} s "
+            f"({r['seconds']['yosys']:.0f} s) |")
 
 
 def run() -> list[str]:
     from qfab.cli import main
 
-    lines = ["| model | best uniform (top-1, LUT, DSP) | searched, as good by Yosys (top-1, "
-             "LUT, DSP) | LUTs saved, cost model (that design's LUT) | LUTs saved, Yosys | "
-             "searched within 80% of its Yosys LUTs (top-1, LUT) | search |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | best uniform: top-1, Yosys LUT (corrected, cost model), DSP | searched,"
+             " as good: top-1, LUT (same) | LUTs saved, Yosys | searched within 80% of its "
+             "Yosys LUTs | search (Yosys) |",
+             "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for name, model in MODELS.items():
             out = Path(tmp) / model.stem

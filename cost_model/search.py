@@ -27,11 +27,13 @@ from typing import Any
 
 import numpy as np
 import onnx
+from qfab.cost_model.correction import Correction
 from qfab.cost_model.datasets import Dataset, score
 from qfab.cost_model.estimate import estimate
 from qfab.cost_model.milp import Choice, choose
 from qfab.cost_model.quantize import QuantSpec
 from qfab.cost_model.sensitivity import (
+    BASELINE,
     DEFAULT_FOLDING,
     RESOURCES,
     Built,
@@ -41,6 +43,7 @@ from qfab.cost_model.sensitivity import (
     mac_layers,
     measure,
     option_label,
+    planned,
     reference_output,
     relative_noise,
 )
@@ -77,7 +80,7 @@ class Scored:
                             for name, f in zip(layers, self.design.folding, strict=True)},
                 "noise": self.noise, "score": self.score,
                 **{k: self.cost[k] for k in (*RESOURCES, "ii_cycles")},
-                **{k: self.cost[k] for k in YOSYS_KEYS if k in self.cost}}
+                **{k: self.cost[k] for k in ("lut_model", *YOSYS_KEYS) if k in self.cost}}
 
 
 class Search:
@@ -96,6 +99,8 @@ class Search:
         self.float_test = (float_outputs(float_model, data.x_test)
                            if data.metric == "snr_db" and data.y_test is None else None)
         self.built: dict[Design, Scored] = {}  # the searches at several budgets meet again
+        self.correction: Correction | None = None  # learned from Yosys (--synth)
+        self.yosys_seconds = 0.0
 
     def sensitivities(self, candidates: list[QuantSpec] | None = None) -> Sensitivities:
         s = measure(self.float_model, self.data.x_calibration, self.board, candidates,
@@ -115,6 +120,9 @@ class Search:
                                    np.asarray(self.float_calibration, np.float64))
             self.built[design] = Scored(design, b, noise)
         got = self.built[design]
+        if self.correction is not None and "lut_model" not in got.cost:
+            got.cost.update(lut_model=got.cost["lut"],
+                            lut=self.correction.lut(got.cost["stages"]))
         if timing and "estimate" not in got.cost:
             est = estimate(got.built.plan, self.board)
             got.cost.update(ii_cycles=est.ii_cycles, estimate=est)
@@ -134,9 +142,46 @@ class Search:
             from qfab.compiler.backend.design import TOP_NAME
             from qfab.cost_model.yosys import synthesize
 
+            start = time.time()
             r = synthesize(verilog(got.built.plan), self.board.family, top=TOP_NAME)
             got.cost.update(yosys_lut=r.lut, yosys_dsp=r.dsp, yosys_bram=r.bram)
+            self.yosys_seconds += time.time() - start
         return {k: got.cost[f"yosys_{k}"] for k in RESOURCES}
+
+    def learn(self, s: Sensitivities) -> None:
+        """Learn the cost model's per-stage error from Yosys (hierarchy kept) on the default
+        design and on designs with each MAC layer at one of its folding options, and price
+        every option and design by the corrected figures from here on."""
+        from qfab.cost_model.correction import learn
+
+        start = time.time()
+        n = len(self.layers)
+        base = self.evaluate(Design((BASELINE,) * n, (BASELINE,) * n, (None,) * n),
+                             timing=False)
+        options: dict[int, list] = {}
+        for c in s.changes:  # the foldings the program may take (within the II)
+            if c["side"] == "folding" and c["cost"]["ii_cycles"] <= self.max_ii:
+                options.setdefault(c["layer"], []).append(c["spec"])
+        designs = [(base.built.plan, verilog(base.built.plan))]
+        for k in range(max((len(o) for o in options.values()), default=0)):
+            folding = tuple(options[i][k] if k < len(options.get(i, ())) else None
+                            for i in range(n))
+            plan, _ = planned(base.built.graph, Design(base.design.weights,
+                                                       base.design.activations, folding),
+                              self.board, self.layers, timing=False)
+            designs.append((plan, verilog(plan)))
+        self.correction = learn(designs, self.board.family)
+        # The hierarchy's glue set so that the default design comes out as Yosys
+        # flattened it (as qfab synth does): the flat netlist differs by a few percent.
+        flat = self.yosys(base)["lut"]
+        self.correction.glue += flat - self.correction.lut(base.cost["stages"])
+        for o in [*s.changes, {"cost": s.baseline_cost}]:
+            o["cost"]["lut_model"] = o["cost"]["lut"]
+            o["cost"]["lut"] = self.correction.lut(o["cost"]["stages"])
+        for got in self.built.values():  # priced before the correction
+            got.cost.update(lut_model=got.cost["lut"],
+                            lut=self.correction.lut(got.cost["stages"]))
+        self.yosys_seconds = time.time() - start
 
     def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
              allowed=None, minimise: str = "sensitivity",
@@ -253,6 +298,9 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     search = Search(float_model, data, board, target_fps)
     sens = search.sensitivities(candidates)
     measured = time.time()
+    if synth:  # the cost model corrected by Yosys from here on
+        search.learn(sens)
+    learning = search.yosys_seconds
     picked = search.pick(sens, budget, search.max_ii)
     if picked is None:
         base = sens.baseline_cost
@@ -308,15 +356,18 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
             "predicted": choice.predicted,
             "predicted_sensitivity": choice.predicted_sensitivity,
             "accuracy_by": "qfab.reference"},
-        "baseline_int8": {"noise": sens.baseline_noise, **sens.baseline_cost},
+        "baseline_int8": {"noise": sens.baseline_noise,
+                          **{k: v for k, v in sens.baseline_cost.items() if k != "stages"}},
+        **({"correction": search.correction.as_dict()} if search.correction else {}),
         "uniform": [u.row("uniform", layers) for u in uniform_rows],
         "searched": front,
         "comparison": comparison,
         "unavailable": sens.unavailable,
         "seconds": {"sensitivity": round(measured - start, 1),
-                    "search": round(searched - start, 1),
+                    "search": round(searched - start - learning, 1),
                     "search_cpu": round(searched_cpu - cpu, 1),
-                    **({"yosys": round(time.time() - searched, 1)} if synth else {}),
+                    **({"yosys": round(time.time() - searched + learning, 1)}
+                       if synth else {}),
                     "total": round(time.time() - start, 1)},
     }
     write_outputs(out_dir, got, sens, result)

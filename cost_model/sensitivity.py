@@ -109,17 +109,21 @@ def planned(graph, design: Design, board, layers: list[str],
     """The plan of a lowered ``design`` under its folding (the default folding elsewhere)
     and its cost-model figures (without ``timing``, resources only)."""
     from qfab.compiler.backend import plan as planning
+    from qfab.cost_model.correction import stage_key
     from qfab.cost_model.estimate import estimate, stage_resources
 
     hw = planning.plan(graph, clock_hz=board.clock_hz, max_pe=DEFAULT_FOLDING["max_pe"],
                        max_simd=DEFAULT_FOLDING["max_simd"],
                        layer_folding=design.layer_folding(layers))
+    stages = stage_resources(hw, board.family)
+    # Each stage's key and LUTs, for a correction learned from Yosys (correction.py).
+    keyed = [(stage_key(s), st.lut) for s, st in zip(hw.stages, stages, strict=True)]
     if not timing:
-        stages = stage_resources(hw, board.family)
-        return hw, {r: sum(getattr(st, r) for st in stages) for r in RESOURCES}
+        return hw, {**{r: sum(getattr(st, r) for st in stages) for r in RESOURCES},
+                    "stages": keyed}
     est = estimate(hw, board)
     return hw, {"lut": est.lut, "dsp": est.dsp, "bram": est.bram, "ii_cycles": est.ii_cycles,
-                "estimate": est}
+                "estimate": est, "stages": keyed}
 
 
 def reference_output(graph, x: np.ndarray) -> np.ndarray:
@@ -234,5 +238,6 @@ def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
     return found
 
 
-def _figures(cost: dict[str, Any]) -> dict[str, int | None]:
-    return {k: None if cost.get(k) is None else int(cost[k]) for k in (*RESOURCES, "ii_cycles")}
+def _figures(cost: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: None if cost.get(k) is None else int(cost[k])
+               for k in (*RESOURCES, "ii_cycles")}, "stages": cost["stages"]}

@@ -131,10 +131,43 @@ def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
     script = SCRIPTS[family].format(top=top)
     if not dsp:
         script = script.replace(" -dsp", "") + NO_DSP[family]
-    key = hashlib.sha256("\0".join([verilog, family, top, script]).encode()).hexdigest()[:32]
-    cache_file = cache_dir() / f"{key}.json"
+    cache_file = _cache_file(verilog, family, top, script)
     if cache and cache_file.is_file():
         return count_cells(json.loads(cache_file.read_text())["cells"], family)
+    cells = _stat_cells(_run(verilog, family, top, script, timeout), top)
+    if cache:
+        _store(cache_file, {"family": family, "top": top, "cells": cells})
+    return count_cells(cells, family)
+
+
+# Each family's flow keeping the hierarchy (one figure a module).
+HIERARCHY = {"xilinx7": ("synth_xilinx -flatten", "synth_xilinx"),
+             "ecp5": ("synth_ecp5", "synth_ecp5 -noflatten"),
+             "ice40": ("synth_ice40", "synth_ice40 -noflatten")}
+
+
+def synthesize_modules(verilog: str, family: str, *, top: str = "qfab_accelerator",
+                       cache: bool = True, timeout: float = 1800) -> dict[str, SynthResult]:
+    """As :func:`synthesize`, the hierarchy kept: each module's own cells (its submodules
+    not counted in it), by module name (``top.sub.subsub``)."""
+    if family not in FAMILIES:
+        raise QfabError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
+    script = SCRIPTS[family].format(top=top).replace(*HIERARCHY[family])
+    cache_file = _cache_file(verilog, family, top, script)
+    if cache and cache_file.is_file():
+        modules = json.loads(cache_file.read_text())["modules"]
+    else:
+        stat = _run(verilog, family, top, script, timeout)
+        modules = {name.lstrip("\\"): {k.lstrip("\\"): int(v)
+                                       for k, v in e.get("num_cells_by_type", {}).items()}
+                   for name, e in stat.get("modules", {}).items()}
+        if cache:
+            _store(cache_file, {"family": family, "top": top, "modules": modules})
+    return {name: count_cells(cells, family) for name, cells in modules.items()}
+
+
+def _run(verilog: str, family: str, top: str, script: str, timeout: float) -> dict:
+    """Yosys's ``stat -json`` of ``verilog`` after ``script``."""
     with tempfile.TemporaryDirectory(prefix="qfab-synth-") as tmp:
         src = Path(tmp) / "design.v"
         src.write_text(verilog)
@@ -151,13 +184,19 @@ def synthesize(verilog: str, family: str, *, top: str = "qfab_accelerator",
         if proc.returncode != 0 or not stat.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise QfabError(f"yosys {family} synthesis of {top!r} failed: {tail[0]}")
-        cells = _stat_cells(json.loads(stat.read_text()), top)
-    if cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp_file = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp_file.write_text(json.dumps({"family": family, "top": top, "cells": cells}))
-        os.replace(tmp_file, cache_file)
-    return count_cells(cells, family)
+        return json.loads(stat.read_text())
+
+
+def _cache_file(verilog: str, family: str, top: str, script: str) -> Path:
+    key = hashlib.sha256("\0".join([verilog, family, top, script]).encode()).hexdigest()[:32]
+    return cache_dir() / f"{key}.json"
+
+
+def _store(cache_file: Path, payload: dict) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp_file.write_text(json.dumps(payload))
+    os.replace(tmp_file, cache_file)
 
 
 def synthesize_file(path: str | os.PathLike, family: str, *,
