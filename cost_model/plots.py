@@ -139,7 +139,8 @@ def search_plot(result: dict[str, Any], path: Path) -> Path:
                    zorder=3, label="best uniform, folding searched")
     ax.scatter([chosen["lut"]], [chosen["score"]], marker="*", s=160, color="tab:red",
                zorder=3, label="chosen for the budget")
-    ax.set_xlabel("LUT (cost model)")
+    ax.set_xlabel("LUT (cost model, corrected by Yosys)" if result.get("correction")
+                  else "LUT (cost model)")
     ax.set_ylabel(metric_label([{"metric": result["metric"]}]))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

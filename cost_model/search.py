@@ -56,6 +56,7 @@ FRONT_FRACTIONS = (0.8,)  # of the best uniform design's LUTs, searched too
 YOSYS_KEYS = ("yosys_lut", "yosys_dsp", "yosys_bram")
 YOSYS_ANSWERS = 2  # answers within a budget in Yosys's LUTs compared (each synthesized)
 YOSYS_FRACTION = 0.8  # of the best uniform design's Yosys LUTs, searched within with --synth
+LEARN_FOLDINGS = 3  # folding options a layer that --synth learns from (the fewest multipliers)
 
 
 @dataclass
@@ -150,7 +151,8 @@ class Search:
 
     def learn(self, s: Sensitivities) -> None:
         """Learn the cost model's per-stage error from Yosys (hierarchy kept) on the default
-        design and on designs with each MAC layer at one of its folding options, and price
+        design and on designs with each MAC layer at one of its first ``LEARN_FOLDINGS``
+        folding options, and price
         every option and design by the corrected figures from here on."""
         from qfab.cost_model.correction import learn
 
@@ -163,7 +165,8 @@ class Search:
             if c["side"] == "folding" and c["cost"]["ii_cycles"] <= self.max_ii:
                 options.setdefault(c["layer"], []).append(c["spec"])
         designs = [(base.built.plan, verilog(base.built.plan))]
-        for k in range(max((len(o) for o in options.values()), default=0)):
+        for k in range(min(max((len(o) for o in options.values()), default=0),
+                           LEARN_FOLDINGS)):
             folding = tuple(options[i][k] if k < len(options.get(i, ())) else None
                             for i in range(n))
             plan, _ = planned(base.built.graph, Design(base.design.weights,

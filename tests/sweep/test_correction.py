@@ -73,7 +73,7 @@ def test_search_prices_by_the_correction(monkeypatch):
     """After ``Search.learn`` every change and design is priced by the corrected figure,
     the cost model's kept as ``lut_model``, and the int8 design comes out as Yosys's flat
     synthesis (a stand-in here) measured it."""
-    from qfab.cost_model.search import Search
+    from qfab.cost_model.search import LEARN_FOLDINGS, Search
 
     monkeypatch.setattr("qfab.cost_model.yosys.synthesize_modules", _stand_in)
     monkeypatch.setattr(Search, "yosys", lambda self, got: {"lut": 2000, "dsp": 0, "bram": 0})
@@ -84,8 +84,8 @@ def test_search_prices_by_the_correction(monkeypatch):
     assert sens.baseline_cost["lut"] == 2000
     within = [c for c in sens.changes
               if c["side"] == "folding" and c["cost"]["ii_cycles"] <= search.max_ii]
-    assert search.correction.designs == 1 + max(sum(c["layer"] == i for c in within)
-                                                for i in range(3))
+    most = max(sum(c["layer"] == i for c in within) for i in range(3))
+    assert search.correction.designs == 1 + min(most, LEARN_FOLDINGS)
     for c in sens.changes:
         assert c["cost"]["lut_model"] == model[id(c)]
         assert c["cost"]["lut"] == search.correction.lut(c["cost"]["stages"])
