@@ -21,7 +21,9 @@ and threads only contend), and rounding shifts on int64 take a two-operation fas
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import math
 
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
@@ -55,8 +57,11 @@ def _small_codes(t: Tensor) -> bool:
 
 
 def _bound(a: np.ndarray) -> int:
-    """max |a|, from two reductions (no temporary array) in Python ints."""
-    return max(int(a.max()), -int(a.min())) if a.size else 0
+    """max |a|, from two reductions (no temporary array; the ufuncs' own, without the
+    wrappers of ``a.max()``, which took as long on a small layer) in Python ints."""
+    if not a.size:
+        return 0
+    return max(int(np.maximum.reduce(a, axis=None)), -int(np.minimum.reduce(a, axis=None)))
 
 
 @functools.cache
@@ -67,6 +72,21 @@ def _blas_libraries() -> tuple:
     except ImportError:
         return ()
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+# Multiply-adds of a product up to which OpenBLAS runs it on one thread by itself
+# (interface/gemm.c: SMP_THRESHOLD_MIN x GEMM_MULTITHREAD_THRESHOLD): a run whose products
+# all stay below needs no thread limit set and restored (a tenth of a small model's run).
+BLAS_ONE_THREAD_WORK = 65536 * 4
+
+
+def _product_work(graph: Graph, node: Node) -> int:
+    """Multiply-adds of the largest BLAS product one inference of ``node`` makes."""
+    w = node.attrs["weight"]
+    out = graph.tensors[node.outputs[0]].shape
+    if node.op == "conv":
+        return math.prod(out[2:]) * math.prod(w.shape[1:]) * (w.shape[0] // node.attrs["group"])
+    return math.prod(out[1:-1]) * w.shape[1] * w.shape[0]
 
 
 class _OneBlasThread:
@@ -269,10 +289,15 @@ class Reference:
                        and [r.op for r in readers.get(n.outputs[0], [])] in fusable[n.op]}
         self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
         self._prepared_steps: list[tuple] | None = None
+        self._product_work = max((_product_work(graph, n) for n in graph.nodes
+                                  if n.op in ("dense", "conv")), default=0)
+        self._biased: dict[str, bool] = {}  # whether an accumulator's dequantizer adds a bias
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
         env = dict(inputs)
-        with _OneBlasThread():
+        batch = max((len(x) for x in env.values() if np.ndim(x)), default=1)
+        small = batch * self._product_work <= BLAS_ONE_THREAD_WORK
+        with contextlib.nullcontext() if small else _OneBlasThread():
             for node, out, names, req, fused, method in self._steps():
                 if out in env:  # the requantizer, run with its layer
                     continue
@@ -361,7 +386,10 @@ class Reference:
         if scale is not None:  # onnxruntime's quantize_dynamic: float32(acc) * (s * factor)
             s = np.float32(scale) * node.attrs["factor"].astype(np.float32)
             return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
-        if isinstance(t.fmt, Acc) and np.any(t.bias):
+        biased = self._biased.get(t.name)
+        if biased is None:
+            biased = self._biased[t.name] = isinstance(t.fmt, Acc) and bool(np.any(t.bias))
+        if biased:
             v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
             y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)
         else:

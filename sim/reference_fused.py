@@ -71,7 +71,7 @@ def _requant_factors(req: Node, layer_bias, channels: int):
 
 def _taps_last(ref, layer: Node, m, kh: int, kw: int, dtype) -> np.ndarray:
     """A conv's weights as [kh * kw * C, M] in ``dtype``, rows in (kh, kw, C) order."""
-    key = (layer.outputs[0], np.dtype(dtype).name)
+    key = (layer.outputs[0], dtype)  # the type itself: np.dtype(...).name takes microseconds
     if key not in ref.fused_prepared:
         w = m.w.reshape(m.w.shape[0], -1, kh, kw).transpose(0, 2, 3, 1)
         ref.fused_prepared[key] = np.ascontiguousarray(w.reshape(m.w.shape[0], -1).T, dtype)
@@ -88,6 +88,9 @@ class _Layer:
         self.c_max, self.mult_max = int(np.abs(c).max()), int(np.abs(mult).max())
         self.half_top = 2 ** (int(shift.max()) - 1)
         self.factor = np.ldexp(mult.astype(np.float64), -shift)  # a significand times 2**-shift
+        self.factor_max = float(np.abs(self.factor).max())
+        # Codes fit int32 (a clamp and a widening there are a fifth of the float ones').
+        self.codes_int32 = -(2**31) <= self.lo and self.hi < 2**31
         self.rounding = req.attrs["rounding"]
         self.x_zero_point = layer.attrs["x_zero_point"]
         self.src = ref._t(layer.inputs[0])
@@ -138,8 +141,11 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
         return None
     dtype = np.float32 if acc_bound < _F32_EXACT else np.float64
     add_in_f32 = dtype is np.float32 and acc_bound + p.c_max < _F32_EXACT
+    # The rounded quotient, plus the zero point, then fits int32 when its bound does.
+    narrow = p.codes_int32 and (acc_bound + p.c_max) * p.factor_max + abs(p.zero_point) + 1 \
+        < 2**31
     tail = (p.c32 if add_in_f32 else p.c, p.factor, add_in_f32, p.rounding, p.zero_point,
-            p.lo, p.hi)
+            p.lo, p.hi, narrow)
     channels = p.m.w.shape[0]
     if p.conv:
         win = _windows(_channels_last_padded(v, p.pads, dtype), p)
@@ -170,16 +176,18 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
 
 
 def _windows(xs: np.ndarray, p: _Layer) -> np.ndarray:
-    """[N, OH, OW, C, kh, kw] view of padded NHWC ``xs``: sliding_window_view's strides,
-    made directly (it checks its arguments for tens of microseconds)."""
+    """[N, OH, OW, C, kh, kw] view of padded NHWC ``xs`` (a fresh array of its own):
+    sliding_window_view's strides, made directly (it and as_strided check their arguments
+    for tens of microseconds)."""
     n, h, w, c = xs.shape
     sn, sh, sw, sc = xs.strides
     (kh, kw), (ph, pw) = p.span, p.strides
     (dh, dw) = p.dilations
     oh, ow = (h - kh) // ph + 1, (w - kw) // pw + 1
-    return np.lib.stride_tricks.as_strided(
-        xs, (n, oh, ow, c, p.kernel[0], p.kernel[1]),
-        (sn, sh * ph, sw * pw, sc, sh * dh, sw * dw), writeable=False)
+    view = np.ndarray((n, oh, ow, c, p.kernel[0], p.kernel[1]), xs.dtype, xs,
+                      strides=(sn, sh * ph, sw * pw, sc, sh * dh, sw * dw))
+    view.flags.writeable = False
+    return view
 
 
 # Outputs computed at a time: a large batch goes through in pieces whose working arrays stay
@@ -219,14 +227,14 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
 
 def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
     """``out`` = the requantized codes of the accumulators ``acc`` (channels last)."""
-    c, factor, add_in_f32, rounding, zero_point, lo, hi = tail
+    c, factor, add_in_f32, rounding, zero_point, lo, hi, narrow = tail
     u = _scratch("u", acc.shape, np.float64)
     if add_in_f32:
         acc += c  # exact integers in float32 still
-        np.multiply(acc, factor, out=u)
+        u[...] = acc  # then one float64 product (a float32 times float64 one is slower)
     else:
         np.add(acc, c, out=u)
-        u *= factor
+    u *= factor
     if rounding == "half_even":
         np.rint(u, out=u)
     elif rounding == "floor":
@@ -234,6 +242,13 @@ def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
     else:
         u += 0.5
         np.floor(u, out=u)
+    if narrow:  # integers of int32 (float64 to int32 converts in SIMD, to int64 does not)
+        codes = _scratch("codes", acc.shape, np.int32)
+        codes[...] = u
+        codes += zero_point
+        np.clip(codes, lo, hi, out=codes)  # one pass: a fifth of maximum and minimum's time
+        out[...] = codes
+        return
     u += zero_point
     np.minimum(np.maximum(u, lo, out=u), hi, out=u)  # np.clip's checks: microseconds a call
     out[...] = u

@@ -90,3 +90,34 @@ def test_a_batch_in_pieces_gives_the_same_integers(path, monkeypatch):
     fused, whole, ran = _both(graph, monkeypatch)
     assert ran >= 1
     assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+@pytest.mark.parametrize("widen", ["codes", "quotients"])
+def test_codes_or_quotients_past_int32_clamp_in_float64(widen, monkeypatch):
+    # Codes of int32 are clamped there; wider bounds, or quotients that may pass 2**31
+    # before the clamp, keep to float64.
+    graph = copy.deepcopy(lower_model(MODELS[1]))
+    narrow = []
+    real = reference_fused._requantize
+    monkeypatch.setattr(reference_fused, "_requantize",
+                        lambda acc, tail, out: (narrow.append(tail[-1]), real(acc, tail, out)))
+    for node in graph.nodes:
+        if node.op == "requant":
+            if widen == "codes":
+                node.attrs["lo"], node.attrs["hi"] = -(2**40), 2**40
+            else:  # quotients 2**22 times larger (shifts of 1 and 2), clamped as before
+                node.attrs["shift"] = np.asarray(node.attrs["shift"], np.int64) - 22
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert ran >= 1 and narrow and not any(narrow)
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+def test_codes_of_int32_clamp_there(monkeypatch):
+    narrow = []
+    real = reference_fused._requantize
+    monkeypatch.setattr(reference_fused, "_requantize",
+                        lambda acc, tail, out: (narrow.append(tail[-1]), real(acc, tail, out)))
+    graph = lower_model(MODELS[1])
+    fused, whole, ran = _both(graph, monkeypatch)
+    assert narrow and all(narrow)
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
