@@ -600,7 +600,7 @@ def widthconv_cost(p: dict, family: str) -> BlockCost:
 
 
 def maxpool_cost(p: dict, family: str) -> BlockCost:
-    window = dict(p)
+    window = {k: v for k, v in p.items() if k != "registered_taps"}
     window.setdefault("pad_value", -(1 << (_width(p["elem_shape"]) - 1))
                       if Shape.cast(p["elem_shape"]).signed else 0)
     window["depthwise"] = True
@@ -617,13 +617,15 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
         c.features["mux"] += simd * ew      # Mux(first | (x > acc), x, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * ew + _bits(taps) + 1
+    c.ff += (simd * ew + 1) if p.get("registered_taps") else 0
     return c
 
 
 def avgpool_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.pool import sum_shape
 
-    c = window_cost(dict(p, depthwise=True), family)
+    c = window_cost({k: v for k, v in p.items() if k != "registered_taps"} | {"depthwise": True},
+                    family)
     c.kind = "avgpool"
     taps = p["kernel"][0] * p["kernel"][1]
     sw, simd = sum_shape(Shape.cast(p["elem_shape"]), taps).width, int(p["simd"])
@@ -631,6 +633,7 @@ def avgpool_cost(p: dict, family: str) -> BlockCost:
     c.features["mux"] += simd * sw          # Mux(first, 0, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * sw + _bits(taps) + 1  # running sums and the output register
+    c.ff += (simd * _width(p["elem_shape"]) + 1) if p.get("registered_taps") else 0
     return c
 
 

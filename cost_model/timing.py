@@ -157,8 +157,8 @@ def _window(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
 
 def _maxpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     taps = spec.params["kernel"][0] * spec.params["kernel"][1]
-    t = _window(spec, t_in)
-    return _serial(t, 0)[taps - 1::taps] + 1
+    t = _window(spec, t_in)  # (a register between the window and the reducer: a cycle)
+    return _serial(t, int(bool(spec.params.get("registered_taps"))))[taps - 1::taps] + 1
 
 
 def _depthwise(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:

@@ -98,8 +98,10 @@ class _WindowPool(wiring.Component):
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
-                 elem_shape: ShapeLike, simd: int, pad_value: int | None = None):
+                 elem_shape: ShapeLike, simd: int, pad_value: int | None = None,
+                 registered_taps: bool = False):
         shape = check_shape("elem_shape", elem_shape)
+        self._registered = bool(registered_taps)
         # (The first line of this file silences Amaranth's "never used" warning for a window
         # whose own parameter check fails here; the pool itself still warns as usual.)
         if pad_value is None:
@@ -125,6 +127,9 @@ class _WindowPool(wiring.Component):
     simd = property(lambda self: self._window.simd)
     out_elem_shape = property(lambda self: self._out_elem)
     window = property(lambda self: self._window)
+    registered_taps = property(lambda self: self._registered,
+                               doc="Whether a register holds each tap between the window "
+                                   "and the reducer.")
     line_buffer = property(lambda self: self._window.line_buffer,
                            doc="(depth, width in bits) of the window's line-buffer RAM.")
 
@@ -137,14 +142,15 @@ class _WindowPool(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input beat that completes the rows the first output row needs to the
-        first output beat: the window's latency plus ``kh*kw`` taps folded."""
-        return self._window.latency + self.kernel[0] * self.kernel[1]
+        first output beat: the window's latency plus ``kh*kw`` taps folded (and the taps'
+        register)."""
+        return self._window.latency + self.kernel[0] * self.kernel[1] + self._registered
 
     @property
     def tensor_cycles(self) -> int:
         """Cycles from the first input transfer to the last output transfer of one image, both
         counted, with no idle input and no back-pressure."""
-        return self._window.tensor_cycles + 1
+        return self._window.tensor_cycles + 1 + self._registered
 
     @property
     def cycles_per_image(self) -> int:
@@ -158,7 +164,7 @@ class _WindowPool(wiring.Component):
 
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
-        return self._window.cycles(images) + 1
+        return self._window.cycles(images) + 1 + self._registered
 
     def model(self, x_nhwc: np.ndarray) -> np.ndarray:
         """Exact outputs ``(N, OH, OW, C)`` for images ``(N, H, W, C)``."""
@@ -173,7 +179,14 @@ class _WindowPool(wiring.Component):
             elem_shape=self.elem_shape, out_shape=self._out_elem, simd=self.simd,
             taps=self.kernel[0] * self.kernel[1], op=self._op)
         wiring.connect(m, wiring.flipped(self.i_stream), self._window.i_stream)
-        wiring.connect(m, self._window.o_stream, reduce.i_stream)
+        taps, into = self._window.o_stream, reduce.i_stream
+        if self._registered:
+            # the window's line-buffer read ends in this register, not in the compare
+            m.d.comb += taps.ready.eq(~into.valid | into.ready)
+            with m.If(taps.ready):
+                m.d.sync += [into.valid.eq(taps.valid), into.payload.eq(taps.payload)]
+        else:
+            wiring.connect(m, taps, into)
         wiring.connect(m, reduce.o_stream, wiring.flipped(self.o_stream))
         return m
 
@@ -193,6 +206,9 @@ class MaxPool(_WindowPool):
         Element shape, in and out.
     simd : int
         Channels a beat, in and out; divides ``channels``.
+    registered_taps : bool
+        A register between the window and the reducer, a cycle more (for a fast clock: the
+        window's block RAM read then ends in it, not in the compare).
 
     Members
     -------
@@ -205,9 +221,10 @@ class MaxPool(_WindowPool):
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
-                 elem_shape: ShapeLike, simd: int):
+                 elem_shape: ShapeLike, simd: int, registered_taps: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
-                         stride=stride, padding=padding, elem_shape=elem_shape, simd=simd)
+                         stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
+                         registered_taps=registered_taps)
 
 
 class AvgPool(_WindowPool):
@@ -218,7 +235,7 @@ class AvgPool(_WindowPool):
 
     Parameters
     ----------
-    channels, height, width, kernel, stride, padding, elem_shape, simd
+    channels, height, width, kernel, stride, padding, elem_shape, simd, registered_taps
         As for :class:`MaxPool`.
     pad_value : int
         Value of padding elements, default 0.
@@ -234,10 +251,11 @@ class AvgPool(_WindowPool):
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
-                 elem_shape: ShapeLike, simd: int, pad_value: int = 0):
+                 elem_shape: ShapeLike, simd: int, pad_value: int = 0,
+                 registered_taps: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
                          stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
-                         pad_value=pad_value)
+                         pad_value=pad_value, registered_taps=registered_taps)
 
 
 class GlobalAvgPool(wiring.Component):

@@ -34,6 +34,9 @@ class Pipelining:
     requant_shift_add : bool
         Requantizers whose channels share one scale multiply by it in shifts and adds
         (``shift_add``), as the lanes of a channel each do, instead of in a DSP.
+    pool_register : bool
+        Max and average pools register each tap between their window and their reducer
+        (``registered_taps``).
     """
 
     target_mhz: float
@@ -42,6 +45,7 @@ class Pipelining:
     requant_adders: int | None = None
     lut_product_width: int = 0
     requant_shift_add: bool = False
+    pool_register: bool = False
 
 
 # Without a board: 7-series at 100 MHz, where four short carry chains fit a cycle.
@@ -53,10 +57,11 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 # without its input and output registers, and the routing into and out of the DSP column
 # alone took 9 ns on the digits CNN (68 MHz): products of bytes go to LUTs instead, as
 # partial products in the MVU's pipelined tree, and a requantizer's one scale as shifts and
-# adds (README, "Measured: the digits CNN").
+# adds (README, "Measured: the digits CNN"). A block RAM read takes 5.8 ns there: a pool's
+# window read ends in a register before the reducer's compare.
 FAMILIES = {
     "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
-                       lut_product_width=9, requant_shift_add=True),
+                       lut_product_width=9, requant_shift_add=True, pool_register=True),
 }
 
 
