@@ -69,12 +69,15 @@ def _requant_factors(req: Node, layer_bias, channels: int):
     return (np.array(c, np.int64), mult, shift, int(a["zero_point"]), a["lo"], a["hi"])
 
 
-def _taps_last(ref, layer: Node, m, kh: int, kw: int, dtype) -> np.ndarray:
-    """A conv's weights as [kh * kw * C, M] in ``dtype``, rows in (kh, kw, C) order."""
+def _taps_last(ref, layer: Node, p, dtype) -> np.ndarray:
+    """A conv's weights as [kh * kw * C + 1, M] in ``dtype``, rows in (kh, kw, C) order, then
+    the row of ``c``, the constant the requantizer adds."""
     key = (layer.outputs[0], dtype)  # the type itself: np.dtype(...).name takes microseconds
     if key not in ref.fused_prepared:
+        m, (kh, kw) = p.m, p.kernel
         w = m.w.reshape(m.w.shape[0], -1, kh, kw).transpose(0, 2, 3, 1)
-        ref.fused_prepared[key] = np.ascontiguousarray(w.reshape(m.w.shape[0], -1).T, dtype)
+        ref.fused_prepared[key] = np.ascontiguousarray(
+            np.vstack([w.reshape(m.w.shape[0], -1).T, p.c[None, :]]), dtype)
     return ref.fused_prepared[key]
 
 
@@ -144,12 +147,17 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
     # The rounded quotient, plus the zero point, then fits int32 when its bound does.
     narrow = p.codes_int32 and (acc_bound + p.c_max) * p.factor_max + abs(p.zero_point) + 1 \
         < 2**31
-    tail = (p.c32 if add_in_f32 else p.c, p.factor, add_in_f32, p.rounding, p.zero_point,
-            p.lo, p.hi, narrow)
+    # A conv adds ``c`` in its product, as one more column of ones times a row of ``c``: the
+    # partial sums stay below the accumulator's bound plus max |c|, exact in float64 (the
+    # check above) and, where ``add_in_f32`` says so, in float32.
+    fold = p.conv and (dtype is np.float64 or add_in_f32)
+    tail = (None if fold else p.c32 if add_in_f32 else p.c, p.factor, add_in_f32, p.rounding,
+            p.zero_point, p.lo, p.hi, narrow)
     channels = p.m.w.shape[0]
     if p.conv:
         win = _windows(_channels_last_padded(v, p.pads, dtype), p)
-        w_t = _taps_last(ref, layer, p.m, *p.kernel, dtype)
+        w_t = _taps_last(ref, layer, p, dtype)
+        w_t = w_t if fold else w_t[:-1]
     else:
         win, w_t = v, (p.m.t_f32 if dtype is np.float32 else p.m.t_f64)
     out = np.empty(win.shape[:-3 if p.conv else -1] + (channels,), np.int64)
@@ -162,9 +170,16 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | No
             # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
             # weights are reordered to match, once.
             n, oh, ow, c, kh, kw = rows.shape
-            cols = _scratch("cols", (n, oh, ow, kh, kw, c), dtype)
+            taps = kh * kw * c
+            rows_out = _scratch("cols", (n * oh * ow, taps + 1), dtype)  # one product
+            rows_out[:, taps] = 1
+            size = rows_out.itemsize
+            cols = np.ndarray((n, oh, ow, kh, kw, c), dtype, rows_out,
+                              strides=tuple(size * k for k in ((taps + 1) * oh * ow,
+                                                               (taps + 1) * ow, taps + 1,
+                                                               kw * c, c, 1)))
             cols[...] = rows.transpose(0, 1, 2, 4, 5, 3)
-            rows = cols.reshape(n * oh * ow, -1)  # one product, not one a row of windows
+            rows = rows_out if fold else rows_out[:, :taps]
         else:
             rows = rows.astype(dtype, copy=False)
         acc = np.matmul(rows, w_t, out=_scratch("acc", (rows.shape[0], w_t.shape[1]), dtype))
@@ -229,7 +244,9 @@ def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
     """``out`` = the requantized codes of the accumulators ``acc`` (channels last)."""
     c, factor, add_in_f32, rounding, zero_point, lo, hi, narrow = tail
     u = _scratch("u", acc.shape, np.float64)
-    if add_in_f32:
+    if c is None:  # added in the product
+        u[...] = acc
+    elif add_in_f32:
         acc += c  # exact integers in float32 still
         u[...] = acc  # then one float64 product (a float32 times float64 one is slower)
     else:
