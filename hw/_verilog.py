@@ -148,6 +148,12 @@ def _operator_output_nets(self: _nir.Operator, self_idx: int) -> set:
     return set(_cell_nets(self_idx, self.width))
 
 
+def _mapped_contains(self, key) -> bool:
+    # Mapping's own goes through __getitem__ and a caught KeyError (naming a design's
+    # signals asks it for every signal of every submodule).
+    return (None if key is None else self._map_key(key)) in self._storage
+
+
 _ORIGINAL_OPERATOR_SHAPE = _ast.Operator.shape
 
 
@@ -171,8 +177,11 @@ _SWAPS = [(_nir.Netlist, "check_comb_cycles", _check_comb_cycles),
           (_nir.Netlist, "add_value_cell", _add_value_cell),
           (_nir.Operator, "output_nets", _operator_output_nets),
           (_ast.Operator, "shape", _operator_shape),
+          (_ast._MappedKeyDict, "__contains__", _mapped_contains),
           (_BuiltinYosys, "run", classmethod(_yosys.run_builtin))]
 
+
+_INHERITED = object()  # a swapped method the class inherits: deleted again afterwards
 
 # One conversion at a time swaps and restores (a thread's conversion waits for another's).
 _SWAPPING = threading.RLock()
@@ -182,14 +191,17 @@ _SWAPPING = threading.RLock()
 def faster_conversion() -> Iterator[None]:
     """Amaranth's conversion with the faster steps swapped in, inside."""
     with _SWAPPING:
-        saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in _SWAPS]
+        saved = [(owner, name, owner.__dict__.get(name, _INHERITED)) for owner, name, _ in _SWAPS]
         for owner, name, fast in _SWAPS:
             setattr(owner, name, fast)
         try:
             yield
         finally:
             for owner, name, original in saved:
-                setattr(owner, name, original)
+                if original is _INHERITED:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
 
 
 def convert(elaboratable: Any, **kwargs: Any) -> str:
