@@ -33,6 +33,7 @@ def utilisation(plan) -> tuple[int, int, int, float]:
 def run() -> list[str]:
     from qfab.compiler.backend.balance import balanced_plan
     from qfab.compiler.backend.plan import plan
+    from qfab.cost_model.fifo_sizing import sized_fifos
 
     from qfab.api import lower_model
 
@@ -45,7 +46,7 @@ def run() -> list[str]:
             continue
         try:
             graph = lower_model(path)
-            capped, balanced = plan(graph), balanced_plan(graph)
+            capped, balanced = plan(graph), sized_fifos(balanced_plan(graph))
         except Exception as e:  # a model that does not build yet is a line of this bench
             lines.append(f"{path.stem:<32} does not build: {str(e).splitlines()[0][:70]}")
             continue

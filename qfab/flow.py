@@ -37,7 +37,8 @@ def compile(model, board=None, target_fps: float | None = None, out_dir=None, *,
     most ``dsp_budget`` DSPs); else with ``max_pe`` or ``max_simd``, at most that (4 x 8
     for the one not given) a layer; else balanced
     (:func:`~qfab.compiler.backend.balance.balanced_plan`: about as fast as 4 x 8 a layer,
-    each stage the fewest multipliers meeting the cycle budget that keeps them busiest).
+    each stage the fewest multipliers meeting the cycle budget that keeps them busiest, its
+    join FIFOs sized by the cycle model, :func:`~qfab.cost_model.fifo_sizing.sized_fifos`).
     ``layer_folding`` (MAC layer name -> (pe, simd), as ``qfab search`` writes) sets those
     layers' folding (the others at most 4 x 8) and leaves the board search out.
 
@@ -87,8 +88,9 @@ def _compile(model, board, target_fps, out_dir, *, max_pe, max_simd, output, soc
                              else max_utilization, dsp_budget=dsp_budget)
     elif target_ii is None and max_pe is None and max_simd is None and not layer_folding:
         from qfab.compiler.backend.balance import balanced_plan
+        from qfab.cost_model.fifo_sizing import sized_fifos
 
-        hw = balanced_plan(graph, clock_hz=clock_hz)
+        hw = sized_fifos(balanced_plan(graph, clock_hz=clock_hz))
     else:
         hw = planning.plan(graph, budget_cycles=target_ii, clock_hz=clock_hz,
                            max_pe=planning.DEFAULT_MAX_PE if max_pe is None else max_pe,

@@ -107,10 +107,11 @@ def balanced_plan(graph, *, clock_hz: float = 100e6) -> HwPlan:
     """A balanced design with double-buffered MVUs (so that a stage with fewer multipliers
     does not hold the one before it): about as fast as at most ``DEFAULT_MAX_PE`` x
     ``DEFAULT_MAX_SIMD`` a layer would make it, each stage given the fewest multipliers
-    that meet the budget :func:`balanced_budget` picks."""
-    from qfab.compiler.backend.fifo_depths import sized_fifos
+    that meet the budget :func:`balanced_budget` picks. Its join FIFOs hold one inference;
+    ``qfab.compile`` deepens them by the cycle model
+    (:func:`qfab.cost_model.fifo_sizing.sized_fifos`)."""
     from qfab.compiler.backend.plan import plan
 
     reference = plan(graph, clock_hz=clock_hz, double_buffered=True)
-    return sized_fifos(plan(graph, clock_hz=clock_hz, budget_cycles=balanced_budget(reference),
-                            double_buffered=True))
+    return plan(graph, clock_hz=clock_hz, budget_cycles=balanced_budget(reference),
+                double_buffered=True)

@@ -14,8 +14,8 @@ from qfab.compiler.backend.balance import (
     multipliers,
     predicted_utilisation,
 )
-from qfab.compiler.backend.fifo_depths import peak_occupancy
 from qfab.compiler.backend.plan import plan, window_pace
+from qfab.cost_model.fifo_sizing import peak_occupancy, sized_fifos
 from qfab.cost_model.timing import steady_ii
 
 from qfab.api import lower_model
@@ -78,12 +78,17 @@ def test_fifos_sized_so_the_fork_does_not_wait():
     budget = balanced_budget(plan(graph, double_buffered=True))
     unsized = plan(graph, budget_cycles=budget, double_buffered=True)
     assert steady_ii(unsized) > 1.5 * unsized.ii_cycles
-    sized = balanced_plan(graph)
+    sized = sized_fifos(balanced_plan(graph))
     assert steady_ii(sized) == sized.ii_cycles == unsized.ii_cycles
     depths = [[b.params["depth"] for s in p.stages for b in s.blocks + s.skip
                if b.kind == "fifo"] for p in (unsized, sized)]
     assert all(new >= old for old, new in zip(*depths, strict=True))
     assert depths[1] != depths[0]
+    import qfab  # qfab.compile sizes the balanced design's FIFOs beside its cycle model
+
+    compiled = qfab.compile(BRANCHES, soc=False).plan
+    assert [b.params["depth"] for s in compiled.stages for b in s.blocks + s.skip
+            if b.kind == "fifo"] == depths[1]
     assert _utilisation(sized) >= 0.95
 
 

@@ -1,5 +1,8 @@
 """FIFO depths sized by the cycle model, so that a fork never waits for a join.
 
+``qfab.compile`` runs it on the balanced plan beside the cycle model (``qfab/flow.py``): the
+compiler plans FIFOs one inference deep and takes the depths found here as they are.
+
 A join's FIFOs (``mappings/joins.py``) hold one inference of a branch. Where the branches
 are long (a second output taken at the stem and joined after the head), the join takes
 inference ``k`` of the side branch only after the main branch has carried it through every
@@ -15,6 +18,9 @@ import math
 
 import numpy as np
 from qfab.compiler.backend.plan import BlockSpec, HwPlan
+from qfab.cost_model.events import run_events
+from qfab.cost_model.handshake import _Fifo
+from qfab.cost_model.timing import MODEL_CYCLES, _chains, _cycle_cap, plan_timing, serial_cycles
 
 # Inferences run to find the most beats a FIFO holds: enough for the pipeline to fill (its
 # latency over its pace), a few more to reach the steady state, at most this many.
@@ -40,16 +46,6 @@ def sized_fifos(plan: HwPlan) -> HwPlan:
     never less deep than it was): a stream of inferences then runs at the pace of the
     slowest stage, not slower because a fork waits for room. Unchanged when the plan has no
     FIFO or already keeps that pace, or the design is too long for the handshake model."""
-    from qfab.cost_model.events import run_events
-    from qfab.cost_model.handshake import _Fifo
-    from qfab.cost_model.timing import (
-        MODEL_CYCLES,
-        _chains,
-        _cycle_cap,
-        plan_timing,
-        serial_cycles,
-    )
-
     fifos = _fifos(plan)
     if not fifos or serial_cycles(plan, 2) > MODEL_CYCLES:
         return plan
