@@ -31,7 +31,8 @@ import threading
 import numpy as np
 from qfab.compiler.ir import Node
 from qfab.numerics import MinifloatFormat
-from qfab.sim.reference import _bound, _less_zero_point, fixed
+from qfab.sim.reference import fixed
+from qfab.sim.reference_products import _bound, _less_zero_point
 
 _F32_EXACT, _F64_EXACT = 2**24, 2**53
 _ROUNDINGS = ("half_even", "floor", "half_up")
