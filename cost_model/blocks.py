@@ -559,20 +559,21 @@ def window_cost(p: dict, family: str) -> BlockCost:
     ew = _width(w.elem_shape)
     c = BlockCost("window")
     depth, width = w.line_buffer
-    c.add_memory(depth, width, family, rom=False)
+    for _ in range(w.taps):  # a copy a read port (Yosys's mapping of extra read ports)
+        c.add_memory(depth, width, family, rom=False)
     counters = (_bits(g.out_height) + _bits(g.out_width) + _bits(g.kernel[0])
                 + _bits(g.kernel[1]) + _bits(g.beats_per_pixel))
     rows = (g.height + g.pad_top + g.pad_bottom + g.row_slots + 1).bit_length() + 2
     c.features["ctrl"] += (counters + 3 * rows + 2 * _bits(depth)
                            + _bits(g.width * g.beats_per_pixel))
-    c.features["mux"] += w.simd * ew
-    c.features["cmp"] += 4 * rows
+    c.features["mux"] += w.simd * w.taps * ew
+    ix_w = (g.width + g.pad_left + g.pad_right).bit_length() + 1
+    c.features["cmp"] += 4 * rows + 2 * (w.taps - 1) * ix_w  # further ports' column checks
     c.features["block"] += 1
-    c.ff += counters + 3 * rows + _bits(depth) + _bits(g.width * g.beats_per_pixel) + 2
+    c.ff += counters + 3 * rows + _bits(depth) + _bits(g.width * g.beats_per_pixel) + 1 + w.taps
     # Read address: slot * row_beats + ix * beats_per_pixel (+ the channel fold); Yosys maps
     # a multiply by a constant that is no power of two like any other (a DSP on ECP5).
     row_beats = g.width * g.beats_per_pixel
-    ix_w = (g.width + g.pad_left + g.pad_right).bit_length() + 1
     for var, k in ((Shape(_bits(g.row_slots), False), row_beats),
                    (Shape(ix_w, True), g.beats_per_pixel),
                    (Shape(_bits(g.out_height), False), g.stride[0])):

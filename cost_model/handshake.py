@@ -502,12 +502,12 @@ class _Window(_Block):
         self.g = g = WindowGeometry(
             height=p["height"], width=p["width"], kernel=tuple(p["kernel"]),
             stride=tuple(p["stride"]), padding=tuple(p["padding"]),
-            beats_per_pixel=p["channels"] // p["simd"])
+            beats_per_pixel=p["channels"] // p["simd"], taps=p.get("taps", 1))
         self.row_beats = g.width * g.beats_per_pixel
         self.slots = g.row_slots
         self.written = self.released = self.base = self.wpos = 0
         self.c = {"oy": 0, "ox": 0, "ky": 0, "kx": 0, "cf": 0}
-        counts = {"ox": g.out_width, "ky": g.kernel[0], "kx": g.kernel[1],
+        counts = {"ox": g.out_width, "ky": g.kernel[0], "kx": g.kernel[1] // g.taps,
                   "cf": g.beats_per_pixel}
         inner = ["kx", "ky", "cf"] if depthwise else ["cf", "kx", "ky"]
         self.order = [(name, counts[name]) for name in inner + ["ox"]]

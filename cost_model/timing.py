@@ -139,7 +139,7 @@ def _window(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
     p = spec.params
     g = WindowGeometry(height=p["height"], width=p["width"], kernel=tuple(p["kernel"]),
                        stride=tuple(p["stride"]), padding=tuple(p["padding"]),
-                       beats_per_pixel=p["channels"] // p["simd"])
+                       beats_per_pixel=p["channels"] // p["simd"], taps=p.get("taps", 1))
     row_beats = g.width * g.beats_per_pixel
     per_image = g.height * row_beats
     images = t_in.size // per_image

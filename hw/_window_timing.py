@@ -27,6 +27,8 @@ class WindowGeometry:
         Top, left, bottom, right.
     beats_per_pixel : int
         ``channels // simd``.
+    taps : int
+        Kernel columns a beat (1, or a divisor of ``kw`` when a beat is a whole pixel).
     """
 
     height: int
@@ -35,6 +37,7 @@ class WindowGeometry:
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]
     beats_per_pixel: int
+    taps: int = 1
 
     pad_top = property(lambda self: self.padding[0])
     pad_left = property(lambda self: self.padding[1])
@@ -62,8 +65,9 @@ class WindowGeometry:
 
     @property
     def out_row_beats(self) -> int:
-        """Output beats of one output row: ``OW * kh * kw * beats_per_pixel``."""
-        return self.out_width * self.kernel[0] * self.kernel[1] * self.beats_per_pixel
+        """Output beats of one output row: ``OW * kh * (kw / taps) * beats_per_pixel``."""
+        return (self.out_width * self.kernel[0] * (self.kernel[1] // self.taps)
+                * self.beats_per_pixel)
 
     def rows_needed(self, oy: int) -> int:
         """Input rows that must be complete before output row ``oy`` starts (at least one, so

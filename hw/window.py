@@ -8,13 +8,15 @@ together, so the next image arrives while this one ends: ``WindowGeometry.row_sl
 The reader walks the output pixels and, for each, the window taps; taps that fall in the
 padding are produced from ``pad_value`` without storing anything. Reader and writer are
 coupled by two row counters only: the reader starts an output row once every input row it
-needs is complete, and releases the rows the next output row no longer needs.
+needs is complete, and releases the rows the next output row no longer needs. With ``taps``
+above 1 a beat carries that many neighbouring kernel columns, each read by a port of its own,
+so that a layer with few channels can feed a wide matrix-vector unit at its pace.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, ShapeLike, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, ShapeLike, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -63,9 +65,10 @@ class SlidingWindow(wiring.Component):
     """Window vectors of a 2-D convolution or pooling, from an NHWC stream.
 
     For each output pixel, in row-major order, emits the ``kh*kw*channels`` elements under the
-    kernel as beats of ``simd`` elements, in order ``(ky, kx, c)`` (``depthwise=False``) or
-    ``(c // simd, ky, kx, c % simd)`` (``depthwise=True``, for a depthwise MAC or a pooling
-    reducer). Dilation 1. Images may follow one another without a gap.
+    kernel as beats of ``simd * taps`` elements, in order ``(ky, kx, c)``
+    (``depthwise=False``) or ``(c // simd, ky, kx, c % simd)`` (``depthwise=True``, for a
+    depthwise MAC or a pooling reducer). Dilation 1. Images may follow one another without a
+    gap.
 
     Parameters
     ----------
@@ -85,16 +88,20 @@ class SlidingWindow(wiring.Component):
         Channels a beat, in and out; must divide ``channels``.
     depthwise : bool
         Output order for depthwise consumers (see above).
+    taps : int
+        Kernel columns an output beat carries (default 1). Above 1 it must divide ``kw``,
+        with ``simd == channels`` (a beat whole pixels) and ``depthwise=False``; the line
+        buffer then has ``taps`` read ports.
 
     Members
     -------
     i_stream : In(stream.Signature(data.ArrayLayout(elem_shape, simd)))
-    o_stream : Out(stream.Signature(data.ArrayLayout(elem_shape, simd)))
+    o_stream : Out(stream.Signature(data.ArrayLayout(elem_shape, simd * taps)))
     """
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int], pad_value: int,
-                 elem_shape: ShapeLike, simd: int, depthwise: bool = False):
+                 elem_shape: ShapeLike, simd: int, depthwise: bool = False, taps: int = 1):
         self._elem_shape = check_shape("elem_shape", elem_shape)
         simd = check_count("simd", simd)
         if check_count("channels", channels) % simd:
@@ -102,10 +109,16 @@ class SlidingWindow(wiring.Component):
         lo, hi = shape_range(self._elem_shape)
         if not lo <= check_int("pad_value", pad_value) <= hi:
             raise ValueError(f"pad_value {pad_value!r} does not fit elem_shape {elem_shape!r}")
+        taps = check_count("taps", taps)
+        if taps > 1 and (check_pair("kernel", kernel, 2, 1)[1] % taps or simd != channels
+                         or depthwise):
+            raise ValueError(f"taps {taps!r} needs a kernel width it divides (not "
+                             f"{kernel!r}), simd equal to channels and depthwise=False")
         self._geom = WindowGeometry(
             height=check_count("height", height), width=check_count("width", width),
             kernel=check_pair("kernel", kernel, 2, 1), stride=check_pair("stride", stride, 2, 1),
-            padding=check_pair("padding", padding, 4, 0), beats_per_pixel=channels // simd)
+            padding=check_pair("padding", padding, 4, 0), beats_per_pixel=channels // simd,
+            taps=taps)
         g = self._geom
         if g.out_height < 1 or g.out_width < 1:
             raise ValueError(f"kernel {kernel!r} is larger than the padded input "
@@ -114,9 +127,9 @@ class SlidingWindow(wiring.Component):
         self._channels, self._simd = channels, simd
         self._pad_value = pad_value
         self._depthwise = bool(depthwise)
-        layout = data.ArrayLayout(self._elem_shape, simd)
-        super().__init__({"i_stream": In(stream.Signature(layout)),
-                          "o_stream": Out(stream.Signature(layout))})
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(self._elem_shape, simd))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(self._elem_shape, simd * taps)))})
 
     channels = property(lambda self: self._channels)
     height = property(lambda self: self._geom.height)
@@ -128,6 +141,7 @@ class SlidingWindow(wiring.Component):
     elem_shape = property(lambda self: self._elem_shape)
     simd = property(lambda self: self._simd)
     depthwise = property(lambda self: self._depthwise)
+    taps = property(lambda self: self._geom.taps)
     geometry = property(lambda self: self._geom)
 
     @property
@@ -144,7 +158,7 @@ class SlidingWindow(wiring.Component):
     @property
     def line_buffer(self) -> tuple[int, int]:
         """(depth, width in bits) of the line-buffer RAM: ``row_slots * width * channels //
-        simd`` words of ``simd`` elements."""
+        simd`` words of ``simd`` elements (read by ``taps`` ports)."""
         g = self._geom
         return g.row_slots * g.width * g.beats_per_pixel, self._simd * self._elem_shape.width
 
@@ -173,7 +187,7 @@ class SlidingWindow(wiring.Component):
 
     def model(self, x_nhwc: np.ndarray) -> np.ndarray:
         """Exact window vectors ``(N, OH, OW, kh*kw*C)``, in stream order, for images
-        ``(N, H, W, C)``."""
+        ``(N, H, W, C)`` (``taps`` groups neighbouring beats, leaving the order as it is)."""
         return im2col_reference(x_nhwc, kernel=self.kernel, stride=self.stride,
                                 padding=self.padding, pad_value=self._pad_value,
                                 simd=self._simd, depthwise=self._depthwise)
@@ -197,7 +211,8 @@ class SlidingWindow(wiring.Component):
             shape=data.ArrayLayout(self._elem_shape, self._simd), depth=slots * row_beats,
             init=[])
         wr = lines.write_port()
-        rd = lines.read_port(domain="sync")
+        taps = g.taps
+        rds = [lines.read_port(domain="sync") for _ in range(taps)]
 
         # Row counters run modulo 2**bits; differences are read as signed, because the reader
         # may release trailing rows (below no window) before the writer has written them.
@@ -225,7 +240,7 @@ class SlidingWindow(wiring.Component):
         oy = Signal(range(g.out_height))
         ox = Signal(range(g.out_width))
         ky = Signal(range(kh))
-        kx = Signal(range(kw))
+        kx = Signal(range(kw))  # the beat's first kernel column (a multiple of taps)
         cf = Signal(range(per_pixel))
         # The reader's row and column origins, the rows its output row needs and the rows
         # written ahead of the image being read are registers that follow the counters
@@ -246,25 +261,29 @@ class SlidingWindow(wiring.Component):
         need = Signal(range(height + 1), init=min(max(kh - pad_top, 1), height))
         ahead = Signal(bits)
         available = ahead.as_signed() >= need
-        pad = (iy < 0) | (iy >= height) | (ix < 0) | (ix >= width)
         slot = (base + iy)[:ceil_log2(slots)]
 
         advance = available & (~o.valid | o.ready)
-        pad_q = Signal()
-        m.d.comb += [rd.addr.eq(slot * row_beats + ix * per_pixel + cf), rd.en.eq(advance)]
-        for k in range(self._simd):
-            m.d.comb += o.p[k].eq(Mux(pad_q, self._pad_value, rd.data[k]))
+        pad_q = Signal(taps)  # each port's tap is in the padding
+        pad = []
+        for j, rd in enumerate(rds):  # port j reads kernel column kx + j
+            ixj = ix + j if j else ix
+            pad.append((iy < 0) | (iy >= height) | (ixj < 0) | (ixj >= width))
+            m.d.comb += [rd.addr.eq(slot * row_beats + ixj * per_pixel + cf), rd.en.eq(advance)]
+            for k in range(self._simd):
+                m.d.comb += o.p[j * self._simd + k].eq(
+                    Mux(pad_q[j] if taps > 1 else pad_q, self._pad_value, rd.data[k]))
 
         with m.If(o.valid & o.ready):
             m.d.sync += o.valid.eq(0)
-        order = [(cf, per_pixel), (kx, kw), (ky, kh)]
+        order = [(cf, per_pixel, 1), (kx, kw // taps, taps), (ky, kh, 1)]
         if self._depthwise:
-            order = [(kx, kw), (ky, kh), (cf, per_pixel)]
+            order = [(kx, kw, 1), (ky, kh, 1), (cf, per_pixel, 1)]
         image_done = Signal()
         m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
         with m.If(advance):
-            m.d.sync += [o.valid.eq(1), pad_q.eq(pad)]
-            carries = self._step(m, [*order, (ox, g.out_width)])
+            m.d.sync += [o.valid.eq(1), pad_q.eq(Cat(*pad) if taps > 1 else pad[0])]
+            carries = self._step(m, [*order, (ox, g.out_width, 1)])
             with m.If(carries[-2]):  # the pixel's last tap: the next column
                 m.d.sync += left.eq(Mux(ox == g.out_width - 1, -pad_left, left + sw))
             with m.If(carries[-1]):  # the row's last
@@ -286,13 +305,14 @@ class SlidingWindow(wiring.Component):
 
     @staticmethod
     def _step(m: Module, counters: list) -> list[Value]:
-        """Advance nested counters (innermost first); returns, for each, "it and all inside
-        it were at their last value"."""
+        """Advance nested counters ``(counter, count, step)``, innermost first (a counter
+        takes ``count`` values, ``step`` apart); returns, for each, "it and all inside it
+        were at their last value"."""
         carry, carries = Const(1), []
-        for counter, count in counters:
-            last = counter == count - 1
+        for counter, count, step in counters:
+            last = counter == (count - 1) * step
             with m.If(carry):
-                m.d.sync += counter.eq(Mux(last, 0, counter + 1))
+                m.d.sync += counter.eq(Mux(last, 0, counter + step))
             nxt = Signal()
             m.d.comb += nxt.eq(carry & last)
             carry = nxt

@@ -156,29 +156,41 @@ def _largest_divisor(n: int, limit: int) -> int:
 def folded_cycles(mh: int, mw: int, vectors: int, pe: int, simd: int,
                   window: BlockSpec | None = None) -> int:
     """Cycles an inference of a MAC stage folded ``pe`` x ``simd``: its MVU's steps, or
-    the pace of its sliding window ``window`` where slower (the window emits
-    ``gcd(channels, simd)`` elements a beat; its own ``simd`` is ignored)."""
+    the pace of its sliding window ``window`` where slower (the window's beat is
+    :func:`window_beat`'s; its own ``simd`` is ignored)."""
     cycles = vectors * (mh // pe) * (mw // simd)
     if window is not None:
-        cycles = max(cycles, window_pace(window, math.gcd(window.params["channels"], simd)))
+        cycles = max(cycles, window_pace(window, *window_beat(window, simd, cycles)))
     return cycles
 
 
-def window_pace(window: BlockSpec, simd: int) -> int:
-    """Cycles an image takes the sliding window ``window`` at ``simd`` elements a beat."""
+def window_beat(window: BlockSpec, simd: int, cycles: int) -> tuple[int, int]:
+    """(channels, kernel columns) a beat of the sliding window ``window`` feeding an MVU of
+    ``simd`` lanes that takes ``cycles`` an inference: ``gcd(channels, simd)`` channels and,
+    where the MVU takes whole pixels a beat, the fewest neighbouring kernel columns that keep
+    the window within ``cycles`` (else the most it can)."""
+    c, kw = window.params["channels"], window.params["kernel"][1]
+    wsimd = math.gcd(c, simd)
+    taps = divisors(math.gcd(simd // c, kw)) if simd % c == 0 else [1]
+    return wsimd, next((t for t in taps if window_pace(window, wsimd, t) <= cycles), taps[-1])
+
+
+def window_pace(window: BlockSpec, simd: int, taps: int = 1) -> int:
+    """Cycles an image takes the sliding window ``window`` at ``simd`` channels and ``taps``
+    kernel columns a beat."""
     p = window.params
     return _window_pace(p["channels"], p["height"], p["width"], tuple(p["kernel"]),
                         tuple(p["stride"]), tuple(p["padding"]), bool(p.get("depthwise")),
-                        p["elem_shape"], simd)
+                        p["elem_shape"], simd, taps)
 
 
 @functools.lru_cache(maxsize=4096)
 def _window_pace(channels, height, width, kernel, stride, padding, depthwise, elem_shape,
-                 simd) -> int:
+                 simd, taps) -> int:
     params = dict(channels=channels, height=height, width=width, kernel=kernel, stride=stride,
                   padding=padding, pad_value=0, elem_shape=elem_shape, simd=simd,
-                  depthwise=depthwise)
-    return block_cycles(BlockSpec("window", params, simd, simd), 0)
+                  depthwise=depthwise, taps=taps)
+    return block_cycles(BlockSpec("window", params, simd, simd * taps), 0)
 
 
 def choose_folding(mh: int, mw: int, vectors: int, budget: int | None,

@@ -25,7 +25,9 @@ MODELS = [ROOT / "examples" / "digits" / "digits_int8.onnx",
           ROOT / "examples" / "digits_resnet" / "digits_resnet_int8.onnx",
           ROOT / "tests" / "corpus" / "brevitas" / "tfc_w1a1_qonnx.onnx",
           ROOT / "tests" / "corpus" / "onnxruntime" / "mlp_softmax_qdq.onnx",
-          ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_inception_qdq.onnx"]
+          ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_inception_qdq.onnx",
+          ROOT / "tests" / "corpus" / "brevitas" / "cnv_w1a1_qonnx.onnx",
+          ROOT / "tests" / "corpus" / "keras" / "upsample_nhwc_qonnx.onnx"]
 BRANCHES = ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_branches_qdq.onnx"
 CNV = ROOT / "tests" / "corpus" / "brevitas" / "cnv_w1a1_qonnx.onnx"
 
@@ -58,16 +60,17 @@ def test_fewest_multipliers_meeting_a_budget():
 
 
 def test_a_window_paces_the_stage():
-    # conv1 of the digits CNN has one input channel: its window emits one element a beat
-    # whatever the MVU's SIMD, so no folding of the stage beats the window's pace, and the
-    # balanced folding buys no SIMD lane it could not feed
+    # conv1 of the digits CNN has one input channel: its window emits one pixel a beat, or
+    # with a read port a kernel column up to a kernel row (three), so no folding of the stage
+    # beats the pace of three; the balanced folding's nine SIMD lanes take a kernel row a
+    # beat, which one port could not feed
     hw = balanced_plan(lower_model(MODELS[0]))
     conv1 = hw.stages[0]
     window = next(b for b in conv1.blocks if b.kind == "window")
-    pace = window_pace(window, 1)
     layer = mac_layers(hw)[0]
-    assert min(cycles for _, cycles in layer.options) == pace == conv1.cycles
-    assert conv1.folding["simd"] == 1
+    assert min(cycles for _, cycles in layer.options) == window_pace(window, 1, 3)
+    assert conv1.folding["simd"] == 9 and window.params["taps"] == 3
+    assert window_pace(window, 1, 1) > conv1.cycles >= window_pace(window, 1, 3)
 
 
 def test_fifos_sized_so_the_fork_does_not_wait():

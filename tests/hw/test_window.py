@@ -11,8 +11,10 @@ from qfab.hw.window import SlidingWindow, WindowGeometry, im2col_reference
 from streams import array_beats, run_streams
 
 
-def _random_params(rng, *, depthwise=None):
+def _random_params(rng, *, depthwise=None, taps=False):
     kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
+    if taps:  # several kernel columns a beat: whole pixels, a kernel width they divide
+        kw = int(rng.choice([2, 3, 4]))
     padding = tuple(int(v) for v in rng.integers(0, 2, size=4))
     height = int(rng.integers(max(1, kh - padding[0] - padding[2]), 7))
     width = int(rng.integers(max(1, kw - padding[1] - padding[3]), 7))
@@ -20,12 +22,16 @@ def _random_params(rng, *, depthwise=None):
     bits = int(rng.integers(2, 9))
     elem = signed(bits) if rng.random() < 0.6 else unsigned(bits)
     lo, hi = shape_range(elem)
-    return dict(
+    params = dict(
         channels=simd * int(rng.integers(1, 4)), height=height, width=width, kernel=(kh, kw),
         stride=tuple(int(v) for v in rng.integers(1, 3, size=2)), padding=padding,
         pad_value=int(rng.integers(lo, hi + 1)), elem_shape=elem, simd=simd,
         depthwise=bool(rng.integers(0, 2)) if depthwise is None else depthwise,
     )
+    if taps:
+        params.update(channels=simd, depthwise=False,
+                      taps=int(rng.choice([t for t in range(2, kw + 1) if kw % t == 0])))
+    return params
 
 
 def _run(params, images, rng, **stalls):
@@ -37,7 +43,7 @@ def _run(params, images, rng, **stalls):
                                 simd=params["simd"], depthwise=params.get("depthwise", False))
     dut = SlidingWindow(**params)
     assert dut.model(x).tolist() == expected.tolist()
-    out_beats = array_beats(expected, params["simd"])
+    out_beats = array_beats(expected, params["simd"] * params.get("taps", 1))
     logs = run_streams(dut, inputs={"i_stream": array_beats(x, params["simd"])},
                        outputs={"o_stream": len(out_beats)}, rng=rng, **stalls)
     return dut, logs, out_beats
@@ -53,10 +59,21 @@ def test_random_geometry_under_stalls(seed):
     assert logs["o_stream"].beats == expected
 
 
-@pytest.mark.parametrize("seed", range(100, 130))
+@pytest.mark.parametrize("seed", range(200, 220))
+def test_several_columns_a_beat_under_stalls(seed):
+    # taps ports read neighbouring kernel columns, those in the padding included
+    rng = np.random.default_rng(seed)
+    params = _random_params(rng, taps=True)
+    _, logs, expected = _run(params, int(rng.integers(1, 3)), rng,
+                             p_idle=float(rng.uniform(0, 0.7)), p_stall=float(rng.uniform(0, 0.7)),
+                             tail=6)
+    assert logs["o_stream"].beats == expected
+
+
+@pytest.mark.parametrize("seed", [*range(100, 130), *range(230, 240)])
 def test_exact_cycles_without_back_pressure(seed):
     rng = np.random.default_rng(seed)
-    params = _random_params(rng)
+    params = _random_params(rng, taps=seed >= 230)
     images = int(rng.integers(1, 4))
     dut, logs, expected = _run(params, images, rng)
     assert logs["o_stream"].beats == expected
@@ -117,13 +134,24 @@ def test_depthwise_order():
 @pytest.mark.parametrize(("change", "bad"), [
     ({"simd": 3}, "3"), ({"kernel": (0, 1)}, r"\(0, 1\)"), ({"stride": (1,)}, r"\(1,\)"),
     ({"padding": (0, 0, -1, 0)}, "-1"), ({"pad_value": 300}, "300"), ({"kernel": (6, 1)}, "6"),
-    ({"height": 0}, "0"),
+    ({"height": 0}, "0"), ({"taps": 3}, "taps 3"), ({"simd": 4, "taps": 2}, "taps 2"),
+    ({"simd": 4, "taps": 3, "depthwise": True}, "taps 3"), ({"taps": 0}, "0"),
 ])
 def test_rejects_bad_parameters(change, bad):
     params = dict(channels=4, height=3, width=3, kernel=(3, 3), stride=(1, 1),
                   padding=(1, 1, 1, 1), pad_value=0, elem_shape=signed(8), simd=2)
     with pytest.raises(ValueError, match=bad):
         SlidingWindow(**{**params, **change})
+
+
+def test_taps_shorten_an_output_row():
+    # three kernel columns a beat: a third of the beats, a three-pixel-wide payload
+    params = dict(channels=3, height=8, width=8, kernel=(3, 3), stride=(1, 1),
+                  padding=(0, 0, 0, 0), pad_value=0, elem_shape=unsigned(8), simd=3)
+    one, three = SlidingWindow(**params), SlidingWindow(**params, taps=3)
+    assert one.geometry.out_row_beats == 3 * three.geometry.out_row_beats == 6 * 9
+    assert len(three.o_stream.payload) == 9
+    assert three.cycles_per_image < one.cycles_per_image
 
 
 @pytest.mark.parametrize("depthwise", [False, True])

@@ -7,8 +7,6 @@ the bias the next stage adds (``Planner.pending_bias``).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from amaranth.hdl import Shape
 from qfab.compiler.backend.mappings import maps
@@ -20,6 +18,7 @@ from qfab.compiler.backend.plan import (
     choose_folding,
     element_shape,
     stream_order,
+    window_beat,
 )
 from qfab.compiler.ir import Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat
@@ -112,9 +111,11 @@ def conv(p: Planner, node: Node) -> None:
             channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
             padding=tuple(a["pads"]), pad_value=int(a["x_zero_point"]),
             elem_shape=element_shape(in_t.fmt), simd=1), 1, 1)
-        _, simd = p.folding(node, m, kh * kw * c, oh * ow, window)
-        wsimd = math.gcd(c, simd)
-        window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd
+        pe, simd = p.folding(node, m, kh * kw * c, oh * ow, window)
+        wsimd, taps = window_beat(window, simd, oh * ow * (m // pe) * (kh * kw * c // simd))
+        window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd * taps
+        if taps > 1:
+            window.params["taps"] = taps
     mac(p, node, weights, oh * ow, window, in_t, out_t)
     p.order = stream_order(out_t.shape)
 
