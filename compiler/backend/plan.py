@@ -164,14 +164,17 @@ def folded_cycles(mh: int, mw: int, vectors: int, pe: int, simd: int,
     return cycles
 
 
-def window_beat(window: BlockSpec, simd: int, cycles: int) -> tuple[int, int]:
+def window_beat(window: BlockSpec, simd: int, cycles: int | None) -> tuple[int, int]:
     """(channels, kernel columns) a beat of the sliding window ``window`` feeding an MVU of
     ``simd`` lanes that takes ``cycles`` an inference: ``gcd(channels, simd)`` channels and,
     where the MVU takes whole pixels a beat, the fewest neighbouring kernel columns that keep
-    the window within ``cycles`` (else the most it can)."""
+    the window within ``cycles`` (else the most it can). ``cycles`` None (no cycle budget,
+    a folding capped or given): one column."""
     c, kw = window.params["channels"], window.params["kernel"][1]
     wsimd = math.gcd(c, simd)
-    taps = divisors(math.gcd(simd // c, kw)) if simd % c == 0 else [1]
+    if cycles is None or simd % c:
+        return wsimd, 1
+    taps = divisors(math.gcd(simd // c, kw))
     return wsimd, next((t for t in taps if window_pace(window, wsimd, t) <= cycles), taps[-1])
 
 

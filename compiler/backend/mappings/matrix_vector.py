@@ -112,7 +112,8 @@ def conv(p: Planner, node: Node) -> None:
             padding=tuple(a["pads"]), pad_value=int(a["x_zero_point"]),
             elem_shape=element_shape(in_t.fmt), simd=1), 1, 1)
         pe, simd = p.folding(node, m, kh * kw * c, oh * ow, window)
-        wsimd, taps = window_beat(window, simd, oh * ow * (m // pe) * (kh * kw * c // simd))
+        cycles = oh * ow * (m // pe) * (kh * kw * c // simd)
+        wsimd, taps = window_beat(window, simd, None if p.budget is None else cycles)
         window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd * taps
         if taps > 1:
             window.params["taps"] = taps
