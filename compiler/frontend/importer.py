@@ -261,6 +261,11 @@ class Importer:
                 fmt=first.fmt, scale=first.scale, zero_point=first.zero_point, axis=axis)
 
     def _evaluate(self, node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> list:
+        from qfab.compiler.frontend.fold import fold
+
+        folded = fold(node, feeds)
+        if folded is not None:
+            return folded
         from onnx.reference import ReferenceEvaluator
 
         inputs = [onnx.helper.make_tensor_value_info(i, self._elem_type(i, feeds[i]), None)
