@@ -5,9 +5,11 @@ Verilog ``qfab compile`` writes with the hierarchy kept, gives each stage's own 
 ``i``'s blocks are the accelerator's submodules ``s<i>_<j>_<block>``, and what the top module
 holds itself (the streams between stages, the activity counters) is the glue. Per stage, the
 ratio of Yosys's LUTs to the model's corrects every design the search prices with that stage
-in that structure: its name and each block's PE, SIMD and lane counts (not its bit widths, so
-a format change at a known folding takes that folding's ratio). A structure Yosys has not
-seen takes the stage's ratio at the default folding; the glue is added as measured.
+in that structure: its name, each block's PE, SIMD and lane counts and the model's DSP count
+(not its bit widths, so a format change at a known folding takes that folding's ratio while
+its products stay in DSPs). A structure Yosys has not seen takes the stage's ratio at the
+default folding if its DSP count is the same there, else none (products moved between DSPs
+and LUTs are what the model prices, not what was measured); the glue is added as measured.
 
 The search learns from the default design and from designs with each MAC layer at one of its
 folding options (``designs_to_learn``), so that every folding it may pick is priced from a
@@ -26,18 +28,18 @@ STRUCTURE = ("pe", "simd", "n_in", "n_out")  # the block parameters a stage's ke
 _STAGE = re.compile(r"^s(\d+)_")
 
 
-def stage_key(stage) -> tuple:
-    """A stage's name and structure, as the correction looks it up."""
+def stage_key(stage, dsp: int) -> tuple:
+    """A stage's name, structure and DSP count (the model's), as the correction looks it up."""
     return (stage.name, tuple((b.kind, tuple((k, b.params[k]) for k in STRUCTURE
                                              if k in b.params))
-                              for b in [*stage.blocks, *stage.skip]))
+                              for b in [*stage.blocks, *stage.skip]), dsp)
 
 
 def model_stages(plan: HwPlan, family: str) -> list[tuple[tuple, int]]:
     """Each stage's key and the cost model's LUTs for it."""
     from qfab.cost_model.estimate import stage_resources
 
-    return [(stage_key(s), est.lut)
+    return [(stage_key(s, est.dsp), est.lut)
             for s, est in zip(plan.stages, stage_resources(plan, family), strict=True)]
 
 
@@ -61,11 +63,12 @@ def yosys_stages(plan: HwPlan, verilog: str, family: str) -> tuple[list[int], in
 
 @dataclass
 class Correction:
-    """Yosys-to-model LUT ratios by stage key, by stage name (at the default folding), and
-    the top module's glue (the mean over the designs learned from)."""
+    """Yosys-to-model LUT ratios by stage key, by stage name (at the default folding: the
+    ratio and that stage's DSP count), and the top module's glue (the mean over the designs
+    learned from)."""
 
     ratios: dict[tuple, float] = field(default_factory=dict)
-    by_name: dict[str, float] = field(default_factory=dict)
+    by_name: dict[str, tuple[float, int]] = field(default_factory=dict)
     glue: float = 0.0
     designs: int = 0
 
@@ -73,12 +76,16 @@ class Correction:
         """A design's LUTs, corrected stage by stage (its ``model_stages``)."""
         total = self.glue
         for key, lut in stages:
-            total += lut * self.ratios.get(key, self.by_name.get(key[0], 1.0))
+            ratio = self.ratios.get(key)
+            if ratio is None:
+                default, dsp = self.by_name.get(key[0], (1.0, key[2]))
+                ratio = default if dsp == key[2] else 1.0
+            total += lut * ratio
         return round(total)
 
     def as_dict(self) -> dict:
         return {"designs": self.designs, "glue": round(self.glue),
-                "stages": [{"stage": k[0], "structure": _structure_label(k),
+                "stages": [{"stage": k[0], "structure": _structure_label(k), "dsp": k[2],
                             "ratio": round(r, 3)} for k, r in self.ratios.items()]}
 
 
@@ -87,7 +94,7 @@ def learn(designs: list[tuple[HwPlan, str]], family: str) -> Correction:
     default design (its ratios stand for structures not seen)."""
     sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
     glue = []
-    by_name: dict[str, float] = {}
+    by_name: dict[str, tuple[float, int]] = {}
     for i, (plan, verilog) in enumerate(designs):
         measured, top = yosys_stages(plan, verilog, family)
         glue.append(top)
@@ -95,7 +102,7 @@ def learn(designs: list[tuple[HwPlan, str]], family: str) -> Correction:
             sums[key][0] += got
             sums[key][1] += model
             if i == 0:
-                by_name[key[0]] = got / max(model, 1)
+                by_name[key[0]] = (got / max(model, 1), key[2])
     ratios = {k: got / max(model, 1) for k, (got, model) in sums.items()}
     return Correction(ratios, by_name, sum(glue) / max(len(glue), 1), len(designs))
 

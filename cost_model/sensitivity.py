@@ -117,7 +117,7 @@ def planned(graph, design: Design, board, layers: list[str],
                        layer_folding=design.layer_folding(layers))
     stages = stage_resources(hw, board.family)
     # Each stage's key and LUTs, for a correction learned from Yosys (correction.py).
-    keyed = [(stage_key(s), st.lut) for s, st in zip(hw.stages, stages, strict=True)]
+    keyed = [(stage_key(s, st.dsp), st.lut) for s, st in zip(hw.stages, stages, strict=True)]
     if not timing:
         return hw, {**{r: sum(getattr(st, r) for st in stages) for r in RESOURCES},
                     "stages": keyed}

@@ -63,10 +63,13 @@ def test_learned_designs_priced_as_measured(digits, monkeypatch):
         measured, top = correction.yosys_stages(plan, verilog(plan), "xilinx7")
         assert fit.lut(correction.model_stages(plan, "xilinx7")) == pytest.approx(
             sum(measured) + top, abs=1)
-    # a structure never synthesized takes its stage's ratio at the default folding
+    # a structure never synthesized takes its stage's ratio at the default folding, unless
+    # its products moved between DSPs and LUTs: then the model's own figure
     keys = correction.model_stages(built.plan, "xilinx7")
-    unseen = [((name, (("mvu", (("pe", 99),)),)), lut) for (name, _), lut in keys]
+    unseen = [((name, (("mvu", (("pe", 99),)),), dsp), lut) for (name, _, dsp), lut in keys]
     assert fit.lut(unseen) == fit.lut(keys)
+    moved = [((name, s, dsp + 1), lut) for (name, s, dsp), lut in keys]
+    assert fit.lut(moved) == round(fit.glue + sum(lut for _, lut in keys)) != fit.lut(keys)
 
 
 def test_search_prices_by_the_correction(monkeypatch):
