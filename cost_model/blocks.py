@@ -618,7 +618,7 @@ def maxpool_cost(p: dict, family: str) -> BlockCost:
         c.features["mux"] += simd * ew      # Mux(first | (x > acc), x, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * ew + _bits(taps) + 1
-    c.ff += (simd * ew + 1) if p.get("registered_taps") else 0
+    c.ff += 2 * (simd * ew + 1) if p.get("registered_taps") else 0  # a register, a spare
     return c
 
 
@@ -634,7 +634,7 @@ def avgpool_cost(p: dict, family: str) -> BlockCost:
     c.features["mux"] += simd * sw          # Mux(first, 0, acc)
     c.features["ctrl"] += _bits(taps)
     c.ff += 2 * simd * sw + _bits(taps) + 1  # running sums and the output register
-    c.ff += (simd * _width(p["elem_shape"]) + 1) if p.get("registered_taps") else 0
+    c.ff += 2 * (simd * _width(p["elem_shape"]) + 1) if p.get("registered_taps") else 0
     return c
 
 

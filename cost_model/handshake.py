@@ -613,7 +613,7 @@ def blocks_for(spec: BlockSpec) -> list:
     if spec.kind == "window":
         return [_Window(p, bool(p.get("depthwise", False)))]
     if spec.kind in ("maxpool", "avgpool"):
-        taps = [_Register(0)] if p.get("registered_taps") else []
+        taps = [_Skid(0)] if p.get("registered_taps") else []
         return [_Window(p, True), *taps, _TapReducer(p["kernel"][0] * p["kernel"][1])]
     if spec.kind == "depthwise":
         return [_DepthwiseMac(p["taps"])]

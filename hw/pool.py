@@ -17,6 +17,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from qfab.hw._checks import check_count, check_shape, shape_range
+from qfab.hw._skid import OutputSkid
 from qfab.hw.window import SlidingWindow, im2col_reference
 
 __all__ = ["AvgPool", "GlobalAvgPool", "MaxPool", "avgpool_reference",
@@ -181,10 +182,11 @@ class _WindowPool(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_stream), self._window.i_stream)
         taps, into = self._window.o_stream, reduce.i_stream
         if self._registered:
-            # the window's line-buffer read ends in this register, not in the compare
-            m.d.comb += taps.ready.eq(~into.valid | into.ready)
-            with m.If(taps.ready):
-                m.d.sync += [into.valid.eq(taps.valid), into.payload.eq(taps.payload)]
+            # the window's line-buffer read ends in this register, not in the compare, and
+            # its spare makes the window's ready a register too (no path from the reducer's)
+            skid = OutputSkid(m, into, data.ArrayLayout(self.elem_shape, self.simd))
+            m.d.comb += taps.ready.eq(skid.advance)
+            skid.push(taps.valid, taps.payload)
         else:
             wiring.connect(m, taps, into)
         wiring.connect(m, reduce.o_stream, wiring.flipped(self.o_stream))
@@ -207,8 +209,9 @@ class MaxPool(_WindowPool):
     simd : int
         Channels a beat, in and out; divides ``channels``.
     registered_taps : bool
-        A register between the window and the reducer, a cycle more (for a fast clock: the
-        window's block RAM read then ends in it, not in the compare).
+        A register with a spare (:class:`~qfab.hw._skid.OutputSkid`) between the window and
+        the reducer, a cycle more (for a fast clock: the window's block RAM read then ends
+        in it, not in the compare, and no ``ready`` path runs through the pool).
 
     Members
     -------
