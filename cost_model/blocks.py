@@ -358,27 +358,29 @@ def depthwise_cost(p: dict, family: str) -> BlockCost:
 
     weights = np.asarray(p["weights"])
     channels, taps, simd = int(p["channels"]), int(p["taps"]), int(p["simd"])
+    lanes = simd * int(p.get("columns", 1))  # products a cycle
     a, w = Shape.cast(p["in_shape"]), Shape.cast(p["weight_shape"])
     acc = depthwise_acc_shape(weights, a).width
-    words = channels // simd * taps
+    words = channels // simd * taps * simd // lanes
     c = BlockCost("depthwise")
     per_product = multiplier_dsps(a, w, family)
     k = LUT_INPUTS[family]
     if per_product:
-        c.dsp += simd * per_product
+        c.dsp += lanes * per_product
     elif a.width + w.width <= k + 2:
         # few enough operand bits that ABC maps each product bit as one function of them
-        c.table_lut += simd * (a.width + w.width) * (1 << max(a.width + w.width - k, 0))
+        c.table_lut += lanes * (a.width + w.width) * (1 << max(a.width + w.width - k, 0))
     else:
-        c.features["mul"] += simd * a.width * w.width
-    # Mux(first, 0, acc) + product: the zeroing is one more input of each adder bit's LUT
-    c.features["add"] += simd * acc
+        c.features["mul"] += lanes * a.width * w.width
+    # Mux(first, 0, acc) + product (a product more, an adder more): the zeroing is one more
+    # input of each adder bit's LUT
+    c.features["add"] += lanes * acc
     c.features["ctrl"] += _bits(words) + _bits(taps)
     c.features["block"] += 1
     if words > 1:
         rows = weights.reshape(channels // simd, simd, taps).transpose(0, 2, 1)
-        cols = rom_columns((rows.reshape(words, simd), w.width))
-        if c.add_memory(words, simd * w.width, family, rom=True,
+        cols = rom_columns((rows.reshape(words, lanes), w.width))
+        if c.add_memory(words, lanes * w.width, family, rom=True,
                         columns=cols).style == "logic":
             c.features["romw"] += cols * math.ceil(words / (1 << k))
     # accumulators, output register and valid, word and tap counters, the ROM's primed bit

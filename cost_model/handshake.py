@@ -616,7 +616,7 @@ def blocks_for(spec: BlockSpec) -> list:
         taps = [_Skid(0)] if p.get("registered_taps") else []
         return [_Window(p, True), *taps, _TapReducer(p["kernel"][0] * p["kernel"][1])]
     if spec.kind == "depthwise":
-        return [_DepthwiseMac(p["taps"])]
+        return [_DepthwiseMac(p["taps"] // p.get("columns", 1))]
     if spec.kind == "globalavgpool":
         return [_GlobalSum(p["channels"] // p["simd"], p["height"] * p["width"])]
     if spec.kind == "fifo":

@@ -162,7 +162,7 @@ def _maxpool(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
 
 
 def _depthwise(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
-    taps = spec.params["taps"]
+    taps = spec.params["taps"] // spec.params.get("columns", 1)  # beats a channel group
     return _serial(t_in, 0)[taps - 1::taps] + 1  # a channel group's sums after its last tap
 
 

@@ -1,10 +1,11 @@
 """Depthwise MAC: the compute half of a depthwise convolution, fed by a
 :class:`~qfab.hw.window.SlidingWindow` in depthwise order.
 
-Each channel has its own ``kh*kw`` weights; ``simd`` channels are worked on in parallel, one
-tap a cycle, so a pixel takes ``channels // simd * kh * kw`` cycles. The output is the exact
-accumulator per channel; bias, zero-point corrections and requantization are the next
-stage's job (the compiler folds ``-zp_x * sum(w)`` into the requantizer's bias).
+Each channel has its own ``kh*kw`` weights; ``simd`` channels are worked on in parallel,
+``columns`` taps a cycle, so a pixel takes ``channels // simd * kh * kw // columns``
+cycles. The output is the exact accumulator per channel; bias, zero-point corrections and
+requantization are the next stage's job (the compiler folds ``-zp_x * sum(w)`` into the
+requantizer's bias).
 """
 
 from __future__ import annotations
@@ -73,10 +74,14 @@ class DepthwiseUnit(wiring.Component):
         Element shapes of the activations and the weights (every weight must fit).
     simd : int
         Channels a beat, in and out; divides ``channels``.
+    columns : int
+        Taps a beat (default 1; divides ``taps``): ``columns`` neighbouring taps of the
+        ``simd`` channels, as a depthwise :class:`SlidingWindow` with as many ``taps`` (kernel
+        columns) emits them, so ``simd * columns`` products a cycle.
 
     Members
     -------
-    i_stream : In(stream.Signature(data.ArrayLayout(in_shape, simd)))
+    i_stream : In(stream.Signature(data.ArrayLayout(in_shape, simd * columns)))
         Window taps in depthwise order, as a depthwise :class:`SlidingWindow` emits them.
     o_stream : Out(stream.Signature(data.ArrayLayout(acc_shape, simd)))
         One beat of ``simd`` accumulators per channel group and pixel; ``acc_shape`` is the
@@ -84,13 +89,16 @@ class DepthwiseUnit(wiring.Component):
     """
 
     def __init__(self, *, channels: int, taps: int, weights, in_shape: ShapeLike,
-                 weight_shape: ShapeLike, simd: int):
+                 weight_shape: ShapeLike, simd: int, columns: int = 1):
         self._in_shape = check_shape("in_shape", in_shape)
         self._weight_shape = check_shape("weight_shape", weight_shape)
         self._simd = check_count("simd", simd)
         if check_count("channels", channels) % simd:
             raise ValueError(f"simd {simd!r} does not divide channels {channels!r}")
         self._channels, self._taps = channels, check_count("taps", taps)
+        if taps % check_count("columns", columns):
+            raise ValueError(f"columns {columns!r} does not divide taps {taps!r}")
+        self._columns = columns
         w = np.asarray(weights)
         if w.shape != (channels, taps) or not np.issubdtype(w.dtype, np.integer):
             raise ValueError(f"weights must be integers of shape {(channels, taps)}, "
@@ -102,7 +110,7 @@ class DepthwiseUnit(wiring.Component):
         self._weights = w.astype(np.int64)
         self._acc_shape = self._exact_acc_shape()
         super().__init__({
-            "i_stream": In(stream.Signature(data.ArrayLayout(self._in_shape, simd))),
+            "i_stream": In(stream.Signature(data.ArrayLayout(self._in_shape, simd * columns))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._acc_shape, simd))),
         })
 
@@ -113,25 +121,27 @@ class DepthwiseUnit(wiring.Component):
     weight_shape = property(lambda self: self._weight_shape)
     acc_shape = property(lambda self: self._acc_shape)
     simd = property(lambda self: self._simd)
+    columns = property(lambda self: self._columns)
 
     def _exact_acc_shape(self) -> Shape:
         return depthwise_acc_shape(self._weights, self._in_shape)
 
     @property
     def weight_memory(self) -> tuple[int, int]:
-        """(depth, width in bits) of the weight ROM: ``channels // simd * taps`` words of
-        ``simd`` weights."""
-        return self.cycles_per_pixel, self._simd * self._weight_shape.width
+        """(depth, width in bits) of the weight ROM: ``channels // simd * taps // columns``
+        words of ``simd * columns`` weights."""
+        return self.cycles_per_pixel, self._simd * self._columns * self._weight_shape.width
 
     @property
     def multiplier_count(self) -> int:
-        """Products formed per cycle: ``simd``."""
-        return self._simd
+        """Products formed per cycle: ``simd * columns``."""
+        return self._simd * self._columns
 
     @property
     def cycles_per_pixel(self) -> int:
-        """Input beats (and cycles at steady state) per pixel: ``channels // simd * taps``."""
-        return self._channels // self._simd * self._taps
+        """Input beats (and cycles at steady state) per pixel: ``channels // simd * taps //
+        columns``."""
+        return self._channels // self._simd * self._taps // self._columns
 
     @property
     def initiation_interval(self) -> int:
@@ -155,13 +165,15 @@ class DepthwiseUnit(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         i, o = self.i_stream, self.o_stream
-        simd, taps = self._simd, self._taps
+        simd, cols = self._simd, self._columns
+        taps = self._taps // cols  # beats a channel group
         groups = self._channels // simd
         words = groups * taps
-        # ROM word (group, tap) holds the weights of that group's simd channels for one tap.
-        rom_layout = data.ArrayLayout(self._weight_shape, simd)
-        init = [[int(self._weights[g * simd + k, t]) for k in range(simd)]
-                for g in range(groups) for t in range(taps)]
+        # ROM word (group, beat) holds the weights of that group's simd channels for the
+        # beat's taps, tap-major as the beat's elements.
+        rom_layout = data.ArrayLayout(self._weight_shape, simd * cols)
+        init = [[int(self._weights[g * simd + k, t * cols + j]) for j in range(cols)
+                 for k in range(simd)] for g in range(groups) for t in range(taps)]
         m.submodules.rom = rom = Memory(shape=rom_layout, depth=words, init=init)
         rd = rom.read_port(domain="sync")
 
@@ -184,7 +196,9 @@ class DepthwiseUnit(wiring.Component):
         with m.If(take):
             m.d.sync += [word.eq(next_word), tap.eq(Mux(last, 0, tap + 1))]
             for k in range(simd):
-                total = Mux(first, 0, acc[k]) + i.p[k] * rd.data[k]
+                total = Mux(first, 0, acc[k])
+                for j in range(cols):
+                    total = total + i.p[j * simd + k] * rd.data[j * simd + k]
                 m.d.sync += acc[k].eq(total)
                 with m.If(last):
                     m.d.sync += o.p[k].eq(total)

@@ -89,9 +89,10 @@ class SlidingWindow(wiring.Component):
     depthwise : bool
         Output order for depthwise consumers (see above).
     taps : int
-        Kernel columns an output beat carries (default 1). Above 1 it must divide ``kw``,
-        with ``simd == channels`` (a beat whole pixels) and ``depthwise=False``; the line
-        buffer then has ``taps`` read ports.
+        Kernel columns an output beat carries (default 1): ``(kx, c)`` for ``taps``
+        neighbouring ``kx``, the stream order unchanged. Above 1 it must divide ``kw``, and
+        without ``depthwise`` ``simd`` must equal ``channels`` (a beat whole pixels); the
+        line buffer then has ``taps`` read ports.
 
     Members
     -------
@@ -110,10 +111,10 @@ class SlidingWindow(wiring.Component):
         if not lo <= check_int("pad_value", pad_value) <= hi:
             raise ValueError(f"pad_value {pad_value!r} does not fit elem_shape {elem_shape!r}")
         taps = check_count("taps", taps)
-        if taps > 1 and (check_pair("kernel", kernel, 2, 1)[1] % taps or simd != channels
-                         or depthwise):
+        if taps > 1 and (check_pair("kernel", kernel, 2, 1)[1] % taps
+                         or (simd != channels and not depthwise)):
             raise ValueError(f"taps {taps!r} needs a kernel width it divides (not "
-                             f"{kernel!r}), simd equal to channels and depthwise=False")
+                             f"{kernel!r}) and, unless depthwise, simd equal to channels")
         self._geom = WindowGeometry(
             height=check_count("height", height), width=check_count("width", width),
             kernel=check_pair("kernel", kernel, 2, 1), stride=check_pair("stride", stride, 2, 1),
@@ -278,7 +279,7 @@ class SlidingWindow(wiring.Component):
             m.d.sync += o.valid.eq(0)
         order = [(cf, per_pixel, 1), (kx, kw // taps, taps), (ky, kh, 1)]
         if self._depthwise:
-            order = [(kx, kw, 1), (ky, kh, 1), (cf, per_pixel, 1)]
+            order = [(kx, kw // taps, taps), (ky, kh, 1), (cf, per_pixel, 1)]
         image_done = Signal()
         m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
         with m.If(advance):

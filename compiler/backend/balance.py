@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qfab.compiler.backend.mappings.matrix_vector import depthwise_options
 from qfab.compiler.backend.plan import BlockSpec, HwPlan, divisors, folded_cycles
 
 # The default searches budgets between these fractions of the reference II: a balanced
@@ -38,6 +39,14 @@ class MacLayer:
                        for pe in divisors(mh) for simd in divisors(mw)})
         return cls(mh, mw, vectors, tuple(opts))
 
+    @classmethod
+    def depthwise(cls, channels: int, taps: int, kw: int, pixels: int) -> MacLayer:
+        """A depthwise stage, ``[1, channels]`` a tap and pixel: its lanes, ``simd``
+        channels by ``columns`` kernel columns (:func:`depthwise_options`)."""
+        opts = sorted({(lanes, cycles)
+                       for lanes, _, _, cycles in depthwise_options(channels, taps, kw, pixels)})
+        return cls(1, channels, pixels * taps, tuple(opts))
+
     def folding(self, budget: int) -> tuple[int, int]:
         """(multipliers, cycles) of the fewest multipliers meeting ``budget``, else all."""
         for mults, cycles in self.options:
@@ -54,13 +63,13 @@ def multipliers(hw: HwPlan) -> int:
             if b.kind in ("mvu", "cmvm"):
                 n += b.in_elems * b.out_elems
             elif b.kind == "depthwise":
-                n += b.params["simd"]
+                n += b.params["simd"] * b.params.get("columns", 1)
     return n
 
 
 def mac_layers(hw: HwPlan) -> list[MacLayer]:
     """The plan's MAC stages: matrix-vector ones (their folding names a matrix) and
-    depthwise ones (a channel's taps on one lane, ``[1, channels]`` a tap and pixel)."""
+    depthwise ones."""
     layers = []
     for s in hw.stages:
         if "mh" in s.folding:
@@ -68,8 +77,10 @@ def mac_layers(hw: HwPlan) -> list[MacLayer]:
             window = next((b for b in s.blocks if b.kind == "window"), None)
             layers.append(MacLayer.of(f["mh"], f["mw"], s.macs // (f["mh"] * f["mw"]), window))
         elif any(b.kind == "depthwise" for b in s.blocks):
-            channels = next(b for b in s.blocks if b.kind == "depthwise").params["channels"]
-            layers.append(MacLayer.of(1, channels, s.macs // channels))
+            p = next(b for b in s.blocks if b.kind == "depthwise").params
+            kw = next(b for b in s.blocks if b.kind == "window").params["kernel"][1]
+            layers.append(MacLayer.depthwise(p["channels"], p["taps"], kw,
+                                             s.macs // (p["channels"] * p["taps"])))
     return layers
 
 

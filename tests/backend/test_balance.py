@@ -27,7 +27,8 @@ MODELS = [ROOT / "examples" / "digits" / "digits_int8.onnx",
           ROOT / "tests" / "corpus" / "onnxruntime" / "mlp_softmax_qdq.onnx",
           ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_inception_qdq.onnx",
           ROOT / "tests" / "corpus" / "brevitas" / "cnv_w1a1_qonnx.onnx",
-          ROOT / "tests" / "corpus" / "keras" / "upsample_nhwc_qonnx.onnx"]
+          ROOT / "tests" / "corpus" / "keras" / "upsample_nhwc_qonnx.onnx",
+          ROOT / "tests" / "corpus" / "keras" / "separable_nhwc_qonnx.onnx"]
 BRANCHES = ROOT / "tests" / "corpus" / "onnxruntime" / "cnn_branches_qdq.onnx"
 CNV = ROOT / "tests" / "corpus" / "brevitas" / "cnv_w1a1_qonnx.onnx"
 

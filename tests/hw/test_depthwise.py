@@ -54,20 +54,21 @@ def _random_weights(rng, channels, taps, shape):
 
 
 @pytest.mark.parametrize("stalls", [True, False])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_unit_against_model(seed, stalls):
     rng = np.random.default_rng(seed)
     simd, taps = int(rng.choice([1, 2, 4])), int(rng.integers(1, 10))
+    columns = int(rng.choice([c for c in (1, 2, 3) if taps % c == 0])) if seed >= 6 else 1
     channels = simd * int(rng.integers(1, 4))
     in_shape = signed(int(rng.integers(2, 9))) if rng.random() < 0.5 else unsigned(8)
     w_shape = signed(int(rng.integers(2, 9)))
     weights = _random_weights(rng, channels, taps, w_shape)
     dut = DepthwiseUnit(channels=channels, taps=taps, weights=weights, in_shape=in_shape,
-                        weight_shape=w_shape, simd=simd)
+                        weight_shape=w_shape, simd=simd, columns=columns)
     pixels = int(rng.integers(1, 6))
     windows = rng.integers(*shape_range(in_shape), endpoint=True, size=(pixels, taps * channels))
     expected = dut.model(windows)
-    logs = run_streams(dut, inputs={"i_stream": array_beats(windows, simd)},
+    logs = run_streams(dut, inputs={"i_stream": array_beats(windows, simd * columns)},
                        outputs={"o_stream": pixels * channels // simd}, rng=rng,
                        p_idle=0.4 if stalls else 0, p_stall=0.4 if stalls else 0,
                        tail=4 if stalls else 0)
@@ -88,10 +89,15 @@ def test_extreme_values_fit_acc_shape():
     assert dut.acc_shape == signed(18)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_behind_sliding_window_equals_depthwise_conv(seed):
+    # seeds 4 on: the window's ports read several kernel columns a beat, the unit's lanes
+    # multiply them
     rng = np.random.default_rng(100 + seed)
     kernel = tuple(int(v) for v in rng.integers(1, 4, size=2))
+    if seed >= 4:
+        kernel = (kernel[0], int(rng.choice([2, 3])))
+    columns = kernel[1] if seed >= 4 else 1
     stride = tuple(int(v) for v in rng.integers(1, 3, size=2))
     padding = tuple(int(v) for v in rng.integers(0, 2, size=4))
     simd = int(rng.choice([1, 2]))
@@ -100,10 +106,11 @@ def test_behind_sliding_window_equals_depthwise_conv(seed):
     pad_value = int(rng.integers(-3, 4))
     window = SlidingWindow(channels=channels, height=height, width=width, kernel=kernel,
                            stride=stride, padding=padding, pad_value=pad_value,
-                           elem_shape=signed(6), simd=simd, depthwise=True)
+                           elem_shape=signed(6), simd=simd, depthwise=True, taps=columns)
     weights = _random_weights(rng, channels, kernel[0] * kernel[1], signed(5))
     unit = DepthwiseUnit(channels=channels, taps=kernel[0] * kernel[1], weights=weights,
-                         in_shape=signed(6), weight_shape=signed(5), simd=simd)
+                         in_shape=signed(6), weight_shape=signed(5), simd=simd,
+                         columns=columns)
     x = rng.integers(-32, 32, size=(2, height, width, channels))
     expected = _loop_depthwise(x, weights, kernel, stride, padding, pad_value)
     assert depthwise_conv_reference(x, weights, kernel=kernel, stride=stride, padding=padding,
@@ -116,6 +123,7 @@ def test_behind_sliding_window_equals_depthwise_conv(seed):
 
 @pytest.mark.parametrize(("change", "bad"), [
     ({"simd": 3}, "3"), ({"taps": 0}, "0"), ({"weights": np.zeros((2, 4), int)}, r"\(2, 4\)"),
+    ({"columns": 3}, "columns 3"), ({"columns": 0}, "0"),
     ({"weights": np.full((4, 4), 9)}, "9"),
 ])
 def test_rejects_bad_parameters(change, bad):

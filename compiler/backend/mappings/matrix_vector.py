@@ -16,6 +16,7 @@ from qfab.compiler.backend.plan import (
     Planner,
     Stage,
     choose_folding,
+    divisors,
     element_shape,
     stream_order,
     window_beat,
@@ -121,10 +122,29 @@ def conv(p: Planner, node: Node) -> None:
     p.order = stream_order(out_t.shape)
 
 
+def depthwise_options(channels: int, taps: int, kw: int, pixels: int) -> list[tuple]:
+    """A depthwise stage's foldings, ``(lanes, columns, simd, cycles)``: ``simd`` channels
+    (dividing ``channels``) and ``columns`` kernel columns (dividing ``kw``) a beat, fewest
+    lanes first, then fewest columns (fewest window read ports)."""
+    return sorted((s * t, t, s, pixels * (channels // s) * (taps // t))
+                  for s in divisors(channels) for t in divisors(kw))
+
+
+def depthwise_folding(channels: int, taps: int, kw: int, pixels: int, budget: int | None,
+                      max_simd: int) -> tuple[int, int]:
+    """(simd, columns): the fewest lanes meeting ``budget`` cycles, else all; one column and
+    at most ``max_simd`` channels without a budget."""
+    if budget is None:
+        return choose_folding(1, channels, pixels * taps, None, 1, max_simd)[1], 1
+    options = depthwise_options(channels, taps, kw, pixels)
+    _, t, s, _ = next((o for o in options if o[3] <= budget), options[-1])
+    return s, t
+
+
 def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
     """One filter a channel: a sliding window in depthwise order, then a MAC a channel
-    over the window's taps, ``simd`` channels at a time (the input zero point moves into
-    the bias, as the MVU's does)."""
+    over the window's taps, ``simd`` channels and ``columns`` kernel columns at a time (the
+    input zero point moves into the bias, as the MVU's does)."""
     from qfab.compiler.backend.operands import integer_weight_shape
 
     a = node.attrs
@@ -136,7 +156,8 @@ def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
     weights = w.reshape(c, kh * kw)
     _, _, h, wd = in_t.shape
     oh, ow = out_t.shape[2:]
-    _, simd = choose_folding(1, c, oh * ow * kh * kw, p.budget, 1, p.max_simd)
+    simd, columns = depthwise_folding(c, kh * kw, kw, oh * ow, p.budget, p.max_simd)
+    lanes = simd * columns
     zx = int(a["x_zero_point"])
     bias = np.zeros(c, np.int64) if a["bias"] is None else np.asarray(a["bias"], np.int64)
     p.pending_bias = bias - zx * weights.sum(axis=1)
@@ -144,16 +165,18 @@ def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
     w_shape = integer_weight_shape(w)
     blocks: list[BlockSpec] = []
     p.adapt(blocks, elem, simd)
+    many = dict(taps=columns) if columns > 1 else {}
     blocks.append(BlockSpec("window", dict(
         channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
         padding=tuple(a["pads"]), pad_value=zx, elem_shape=elem, simd=simd,
-        depthwise=True), simd, simd))
+        depthwise=True, **many), simd, lanes))
+    many = dict(columns=columns) if columns > 1 else {}
     blocks.append(BlockSpec("depthwise", dict(
         channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,
-        simd=simd), simd, simd))
+        simd=simd, **many), lanes, simd))
     p.stages.append(Stage(node.name, node.op, blocks, 0, 0,
-                          cycles=oh * ow * (c // simd) * kh * kw,
-                          folding=dict(simd=simd), macs=oh * ow * c * kh * kw))
+                          cycles=oh * ow * (c // simd) * kh * kw // columns,
+                          folding=dict(simd=simd, **many), macs=oh * ow * c * kh * kw))
     p.finish_stage(in_t, out_t)
     p.order = stream_order(out_t.shape)
     p.elems = simd
