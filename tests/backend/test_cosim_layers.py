@@ -193,19 +193,23 @@ def test_ops_without_hardware_fail_in_one_line(tmp_path, head, says):
     assert "\n" not in str(e.value) and says in str(e.value)
 
 
-@pytest.mark.parametrize("activations, per_channel, folding, simd", [
-    ("QUInt8", False, dict(max_pe=4), 4),  # at most 4 x 8: all four channels a beat
-    ("QInt8", True, dict(max_simd=2), 2),   # zero point -128 padded; two channel groups
-    ("QInt8", False, dict(target_fps=3e5), 1),  # 333 cycles: one lane meets them
+@pytest.mark.parametrize("activations, per_channel, folding, simd, columns", [
+    ("QUInt8", False, dict(max_pe=4), 4, 1),  # at most 4 x 8: all four channels a beat
+    ("QInt8", True, dict(max_simd=2), 2, 1),   # zero point -128 padded; two channel groups
+    ("QInt8", False, dict(target_fps=3e5), 1, 1),  # 333 cycles: one lane meets them
+    # 54 cycles: two channels by a kernel row (three columns, the window's read ports) a beat
+    ("QInt8", False, dict(target_fps=1.85e6), 2, 3),
 ])
-def test_depthwise_cosimulation(tmp_path, activations, per_channel, folding, simd):
+def test_depthwise_cosimulation(tmp_path, activations, per_channel, folding, simd, columns):
     pytest.importorskip("cocotb")
     design = qfab.compile(_quantized(tmp_path, "depthwise", activations, per_channel),
                           **folding)
     dw = next(s for s in design.plan.stages if s.name == "dw")
     assert [b.kind for b in dw.blocks][-2:] == ["window", "depthwise"]
-    assert dw.folding == dict(simd=simd)
-    assert dw.cycles == 3 * 3 * 9 * 4 // simd  # 3x3 outputs, 9 taps, 4 channels
+    assert dw.folding == dict(simd=simd, **({"columns": columns} if columns > 1 else {}))
+    steps = 3 * 3 * 9 * 4 // (simd * columns)  # 3x3 outputs, 9 taps, 4 channels
+    # the window's pace: each output row waits for its input rows (72 at three columns)
+    assert dw.cycles == steps if columns == 1 else dw.cycles >= steps
     _cosimulate(design)
 
 
