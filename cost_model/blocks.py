@@ -561,8 +561,9 @@ def window_cost(p: dict, family: str) -> BlockCost:
     ew = _width(w.elem_shape)
     c = BlockCost("window")
     depth, width = w.line_buffer
-    for _ in range(w.taps):  # a copy a read port (Yosys's mapping of extra read ports)
-        c.add_memory(depth, width, family, rom=False)
+    for port in range(w.taps):  # a copy a read port (Yosys's mapping of extra read ports;
+        # a copy's read register adds no FFs in Yosys: 3 ports +2 FFs on xilinx7, +4 on ice40)
+        c.add_memory(depth, width, family, rom=False, registered_read=port == 0)
     counters = (_bits(g.out_height) + _bits(g.out_width) + _bits(g.kernel[0])
                 + _bits(g.kernel[1]) + _bits(g.beats_per_pixel))
     rows = (g.height + g.pad_top + g.pad_bottom + g.row_slots + 1).bit_length() + 2
