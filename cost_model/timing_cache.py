@@ -17,13 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qfab.compiler.backend.verilog_cache import feed
-
-# The cycle model's own source, and the hw/ schedules it reads (a window's rows, an adder
-# graph's depth), relative to the package root.
-_MODEL_SOURCES = ("cost_model/handshake.py", "cost_model/events.py", "cost_model/timing.py",
-                  "cost_model/timing_cache.py", "hw/_window_timing.py", "hw/cmvm.py",
-                  "hw/unrolled.py", "hw/_levels.py", "hw/adder_graph.py")
+from qfab.compiler.backend.verilog_cache import feed, source_digest
 
 
 def cache_dir() -> Path:
@@ -34,15 +28,9 @@ def cache_dir() -> Path:
 
 
 def key(plan: Any, batch: int) -> str:
-    h = hashlib.sha256()
-    import qfab.cost_model
-    import qfab.hw
-
-    roots = {"cost_model": Path(qfab.cost_model.__file__).parent,
-             "hw": Path(qfab.hw.__file__).parent}
-    for name in _MODEL_SOURCES:
-        folder, file = name.split("/")
-        h.update((roots[folder] / file).read_bytes())
+    # the cycle model's source and the hw/ schedules it reads (a window's rows, a unit's
+    # stages and latency): every file of both, so no edit there meets an old figure
+    h = hashlib.sha256(source_digest(("cost_model", "hw")))
     feed(h, [plan.stages, plan.in_beats, plan.out_beats, plan.ii_cycles, batch])
     return h.hexdigest()[:32]
 

@@ -126,7 +126,9 @@ def _value_new(cls, nets=()):
 
 
 def _net_from_cell(cls, cell: int, bit: int):
-    return cls((cell << 16) | bit)  # without the asserts on the bit's range
+    if bit >> 16:  # Amaranth's limit: 65,536 bits a cell (nets of two cells would alias)
+        raise AssertionError(f"bit {bit} out of range(1 << 16)")
+    return cls((cell << 16) | bit)  # without the asserts that each argument is an int
 
 
 _CONSTANT_NETS = (_nir.Net(0), _nir.Net(1))
@@ -137,6 +139,8 @@ def _value_from_const(cls, value: int, width: int):
 
 
 def _cell_nets(index: int, width: int) -> map:
+    if width > 1 << 16:  # checked once a cell, not once a bit
+        raise AssertionError(f"cell of {width} bits: Amaranth's limit is 1 << 16")
     return map(_nir.Net, range(index << 16, (index << 16) + width))
 
 

