@@ -18,9 +18,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Module, Shape, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from qfab.compiler.backend.plan import BlockSpec
 from qfab.cost_model.blocks import LUT_FEATURES, BlockCost, block_cost
 from qfab.cost_model.constants import LUT_WEIGHTS
@@ -115,6 +118,28 @@ def _widthconv(name: str, n_in: int, n_out: int, bits: int):
                            n_in, n_out)
 
 
+def _activity(name: str, in_beats: int, out_beats: int):
+    return name, BlockSpec("activity", dict(in_beats=in_beats, out_beats=out_beats), 1, 1)
+
+
+class StageActivity(wiring.Component):
+    """A stage's activity counters, as the accelerator builds them, around a stream passed
+    through: the cost of a stage beyond its blocks'."""
+
+    def __init__(self, *, in_beats: int, out_beats: int):
+        self.beats = SimpleNamespace(in_beats=in_beats, out_beats=out_beats)
+        super().__init__({"i_stream": In(stream.Signature(8)),
+                          "o_stream": Out(stream.Signature(8)), "o_stage_active": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        from qfab.compiler.backend.accelerator import Accelerator
+
+        m = Module()
+        wiring.connect(m, wiring.flipped(self.i_stream), wiring.flipped(self.o_stream))
+        Accelerator._activity(self, m, 0, self.beats, self.i_stream, self.o_stream)
+        return m
+
+
 def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
     """The calibration blocks; ``small`` is the subset CI synthesizes."""
     from qfab.numerics import MinifloatFormat
@@ -146,6 +171,16 @@ def grid(small: bool = False) -> list[tuple[str, BlockSpec]]:
         _mvu("mvu_w2a2u_p4s8", 64, 64, 4, 8, 2, unsigned(2)),
         _requant("requant_pc_a18_p4", 18, 8, 4, True, 8),
         _threshold("thr_a8_p4_t3_c64", 8, 64, 4, 3),
+        # 2-bit products in wide trees (weights in block RAM), a weight ROM 1,024 words deep
+        # in logic, a threshold ROM of 64 words, as balanced folding makes them
+        _mvu("mvu_w2a2_p2s16", 16, 64, 2, 16, 2, signed(2)),
+        _mvu("mvu_w2a2_p1s32", 32, 256, 1, 32, 2, signed(2)),
+        _mvu("mvu_w2a2_p1s4_rom1k", 32, 128, 1, 4, 2, signed(2)),
+        _threshold("thr_a10_p1_t3_c64", 10, 64, 1, 3),
+        # a stage's activity counters beyond its blocks
+        _activity("activity_1_6", 1, 6),
+        _activity("activity_16_64", 16, 64),
+        _activity("activity_64_10", 64, 10),
     ]
     return blocks + held_out()
 
@@ -193,7 +228,9 @@ def measure(blocks: Iterable[tuple[str, BlockSpec]], families: Iterable[str]) ->
     for name, spec in blocks:
         for family in families:
             cost = block_cost(spec.kind, spec.params, family)
-            got = synthesize_component(make_block(spec), family)
+            block = (StageActivity(**spec.params) if spec.kind == "activity"
+                     else make_block(spec))
+            got = synthesize_component(block, family)
             rows.append(Row(name, family, cost, _figures(cost, family),
                             dict(lut=got.lut, ff=got.ff, dsp=got.dsp, bram=got.bram)))
     return rows
@@ -224,9 +261,10 @@ def measure_designs(models: Iterable[str], families: Iterable[str]) -> list[Row]
 
 
 def fit(rows: list[Row]) -> dict[str, dict[str, float]]:
-    """Non-negative least squares of the LUT weights, per family, on relative error (so small
-    blocks count as much as large ones), over the grid's blocks but the :func:`held_out`
-    ones."""
+    """Non-negative least squares of the LUT weights, per family, each block's error over the
+    square root of its LUTs (between absolute error, where the largest blocks would decide
+    alone, and relative error, where a 20-LUT block counts as much as a 2,000-LUT unit), over
+    the grid's blocks but the :func:`held_out` ones."""
     from scipy.optimize import nnls
 
     weights = {}
@@ -240,7 +278,7 @@ def fit(rows: list[Row]) -> dict[str, dict[str, float]]:
         b = np.array([r.yosys["lut"] - r.cost.mem_lut - r.cost.table_lut - r.cost.adder_lut
                       for r in fam],
                      float)
-        scale = 1 / np.maximum(np.array([r.yosys["lut"] for r in fam], float), 1)
+        scale = 1 / np.sqrt(np.maximum(np.array([r.yosys["lut"] for r in fam], float), 1))
         w, _ = nnls(a * scale[:, None], b * scale)
         weights[family] = {f: round(float(v), 4) for f, v in zip(LUT_FEATURES, w, strict=True)}
     return weights

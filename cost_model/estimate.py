@@ -112,16 +112,9 @@ def lut_count(cost: BlockCost, family: str) -> int:
                  + sum(w[f] * cost.features[f] for f in LUT_FEATURES))
 
 
-def _bits(n: int) -> int:
-    return max((max(n, 2) - 1).bit_length(), 1)
-
-
-def stage_overhead(in_beats: int, out_beats: int) -> BlockCost:
+def stage_overhead(in_beats: int, out_beats: int, family: str) -> BlockCost:
     """The accelerator's per-stage activity counters (compiler/backend/accelerator.py)."""
-    c = BlockCost("activity")
-    c.ff = _bits(in_beats) + _bits(out_beats) + 8
-    c.features = Counter(ctrl=_bits(in_beats) + _bits(out_beats) + 8)
-    return c
+    return block_cost("activity", {"in_beats": in_beats, "out_beats": out_beats}, family)
 
 
 def stage_resources(plan: HwPlan, family: str) -> list[StageEstimate]:
@@ -130,7 +123,7 @@ def stage_resources(plan: HwPlan, family: str) -> list[StageEstimate]:
     stages = []
     for s in plan.stages:
         costs = [block_cost(spec.kind, spec.params, family) for spec in s.blocks + s.skip]
-        costs.append(stage_overhead(s.in_beats, s.out_beats))
+        costs.append(stage_overhead(s.in_beats, s.out_beats, family))
         figures = Counter()
         for c in costs:
             figures.update(lut=lut_count(c, family), ff=c.ff, dsp=c.dsp, bram=c.bram)
