@@ -8,7 +8,7 @@ estimates them (and the :data:`BALANCED` ones) now against the figures recorded 
 after a change to the hardware, record them again (most of an hour on this loaded 2-core
 machine, TFC_2W2A at II 1 the longest; Yosys results cached in ~/.cache/qfab/synth):
 
-    python -m qfab.cost_model.held_out [--shared-models DIR]
+    python -m qfab.cost_model.held_out [--shared-models DIR] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -69,12 +69,18 @@ def recorded() -> dict[str, dict[str, int]]:
         return {r["name"]: {k: int(r[f"{k}_yosys"]) for k in KEYS} for r in csv.DictReader(f)}
 
 
-def record(shared: Path) -> None:
-    """Synthesize every held-out design and write ``held_out.csv`` (estimate beside)."""
+def record(shared: Path, only: list[str] | None = None) -> None:
+    """Synthesize every held-out design (or those named in ``only``, keeping the others'
+    rows) and write ``held_out.csv`` (estimate beside)."""
     from qfab.cost_model.yosys import synthesize
 
+    with TABLE.open() as f:
+        kept = {r["name"]: r for r in csv.DictReader(f)}
     rows = []
     for name, model, folding in HELD_OUT + BALANCED:
+        if only and name not in only and name in kept:
+            rows.append(kept[name])
+            continue
         path = model_path(model, shared)
         got = synthesize(compiled(path, folding).verilog(), FAMILY)
         est = estimated(path, folding)
@@ -93,7 +99,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared-models", type=Path, default=Path("/work/shared/models"),
                         help="the folder holding qonnx/TFC_2W2A.onnx")
-    record(parser.parse_args().shared_models)
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="record these designs again, keep the others' rows")
+    args = parser.parse_args()
+    record(args.shared_models, args.only)
 
 
 if __name__ == "__main__":
