@@ -2,8 +2,10 @@
 registered so that it closes timing at 100 MHz on an ECP5 (speed grade 6).
 
 States: FETCH (request the word at ``pc``; on ``ready`` latch it), DECODE (read the
-register file, decode the instruction and select its immediate into registers), EXECUTE
-(ALU, branch decision, jump target and memory address into registers), WRITEBACK (trap
+register file, decode the instruction and select its immediate and the ALU's second operand,
+the immediate of OP-IMM or rs2, into registers), EXECUTE (ALU result, SLT/SLTU's comparison
+in a register of its own, branch decision, jump target and memory address into registers;
+one adder adds, subtracts and compares), WRITEBACK (trap
 priority, write rd, the CSR access, the next ``pc``; or go on to a memory access, a multiply
 or a divide), then, for loads and stores, MEMORY (the bus access; the word read and the bus
 error are latched) and MEMDONE (write the loaded value or take the access fault). No path
@@ -98,7 +100,7 @@ class Rv32iCore(wiring.Component):
             m.submodules.muldiv = muldiv = MulDiv()
         m.submodules.regs = regs = Memory(shape=32, depth=32, init=[])
         rs1_port = regs.read_port()
-        rs2_port = regs.read_port()
+        rs2_port = regs.read_port(domain="comb")
         rd_port = regs.write_port()
 
         pc = Signal(32)
@@ -109,20 +111,23 @@ class Rv32iCore(wiring.Component):
 
         opcode, rd, f3 = instr[:7], instr[7:12], instr[12:15]
         rs1, f7 = instr[15:20], instr[25:32]
-        a, b = rs1_port.data, rs2_port.data
+        # b is the ALU's second operand, selected in DECODE: the immediate of OP-IMM, else
+        # rs2 (which a branch compares, a store writes and M multiplies).
+        a, b = rs1_port.data, Signal(32)
         pc_plus4 = Signal(32)
         m.d.comb += pc_plus4.eq(pc + 4)
 
         # DECODE -> EXECUTE / WRITEBACK: what the instruction is, as registered flags.
         d = {name: Signal(name=f"is_{name}") for name in (
-            "lui", "auipc", "jal", "jalr", "branch", "op_imm", "op", "load", "store",
+            "lui", "auipc", "jal", "jalr", "branch", "op", "load", "store",
             "system", "csr", "ecall", "ebreak", "mret", "mul", "div", "csr_writes",
-            "writes_rd", "alu", "illegal")}
+            "writes_rd", "alu", "slt", "sub", "unsigned", "illegal")}
         imm = Signal(32)
         alt = Signal()
         early_result = Signal(32)
         # EXECUTE -> WRITEBACK.
         result = Signal(32)
+        less = Signal()             # SLT, SLTU: bit 0 of rd, registered apart from result
         target = Signal(32)
         take = Signal()             # a jump or a taken branch: pc <= target
         mem_addr = Signal(32)
@@ -140,31 +145,27 @@ class Rv32iCore(wiring.Component):
                      csr.trap_tval.eq(trap_tval), csr.addr.eq(instr[20:32])]
         with m.If(trap):
             m.d.sync += pc.eq(csr.mtvec)
-        m.d.comb += [rs1_port.en.eq(0), rs2_port.en.eq(0), rd_port.addr.eq(rd),
+        m.d.comb += [rs1_port.en.eq(0), rd_port.addr.eq(rd),
                      rs1_port.addr.eq(rs1), rs2_port.addr.eq(instr[20:25])]
 
         # EXECUTE's datapath is driven in every state, so that the state register only
         # enables the registers at its end and does not lead every path through it.
-        m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(Mux(d["op_imm"], imm, b)),
-                     alu.alt.eq(alt)]
+        m.d.comb += [alu.op.eq(f3), alu.a.eq(a), alu.b.eq(b),
+                     alu.alt.eq(alt), alu.sub.eq(d["sub"]), alu.unsigned.eq(d["unsigned"])]
         pc_plus_imm = Signal(32)
         a_plus_imm = Signal(32)
         m.d.comb += [pc_plus_imm.eq(pc + imm), a_plus_imm.eq(a + imm)]
-        taken = Signal()
-        with m.Switch(f3[1:]):
-            with m.Case(0b00):
-                m.d.comb += taken.eq(a == b)
-            with m.Case(0b10):
-                m.d.comb += taken.eq(a.as_signed() < b.as_signed())
-            with m.Case(0b11):
-                m.d.comb += taken.eq(a < b)
+        # A branch compares on the ALU's adder (BLT..BGEU) or its equality (BEQ, BNE).
+        taken = Mux(f3[2], alu.less, alu.equal)
 
         with m.FSM():
             with m.State("FETCH"):
                 m.d.comb += [self.bus.valid.eq(started), self.bus.addr.eq(pc),
                              self.bus.sel.eq(0b1111)]
+                # The word is latched in every cycle of FETCH (the one of ``ready`` last), so
+                # that ``ready`` enables no instruction register.
+                m.d.sync += [instr.eq(self.bus.rdata), mem_err.eq(self.bus.err)]
                 with m.If(self.bus.valid & self.bus.ready):
-                    m.d.sync += [instr.eq(self.bus.rdata), mem_err.eq(self.bus.err)]
                     m.next = "DECODE"
 
             with m.State("DECODE"):
@@ -175,7 +176,9 @@ class Rv32iCore(wiring.Component):
                     m.d.sync += mem_err.eq(0)
                     m.next = "FETCH"
                 with m.Else():
-                    m.d.comb += [rs1_port.en.eq(1), rs2_port.en.eq(1)]
+                    m.d.comb += rs1_port.en.eq(1)
+                    m.d.sync += b.eq(Mux(opcode == Opcode.OP_IMM, _sext(instr[20:32]),
+                                         rs2_port.data))
                     self._decode(m, instr, csr, d, imm, alt)
                     # What LUI, AUIPC, JAL and JALR write needs no register operand.
                     m.d.sync += early_result.eq(
@@ -187,6 +190,7 @@ class Rv32iCore(wiring.Component):
             with m.State("EXECUTE"):
                 m.d.sync += [
                     result.eq(Mux(d["alu"], alu.result, early_result)),
+                    less.eq(d["slt"] & alu.less),
                     target.eq(Mux(d["jalr"], Cat(Const(0, 1), a_plus_imm[1:]), pc_plus_imm)),
                     take.eq(d["jal"] | d["jalr"] | (d["branch"] & (taken ^ f3[0]))),
                     mem_addr.eq(a_plus_imm),
@@ -306,11 +310,16 @@ class Rv32iCore(wiring.Component):
                 m.d.sync += imm.eq(imm_j)
             with m.Default():
                 m.d.sync += imm.eq(imm_i)
+        is_alu = is_imm | is_op
+        is_slt = is_alu & (f3[1:] == 0b01)
+        is_sub = is_op & (f3 == 0) & f7[5]
         m.d.sync += [
             alt.eq(f7[5] & (~is_imm | (f3 == 0b101))),
+            d["slt"].eq(is_slt), d["sub"].eq(is_sub | is_slt | (opcode == Opcode.BRANCH)),
+            d["unsigned"].eq(Mux(opcode == Opcode.BRANCH, f3[1], f3[0])),
             d["lui"].eq(opcode == Opcode.LUI), d["auipc"].eq(opcode == Opcode.AUIPC),
             d["jal"].eq(opcode == Opcode.JAL), d["jalr"].eq(opcode == Opcode.JALR),
-            d["branch"].eq(opcode == Opcode.BRANCH), d["op_imm"].eq(is_imm),
+            d["branch"].eq(opcode == Opcode.BRANCH),
             d["op"].eq(is_op), d["load"].eq(opcode == Opcode.LOAD),
             d["store"].eq(opcode == Opcode.STORE), d["system"].eq(is_system),
             d["csr"].eq(is_system & (f3 != 0)),
@@ -319,7 +328,7 @@ class Rv32iCore(wiring.Component):
             d["mret"].eq(is_system & (instr == MRET)),
             d["mul"].eq(is_muldiv & ~f3[2]), d["div"].eq(is_muldiv & f3[2]),
             d["csr_writes"].eq(csr_writes),
-            d["alu"].eq(is_imm | is_op),
+            d["alu"].eq(is_alu),
             d["writes_rd"].eq(is_imm | is_op | (is_system & (f3 != 0)) |
                               (opcode == Opcode.LUI) | (opcode == Opcode.AUIPC) |
                               (opcode == Opcode.JAL) | (opcode == Opcode.JALR)),
@@ -371,7 +380,7 @@ class Rv32iCore(wiring.Component):
         with m.Else():
             m.d.comb += [csr.retire.eq(1),
                          rd_port.en.eq(d["writes_rd"] & (rd != 0)),
-                         rd_port.data.eq(Mux(d["csr"], csr.rdata, s["result"]))]
+                         rd_port.data.eq(Mux(d["csr"], csr.rdata, s["result"] | s["less"]))]
             m.d.sync += pc.eq(Mux(take, target, s["pc_plus4"]))
             with m.If(d["csr"] & d["csr_writes"]):
                 csr_src = Mux(f3[2], rs1, a)

@@ -6,7 +6,8 @@ address; the low two bits are ignored), ``we``, ``sel`` (one bit per byte lane) 
 ``rdata`` is valid in that cycle. ``err`` with ``ready`` means the address is unmapped or the
 access not allowed; the core turns it into an access-fault trap. A target may answer in the
 cycle of ``valid`` or any later one, so slow devices (a DMA, the accelerator's register
-block) can join without changing the core.
+block) can join without changing the core; it raises ``ready`` only to answer a ``valid`` of
+its own (the decoder picks the answer by it).
 """
 
 from amaranth import Module, Mux, Signal
@@ -77,17 +78,21 @@ class Decoder(wiring.Component):
                 port.wdata.eq(self.bus.wdata),
             ]
             hits.append((hit, port))
+        # Only the target addressed raises ready (one transfer at a time), so its answer is
+        # picked by its own ready rather than decoded again from the address: the address
+        # decoder is on no path from a target's read data to the initiator.
         rdata, ready, err = 0, 0, 0
-        for hit, port in hits:
-            rdata = Mux(hit, port.rdata, rdata)
-            ready = Mux(hit, port.ready, ready)
-            err = Mux(hit, port.err, err)
+        for _, port in hits:
+            rdata = rdata | Mux(port.ready, port.rdata, 0)
+            ready = ready | port.ready
+            err = err | (port.ready & port.err)
         m.d.comb += hit_any.eq(sum(h for h, _ in hits) != 0)
         # An unmapped address answers at once with an error rather than hanging the core.
+        refused = self.bus.valid & ~hit_any
         m.d.comb += [
             self.bus.rdata.eq(rdata),
-            self.bus.ready.eq(Mux(hit_any, ready, self.bus.valid)),
-            self.bus.err.eq(Mux(hit_any, err, 1)),
+            self.bus.ready.eq(ready | refused),
+            self.bus.err.eq(err | refused),
         ]
         return m
 

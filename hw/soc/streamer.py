@@ -144,17 +144,23 @@ class Streamer(wiring.Component):
             m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
         m.d.sync += [pending.eq(reading), pending2.eq(pending), arriving.eq(pending2)]
 
+        # The beat register loads whenever it is free, and a gathered word whenever one
+        # comes (valid only beside ``o.valid``, and below ``gathered``): what enables these
+        # wide registers is a gate or two from flip-flops, not the ``take`` decision.
+        first = gather[:32 * (win - 1)] if win > 1 else Const(0, 0)
+        with m.If(free):
+            m.d.sync += o.payload.as_value().eq(Cat(first, word))
         with m.If(take & (gathered == win - 1)):
-            first = gather[:32 * (win - 1)] if win > 1 else Const(0, 0)
-            m.d.sync += [o.payload.as_value().eq(Cat(first, word)), o.valid.eq(1),
-                         gathered.eq(0)]
+            m.d.sync += [o.valid.eq(1), gathered.eq(0)]
         with m.Else():
             with m.If(o.ready):
                 m.d.sync += o.valid.eq(0)
             if win > 1:
                 with m.If(take):
-                    m.d.sync += [gather.word_select(gathered, 32).eq(word),
-                                 gathered.eq(gathered + 1)]
+                    m.d.sync += gathered.eq(gathered + 1)
+        if win > 1:
+            with m.If(word_valid & (gathered != win - 1)):
+                m.d.sync += gather.word_select(gathered, 32).eq(word)
 
         # A new output beat is taken in the cycle its predecessor's last word is written.
         i = self.i_stream

@@ -7,7 +7,8 @@ import random
 
 import rv32_asm as A
 from amaranth.sim import Simulator
-from qfab.hw.rv32i.alu import Alu, alu_reference
+from qfab.hw.rv32i.alu import Alu, alu_controls, alu_reference
+from qfab.hw.rv32i.isa import AluOp
 from qfab.hw.rv32i.muldiv import DIVIDE_CYCLES, PRODUCT_LATENCY, MulDiv, muldiv_reference
 from qfab.hw.soc.memory_map import SYSCTL_REGISTERS, Region
 from qfab.hw.soc.top import Soc
@@ -21,6 +22,10 @@ def _operands(n: int, seed: int) -> list[tuple[int, int]]:
     return pairs + [(rng.getrandbits(32), rng.getrandbits(32)) for _ in range(n)]
 
 
+def _signed(x: int) -> int:
+    return x - (1 << 32) if x >> 31 else x
+
+
 def test_alu_matches_reference():
     alu = Alu()
     cases = [(op, alt, a, b) for op in range(8) for alt in ((0, 1) if op in (0, 5) else (0,))
@@ -28,11 +33,28 @@ def test_alu_matches_reference():
 
     async def bench(ctx):
         for op, alt, a, b in cases:
-            ctx.set(alu.op, op)
-            ctx.set(alu.alt, alt)
+            sub, unsigned = alu_controls(op, bool(alt))
+            for port, value in ((alu.op, op), (alu.alt, alt), (alu.sub, sub),
+                                (alu.unsigned, unsigned), (alu.a, a), (alu.b, b)):
+                ctx.set(port, value)
+            # SLT and SLTU answer on `less` (bit 0 of rd); their `result` is 0.
+            less = ctx.get(alu.less) if op in (AluOp.SLT, AluOp.SLTU) else 0
+            assert ctx.get(alu.result) | less == alu_reference(op, bool(alt), a, b), \
+                (op, alt, a, b)
+
+
+def test_alu_compares_a_branch_signed_and_unsigned():
+    alu = Alu()
+    cases = [(unsigned, a, b) for unsigned in (0, 1) for a, b in _operands(40, unsigned)]
+
+    async def bench(ctx):
+        ctx.set(alu.sub, 1)
+        for unsigned, a, b in cases:
+            ctx.set(alu.unsigned, unsigned)
             ctx.set(alu.a, a)
             ctx.set(alu.b, b)
-            assert ctx.get(alu.result) == alu_reference(op, bool(alt), a, b), (op, alt, a, b)
+            less = a < b if unsigned else _signed(a) < _signed(b)
+            assert (ctx.get(alu.less), ctx.get(alu.equal)) == (less, a == b), (unsigned, a, b)
 
     sim = Simulator(alu)
     sim.add_testbench(bench)
