@@ -128,6 +128,7 @@ class Rv32iCore(wiring.Component):
         # EXECUTE -> WRITEBACK.
         result = Signal(32)
         less = Signal()             # SLT, SLTU: bit 0 of rd, registered apart from result
+        csr_value = Signal(32)      # the CSR read, as WRITEBACK sees it
         target = Signal(32)
         take = Signal()             # a jump or a taken branch: pc <= target
         mem_addr = Signal(32)
@@ -191,6 +192,7 @@ class Rv32iCore(wiring.Component):
                 m.d.sync += [
                     result.eq(Mux(d["alu"], alu.result, early_result)),
                     less.eq(d["slt"] & alu.less),
+                    csr_value.eq(csr.rdata),
                     target.eq(Mux(d["jalr"], Cat(Const(0, 1), a_plus_imm[1:]), pc_plus_imm)),
                     take.eq(d["jal"] | d["jalr"] | (d["branch"] & (taken ^ f3[0]))),
                     mem_addr.eq(a_plus_imm),
@@ -380,7 +382,7 @@ class Rv32iCore(wiring.Component):
         with m.Else():
             m.d.comb += [csr.retire.eq(1),
                          rd_port.en.eq(d["writes_rd"] & (rd != 0)),
-                         rd_port.data.eq(Mux(d["csr"], csr.rdata, s["result"] | s["less"]))]
+                         rd_port.data.eq(Mux(d["csr"], s["csr_value"], s["result"] | s["less"]))]
             m.d.sync += pc.eq(Mux(take, target, s["pc_plus4"]))
             with m.If(d["csr"] & d["csr_writes"]):
                 csr_src = Mux(f3[2], rs1, a)
@@ -389,6 +391,6 @@ class Rv32iCore(wiring.Component):
                     with m.Case(0b01):
                         m.d.comb += csr.wdata.eq(csr_src)
                     with m.Case(0b10):
-                        m.d.comb += csr.wdata.eq(csr.rdata | csr_src)
+                        m.d.comb += csr.wdata.eq(s["csr_value"] | csr_src)
                     with m.Case(0b11):
-                        m.d.comb += csr.wdata.eq(csr.rdata & ~csr_src)
+                        m.d.comb += csr.wdata.eq(s["csr_value"] & ~csr_src)

@@ -10,7 +10,9 @@ from qfab.hw.rv32i.isa import MISA_M, MISA_VALUE, MSTATUS_MPP, Csr
 class CsrFile(wiring.Component):
     """The CSRs of the core; one access per cycle.
 
-    ``rdata`` and ``known`` are combinational in ``addr``; a write (``we``) lands at the clock
+    ``rdata`` and ``known`` are combinational in ``addr``; ``rdata`` is the value the CSR holds
+    after the clock edge if nothing but time changes it (the cycle counters one ahead), so that
+    the core registers it a cycle before the instruction's write-back uses it; a write (``we``) lands at the clock
     edge and wins over the counters' own increment. Read-only CSRs (address bits [11:10] =
     0b11) are reported by ``read_only``; the core turns a write to one into an illegal
     instruction. ``trap`` saves ``trap_pc``/``trap_cause``/``trap_tval`` and clears
@@ -61,6 +63,8 @@ class CsrFile(wiring.Component):
         mcause = Signal(32)
         mtval = Signal(32)
         cycle = Signal(64)
+        cycle_next = Signal(64)
+        m.d.comb += cycle_next.eq(cycle + 1)
         instret = Signal(64)
         mstatus = Signal(32)
         m.d.comb += mstatus.eq(Cat(Const(0, 3), mie, Const(0, 3), mpie) | MSTATUS_MPP)
@@ -70,10 +74,10 @@ class CsrFile(wiring.Component):
             Csr.MIE: Const(0, 32),
             Csr.MTVEC: self.mtvec, Csr.MSCRATCH: mscratch, Csr.MEPC: self.mepc,
             Csr.MCAUSE: mcause, Csr.MTVAL: mtval, Csr.MIP: Const(0, 32),
-            Csr.MCYCLE: cycle[:32], Csr.MCYCLEH: cycle[32:],
+            Csr.MCYCLE: cycle_next[:32], Csr.MCYCLEH: cycle_next[32:],
             Csr.MINSTRET: instret[:32], Csr.MINSTRETH: instret[32:],
-            Csr.CYCLE: cycle[:32], Csr.CYCLEH: cycle[32:],
-            Csr.TIME: cycle[:32], Csr.TIMEH: cycle[32:],
+            Csr.CYCLE: cycle_next[:32], Csr.CYCLEH: cycle_next[32:],
+            Csr.TIME: cycle_next[:32], Csr.TIMEH: cycle_next[32:],
             Csr.INSTRET: instret[:32], Csr.INSTRETH: instret[32:],
             Csr.MVENDORID: Const(0, 32), Csr.MARCHID: Const(0, 32),
             Csr.MIMPID: Const(0, 32), Csr.MHARTID: Const(0, 32),
@@ -84,7 +88,7 @@ class CsrFile(wiring.Component):
                     m.d.comb += [self.rdata.eq(value), self.known.eq(1)]
         m.d.comb += self.read_only.eq(self.addr[10:12] == 0b11)
 
-        m.d.sync += cycle.eq(cycle + 1)
+        m.d.sync += cycle.eq(cycle_next)
         # A write to minstret is what the next instruction reads: it replaces, not adds to,
         # the writing instruction's own count.
         writes_instret = self.we & ((self.addr == Csr.MINSTRET) | (self.addr == Csr.MINSTRETH))

@@ -106,6 +106,9 @@ class Streamer(wiring.Component):
         # Job state: words still to read and beats still to write, and their RAM indices.
         rd_left, rd_index = Signal(32), Signal(len(self.ram.addr))
         wr_left, wr_index = Signal(32), Signal(len(self.ram.addr))
+        # rd_left != 0 and wr_left != 0, kept as flip-flops beside the counts: no 32-bit
+        # comparison lies before the read and write decisions.
+        rd_more, wr_more = Signal(), Signal()
         # Reads issued one, two and three cycles ago: the last arrives on ram.rdata now.
         pending, pending2, arriving = Signal(), Signal(), Signal()
         gather = Signal(32 * (win - 1) if win > 1 else 1)   # the next beat's first words
@@ -130,7 +133,7 @@ class Streamer(wiring.Component):
                      words.w_data.eq(self.ram.rdata)]
         # A read only when its word will have a place: queued words and reads in flight never
         # exceed the queue.
-        reading = busy & ~writing & (rd_left != 0) & (words.level + pending + pending2 + arriving
+        reading = busy & ~writing & rd_more & (words.level + pending + pending2 + arriving
                                                       < WORD_QUEUE)
         m.d.comb += [
             self.ram.addr.eq(Mux(writing, wr_index, rd_index)),
@@ -141,7 +144,8 @@ class Streamer(wiring.Component):
             m.d.sync += [wr_index.eq(wr_index + 1), scatter_pos.eq(scatter_pos + 1),
                          scatter_left.eq(scatter_left - 1)]
         with m.If(reading):
-            m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1)]
+            m.d.sync += [rd_index.eq(rd_index + 1), rd_left.eq(rd_left - 1),
+                         rd_more.eq(rd_left != 1)]
         m.d.sync += [pending.eq(reading), pending2.eq(pending), arriving.eq(pending2)]
 
         # The beat register loads whenever it is free, and a gathered word whenever one
@@ -164,16 +168,17 @@ class Streamer(wiring.Component):
 
         # A new output beat is taken in the cycle its predecessor's last word is written.
         i = self.i_stream
-        m.d.comb += i.ready.eq(busy & (scatter_left <= 1) & (wr_left != 0))
+        m.d.comb += i.ready.eq(busy & (scatter_left <= 1) & wr_more)
         with m.If(i.valid & i.ready):
             m.d.sync += [scatter.eq(i.payload.as_value()), scatter_left.eq(wout),
-                         scatter_pos.eq(0), wr_left.eq(wr_left - 1)]
+                         scatter_pos.eq(0), wr_left.eq(wr_left - 1),
+                         wr_more.eq(wr_left != 1)]
             with m.If(~seen_out):
                 m.d.sync += [seen_out.eq(1), latency.eq(cycles + 1)]
 
-        finished = (busy & (rd_left == 0) & ~pending & ~pending2 & ~arriving & ~words.r_rdy
+        finished = (busy & ~rd_more & ~pending & ~pending2 & ~arriving & ~words.r_rdy
                     & (gathered == 0) & ~o.valid
-                    & (wr_left == 0) & ~writing)
+                    & ~wr_more & ~writing)
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)
             for n, counter in enumerate(stage_cycles):
@@ -214,7 +219,8 @@ class Streamer(wiring.Component):
                                          busy.eq(in_ok & out_ok), cycles.eq(0), latency.eq(0),
                                          seen_out.eq(0), rd_left.eq(in_beats * win),
                                          rd_index.eq((in_addr - base)[2:]),
-                                         wr_left.eq(out_beats),
+                                         rd_more.eq((in_beats * win)[:32] != 0),
+                                         wr_left.eq(out_beats), wr_more.eq(out_beats != 0),
                                          wr_index.eq((out_addr - base)[2:])]
                             m.d.sync += [c.eq(0) for c in stage_cycles]
             with m.Elif(~self.bus.we):
