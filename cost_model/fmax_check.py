@@ -7,6 +7,8 @@ paths from and to pins do not set Fmax). Each route is cached under the ``pnr`` 
 
     python -m qfab.cost_model.fmax_check            # table: estimate, nextpnr, error
     python -m qfab.cost_model.fmax_check --fit      # refit ROUTE_NS and FANOUT_NS first
+    python -m qfab.cost_model.fmax_check --designs  # whole designs too, as `qfab build`
+                                                    # routes them (20-30 minutes a design)
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ class Routed:
     family: str
     routed_mhz: float
     netlist: dict
+    top: str = "top"
 
     def estimate_mhz(self, *fitted: float) -> float:
         fit = dict(zip(FITTED, fitted, strict=False))
-        path = critical_path(self.netlist, self.family, top="top", **fit)
+        path = critical_path(self.netlist, self.family, top=self.top, **fit)
         return path.fmax_mhz if path else float("inf")
 
     def error(self, *fitted: float) -> float:
@@ -130,6 +133,32 @@ def held_out_blocks() -> list:
 CHECKED = ("mvu_w8a8u_p4s3", "add_a8_n4", "maxpool_c8_8x8_s4_b8", "dw_c8_k4_s8_w2a4u")
 
 
+# Whole designs, held out: (name, model from the repository's root, compile flags, build
+# top, target MHz). The SoC around the 2-bit MLP is the one whose routed Fmax the README's
+# SoC table follows.
+DESIGNS = (("soc_mlp_int2", "examples/tiny/mlp_int2.onnx", (), "soc", 100.0),)
+
+
+def route_design(name: str, model: str, flags: tuple[str, ...], top: str, mhz: float,
+                 board: str) -> Routed:
+    """``qfab compile`` of ``model`` for ``board``, then ``qfab build`` of its ``top`` (the
+    build cache of :func:`qfab.cost_model.pnr.place_and_route` holds the route)."""
+    from qfab.cli import main as qfab
+    from qfab.cost_model.pnr import TOP_NAME, TOPS, place_and_route
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="qfab-fmax-design-") as tmp:
+        folder = Path(tmp) / "design"
+        if qfab(["compile", str(root / model), "--board", board, *flags, "-o", str(folder)]):
+            raise QfabError(f"{name}: qfab compile {model} failed")
+        file_name, module = TOPS[top]
+        out = folder / "build"
+        result = place_and_route((folder / file_name).read_text(), module=module, top=top,
+                                 board=board, out_dir=out, target_mhz=mhz)
+        netlist = json.loads((out / "synth.json").read_text())
+    return Routed(name, result.family, result.fmax_mhz, netlist, TOP_NAME)
+
+
 def route_blocks(blocks: list, board: str, seeds: tuple[int, ...] = SEEDS) -> list[Routed]:
     """Each block routed with each placer seed; its Fmax is the median over the seeds (one
     seed's Fmax varies by some 10-20% on blocks this small)."""
@@ -160,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qfab.cost_model.fmax_check")
     parser.add_argument("--board", default="ulx3s-85f", choices=sorted(TARGETS))
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--designs", action="store_true",
+                        help="route the whole designs too (DESIGNS; cached builds)")
     args = parser.parse_args(argv)
     family = TARGETS[args.board].family
     calib = route_blocks(calibration_blocks(), args.board)
@@ -169,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table(calib, *fitted)))
     print("\nheld out:")
     print("\n".join(table(route_blocks(held_out_blocks(), args.board), *fitted)))
+    if args.designs:
+        print("\nwhole designs, held out:")
+        print("\n".join(table([route_design(*d, args.board) for d in DESIGNS], *fitted)))
     return 0
 
 
