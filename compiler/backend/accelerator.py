@@ -192,13 +192,20 @@ class Accelerator(wiring.Component):
         in_pos = Signal(range(max(stage.in_beats, 2)), name=f"s{i}_in_pos")
         out_pos = Signal(range(max(stage.out_beats, 2)), name=f"s{i}_out_pos")
         open_ = Signal(8, name=f"s{i}_open")  # inferences started and not finished
-        in_first = i_port.valid & i_port.ready & (in_pos == 0)
-        out_last = o_port.valid & o_port.ready & (out_pos == stage.out_beats - 1)
+        in_first, out_last = Signal(name=f"s{i}_in_first"), Signal(name=f"s{i}_out_last")
+        m.d.comb += [in_first.eq(i_port.valid & i_port.ready & (in_pos == 0)),
+                     out_last.eq(o_port.valid & o_port.ready & (out_pos == stage.out_beats - 1))]
         with m.If(i_port.valid & i_port.ready):
             m.d.sync += in_pos.eq(Mux(in_pos == stage.in_beats - 1, 0, in_pos + 1))
         with m.If(o_port.valid & o_port.ready):
             m.d.sync += out_pos.eq(Mux(out_pos == stage.out_beats - 1, 0, out_pos + 1))
-        m.d.sync += open_.eq(open_ + in_first - out_last)
+        # The count as of the cycle before, and that cycle's first and last beats, are
+        # registers: the handshakes (a block's ready can be long logic) end in two flip-flops
+        # rather than in the count's adders, and the count is the same cycle for cycle.
+        before = Signal(8, name=f"s{i}_open_before")
+        first_before, last_before = Signal(), Signal()
+        m.d.comb += open_.eq(before + first_before - last_before)
+        m.d.sync += [before.eq(open_), first_before.eq(in_first), last_before.eq(out_last)]
         m.d.comb += self.o_stage_active[i].eq((open_ != 0) | in_first)
 
 
