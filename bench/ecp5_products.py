@@ -26,10 +26,11 @@ def _unit(kind: str, params: dict):
 
 
 def run() -> list[str]:
-    import qfab
     from amaranth.back import verilog
     from qfab.cost_model.fmax import critical_path
     from qfab.cost_model.fmax_check import route
+
+    import qfab
 
     design = qfab.compile(MODEL, board="ulx3s-85f", max_pe=4, max_simd=8)
     specs = {(s.name, b.kind): b.params for s in design.plan.stages for b in s.blocks}

@@ -143,8 +143,9 @@ def route_design(name: str, model: str, flags: tuple[str, ...], top: str, mhz: f
                  board: str) -> Routed:
     """``qfab compile`` of ``model`` for ``board``, then ``qfab build`` of its ``top`` (the
     build cache of :func:`qfab.cost_model.pnr.place_and_route` holds the route)."""
-    from qfab.cli import main as qfab
     from qfab.cost_model.pnr import TOP_NAME, TOPS, place_and_route
+
+    from qfab.cli import main as qfab
 
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="qfab-fmax-design-") as tmp:

@@ -11,12 +11,12 @@ class CsrFile(wiring.Component):
     """The CSRs of the core; one access per cycle.
 
     ``rdata`` and ``known`` are combinational in ``addr``; ``rdata`` is the value the CSR holds
-    after the clock edge if nothing but time changes it (the cycle counters one ahead), so that
-    the core registers it a cycle before the instruction's write-back uses it; a write (``we``) lands at the clock
-    edge and wins over the counters' own increment. Read-only CSRs (address bits [11:10] =
-    0b11) are reported by ``read_only``; the core turns a write to one into an illegal
-    instruction. ``trap`` saves ``trap_pc``/``trap_cause``/``trap_tval`` and clears
-    mstatus.MIE; ``mret`` restores it.
+    after the clock edge if nothing but time changes it (the cycle counters one ahead), so
+    that the core registers it a cycle before the instruction's write-back uses it; a write
+    (``we``) lands at the clock edge and wins over the counters' own increment. Read-only CSRs
+    (address bits [11:10] = 0b11) are reported by ``read_only``; the core turns a write to
+    one into an illegal instruction. ``trap`` saves ``trap_pc``/``trap_cause``/``trap_tval``
+    and clears mstatus.MIE; ``mret`` restores it.
 
     Members
     -------
