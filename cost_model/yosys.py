@@ -152,7 +152,11 @@ def synthesize_modules(verilog: str, family: str, *, top: str = "qfab_accelerato
     not counted in it), by module name (``top.sub.subsub``)."""
     if family not in FAMILIES:
         raise QfabError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
-    script = SCRIPTS[family].format(top=top).replace(*HIERARCHY[family])
+    flat = SCRIPTS[family].format(top=top)
+    script = flat.replace(*HIERARCHY[family])
+    if script == flat:  # the flat script changed: its modules would all come back empty
+        raise RuntimeError(f"{family}'s synthesis script no longer reads "
+                           f"{HIERARCHY[family][0]!r}; update yosys.HIERARCHY")
     cache_file = _cache_file(verilog, family, top, script)
     if cache and cache_file.is_file():
         modules = json.loads(cache_file.read_text())["modules"]

@@ -93,3 +93,10 @@ def test_search_prices_by_the_correction(monkeypatch):
         assert c["cost"]["lut_model"] == model[id(c)]
         assert c["cost"]["lut"] == search.correction.lut(c["cost"]["stages"])
     assert len({c["cost"]["lut"] - c["cost"]["lut_model"] for c in sens.changes}) > 1
+
+
+def test_every_familys_script_can_keep_its_hierarchy():
+    from qfab.cost_model.yosys import HIERARCHY, SCRIPTS
+
+    for family, (flat, kept) in HIERARCHY.items():
+        assert flat in SCRIPTS[family] and flat != kept, family
