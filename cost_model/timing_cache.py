@@ -19,12 +19,11 @@ from typing import Any
 
 from qfab.compiler.backend.verilog_cache import feed, source_digest
 
+from qfab.cache_paths import cache_root
+
 
 def cache_dir() -> Path:
-    if os.environ.get("QFAB_CACHE_DIR"):
-        return Path(os.environ["QFAB_CACHE_DIR"]) / "cycles"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qfab" / "cycles"
+    return cache_root() / "cycles"
 
 
 def key(plan: Any, batch: int) -> str:

@@ -22,12 +22,11 @@ from typing import Any
 
 from amaranth._toolchain.yosys import _BuiltinYosys
 
+from qfab.cache_paths import cache_root
+
 
 def cache_dir() -> Path:
-    if os.environ.get("QFAB_CACHE_DIR"):
-        return Path(os.environ["QFAB_CACHE_DIR"]) / "yosys"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qfab" / "yosys"
+    return cache_root() / "yosys"
 
 
 @functools.cache

@@ -13,14 +13,12 @@ import traceback
 from pathlib import Path
 
 import qfab
+from qfab.cache_paths import cache_root
 
 
 def crash_dir() -> Path:
-    """``$QFAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/qfab`` or ``~/.cache/qfab``."""
-    if os.environ.get("QFAB_CACHE_DIR"):
-        return Path(os.environ["QFAB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qfab"
+    """The cache root (:func:`qfab.cache_paths.cache_root`)."""
+    return cache_root()
 
 
 def write_crash_report(exc: BaseException, argv: list[str]) -> Path | None:

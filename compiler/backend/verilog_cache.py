@@ -24,15 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from qfab.cache_paths import cache_root
+
 CAP_BYTES = 200_000_000
 _SOURCES = ("hw", "compiler", "numerics")
 
 
 def cache_dir() -> Path:
-    if os.environ.get("QFAB_CACHE_DIR"):
-        return Path(os.environ["QFAB_CACHE_DIR"]) / "verilog"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qfab" / "verilog"
+    return cache_root() / "verilog"
 
 
 def feed(h: Any, value: Any) -> None:
