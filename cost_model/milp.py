@@ -13,7 +13,11 @@ difference from the baseline:
     base_r + sum_o delta_r[o] x_o <= B_r
 
 A folding whose stage takes more than the cycle limit is fixed at 0. The objective is the
-summed sensitivity, sum_o s_o x_o (or the LUTs, to fold given formats). Earlier answers can
+summed sensitivity, sum_o s_o x_o, and among answers of the least, the fewest LUTs (a second
+solve with sum_o s_o x_o held at the optimum: many changes measure no noise above int8's, and
+the first solve would take any of them). Or it is the LUTs, under a bound on the summed
+sensitivity (sum_o s_o x_o <= S: the fewest LUTs at a given noise), or to fold given formats.
+Earlier answers can
 be excluded (a "no-good" cut, sum_{o in answer} x_o <= |answer| - 1), so that repeated
 solves list the best few assignments. scipy.optimize.milp solves it with HiGHS.
 """
@@ -80,16 +84,18 @@ def options(s: Sensitivities) -> list[dict]:
 
 def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = None,
            exclude: list[frozenset[int]] = (), allowed=None,
-           minimise: str = "sensitivity") -> Choice | None:
+           minimise: str = "sensitivity",
+           max_sensitivity: float | None = None) -> Choice | None:
     """The least summed sensitivity within ``budget`` (resource -> limit), no layer's stage
-    over ``max_cycles``, other than the answers in ``exclude``; or None when nothing fits.
-    ``allowed(option)`` may rule options out; ``minimise="lut"`` minimises LUTs instead."""
+    over ``max_cycles``, other than the answers in ``exclude``, the fewest LUTs among equals;
+    or None when nothing fits. ``allowed(option)`` may rule options out; ``minimise="lut"``
+    minimises LUTs instead, with the summed sensitivity at most ``max_sensitivity``."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     opts = options(s)
     n = len(opts)
-    c = np.array([o["sensitivity"] if minimise == "sensitivity" else o["cost"]["lut"]
-                  for o in opts], np.float64)
+    sens = np.array([o["sensitivity"] for o in opts], np.float64)
+    luts = np.array([o["cost"]["lut"] for o in opts], np.float64)
     upper = np.ones(n)
     for i, o in enumerate(opts):
         too_slow = (o["side"] == "folding" and max_cycles is not None
@@ -108,11 +114,28 @@ def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = 
     for answer in exclude:
         rows.append([1.0 if i in answer else 0.0 for i in range(n)])
         lo.append(-np.inf), hi.append(len(answer) - 1)
-    with _quiet_stdout():
-        res = milp(c, constraints=LinearConstraint(np.array(rows), lo, hi),
-                   integrality=np.ones(n), bounds=Bounds(np.zeros(n), upper))
+    # Rows of sensitivities scaled so that the least above zero is 1 (HiGHS holds a row to
+    # 1e-7 absolute, the size of the smallest sensitivities themselves).
+    scale = 1 / min((v for v in sens if v > 0), default=1.0)
+    if max_sensitivity is not None:
+        rows.append(list(sens * scale))
+        lo.append(-np.inf), hi.append(max_sensitivity * scale)
+
+    def solve(c: np.ndarray):
+        with _quiet_stdout():
+            return milp(c, constraints=LinearConstraint(np.array(rows), lo, hi),
+                        integrality=np.ones(n), bounds=Bounds(np.zeros(n), upper))
+
+    res = solve(luts if minimise == "lut" else sens * scale)
     if res.x is None:
         return None
+    if minimise == "sensitivity":  # the fewest LUTs of the least sensitivity
+        least = float(sens @ np.round(res.x)) * scale
+        rows.append(list(sens * scale))
+        lo.append(-np.inf), hi.append(least * (1 + 1e-9) + 1e-9)
+        again = solve(luts)
+        if again.x is not None:
+            res = again
     taken = [i for i in range(n) if res.x[i] > 0.5]
     picked = {(opts[i]["layer"], opts[i]["side"]): opts[i] for i in taken}
     layers = range(len(s.layers))

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +67,7 @@ class Scored:
     built: Built
     noise: float
     score: float | None = None
+    right: np.ndarray | None = None  # each test sample classified right (top-1 only)
 
     @property
     def cost(self) -> dict[str, Any]:
@@ -134,6 +134,8 @@ class Search:
         if got.score is None:
             out = reference_output(got.built.graph, self.data.x_test)
             got.score = score(self.data, out, self.float_test)
+            if self.data.metric == "top1":
+                got.right = out.reshape(len(out), -1).argmax(-1) == self.data.y_test
         return got
 
     def yosys(self, got: Scored) -> dict[str, int]:
@@ -187,18 +189,25 @@ class Search:
         self.yosys_seconds = time.time() - start
 
     def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
-             allowed=None, minimise: str = "sensitivity",
-             yosys: bool = False) -> tuple[Choice, Scored] | None:
+             allowed=None, minimise: str = "sensitivity", yosys: bool = False,
+             noise: float | None = None) -> tuple[Choice, Scored] | None:
         """Of the program's best answers within ``budget`` and ``max_ii`` cycles, built and
         within them by the cost model (with ``yosys``, the LUTs by Yosys), the least noisy
         (or with ``minimise="lut"``, the fewest LUTs), scored on the test split; None when
-        none fits."""
+        none fits. With ``noise``, the fewest LUTs whose output noise on the calibration
+        data, measured on the built design, is at most ``noise``."""
         target, cycles = dict(budget), max_ii
         tried: list[frozenset[int]] = []
         within: list[tuple[Choice, Scored]] = []
         gate = [r for r in budget if not (yosys and r == "lut")]
+        # The summed sensitivity allowed (above int8's noise; the program's bound, lowered
+        # by its errors, at least zero: a design with no change measured may still fit).
+        allowed_sensitivity = None if noise is None else max(noise - s.baseline_noise, 0.0)
+        most = allowed_sensitivity
+        if noise is not None:
+            minimise = "lut"
         for _ in range(MAX_SOLVES):
-            choice = choose(s, target, cycles, tried, allowed, minimise)
+            choice = choose(s, target, cycles, tried, allowed, minimise, most)
             if choice is None:
                 break
             tried.append(choice.options)
@@ -206,6 +215,15 @@ class Search:
             try:
                 got = self.evaluate(design, timing=False)
             except (QfabError, ValueError):
+                continue
+            if noise is not None and got.noise > noise:
+                # Noise does not quite add: ask for as much less as the sum missed by, and
+                # always less than this answer's sum (when that is above zero).
+                error = got.noise - s.baseline_noise - choice.predicted_sensitivity
+                bound = allowed_sensitivity - max(error, 0)
+                if choice.predicted_sensitivity > 0:
+                    bound = min(bound, choice.predicted_sensitivity * (1 - 1e-6))
+                most = max(min(most, bound), 0.0)
                 continue
             cost = got.cost
             if all(cost[r] <= budget[r] for r in gate):  # then the II, then Yosys
@@ -297,6 +315,8 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     estimate.json, search.json, sensitivity.csv and pareto.png; with ``synth``, Yosys
     measures the chosen design, the best uniform one and the searched designs scoring as
     well. Returns search.json's content."""
+    from qfab.cost_model.search_report import compare, compare_yosys, versus, write_outputs
+
     start, cpu = time.time(), time.process_time()
     search = Search(float_model, data, board, target_fps)
     sens = search.sensitivities(candidates)
@@ -329,13 +349,27 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                 front.append({"lut_budget": lut, "dsp_budget": limits["dsp"],
                               "ii_budget": u.cost["ii_cycles"]})
                 front_designs.append(at[1])
+        # The fewest LUTs at the best uniform design's noise on the calibration data.
+        limits = {**budget, "lut": best.cost["lut"],
+                  "dsp": min(budget.get("dsp", best.cost["dsp"]), best.cost["dsp"])}
+        at = search.pick(sens, limits, best.cost["ii_cycles"], noise=best.noise)
+        # (or a design searched at a LUT budget, when it is as quiet and cheaper)
+        quiet = [f for f, b in zip(front_designs, front, strict=True)
+                 if f.noise <= best.noise and b["dsp_budget"] <= limits["dsp"]
+                 and b["ii_budget"] <= best.cost["ii_cycles"]]
+        quiet += [] if at is None else [at[1]]
+        if quiet:
+            front.append({"lut_budget": limits["lut"], "dsp_budget": limits["dsp"],
+                          "ii_budget": best.cost["ii_cycles"], "noise_budget": best.noise})
+            front_designs.append(min(quiet, key=lambda f: (f.cost["lut"], f.noise)))
         folded = search.folded(sens, best)
         searched, searched_cpu = time.time(), time.process_time()
         if synth:
-            for design in [got, best, *(f for f in front_designs if f.score >= best.score)]:
+            for design in [got, best, *(f for f, b in zip(front_designs, front, strict=True)
+                                        if f.score >= best.score or "noise_budget" in b)]:
                 search.yosys(design)
-        front = [f.row("searched", layers) | b for f, b in zip(front_designs, front,
-                                                                strict=True)]
+        front = [f.row("searched", layers) | b | versus(f, best)
+                 for f, b in zip(front_designs, front, strict=True)]
         comparison = compare(best, folded, front, layers)
         if synth:
             lut = int(best.cost["yosys_lut"] * YOSYS_FRACTION)
@@ -344,7 +378,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
             at = search.pick(sens, limits, best.cost["ii_cycles"], yosys=True)
             within = None if at is None else at[1].row("searched", layers) | {
                 "lut_budget": lut, "dsp_budget": limits["dsp"],
-                "ii_budget": best.cost["ii_cycles"]}
+                "ii_budget": best.cost["ii_cycles"]} | versus(at[1], best)
             comparison["yosys"] = compare_yosys(best, front, within)
     else:
         searched, searched_cpu = time.time(), time.process_time()
@@ -387,66 +421,5 @@ def compile_command(out_dir: Path, design: Design, layers: list[str], board: str
             + (f" --folding {folding}" if folding else "") + " -o DIR")
 
 
-def compare(best: Scored, folded: Scored | None, front: list[dict[str, Any]],
-            layers: list[str]) -> dict[str, Any]:
-    """The best uniform design against the search: the searched design within its LUTs
-    (and DSPs and II), and the fewest LUTs the search needed to score as well."""
-    lut = best.cost["lut"]
-    at_lut = [r for r in front if r["lut_budget"] == lut]
-    as_good = [r for r in front if r["score"] >= best.score]
-    cheapest = min(as_good, key=lambda r: r["lut"], default=None)
-    return {
-        "best_uniform": best.row("uniform", layers),
-        "best_uniform_folded": None if folded is None else folded.row("uniform folded",
-                                                                      layers),
-        "searched_at_its_lut": at_lut[0] if at_lut else None,
-        "score_gain_at_its_lut": at_lut[0]["score"] - best.score if at_lut else None,
-        "searched_at_its_score": cheapest,
-        "lut_saving_at_its_score": 1 - cheapest["lut"] / lut if cheapest else None,
-    }
-
-
-def compare_yosys(best: Scored, front: list[dict[str, Any]],
-                  within: dict[str, Any] | None) -> dict[str, Any]:
-    """The comparison in Yosys's LUTs: of the searched designs scoring at least as well as
-    the best uniform design, the one Yosys gives the fewest LUTs; and the design searched
-    within ``YOSYS_FRACTION`` of its Yosys LUTs (``within``), its score against the best
-    uniform design's."""
-    lut = best.cost["yosys_lut"]
-    as_good = [r for r in front if r["score"] >= best.score and "yosys_lut" in r]
-    cheapest = min(as_good, key=lambda r: r["yosys_lut"], default=None)
-    return {"best_uniform_lut": lut, "searched_at_its_score": cheapest,
-            "lut_saving_at_its_score": 1 - cheapest["yosys_lut"] / lut if cheapest else None,
-            "fraction": YOSYS_FRACTION, "searched_within_fraction": within,
-            "score_gain_within_fraction": within and within["score"] - best.score}
-
-
 def _budget_text(budget: dict[str, float]) -> str:
     return ",".join(f"{k}={v:g}" for k, v in budget.items())
-
-
-def write_outputs(out_dir: Path, got: Scored, sens: Sensitivities, result: dict) -> None:
-    """Every file into a temporary folder that replaces ``out_dir`` once all are written."""
-    import csv
-
-    from qfab.cost_model.plots import search_plot
-
-    from qfab.output_files import output_folder
-
-    with output_folder(out_dir) as tmp:
-        onnx.save(got.built.model, tmp / "model.onnx")
-        est = got.built.cost["estimate"].as_dict()
-        (tmp / "estimate.json").write_text(json.dumps(est, indent=1, default=_plain) + "\n")
-        (tmp / "search.json").write_text(json.dumps(result, indent=1, default=_plain) + "\n")
-        rows = sens.table()
-        with (tmp / "sensitivity.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["layer"])
-            w.writeheader()
-            w.writerows(rows)
-        search_plot(result, tmp / "pareto.png")
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)
