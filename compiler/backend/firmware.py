@@ -153,33 +153,50 @@ def rom_words(hex_path: Path) -> tuple[int, ...]:
 
 
 def soc_verilog(design, rom: tuple[int, ...], accelerator_verilog: str | None = None) -> str:
-    """The SoC with ``design``'s accelerator and ``rom`` as its boot ROM, as Verilog: the SoC
-    instantiates the module ``qfab_accelerator`` of ``accelerator_verilog`` (the design's
-    accelerator.v, written when None), which follows it in the text, so the accelerator is
-    elaborated and converted once for both files."""
+    """The SoC with ``design``'s accelerator and ``rom`` as its boot ROM, as Verilog, in three
+    parts: the top ``qfab_soc`` (the streamer, made for the accelerator's streams, joined to
+    the two modules that follow it); ``qfab_soc_platform``, the rest of the SoC (core, bus,
+    ROM, RAM, peripherals), which depends on no design: converted once for all with an
+    empty ROM (and kept in the Verilog cache), ``rom``'s words written into its ROM's
+    initial contents after; and the accelerator, ``qfab_accelerator`` of
+    ``accelerator_verilog`` (the design's accelerator.v, written when None) renamed, so the
+    accelerator is elaborated and converted once for both files."""
     from qfab.compiler.backend import verilog_cache
     from qfab.compiler.backend.accelerator import accelerator_signature
     from qfab.compiler.backend.design import TOP_NAME
     from qfab.hw._verilog import convert
-    from qfab.hw.soc.accel_soc import AcceleratorSoc
+    from qfab.hw.soc.accel_soc import AcceleratorSoc, soc_platform, soc_platform_signature
+    from qfab.hw.soc.memory import with_init
 
     if accelerator_verilog is None:
         accelerator_verilog = design.verilog()
     p = design.plan
-    accel = _ModuleInstance(SOC_ACCELERATOR, accelerator_signature(p))
-    shell = verilog_cache.cached(
-        ("soc", SOC_ACCELERATOR, np.asarray(rom, np.int64), p.in_shape, p.in_elems, p.out_shape,
-         p.out_elems, len(p.stages)),
-        lambda: convert(AcceleratorSoc(accel, rom_init=rom), name="qfab_soc", emit_src=False))
+    rest = verilog_cache.cached(("soc platform", SOC_PLATFORM), lambda: convert(
+        soc_platform(), name=SOC_PLATFORM, emit_src=False))
+    rest = with_init(rest, f"{SOC_PLATFORM}.rom", rom)
+
+    def shell() -> str:
+        accel = _ModuleInstance(SOC_ACCELERATOR, accelerator_signature(p))
+        stand_in = _ModuleInstance(SOC_PLATFORM, soc_platform_signature())
+        return convert(AcceleratorSoc(accel, soc=stand_in), name="qfab_soc", emit_src=False)
+
+    top = verilog_cache.cached(("soc", SOC_ACCELERATOR, SOC_PLATFORM, p.in_shape, p.in_elems,
+                                p.out_shape, p.out_elems, len(p.stages)), shell)
     # The accelerator's modules renamed, as converting it under another name would (its
     # modules are named by their paths from the top), so accelerator.v and soc.v can be read
     # together; and one top a file, the SoC's (Yosys reads the attribute as the top).
     inner = re.sub(rf"\b{TOP_NAME}\b", SOC_ACCELERATOR, accelerator_verilog)
-    return shell + inner.replace("(* top =  1  *)\n", "", 1)
+    return top + _not_top(rest) + _not_top(inner)
+
+
+def _not_top(verilog: str) -> str:
+    return verilog.replace("(* top =  1  *)\n", "", 1)
 
 
 # The name of the accelerator's top module inside soc.v.
 SOC_ACCELERATOR = "qfab_soc_accelerator"
+# The name of the SoC's core, bus, memories and peripherals inside soc.v.
+SOC_PLATFORM = "qfab_soc_platform"
 
 
 class _ModuleInstance(wiring.Component):

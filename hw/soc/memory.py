@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -15,6 +18,11 @@ BANK_WORDS = 2048
 # data.
 BUS_CYCLES = 4
 DMA_READ_LATENCY = 3
+
+
+def word_index_bits(size: int) -> int:
+    """Width of a word index into a memory of ``size`` bytes."""
+    return max(1, (size // 4 - 1).bit_length())
 
 
 class RamPortSignature(wiring.Signature):
@@ -90,7 +98,7 @@ class BusMemory(wiring.Component):
     @property
     def addr_bits(self) -> int:
         """Width of a word index."""
-        return max(1, (self._size // 4 - 1).bit_length())
+        return word_index_bits(self._size)
 
     def elaborate(self, platform) -> wiring.Module:
         m = Module()
@@ -169,3 +177,34 @@ class BusMemory(wiring.Component):
             if dual:
                 m.d.comb += self.dma.rdata[bits].eq(Array(dma_words)[dma_bank_q[1]])
         return m
+
+
+_INIT_LINE = re.compile(r"^    lane(\d)_bank(\d+)\[(\d+)\] = 8'h[0-9a-f]{2};$", re.M)
+
+
+def with_init(verilog: str, module: str, init: Sequence[int]) -> str:
+    """``verilog`` with the :class:`BusMemory` whose Verilog module is ``module`` (its name
+    as Amaranth writes it, e.g. ``qfab_soc.rom``) holding ``init`` as its initial words: the
+    lines of its memories' ``initial`` blocks written as converting it with ``init`` writes
+    them (the rest of the text does not depend on the contents). So a SoC is converted once
+    and any firmware image put into its ROM afterwards."""
+    header = f"module \\{module} (" if "." in module else f"module {module}("
+    start = verilog.find(header)
+    if start < 0:
+        raise ValueError(f"no module {module!r} in the Verilog")
+    end = verilog.index("\nendmodule", start)
+    words = list(init)
+    if any(not 0 <= w < 1 << 32 for w in words):
+        raise ValueError("BusMemory init words must be 0..2**32-1")
+
+    def byte(line: re.Match) -> str:
+        lane, bank, index = int(line[1]), int(line[2]), int(line[3])
+        word = bank * BANK_WORDS + index
+        value = words[word] >> 8 * lane & 0xFF if word < len(words) else 0
+        return f"    lane{lane}_bank{bank}[{index}] = 8'h{value:02x};"
+
+    body, lines = _INIT_LINE.subn(byte, verilog[start:end])
+    if lines < 4 * len(words):
+        raise ValueError(f"module {module!r} holds {lines // 4} words, fewer than the "
+                         f"{len(words)} of init")
+    return verilog[:start] + body + verilog[end:]

@@ -11,7 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw.rv32i.core import Rv32iCore
 from qfab.hw.soc.bus import Arbiter, BusSignature, Decoder, RequestRegister
-from qfab.hw.soc.memory import BusMemory
+from qfab.hw.soc.memory import BusMemory, RamPortSignature, word_index_bits
 from qfab.hw.soc.memory_map import MEMORY_MAP, Region, check_map
 from qfab.hw.soc.sysctl import SysCtl
 
@@ -37,6 +37,11 @@ class Soc(wiring.Component):
     dma : str or None
         The device whose ``ram`` port (``Out(RamPortSignature)``) is joined to a second port
         of the RAM, so it moves words without the bus.
+    external : tuple of str
+        Further ``"io"`` regions whose device sits outside the SoC: the SoC gets a member
+        ``<name>_bus: Out(BusSignature())`` for it (after the region's request register),
+        and ``<name>_ram: In(RamPortSignature)`` when it is ``dma``. So the SoC converts to
+        Verilog once for any accelerator, which is joined to it outside.
     core : bool
         Build the RV32I core. Without it (a host drives the SoC through ``dbg``, say over
         AXI4-Lite) there is no ROM, no ``run``, ``boot_addr`` or ``m_enable``, and ``dbg``
@@ -62,36 +67,32 @@ class Soc(wiring.Component):
                  rom_init: tuple[int, ...] = (),
                  m_extension: bool = False,
                  devices: dict[str, wiring.Component] | None = None,
-                 dma: str | None = None, core: bool = True) -> None:
+                 dma: str | None = None, core: bool = True,
+                 external: tuple[str, ...] = ()) -> None:
         check_map(memory_map)
         self._core = core
         self._m_extension = m_extension
         self._devices = dict(devices or {})
-        if dma is not None and dma not in self._devices:
+        self._external = tuple(external)
+        if dma is not None and dma not in self._devices and dma not in self._external:
             raise ValueError(f"Soc dma device {dma!r} is not one of the devices")
         self._dma = dma
         names = {r.name for r in memory_map}
-        for name in self._devices:
-            if name not in names or name in ("rom", "ram", "sysctl"):
+        for name in [*self._devices, *self._external]:
+            if name not in names or name in ("rom", "ram", "sysctl") or (
+                    name in self._devices and name in self._external):
                 raise ValueError(f"Soc device {name!r} has no io region of its own in the map")
         kinds = [r.kind for r in memory_map]
         if kinds.count("ram") != 1:
             raise ValueError(f"Soc needs exactly one ram region, got kinds {kinds!r}")
         self._memory_map = tuple(memory_map)
+        attached = {"sysctl", *self._devices, *self._external}
         self._mapped = tuple(r for r in memory_map
-                             if (r.kind != "io" or r.name == "sysctl" or r.name in self._devices)
+                             if (r.kind != "io" or r.name in attached)
                              and (core or r.kind != "rom"))
         self._rom_init = tuple(rom_init)
-        members = {
-            "dbg": In(BusSignature()),
-            "console_valid": Out(1), "console_data": Out(8),
-            "exit_valid": Out(1), "exit_code": Out(32),
-            "store_valid": Out(1), "store_addr": Out(32), "store_data": Out(32),
-        }
-        if core:
-            members.update({"run": In(1), "boot_addr": In(32)})
-        if core and m_extension:
-            members["m_enable"] = In(1)
+        members = soc_members(memory_map, core=core, m_extension=m_extension,
+                              external=self._external, dma=dma)
         super().__init__(members)
 
     @property
@@ -104,7 +105,9 @@ class Soc(wiring.Component):
             m.d.comb += dev.load_en.eq(~self.run)
         elif r.kind == "ram":
             dev = BusMemory(size=r.size, dma=self._dma is not None)
-            if self._dma is not None:
+            if self._dma in self._external:
+                wiring.connect(m, wiring.flipped(getattr(self, f"{self._dma}_ram")), dev.dma)
+            elif self._dma is not None:
                 wiring.connect(m, self._devices[self._dma].ram, dev.dma)
         elif r.name == "sysctl":
             # Reset with the core, so CYCLE counts from the program's first cycle.
@@ -135,15 +138,19 @@ class Soc(wiring.Component):
         else:
             wiring.connect(m, wiring.flipped(self.dbg), decoder.bus)
         for r in self._mapped:
-            dev = self._device(m, r)
-            m.submodules[r.name] = dev
+            if r.name in self._external:
+                target = wiring.flipped(getattr(self, f"{r.name}_bus"))
+            else:
+                dev = self._device(m, r)
+                m.submodules[r.name] = dev
+                target = dev.bus
             port = getattr(decoder, r.name)
             if r.kind == "io":
                 # A peripheral's register writes would otherwise hang off the decoder.
                 m.submodules[f"{r.name}_request"] = request = RequestRegister()
                 wiring.connect(m, port, request.bus)
                 port = request.target
-            wiring.connect(m, port, dev.bus)
+            wiring.connect(m, port, target)
         bus = decoder.bus
         m.d.comb += [
             self.store_valid.eq(bus.valid & bus.ready & bus.we & ~bus.err),
@@ -151,6 +158,29 @@ class Soc(wiring.Component):
             self.store_data.eq(bus.wdata),
         ]
         return m
+
+
+def soc_members(memory_map: tuple[Region, ...] = MEMORY_MAP, *, core: bool = True,
+                m_extension: bool = False, external: tuple[str, ...] = (),
+                dma: str | None = None) -> dict[str, wiring.Member]:
+    """The members of a :class:`Soc` built with these arguments (its signature's, without
+    building one)."""
+    members = {
+        "dbg": In(BusSignature()),
+        "console_valid": Out(1), "console_data": Out(8),
+        "exit_valid": Out(1), "exit_code": Out(32),
+        "store_valid": Out(1), "store_addr": Out(32), "store_data": Out(32),
+    }
+    if core:
+        members.update({"run": In(1), "boot_addr": In(32)})
+    if core and m_extension:
+        members["m_enable"] = In(1)
+    for name in external:
+        members[f"{name}_bus"] = Out(BusSignature())
+    if dma in external:
+        ram = next(r for r in memory_map if r.kind == "ram")
+        members[f"{dma}_ram"] = In(RamPortSignature(word_index_bits(ram.size)))
+    return members
 
 
 def soc_verilog(soc: Soc | None = None, *, name: str = "qfab_soc") -> str:
