@@ -94,6 +94,11 @@ class OperandDecoder:
         """Add to ``m`` the combinational logic decoding ``code``; return the integer value."""
         raise NotImplementedError
 
+    def cache_fields(self) -> dict[str, Any]:
+        """What the decoder is made of (its attributes), for the key of a cache of what is
+        built from it."""
+        return dict(vars(self))
+
     def split(self, m: Module, code: Any) -> tuple[Any, Any]:
         """The value as ``(significand, shift)`` with value ``significand << shift``; ``shift``
         is None for formats without an exponent. A product multiplies the narrow
@@ -324,6 +329,10 @@ class Multiplier:
         if max(-self.product_min, self.product_max) >= 1 << 62:
             a, b = np.asarray(a).astype(object), np.asarray(b).astype(object)
         return a * b
+
+    def cache_fields(self) -> dict[str, Any]:
+        """Its two decoders, for the key of a cache of what is built from it."""
+        return {"a": self.a, "b": self.b}
 
     def __repr__(self) -> str:
         return f"Multiplier({self.a!r}, {self.b!r})"

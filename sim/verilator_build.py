@@ -39,6 +39,8 @@ from cocotb_tools.runner import Verilator
 from qfab.sim.harness import VPI_SIGNALS
 from qfab.sim.toolchain import fix_verilator
 
+from qfab import cache_paths
+
 __all__ = ["TOP", "BUILD_ARGS", "BuildError", "ModelBuild", "QfabVerilator",
            "public_signals_vlt", "cache_root", "cache_cap", "build_key", "build_model",
            "model_binary_dir", "prune", "folder_size"]
@@ -140,11 +142,8 @@ def public_signals_vlt(top: str = TOP, signals: tuple[str, ...] = VPI_SIGNALS) -
 
 
 def cache_root() -> Path:
-    """``$QFAB_CACHE_DIR/verilator``, else ``$XDG_CACHE_HOME/qfab/verilator`` or ``~/.cache``."""
-    if os.environ.get("QFAB_CACHE_DIR"):
-        return Path(os.environ["QFAB_CACHE_DIR"]) / "verilator"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qfab" / "verilator"
+    """``verilator`` in qfab's cache root (:func:`qfab.cache_paths.cache_root`)."""
+    return cache_paths.cache_root() / "verilator"
 
 
 def cache_cap() -> int:

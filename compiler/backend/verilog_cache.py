@@ -1,17 +1,19 @@
 """Generated Verilog kept on disk by content, so compiling, simulating or synthesizing the
 same design again does not elaborate and convert it again (seconds for a large design; the
-SoC around any accelerator, 0.8 s).
+SoC's platform, the same for every design, 0.8 s).
 
-An entry is keyed by what the Verilog is made from (the plan's stages and stream shapes, the
-boot ROM's words) and by the source of everything that makes it: qfab's ``hw/``,
-``compiler/`` and ``numerics/`` and the versions of Amaranth and its Yosys. A change to any of
-them is a new key. ``$QFAB_CACHE_DIR/verilog``, else ``~/.cache/qfab/verilog``, at most
-:data:`CAP_BYTES` (the least recently used go first); ``QFAB_VERILOG_CACHE=0`` keeps none.
+An entry is keyed by what the Verilog is made from (the plan's stages and stream shapes) and
+by the source of everything that makes it: qfab's ``hw/``, ``compiler/`` and ``numerics/``
+and the versions of Amaranth and its Yosys. A change to any of them is a new key.
+``$QFAB_CACHE_DIR/verilog``, else ``~/.cache/qfab/verilog``, at most :data:`CAP_BYTES` (the
+least recently used go first); ``QFAB_VERILOG_CACHE=0`` keeps none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import functools
 import hashlib
 import importlib
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from amaranth.hdl import Shape
 
 from qfab.cache_paths import cache_root
 
@@ -34,28 +37,50 @@ def cache_dir() -> Path:
     return cache_root() / "verilog"
 
 
+_SCALARS = (bool, int, float, str, bytes, type(None))
+
+
 def feed(h: Any, value: Any) -> None:
-    """Hash ``value`` by content: arrays by dtype, shape and bytes (repr would elide them)."""
-    if isinstance(value, np.ndarray):
+    """Hash ``value`` by content: ``bool``, ``int``, ``float``, ``str``, ``bytes``, ``None``
+    by their repr (each says all it holds); Amaranth shapes by width and signedness; NumPy
+    arrays and scalars by dtype, shape and bytes (an array's repr elides); tuples, lists and
+    dicts, dataclasses (by type name and fields), enums (by type and member name) and
+    objects that list what they are made of (``cache_fields()``, as hw's multipliers do) of
+    those, recursively. Anything else raises TypeError: its repr may leave out what it
+    holds, and two objects alike in repr but not in content would share an entry."""
+    if isinstance(value, enum.Enum):  # before int: an IntEnum is an int
+        h.update(f"enum {type(value).__qualname__}.{value.name}".encode())
+    elif type(value) in _SCALARS:
+        h.update(f"{type(value).__name__} {value!r}".encode())
+    elif isinstance(value, Shape):
+        h.update(f"shape {value.width} {value.signed}".encode())
+    elif isinstance(value, np.ndarray | np.generic):
+        value = np.asarray(value)
         h.update(f"array {value.dtype} {value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes() if value.dtype != object
-                 else repr(value.tolist()).encode())
+        if value.dtype == object:
+            feed(h, value.ravel().tolist())
+        else:
+            h.update(np.ascontiguousarray(value).tobytes())
     elif isinstance(value, dict):
         h.update(b"{")
         for k in sorted(value, key=repr):
-            h.update(repr(k).encode())
+            feed(h, k)
             feed(h, value[k])
         h.update(b"}")
     elif isinstance(value, list | tuple):
-        h.update(b"[")
+        h.update(b"[" if isinstance(value, list) else b"(")
         for v in value:
             feed(h, v)
         h.update(b"]")
-    elif hasattr(value, "__dataclass_fields__"):
-        h.update(type(value).__name__.encode())
-        feed(h, {k: getattr(value, k) for k in value.__dataclass_fields__})
+    elif callable(getattr(type(value), "cache_fields", None)):
+        h.update(f"object {type(value).__qualname__}".encode())
+        feed(h, value.cache_fields())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        h.update(type(value).__qualname__.encode())
+        feed(h, {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     else:
-        h.update(repr(value).encode())
+        raise TypeError(f"the Verilog cache cannot key on a {type(value).__qualname__}: "
+                        f"{repr(value)[:80]}")
     h.update(b";")
 
 

@@ -1,6 +1,8 @@
 """Generated Verilog kept by content: the same design again is read back, not converted; a
 different design (other weights) is a different entry; the cache stays under its cap."""
 
+import enum
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,55 @@ def test_the_least_recently_used_go_beyond_the_cap(cache, monkeypatch):
         os.utime(path, (k, k))  # entry k used at time k
     left = sorted(p.read_text() for p in cache.glob("*.v"))
     assert left == ["module m3; endmodule\n"]
+
+
+class _Opaque:
+    """An object whose repr leaves out what it holds."""
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def __repr__(self) -> str:
+        return "_Opaque(...)"
+
+
+@dataclass(frozen=True)
+class _Params:
+    weights: np.ndarray
+    mode: str
+
+
+class _Mode(enum.Enum):
+    FOLDED = 1
+    UNROLLED = 2
+
+
+def test_a_key_is_made_of_content_and_anything_else_is_refused():
+    big = np.arange(5000, dtype=np.int64)
+    changed = big.copy()
+    changed[2500] += 1
+    assert repr(big) == repr(changed)  # NumPy elides the middle
+    assert verilog_cache.key(big) != verilog_cache.key(changed)
+    assert verilog_cache.key(big) != verilog_cache.key(big.astype(np.int32))
+    assert verilog_cache.key(big) != verilog_cache.key(big.reshape(50, 100))
+    assert (verilog_cache.key(_Params(big, "a")) != verilog_cache.key(_Params(changed, "a"))
+            != verilog_cache.key(_Params(changed, "b")))
+    assert verilog_cache.key(_Mode.FOLDED) != verilog_cache.key(_Mode.UNROLLED)
+    scalars = [1, True, 1.0, "1", b"1", None, (1,), [1], {1: 1}, {"1": 1}, np.int64(1)]
+    assert len({verilog_cache.key(v) for v in scalars}) == len(scalars)
+    assert verilog_cache.key({"a": 1, "b": 2}) == verilog_cache.key({"b": 2, "a": 1})
+    for bad in (_Opaque(big), {1, 2}, [1, _Opaque(changed)], {"k": object()}, range(3)):
+        with pytest.raises(TypeError, match="cannot key on"):
+            verilog_cache.key(bad)
+
+
+def test_a_multiplier_is_keyed_by_its_decoders():
+    from amaranth.hdl import signed
+    from qfab.hw.multipliers import IntDecoder, Multiplier
+
+    def key(a_bits, b_bits, frac=0):
+        return verilog_cache.key(Multiplier(IntDecoder(signed(a_bits), frac_bits=frac),
+                                            IntDecoder(signed(b_bits))))
+
+    assert key(4, 4) == key(4, 4)
+    assert len({key(4, 4), key(4, 5), key(5, 4), key(4, 4, frac=2)}) == 4
