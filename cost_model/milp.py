@@ -10,7 +10,12 @@ option, its baseline (int8, or the default folding) among them:
 Each resource r with a budget B_r stays within it, the baseline's figure plus each option's
 difference from the baseline:
 
-    base_r + sum_o delta_r[o] x_o <= B_r
+    base_r + sum_o delta_r[o] x_o + sum_j d_r[j] y_j <= B_r
+
+where ``y_j`` is a joint term (sensitivity.py: a requantizer that is a shift only when three
+groups are all fixed point), binary and equal to the AND of its groups' fixed-point options
+F_g: y_j <= sum_{o in F_g} x_o for each of its k groups, and y_j >= sum_g sum_{o in F_g} x_o
+- (k - 1); d_r[j] is the joint change's cost less the single changes' it is made of.
 
 A folding whose stage takes more than the cycle limit is fixed at 0. The objective is the
 summed sensitivity, sum_o s_o x_o, and among answers of the least, the fewest LUTs (a second
@@ -82,6 +87,26 @@ def options(s: Sensitivities) -> list[dict]:
     return opts
 
 
+def joint_terms(s: Sensitivities, opts: list[dict]) -> list[dict]:
+    """Each joint change of ``s`` whose cost differs from the sum of its single changes':
+    ``delta`` (resource -> that difference) and ``members`` (for each of its groups, the
+    indices in ``opts`` of the options of its format family)."""
+    out = []
+    base = s.baseline_cost
+    for j in s.joints:
+        singles = [next((o for o in opts if (o["layer"], o["side"]) == g
+                         and o["spec"] == j["spec"]), None) for g in j["groups"]]
+        if None in singles:
+            continue
+        delta = {r: j["cost"][r] - base[r] - sum(o["cost"][r] - base[r] for o in singles)
+                 for r in RESOURCES}
+        if any(delta.values()):
+            out.append({"delta": delta, "members": [
+                {i for i, o in enumerate(opts) if (o["layer"], o["side"]) == g
+                 and getattr(o["spec"], "kind", None) == j["kind"]} for g in j["groups"]]})
+    return out
+
+
 def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = None,
            exclude: list[frozenset[int]] = (), allowed=None,
            minimise: str = "sensitivity",
@@ -94,25 +119,41 @@ def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = 
 
     opts = options(s)
     n = len(opts)
-    sens = np.array([o["sensitivity"] for o in opts], np.float64)
-    luts = np.array([o["cost"]["lut"] for o in opts], np.float64)
-    upper = np.ones(n)
+    joints = joint_terms(s, opts)
+    m = len(joints)
+    sens = np.array([o["sensitivity"] for o in opts] + [0.0] * m, np.float64)
+    luts = np.array([o["cost"]["lut"] for o in opts] + [j["delta"]["lut"] for j in joints],
+                    np.float64)
+    upper = np.ones(n + m)
     for i, o in enumerate(opts):
         too_slow = (o["side"] == "folding" and max_cycles is not None
                     and o["cycles"] > max_cycles)
         if too_slow or (allowed is not None and not allowed(o)):
             upper[i] = 0
     rows, lo, hi = [], [], []
+
+    def row(x: list[float], y: list[float] | None = None) -> list[float]:
+        return list(x) + list(y if y is not None else [0.0] * m)
+
     for g in sorted({(o["layer"], o["side"]) for o in opts}):
-        rows.append([1.0 if (o["layer"], o["side"]) == g else 0.0 for o in opts])
+        rows.append(row([1.0 if (o["layer"], o["side"]) == g else 0.0 for o in opts]))
         lo.append(1), hi.append(1)
     base = s.baseline_cost
     for r in RESOURCES:
         if r in budget:
-            rows.append([o["cost"][r] - base[r] for o in opts])
+            rows.append(row([o["cost"][r] - base[r] for o in opts],
+                            [j["delta"][r] for j in joints]))
             lo.append(-np.inf), hi.append(budget[r] - base[r])
+    for k, j in enumerate(joints):  # y_j = AND over its groups of "a fixed-point option"
+        unit = [1.0 if i == k else 0.0 for i in range(m)]
+        for members in j["members"]:
+            rows.append(row([-1.0 if i in members else 0.0 for i in range(n)], unit))
+            lo.append(-np.inf), hi.append(0)
+        every = set().union(*j["members"])
+        rows.append(row([1.0 if i in every else 0.0 for i in range(n)], [-v for v in unit]))
+        lo.append(-np.inf), hi.append(len(j["members"]) - 1)
     for answer in exclude:
-        rows.append([1.0 if i in answer else 0.0 for i in range(n)])
+        rows.append(row([1.0 if i in answer else 0.0 for i in range(n)]))
         lo.append(-np.inf), hi.append(len(answer) - 1)
     # Rows of sensitivities scaled so that the least above zero is 1 (HiGHS holds a row to
     # 1e-7 absolute, the size of the smallest sensitivities themselves).
@@ -124,7 +165,7 @@ def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = 
     def solve(c: np.ndarray):
         with _quiet_stdout():
             return milp(c, constraints=LinearConstraint(np.array(rows), lo, hi),
-                        integrality=np.ones(n), bounds=Bounds(np.zeros(n), upper))
+                        integrality=np.ones(n + m), bounds=Bounds(np.zeros(n + m), upper))
 
     res = solve(luts if minimise == "lut" else sens * scale)
     if res.x is None:
@@ -141,7 +182,9 @@ def choose(s: Sensitivities, budget: dict[str, float], max_cycles: int | None = 
     layers = range(len(s.layers))
     folding = tuple(picked[(i, "folding")]["spec"] if (i, "folding") in picked else None
                     for i in layers)
-    predicted = {r: int(base[r] + sum(opts[i]["cost"][r] - base[r] for i in taken))
+    predicted = {r: int(base[r] + sum(opts[i]["cost"][r] - base[r] for i in taken)
+                        + sum(j["delta"][r] for k, j in enumerate(joints)
+                              if res.x[n + k] > 0.5))
                  for r in RESOURCES}
     return Choice(tuple(picked[(i, "weights")]["spec"] for i in layers),
                   tuple(picked[(i, "activations")]["spec"] for i in layers), folding,

@@ -50,6 +50,8 @@ from qfab.cost_model.sensitivity import (
 from qfab.errors import QfabError
 
 MAX_SOLVES = 16  # answers of the program built for one budget, at most
+NOISE_STEPS = 10  # answers built while bisecting the summed-sensitivity bound (at_noise)
+NOISE_RESOLUTION = 0.05  # the bisection stops when the bound is known to 5%
 ANSWERS = 4  # answers within the budget compared by measured noise
 FRONT_FRACTIONS = (0.8,)  # of the best uniform design's LUTs, searched too
 YOSYS_KEYS = ("yosys_lut", "yosys_dsp", "yosys_bram")
@@ -180,7 +182,7 @@ class Search:
         # flattened it (as qfab synth does): the flat netlist differs by a few percent.
         flat = self.yosys(base)["lut"]
         self.correction.glue += flat - self.correction.lut(base.cost["stages"])
-        for o in [*s.changes, {"cost": s.baseline_cost}]:
+        for o in [*s.changes, *s.joints, {"cost": s.baseline_cost}]:
             o["cost"]["lut_model"] = o["cost"]["lut"]
             o["cost"]["lut"] = self.correction.lut(o["cost"]["stages"])
         for got in self.built.values():  # priced before the correction
@@ -189,25 +191,18 @@ class Search:
         self.yosys_seconds = time.time() - start
 
     def pick(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
-             allowed=None, minimise: str = "sensitivity", yosys: bool = False,
-             noise: float | None = None) -> tuple[Choice, Scored] | None:
+             allowed=None, minimise: str = "sensitivity",
+             yosys: bool = False) -> tuple[Choice, Scored] | None:
         """Of the program's best answers within ``budget`` and ``max_ii`` cycles, built and
         within them by the cost model (with ``yosys``, the LUTs by Yosys), the least noisy
         (or with ``minimise="lut"``, the fewest LUTs), scored on the test split; None when
-        none fits. With ``noise``, the fewest LUTs whose output noise on the calibration
-        data, measured on the built design, is at most ``noise``."""
+        none fits."""
         target, cycles = dict(budget), max_ii
         tried: list[frozenset[int]] = []
         within: list[tuple[Choice, Scored]] = []
         gate = [r for r in budget if not (yosys and r == "lut")]
-        # The summed sensitivity allowed (above int8's noise; the program's bound, lowered
-        # by its errors, at least zero: a design with no change measured may still fit).
-        allowed_sensitivity = None if noise is None else max(noise - s.baseline_noise, 0.0)
-        most = allowed_sensitivity
-        if noise is not None:
-            minimise = "lut"
         for _ in range(MAX_SOLVES):
-            choice = choose(s, target, cycles, tried, allowed, minimise, most)
+            choice = choose(s, target, cycles, tried, allowed, minimise)
             if choice is None:
                 break
             tried.append(choice.options)
@@ -215,15 +210,6 @@ class Search:
             try:
                 got = self.evaluate(design, timing=False)
             except (QfabError, ValueError):
-                continue
-            if noise is not None and got.noise > noise:
-                # Noise does not quite add: ask for as much less as the sum missed by, and
-                # always less than this answer's sum (when that is above zero).
-                error = got.noise - s.baseline_noise - choice.predicted_sensitivity
-                bound = allowed_sensitivity - max(error, 0)
-                if choice.predicted_sensitivity > 0:
-                    bound = min(bound, choice.predicted_sensitivity * (1 - 1e-6))
-                most = max(min(most, bound), 0.0)
                 continue
             cost = got.cost
             if all(cost[r] <= budget[r] for r in gate):  # then the II, then Yosys
@@ -249,6 +235,52 @@ class Search:
                else (lambda cg: (cg[1].cost["lut"], cg[1].noise)))
         choice, got = min(within, key=key)
         return choice, self.scored(got)
+
+    def at_noise(self, s: Sensitivities, budget: dict[str, float], max_ii: int,
+                 noise: float) -> Scored | None:
+        """The fewest LUTs within ``budget`` and ``max_ii`` cycles whose output noise on the
+        calibration data, measured on the built design, is at most ``noise``, scored; None
+        when none is found. The program minimises LUTs with the summed sensitivity at most
+        a bound, which is searched by bisection: the sum misjudges the noise of several
+        changes together both ways, so the bound that the measured noise allows is found by
+        building each answer."""
+        target, cycles = dict(budget), max_ii
+        quiet: list[Scored] = []
+        bound, low, high = max(noise - s.baseline_noise, 0.0), 0.0, None
+        smallest = min((c["sensitivity"] for c in s.changes if c["sensitivity"] > 0),
+                       default=0.0)
+        for _ in range(NOISE_STEPS):
+            choice = choose(s, target, cycles, minimise="lut", max_sensitivity=bound)
+            if choice is None:
+                break
+            design = Design(choice.weights, choice.activations, choice.folding)
+            try:
+                got = self.evaluate(design, timing=False)
+            except (QfabError, ValueError):
+                got = None
+            if got is not None and got.noise <= noise:
+                cost = self.evaluate(design).cost
+                over = [r for r in budget if cost[r] > budget[r]]
+                if over or cost["ii_cycles"] > max_ii:  # the same bound, asking for less
+                    for r in over:
+                        target[r] = min(target[r], budget[r]
+                                        - max(cost[r] - choice.predicted[r], 0)) - 1
+                    if cost["ii_cycles"] > max_ii:
+                        cycles = min(cycles, 2 * max_ii - cost["ii_cycles"]) - 1
+                    continue
+                quiet.append(got)
+                low = bound
+            else:
+                high = bound
+            if high is None:
+                bound = max(2 * bound, smallest)
+            elif high - low <= NOISE_RESOLUTION * high:
+                break
+            else:
+                bound = (low + high) / 2
+        if not quiet:
+            return None
+        return self.scored(min(quiet, key=lambda g: (g.cost["lut"], g.noise)))
 
     def uniform(self, specs: list[tuple[QuantSpec, QuantSpec]]) -> list[Scored]:
         """Every uniform design (weights, activations) at the default folding that lowers
@@ -352,12 +384,12 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
         # The fewest LUTs at the best uniform design's noise on the calibration data.
         limits = {**budget, "lut": best.cost["lut"],
                   "dsp": min(budget.get("dsp", best.cost["dsp"]), best.cost["dsp"])}
-        at = search.pick(sens, limits, best.cost["ii_cycles"], noise=best.noise)
+        at = search.at_noise(sens, limits, best.cost["ii_cycles"], best.noise)
         # (or a design searched at a LUT budget, when it is as quiet and cheaper)
-        quiet = [f for f, b in zip(front_designs, front, strict=True)
-                 if f.noise <= best.noise and b["dsp_budget"] <= limits["dsp"]
-                 and b["ii_budget"] <= best.cost["ii_cycles"]]
-        quiet += [] if at is None else [at[1]]
+        quiet = [f for f in front_designs
+                 if f.noise <= best.noise and f.cost["dsp"] <= limits["dsp"]
+                 and f.cost["ii_cycles"] <= best.cost["ii_cycles"]]
+        quiet += [] if at is None else [at]
         if quiet:
             front.append({"lut_budget": limits["lut"], "dsp_budget": limits["dsp"],
                           "ii_budget": best.cost["ii_cycles"], "noise_budget": best.noise})

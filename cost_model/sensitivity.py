@@ -13,6 +13,13 @@ floored at zero. Noise from independent quantizers adds, so the sum over layers 
 mixed design's noise (HAWQ-V3 sums per-layer sensitivities the same way); the cost model's
 figures are taken as additive too, as the baseline's plus each change's difference.
 
+Costs do not quite add where a requantizer's multiplier becomes a power of two: only when
+the layer's weights, its input and the next layer's input all have power-of-two scales
+(fixed point) is it a shift instead of a multiplier (a DSP, or LUTs). For each MAC layer
+those three change to fixed8 together (a "joint" change), and the program adds the
+difference between that design's cost and the three single changes' as a term of its own,
+taken when all three groups are fixed point (milp.py).
+
 Each MAC layer's folding (PE x SIMD) is a change of its own: every folding that keeps the
 layer within the cycle budget (the baseline's initiation interval unless given) is planned
 and estimated with the baseline's formats; it changes cost, not noise. The search verifies
@@ -35,6 +42,7 @@ RESOURCES = ("lut", "dsp", "bram")
 SIDES = ("weights", "activations")
 DEFAULT_FOLDING = {"max_pe": 4, "max_simd": 8}  # the baseline's, and the uniform designs'
 MAX_FOLDINGS = 6  # folding options a layer offers the program (each runs the cycle model)
+JOINT_SPEC = QuantSpec("fixed", 8)  # the format a joint change measures (see above)
 
 
 def default_candidates() -> list[QuantSpec]:
@@ -172,6 +180,10 @@ class Sensitivities:
     baseline_cycles: dict[int, int] = field(default_factory=dict)  # layer -> its stage's
     changes: list[dict[str, Any]] = field(default_factory=list)
     unavailable: list[dict[str, str]] = field(default_factory=list)
+    # Several groups changed together: ``groups`` ((layer, side) pairs), ``kind`` (the format
+    # family all of them must take for the joint term to apply), ``spec`` (the format
+    # measured) and ``cost``.
+    joints: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> list[dict[str, Any]]:
         """One row a change, JSON-ready."""
@@ -221,6 +233,19 @@ def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
                 found.changes.append({"layer": layer, "side": side, "spec": spec,
                                       "sensitivity": max(noise - base_noise, 0.0),
                                       "cost": _figures(b.cost)})
+    fixed = JOINT_SPEC if JOINT_SPEC in candidates else None
+    for layer in range(len(layers) if fixed else 0):
+        groups = [(layer, "weights"), (layer, "activations")]
+        groups += [(layer + 1, "activations")] if layer + 1 < len(layers) else []
+        design = base
+        for i, side in groups:
+            design = design.changed(i, side, fixed)
+        try:
+            b = build(float_model, design, calibration, board, layers, timing=False)
+        except (QfabError, ValueError):
+            continue
+        found.joints.append({"groups": groups, "kind": fixed.kind, "spec": fixed,
+                             "cost": _figures(b.cost)})
     found.baseline_cycles = {layers.index(st.name): st.cycles for st in built.plan.stages
                              if st.name in layers}
     limit = max_ii or built.cost["ii_cycles"]

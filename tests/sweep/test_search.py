@@ -25,8 +25,9 @@ FLOAT_MODEL = ROOT / "examples" / "digits" / "digits_float.onnx"
 
 
 def _random_sensitivities(seed: int) -> Sensitivities:
-    """Three layers, three formats a side besides the baseline and two foldings a layer
-    besides the default, made-up figures."""
+    """Three layers, three formats a side besides the baseline (one of them fixed point)
+    and two foldings a layer besides the default, and two joint changes (a layer's weights
+    and input and the next layer's input in fixed point), made-up figures."""
     rng = np.random.default_rng(seed)
     base = {"lut": 1000, "dsp": 20, "bram": 2, "ii_cycles": 100}
     s = Sensitivities(["a", "b", "c"], 0.0, base, {0: 90, 1: 90, 2: 60})
@@ -34,7 +35,8 @@ def _random_sensitivities(seed: int) -> Sensitivities:
         cost = {"lut": 1000 + int(rng.integers(-300, 100)),
                 "dsp": 20 + int(rng.integers(-5, 3)), "bram": 2, "ii_cycles": None}
         # A third of the changes measure no noise above the baseline's (ties).
-        s.changes.append({"layer": layer, "side": side, "spec": QuantSpec("int", 3 + k),
+        spec = QuantSpec("fixed", 8) if k == 0 else QuantSpec("int", 3 + k)
+        s.changes.append({"layer": layer, "side": side, "spec": spec,
                           "sensitivity": float(rng.random()) if rng.random() > 0.33 else 0.0,
                           "cost": cost})
     for layer, k in itertools.product(range(3), range(2)):
@@ -43,7 +45,26 @@ def _random_sensitivities(seed: int) -> Sensitivities:
         s.changes.append({"layer": layer, "side": "folding", "spec": (1, 1 + k),
                           "sensitivity": 0.0, "cost": cost,
                           "cycles": int(rng.integers(50, 200))})
+    for layer in range(2):
+        cost = {"lut": 1000 + int(rng.integers(-400, 200)),
+                "dsp": 20 + int(rng.integers(-8, 3)), "bram": 2, "ii_cycles": None}
+        s.joints.append({"groups": [(layer, "weights"), (layer, "activations"),
+                                    (layer + 1, "activations")],
+                         "kind": "fixed", "spec": QuantSpec("fixed", 8), "cost": cost})
     return s
+
+
+def _joint_deltas(s: Sensitivities) -> list[tuple[list, dict]]:
+    """Each joint change's groups and its cost less its single changes'."""
+    base = s.baseline_cost
+    out = []
+    for j in s.joints:
+        singles = [c for c in s.changes if (c["layer"], c["side"]) in j["groups"]
+                   and c["spec"] == j["spec"]]
+        out.append((j["groups"], {r: j["cost"][r] - base[r] - sum(c["cost"][r] - base[r]
+                                                                  for c in singles)
+                                  for r in ("lut", "dsp", "bram")}))
+    return out
 
 
 def _brute_force(s: Sensitivities, budget: dict, max_cycles: int,
@@ -55,15 +76,20 @@ def _brute_force(s: Sensitivities, budget: dict, max_cycles: int,
     groups = [[i for i, o in enumerate(opts) if (o["layer"], o["side"]) == g]
               for g in itertools.product(range(3), GROUP_SIDES)]
     base = s.baseline_cost
+    joints = _joint_deltas(s)
     best = None
     for pick in itertools.product(*groups):
         if frozenset(pick) in exclude or any(
                 opts[i]["side"] == "folding" and opts[i]["cycles"] > max_cycles for i in pick):
             continue
-        if all(base[r] + sum(opts[i]["cost"][r] - base[r] for i in pick) <= budget[r]
-               for r in budget):
+        fixed = {(opts[i]["layer"], opts[i]["side"]) for i in pick
+                 if getattr(opts[i]["spec"], "kind", "") == "fixed"}
+        extra = [d for groups, d in joints if set(groups) <= fixed]
+        cost = {r: base[r] + sum(opts[i]["cost"][r] - base[r] for i in pick)
+                + sum(d[r] for d in extra) for r in ("lut", "dsp", "bram")}
+        if all(cost[r] <= budget[r] for r in budget):
             total = sum(opts[i]["sensitivity"] for i in pick)
-            lut = base["lut"] + sum(opts[i]["cost"]["lut"] - base["lut"] for i in pick)
+            lut = cost["lut"]
             if max_sensitivity is None:
                 key = (total, lut)
             elif total <= max_sensitivity:
@@ -99,6 +125,32 @@ def test_program_matches_brute_force(seed):
                 assert got.predicted_sensitivity <= bound + 1e-9
             assert all(got.predicted[r] <= budget[r] for r in budget)
             exclude.append(got.options)
+
+
+def test_joint_term_taken_only_when_all_its_groups_are_fixed_point():
+    """A requantizer that is a shift only when three groups are fixed point: the program
+    counts its saving when all three take fixed point and never otherwise."""
+    s = Sensitivities(["a", "b"], 0.0, {"lut": 1000, "dsp": 20, "bram": 0, "ii_cycles": 100})
+    for layer, side in itertools.product(range(2), SIDES):
+        s.changes.append({"layer": layer, "side": side, "spec": QuantSpec("fixed", 8),
+                          "sensitivity": 0.1, "cost": {"lut": 1000, "dsp": 20, "bram": 0}})
+        s.changes.append({"layer": layer, "side": side, "spec": QuantSpec("int", 4),
+                          "sensitivity": 0.5, "cost": {"lut": 900, "dsp": 20, "bram": 0}})
+    groups = [(0, "weights"), (0, "activations"), (1, "activations")]
+    s.joints.append({"groups": groups, "kind": "fixed", "spec": QuantSpec("fixed", 8),
+                     "cost": {"lut": 700, "dsp": 12, "bram": 0}})
+    got = choose(s, {"lut": 750})
+    assert (got.weights[0], got.activations[0], got.activations[1]) == (
+        QuantSpec("fixed", 8),) * 3
+    assert got.predicted == {"lut": 700, "dsp": 12, "bram": 0}
+    assert got.predicted_sensitivity == pytest.approx(0.3)
+    # two of the three in fixed point save nothing: with the third ruled out, 800 LUTs
+    # takes int4 in two groups
+    def allowed(o):
+        return not ((o["layer"], o["side"]) == (1, "activations") and o["spec"].kind == "fixed")
+
+    got = choose(s, {"lut": 800}, allowed=allowed)
+    assert got.predicted["lut"] == 800 and got.predicted_sensitivity == pytest.approx(1.0)
 
 
 def test_layer_folding_overrides_the_planner():
