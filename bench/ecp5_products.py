@@ -2,9 +2,10 @@
 unit and its requantizer as `qfab compile --board ulx3s-85f --max-pe 4 --max-simd 8` builds
 them (byte products as partial products in the adder tree, the requantizer's one scale in
 shifts and adds), and the same blocks with ``lut_products`` / ``shift_add`` off (Yosys maps
-their products to MULT18X18D), each placed and routed alone on the LFE5U-85F (speed grade 6)
-by :func:`qfab.cost_model.fmax_check.route` (nextpnr-ecp5 from YoWASP, seed 1; cached, so
-only a first run pays some five minutes a block)."""
+their products to MULT18X18D), each placed and routed alone in a register ring
+(:mod:`qfab.cost_model.register_ring`) on the LFE5U-85F (speed grade 6) by
+:func:`qfab.cost_model.fmax_check.route` (nextpnr-ecp5 from YoWASP, seed 1; cached, so only a
+first run pays some five minutes a block)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def _unit(kind: str, params: dict):
 
 
 def run() -> list[str]:
-    from amaranth.back import verilog
     from qfab.cost_model.fmax import critical_path
     from qfab.cost_model.fmax_check import route
+    from qfab.cost_model.register_ring import ringed_verilog
 
     import qfab
 
@@ -40,7 +41,7 @@ def run() -> list[str]:
         for in_luts in (True, False):
             params = dict(specs[(stage, kind)], **{switch: in_luts})
             unit = _unit(kind, params)
-            routed = route(verilog.convert(unit, name="top"), "ulx3s-85f",
+            routed = route(ringed_verilog(unit), "ulx3s-85f",
                            name=f"{stage} {kind}")
             path = critical_path(routed.netlist, "ecp5", top="top")
             counts: dict[str, int] = {}
