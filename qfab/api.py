@@ -41,7 +41,7 @@ def _input_codes(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
     if t.is_float:
         if array.dtype.kind not in "fiu":
             raise QfabError(f"input {name!r}: expected numbers, got dtype {array.dtype}")
-        return array.astype(np.float32)
+        return array.astype(np.float32, copy=False)  # the reference only reads it
     return dtypes.to_codes(array, t.fmt)
 
 

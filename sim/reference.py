@@ -3,7 +3,7 @@
 Every op works on int64 arrays (Python-int object arrays where an exact result may need more
 than 63 bits). Large dot products use float64 BLAS only where the exact result provably fits
 in 53 bits. ``quantize``, ``dynamic_quantize`` and ``dequantize`` at the graph boundary are the
-only float steps.
+only float steps (:mod:`qfab.sim.reference_boundary`).
 
 Requantization has two modes: ``"dyadic"`` (integer multiply, add, shift: what the hardware
 does) and ``"onnx"`` (the float scale multiply with round-half-even that onnxruntime does), so
@@ -28,6 +28,7 @@ import contextlib
 import numpy as np
 from qfab.compiler.ir import Acc, Graph, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat, round_real
+from qfab.sim import reference_boundary as boundary
 from qfab.sim.reference_products import (
     BLAS_ONE_THREAD_WORK,
     Matrix,
@@ -62,12 +63,6 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
     return t.fmt.to_fixed(codes)
 
 
-def _small_codes(t: Tensor) -> bool:
-    """Whether ``t``'s codes and zero point are integers of at most 24 bits, so each, and the
-    difference of two, is exact in float32."""
-    return isinstance(t.fmt, IntFormat | FixedFormat) and t.fmt.bits <= 24
-
-
 def _fingerprint(graph: Graph) -> tuple:
     """What a :class:`Reference` prepares its weights and fused layers from: each node's op,
     tensors and attribute objects (a graph changed by replacing any of them differs)."""
@@ -96,10 +91,6 @@ def prepared(graph: Graph, requant: str = "dyadic") -> Reference:
     while len(_PREPARED) > KEEP_PREPARED:
         _PREPARED.popitem(last=False)
     return ref
-
-
-_PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
-            "Relu": np.maximum}
 
 
 class Reference:
@@ -179,85 +170,15 @@ class Reference:
     def _t(self, name: str) -> Tensor:
         return self.graph.tensors[name]
 
-    # ---- boundary (float) ----------------------------------------------------------------
+    # ---- boundary (float): qfab.sim.reference_boundary ----------------------------------
     def _quantize(self, node: Node, x):
-        t = self._t(node.outputs[0])
-        x = np.asarray(x, np.float32)
-        for op, c in node.attrs["pre"]:
-            if op == "Reshape":
-                x = x.reshape((x.shape[0],) + tuple(c[1:]))
-                continue
-            if op == "Transpose":
-                x = x.transpose(tuple(c))
-                continue
-            x = _PRE_OPS[op](x, c).astype(np.float32, copy=False)
-        if node.attrs.get("bipolar"):
-            return np.where(x >= 0, 1, -1).astype(np.int64)
-        scaled = (x / np.asarray(t.scale, np.float32)).astype(np.float32, copy=False)
-        if isinstance(t.fmt, MinifloatFormat):
-            fmt = t.fmt
-            if fmt.saturate != node.attrs["saturate"]:
-                fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
-                                      bias=fmt.bias, subnormals=fmt.subnormals,
-                                      special=fmt.special, saturate=node.attrs["saturate"])
-            # ONNX adds the zero point as a float even when it is +0, which turns -0 into +0.
-            zero = np.asarray(fmt.decode(np.asarray(t.zero_point, np.int64)), np.float32)
-            return fmt.encode((scaled + zero).astype(np.float64)).astype(np.int64)
-        rounding = node.attrs.get("rounding", "half_even")
-        r = np.rint(scaled) if rounding == "half_even" else (
-            np.floor(scaled) if rounding == "floor" else np.floor(scaled + np.float32(0.5)))
-        q = r.astype(np.float64) + t.zero_point
-        if node.attrs.get("overflow") == "wrap":  # ap_fixed's AP_WRAP: keep the low bits
-            span = 2**t.fmt.bits
-            return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
-        lo, hi = node.attrs.get("lo", t.fmt.min), node.attrs.get("hi", t.fmt.max)
-        return np.minimum(np.maximum(q, lo, out=q), hi, out=q).astype(np.int64)  # np.clip's
-        # checks took as long as the pass on a small input
+        return boundary.quantize(node, self._t(node.outputs[0]), x)
 
     def _dynamic_quantize(self, node: Node, x):
-        """ONNX DynamicQuantizeLinear, in float32: the range [min(x, 0), max(x, 0)] mapped
-        onto [qmin, qmax], zero point and codes rounded half to even and saturated. An
-        all-zero input (an empty range) gets scale 1 and zero point 0, as in onnxruntime (the
-        ONNX spec's formula divides by zero there)."""
-        x = np.asarray(x, np.float32)
-        qmin, qmax = node.attrs["qmin"], node.attrs["qmax"]
-        lo, hi = np.minimum(np.float32(0), x.min()), np.maximum(np.float32(0), x.max())
-        scale = np.float32(1) if lo == hi else np.float32((hi - lo) / np.float32(qmax - qmin))
-        zp = np.rint(np.clip(np.float32(qmin) - lo / scale, qmin, qmax))
-        y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
-        return y.astype(np.int64), np.asarray(scale, np.float32), np.asarray(zp, np.int64)
+        return boundary.dynamic_quantize(node, x)
 
     def _dequantize(self, node: Node, x, scale=None):
-        t = self._t(node.inputs[0])
-        if scale is not None:  # onnxruntime's quantize_dynamic: float32(acc) * (s * factor)
-            s = np.float32(scale) * node.attrs["factor"].astype(np.float32)
-            return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
-        biased = self._biased.get(t.name)
-        if biased is None:
-            biased = self._biased[t.name] = isinstance(t.fmt, Acc) and bool(np.any(t.bias))
-        if biased:
-            v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
-            y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)
-        else:
-            v = fixed(t, x)
-            lsb = t.fmt.lsb_exponent
-            if isinstance(t.fmt, MinifloatFormat):
-                zero = t.fmt.decode(np.asarray(t.zero_point, np.int64)).astype(np.float32)
-                y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
-                    * t.broadcast(np.asarray(t.scale, np.float32))
-            else:
-                zero = t.broadcast(t.zero_point)
-                if getattr(v, "dtype", None) == np.int64 and _small_codes(t):
-                    y = np.subtract(v, zero, dtype=np.float32)  # exact: |v - zero| < 2**24
-                else:
-                    y = (np.asarray(v) - zero).astype(np.float32)
-                if lsb:  # times 1.0 changes no float: one pass fewer
-                    y *= np.float32(2.0**lsb)
-                y *= t.broadcast(np.asarray(t.scale, np.float32))
-        y = y.astype(np.float32, copy=False)
-        if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
-            y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
-        return y.astype(node.attrs.get("dtype", "float32"), copy=False)
+        return boundary.dequantize(self, node, x, scale)
 
     # ---- integer ops -------------------------------------------------------------------
     def _conv(self, node: Node, x, zero_point=0):

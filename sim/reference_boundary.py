@@ -1,0 +1,145 @@
+"""The reference's float steps at the graph boundary: ``quantize`` (QuantizeLinear, with the
+host's pre-processing), ``dynamic_quantize`` (DynamicQuantizeLinear) and ``dequantize``.
+
+A quantizer to integer codes of at most 24 bits computes in float32 from its first step on,
+in one array of its own, in place: the rounded codes, the zero point and the clamp are all
+exact there (see :func:`quantize`). Fresh arrays past malloc's mmap threshold are new pages
+to fault in on every call, and a pass or two over them cost as much as the arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qfab.compiler.ir import Acc, Node, Tensor
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
+
+PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
+           "Relu": np.maximum}
+_F32_EXACT = 2**24
+
+
+def _small_codes(t: Tensor) -> bool:
+    """Whether ``t``'s codes and zero point are integers of at most 24 bits, so each, and the
+    difference of two, is exact in float32."""
+    return isinstance(t.fmt, IntFormat | FixedFormat) and t.fmt.bits <= 24
+
+
+def _pre_processed(node: Node, x) -> tuple[np.ndarray, bool]:
+    """The host's pre-processing (``attrs["pre"]``) of float32 ``x``, each step rounded to
+    float32 as onnxruntime does; and whether the result is an array of this call's own."""
+    x = np.asarray(x, np.float32)
+    own = False
+    for op, c in node.attrs["pre"]:
+        if op == "Reshape":
+            x = x.reshape((x.shape[0],) + tuple(c[1:]))
+        elif op == "Transpose":
+            x = x.transpose(tuple(c))
+        elif own and np.size(c) == 1 and np.ndim(c) <= x.ndim:
+            # In place: a float64 constant runs the float64 loop and rounds to float32 on
+            # the store, as the copying form's astype does.
+            PRE_OPS[op](x, c, out=x)
+        else:
+            x, own = PRE_OPS[op](x, c).astype(np.float32, copy=False), True
+    return x, own
+
+
+def quantize(node: Node, t: Tensor, x) -> np.ndarray:
+    """QuantizeLinear of float ``x`` to ``t``'s codes (int64), after the pre-processing."""
+    x, own = _pre_processed(node, x)
+    a = node.attrs
+    if a.get("bipolar"):
+        return np.where(x >= 0, 1, -1).astype(np.int64)
+    scale = np.asarray(t.scale, np.float32)
+    if own and scale.size == 1:
+        scaled = np.divide(x, scale, out=x)
+    else:
+        scaled = (x / scale).astype(np.float32, copy=False)
+    if isinstance(t.fmt, MinifloatFormat):
+        fmt = t.fmt
+        if fmt.saturate != a["saturate"]:
+            fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
+                                  bias=fmt.bias, subnormals=fmt.subnormals,
+                                  special=fmt.special, saturate=a["saturate"])
+        # ONNX adds the zero point as a float even when it is +0, which turns -0 into +0.
+        zero = np.asarray(fmt.decode(np.asarray(t.zero_point, np.int64)), np.float32)
+        return fmt.encode((scaled + zero).astype(np.float64)).astype(np.int64)
+    rounding = a.get("rounding", "half_even")
+    r = scaled  # our own array from here on: rounded in place
+    if rounding == "half_even":
+        np.rint(r, out=r)
+    elif rounding == "floor":
+        np.floor(r, out=r)
+    else:
+        r += np.float32(0.5)
+        np.floor(r, out=r)
+    lo, hi = a.get("lo", t.fmt.min), a.get("hi", t.fmt.max)
+    zero = np.asarray(t.zero_point)
+    if a.get("overflow") == "wrap":  # ap_fixed's AP_WRAP: keep the low bits
+        span = 2**t.fmt.bits
+        q = r.astype(np.float64) + zero
+        return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
+    if _small_codes(t) and max(abs(lo), abs(hi), int(np.abs(zero).max(initial=0))) < _F32_EXACT:
+        # In float32: r + zero is exact wherever it lies between lo and hi (an integer below
+        # 2**24), and rounding is monotonic, so a sum past either bound clamps to it as the
+        # exact sum would.
+        if zero.ndim == 0:
+            if zero:
+                r += np.float32(zero)
+        else:
+            r = r + zero.astype(np.float32)
+        q, lo, hi = r, np.float32(lo), np.float32(hi)
+    else:
+        q = r.astype(np.float64) + zero
+    # np.clip's checks took as long as the pass on a small input
+    return np.minimum(np.maximum(q, lo, out=q), hi, out=q).astype(np.int64)
+
+
+def dynamic_quantize(node: Node, x):
+    """ONNX DynamicQuantizeLinear, in float32: the range [min(x, 0), max(x, 0)] mapped
+    onto [qmin, qmax], zero point and codes rounded half to even and saturated. An
+    all-zero input (an empty range) gets scale 1 and zero point 0, as in onnxruntime (the
+    ONNX spec's formula divides by zero there)."""
+    x = np.asarray(x, np.float32)
+    qmin, qmax = node.attrs["qmin"], node.attrs["qmax"]
+    lo, hi = np.minimum(np.float32(0), x.min()), np.maximum(np.float32(0), x.max())
+    scale = np.float32(1) if lo == hi else np.float32((hi - lo) / np.float32(qmax - qmin))
+    zp = np.rint(np.clip(np.float32(qmin) - lo / scale, qmin, qmax))
+    y = np.clip(np.rint(x / scale) + zp, qmin, qmax)
+    return y.astype(np.int64), np.asarray(scale, np.float32), np.asarray(zp, np.int64)
+
+
+def dequantize(ref, node: Node, x, scale=None):
+    """DequantizeLinear of the codes ``x`` of ``node``'s input, to float32 (or the node's
+    ``dtype``), clamped to its ``lo``/``hi`` where it has them."""
+    from qfab.sim.reference import fixed
+
+    t = ref.graph.tensors[node.inputs[0]]
+    if scale is not None:  # onnxruntime's quantize_dynamic: float32(acc) * (s * factor)
+        s = np.float32(scale) * node.attrs["factor"].astype(np.float32)
+        return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
+    biased = ref._biased.get(t.name)
+    if biased is None:
+        biased = ref._biased[t.name] = isinstance(t.fmt, Acc) and bool(np.any(t.bias))
+    if biased:
+        v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
+        y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)
+    else:
+        v = fixed(t, x)
+        lsb = t.fmt.lsb_exponent
+        if isinstance(t.fmt, MinifloatFormat):
+            zero = t.fmt.decode(np.asarray(t.zero_point, np.int64)).astype(np.float32)
+            y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
+                * t.broadcast(np.asarray(t.scale, np.float32))
+        else:
+            zero = t.broadcast(t.zero_point)
+            if getattr(v, "dtype", None) == np.int64 and _small_codes(t):
+                y = np.subtract(v, zero, dtype=np.float32)  # exact: |v - zero| < 2**24
+            else:
+                y = (np.asarray(v) - zero).astype(np.float32)
+            if lsb:  # times 1.0 changes no float: one pass fewer
+                y *= np.float32(2.0**lsb)
+            y *= t.broadcast(np.asarray(t.scale, np.float32))
+    y = y.astype(np.float32, copy=False)
+    if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
+        y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
+    return y.astype(node.attrs.get("dtype", "float32"), copy=False)
