@@ -81,3 +81,34 @@ def test_unknown_requant_mode():
 
     with pytest.raises(QfabError, match="requantization mode 'float'"):
         Reference(Graph(), "float")
+
+
+@pytest.mark.parametrize("bits,signed,zero", [(2, True, 0), (8, False, 7), (8, True, -3),
+                                              (24, True, 5), (24, False, 0)])
+@pytest.mark.parametrize("rounding", ["half_even", "floor", "half_up"])
+def test_quantize_in_float32_equals_the_float64_sum(bits, signed, zero, rounding):
+    """Codes of at most 24 bits are rounded, offset and clamped in float32, in place: the
+    same codes as adding the zero point in float64, at ties, at the bounds and far past
+    them; the caller's array is left as it was."""
+    from qfab.compiler.ir import Graph, Node, Tensor
+    from qfab.numerics import IntFormat
+
+    fmt = IntFormat(bits=bits, signed=signed)
+    scale = np.float32(0.37)
+    graph = Graph(tensors={"q": Tensor("q", (1, 40), fmt, scale=np.asarray(scale, np.float64),
+                                       zero_point=np.asarray(zero, np.int64))})
+    pre = [("Mul", np.asarray(2.0, np.float32)), ("Sub", np.asarray([1.0], np.float32))]
+    node = Node("quantize", "q", ["x"], ["q"], {"pre": pre, "saturate": True,
+                                                "rounding": rounding})
+    rng = np.random.default_rng(bits)
+    ties = (np.arange(-20, 20) + np.float32(0.5)) * scale
+    x = np.stack([(ties + 1) / 2, rng.standard_normal(40) * 2.0**bits,
+                  rng.standard_normal(40) * 1e30]).astype(np.float32)
+    before = x.copy()
+    got = Reference(graph)._quantize(node, x)
+    scaled = ((x * np.float32(2) - np.float32(1)) / scale).astype(np.float32)
+    r = {"half_even": np.rint, "floor": np.floor,
+         "half_up": lambda s: np.floor(s + np.float32(0.5))}[rounding](scaled)
+    expected = np.clip(r.astype(np.float64) + zero, fmt.min, fmt.max).astype(np.int64)
+    assert got.dtype == np.int64 and np.array_equal(got, expected)
+    assert np.array_equal(x, before)
