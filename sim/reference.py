@@ -124,6 +124,10 @@ class Reference:
         self._fused = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
                        if n.op in fusable and n.outputs[0] not in graph.outputs
                        and [r.op for r in readers.get(n.outputs[0], [])] in fusable[n.op]}
+        # A requantizer's only reader, a dequantizer, which may run with the layer too.
+        self._dequantizers = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
+                              if n.op == "requant" and n.outputs[0] not in graph.outputs
+                              and [r.op for r in readers.get(n.outputs[0], [])] == ["dequantize"]}
         self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
         self._prepared_steps: list[tuple] | None = None
         self._product_work = max((_product_work(graph, n) for n in graph.nodes
@@ -136,13 +140,13 @@ class Reference:
         small = batch * self._product_work <= BLAS_ONE_THREAD_WORK
         with contextlib.nullcontext() if small else _OneBlasThread():
             for node, out, names, req, fused, method in self._steps():
-                if out in env:  # the requantizer, run with its layer
+                if out in env:  # the requantizer (or dequantizer), run with its layer
                     continue
                 ins = [env[i] for i in names]
                 if req is not None and not keep:
                     y = fused(self, node, req, *ins)
-                    if y is not None:
-                        env[req.outputs[0]] = y
+                    if y is not None:  # outputs by name (a code only a fused reader read: None)
+                        env.update(y)
                         continue
                 y = getattr(self, method)(node, *ins)
                 if len(node.outputs) == 1:

@@ -19,6 +19,13 @@ magnitude times the weights' largest row sum of magnitudes):
   0.5)``: half-up, exact while ``|u * mult| + 2**(shift - 1) < 2**53``), then the zero point
   and the clamp are small integers.
 
+Where the requantizer's only reader is a dequantizer (codes of at most 24 bits, a float32
+scale a channel), it runs here too: the quotient is clamped to the codes less the zero point
+(before rounding, the same: the bounds are integers), rounded into float32 (exact) and
+multiplied by the scale in float32, dequantize's own product; rint's -0.0 becomes the +0.0 of
+the integer path's difference. A conv's im2col and product are
+:mod:`qfab.sim.reference_fused_conv`.
+
 Outside those bounds (or for grouped convolutions, blocked parameters, minifloat outputs) the
 layer returns None and the reference runs the integer ops one by one.
 """
@@ -29,9 +36,10 @@ import math
 import threading
 
 import numpy as np
-from qfab.compiler.ir import Node
-from qfab.numerics import MinifloatFormat
+from qfab.compiler.ir import Acc, Node
+from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.sim.reference import fixed
+from qfab.sim.reference_fused_conv import conv_requant, prepare_weights
 from qfab.sim.reference_products import _bound, _less_zero_point
 
 _F32_EXACT, _F64_EXACT = 2**24, 2**53
@@ -70,18 +78,6 @@ def _requant_factors(req: Node, layer_bias, channels: int):
     return (np.array(c, np.int64), mult, shift, int(a["zero_point"]), a["lo"], a["hi"])
 
 
-def _taps_last(ref, layer: Node, p, dtype) -> np.ndarray:
-    """A conv's weights as [kh * kw * C + 1, M] in ``dtype``, rows in (kh, kw, C) order, then
-    the row of ``c``, the constant the requantizer adds."""
-    key = (layer.outputs[0], dtype)  # the type itself: np.dtype(...).name takes microseconds
-    if key not in ref.fused_prepared:
-        m, (kh, kw) = p.m, p.kernel
-        w = m.w.reshape(m.w.shape[0], -1, kh, kw).transpose(0, 2, 3, 1)
-        ref.fused_prepared[key] = np.ascontiguousarray(
-            np.vstack([w.reshape(m.w.shape[0], -1).T, p.c[None, :]]), dtype)
-    return ref.fused_prepared[key]
-
-
 class _Layer:
     """What a fused layer needs of the graph, prepared once a Reference."""
 
@@ -98,13 +94,34 @@ class _Layer:
         self.rounding = req.attrs["rounding"]
         self.x_zero_point = layer.attrs["x_zero_point"]
         self.src = ref._t(layer.inputs[0])
+        self.deq = _dequantizer(ref, req, self)
         if self.conv:
             a = layer.attrs
             self.kernel = tuple(a["weight"].shape[2:])
-            self.strides, self.dilations = a["strides"], a["dilations"]
-            (dh, dw) = self.dilations
-            self.span = ((self.kernel[0] - 1) * dh + 1, (self.kernel[1] - 1) * dw + 1)
-            self.pads = a["pads"]
+            self.strides, self.dilations, self.pads = a["strides"], a["dilations"], a["pads"]
+            prepare_weights(self)
+
+
+def _dequantizer(ref, req: Node, p: _Layer) -> Node | None:
+    """The requantizer's only reader, a dequantizer, where it can run here too: codes of at
+    most 24 bits in units of 1 less the requantizer's own zero point (each an integer exact
+    in float32), times a float32 scale a channel, and no clamp after; each factor positive
+    (a quotient of 0 is then +0.0, as the integer path's code less its zero point)."""
+    deq = ref._dequantizers.get(req.outputs[0])
+    if deq is None or len(deq.inputs) != 1 or deq.attrs.get("dtype", "float32") != "float32":
+        return None
+    t = ref._t(req.outputs[0])
+    a = deq.attrs
+    if (not isinstance(t.fmt, IntFormat | FixedFormat) or isinstance(t.fmt, Acc)
+            or t.fmt.bits > 24 or t.fmt.lsb_exponent or t.axis != 1 or p.factor.min() <= 0
+            or a.get("lo", -np.inf) > -np.inf or a.get("hi", np.inf) < np.inf
+            or np.ndim(t.zero_point) or int(t.zero_point) != p.zero_point):
+        return None
+    scale = np.asarray(t.scale, np.float32).reshape(-1)
+    if scale.size not in (1, p.factor.size):
+        return None
+    p.deq_scale = scale[:, None, None] if p.conv else scale  # conv: [M, k, OH * OW]
+    return deq
 
 
 def _prepare(ref, layer: Node, req: Node) -> _Layer | None:
@@ -130,96 +147,71 @@ def _prepare(ref, layer: Node, req: Node) -> _Layer | None:
     return None if factors is None else _Layer(ref, layer, req, m, factors)
 
 
-def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> np.ndarray | None:
-    """The int64 output of ``req`` applied to ``layer`` (a conv of one group or a 2-D dense)
-    on ``x``, or None where the bounds above do not hold."""
+def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> dict | None:
+    """The output of ``req`` (int64 codes) applied to ``layer`` (a conv of one group or a 2-D
+    dense) on ``x``, or, where the dequantizer reading it runs here too, the dequantizer's
+    (float32; the codes' entry None), by name; or None where the bounds above do not hold."""
     key = req.outputs[0]
     if key not in ref.fused_prepared:  # they depend on the graph only: once per Reference
         ref.fused_prepared[key] = _prepare(ref, layer, req)
     p = ref.fused_prepared[key]
     if p is None:
         return None
-    v = _less_zero_point(fixed(p.src, x), p.x_zero_point)
-    acc_bound = _bound(v) * p.m.row_l1
+    v = fixed(p.src, x)
+    zero = p.x_zero_point
+    if np.ndim(zero) == 0 and v.size:  # max |v - zero| from v's extremes: no temporary
+        v_max, v_min = int(np.maximum.reduce(v, axis=None)), int(np.minimum.reduce(v, axis=None))
+        acc_bound = max(v_max - zero, zero - v_min) * p.m.row_l1
+    else:
+        v = _less_zero_point(v, zero)
+        zero, acc_bound = 0, _bound(v) * p.m.row_l1
     if (acc_bound + p.c_max) * p.mult_max + p.half_top >= _F64_EXACT:
         return None
-    dtype = np.float32 if acc_bound < _F32_EXACT else np.float64
-    add_in_f32 = dtype is np.float32 and acc_bound + p.c_max < _F32_EXACT
     # The rounded quotient, plus the zero point, then fits int32 when its bound does.
     narrow = p.codes_int32 and (acc_bound + p.c_max) * p.factor_max + abs(p.zero_point) + 1 \
         < 2**31
-    # A conv adds ``c`` in its product, as one more column of ones times a row of ``c``: the
-    # partial sums stay below the accumulator's bound plus max |c|, exact in float64 (the
-    # check above) and, where ``add_in_f32`` says so, in float32.
-    fold = p.conv and (dtype is np.float64 or add_in_f32)
-    tail = (None if fold else p.c32 if add_in_f32 else p.c, p.factor, add_in_f32, p.rounding,
-            p.zero_point, p.lo, p.hi, narrow)
-    channels = p.m.w.shape[0]
-    if p.conv:
-        win = _windows(_channels_last_padded(v, p.pads, dtype), p)
-        w_t = _taps_last(ref, layer, p, dtype)
-        w_t = w_t if fold else w_t[:-1]
+    out_shape = ref._t(req.outputs[0]).shape
+    out = np.empty((len(v),) + tuple(out_shape[1:]), np.int64 if p.deq is None else np.float32)
+
+    def finish(u, chunk):
+        _finish(u, chunk, p, narrow)
+
+    if p.conv:  # the zero point subtracted (in int64) as the input is padded
+        conv_requant(p, v, zero, acc_bound, out, finish)
     else:
-        win, w_t = v, (p.m.t_f32 if dtype is np.float32 else p.m.t_f64)
-    out = np.empty(win.shape[:-3 if p.conv else -1] + (channels,), np.int64)
-    per_row = out[0].size if out.ndim > 1 else channels
-    step = max(1, CHUNK_ELEMENTS // per_row)
-    for first in range(0, out.shape[0], step):
-        rows = win[first:first + step]
-        if p.conv:
-            # Windows gathered channels last, in (kh, kw, C) order: each tap's C values sit
-            # together in memory (a third of the time of NumPy's (C, kh, kw) gather); the
-            # weights are reordered to match, once.
-            n, oh, ow, c, kh, kw = rows.shape
-            taps = kh * kw * c
-            rows_out = _scratch("cols", (n * oh * ow, taps + 1), dtype)  # one product
-            rows_out[:, taps] = 1
-            size = rows_out.itemsize
-            cols = np.ndarray((n, oh, ow, kh, kw, c), dtype, rows_out,
-                              strides=tuple(size * k for k in ((taps + 1) * oh * ow,
-                                                               (taps + 1) * ow, taps + 1,
-                                                               kw * c, c, 1)))
-            cols[...] = rows.transpose(0, 1, 2, 4, 5, 3)
-            rows = rows_out if fold else rows_out[:, :taps]
+        _dense_requant(p, _less_zero_point(v, zero), acc_bound, out, finish)
+    if p.deq is None:
+        return {req.outputs[0]: out}
+    return {req.outputs[0]: None, p.deq.outputs[0]: out}  # the codes have no other reader
+
+
+def _dense_requant(p: _Layer, v, acc_bound: int, out: np.ndarray, finish) -> None:
+    """``out`` [N, M] = the requantized dense layer of ``v``, a piece of the
+    batch at a time: float32 products where the accumulator's bound allows, else float64;
+    ``c`` added in float32 where that stays exact too, else in float64."""
+    small = acc_bound < _F32_EXACT
+    dtype = np.float32 if small else np.float64
+    add_in_f32 = small and acc_bound + p.c_max < _F32_EXACT
+    w_t = p.m.t_f32 if small else p.m.t_f64
+    channels = w_t.shape[1]
+    step = max(1, CHUNK_ELEMENTS // channels)
+    for first in range(0, len(v), step):
+        rows = v[first:first + step].astype(dtype, copy=False)
+        acc = np.matmul(rows, w_t, out=_scratch("acc", (len(rows), channels), dtype))
+        u = _scratch("u", acc.shape, np.float64)
+        if add_in_f32:
+            acc += p.c32  # exact integers in float32 still
+            np.multiply(acc, p.factor, out=u)
         else:
-            rows = rows.astype(dtype, copy=False)
-        acc = np.matmul(rows, w_t, out=_scratch("acc", (rows.shape[0], w_t.shape[1]), dtype))
-        part = out[first:first + step]
-        _requantize(acc.reshape(part.shape), tail, part)
-    # A conv's codes stay channels last in memory, seen channels first (NCHW): NumPy's
-    # elementwise ops keep that order, and a transposing copy costs as much as the rest.
-    return out if not p.conv else out.transpose(0, 3, 1, 2)
-
-
-def _windows(xs: np.ndarray, p: _Layer) -> np.ndarray:
-    """[N, OH, OW, C, kh, kw] view of padded NHWC ``xs`` (a fresh array of its own):
-    sliding_window_view's strides, made directly (it and as_strided check their arguments
-    for tens of microseconds)."""
-    n, h, w, c = xs.shape
-    sn, sh, sw, sc = xs.strides
-    (kh, kw), (ph, pw) = p.span, p.strides
-    (dh, dw) = p.dilations
-    oh, ow = (h - kh) // ph + 1, (w - kw) // pw + 1
-    view = np.ndarray((n, oh, ow, c, p.kernel[0], p.kernel[1]), xs.dtype, xs,
-                      strides=(sn, sh * ph, sw * pw, sc, sh * dh, sw * dw))
-    view.flags.writeable = False
-    return view
+            np.add(acc, p.c, out=u)
+            u *= p.factor
+        finish(u, out[first:first + step])
 
 
 # Outputs computed at a time: a large batch goes through in pieces whose working arrays stay
 # in the cache and are reused (measured on a loaded machine, batch 64 of ort_conv_qdq_s8s8:
 # 1.7x the throughput of one piece; much smaller pieces lose it again, in more products).
 CHUNK_ELEMENTS = 1 << 18
-
-
-def _channels_last_padded(v: np.ndarray, pads, dtype) -> np.ndarray:
-    """NCHW ``v`` as NHWC in ``dtype``, zero-padded: one copy (np.pad and a transposing copy
-    were two, and np.pad alone tens of microseconds a call)."""
-    t, left, b, r = pads
-    n, c, h, w = v.shape
-    xs = np.zeros((n, h + t + b, w + left + r, c), dtype)
-    xs[:, t:t + h, left:left + w, :] = v.transpose(0, 2, 3, 1)
-    return xs
 
 
 _SCRATCH = threading.local()
@@ -241,34 +233,35 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     return buf[key][:size].reshape(shape)
 
 
-def _requantize(acc: np.ndarray, tail: tuple, out: np.ndarray) -> None:
-    """``out`` = the requantized codes of the accumulators ``acc`` (channels last)."""
-    c, factor, add_in_f32, rounding, zero_point, lo, hi, narrow = tail
-    u = _scratch("u", acc.shape, np.float64)
-    if c is None:  # added in the product
-        u[...] = acc
-    elif add_in_f32:
-        acc += c  # exact integers in float32 still
-        u[...] = acc  # then one float64 product (a float32 times float64 one is slower)
-    else:
-        np.add(acc, c, out=u)
-    u *= factor
-    if rounding == "half_even":
-        np.rint(u, out=u)
-    elif rounding == "floor":
-        np.floor(u, out=u)
+def _finish(u: np.ndarray, out: np.ndarray, p: _Layer, narrow: bool) -> None:
+    """``out`` = the codes of the exact quotients ``u`` (rounded in place), or with the
+    dequantizer, their values: the code less its zero point, times the scale."""
+    rounded = u
+    if p.deq is not None:
+        # Clamped before rounding (the same: the bounds are integers), rounded into float32
+        # (exact integers below 2**24), times the float32 scale in float32, as dequantize.
+        np.clip(u, p.lo - p.zero_point, p.hi - p.zero_point, out=u)
+        rounded = out
+    if p.rounding == "half_even":
+        np.rint(u, out=rounded)
+    elif p.rounding == "floor":
+        np.floor(u, out=rounded)
     else:
         u += 0.5
-        np.floor(u, out=u)
+        np.floor(u, out=rounded)
+    if p.deq is not None:
+        out *= p.deq_scale
+        out += np.float32(0)  # rint's -0.0 (of -0.5 <= u < 0) as the integer path's +0.0
+        return
     if narrow:  # integers of int32 (float64 to int32 converts in SIMD, to int64 does not)
-        codes = _scratch("codes", acc.shape, np.int32)
+        codes = _scratch("codes", u.shape, np.int32)
         codes[...] = u
-        codes += zero_point
-        np.clip(codes, lo, hi, out=codes)  # one pass: a fifth of maximum and minimum's time
+        codes += p.zero_point
+        np.clip(codes, p.lo, p.hi, out=codes)  # one pass: a fifth of maximum and minimum's
         out[...] = codes
         return
-    u += zero_point
-    np.minimum(np.maximum(u, lo, out=u), hi, out=u)  # np.clip's checks: microseconds a call
+    u += p.zero_point
+    np.minimum(np.maximum(u, p.lo, out=u), p.hi, out=u)  # np.clip's checks: microseconds
     out[...] = u
 
 
@@ -305,11 +298,11 @@ def _prepare_thresholds(ref, layer: Node, thr: Node) -> _Thresholds | None:
     return _Thresholds(ref, layer, thr, columns)
 
 
-def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> np.ndarray | None:
-    """The int64 output of the thresholder ``thr`` applied to the dense ``layer`` on ``x``:
-    the accumulators stay floats (exact integers while their bound is below 2**24 in float32,
-    2**53 in float64) and are compared with the thresholds as they are, or None where the
-    bound does not hold."""
+def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> dict | None:
+    """The int64 output (by name) of the thresholder ``thr`` applied to the dense ``layer``
+    on ``x``: the accumulators stay floats (exact integers while their bound is below 2**24
+    in float32, 2**53 in float64) and are compared with the thresholds as they are, or None
+    where the bound does not hold."""
     key = thr.outputs[0]
     if key not in ref.fused_prepared:
         ref.fused_prepared[key] = _prepare_thresholds(ref, layer, thr)
@@ -329,4 +322,4 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> np.ndarray | 
         count += acc >= column
     if p.step != 1:
         count *= p.step
-    return count + p.base
+    return {thr.outputs[0]: count + p.base}

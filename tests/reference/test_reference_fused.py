@@ -98,9 +98,9 @@ def test_codes_or_quotients_past_int32_clamp_in_float64(widen, monkeypatch):
     # before the clamp, keep to float64.
     graph = copy.deepcopy(lower_model(MODELS[1]))
     narrow = []
-    real = reference_fused._requantize
-    monkeypatch.setattr(reference_fused, "_requantize",
-                        lambda acc, tail, out: (narrow.append(tail[-1]), real(acc, tail, out)))
+    real = reference_fused._finish
+    monkeypatch.setattr(reference_fused, "_finish",
+                        lambda u, out, p, fits: (narrow.append(fits), real(u, out, p, fits)))
     for node in graph.nodes:
         if node.op == "requant":
             if widen == "codes":
@@ -114,10 +114,42 @@ def test_codes_or_quotients_past_int32_clamp_in_float64(widen, monkeypatch):
 
 def test_codes_of_int32_clamp_there(monkeypatch):
     narrow = []
-    real = reference_fused._requantize
-    monkeypatch.setattr(reference_fused, "_requantize",
-                        lambda acc, tail, out: (narrow.append(tail[-1]), real(acc, tail, out)))
+    real = reference_fused._finish
+    monkeypatch.setattr(reference_fused, "_finish",
+                        lambda u, out, p, fits: (narrow.append(fits), real(u, out, p, fits)))
     graph = lower_model(MODELS[1])
     fused, whole, ran = _both(graph, monkeypatch)
     assert narrow and all(narrow)
     assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+def _same_floats(a, b) -> bool:
+    """Equal values and equal signs of zero (a float output is compared bit for bit)."""
+    return a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(np.signbit(a),
+                                                                          np.signbit(b))
+
+
+@pytest.mark.parametrize("rounding", ["half_even", "floor", "half_up"])
+@pytest.mark.parametrize("fold_taps", [0, 64], ids=["float32 product", "folded factor"])
+def test_the_dequantizer_runs_with_the_conv(rounding, fold_taps, monkeypatch):
+    """ort_conv_qdq_s8s8's conv, requantizer and dequantizer run as one, with the factor in
+    float64 weights or after a float32 product: the same floats, -0.0 nowhere it is not."""
+    from qfab.sim import reference_fused_conv
+
+    if not MODELS[0].is_file():
+        pytest.skip(f"{MODELS[0]} not here")
+    monkeypatch.setattr(reference_fused_conv, "FOLD_TAPS", fold_taps)
+    graph = copy.deepcopy(lower_model(MODELS[0]))
+    for node in graph.nodes:
+        if node.op == "requant":  # codes about zero (-128, its own, clamps them all to +0.0)
+            node.attrs["rounding"], node.attrs["zero_point"] = rounding, 0
+            graph.tensors[node.outputs[0]].zero_point = np.zeros((), np.int64)
+    ref = Reference(graph)
+    feeds = _inputs(graph, batch=5)
+    fused = ref.run(feeds)
+    whole = ref.run(feeds, keep=True)
+    (layer,) = [p for p in ref.fused_prepared.values() if p is not None]
+    assert layer.deq is not None and layer.fold == (fold_taps > 0)
+    (name,) = graph.outputs
+    assert _same_floats(fused[name], whole[name])
+    assert (whole[name] == 0).any()
