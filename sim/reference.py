@@ -38,6 +38,7 @@ from qfab.sim.reference_products import (
     _OneBlasThread,
     _pad,
     _product_work,
+    _scratch,
     _windows,
     conv,
     shift_round,
@@ -50,9 +51,10 @@ _FEW_THRESHOLDS = 8  # thresholds a channel up to which counting goes one thresh
 
 
 def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
-    """The exact value of ``codes`` in units of 2**lsb_exponent, as integers."""
+    """The exact value of ``codes`` in units of 2**lsb_exponent, as integers (or as the
+    float32 of a quantizer that only fused layers read: exact integers too)."""
     if isinstance(t.fmt, Acc) or (isinstance(t.fmt, IntFormat | FixedFormat)
-                                  and getattr(codes, "dtype", None) == np.int64):
+                                  and getattr(codes, "dtype", None) in _VALUE_TYPES):
         return codes  # already the value (no op here writes into its inputs)
     if isinstance(t.fmt, MinifloatFormat) and not np.isfinite(t.fmt.decode(codes)).all():
         # A quantizer with saturate=0 makes a value past the format's range NaN or
@@ -61,6 +63,18 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
                         "layer (a value beyond the format's range, quantized with "
                         "saturate=0)")
     return t.fmt.to_fixed(codes)
+
+
+_VALUE_TYPES = (np.int64, np.float32)
+
+
+def _stays_float(graph: Graph, name: str, readers: dict, fused: dict) -> bool:
+    """Whether the codes ``name`` may stay float32: at most 16 bits (they and their
+    difference with a zero point exact), read only, as the input, by layers that run fused."""
+    t = graph.tensors[name]
+    return (isinstance(t.fmt, IntFormat | FixedFormat) and t.fmt.bits <= 16
+            and name not in graph.outputs and bool(readers.get(name))
+            and all(r.inputs == [name] and r.outputs[0] in fused for r in readers[name]))
 
 
 def _fingerprint(graph: Graph) -> tuple:
@@ -128,8 +142,12 @@ class Reference:
         self._dequantizers = {n.outputs[0]: readers[n.outputs[0]][0] for n in graph.nodes
                               if n.op == "requant" and n.outputs[0] not in graph.outputs
                               and [r.op for r in readers.get(n.outputs[0], [])] == ["dequantize"]}
+        # A quantizer whose every reader is such a layer leaves its codes float32 (exact
+        # integers of at most 16 bits, as the layer takes them) in a working array.
+        self._float_codes = {n.outputs[0] for n in graph.nodes if n.op == "quantize"
+                             and _stays_float(graph, n.outputs[0], readers, self._fused)}
         self.fused_prepared: dict = {}  # what sim.reference_fused prepares once a layer
-        self._prepared_steps: list[tuple] | None = None
+        self._prepared_steps: dict[bool, list[tuple]] = {}
         self._product_work = max((_product_work(graph, n) for n in graph.nodes
                                   if n.op in ("dense", "conv")), default=0)
         self._biased: dict[str, bool] = {}  # whether an accumulator's dequantizer adds a bias
@@ -139,15 +157,17 @@ class Reference:
         batch = max((len(x) for x in env.values() if np.ndim(x)), default=1)
         small = batch * self._product_work <= BLAS_ONE_THREAD_WORK
         with contextlib.nullcontext() if small else _OneBlasThread():
-            for node, out, names, req, fused, method in self._steps():
+            for node, out, names, req, fused, method in self._steps(keep):
                 if out in env:  # the requantizer (or dequantizer), run with its layer
                     continue
                 ins = [env[i] for i in names]
-                if req is not None and not keep:
+                if req is not None:
                     y = fused(self, node, req, *ins)
                     if y is not None:  # outputs by name (a code only a fused reader read: None)
                         env.update(y)
                         continue
+                    ins = [x.astype(np.int64) if i in self._float_codes else x
+                           for i, x in zip(names, ins, strict=True)]
                 y = getattr(self, method)(node, *ins)
                 if len(node.outputs) == 1:
                     env[out] = y
@@ -155,21 +175,24 @@ class Reference:
                     env.update(zip(node.outputs, y, strict=True))
         return env if keep else {o: env[o] for o in self.graph.outputs}
 
-    def _steps(self) -> list[tuple]:
+    def _steps(self, keep: bool) -> list[tuple]:
         """Each node with what run() looks up for it, made once (a small model's run is
-        mostly such lookups): (node, output, inputs, fused reader, its function, method)."""
-        if self._prepared_steps is None:
+        mostly such lookups): (node, output, inputs, fused reader, its function, method).
+        Keeping every tensor, nothing runs fused and every code is int64."""
+        if keep not in self._prepared_steps:
             from qfab.sim.reference_fused import layer_requant, layer_threshold
 
             steps = []
             for node in self.graph.nodes:
-                req = self._fused.get(node.outputs[0])
+                req = None if keep else self._fused.get(node.outputs[0])
                 fused = None if req is None else (
                     layer_requant if req.op == "requant" else layer_threshold)
-                steps.append((node, node.outputs[0], tuple(node.inputs), req, fused,
-                              "_" + node.op))
-            self._prepared_steps = steps
-        return self._prepared_steps
+                method = "_" + node.op
+                if not keep and node.outputs[0] in self._float_codes:
+                    method = "_quantize_float"
+                steps.append((node, node.outputs[0], tuple(node.inputs), req, fused, method))
+            self._prepared_steps[keep] = steps
+        return self._prepared_steps[keep]
 
     def _t(self, name: str) -> Tensor:
         return self.graph.tensors[name]
@@ -177,6 +200,11 @@ class Reference:
     # ---- boundary (float): qfab.sim.reference_boundary ----------------------------------
     def _quantize(self, node: Node, x):
         return boundary.quantize(node, self._t(node.outputs[0]), x)
+
+    def _quantize_float(self, node: Node, x):
+        out = node.outputs[0]  # a working array a tensor, apart from the fused layers' own
+        return boundary.quantize(node, self._t(out), x,
+                                 lambda shape: _scratch("quantized " + out, shape, np.float32))
 
     def _dynamic_quantize(self, node: Node, x):
         return boundary.dynamic_quantize(node, x)

@@ -24,9 +24,10 @@ def _small_codes(t: Tensor) -> bool:
     return isinstance(t.fmt, IntFormat | FixedFormat) and t.fmt.bits <= 24
 
 
-def _pre_processed(node: Node, x) -> tuple[np.ndarray, bool]:
+def _pre_processed(node: Node, x, work) -> tuple[np.ndarray, bool]:
     """The host's pre-processing (``attrs["pre"]``) of float32 ``x``, each step rounded to
-    float32 as onnxruntime does; and whether the result is an array of this call's own."""
+    float32 as onnxruntime does; and whether the result is an array of this call's own
+    (fresh, or ``work(shape)``'s where ``work`` is given)."""
     x = np.asarray(x, np.float32)
     own = False
     for op, c in node.attrs["pre"]:
@@ -34,24 +35,28 @@ def _pre_processed(node: Node, x) -> tuple[np.ndarray, bool]:
             x = x.reshape((x.shape[0],) + tuple(c[1:]))
         elif op == "Transpose":
             x = x.transpose(tuple(c))
-        elif own and np.size(c) == 1 and np.ndim(c) <= x.ndim:
-            # In place: a float64 constant runs the float64 loop and rounds to float32 on
-            # the store, as the copying form's astype does.
-            PRE_OPS[op](x, c, out=x)
+        elif c.size == 1 and c.ndim <= x.ndim and (own or work):
+            # Into our own array: a float64 constant runs the float64 loop and rounds to
+            # float32 on the store, as the copying form's astype does.
+            x, own = PRE_OPS[op](x, c, out=x if own else work(x.shape)), True
         else:
             x, own = PRE_OPS[op](x, c).astype(np.float32, copy=False), True
     return x, own
 
 
-def quantize(node: Node, t: Tensor, x) -> np.ndarray:
-    """QuantizeLinear of float ``x`` to ``t``'s codes (int64), after the pre-processing."""
-    x, own = _pre_processed(node, x)
+def quantize(node: Node, t: Tensor, x, work=None) -> np.ndarray:
+    """QuantizeLinear of float ``x`` to ``t``'s codes (int64), after the pre-processing. With
+    ``work`` (shape -> a float32 working array), codes of at most 24 bits are left there, as
+    float32 (exact integers)."""
+    x, own = _pre_processed(node, x, work)
     a = node.attrs
     if a.get("bipolar"):
         return np.where(x >= 0, 1, -1).astype(np.int64)
     scale = np.asarray(t.scale, np.float32)
-    if own and scale.size == 1:
-        scaled = np.divide(x, scale, out=x)
+    if scale.size == 1 and scale.ndim <= x.ndim and (own or work):
+        if not own or scale != 1:  # x / 1 is x, every float of it
+            x = np.divide(x, scale, out=x if own else work(x.shape))
+        scaled = x
     else:
         scaled = (x / scale).astype(np.float32, copy=False)
     if isinstance(t.fmt, MinifloatFormat):
@@ -91,7 +96,8 @@ def quantize(node: Node, t: Tensor, x) -> np.ndarray:
     else:
         q = r.astype(np.float64) + zero
     # np.clip's checks took as long as the pass on a small input
-    return np.minimum(np.maximum(q, lo, out=q), hi, out=q).astype(np.int64)
+    q = np.minimum(np.maximum(q, lo, out=q), hi, out=q)
+    return q if work and q.dtype == np.float32 else q.astype(np.int64)
 
 
 def dynamic_quantize(node: Node, x):

@@ -32,15 +32,12 @@ layer returns None and the reference runs the integer ops one by one.
 
 from __future__ import annotations
 
-import math
-import threading
-
 import numpy as np
 from qfab.compiler.ir import Acc, Node
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.sim.reference import fixed
 from qfab.sim.reference_fused_conv import conv_requant, prepare_weights
-from qfab.sim.reference_products import _bound, _less_zero_point
+from qfab.sim.reference_products import _bound, _less_zero_point, _nonzero, _scratch
 
 _F32_EXACT, _F64_EXACT = 2**24, 2**53
 _ROUNDINGS = ("half_even", "floor", "half_up")
@@ -214,25 +211,6 @@ def _dense_requant(p: _Layer, v, acc_bound: int, out: np.ndarray, finish) -> Non
 CHUNK_ELEMENTS = 1 << 18
 
 
-_SCRATCH = threading.local()
-KEEP_SCRATCH = 1 << 18  # elements of the largest working array kept between calls
-
-
-def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
-    """A working array of this thread's, reused from call to call: a fresh one past malloc's
-    mmap threshold is new pages to fault in each time (half of a small conv's run)."""
-    size = math.prod(shape)
-    key = (name, np.dtype(dtype).str)
-    buf = getattr(_SCRATCH, "arrays", None)
-    if buf is None:
-        buf = _SCRATCH.arrays = {}
-    if size > KEEP_SCRATCH:
-        return np.empty(shape, dtype)
-    if key not in buf or buf[key].size < size:
-        buf[key] = np.empty(size, dtype)
-    return buf[key][:size].reshape(shape)
-
-
 def _finish(u: np.ndarray, out: np.ndarray, p: _Layer, narrow: bool) -> None:
     """``out`` = the codes of the exact quotients ``u`` (rounded in place), or with the
     dequantizer, their values: the code less its zero point, times the scale."""
@@ -277,6 +255,11 @@ class _Thresholds:
         self.bias = None if a["bias"] is None else np.asarray(a["bias"])
         self.bias_max = 0 if self.bias is None else int(np.abs(self.bias).max(initial=0))
         self.step, self.base = thr.attrs.get("step", 1), thr.attrs["base"]
+        self.shifted = _nonzero(self.x_zero_point)
+        # The columns as float32 too where each is (an integer below 2**24): a float32
+        # accumulator meets them without a widening.
+        exact32 = all(np.abs(c).max(initial=0) < _F32_EXACT for c in columns)
+        self.columns32 = [c.astype(np.float32) for c in columns] if exact32 else columns
 
 
 def _prepare_thresholds(ref, layer: Node, thr: Node) -> _Thresholds | None:
@@ -287,7 +270,7 @@ def _prepare_thresholds(ref, layer: Node, thr: Node) -> _Thresholds | None:
     if layer.attrs["bias"] is not None and np.asarray(layer.attrs["bias"]).dtype == object:
         return None
     zero = np.asarray(a["in_zero_point"], object)
-    if zero.ndim > 1 and zero.size != 1:
+    if zero.ndim > 1 and zero.size != 1 or not a["thresholds"].shape[1]:
         return None
     columns = []
     for j in range(a["thresholds"].shape[1]):
@@ -309,7 +292,9 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> dict | None:
     p = ref.fused_prepared[key]
     if p is None:
         return None
-    v = _less_zero_point(fixed(p.src, x), p.x_zero_point)
+    v = fixed(p.src, x)
+    if p.shifted:
+        v = v - p.x_zero_point
     bound = _bound(v) * p.m.row_l1 + p.bias_max
     if bound >= _F64_EXACT:
         return None
@@ -317,8 +302,9 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> dict | None:
     acc = v.astype(np.float32 if small else np.float64) @ (p.m.t_f32 if small else p.m.t_f64)
     if p.bias is not None:
         acc += p.bias  # exact: the bound counts it
-    count = np.zeros(acc.shape, np.int64)
-    for column in p.columns:  # a float32 accumulator meets a float64 column in float64
+    columns = p.columns32 if small else p.columns
+    count = np.greater_equal(acc, columns[0]).astype(np.int64)
+    for column in columns[1:]:
         count += acc >= column
     if p.step != 1:
         count *= p.step

@@ -19,6 +19,7 @@ float64 pass.
 from __future__ import annotations
 
 import numpy as np
+from qfab.sim.reference_products import _scratch
 
 # Taps (K + 1) up to which a conv's product runs in float64 with the requantizer's factor
 # folded into its weights: a float32 product and a widening, scaling pass cost more there.
@@ -39,7 +40,7 @@ def prepare_weights(p) -> None:
 def conv_requant(p, x: np.ndarray, zero, acc_bound: int, out: np.ndarray, finish) -> None:
     """``out`` [N, M, OH, OW] = the requantized (or dequantized) conv of ``x`` less ``zero``,
     a chunk of images at a time; ``finish(u, out_chunk)`` rounds the quotients ``u``."""
-    from qfab.sim.reference_fused import CHUNK_ELEMENTS, _scratch
+    from qfab.sim.reference_fused import CHUNK_ELEMENTS
 
     folded = p.fold or acc_bound + p.c_max >= _F32_EXACT
     dtype = np.float64 if folded else np.float32

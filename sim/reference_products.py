@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numpy as np
 from qfab.compiler.ir import Graph, Node
@@ -179,3 +180,22 @@ def conv(x: np.ndarray, weight: np.ndarray | list[Matrix], bias, *, strides, pad
         outs.append(_exact_matmul(cols, wg))
     acc = np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
     return acc if bias is None else acc + bias.reshape(1, -1, 1, 1)
+
+
+_SCRATCH = threading.local()
+KEEP_SCRATCH = 1 << 18  # elements of the largest working array kept between calls
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A working array of this thread's, reused from call to call: a fresh one past malloc's
+    mmap threshold is new pages to fault in each time (half of a small conv's run)."""
+    size = math.prod(shape)
+    key = (name, dtype)  # the type itself (np.float32, ...): np.dtype(...).str is slower
+    buf = getattr(_SCRATCH, "arrays", None)
+    if buf is None:
+        buf = _SCRATCH.arrays = {}
+    if size > KEEP_SCRATCH:
+        return np.empty(shape, dtype)
+    if key not in buf or buf[key].size < size:
+        buf[key] = np.empty(size, dtype)
+    return buf[key][:size].reshape(shape)

@@ -153,3 +153,24 @@ def test_the_dequantizer_runs_with_the_conv(rounding, fold_taps, monkeypatch):
     (name,) = graph.outputs
     assert _same_floats(fused[name], whole[name])
     assert (whole[name] == 0).any()
+
+
+@pytest.mark.parametrize("past_the_bound", [False, True])
+def test_codes_only_fused_layers_read_stay_float32(past_the_bound):
+    """The digits CNN's quantizer leaves float32 codes for its fused conv; where the conv
+    cannot run fused (products past 2**53), they go to the integer ops as int64."""
+    graph = copy.deepcopy(lower_model(MODELS[1]))
+    if past_the_bound:
+        for node in graph.nodes:
+            if node.op == "requant":
+                node.attrs["mult"] = np.asarray(node.attrs["mult"], np.int64) * 2**40
+                node.attrs["shift"] = np.asarray(node.attrs["shift"], np.int64) + 40
+    ref, feeds = Reference(graph), _inputs(graph)
+    (quantized,) = [n.outputs[0] for n in graph.nodes if n.op == "quantize"]
+    assert ref._float_codes == {quantized}
+    x = next(iter(feeds.values())).astype(np.float32)
+    (node,) = [n for n in graph.nodes if n.op == "quantize"]
+    assert ref._quantize_float(node, x).dtype == np.float32
+    fused, whole = ref.run(feeds), ref.run(feeds, keep=True)
+    assert whole[quantized].dtype == np.int64
+    assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
