@@ -105,8 +105,8 @@ def _save(fig, path: Path) -> None:
 
 def search_plot(result: dict[str, Any], path: Path) -> Path:
     """Score against LUTs: the uniform designs, the searched design within each budget of the
-    comparison (its front dashed), the best uniform design's formats with a searched
-    folding, and the chosen design starred."""
+    comparison (its front dashed), the one at the best uniform design's noise, the best
+    uniform design's formats with a searched folding, and the chosen design starred."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +114,9 @@ def search_plot(result: dict[str, Any], path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     chosen = result["chosen"]
-    searched = sorted(result["searched"], key=lambda r: r["lut"])
+    searched = sorted((r for r in result["searched"] if "noise_budget" not in r),
+                      key=lambda r: r["lut"])
+    quiet = [r for r in result["searched"] if "noise_budget" in r]
     # Zoom on the searched range: uniform designs far below it would flatten the plot.
     floor = min([r["score"] for r in searched] + [chosen["score"]])
     floor -= 0.1 * max(abs(floor), 1e-9) if result["metric"] != "top1" else 0.03
@@ -133,6 +135,10 @@ def search_plot(result: dict[str, Any], path: Path) -> Path:
         ax.plot([r["lut"] for r in searched], [r["score"] for r in searched], "--o",
                 color="tab:orange", ms=4, lw=1,
                 label="searched within a uniform design's LUTs, DSPs and II")
+    if quiet:
+        ax.scatter([r["lut"] for r in quiet], [r["score"] for r in quiet], marker="s", s=26,
+                   color="tab:purple", zorder=4,
+                   label="searched at the best uniform design's calibration noise")
     folded = (result.get("comparison") or {}).get("best_uniform_folded")
     if folded:
         ax.scatter([folded["lut"]], [folded["score"]], marker="D", s=30, color="tab:green",

@@ -95,6 +95,25 @@ def test_search_prices_by_the_correction(monkeypatch):
     assert len({c["cost"]["lut"] - c["cost"]["lut_model"] for c in sens.changes}) > 1
 
 
+def test_fixed_point_design_learned_from(monkeypatch):
+    """With fixed8 among the candidates, the fixed8 design is synthesized too: its
+    requantizers (shifts, no DSP) get ratios of their own."""
+    from qfab.cost_model.search import LEARN_FOLDINGS, Search
+
+    monkeypatch.setattr("qfab.cost_model.yosys.synthesize_modules", _stand_in)
+    monkeypatch.setattr(Search, "yosys", lambda self, got: {"lut": 2000, "dsp": 0, "bram": 0})
+    search = Search(onnx.load(FLOAT_MODEL), load_data("digits", 64, 40), load_board("pynq-z2"))
+    sens = search.sensitivities([QuantSpec("fixed", 8)])
+    search.learn(sens)
+    within = [c for c in sens.changes
+              if c["side"] == "folding" and c["cost"]["ii_cycles"] <= search.max_ii]
+    most = max(sum(c["layer"] == i for c in within) for i in range(3))
+    assert search.correction.designs == 2 + min(most, LEARN_FOLDINGS)
+    requant = {(k[0], k[2] > 0) for k in search.correction.ratios if k[1][0][0] == "requant"}
+    # a requantizer measured with its DSPs (int8) and without them (fixed8)
+    assert any((name, not dsp) in requant for name, dsp in requant)
+
+
 def test_every_familys_script_can_keep_its_hierarchy():
     from qfab.cost_model.yosys import HIERARCHY, SCRIPTS
 
