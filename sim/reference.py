@@ -47,6 +47,7 @@ from qfab.sim.reference_products import (
 from qfab.errors import QfabError
 
 REQUANT_MODES = ("dyadic", "onnx")
+_NO_LIMIT = contextlib.nullcontext()  # reusable: made once
 _FEW_THRESHOLDS = 8  # thresholds a channel up to which counting goes one threshold at a time
 
 
@@ -151,12 +152,13 @@ class Reference:
         self._product_work = max((_product_work(graph, n) for n in graph.nodes
                                   if n.op in ("dense", "conv")), default=0)
         self._biased: dict[str, bool] = {}  # whether an accumulator's dequantizer adds a bias
+        self._quantizers: dict[str, boundary.Quantizer] = {}
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
         env = dict(inputs)
-        batch = max((len(x) for x in env.values() if np.ndim(x)), default=1)
+        batch = max((len(x) for x in env.values() if getattr(x, "ndim", 0)), default=1)
         small = batch * self._product_work <= BLAS_ONE_THREAD_WORK
-        with contextlib.nullcontext() if small else _OneBlasThread():
+        with _NO_LIMIT if small else _OneBlasThread():
             for node, out, names, req, fused, method in self._steps(keep):
                 if out in env:  # the requantizer (or dequantizer), run with its layer
                     continue
@@ -198,13 +200,17 @@ class Reference:
         return self.graph.tensors[name]
 
     # ---- boundary (float): qfab.sim.reference_boundary ----------------------------------
-    def _quantize(self, node: Node, x):
-        return boundary.quantize(node, self._t(node.outputs[0]), x)
+    def _quantize(self, node: Node, x, work=None):
+        q = self._quantizers.get(node.outputs[0])
+        if q is None or q.node is not node:
+            q = self._quantizers[node.outputs[0]] = boundary.Quantizer(node, self._t(
+                node.outputs[0]))
+        return q(x, work)
 
     def _quantize_float(self, node: Node, x):
         out = node.outputs[0]  # a working array a tensor, apart from the fused layers' own
-        return boundary.quantize(node, self._t(out), x,
-                                 lambda shape: _scratch("quantized " + out, shape, np.float32))
+        return self._quantize(node, x, lambda shape: _scratch("quantized " + out, shape,
+                                                               np.float32))
 
     def _dynamic_quantize(self, node: Node, x):
         return boundary.dynamic_quantize(node, x)

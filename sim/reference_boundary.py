@@ -44,60 +44,81 @@ def _pre_processed(node: Node, x, work) -> tuple[np.ndarray, bool]:
     return x, own
 
 
-def quantize(node: Node, t: Tensor, x, work=None) -> np.ndarray:
-    """QuantizeLinear of float ``x`` to ``t``'s codes (int64), after the pre-processing. With
-    ``work`` (shape -> a float32 working array), codes of at most 24 bits are left there, as
-    float32 (exact integers)."""
-    x, own = _pre_processed(node, x, work)
-    a = node.attrs
-    if a.get("bipolar"):
-        return np.where(x >= 0, 1, -1).astype(np.int64)
-    scale = np.asarray(t.scale, np.float32)
-    if scale.size == 1 and scale.ndim <= x.ndim and (own or work):
-        if not own or scale != 1:  # x / 1 is x, every float of it
-            x = np.divide(x, scale, out=x if own else work(x.shape))
-        scaled = x
-    else:
-        scaled = (x / scale).astype(np.float32, copy=False)
-    if isinstance(t.fmt, MinifloatFormat):
-        fmt = t.fmt
-        if fmt.saturate != a["saturate"]:
-            fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
-                                  bias=fmt.bias, subnormals=fmt.subnormals,
-                                  special=fmt.special, saturate=a["saturate"])
-        # ONNX adds the zero point as a float even when it is +0, which turns -0 into +0.
-        zero = np.asarray(fmt.decode(np.asarray(t.zero_point, np.int64)), np.float32)
-        return fmt.encode((scaled + zero).astype(np.float64)).astype(np.int64)
-    rounding = a.get("rounding", "half_even")
-    r = scaled  # our own array from here on: rounded in place
-    if rounding == "half_even":
-        np.rint(r, out=r)
-    elif rounding == "floor":
-        np.floor(r, out=r)
-    else:
-        r += np.float32(0.5)
-        np.floor(r, out=r)
-    lo, hi = a.get("lo", t.fmt.min), a.get("hi", t.fmt.max)
-    zero = np.asarray(t.zero_point)
-    if a.get("overflow") == "wrap":  # ap_fixed's AP_WRAP: keep the low bits
-        span = 2**t.fmt.bits
-        q = r.astype(np.float64) + zero
-        return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
-    if _small_codes(t) and max(abs(lo), abs(hi), int(np.abs(zero).max(initial=0))) < _F32_EXACT:
+class Quantizer:
+    """QuantizeLinear of float input to ``t``'s codes, after the pre-processing, with what
+    depends on the graph only worked out once."""
+
+    def __init__(self, node: Node, t: Tensor):
+        self.node, self.t, a = node, t, node.attrs
+        self.bipolar, self.rounding = a.get("bipolar"), a.get("rounding", "half_even")
+        self.scale = np.asarray(t.scale, np.float32)
+        self.scale_one = self.scale.size == 1 and bool(self.scale == 1)
+        if isinstance(t.fmt, MinifloatFormat):
+            return
+        self.wrap = a.get("overflow") == "wrap"
+        lo, hi = a.get("lo", t.fmt.min), a.get("hi", t.fmt.max)
+        self.zero = zero = np.asarray(t.zero_point)
         # In float32: r + zero is exact wherever it lies between lo and hi (an integer below
         # 2**24), and rounding is monotonic, so a sum past either bound clamps to it as the
         # exact sum would.
-        if zero.ndim == 0:
-            if zero:
-                r += np.float32(zero)
+        self.in_f32 = _small_codes(t) and max(abs(lo), abs(hi),
+                                              int(np.abs(zero).max(initial=0))) < _F32_EXACT
+        if self.in_f32:
+            lo, hi = np.float32(lo), np.float32(hi)
+            self.zero = np.float32(zero) if zero.ndim == 0 else zero.astype(np.float32)
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, x, work=None) -> np.ndarray:
+        """The codes of ``x`` (int64). With ``work`` (shape -> a float32 working array),
+        codes of at most 24 bits are left there, as float32 (exact integers)."""
+        t = self.t
+        x, own = _pre_processed(self.node, x, work)
+        if self.bipolar:
+            return np.where(x >= 0, 1, -1).astype(np.int64)
+        scale = self.scale
+        if scale.size == 1 and scale.ndim <= x.ndim and (own or work):
+            if not (own and self.scale_one):  # x / 1 is x, every float of it
+                x = np.divide(x, scale, out=x if own else work(x.shape))
+            scaled = x
         else:
-            r = r + zero.astype(np.float32)
-        q, lo, hi = r, np.float32(lo), np.float32(hi)
-    else:
-        q = r.astype(np.float64) + zero
-    # np.clip's checks took as long as the pass on a small input
-    q = np.minimum(np.maximum(q, lo, out=q), hi, out=q)
-    return q if work and q.dtype == np.float32 else q.astype(np.int64)
+            scaled = (x / scale).astype(np.float32, copy=False)
+        if isinstance(t.fmt, MinifloatFormat):
+            return _minifloat_codes(self.node, t, scaled)
+        r = scaled  # our own array from here on: rounded in place
+        if self.rounding == "half_even":
+            np.rint(r, out=r)
+        elif self.rounding == "floor":
+            np.floor(r, out=r)
+        else:
+            r += np.float32(0.5)
+            np.floor(r, out=r)
+        zero = self.zero
+        if self.wrap:  # ap_fixed's AP_WRAP: keep the low bits
+            span = 2**t.fmt.bits
+            q = r.astype(np.float64) + zero
+            return ((q.astype(np.int64) - t.fmt.min) % span + t.fmt.min).astype(np.int64)
+        if not self.in_f32:
+            q = r.astype(np.float64) + zero
+        elif zero.ndim:
+            q = r + zero
+        else:
+            q = r
+            if zero:
+                q += zero
+        # np.clip's checks took as long as the pass on a small input
+        q = np.minimum(np.maximum(q, self.lo, out=q), self.hi, out=q)
+        return q if work and q.dtype == np.float32 else q.astype(np.int64)
+
+
+def _minifloat_codes(node: Node, t: Tensor, scaled: np.ndarray) -> np.ndarray:
+    fmt = t.fmt
+    if fmt.saturate != node.attrs["saturate"]:
+        fmt = MinifloatFormat(exp_bits=fmt.exp_bits, man_bits=fmt.man_bits,
+                              bias=fmt.bias, subnormals=fmt.subnormals,
+                              special=fmt.special, saturate=node.attrs["saturate"])
+    # ONNX adds the zero point as a float even when it is +0, which turns -0 into +0.
+    zero = np.asarray(fmt.decode(np.asarray(t.zero_point, np.int64)), np.float32)
+    return fmt.encode((scaled + zero).astype(np.float64)).astype(np.int64)
 
 
 def dynamic_quantize(node: Node, x):
