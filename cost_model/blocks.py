@@ -237,6 +237,10 @@ def window_cost(p: dict, family: str) -> BlockCost:
     c.features["block"] += 1
     c.ff += (counters + 3 * rows + _bits(depth) + _bits(g.width * g.beats_per_pixel) + 1
              + w.taps + origins)
+    if w.registered_ready:
+        # two flags (hw/_window_flags.py) instead of the written and released counters and
+        # the rows needed; the compares with tables take about the LUTs those took
+        c.ff += 2 - 2 * rows - need
     # Read address: slot * row_beats + ix * beats_per_pixel (+ the channel fold); Yosys maps
     # a multiply by a constant that is no power of two like any other (a DSP on ECP5).
     row_beats = g.width * g.beats_per_pixel
@@ -262,6 +266,9 @@ def widthconv_cost(p: dict, family: str) -> BlockCost:
         k = word // n_in
         c.ff += word * ew + _bits(k) + 1
         c.features["ctrl"] += _bits(k) + k
+        if p.get("registered_ready"):  # the output register apart, the last beat's choice
+            c.ff += word * ew + 1
+            c.features["mux"] += n_in * ew
     return c
 
 

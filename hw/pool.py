@@ -100,7 +100,7 @@ class _WindowPool(wiring.Component):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
                  elem_shape: ShapeLike, simd: int, pad_value: int | None = None,
-                 registered_taps: bool = False):
+                 registered_taps: bool = False, registered_ready: bool = False):
         shape = check_shape("elem_shape", elem_shape)
         self._registered = bool(registered_taps)
         # (The first line of this file silences Amaranth's "never used" warning for a window
@@ -109,7 +109,8 @@ class _WindowPool(wiring.Component):
             pad_value = shape_range(shape)[0]
         self._window = SlidingWindow(
             channels=channels, height=height, width=width, kernel=kernel, stride=stride,
-            padding=padding, pad_value=pad_value, elem_shape=shape, simd=simd, depthwise=True)
+            padding=padding, pad_value=pad_value, elem_shape=shape, simd=simd, depthwise=True,
+            registered_ready=registered_ready)
         taps = self._window.kernel[0] * self._window.kernel[1]
         self._out_elem = shape if self._op == "max" else sum_shape(shape, taps)
         super().__init__({
@@ -131,6 +132,8 @@ class _WindowPool(wiring.Component):
     registered_taps = property(lambda self: self._registered,
                                doc="Whether a register holds each tap between the window "
                                    "and the reducer.")
+    registered_ready = property(lambda self: self._window.registered_ready,
+                                doc="Whether the window's handshake flags are flip-flops.")
     line_buffer = property(lambda self: self._window.line_buffer,
                            doc="(depth, width in bits) of the window's line-buffer RAM.")
 
@@ -212,6 +215,9 @@ class MaxPool(_WindowPool):
         A register with a spare (:class:`~qfab.hw._skid.OutputSkid`) between the window and
         the reducer, a cycle more (for a fast clock: the window's block RAM read then ends
         in it, not in the compare, and no ``ready`` path runs through the pool).
+    registered_ready : bool
+        The window's input ``ready`` and "rows available" as flip-flops (see
+        :class:`~qfab.hw.window.SlidingWindow`); the same cycles.
 
     Members
     -------
@@ -224,10 +230,11 @@ class MaxPool(_WindowPool):
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
-                 elem_shape: ShapeLike, simd: int, registered_taps: bool = False):
+                 elem_shape: ShapeLike, simd: int, registered_taps: bool = False,
+                 registered_ready: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
                          stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
-                         registered_taps=registered_taps)
+                         registered_taps=registered_taps, registered_ready=registered_ready)
 
 
 class AvgPool(_WindowPool):
@@ -238,7 +245,8 @@ class AvgPool(_WindowPool):
 
     Parameters
     ----------
-    channels, height, width, kernel, stride, padding, elem_shape, simd, registered_taps
+    channels, height, width, kernel, stride, padding, elem_shape, simd, registered_taps,
+    registered_ready
         As for :class:`MaxPool`.
     pad_value : int
         Value of padding elements, default 0.
@@ -255,10 +263,11 @@ class AvgPool(_WindowPool):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
                  elem_shape: ShapeLike, simd: int, pad_value: int = 0,
-                 registered_taps: bool = False):
+                 registered_taps: bool = False, registered_ready: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
                          stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
-                         pad_value=pad_value, registered_taps=registered_taps)
+                         pad_value=pad_value, registered_taps=registered_taps,
+                         registered_ready=registered_ready)
 
 
 class GlobalAvgPool(wiring.Component):

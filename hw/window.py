@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from qfab.hw._checks import check_count, check_int, check_pair, check_shape, shape_range
+from qfab.hw._window_flags import RowFlags
 from qfab.hw._window_timing import WindowGeometry, window_cycles
 
 __all__ = ["SlidingWindow", "WindowGeometry", "im2col_reference", "pad_reference"]
@@ -93,6 +94,12 @@ class SlidingWindow(wiring.Component):
         neighbouring ``kx``, the stream order unchanged. Above 1 it must divide ``kw``, and
         without ``depthwise`` ``simd`` must equal ``channels`` (a beat whole pixels); the
         line buffer then has ``taps`` read ports.
+    registered_ready : bool
+        Keep the input ``ready`` ("a row slot is free") and the reader's "the rows of its
+        output row are written" as flip-flops, set from the counters' next values and tables
+        of the output row (:class:`~qfab.hw._window_flags.RowFlags`), rather than comparing
+        the row counters in the cycle: the same cycles, no arithmetic between those
+        flip-flops and the blocks around.
 
     Members
     -------
@@ -102,7 +109,8 @@ class SlidingWindow(wiring.Component):
 
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int], pad_value: int,
-                 elem_shape: ShapeLike, simd: int, depthwise: bool = False, taps: int = 1):
+                 elem_shape: ShapeLike, simd: int, depthwise: bool = False, taps: int = 1,
+                 registered_ready: bool = False):
         self._elem_shape = check_shape("elem_shape", elem_shape)
         simd = check_count("simd", simd)
         if check_count("channels", channels) % simd:
@@ -128,6 +136,7 @@ class SlidingWindow(wiring.Component):
         self._channels, self._simd = channels, simd
         self._pad_value = pad_value
         self._depthwise = bool(depthwise)
+        self._registered_ready = bool(registered_ready)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self._elem_shape, simd))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._elem_shape, simd * taps)))})
@@ -143,6 +152,7 @@ class SlidingWindow(wiring.Component):
     simd = property(lambda self: self._simd)
     depthwise = property(lambda self: self._depthwise)
     taps = property(lambda self: self._geom.taps)
+    registered_ready = property(lambda self: self._registered_ready)
     geometry = property(lambda self: self._geom)
 
     @property
@@ -224,8 +234,9 @@ class SlidingWindow(wiring.Component):
 
         waddr = Signal(range(slots * row_beats))
         wpos = Signal(range(row_beats))
+        flags = RowFlags(g, bits) if self._registered_ready else None
         m.d.comb += [
-            i.ready.eq((written - released)[:bits].as_signed() < slots),
+            i.ready.eq(flags.room if flags else (written - released)[:bits].as_signed() < slots),
             wr.addr.eq(waddr),
             wr.data.eq(i.payload),
             wr.en.eq(i.valid & i.ready),
@@ -261,7 +272,7 @@ class SlidingWindow(wiring.Component):
 
         need = Signal(range(height + 1), init=min(max(kh - pad_top, 1), height))
         ahead = Signal(bits)
-        available = ahead.as_signed() >= need
+        available = flags.available if flags else ahead.as_signed() >= need
         slot = (base + iy)[:ceil_log2(slots)]
 
         advance = available & (~o.valid | o.ready)
@@ -280,7 +291,7 @@ class SlidingWindow(wiring.Component):
         order = [(cf, per_pixel, 1), (kx, kw // taps, taps), (ky, kh, 1)]
         if self._depthwise:
             order = [(kx, kw // taps, taps), (ky, kh, 1), (cf, per_pixel, 1)]
-        image_done = Signal()
+        image_done, row_done = Signal(), Signal()
         m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
         with m.If(advance):
             m.d.sync += [o.valid.eq(1), pad_q.eq(Cat(*pad) if taps > 1 else pad[0])]
@@ -288,6 +299,7 @@ class SlidingWindow(wiring.Component):
             with m.If(carries[-2]):  # the pixel's last tap: the next column
                 m.d.sync += left.eq(Mux(ox == g.out_width - 1, -pad_left, left + sw))
             with m.If(carries[-1]):  # the row's last
+                m.d.comb += row_done.eq(1)
                 with m.If(oy == g.out_height - 1):
                     m.d.comb += image_done.eq(1)
                     m.d.sync += [oy.eq(0), base.eq(base + height), released.eq(base + height),
@@ -302,6 +314,8 @@ class SlidingWindow(wiring.Component):
                         m.d.sync += released.eq(base + height)
                     with m.Else():
                         m.d.sync += released.eq(base + next_top)
+        if flags:
+            flags.update(m, ahead=ahead, oy=oy, row_written=row_written, row_done=row_done)
         return m
 
     @staticmethod

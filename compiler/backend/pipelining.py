@@ -37,6 +37,11 @@ class Pipelining:
     pool_register : bool
         Max and average pools register each tap between their window and their reducer
         (``registered_taps``).
+    registered_ready : bool
+        Sliding windows (of convolutions and pools) keep their input ``ready`` and their
+        "rows available" test as flip-flops, and width converters gather a word apart from
+        their output register, so that their input ``ready`` is a flip-flop too
+        (``registered_ready``); no ``ready`` then runs through them into the block before.
     """
 
     target_mhz: float
@@ -46,6 +51,12 @@ class Pipelining:
     lut_product_width: int = 0
     requant_shift_add: bool = False
     pool_register: bool = False
+    registered_ready: bool = False
+
+    def ready_params(self) -> dict:
+        """The parameters a sliding window (a pool's too) or a width converter takes from
+        this pipelining."""
+        return {"registered_ready": True} if self.registered_ready else {}
 
 
 # Without a board: 7-series at 100 MHz, where four short carry chains fit a cycle.
@@ -61,7 +72,8 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 # window read ends in a register before the reducer's compare.
 FAMILIES = {
     "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
-                       lut_product_width=9, requant_shift_add=True, pool_register=True),
+                       lut_product_width=9, requant_shift_add=True, pool_register=True,
+                       registered_ready=True),
 }
 
 

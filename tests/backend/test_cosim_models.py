@@ -109,6 +109,8 @@ def test_digits_pipelined_for_ecp5(folding):
     if folding:
         assert kinds["mvu"].get("pipelined") and kinds["requant"]["adders_per_stage"] == 1
         assert kinds["mvu"].get("lut_products") and kinds["requant"]["shift_add"]
+        assert kinds["window"]["registered_ready"] and kinds["maxpool"]["registered_ready"]
+        assert kinds["widthconv"]["registered_ready"]
         assert qfab.estimate(design).dsp == 0
     else:
         assert kinds["unrolled"]["levels_per_stage"] == 2 and "mvu" not in kinds

@@ -45,6 +45,16 @@ def test_example_models(path, folding):
     _assert_same(plan(lower_model(path), **folding))
 
 
+@pytest.mark.parametrize("path", EXAMPLES[:2], ids=lambda p: p.stem)
+def test_pipelined_for_ecp5(path):
+    # windows and width converters with registered ready (a gather's input runs on while
+    # a word waits at its output)
+    from qfab.compiler.backend.pipelining import for_family
+
+    _assert_same(plan(lower_model(path), max_pe=4, max_simd=8,
+                      pipelining=for_family("ecp5")))
+
+
 @pytest.mark.parametrize("folding", FOLDINGS, ids=["narrow", "wide"])
 @pytest.mark.parametrize("head", HEADS)
 def test_layers(tmp_path, head, folding):

@@ -93,6 +93,23 @@ def test_exact_cycles_without_back_pressure(seed):
     assert logs["o_stream"].cycles[0] - completing == dut.latency
 
 
+@pytest.mark.parametrize("seed", range(300, 330))
+def test_registered_ready_keeps_every_cycle(seed):
+    # ready and "rows available" kept as flip-flops from the counters' next values: every
+    # transfer in the same cycle as computed in the cycle, under idle input and back-pressure
+    params = _random_params(np.random.default_rng(seed), taps=seed % 3 == 0)
+    runs = []
+    for registered in (False, True):
+        rng = np.random.default_rng(seed)
+        images = int(rng.integers(1, 4))
+        _, logs, expected = _run(dict(params, registered_ready=registered), images, rng,
+                                 p_idle=float(rng.uniform(0, 0.7)),
+                                 p_stall=float(rng.uniform(0, 0.7)), tail=6)
+        assert logs["o_stream"].beats == expected
+        runs.append([logs[name].cycles for name in ("i_stream", "o_stream")])
+    assert runs[0] == runs[1]
+
+
 def test_stride_skips_trailing_rows_across_images():
     # Rows below the last window are released before they are written; the next image must
     # still start at its own row 0.

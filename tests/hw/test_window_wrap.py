@@ -10,11 +10,12 @@ from qfab.hw.window import SlidingWindow, im2col_reference
 from streams import array_beats, run_streams
 
 
+@pytest.mark.parametrize("registered_ready", [False, True])
 @pytest.mark.parametrize("kernel,padding", [((1, 1), (0, 0, 0, 0)), ((3, 3), (1, 1, 1, 1))])
-def test_row_counters_wrap(kernel, padding):
+def test_row_counters_wrap(kernel, padding, registered_ready):
     rng = np.random.default_rng(7)
     params = dict(channels=2, height=3, width=3, kernel=kernel, stride=(1, 1), padding=padding,
-                  pad_value=0, elem_shape=unsigned(4), simd=2)
+                  pad_value=0, elem_shape=unsigned(4), simd=2, registered_ready=registered_ready)
     images = 40  # 120 rows: the counters of this geometry wrap at 32 or 64
     x = rng.integers(0, 16, size=(images, 3, 3, 2))
     expected = array_beats(im2col_reference(x, kernel=kernel, stride=(1, 1), padding=padding,

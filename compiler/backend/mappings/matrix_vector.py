@@ -60,6 +60,7 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
     elem = element_shape(in_t.fmt)
     if window is not None:
         p.adapt(blocks, elem, window.in_elems)
+        window.params.update(p.pipelining.ready_params())
         blocks.append(window)
         p.elems = window.out_elems
     p.adapt(blocks, elem, simd)
@@ -169,7 +170,7 @@ def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
     blocks.append(BlockSpec("window", dict(
         channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
         padding=tuple(a["pads"]), pad_value=zx, elem_shape=elem, simd=simd,
-        depthwise=True, **many), simd, lanes))
+        depthwise=True, **many, **p.pipelining.ready_params()), simd, lanes))
     many = dict(columns=columns) if columns > 1 else {}
     blocks.append(BlockSpec("depthwise", dict(
         channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,

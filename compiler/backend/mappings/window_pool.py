@@ -40,8 +40,8 @@ def window_pool(p: Planner, node: Node, kind: str, what: str, **extra) -> None:
     blocks.append(BlockSpec(kind, dict(
         channels=c, height=h, width=w, kernel=tuple(a["kernel"]),
         stride=tuple(a["strides"]), padding=tuple(a["pads"]), elem_shape=elem,
-        simd=simd, **extra, **({"registered_taps": True} if p.pipelining.pool_register
-                               else {})), simd, simd))
+        simd=simd, **extra, **p.pipelining.ready_params(),
+        **({"registered_taps": True} if p.pipelining.pool_register else {})), simd, simd))
     oh, ow = out_t.shape[2:]
     p.stages.append(Stage(node.name, node.op, blocks, 0, 0,
                           cycles=max(h * w * c // simd, oh * ow * c // simd)))

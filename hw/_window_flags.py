@@ -1,0 +1,97 @@
+"""The sliding window's two handshake tests as flip-flops (``registered_ready``).
+
+The window (hw/window.py) takes an input beat while a row slot is free, and starts the beats
+of output row ``oy`` once the input rows that row needs are written. Counted from the first
+row of the image being read, with ``ahead`` the rows written since it (a register of the
+window's; negative while the reader has released rows not yet written), both tests compare
+``ahead`` with a figure of ``oy`` alone:
+
+- a slot is free: ``ahead < slots + released(oy)``, ``released(oy)`` the rows released before
+  output row ``oy`` (those the rows above it no longer need);
+- the rows are there: ``ahead >= needed(oy)``.
+
+Here each test is a register holding its value for this cycle, set from the next cycle's
+``ahead`` and ``oy``: ``ahead`` grows by ``w`` (1 when this cycle writes a row's last beat),
+``oy`` moves on when this cycle reads the row's last beat (``d``), to the next row or, after
+the image's last, to row 0 of the next image, whose first row is ``height`` rows on (so
+``ahead`` drops by ``height``, counted here in the figure instead). With the figures of ``oy``
+and of the row after it as constant tables indexed by ``oy``, the register's input is one of
+four compares of ``ahead`` with a table entry, picked by ``w`` and ``d``: no adder lies
+between the counters and the flip-flops, and ``w`` and ``d`` (which come from the handshakes
+around the window) only choose among results computed already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from qfab.hw._window_timing import WindowGeometry
+
+__all__ = ["RowFlags"]
+
+
+def _table(m: Module, index: Value, values: Sequence[int], width: int) -> Value:
+    """``values[index]``, a constant table in logic."""
+    if len(values) == 1:
+        return Const(values[0], signed(width))
+    out = Signal(signed(width))
+    with m.Switch(index):
+        for k, v in enumerate(values):
+            with m.Case(k):
+                m.d.comb += out.eq(v)
+    return out
+
+
+class RowFlags:
+    """The window's "a row slot is free" and "the output row's rows are written" tests, as
+    registers.
+
+    Parameters
+    ----------
+    geom : WindowGeometry
+        The window's geometry.
+    bits : int
+        Width of the window's row counters (``ahead`` is read as a signed number of them).
+
+    Members
+    -------
+    room : Signal
+        A row slot is free (the window's input ``ready``).
+    available : Signal
+        Every input row the current output row needs is written.
+    """
+
+    def __init__(self, geom: WindowGeometry, bits: int):
+        g = geom
+        self._bits = bits
+        rows = g.out_height
+        self._released = [g.rows_released(oy - 1) if oy else 0 for oy in range(rows)]
+        self._needed = [g.rows_needed(oy) for oy in range(rows)]
+        self._slots, self._height = g.row_slots, g.height
+        self.room = Signal(init=int(0 < g.row_slots + self._released[0]), name="room")
+        self.available = Signal(init=int(0 >= self._needed[0]), name="available")
+
+    def update(self, m: Module, *, ahead: Value, oy: Value, row_written: Value,
+               row_done: Value) -> None:
+        """Set both registers from this cycle's ``ahead`` and ``oy`` and whether this cycle
+        completes an input row (``row_written``) and an output row (``row_done``)."""
+        def after(figures: list[int]) -> list[int]:
+            # the figure of the row after each; after the image's last, the next image's
+            # first, counted from this image's first row
+            return figures[1:] + [self._height + figures[0]]
+
+        room = [self._slots + r for r in self._released]
+        tests: list[tuple[Signal, list[int], Callable[[Value, Value], Value]]] = [
+            (self.room, room, lambda a, k: a < k),
+            (self.available, self._needed, lambda a, k: a >= k)]
+        width = self._bits + 1
+        for flag, figures, test in tests:
+            picks = {}
+            for done, row_figures in ((0, figures), (1, after(figures))):
+                for written in (0, 1):  # ahead + written vs k, as ahead vs k - written
+                    bound = _table(m, oy, [f - written for f in row_figures], width)
+                    picks[done, written] = Signal(name=f"{flag.name}_{done}{written}")
+                    m.d.comb += picks[done, written].eq(test(ahead.as_signed(), bound))
+            m.d.sync += flag.eq(Mux(row_done, Mux(row_written, picks[1, 1], picks[1, 0]),
+                                    Mux(row_written, picks[0, 1], picks[0, 0])))
