@@ -57,7 +57,6 @@ def reference(model: ModelLike, inputs: dict[str, np.ndarray] | np.ndarray,
 
 def _reference(model, inputs, requant: str, input_format, progress=None
                ) -> dict[str, np.ndarray]:
-    from qfab.progress import progress_to, ticking
     from qfab.sim.reference import prepared
 
     graph = lower_model(model, input_format=input_format)
@@ -74,6 +73,8 @@ def _reference(model, inputs, requant: str, input_format, progress=None
     batch = len(next(iter(feeds.values()))) if feeds else 0
     if batch < TICKING_BATCH:  # milliseconds: not worth watching (nor the logger's setup)
         return prepared(graph, requant).run(feeds)
+    from qfab.progress import progress_to, ticking
+
     with progress_to(progress), ticking(f"running the integer reference on {batch} inferences"):
         return prepared(graph, requant).run(feeds)
 
