@@ -174,7 +174,7 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> dict | None:
         _finish(u, chunk, p, narrow)
 
     if p.conv:  # the zero point subtracted (in int64) as the input is padded
-        conv_requant(p, v, zero, acc_bound, out, finish)
+        conv_requant(p, v, zero, acc_bound, out, finish, CHUNK_ELEMENTS)
     else:
         _dense_requant(p, _less_zero_point(v, zero), acc_bound, out, finish)
     if p.deq is None:

@@ -18,6 +18,9 @@ float64 pass.
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 from qfab.sim.reference_products import _scratch
 
@@ -37,40 +40,76 @@ def prepare_weights(p) -> None:
     p.factor_column = p.factor[:, None]
 
 
-def conv_requant(p, x: np.ndarray, zero, acc_bound: int, out: np.ndarray, finish) -> None:
-    """``out`` [N, M, OH, OW] = the requantized (or dequantized) conv of ``x`` less ``zero``,
-    a chunk of images at a time; ``finish(u, out_chunk)`` rounds the quotients ``u``."""
-    from qfab.sim.reference_fused import CHUNK_ELEMENTS
+class _Chunk:
+    """The working arrays of ``k`` images through one conv geometry, and their views: the
+    padded input, the windows' taps-first columns ending in a row of ones, and the product's
+    output. A small chunk's arrays are its own, kept by the thread, the padding's zeros and
+    the ones written once; a larger one's are the thread's shared working arrays."""
 
+    def __init__(self, key: tuple):
+        k, (c, h, w), (m, oh, ow), (kh, kw), (sh, sw), (dh, dw), pads, dtype = key
+        top, left, bottom, right = pads
+        taps, rows = c * kh * kw, k * oh * ow
+        padded = (k, c, h + top + bottom, w + left + right)
+        self.kept = math.prod(padded) + (taps + 1) * rows + 2 * m * rows <= KEEP_CHUNK_ELEMENTS
+        array = _own if self.kept else _scratch
+        self.xs = array("xs", padded, dtype)
+        self.xs.fill(0)
+        self.interior = self.xs[:, :, top:top + h, left:left + w]
+        cols = array("cols", (taps + 1, k, oh * ow), dtype)
+        cols[taps] = 1
+        s_n, s_c, s_h, s_w = self.xs.strides
+        self.windows = np.ndarray((c, kh, kw, k, oh, ow), dtype, self.xs,
+                                  strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
+        self.taps = cols[:taps].reshape(c, kh, kw, k, oh, ow)
+        self.cols = cols.reshape(taps + 1, rows)
+        self.u = array("u", (m, rows), np.float64)
+        self.acc = None if dtype is np.float64 else array("acc", (m, rows), dtype)
+        self.quotients = self.u.reshape(m, k, oh * ow)
+
+
+def _own(name: str, shape: tuple, dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+_CHUNKS = threading.local()
+KEEP_CHUNKS = 8  # geometries a thread keeps the working arrays of
+KEEP_CHUNK_ELEMENTS = 1 << 17  # the largest chunk kept (elements of its arrays)
+
+
+def _chunk(key: tuple) -> _Chunk:
+    """The thread's working arrays for ``key``, kept for the last few small geometries run."""
+    kept = getattr(_CHUNKS, "kept", None)
+    if kept is None:
+        kept = _CHUNKS.kept = {}
+    chunk = kept.pop(key, None) or _Chunk(key)
+    if chunk.kept:
+        kept[key] = chunk  # the newest last
+        while len(kept) > KEEP_CHUNKS:
+            del kept[next(iter(kept))]
+    return chunk
+
+
+def conv_requant(p, x: np.ndarray, zero, acc_bound: int, out: np.ndarray, finish,
+                 chunk_elements: int) -> None:
+    """``out`` [N, M, OH, OW] = the requantized (or dequantized) conv of ``x`` less ``zero``,
+    ``chunk_elements`` outputs at a time; ``finish(u, out_chunk)`` rounds the quotients."""
     folded = p.fold or acc_bound + p.c_max >= _F32_EXACT
     dtype = np.float64 if folded else np.float32
-    n, c, h, w = x.shape
+    n = x.shape[0]
     m, oh, ow = out.shape[1:]
-    taps = p.w_f32.shape[1] - 1
-    (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.strides, p.dilations
-    top, left, bottom, right = p.pads
-    step = max(1, CHUNK_ELEMENTS // (m * oh * ow))
+    step = max(1, chunk_elements // (m * oh * ow))
     for first in range(0, n, step):
         k = min(step, n - first)
-        xs = _scratch("xs", (k, c, h + top + bottom, w + left + right), dtype)
-        if top or left or bottom or right:
-            xs.fill(0)  # a shared working array: its border may hold another layer's values
+        ch = _chunk((k, x.shape[1:], out.shape[1:], p.kernel, p.strides, p.dilations, p.pads,
+                     dtype))
         # In the input's integer type, then stored: below 2**24 (float32) or 2**53, exact.
-        np.subtract(x[first:first + k], zero, out=xs[:, :, top:top + h, left:left + w],
-                    casting="unsafe")
-        cols = _scratch("cols", (taps + 1, k, oh * ow), dtype)
-        cols[taps] = 1
-        s_n, s_c, s_h, s_w = xs.strides
-        windows = np.ndarray((c, kh, kw, k, oh, ow), dtype, xs,
-                             strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
-        cols[:taps].reshape(c, kh, kw, k, oh, ow)[...] = windows
-        cols = cols.reshape(taps + 1, k * oh * ow)
+        np.subtract(x[first:first + k], zero, out=ch.interior, casting="unsafe")
+        ch.taps[...] = ch.windows
         if folded:
-            u = np.matmul(p.w_folded, cols, out=_scratch("u", (m, cols.shape[1]), np.float64))
+            np.matmul(p.w_folded, ch.cols, out=ch.u)
         else:
-            acc = np.matmul(p.w_f32, cols, out=_scratch("acc", (m, cols.shape[1]), np.float32))
-            u = np.multiply(acc, p.factor_column, out=_scratch("u", acc.shape, np.float64))
+            np.multiply(np.matmul(p.w_f32, ch.cols, out=ch.acc), p.factor_column, out=ch.u)
         # One product for the chunk (a product an image took half as long again): its
         # output is channels first, stored into the images' NCHW as [M, k, OH * OW].
-        finish(u.reshape(m, k, oh * ow), out[first:first + k].reshape(k, m, oh * ow)
-               .transpose(1, 0, 2))
+        finish(ch.quotients, out[first:first + k].reshape(k, m, oh * ow).transpose(1, 0, 2))

@@ -174,3 +174,20 @@ def test_codes_only_fused_layers_read_stay_float32(past_the_bound):
     fused, whole = ref.run(feeds), ref.run(feeds, keep=True)
     assert whole[quantized].dtype == np.int64
     assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+def test_kept_working_arrays_give_the_same_outputs_call_after_call():
+    """A conv's working arrays, kept by the thread from call to call (the padding's zeros and
+    the row of ones written once), give the op-by-op outputs again after other convs, other
+    batch sizes and the keep_everything path have run."""
+    runs = []
+    for path in MODELS[:3] * 2:
+        if not path.is_file():
+            continue
+        graph = lower_model(path)
+        ref = Reference(graph)
+        for batch in (1, 2):
+            feeds = _inputs(graph, batch)
+            fused, whole = ref.run(feeds), ref.run(feeds, keep=True)
+            runs.append(all(_same_floats(fused[k], whole[k]) for k in graph.outputs))
+    assert len(runs) >= 8 and all(runs)
