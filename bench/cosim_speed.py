@@ -18,9 +18,9 @@ of cycles per beat. Rates are cycles per CPU second of the simulating process, w
 other jobs on a shared machine disturb less than wall time (printed too).
 
 A second table runs (1) and (2) on the cheapest design there is per beat, a register stage
-taking and giving a beat of 16 int8 codes every cycle: there the rings' traffic (a VPI call
-and a Python wake-up every 512 beats each way, and Verilator's copy of every byte) weighs
-most against the model's own work.
+taking and giving a beat of 16 int8 codes every cycle: there the rings' traffic (a Python
+wake-up and a copy of 512 beats every 512 beats each way) weighs most against the model's own
+work.
 
 Usage: ``python bench/cosim_speed.py [--beats N] [--rows R] [--py-beats N] [--stream-beats N]``.
 """

@@ -6,7 +6,7 @@ harness's input ring, pulses ``start``, raises ``free_run`` and waits for ``done
 simulator main (``cosim_main.cpp``) drives the clock in C++ and, while ``free_run`` is high,
 runs it without calling into VPI, so no Python runs per cycle: Python wakes only when the
 harness moves past half a ring, to refill that half with the next input beats or to read its
-output beats (one VPI call a half), and at ``done``. It writes ``outputs.bin`` and
+output beats (one call a half), and at ``done``. It writes ``outputs.bin`` and
 ``stamps.bin`` (the output words and their 32-bit cycle stamps, in the same packing) and
 ``result.json`` beside them.
 Only the standard library, cocotb and :mod:`qfab.sim.vpi_arrays` are imported here, to keep the

@@ -13,6 +13,9 @@
 // as fast as a plain C++ loop, until a step changes one of the three (that step finishes with
 // every region, so its value-change callbacks fire as usual) or the next timed callback is due.
 // Value changes of other signals during such a run reach no callback.
+//
+// The cocotb test moves the harness's rings through qfab_array_copy (below), exported from
+// this binary, rather than through vpi_get_value_array / vpi_put_value_array.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +23,7 @@
 
 #include "Vtop.h"
 #include "verilated.h"
+#include "verilated_syms.h"
 #include "verilated_vpi.h"
 #if VM_TRACE
 #include "verilated_vcd_c.h"
@@ -120,6 +124,38 @@ void end_of_simulation(void*) {
 }
 
 }  // namespace
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "qfab_array_copy copies the model's words as bytes, least significant first");
+
+// Elements of the unpacked array `name` in `scope` copied to (`write`) or from `data`: `count`
+// elements from `first` on, going round past the last, each ceil(width / 8) bytes, least
+// significant first. Those are the bytes vpi_put_value_array and vpi_get_value_array move in
+// vpiRawTwoStateVal form, which Verilator copies a byte at a time, a loop an element; here an
+// element is one memcpy. Returns 0, or -1 when there is no such array of one unpacked
+// dimension from 0 (nothing is copied then).
+extern "C" int qfab_array_copy(const char* scope, const char* name, int write, uint32_t first,
+                               uint32_t count, uint8_t* data) {
+    const VerilatedScope* const scopep = Verilated::threadContextp()->scopeFind(scope);
+    const VerilatedVar* const varp = scopep ? scopep->varFind(name) : nullptr;
+    if (!varp || varp->udims() != 1 || varp->low(1) != 0) return -1;
+    const uint32_t depth = varp->elements(1);
+    const size_t stride = varp->entSize();
+    const size_t bytes = (varp->entBits() + 7) / 8;
+    if (!stride || bytes > stride || first >= depth) return -1;
+    uint8_t* const base = static_cast<uint8_t*>(varp->datap());
+    uint32_t index = first;
+    for (uint32_t i = 0; i < count; ++i) {
+        uint8_t* const element = base + size_t{index} * stride;
+        if (write) {
+            std::memcpy(element, data + size_t{i} * bytes, bytes);
+        } else {
+            std::memcpy(data + size_t{i} * bytes, element, bytes);
+        }
+        index = index + 1 == depth ? 0 : index + 1;
+    }
+    return 0;
+}
 
 int main(int argc, char** argv) {
     // The default context: cocotb's VPI library reaches the model through it.

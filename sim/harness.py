@@ -293,11 +293,11 @@ class CosimHarness(wiring.Component):
 def ascending_rings(verilog: str) -> str:
     """The harness Verilog with its rings declared ``[0:depth-1]`` instead of ``[depth-1:0]``.
 
-    Verilator's whole-array VPI calls (``vpi_get_value_array``, ``vpi_put_value_array``, which
-    :mod:`qfab.sim.vpi_arrays` uses) reach element ``i`` of a descending array at the storage of
-    element ``high - i`` (Verilator 5.048), while an ascending array's element ``i`` is where the
-    design reads and writes it. The direction changes nothing else: the design indexes the
-    rings by address either way.
+    Verilator's whole-array VPI calls (``vpi_get_value_array``, ``vpi_put_value_array``) reach
+    element ``i`` of a descending array at the storage of element ``high - i`` (Verilator
+    5.048), while an ascending array's element ``i`` is where the design reads and writes it,
+    as :mod:`qfab.sim.vpi_arrays`'s copy takes it. The direction changes nothing else: the
+    design indexes the rings by address either way.
     """
     for name in (IN_MEM, OUT_MEM, STAMP_MEM):
         declaration = re.compile(rf"^(\s*reg (?:\[\d+:0\] )?{name} )\[(\d+):0\];$", re.M)

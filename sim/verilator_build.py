@@ -53,8 +53,8 @@ TIMESCALE = ("1ns", "1ps")
 _DONE_MARK = "qfab-build.json"
 #: The simulator main: cocotb's VPI loop with the clock driven in C++; part of the cache key.
 MAIN_CPP = Path(__file__).with_name("cosim_main.cpp")
-#: VPI functions the simulator binary exports beyond those cocotb's library calls.
-EXPORTED = ("vpi_get_value_array", "vpi_put_value_array")
+#: Functions of the simulator main the binary exports for qfab.sim.vpi_arrays.
+EXPORTED = ("qfab_array_copy",)
 #: Megabytes the builds may take, unless ``$QFAB_VERILATOR_CACHE_MB`` says otherwise.
 DEFAULT_CAP_MB = 2000
 #: Files a finished build does not need to run: objects and precompiled headers.
@@ -109,7 +109,7 @@ class QfabVerilator(Verilator):
         # The binary is linked without cocotb's library folder as its run path, so a build
         # does not depend on where the virtual environment is; each run names the folder.
         # The simulator main is qfab's (MAIN_CPP), which drives the clock itself, and the
-        # binary exports the VPI array calls that qfab.sim.vpi_arrays makes through ctypes.
+        # binary exports the array copy that qfab.sim.vpi_arrays calls through ctypes.
         cmds = super()._build_command()
         libs = str(cocotb_tools.config.libs_dir)
         exports = " ".join(f"-Wl,--export-dynamic-symbol={name}" for name in EXPORTED)
