@@ -71,16 +71,20 @@ def _reference(model, inputs, requant: str, input_format, progress=None
     for name in graph.inputs:
         feeds[name] = _input_codes(graph, name, inputs[name])
     batch = len(next(iter(feeds.values()))) if feeds else 0
-    if batch < TICKING_BATCH:  # milliseconds: not worth watching (nor the logger's setup)
-        return prepared(graph, requant).run(feeds)
+    ref = prepared(graph, requant)
+    if batch < TICKING_BATCH and batch * ref.macs < TICKING_WORK:
+        return ref.run(feeds)  # milliseconds: not worth watching (nor the ticker's wake-ups)
     from qfab.progress import progress_to, ticking
 
     with progress_to(progress), ticking(f"running the integer reference on {batch} inferences"):
-        return prepared(graph, requant).run(feeds)
+        return ref.run(feeds)
 
 
-# The batch from which qfab.reference watches its run for progress lines.
-TICKING_BATCH = 16
+# The batch, or the multiply-adds of its conv and dense layers, from which qfab.reference
+# watches its run for progress lines (2**24: milliseconds on the float paths, a second or
+# two where products need Python ints).
+TICKING_BATCH = 1024
+TICKING_WORK = 1 << 24
 
 
 def output_arrays(graph: Graph, model: onnx.ModelProto | None,

@@ -151,6 +151,9 @@ class Reference:
         self._prepared_steps: dict[bool, list[tuple]] = {}
         self._product_work = max((_product_work(graph, n) for n in graph.nodes
                                   if n.op in ("dense", "conv")), default=0)
+        # Multiply-adds an inference (every group of a conv): what a batch's run costs.
+        self.macs = sum(_product_work(graph, n) * n.attrs.get("group", 1) for n in graph.nodes
+                        if n.op in ("dense", "conv"))
         self._biased: dict[str, bool] = {}  # whether an accumulator's dequantizer adds a bias
         self._quantizers: dict[str, boundary.Quantizer] = {}
 
