@@ -8,14 +8,13 @@ process with no Python in the clock loop (millions of cycles per second) and bec
 program is only ever started, watched and read back, which needs no testbench.
 
 The model is built once per version of the hardware sources and cached under
-``$QFAB_CACHE`` (default ``~/.cache/qfab``)/``rv32-soc/<hash>``.
+``$QFAB_CACHE_DIR`` (default ``~/.cache/qfab``)/``rv32-soc/<hash>``.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from qfab.hw.soc.memory_map import MEMORY_MAP, find_region
 from qfab.sim.elf import ElfImage, read_elf
 from qfab.sim.toolchain import verilator_env
 
+from qfab.cache_paths import cache_root
 from qfab.errors import QfabError
 from qfab.output_files import write_output_text
 
@@ -61,10 +61,6 @@ class RunResult:
         if self.reason == "exit":
             return self.code if self.code <= 255 else 1
         raise ValueError("a run that timed out has no exit status")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("QFAB_CACHE", Path.home() / ".cache" / "qfab"))
 
 
 ISAS = ("rv32i", "rv32im")

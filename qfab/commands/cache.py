@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+from qfab.cache_paths import cache_root
 from qfab.errors import QfabError
 
 HELP = "show the cached Verilator models, Yosys and place-and-route results, or clear them"
@@ -30,12 +31,12 @@ def parts() -> dict[str, tuple[Path, str, str]]:
     from qfab.cost_model import pnr, timing_cache, yosys
     from qfab.crash import crash_dir
     from qfab.hw import _yosys
-    from qfab.sim import run_elf, verilator_build
+    from qfab.sim import verilator_build
 
     return {
         "verilator": (verilator_build.cache_root(), "*", "co-simulation models (qfab sim)"),
-        "soc": (run_elf.cache_root() / "soc-designs", "*", "SoC models (qfab sim --soc)"),
-        "rv32-soc": (run_elf.cache_root() / "rv32-soc", "*", "the SoC qfab run-elf runs"),
+        "soc": (cache_root() / "soc-designs", "*", "SoC models (qfab sim --soc)"),
+        "rv32-soc": (cache_root() / "rv32-soc", "*", "the SoC qfab run-elf runs"),
         "synth": (yosys.cache_dir(), "*", "Yosys results (qfab synth, calibration)"),
         "cycles": (timing_cache.cache_dir(), "*.pickle", "the cycle model's figures of large "
                    "designs (qfab compile)"),

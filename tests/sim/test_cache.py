@@ -54,7 +54,6 @@ def test_the_cap_comes_from_the_environment(monkeypatch):
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("QFAB_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("QFAB_CACHE", str(tmp_path))
     monkeypatch.setenv("QFAB_SYNTH_CACHE", str(tmp_path / "synth"))
     root = tmp_path / "verilator"
     root.mkdir()

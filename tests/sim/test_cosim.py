@@ -168,7 +168,7 @@ def test_one_build_runs_more_beats_than_its_rings(first_run, cache_dir):
     assert res.stage_cycles == timing["stage_cycles"]
 
 
-def test_verilog_file_runs_and_keeps_its_files(cache_dir, beats, tmp_path):
+def test_verilog_file_runs_and_keeps_its_files(first_run, cache_dir, beats, tmp_path):
     path = tmp_path / "accel.v"
     path.write_text(cosim.cosim_verilog(MacPair(WEIGHTS)))
     res = cosim.run(path, beats[:4], n_out_beats=1, cache_dir=cache_dir,
