@@ -79,3 +79,7 @@ DEDICATED = {
 }
 # Cells in columns of their own, away from the logic: block RAMs and DSPs.
 HARD = {"ecp5": {"DP16KD", "MULT18X18D"}, "ice40": {"SB_RAM40_4K", "SB_MAC16"}}
+# Where a carry chain meets the general routing nextpnr packs a cell to cross over: (the
+# chain's out port, its in port, the feed-out cell's ns, the feed-in cell's ns). On ECP5 a
+# CCU2C carries COUT out (FCI -> F, as CIN -> S0) and a signal in (A -> FCO, as A0 -> COUT).
+CARRY_FEED = {"ecp5": (("CCU2C", "COUT"), ("CCU2C", "CIN"), 0.443, 0.447)}

@@ -7,6 +7,10 @@ a clocked input. Its delay is the sum of
 - the cells' own delays (:mod:`qfab.cost_model.cell_timing`);
 - one routed net per hop between cells, except the hops inside a carry chain and inside a
   slice (LUT4 into PFUMX, PFUMX into L6MUX21), which have dedicated wires;
+- where a carry chain meets the general routing, the cell the placer adds to carry the
+  signal out of the chain or into it (nextpnr-ecp5 packs a CCU2C to feed a carry out to
+  logic, and another to feed logic into a carry in, so a carry out that also reaches logic
+  splits its chain in two);
 - the start point's clock-to-output delay.
 
 A routed net costs ``ROUTE_NS``, plus ``FANOUT_NS`` a doubling of its sinks, plus ``HARD_NS``
@@ -24,13 +28,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from qfab.cost_model.cell_timing import DEDICATED, HARD, TIMING
+from qfab.cost_model.cell_timing import CARRY_FEED, DEDICATED, HARD, TIMING
 
 # Routed nets' figures, ns (see the module's docstring). The ECP5 ones are fitted to
 # nextpnr-ecp5 (python -m qfab.cost_model.fmax_check --fit); the iCE40 ones are first
 # guesses, not yet fitted or checked.
-ROUTE_NS = {"ecp5": 0.75, "ice40": 1.45}
-FANOUT_NS = {"ecp5": 0.05, "ice40": 0.1}
+ROUTE_NS = {"ecp5": 0.55, "ice40": 1.45}
+FANOUT_NS = {"ecp5": 0.1, "ice40": 0.1}
 SIZE_NS = {"ecp5": 0.0, "ice40": 0.0}
 HARD_NS = {"ecp5": 0.8, "ice40": 0.8}
 SETUP_NS = {"ecp5": 0.0, "ice40": 0.47}
@@ -92,6 +96,7 @@ class TimingGraph:
     def __init__(self, netlist: dict, family: str, *, top: str | None = None):
         self.family = family
         table, dedicated, hard = TIMING[family], DEDICATED[family], HARD[family]
+        feed = CARRY_FEED.get(family)
         modules = netlist["modules"]
         name = top or next((n for n, m in modules.items()
                             if m.get("attributes", {}).get("top")), next(iter(modules)))
@@ -121,6 +126,20 @@ class TimingGraph:
                     near_hard.add(net)
         near_hard |= {net for net, (c, _) in driver.items() if types[c] in hard}
 
+        def wire(net: int, src: tuple[str, str], sink_type: str, sink_port: str):
+            """(routed, the feed cells' ns) of the hop from ``src`` over ``net``."""
+            link = (types[src[0]], src[1], sink_type, sink_port)
+            if feed is None:
+                return link not in dedicated, 0.0
+            out_port, in_port, out_ns, in_ns = feed
+            chained = link in dedicated and (
+                (link[0], link[1]) != out_port or sinks.get(net, 1) == 1)
+            if chained:
+                return False, 0.0
+            extra = (out_ns if (link[0], link[1]) == out_port else 0.0) + (
+                in_ns if (sink_type, sink_port) == in_port else 0.0)
+            return True, extra
+
         # Timing points are cells' outputs, numbered in an order where every point comes
         # after the points it reads. A point is a start (its clock-to-output delay) or
         # reads hops: (point, arc ns, routed, doublings of the net's sinks, reaches hard).
@@ -136,8 +155,8 @@ class TimingGraph:
             point = visit(*src)
             if point is None:
                 return None
-            routed = (types[src[0]], src[1], sink_type, sink_port) not in dedicated
-            return point, routed, math.log2(max(sinks.get(net, 1), 1)), net in near_hard
+            routed, extra = wire(net, src, sink_type, sink_port)
+            return point, extra, routed, math.log2(max(sinks.get(net, 1), 1)), net in near_hard
 
         def visit(cname: str, port: str) -> int | None:
             stack = [(cname, port, None)]
@@ -171,8 +190,8 @@ class TimingGraph:
                     point = index.get(src) if src is not None else None
                     if point is None:
                         continue
-                    routed = (types[src[0]], src[1], types[c], pn) not in dedicated
-                    hops.append((point, delay, routed,
+                    routed, extra = wire(net, src, types[c], pn)
+                    hops.append((point, delay + extra, routed,
                                  math.log2(max(sinks.get(net, 1), 1)), net in near_hard))
                 if hops:
                     index[key] = len(self._start)
@@ -191,7 +210,7 @@ class TimingGraph:
                 if pname in timing.clocked_inputs:
                     h = hop(net, types[cname], pname)
                     if h is not None:
-                        hops.append((h[0], 0.0, *h[1:]))
+                        hops.append(h)
             if hops:
                 self._ends.append((cname, hops))
 

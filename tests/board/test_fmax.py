@@ -4,6 +4,7 @@ netlist made by hand, and the estimate against nextpnr-ecp5 on blocks held out o
 
 import pytest
 from qfab.cost_model import fmax_check
+from qfab.cost_model.cell_timing import CARRY_FEED
 from qfab.cost_model.fmax import FANOUT_NS, ROUTE_NS, TIMING, critical_path
 
 
@@ -60,3 +61,37 @@ def held_out():
 def test_estimate_within_ten_percent_of_nextpnr_on_held_out_blocks(held_out):
     errors = {r.name: round(100 * r.error(), 1) for r in held_out}
     assert all(abs(e) <= 10 for e in errors.values()), errors
+
+
+def _ccu2c(**ports: tuple[str, list[int]]) -> dict:
+    return _cell("CCU2C", **ports)
+
+
+def test_a_carry_out_into_logic_pays_the_cell_that_feeds_it_out():
+    # ff0 -> c0 (A0 -> COUT) -> LUT4 -> ff1: the carry out leaves the chain through a CCU2C
+    # nextpnr adds (CIN -> S0), on top of the routed net.
+    cells = {"ff0": _ff(9, 2), "c0": _ccu2c(A0=("input", [2]), COUT=("output", [3])),
+             "lut": _cell("LUT4", A=("input", [3]), Z=("output", [4])), "ff1": _ff(4, 9)}
+    path = critical_path(_netlist(cells), "ecp5")
+    feed_out = CARRY_FEED["ecp5"][2]
+    assert path.delay_ns == pytest.approx(
+        0.525 + 3 * ROUTE_NS["ecp5"] + 0.447 + feed_out + 0.3, abs=1e-3)
+
+
+def test_a_carry_out_that_also_reaches_logic_splits_its_chain():
+    # c0's COUT feeds c1's CIN and a LUT: the chain is split, and the hop into c1 goes out
+    # of the chain and back in through the general routing.
+    def cells(extra_sink: bool) -> dict:
+        c = {"ff0": _ff(9, 2), "c0": _ccu2c(A0=("input", [2]), COUT=("output", [3])),
+             "c1": _ccu2c(CIN=("input", [3]), S0=("output", [4])), "ff1": _ff(4, 9)}
+        if extra_sink:
+            c["lut"] = _cell("LUT4", A=("input", [3]), Z=("output", [5]))
+            c["ff2"] = _ff(5, 9)
+        return c
+
+    chained = critical_path(_netlist(cells(False)), "ecp5")
+    split = critical_path(_netlist(cells(True)), "ecp5")
+    _, _, feed_out, feed_in = CARRY_FEED["ecp5"]
+    assert chained.routed_nets == 2 and split.routed_nets == 3
+    assert split.delay_ns - chained.delay_ns == pytest.approx(
+        feed_out + feed_in + ROUTE_NS["ecp5"] + FANOUT_NS["ecp5"], abs=1e-3)
