@@ -15,7 +15,9 @@ board's part with no pin constraints. Each route is cached under the ``pnr`` cac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 import shutil
 import statistics
@@ -170,7 +172,10 @@ def route_design(name: str, model: str, flags: tuple[str, ...], top: str, mhz: f
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="qfab-fmax-design-") as tmp:
         folder = Path(tmp) / "design"
-        if qfab(["compile", str(root / model), "--board", board, *flags, "-o", str(folder)]):
+        with contextlib.redirect_stdout(io.StringIO()):      # its list of files written
+            status = qfab(["compile", str(root / model), "--board", board, *flags,
+                           "-o", str(folder)])
+        if status:
             raise QfabError(f"{name}: qfab compile {model} failed")
         file_name, module = TOPS[top]
         out = folder / "build"
