@@ -2,9 +2,10 @@
 host's pre-processing), ``dynamic_quantize`` (DynamicQuantizeLinear) and ``dequantize``.
 
 A quantizer to integer codes of at most 24 bits computes in float32 from its first step on,
-in one array of its own, in place: the rounded codes, the zero point and the clamp are all
-exact there (see :func:`quantize`). Fresh arrays past malloc's mmap threshold are new pages
-to fault in on every call, and a pass or two over them cost as much as the arithmetic.
+in one array of its own, in place: the rounded codes (half up rounds in float64), the zero
+point and the clamp are all exact there (see :func:`quantize`). Fresh arrays past malloc's
+mmap threshold are new pages to fault in on every call, and a pass or two over them cost as
+much as the arithmetic.
 """
 
 from __future__ import annotations
@@ -89,9 +90,8 @@ class Quantizer:
             np.rint(r, out=r)
         elif self.rounding == "floor":
             np.floor(r, out=r)
-        else:
-            r += np.float32(0.5)
-            np.floor(r, out=r)
+        else:  # r + 0.5 rounds in float32 (0.49999997 + 0.5 is 1.0): exact in float64
+            np.floor(r.astype(np.float64) + 0.5, out=r, casting="same_kind")
         zero = self.zero
         if self.wrap:  # ap_fixed's AP_WRAP: keep the low bits
             span = 2**t.fmt.bits

@@ -108,7 +108,23 @@ def test_quantize_in_float32_equals_the_float64_sum(bits, signed, zero, rounding
     got = Reference(graph)._quantize(node, x)
     scaled = ((x * np.float32(2) - np.float32(1)) / scale).astype(np.float32)
     r = {"half_even": np.rint, "floor": np.floor,
-         "half_up": lambda s: np.floor(s + np.float32(0.5))}[rounding](scaled)
+         "half_up": lambda s: np.floor(s.astype(np.float64) + 0.5)}[rounding](scaled)
     expected = np.clip(r.astype(np.float64) + zero, fmt.min, fmt.max).astype(np.int64)
     assert got.dtype == np.int64 and np.array_equal(got, expected)
     assert np.array_equal(x, before)
+
+
+def test_half_up_rounds_the_exact_quotient():
+    """Half up is floor(x + 1/2) of the exact value: in float32, 0.49999997 + 0.5 and
+    2**23 + 1 + 0.5 would round up to the next integer first."""
+    from qfab.compiler.ir import Graph, Node, Tensor
+    from qfab.numerics import IntFormat
+
+    graph = Graph(tensors={"q": Tensor("q", (1, 6), IntFormat(bits=24, signed=False),
+                                       scale=np.asarray(1.0), zero_point=np.asarray(0))})
+    node = Node("quantize", "q", ["x"], ["q"], {"pre": [], "saturate": True,
+                                                "rounding": "half_up"})
+    x = np.asarray([[np.nextafter(np.float32(0.5), np.float32(0)), 2**23 + 1, 0.5, 2.5,
+                     1.5, 2**23 - 0.5]], np.float32)
+    got = Reference(graph)._quantize(node, x)
+    assert got.tolist() == [[0, 2**23 + 1, 1, 3, 2, 2**23]]
