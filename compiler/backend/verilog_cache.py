@@ -73,10 +73,10 @@ def feed(h: Any, value: Any) -> None:
             feed(h, v)
         h.update(b"]")
     elif callable(getattr(type(value), "cache_fields", None)):
-        h.update(f"object {type(value).__qualname__}".encode())
+        h.update(f"object {type(value).__module__}.{type(value).__qualname__}".encode())
         feed(h, value.cache_fields())
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        h.update(type(value).__qualname__.encode())
+        h.update(f"{type(value).__module__}.{type(value).__qualname__}".encode())
         feed(h, {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     else:
         raise TypeError(f"the Verilog cache cannot key on a {type(value).__qualname__}: "
