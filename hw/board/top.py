@@ -58,15 +58,19 @@ def _divisor(platform) -> int:
 
 def _clock_and_reset(m: Module, platform) -> dict:
     """The ``sync`` domain on the board's oscillator, held in reset for its first 16 cycles
-    (ECP5 platforms give a reset-less default domain; the design needs a reset)."""
+    (ECP5 platforms give a reset-less default domain; the design needs a reset). The reset
+    is a flip-flop: it reaches every block of the design, over the whole part, and a gate
+    before that route would lengthen every path that starts from it."""
     m.domains.por = ClockDomain(reset_less=True)
     m.domains.sync = ClockDomain()
     clk = platform.request(platform.default_clk).i
     count = Signal(4)
+    held = Signal(init=1)
     with m.If(count != 15):
         m.d.por += count.eq(count + 1)
+    m.d.por += held.eq(count != 15)
     m.d.comb += [ClockSignal("por").eq(clk), ClockSignal("sync").eq(clk),
-                 ResetSignal("sync").eq(count != 15)]
+                 ResetSignal("sync").eq(held)]
     return {"clk": ClockSignal(), "rst": ResetSignal()}
 
 
