@@ -239,8 +239,11 @@ def window_cost(p: dict, family: str) -> BlockCost:
              + w.taps + origins)
     if w.registered_ready:
         # two flags (hw/_window_flags.py) instead of the written and released counters and
-        # the rows needed; the compares with tables take about the LUTs those took
+        # the rows needed; their eight tables indexed by the output row and the compares
+        # with them come to some 10 LUTs a bit of that row, less the logic they replace
+        # (synth_ecp5 on windows 8 to 128 rows high: within 15 LUTs)
         c.ff += 2 - 2 * rows - need
+        c.table_lut += max(0, 10 * _bits(g.out_height) - 20)
     # Read address: slot * row_beats + ix * beats_per_pixel (+ the channel fold); Yosys maps
     # a multiply by a constant that is no power of two like any other (a DSP on ECP5).
     row_beats = g.width * g.beats_per_pixel
