@@ -219,7 +219,8 @@ def window_cost(p: dict, family: str) -> BlockCost:
     depth, width = w.line_buffer
     for port in range(w.taps):  # a copy a read port (Yosys's mapping of extra read ports;
         # a copy's read register adds no FFs in Yosys: 3 ports +2 FFs on xilinx7, +4 on ice40)
-        c.add_memory(depth, width, family, rom=False, registered_read=port == 0)
+        c.add_memory(depth, width, family, rom=False, registered_read=port == 0,
+                     no_rw_check=w.registered_read)
     counters = (_bits(g.out_height) + _bits(g.out_width) + _bits(g.kernel[0])
                 + _bits(g.kernel[1]) + _bits(g.beats_per_pixel))
     rows = (g.height + g.pad_top + g.pad_bottom + g.row_slots + 1).bit_length() + 2
@@ -244,6 +245,8 @@ def window_cost(p: dict, family: str) -> BlockCost:
         # (synth_ecp5 on windows 8 to 128 rows high: within 15 LUTs)
         c.ff += 2 - 2 * rows - need
         c.table_lut += max(0, 10 * _bits(g.out_height) - 20)
+    if w.registered_read:  # the words read, their pad flags and valid bit, a register more
+        c.ff += w.taps * width + w.taps + 1
     # Read address: slot * row_beats + ix * beats_per_pixel (+ the channel fold); Yosys maps
     # a multiply by a constant that is no power of two like any other (a DSP on ECP5).
     row_beats = g.width * g.beats_per_pixel

@@ -33,8 +33,11 @@ def _ccu2c() -> CellTiming:
 
 
 _DP16KD_DATA_OUT = {f"DO{b}{i}": 5.83 for b in "AB" for i in range(18)}
+# with its output register (REGMODE OUTREG, cost_model/bram_outreg.py)
+DP16KD_OUTREG_NS = 0.96
 _DP16KD_IN = tuple(f"{p}{b}{i}" for b in "AB" for p, n in (("AD", 14), ("DI", 18))
-                   for i in range(n)) + tuple(f"{p}{b}" for b in "AB" for p in ("CE", "WE"))
+                   for i in range(n)) + tuple(f"{p}{b}" for b in "AB"
+                                              for p in ("CE", "WE", "OCE"))
 
 TIMING: dict[str, dict[str, CellTiming]] = {
     "ecp5": {

@@ -72,8 +72,9 @@ class BlockCost:
 
     def add_memory(self, depth: int, width: int, family: str, *, rom: bool,
                    registered_read: bool = True, columns: int | None = None,
-                   read_first: bool = False) -> MemoryCost:
-        m = memory_cost(depth, width, family, rom=rom, columns=columns, read_first=read_first)
+                   read_first: bool = False, no_rw_check: bool = False) -> MemoryCost:
+        m = memory_cost(depth, width, family, rom=rom, columns=columns, read_first=read_first,
+                        no_rw_check=no_rw_check)
         self.bram += m.bram
         self.mem_lut += m.lut
         self.ff += m.ff if registered_read else 0

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from qfab.cost_model.cell_timing import CARRY_FEED, DEDICATED, HARD, TIMING
+from qfab.cost_model.cell_timing import CARRY_FEED, DEDICATED, DP16KD_OUTREG_NS, HARD, TIMING
 
 # Routed nets' figures, ns (see the module's docstring). The ECP5 ones are fitted to
 # nextpnr-ecp5 (python -m qfab.cost_model.fmax_check --fit); the iCE40 ones are first
@@ -147,6 +147,13 @@ class TimingGraph:
         self._hops: list[list[tuple[int, float, bool, float, bool]]] = []
         index: dict[tuple[str, str], int | None] = {}
 
+        def clock_to_out(cname: str, port: str, timing) -> float:
+            # a DP16KD with its output register (REGMODE OUTREG) gives its data sooner
+            if types[cname] == "DP16KD" and str(cells[cname].get("parameters", {}).get(
+                    f"REGMODE_{port[2]}", "")).strip() == "OUTREG":
+                return DP16KD_OUTREG_NS
+            return timing.clk_to_out[port]
+
         def hop(net: int, sink_type: str, sink_port: str):
             """The point driving ``net`` into a sink and how the hop is routed, or None."""
             src = driver.get(net)
@@ -172,7 +179,7 @@ class TimingGraph:
                         continue
                     if p in timing.clk_to_out:
                         index[key] = len(self._start)
-                        self._start.append((timing.clk_to_out[p], c))
+                        self._start.append((clock_to_out(c, p, timing), c))
                         self._hops.append([])
                         continue
                     index[key] = None        # on the stack: a loop back here is untimed

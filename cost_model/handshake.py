@@ -642,11 +642,13 @@ def blocks_for(spec: BlockSpec) -> list:
                 else _Skid(stages)]
     if spec.kind == "minifloat_requant":
         return [_Skid(3)]
+    # a window's registered read: its read words are the register's input (OutputRegister)
+    read = [_Register(0)] if p.get("registered_read") else []
     if spec.kind == "window":
-        return [_Window(p, bool(p.get("depthwise", False)))]
+        return [_Window(p, bool(p.get("depthwise", False))), *read]
     if spec.kind in ("maxpool", "avgpool"):
         taps = [_Skid(0)] if p.get("registered_taps") else []
-        return [_Window(p, True), *taps, _TapReducer(p["kernel"][0] * p["kernel"][1])]
+        return [_Window(p, True), *read, *taps, _TapReducer(p["kernel"][0] * p["kernel"][1])]
     if spec.kind == "depthwise":
         return [_DepthwiseMac(p["taps"] // p.get("columns", 1))]
     if spec.kind == "globalavgpool":

@@ -123,11 +123,13 @@ READ_FIRST_EMULATED = ("ecp5", "ice40")
 
 
 def memory_cost(depth: int, width: int, family: str, *, rom: bool,
-                columns: int | None = None, read_first: bool = False) -> MemoryCost:
+                columns: int | None = None, read_first: bool = False,
+                no_rw_check: bool = False) -> MemoryCost:
     """Cost of a ``depth`` x ``width`` memory with a registered read, as Yosys maps it;
     ``columns`` is :func:`rom_columns` of a ROM's contents, when known. ``read_first``: a
     RAM whose read may hit the word written in the same cycle (a FIFO), which a Lattice
-    block RAM's separate ports cannot give without emulation (7-series ones can)."""
+    block RAM's separate ports cannot give without emulation (7-series ones can).
+    ``no_rw_check``: Yosys is told no read needs the word written in the same cycle."""
     if depth <= 1 or width == 0:
         return MemoryCost("logic", 0, width if not rom else 0, 0)
     bits = depth * width
@@ -147,7 +149,9 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool,
             cost += READ_FIRST_COST
         # On ECP5 and iCE40 Yosys keeps the write data and address a cycle in flip-flops and
         # the read data in a holding register (the read enable): found in their netlists.
-        held = 0 if family == "xilinx7" else 2 * width + math.ceil(math.log2(depth))
+        # (Told that no read needs it, ``no_rw_check``, it keeps none of them.)
+        held = 0 if family == "xilinx7" or no_rw_check else (
+            2 * width + math.ceil(math.log2(depth)))
         options.append((cost, MemoryCost("bram", bram.lut, held, bram.bram)))
         cells = LUTRAM[family]
         if cells:

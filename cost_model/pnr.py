@@ -3,7 +3,9 @@
 A board top (:mod:`qfab.hw.board.top`) wraps the compiled Verilog; amaranth-boards gives the
 board's pins as an LPF (ECP5) or PCF (iCE40) file; ``synth_ecp5`` / ``synth_ice40 -dsp``,
 then ``nextpnr-ecp5`` / ``nextpnr-ice40`` with ``--report``, then ``ecppack`` / ``icepack``.
-nextpnr's JSON report gives the routed Fmax of each clock, the critical path (mapped here to
+Between the two, a register straight after an ECP5
+block RAM's read goes into the block RAM (:mod:`qfab.cost_model.bram_outreg`). nextpnr's
+JSON report gives the routed Fmax of each clock, the critical path (mapped here to
 the accelerator's stages by the ``s<stage>_<block>`` names of its submodules) and the placed
 utilisation.
 
@@ -27,13 +29,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qfab.cost_model.bram_outreg import absorb_file
 from qfab.cost_model.fmax import estimate_file
 from qfab.cost_model.yosys import tool_command
 
 from qfab.errors import QfabError
 from qfab.output_files import output_folder
 
-FLOW_VERSION = "1"          # bump when the scripts or the tops change what a build makes
+FLOW_VERSION = "2"          # bump when the scripts or the tops change what a build makes
 TOP_NAME = "qfab_board"
 HEARTBEAT_S = 30.0
 
@@ -323,6 +326,10 @@ def _run_flow(work: Path, module: str, tgt: BoardTarget, target_mhz: float, seed
         progress(f"{used} DSP cells for {available} on the part: multipliers in logic instead")
         _synthesize(work, module, "synth_ecp5 -nodsp" if tgt.family == "ecp5" else "synth_ice40",
                     progress)
+    if tgt.family == "ecp5":
+        taken = absorb_file(work / "synth.json", TOP_NAME)
+        if taken:
+            progress(f"{taken} block RAMs take the register after their read (OUTREG)")
     routed = ["--textcfg", f"{TOP_NAME}.config"] if tgt.family == "ecp5" \
         else ["--asc", f"{TOP_NAME}.asc"]
     _run([*tool_command(tgt.nextpnr), *tgt.part_args, "--json", "synth.json",

@@ -142,6 +142,7 @@ def _window(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
                        beats_per_pixel=p["channels"] // p["simd"], taps=p.get("taps", 1))
     row_beats = g.width * g.beats_per_pixel
     per_image = g.height * row_beats
+    registered = int(bool(p.get("registered_read")))  # a cycle in the read's register
     images = t_in.size // per_image
     row_end = _serial(t_in, 0)[row_beats - 1::row_beats]
     out = []
@@ -150,7 +151,7 @@ def _window(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
         for oy in range(g.out_height):
             need = image * g.height + g.rows_needed(oy)
             start = max(next_read, int(row_end[need - 1]) + 1)
-            out.append(np.arange(start, start + g.out_row_beats) + 1)
+            out.append(np.arange(start, start + g.out_row_beats) + 1 + registered)
             next_read = start + g.out_row_beats
     return np.concatenate(out)
 

@@ -100,7 +100,8 @@ class _WindowPool(wiring.Component):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
                  elem_shape: ShapeLike, simd: int, pad_value: int | None = None,
-                 registered_taps: bool = False, registered_ready: bool = False):
+                 registered_taps: bool = False, registered_ready: bool = False,
+                 registered_read: bool = False):
         shape = check_shape("elem_shape", elem_shape)
         self._registered = bool(registered_taps)
         # (The first line of this file silences Amaranth's "never used" warning for a window
@@ -110,7 +111,7 @@ class _WindowPool(wiring.Component):
         self._window = SlidingWindow(
             channels=channels, height=height, width=width, kernel=kernel, stride=stride,
             padding=padding, pad_value=pad_value, elem_shape=shape, simd=simd, depthwise=True,
-            registered_ready=registered_ready)
+            registered_ready=registered_ready, registered_read=registered_read)
         taps = self._window.kernel[0] * self._window.kernel[1]
         self._out_elem = shape if self._op == "max" else sum_shape(shape, taps)
         super().__init__({
@@ -134,6 +135,8 @@ class _WindowPool(wiring.Component):
                                    "and the reducer.")
     registered_ready = property(lambda self: self._window.registered_ready,
                                 doc="Whether the window's handshake flags are flip-flops.")
+    registered_read = property(lambda self: self._window.registered_read,
+                               doc="Whether the window registers its line buffer's words.")
     line_buffer = property(lambda self: self._window.line_buffer,
                            doc="(depth, width in bits) of the window's line-buffer RAM.")
 
@@ -218,6 +221,9 @@ class MaxPool(_WindowPool):
     registered_ready : bool
         The window's input ``ready`` and "rows available" as flip-flops (see
         :class:`~qfab.hw.window.SlidingWindow`); the same cycles.
+    registered_read : bool
+        The window's line-buffer words registered before its padding select, a cycle more
+        (:class:`~qfab.hw.window.SlidingWindow`).
 
     Members
     -------
@@ -231,10 +237,11 @@ class MaxPool(_WindowPool):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
                  elem_shape: ShapeLike, simd: int, registered_taps: bool = False,
-                 registered_ready: bool = False):
+                 registered_ready: bool = False, registered_read: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
                          stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
-                         registered_taps=registered_taps, registered_ready=registered_ready)
+                         registered_taps=registered_taps, registered_ready=registered_ready,
+                         registered_read=registered_read)
 
 
 class AvgPool(_WindowPool):
@@ -246,7 +253,7 @@ class AvgPool(_WindowPool):
     Parameters
     ----------
     channels, height, width, kernel, stride, padding, elem_shape, simd, registered_taps,
-    registered_ready
+    registered_ready, registered_read
         As for :class:`MaxPool`.
     pad_value : int
         Value of padding elements, default 0.
@@ -263,11 +270,12 @@ class AvgPool(_WindowPool):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int],
                  elem_shape: ShapeLike, simd: int, pad_value: int = 0,
-                 registered_taps: bool = False, registered_ready: bool = False):
+                 registered_taps: bool = False, registered_ready: bool = False,
+                 registered_read: bool = False):
         super().__init__(channels=channels, height=height, width=width, kernel=kernel,
                          stride=stride, padding=padding, elem_shape=elem_shape, simd=simd,
                          pad_value=pad_value, registered_taps=registered_taps,
-                         registered_ready=registered_ready)
+                         registered_ready=registered_ready, registered_read=registered_read)
 
 
 class GlobalAvgPool(wiring.Component):

@@ -10,7 +10,10 @@ padding are produced from ``pad_value`` without storing anything. Reader and wri
 coupled by two row counters only: the reader starts an output row once every input row it
 needs is complete, and releases the rows the next output row no longer needs. With ``taps``
 above 1 a beat carries that many neighbouring kernel columns, each read by a port of its own,
-so that a layer with few channels can feed a wide matrix-vector unit at its pace.
+so that a layer with few channels can feed a wide matrix-vector unit at its pace. With
+``registered_read`` the words read go through a register before the padding is chosen, a
+cycle more, so that a block RAM's output register can hold them (``qfab build`` moves that
+register into ECP5's DP16KD: its data then leaves 1 ns after the clock, not 5.8).
 """
 
 from __future__ import annotations
@@ -100,6 +103,10 @@ class SlidingWindow(wiring.Component):
         of the output row (:class:`~qfab.hw._window_flags.RowFlags`), rather than comparing
         the row counters in the cycle: the same cycles, no arithmetic between those
         flip-flops and the blocks around.
+    registered_read : bool
+        A register straight after the line buffer's read ports (nothing between them, so
+        that synthesis may put it in the block RAM), the padding chosen after it: a cycle
+        more of latency, the same pace.
 
     Members
     -------
@@ -110,7 +117,7 @@ class SlidingWindow(wiring.Component):
     def __init__(self, *, channels: int, height: int, width: int, kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int, int, int], pad_value: int,
                  elem_shape: ShapeLike, simd: int, depthwise: bool = False, taps: int = 1,
-                 registered_ready: bool = False):
+                 registered_ready: bool = False, registered_read: bool = False):
         self._elem_shape = check_shape("elem_shape", elem_shape)
         simd = check_count("simd", simd)
         if check_count("channels", channels) % simd:
@@ -137,6 +144,7 @@ class SlidingWindow(wiring.Component):
         self._pad_value = pad_value
         self._depthwise = bool(depthwise)
         self._registered_ready = bool(registered_ready)
+        self._registered_read = bool(registered_read)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(self._elem_shape, simd))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(self._elem_shape, simd * taps)))})
@@ -153,6 +161,7 @@ class SlidingWindow(wiring.Component):
     depthwise = property(lambda self: self._depthwise)
     taps = property(lambda self: self._geom.taps)
     registered_ready = property(lambda self: self._registered_ready)
+    registered_read = property(lambda self: self._registered_read)
     geometry = property(lambda self: self._geom)
 
     @property
@@ -177,13 +186,13 @@ class SlidingWindow(wiring.Component):
     def latency(self) -> int:
         """Cycles from the input beat that completes the last row an output row needs to the
         first beat of that output row."""
-        return 2
+        return 2 + self._registered_read
 
     @property
     def tensor_cycles(self) -> int:
         """Cycles from the first input transfer to the last output transfer of one image, both
         counted, with no idle input and no back-pressure."""
-        return window_cycles(self._geom, 1)
+        return self.cycles(1)
 
     @property
     def cycles_per_image(self) -> int:
@@ -205,7 +214,7 @@ class SlidingWindow(wiring.Component):
 
     def cycles(self, images: int) -> int:
         """As :attr:`tensor_cycles` for ``images`` images streamed back to back."""
-        return window_cycles(self._geom, check_count("images", images))
+        return window_cycles(self._geom, check_count("images", images)) + self._registered_read
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -218,9 +227,13 @@ class SlidingWindow(wiring.Component):
         row_beats = width * per_pixel
         i, o = self.i_stream, self.o_stream
 
+        # A read never needs a word written in the same cycle (only a tap in the padding,
+        # whose word is dropped, may address the row being written): with a registered read,
+        # Yosys is told so (``no_rw_check``), or its logic for that case would stand between
+        # the block RAM's read data and the register.
         m.submodules.lines = lines = Memory(
             shape=data.ArrayLayout(self._elem_shape, self._simd), depth=slots * row_beats,
-            init=[])
+            init=[], attrs={"no_rw_check": 1} if self._registered_read else None)
         wr = lines.write_port()
         taps = g.taps
         rds = [lines.read_port(domain="sync") for _ in range(taps)]
@@ -275,8 +288,22 @@ class SlidingWindow(wiring.Component):
         available = flags.available if flags else ahead.as_signed() >= need
         slot = (base + iy)[:ceil_log2(slots)]
 
-        advance = available & (~o.valid | o.ready)
+        # ``read`` holds the words the read ports give (the reads' valid bit), ``taken``
+        # says they leave it this cycle: without ``registered_read`` they are the output
         pad_q = Signal(taps)  # each port's tap is in the padding
+        words = [rd.data for rd in rds]
+        pads = pad_q
+        read, taken = o.valid, o.ready
+        if self._registered_read:
+            read, taken = Signal(), ~o.valid | o.ready
+            word = data.ArrayLayout(self._elem_shape, self._simd)
+            held = [Signal(word, name=f"read_word{j}", reset_less=True) for j in range(taps)]
+            pads = Signal(taps)
+            with m.If(taken):
+                m.d.sync += [o.valid.eq(read), pads.eq(pad_q)]
+                m.d.sync += [h.eq(rd.data) for h, rd in zip(held, rds, strict=True)]
+            words = held
+        advance = available & (~read | taken)
         pad = []
         for j, rd in enumerate(rds):  # port j reads kernel column kx + j
             ixj = ix + j if j else ix
@@ -284,17 +311,17 @@ class SlidingWindow(wiring.Component):
             m.d.comb += [rd.addr.eq(slot * row_beats + ixj * per_pixel + cf), rd.en.eq(advance)]
             for k in range(self._simd):
                 m.d.comb += o.p[j * self._simd + k].eq(
-                    Mux(pad_q[j] if taps > 1 else pad_q, self._pad_value, rd.data[k]))
+                    Mux(pads[j] if taps > 1 else pads, self._pad_value, words[j][k]))
 
-        with m.If(o.valid & o.ready):
-            m.d.sync += o.valid.eq(0)
+        with m.If(read & taken):
+            m.d.sync += read.eq(0)
         order = [(cf, per_pixel, 1), (kx, kw // taps, taps), (ky, kh, 1)]
         if self._depthwise:
             order = [(kx, kw // taps, taps), (ky, kh, 1), (cf, per_pixel, 1)]
         image_done, row_done = Signal(), Signal()
         m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
         with m.If(advance):
-            m.d.sync += [o.valid.eq(1), pad_q.eq(Cat(*pad) if taps > 1 else pad[0])]
+            m.d.sync += [read.eq(1), pad_q.eq(Cat(*pad) if taps > 1 else pad[0])]
             carries = self._step(m, [*order, (ox, g.out_width, 1)])
             with m.If(carries[-2]):  # the pixel's last tap: the next column
                 m.d.sync += left.eq(Mux(ox == g.out_width - 1, -pad_left, left + sw))

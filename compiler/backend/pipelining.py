@@ -42,6 +42,10 @@ class Pipelining:
         "rows available" test as flip-flops, and width converters gather a word apart from
         their output register, so that their input ``ready`` is a flip-flop too
         (``registered_ready``); no ``ready`` then runs through them into the block before.
+    window_register : bool
+        Sliding windows (the pools' too) register their line buffer's words straight after
+        the read, before the padding select (``registered_read``): ``qfab build`` moves that
+        register into the block RAM (ECP5's DP16KD output register).
     """
 
     target_mhz: float
@@ -52,6 +56,7 @@ class Pipelining:
     requant_shift_add: bool = False
     pool_register: bool = False
     registered_ready: bool = False
+    window_register: bool = False
 
     def ready_params(self) -> dict:
         """The parameters a sliding window (a pool's too) or a width converter takes from
@@ -69,11 +74,12 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 # alone took 9 ns on the digits CNN (68 MHz): products of bytes go to LUTs instead, as
 # partial products in the MVU's pipelined tree, and a requantizer's one scale as shifts and
 # adds (README, "Measured: the digits CNN"). A block RAM read takes 5.8 ns there: a pool's
-# window read ends in a register before the reducer's compare.
+# window read ends in a register before the reducer's compare; every window's read ends in
+# a register in the block RAM itself (its output register: 1 ns after the clock, not 5.8).
 FAMILIES = {
     "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
                        lut_product_width=9, requant_shift_add=True, pool_register=True,
-                       registered_ready=True),
+                       registered_ready=True, window_register=True),
 }
 
 

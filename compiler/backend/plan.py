@@ -393,6 +393,10 @@ class Planner:
     def finish_stage(self, in_t: Tensor, out_t: Tensor, stage: Stage | None = None) -> None:
         s = stage or self.stages[-1]
         s.input, s.output = in_t.name, out_t.name
+        if self.pipelining.window_register:
+            for b in s.blocks:
+                if b.kind in ("window", "maxpool", "avgpool"):
+                    b.params["registered_read"] = True
         n_in = int(np.prod(in_t.shape[1:]))
         s.in_beats = n_in // s.blocks[0].in_elems
         s.out_beats = int(np.prod(out_t.shape[1:])) // s.blocks[-1].out_elems

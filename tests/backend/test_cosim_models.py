@@ -100,9 +100,10 @@ def test_pool_stride_drops_a_trailing_row(tmp_path):
                          ids=["folded", "unrolled"])
 def test_digits_pipelined_for_ecp5(folding):
     # Compiled for the ULX3S: pipelined MVUs with their byte products in LUTs and
-    # requantizers multiplying by their one scale in shifts and adds (folded: no DSP), two
-    # carry chains a register across the unrolled layers' pipelines (unrolled); still
-    # bit-exact, and the cycle model still exact.
+    # requantizers multiplying by their one scale in shifts and adds (folded: no DSP), the
+    # windows' line-buffer words registered after the read (folded), two carry chains a
+    # register across the unrolled layers' pipelines (unrolled); still bit-exact, and the
+    # cycle model still exact.
     x = np.load(DIGITS / "sample_images.npy")[:3]
     design = qfab.compile(DIGITS / "digits_int8.onnx", board="ulx3s-85f", **folding)
     kinds = {b.kind: b.params for s in design.plan.stages for b in s.blocks}
@@ -112,6 +113,7 @@ def test_digits_pipelined_for_ecp5(folding):
         assert kinds["window"]["registered_ready"] and kinds["maxpool"]["registered_ready"]
         assert kinds["widthconv"]["registered_ready"]
         assert qfab.estimate(design).dsp == 0
+        assert kinds["window"]["registered_read"] and kinds["maxpool"]["registered_read"]
     else:
         assert kinds["unrolled"]["levels_per_stage"] == 2 and "mvu" not in kinds
     res = qfab.simulate(design, x)

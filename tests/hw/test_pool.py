@@ -56,8 +56,10 @@ def test_maxpool(seed, stalls):
     rng = np.random.default_rng(seed)
     p = _geometry(rng)
     x = _images(rng, p, images := int(rng.integers(1, 3)))
-    dut = MaxPool(**p, registered_taps=seed % 2 == 1)  # odd seeds: a register before the max
-    assert dut.cycles(images) == MaxPool(**p).cycles(images) + dut.registered_taps
+    # odd seeds: a register before the max; seeds 2, 3, 6, 7: the window's words registered
+    dut = MaxPool(**p, registered_taps=seed % 2 == 1, registered_read=seed % 4 >= 2)
+    assert dut.cycles(images) == (MaxPool(**p).cycles(images) + dut.registered_taps
+                                  + dut.registered_read)
     expected = maxpool_reference(x, kernel=p["kernel"], stride=p["stride"],
                                  padding=p["padding"], pad_value=shape_range(p["elem_shape"])[0])
     logs = _check(dut, x, expected, rng, stalls)
@@ -72,8 +74,8 @@ def test_avgpool_sums(seed, stalls):
     p = _geometry(rng)
     p["pad_value"] = int(rng.integers(*shape_range(p["elem_shape"]), endpoint=True))
     x = _images(rng, p, images := int(rng.integers(1, 3)))
-    dut = AvgPool(**p, registered_taps=seed % 2 == 1)
-    assert dut.latency == AvgPool(**p).latency + dut.registered_taps
+    dut = AvgPool(**p, registered_taps=seed % 2 == 1, registered_read=seed % 4 >= 2)
+    assert dut.latency == AvgPool(**p).latency + dut.registered_taps + dut.registered_read
     expected = avgpool_reference(x, kernel=p["kernel"], stride=p["stride"],
                                  padding=p["padding"], pad_value=p["pad_value"])
     logs = _check(dut, x, expected, rng, stalls)

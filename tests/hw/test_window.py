@@ -54,6 +54,7 @@ def _run(params, images, rng, **stalls):
 def test_random_geometry_under_stalls(seed):
     rng = np.random.default_rng(seed)
     params = _random_params(rng)
+    params["registered_read"] = seed % 2 == 1  # odd seeds: the words read registered
     _, logs, expected = _run(params, int(rng.integers(1, 3)), rng,
                              p_idle=float(rng.uniform(0, 0.7)), p_stall=float(rng.uniform(0, 0.7)),
                              tail=6)
@@ -65,6 +66,7 @@ def test_several_columns_a_beat_under_stalls(seed):
     # taps ports read neighbouring kernel columns, those in the padding included
     rng = np.random.default_rng(seed)
     params = _random_params(rng, taps=True)
+    params["registered_read"] = seed % 2 == 1
     _, logs, expected = _run(params, int(rng.integers(1, 3)), rng,
                              p_idle=float(rng.uniform(0, 0.7)), p_stall=float(rng.uniform(0, 0.7)),
                              tail=6)
@@ -75,6 +77,7 @@ def test_several_columns_a_beat_under_stalls(seed):
 def test_exact_cycles_without_back_pressure(seed):
     rng = np.random.default_rng(seed)
     params = _random_params(rng, taps=seed >= 230)
+    params["registered_read"] = seed % 2 == 1
     images = int(rng.integers(1, 4))
     dut, logs, expected = _run(params, images, rng)
     assert logs["o_stream"].beats == expected
@@ -98,6 +101,7 @@ def test_registered_ready_keeps_every_cycle(seed):
     # ready and "rows available" kept as flip-flops from the counters' next values: every
     # transfer in the same cycle as computed in the cycle, under idle input and back-pressure
     params = _random_params(np.random.default_rng(seed), taps=seed % 3 == 0)
+    params["registered_read"] = seed % 2 == 1  # with the words read registered, too
     runs = []
     for registered in (False, True):
         rng = np.random.default_rng(seed)
