@@ -17,7 +17,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-from qfab.cost_model.handshake import Skip, Trace, _Join, _Mvu, _Source
+from qfab.cost_model.handshake import Skip, Trace
+from qfab.cost_model.handshake_blocks import _Mvu, _Source
+from qfab.cost_model.handshake_image import _Join
 
 NEVER = 1 << 62
 LOOKAHEAD = 1 << 12  # ticks a block looks ahead at most before it asks to be visited again

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from qfab.compiler.backend.plan import BlockSpec, HwPlan
 from qfab.cost_model.events import run_events
-from qfab.cost_model.handshake import _Fifo
+from qfab.cost_model.handshake_blocks import _Fifo
 from qfab.cost_model.timing import MODEL_CYCLES, _chains, _cycle_cap, plan_timing, serial_cycles
 
 # Inferences run to find the most beats a FIFO holds: enough for the pipeline to fill (its
