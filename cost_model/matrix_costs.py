@@ -93,7 +93,7 @@ def _held_sum_zeroing(acc: int, family: str) -> int:
 
 def lut_products_of(p: dict, mult) -> int:
     """Partial products a product of an MVU in LUTs sums (hw/mvu.py), 0 for a multiplier."""
-    from qfab.hw.mvu import lut_product_bits
+    from qfab.hw.multipliers import lut_product_bits
 
     return lut_product_bits(mult) if p.get("lut_products") and p.get("pipelined") else 0
 
@@ -127,7 +127,7 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
     table = not per_product and minifloat and a_code + w_code <= k + 2
     lut_bits = lut_products_of(p, mult)
     if lut_bits:
-        # partial products summed in the tree (hw/mvu.py lut_product_terms): each the
+        # partial products summed in the tree (hw/multipliers.py lut_product_terms): each the
         # other operand's bits, shifted; the tree below sums SIMD x lut_bits terms
         per_product, prod_w = 0, min(a_op.width + w_op.width - lut_bits + 1, acc)
     elif per_product:

@@ -27,6 +27,8 @@ __all__ = [
     "Multiplier",
     "shape_range",
     "shape_for_range",
+    "lut_product_bits",
+    "lut_product_terms",
 ]
 
 
@@ -336,3 +338,33 @@ class Multiplier:
 
     def __repr__(self) -> str:
         return f"Multiplier({self.a!r}, {self.b!r})"
+
+
+def lut_product_bits(multiplier: Multiplier) -> int:
+    """Partial products of one product in LUTs: one for each bit of the operand whose bits
+    select them (:func:`_selector`); 0 for operands that are not plain integers (no LUT
+    products)."""
+    a, b = multiplier.a, multiplier.b
+    if type(a) is not IntDecoder or type(b) is not IntDecoder:
+        return 0
+    return _selector(a.code_shape, b.code_shape)[1].width
+
+
+def _selector(a: Shape, b: Shape) -> tuple[bool, Shape]:
+    """(whether ``a`` selects the partial products, the selecting operand's shape): the
+    narrower operand, of two as wide the unsigned one (no negated term), else ``b``."""
+    pick_a = (a.width, a.signed) < (b.width, b.signed)
+    return pick_a, a if pick_a else b
+
+
+def lut_product_terms(x: Any, w: Any, x_shape: Shape, w_shape: Shape) -> list:
+    """The partial products of ``x * w`` (two plain integers) whose sum is the product: a
+    shifted copy of the other operand where a bit of the selecting one is set, negated for
+    the sign bit of a signed selector (:func:`_selector`)."""
+    pick_x, sel_shape = _selector(x_shape, w_shape)
+    sel, other = (x, w) if pick_x else (w, x)
+    terms = []
+    for i in range(sel_shape.width):
+        term = Mux(sel[i], other, 0) << i
+        terms.append(-term if sel_shape.signed and i == sel_shape.width - 1 else term)
+    return terms

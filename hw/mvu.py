@@ -39,10 +39,10 @@ from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
 from qfab.hw._rom import rom_words
 from qfab.hw._skid import HeldResultOutput
-from qfab.hw.multipliers import IntDecoder, Multiplier
+from qfab.hw.multipliers import IntDecoder, Multiplier, lut_product_bits, lut_product_terms
 
 __all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency",
-           "mvu_block_latency", "lut_product_terms"]
+           "mvu_block_latency"]
 
 # Adder levels between two registers of a PE's tree: two carry chains fit a 150 MHz cycle
 # on ECP5 (speed grade 6) with the routing between them.
@@ -79,36 +79,6 @@ def mvu_block_latency(*, simd: int, pipelined: bool = False, lut_products: bool 
         multiplier = Multiplier(IntDecoder(in_shape), IntDecoder(weight_shape))
     bits = lut_product_bits(multiplier) if lut_products and pipelined else 0
     return mvu_latency(simd, pipelined, bits)
-
-
-def lut_product_bits(multiplier: Multiplier) -> int:
-    """Partial products of one product in LUTs: one for each bit of the operand whose bits
-    select them (:func:`_selector`); 0 for operands that are not plain integers (no LUT
-    products)."""
-    a, b = multiplier.a, multiplier.b
-    if type(a) is not IntDecoder or type(b) is not IntDecoder:
-        return 0
-    return _selector(a.code_shape, b.code_shape)[1].width
-
-
-def _selector(a: Shape, b: Shape) -> tuple[bool, Shape]:
-    """(whether ``a`` selects the partial products, the selecting operand's shape): the
-    narrower operand, of two as wide the unsigned one (no negated term), else ``b``."""
-    pick_a = (a.width, a.signed) < (b.width, b.signed)
-    return pick_a, a if pick_a else b
-
-
-def lut_product_terms(x: Any, w: Any, x_shape: Shape, w_shape: Shape) -> list:
-    """The partial products of ``x * w`` (two plain integers) whose sum is the product: a
-    shifted copy of the other operand where a bit of the selecting one is set, negated for
-    the sign bit of a signed selector (:func:`_selector`)."""
-    pick_x, sel_shape = _selector(x_shape, w_shape)
-    sel, other = (x, w) if pick_x else (w, x)
-    terms = []
-    for i in range(sel_shape.width):
-        term = Mux(sel[i], other, 0) << i
-        terms.append(-term if sel_shape.signed and i == sel_shape.width - 1 else term)
-    return terms
 
 
 def _positive_int(name: str, value: Any) -> int:

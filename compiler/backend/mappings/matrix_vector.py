@@ -42,8 +42,8 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
     """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``."""
     from qfab.compiler.backend.operands import mac_operands
     from qfab.hw.cmvm import DEFAULT_ADDERS_PER_STAGE
-    from qfab.hw.multipliers import shape_for_range
-    from qfab.hw.mvu import dot_product_bounds, lut_product_bits
+    from qfab.hw.multipliers import lut_product_bits, shape_for_range
+    from qfab.hw.mvu import dot_product_bounds
 
     mh, mw = weights.shape
     pe, simd = p.folding(node, mh, mw, vectors, window)
