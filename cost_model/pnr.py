@@ -136,9 +136,10 @@ class PnrResult:
 
 
 def cache_dir() -> Path:
-    """Where builds are kept: ``$QFAB_CACHE_DIR/pnr``, else ``~/.cache/qfab/pnr``."""
-    root = os.environ.get("QFAB_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "qfab") / "pnr"
+    """Where builds are kept: ``pnr`` under :func:`qfab.cache_paths.cache_root`."""
+    from qfab.cache_paths import cache_root
+
+    return cache_root() / "pnr"
 
 
 def target(board: str) -> BoardTarget:

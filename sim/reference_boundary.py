@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.ir import Acc, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
+from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
 
 PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
            "Relu": np.maximum}
-_F32_EXACT = 2**24
 
 
 def _small_codes(t: Tensor) -> bool:

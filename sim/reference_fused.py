@@ -37,9 +37,10 @@ from qfab.compiler.ir import Acc, Node
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.sim.reference import fixed
 from qfab.sim.reference_fused_conv import conv_requant, prepare_weights
+from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
+from qfab.sim.reference_products import F64_EXACT as _F64_EXACT
 from qfab.sim.reference_products import _bound, _less_zero_point, _nonzero, _scratch
 
-_F32_EXACT, _F64_EXACT = 2**24, 2**53
 _ROUNDINGS = ("half_even", "floor", "half_up")
 
 

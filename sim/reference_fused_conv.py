@@ -22,12 +22,12 @@ import math
 import threading
 
 import numpy as np
+from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
 from qfab.sim.reference_products import _scratch
 
 # Taps (K + 1) up to which a conv's product runs in float64 with the requantizer's factor
 # folded into its weights: a float32 product and a widening, scaling pass cost more there.
 FOLD_TAPS = 64
-_F32_EXACT = 2**24
 
 
 def prepare_weights(p) -> None:

@@ -13,6 +13,9 @@ import numpy as np
 from qfab.compiler.ir import Graph, Node
 from qfab.numerics import round_shift
 
+# Integers below these are exact in float32 and float64.
+F32_EXACT, F64_EXACT = 2**24, 2**53
+
 _EXACT_F32, _EXACT_F64 = 2**24, 2**53
 
 

@@ -17,7 +17,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
-from qfab.hw.soc.memory import RamPortSignature
+from qfab.hw.soc.memory import RamPortSignature, word_index_bits
 from qfab.hw.soc.memory_map import ACCEL_MAX_STAGES, ACCEL_REGISTERS, Region
 
 _OFFSET = {reg.name: reg.offset for reg in ACCEL_REGISTERS}
@@ -66,7 +66,7 @@ class Streamer(wiring.Component):
             raise ValueError(f"Streamer ram must be a ram region, not {ram.kind!r}")
         self._ram = ram
         self._n_stages = n_stages
-        addr_bits = max(1, (ram.size // 4 - 1).bit_length())
+        addr_bits = word_index_bits(ram.size)
         super().__init__({
             "bus": In(BusSignature()), "ram": Out(RamPortSignature(addr_bits)),
             "o_stream": Out(stream.Signature(in_payload)),
