@@ -18,6 +18,7 @@ from qfab.compiler.backend.plan import (
     choose_folding,
     divisors,
     element_shape,
+    folded_cycles,
     stream_order,
     window_beat,
 )
@@ -39,7 +40,8 @@ def constant_weights(mult, pe: int, simd: int, weights: np.ndarray) -> bool:
 
 def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: BlockSpec | None,
         in_t: Tensor, out_t: Tensor) -> None:
-    """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``."""
+    """An MVU stage (after ``window``, if any) for ``vectors`` products with ``weights``.
+    The folding is chosen here, once; the window's beat follows from it (:func:`window_beat`)."""
     from qfab.compiler.backend.operands import mac_operands
     from qfab.hw.cmvm import DEFAULT_ADDERS_PER_STAGE
     from qfab.hw.multipliers import lut_product_bits, shape_for_range
@@ -47,6 +49,12 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
 
     mh, mw = weights.shape
     pe, simd = p.folding(node, mh, mw, vectors, window)
+    cycles = folded_cycles(mh, mw, vectors, pe, simd)  # the MVU's steps
+    if window is not None:
+        wsimd, taps = window_beat(window, simd, None if p.budget is None else cycles)
+        window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd * taps
+        if taps > 1:
+            window.params["taps"] = taps
     binary = xnor_operands(p.g, node, weights,
                            padded=window is not None and any(window.params["padding"]))
     mult, stored = binary or mac_operands(in_t.fmt, node, weights)
@@ -80,7 +88,6 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
                 params["lut_products"] = True
         blocks.append(BlockSpec("mvu", params, simd, pe))
     p.elems = pe
-    cycles = vectors * (mh // pe) * (mw // simd)
     p.stages.append(Stage(node.name, node.op, blocks, in_beats=0, out_beats=0,
                           cycles=cycles, folding=dict(pe=pe, simd=simd, mh=mh, mw=mw),
                           macs=vectors * mh * mw))
@@ -112,22 +119,22 @@ def conv(p: Planner, node: Node) -> None:
         window = BlockSpec("window", dict(
             channels=c, height=h, width=wd, kernel=(kh, kw), stride=tuple(a["strides"]),
             padding=tuple(a["pads"]), pad_value=int(a["x_zero_point"]),
-            elem_shape=element_shape(in_t.fmt), simd=1), 1, 1)
-        pe, simd = p.folding(node, m, kh * kw * c, oh * ow, window)
-        cycles = oh * ow * (m // pe) * (kh * kw * c // simd)
-        wsimd, taps = window_beat(window, simd, None if p.budget is None else cycles)
-        window.params["simd"], window.in_elems, window.out_elems = wsimd, wsimd, wsimd * taps
-        if taps > 1:
-            window.params["taps"] = taps
+            elem_shape=element_shape(in_t.fmt), simd=1), 1, 1)  # its beat: mac()'s
     mac(p, node, weights, oh * ow, window, in_t, out_t)
     p.order = stream_order(out_t.shape)
+
+
+def depthwise_cycles(channels: int, taps: int, pixels: int, simd: int, columns: int) -> int:
+    """Cycles an inference of a depthwise stage taking ``simd`` channels and ``columns``
+    kernel columns (of its ``taps``) a beat."""
+    return pixels * (channels // simd) * (taps // columns)
 
 
 def depthwise_options(channels: int, taps: int, kw: int, pixels: int) -> list[tuple]:
     """A depthwise stage's foldings, ``(lanes, columns, simd, cycles)``: ``simd`` channels
     (dividing ``channels``) and ``columns`` kernel columns (dividing ``kw``) a beat, fewest
     lanes first, then fewest columns (fewest window read ports)."""
-    return sorted((s * t, t, s, pixels * (channels // s) * (taps // t))
+    return sorted((s * t, t, s, depthwise_cycles(channels, taps, pixels, s, t))
                   for s in divisors(channels) for t in divisors(kw))
 
 
@@ -176,7 +183,7 @@ def depthwise(p: Planner, node: Node, in_t: Tensor, out_t: Tensor) -> None:
         channels=c, taps=kh * kw, weights=weights, in_shape=elem, weight_shape=w_shape,
         simd=simd, **many), lanes, simd))
     p.stages.append(Stage(node.name, node.op, blocks, 0, 0,
-                          cycles=oh * ow * (c // simd) * kh * kw // columns,
+                          cycles=depthwise_cycles(c, kh * kw, oh * ow, simd, columns),
                           folding=dict(simd=simd, **many), macs=oh * ow * c * kh * kw))
     p.finish_stage(in_t, out_t)
     p.order = stream_order(out_t.shape)
