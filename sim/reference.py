@@ -154,8 +154,8 @@ class Reference:
         # Multiply-adds an inference (every group of a conv): what a batch's run costs.
         self.macs = sum(_product_work(graph, n) * n.attrs.get("group", 1) for n in graph.nodes
                         if n.op in ("dense", "conv"))
-        self._biased: dict[str, bool] = {}  # whether an accumulator's dequantizer adds a bias
-        self._quantizers: dict[str, boundary.Quantizer] = {}
+        # Quantizers and dequantizers prepared once a node (keyed by its output).
+        self._boundary: dict[str, boundary.Quantizer | boundary.Dequantizer] = {}
 
     def run(self, inputs: dict[str, np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
         env = dict(inputs)
@@ -203,12 +203,15 @@ class Reference:
         return self.graph.tensors[name]
 
     # ---- boundary (float): qfab.sim.reference_boundary ----------------------------------
+    def _boundary_step(self, kind: type, node: Node, tensor: str):
+        """``node``'s prepared ``kind`` (Quantizer or Dequantizer) of ``tensor``."""
+        step = self._boundary.get(node.outputs[0])
+        if step is None or step.node is not node:
+            step = self._boundary[node.outputs[0]] = kind(node, self._t(tensor))
+        return step
+
     def _quantize(self, node: Node, x, work=None):
-        q = self._quantizers.get(node.outputs[0])
-        if q is None or q.node is not node:
-            q = self._quantizers[node.outputs[0]] = boundary.Quantizer(node, self._t(
-                node.outputs[0]))
-        return q(x, work)
+        return self._boundary_step(boundary.Quantizer, node, node.outputs[0])(x, work)
 
     def _quantize_float(self, node: Node, x):
         out = node.outputs[0]  # a working array a tensor, apart from the fused layers' own
@@ -219,7 +222,7 @@ class Reference:
         return boundary.dynamic_quantize(node, x)
 
     def _dequantize(self, node: Node, x, scale=None):
-        return boundary.dequantize(self, node, x, scale)
+        return self._boundary_step(boundary.Dequantizer, node, node.inputs[0])(x, scale)
 
     # ---- integer ops -------------------------------------------------------------------
     def _conv(self, node: Node, x, zero_point=0):

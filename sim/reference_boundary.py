@@ -14,6 +14,7 @@ import numpy as np
 from qfab.compiler.ir import Acc, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
+from qfab.sim.reference_products import round_floats
 
 PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
            "Relu": np.maximum}
@@ -85,13 +86,7 @@ class Quantizer:
             scaled = (x / scale).astype(np.float32, copy=False)
         if isinstance(t.fmt, MinifloatFormat):
             return _minifloat_codes(self.node, t, scaled)
-        r = scaled  # our own array from here on: rounded in place
-        if self.rounding == "half_even":
-            np.rint(r, out=r)
-        elif self.rounding == "floor":
-            np.floor(r, out=r)
-        else:  # r + 0.5 rounds in float32 (0.49999997 + 0.5 is 1.0): exact in float64
-            np.floor(r.astype(np.float64) + 0.5, out=r, casting="same_kind")
+        r = round_floats(scaled, self.rounding, out=scaled)  # our own array: in place
         zero = self.zero
         if self.wrap:  # ap_fixed's AP_WRAP: keep the low bits
             span = 2**t.fmt.bits
@@ -135,38 +130,59 @@ def dynamic_quantize(node: Node, x):
     return y.astype(np.int64), np.asarray(scale, np.float32), np.asarray(zp, np.int64)
 
 
-def dequantize(ref, node: Node, x, scale=None):
-    """DequantizeLinear of the codes ``x`` of ``node``'s input, to float32 (or the node's
-    ``dtype``), clamped to its ``lo``/``hi`` where it has them."""
-    from qfab.sim.reference import fixed
+class Dequantizer:
+    """DequantizeLinear of ``t``'s codes (``node``'s input) to float32 (or the node's
+    ``dtype``), clamped to its ``lo``/``hi`` where it has them, with what depends on the
+    graph only worked out once."""
 
-    t = ref.graph.tensors[node.inputs[0]]
-    if scale is not None:  # onnxruntime's quantize_dynamic: float32(acc) * (s * factor)
-        s = np.float32(scale) * node.attrs["factor"].astype(np.float32)
-        return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
-    biased = ref._biased.get(t.name)
-    if biased is None:
-        biased = ref._biased[t.name] = isinstance(t.fmt, Acc) and bool(np.any(t.bias))
-    if biased:
-        v = np.asarray(x, np.float64) * 2.0**t.fmt.lsb_exponent
-        y = (v * t.broadcast(t.scale) + t.broadcast(t.bias)).astype(np.float32)
-    else:
-        v = fixed(t, x)
-        lsb = t.fmt.lsb_exponent
-        if isinstance(t.fmt, MinifloatFormat):
-            zero = t.fmt.decode(np.asarray(t.zero_point, np.int64)).astype(np.float32)
-            y = (t.fmt.decode(x).astype(np.float32) - t.broadcast(zero)) \
-                * t.broadcast(np.asarray(t.scale, np.float32))
+    def __init__(self, node: Node, t: Tensor):
+        self.node, self.t, a = node, t, node.attrs
+        self.factor = None if a.get("factor") is None else a["factor"].astype(np.float32)
+        fmt = t.fmt
+        self.biased = isinstance(fmt, Acc) and bool(np.any(t.bias))
+        self.minifloat = isinstance(fmt, MinifloatFormat)
+        self.small = _small_codes(t)
+        if self.biased:
+            self.unit = 2.0**fmt.lsb_exponent
+            self.scale, self.bias = t.broadcast(t.scale), t.broadcast(t.bias)
         else:
-            zero = t.broadcast(t.zero_point)
-            if getattr(v, "dtype", None) == np.int64 and _small_codes(t):
-                y = np.subtract(v, zero, dtype=np.float32)  # exact: |v - zero| < 2**24
+            # times 1.0 changes no float: one pass fewer
+            self.unit = np.float32(2.0**fmt.lsb_exponent) if fmt.lsb_exponent else None
+            self.scale = t.broadcast(np.asarray(t.scale, np.float32))
+        if self.minifloat:
+            self.zero = t.broadcast(fmt.decode(np.asarray(t.zero_point, np.int64))
+                                    .astype(np.float32))
+        else:
+            self.zero = t.broadcast(t.zero_point)
+        clamped = a.get("lo", -np.inf) > -np.inf or a.get("hi", np.inf) < np.inf
+        self.clamp = (a["lo"], a["hi"]) if clamped else None
+        self.dtype = a.get("dtype", "float32")
+
+    def __call__(self, x, scale=None) -> np.ndarray:
+        """The values of the codes ``x``; with ``scale``, onnxruntime's quantize_dynamic:
+        float32(acc) * (scale * factor)."""
+        from qfab.sim.reference import fixed
+
+        t = self.t
+        if scale is not None:
+            s = np.float32(scale) * self.factor
+            return (np.asarray(x).astype(np.float32) * t.broadcast(s)).astype(np.float32)
+        if self.biased:
+            v = np.asarray(x, np.float64) * self.unit
+            y = (v * self.scale + self.bias).astype(np.float32)
+        elif self.minifloat:
+            fixed(t, x)  # a NaN or infinity code is an error, as anywhere integers meet it
+            y = (t.fmt.decode(x).astype(np.float32) - self.zero) * self.scale
+        else:
+            v = fixed(t, x)
+            if getattr(v, "dtype", None) == np.int64 and self.small:
+                y = np.subtract(v, self.zero, dtype=np.float32)  # exact: |v - zero| < 2**24
             else:
-                y = (np.asarray(v) - zero).astype(np.float32)
-            if lsb:  # times 1.0 changes no float: one pass fewer
-                y *= np.float32(2.0**lsb)
-            y *= t.broadcast(np.asarray(t.scale, np.float32))
-    y = y.astype(np.float32, copy=False)
-    if node.attrs.get("lo", -np.inf) > -np.inf or node.attrs.get("hi", np.inf) < np.inf:
-        y = np.clip(y, node.attrs["lo"], node.attrs["hi"]).astype(np.float32)
-    return y.astype(node.attrs.get("dtype", "float32"), copy=False)
+                y = (np.asarray(v) - self.zero).astype(np.float32)
+            if self.unit is not None:
+                y *= self.unit
+            y *= self.scale
+        y = y.astype(np.float32, copy=False)
+        if self.clamp is not None:
+            y = np.clip(y, *self.clamp).astype(np.float32)
+        return y.astype(self.dtype, copy=False)

@@ -39,7 +39,13 @@ from qfab.sim.reference import fixed
 from qfab.sim.reference_fused_conv import conv_requant, prepare_weights
 from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
 from qfab.sim.reference_products import F64_EXACT as _F64_EXACT
-from qfab.sim.reference_products import _bound, _less_zero_point, _nonzero, _scratch
+from qfab.sim.reference_products import (
+    _bound,
+    _less_zero_point,
+    _nonzero,
+    _scratch,
+    round_floats,
+)
 
 _ROUNDINGS = ("half_even", "floor", "half_up")
 
@@ -221,13 +227,7 @@ def _finish(u: np.ndarray, out: np.ndarray, p: _Layer, narrow: bool) -> None:
         # (exact integers below 2**24), times the float32 scale in float32, as dequantize.
         np.clip(u, p.lo - p.zero_point, p.hi - p.zero_point, out=u)
         rounded = out
-    if p.rounding == "half_even":
-        np.rint(u, out=rounded)
-    elif p.rounding == "floor":
-        np.floor(u, out=rounded)
-    else:
-        u += 0.5
-        np.floor(u, out=rounded)
+    round_floats(u, p.rounding, out=rounded)
     if p.deq is not None:
         out *= p.deq_scale
         out += np.float32(0)  # rint's -0.0 (of -0.5 <= u < 0) as the integer path's +0.0

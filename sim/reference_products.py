@@ -148,6 +148,20 @@ def shift_round(num: np.ndarray, shift, rounding: str) -> np.ndarray:
     return round_shift(num, top, rounding)
 
 
+def round_floats(x: np.ndarray, rounding: str, out: np.ndarray) -> np.ndarray:
+    """``out`` = the floats ``x`` (exact values) rounded to integers by ``rounding``:
+    ``half_even``, ``floor`` or ``half_up``. Half up adds 0.5 in float64, in ``x`` itself
+    when float64 (in float32 the sum would round first: 0.49999997 + 0.5 is 1.0)."""
+    if rounding == "half_even":
+        return np.rint(x, out=out)
+    if rounding == "floor":
+        return np.floor(x, out=out)
+    if x.dtype != np.float64:
+        x = x.astype(np.float64)
+    x += 0.5
+    return np.floor(x, out=out)
+
+
 def _pad(x: np.ndarray, pads, value) -> np.ndarray:
     t, l, b, r = pads
     return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=value)
