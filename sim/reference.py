@@ -51,12 +51,18 @@ _NO_LIMIT = contextlib.nullcontext()  # reusable: made once
 _FEW_THRESHOLDS = 8  # thresholds a channel up to which counting goes one threshold at a time
 
 
-def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
-    """The exact value of ``codes`` in units of 2**lsb_exponent, as integers (or as the
-    float32 of a quantizer that only fused layers read: exact integers too)."""
-    if isinstance(t.fmt, Acc) or (isinstance(t.fmt, IntFormat | FixedFormat)
-                                  and getattr(codes, "dtype", None) in _VALUE_TYPES):
+def fixed(t: Tensor, codes: np.ndarray, *, float_codes: bool = False) -> np.ndarray:
+    """The exact value of ``codes`` in units of 2**lsb_exponent, as integers. Codes are
+    integers; ``float_codes``: they may also be the float32 working array of a quantizer that
+    only fused layers read (``Reference._float_codes``: exact integers), taken as they are.
+    Any other float array is an error (``ValueError`` naming the tensor)."""
+    dtype = getattr(codes, "dtype", None)
+    if isinstance(t.fmt, Acc) or (isinstance(t.fmt, IntFormat | FixedFormat) and (
+            dtype == np.int64 or (float_codes and dtype == np.float32))):
         return codes  # already the value (no op here writes into its inputs)
+    if dtype is not None and dtype.kind == "f":
+        raise ValueError(f"tensor {t.name!r}: {t.fmt} codes must be integers, not {dtype} "
+                         "(float32 codes are a quantizer's, for the fused layers reading it)")
     if isinstance(t.fmt, MinifloatFormat) and not np.isfinite(t.fmt.decode(codes)).all():
         # A quantizer with saturate=0 makes a value past the format's range NaN or
         # infinity (as ONNX defines), which integer arithmetic cannot carry.
@@ -64,9 +70,6 @@ def fixed(t: Tensor, codes: np.ndarray) -> np.ndarray:
                         "layer (a value beyond the format's range, quantized with "
                         "saturate=0)")
     return t.fmt.to_fixed(codes)
-
-
-_VALUE_TYPES = (np.int64, np.float32)
 
 
 def _stays_float(graph: Graph, name: str, readers: dict, fused: dict) -> bool:

@@ -98,6 +98,7 @@ class _Layer:
         self.rounding = req.attrs["rounding"]
         self.x_zero_point = layer.attrs["x_zero_point"]
         self.src = ref._t(layer.inputs[0])
+        self.float_codes = self.src.name in ref._float_codes
         self.deq = _dequantizer(ref, req, self)
         if self.conv:
             a = layer.attrs
@@ -161,7 +162,7 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> dict | None:
     p = ref.fused_prepared[key]
     if p is None:
         return None
-    v = fixed(p.src, x)
+    v = fixed(p.src, x, float_codes=p.float_codes)
     zero = p.x_zero_point
     if np.ndim(zero) == 0 and v.size:  # max |v - zero| from v's extremes: no temporary
         v_max, v_min = int(np.maximum.reduce(v, axis=None)), int(np.minimum.reduce(v, axis=None))
@@ -253,6 +254,7 @@ class _Thresholds:
         a = layer.attrs
         self.m, self.columns = ref._weights[layer.outputs[0]], columns
         self.src, self.x_zero_point = ref._t(layer.inputs[0]), a["x_zero_point"]
+        self.float_codes = self.src.name in ref._float_codes
         self.bias = None if a["bias"] is None else np.asarray(a["bias"])
         self.bias_max = 0 if self.bias is None else int(np.abs(self.bias).max(initial=0))
         self.step, self.base = thr.attrs.get("step", 1), thr.attrs["base"]
@@ -293,7 +295,7 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> dict | None:
     p = ref.fused_prepared[key]
     if p is None:
         return None
-    v = fixed(p.src, x)
+    v = fixed(p.src, x, float_codes=p.float_codes)
     if p.shifted:
         v = v - p.x_zero_point
     bound = _bound(v) * p.m.row_l1 + p.bias_max

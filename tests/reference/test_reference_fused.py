@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qfab.compiler.ir import Tensor
+from qfab.numerics import IntFormat
 from qfab.sim import reference_fused
-from qfab.sim.reference import Reference
+from qfab.sim.reference import Reference, fixed
 
 from qfab.api import _input_codes, lower_model
 
@@ -174,6 +176,26 @@ def test_codes_only_fused_layers_read_stay_float32(past_the_bound):
     fused, whole = ref.run(feeds), ref.run(feeds, keep=True)
     assert whole[quantized].dtype == np.int64
     assert all(np.array_equal(fused[k], whole[k]) for k in graph.outputs)
+
+
+def test_float32_codes_are_taken_only_where_said():
+    """fixed() takes a float32 array as codes only when its caller says they are a fused
+    layer's quantizer's; a float array anywhere else is an error naming the tensor (here, the
+    quantizer's float32 codes handed to the conv's op-by-op path, which wants integers)."""
+    t = Tensor("x", (1, 4), IntFormat(bits=8, signed=True))
+    codes = np.array([[-3, 0, 5, 127]])
+    assert fixed(t, codes.astype(np.float32), float_codes=True).dtype == np.float32
+    assert np.array_equal(fixed(t, codes.astype(np.int8)), codes)
+    for dtype in (np.float32, np.float64):
+        with pytest.raises(ValueError, match="tensor 'x'.*must be integers"):
+            fixed(t, codes.astype(dtype))
+    graph = lower_model(MODELS[1])
+    ref, feeds = Reference(graph), _inputs(graph)
+    (quantizer,) = [n for n in graph.nodes if n.op == "quantize"]
+    layer = next(n for n in graph.nodes if n.inputs == quantizer.outputs)
+    x = ref._quantize_float(quantizer, next(iter(feeds.values())).astype(np.float32))
+    with pytest.raises(ValueError, match=f"tensor {quantizer.outputs[0]!r}"):
+        ref._conv(layer, x)
 
 
 def test_kept_working_arrays_give_the_same_outputs_call_after_call():
