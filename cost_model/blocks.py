@@ -278,42 +278,45 @@ def widthconv_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
-def maxpool_cost(p: dict, family: str) -> BlockCost:
-    window = {k: v for k, v in p.items() if k != "registered_taps"}
-    window.setdefault("pad_value", -(1 << (_width(p["elem_shape"]) - 1))
-                      if Shape.cast(p["elem_shape"]).signed else 0)
-    window["depthwise"] = True
-    c = window_cost(window, family)
-    c.kind = "maxpool"
+def pool_cost(p: dict, family: str, kind: str, acc_width: int, reduce: str,
+              select_width: int) -> BlockCost:
+    """A pool (``kind``): its sliding window in depthwise order, then a lane a channel that
+    folds the taps into an ``acc_width``-bit register by ``reduce`` (the feature of its
+    comparator or adder) and a ``select_width``-bit multiplexer (restarting at a window's
+    first tap), and the tap counter; with ``registered_taps``, a register (and a spare)
+    between the window and the lanes."""
     ew, simd = _width(p["elem_shape"]), int(p["simd"])
     taps = p["kernel"][0] * p["kernel"][1]
-    c.features["cmp"] += simd * ew
-    if family == "xilinx7":
-        # Mux(first | (x > acc), x, acc) with x = Mux(pad, pad_value, data): five inputs a
-        # bit, one LUT6 for both multiplexers (the window's pad select is counted already).
-        pass
-    else:
-        c.features["mux"] += simd * ew      # Mux(first | (x > acc), x, acc)
+    c = window_cost({k: v for k, v in p.items() if k != "registered_taps"} | {"depthwise": True},
+                    family)
+    c.kind = kind
+    c.features[reduce] += simd * acc_width
+    if select_width:
+        c.features["mux"] += simd * select_width
     c.features["ctrl"] += _bits(taps)
-    c.ff += 2 * simd * ew + _bits(taps) + 1
-    c.ff += 2 * (simd * ew + 1) if p.get("registered_taps") else 0  # a register, a spare
+    c.ff += 2 * simd * acc_width + _bits(taps) + 1  # running values and the output register
+    c.ff += 2 * (simd * ew + 1) if p.get("registered_taps") else 0
     return c
+
+
+def maxpool_cost(p: dict, family: str) -> BlockCost:
+    """A running maximum a lane: Mux(first | (x > acc), x, acc), padded with the lowest code
+    unless ``pad_value`` says otherwise."""
+    shape = Shape.cast(p["elem_shape"])
+    ew = _width(shape)
+    # On 7-series, with x = Mux(pad, pad_value, data): five inputs a bit, one LUT6 for both
+    # multiplexers (the window's pad select is counted already).
+    return pool_cost({"pad_value": -(1 << (ew - 1)) if shape.signed else 0} | p, family,
+                     "maxpool", ew, "cmp", 0 if family == "xilinx7" else ew)
 
 
 def avgpool_cost(p: dict, family: str) -> BlockCost:
+    """A running sum a lane, as wide as a window's sum: Mux(first, 0, acc) + x."""
     from qfab.hw.pool import sum_shape
 
-    c = window_cost({k: v for k, v in p.items() if k != "registered_taps"} | {"depthwise": True},
-                    family)
-    c.kind = "avgpool"
     taps = p["kernel"][0] * p["kernel"][1]
-    sw, simd = sum_shape(Shape.cast(p["elem_shape"]), taps).width, int(p["simd"])
-    c.features["add"] += simd * sw
-    c.features["mux"] += simd * sw          # Mux(first, 0, acc)
-    c.features["ctrl"] += _bits(taps)
-    c.ff += 2 * simd * sw + _bits(taps) + 1  # running sums and the output register
-    c.ff += 2 * (simd * _width(p["elem_shape"]) + 1) if p.get("registered_taps") else 0
-    return c
+    sw = sum_shape(Shape.cast(p["elem_shape"]), taps).width
+    return pool_cost(p, family, "avgpool", sw, "add", sw)
 
 
 def globalavgpool_cost(p: dict, family: str) -> BlockCost:
