@@ -1,8 +1,8 @@
 """Quantized ONNX -> integer IR, by abstract interpretation of the ONNX graph.
 
-Each ONNX node is handled by one function (see qdq.py, qonnx.py, float_ops.py), named after
-the op and registered with ``@handles``. Constant subgraphs (shape arithmetic, weight
-quantization) are folded as they are met.
+Each ONNX node is handled by one function (see qdq.py, qonnx.py, float_ops.py, layout_ops.py),
+named after the op and registered with ``@handles``. Constant subgraphs (shape arithmetic,
+weight quantization) are folded as they are met.
 """
 
 from __future__ import annotations
@@ -332,6 +332,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto, input_format=None) -
         dynamic,
         finn,
         float_ops,
+        layout_ops,
         qdq,
         qonnx,
         spatial,
