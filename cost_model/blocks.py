@@ -416,6 +416,17 @@ def fifo_cost(p: dict, family: str) -> BlockCost:
     return c
 
 
+def slice_cost(p: dict, family: str) -> BlockCost:
+    """A register slice (hw/slice.py): the output register and its spare, a multiplexer a
+    bit choosing between the spare and the input, two valid bits."""
+    width = Shape.cast(p["elem_shape"]).width * int(p["n"])
+    c = BlockCost("slice")
+    c.features["mux"] += width
+    c.features["block"] += 1
+    c.ff += 2 * width + 2
+    return c
+
+
 def upsample_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.upsample import NearestUpsample
 
@@ -451,7 +462,7 @@ COSTS = {"mvu": mvu_cost, "activity": activity_cost, "cmvm": cmvm_cost, "unrolle
          "threshold": threshold_cost, "minifloat_requant": minifloat_requant_cost,
          "window": window_cost, "widthconv": widthconv_cost, "maxpool": maxpool_cost,
          "avgpool": avgpool_cost, "globalavgpool": globalavgpool_cost, "add": add_cost,
-         "fifo": fifo_cost, "concat": concat_cost,
+         "fifo": fifo_cost, "slice": slice_cost, "concat": concat_cost,
          "select": select_cost, "upsample": upsample_cost}
 
 

@@ -56,6 +56,8 @@ def blocks_for(spec: BlockSpec) -> list:
                 else _Skid(stages)]
     if spec.kind == "minifloat_requant":
         return [_Skid(3)]
+    if spec.kind == "slice":  # an output register and its spare, nothing before them
+        return [_Skid(0)]
     # a window's registered read: its read words are the register's input (OutputRegister)
     read = [_Register(0)] if p.get("registered_read") else []
     if spec.kind == "window":

@@ -198,7 +198,7 @@ def _upsample(spec: BlockSpec, t_in: np.ndarray) -> np.ndarray:
 
 
 # Blocks that take a beat a cycle and give it this many cycles later.
-SERIAL_LATENCY = {"minifloat_requant": 4, "fifo": 2, "add": 2}
+SERIAL_LATENCY = {"minifloat_requant": 4, "fifo": 2, "add": 2, "slice": 1}
 SCHEDULES = {"mvu": _mvu, "widthconv": _widthconv, "window": _window, "maxpool": _maxpool,
              "avgpool": _maxpool, "globalavgpool": _globalavgpool, "depthwise": _depthwise,
              "select": _select, "upsample": _upsample}

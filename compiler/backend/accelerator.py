@@ -52,6 +52,10 @@ def make_block(spec: BlockSpec) -> wiring.Component:
 
         return StreamFIFO(payload_shape=data.ArrayLayout(p["elem_shape"], p["n"]),
                           depth=p["depth"])
+    if spec.kind == "slice":
+        from qfab.hw.slice import RegisterSlice
+
+        return RegisterSlice(**p)
     if spec.kind == "depthwise":
         from qfab.hw.depthwise import DepthwiseUnit
 

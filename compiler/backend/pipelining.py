@@ -46,6 +46,9 @@ class Pipelining:
         Sliding windows (the pools' too) register their line buffer's words straight after
         the read, before the padding select (``registered_read``): ``qfab build`` moves that
         register into the block RAM (ECP5's DP16KD output register).
+    edge_slices : bool
+        Every stream edge between blocks (and the accelerator's input and output) gets a
+        register slice (:mod:`.slices`): a beat a cycle, a cycle more, no path across it.
     """
 
     target_mhz: float
@@ -57,6 +60,7 @@ class Pipelining:
     pool_register: bool = False
     registered_ready: bool = False
     window_register: bool = False
+    edge_slices: bool = False
 
     def ready_params(self) -> dict:
         """The parameters a sliding window (a pool's too) or a width converter takes from
@@ -79,7 +83,7 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 FAMILIES = {
     "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
                        lut_product_width=9, requant_shift_add=True, pool_register=True,
-                       registered_ready=True, window_register=True),
+                       registered_ready=True, window_register=True, edge_slices=True),
 }
 
 

@@ -307,6 +307,10 @@ class Planner:
             from qfab.compiler.backend.fuse import fuse_unrolled
 
             self.stages = fuse_unrolled(self.stages)
+        if self.pipelining.edge_slices:
+            from qfab.compiler.backend.slices import with_slices
+
+            with_slices(self.stages, self.in_shape(), first_elems)
         in_order, size = [], 0
         for name in self.starts:
             in_order.append(stream_order(self.t(name).shape) + size)

@@ -114,6 +114,10 @@ def test_digits_pipelined_for_ecp5(folding):
         assert kinds["widthconv"]["registered_ready"]
         assert qfab.estimate(design).dsp == 0
         assert kinds["window"]["registered_read"] and kinds["maxpool"]["registered_read"]
+        # a register slice on every edge between blocks, the input's and the output's
+        chain = [b.kind for s in design.plan.stages for b in s.blocks]
+        assert chain[0] == chain[-1] == "slice" and "slice" not in chain[1::2]
+        assert all(k == "slice" for k in chain[::2])
     else:
         assert kinds["unrolled"]["levels_per_stage"] == 2 and "mvu" not in kinds
     res = qfab.simulate(design, x)
