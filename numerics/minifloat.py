@@ -19,17 +19,8 @@ Special codes, by ``special``:
 - ``"fnuz"``: no infinity and no negative zero; the negative-zero code is the one NaN;
 - ``"none"``: every code is a finite number.
 
-``encode`` rounds to nearest, ties to the code with an even last bit (round-half-even on the
-mantissa, and on the exponent for ``man_bits == 0``). A value is out of range when it rounds
-(as if the exponent were unbounded) to a magnitude above ``max_value``. It then becomes
-``+-max_value`` if ``saturate`` or the format has no infinity and no NaN (``"none"``, as
-``ml_dtypes`` does), else infinity (``"ieee"``) or NaN (``"fn"``, ``"fnuz"``). Infinity encodes
-to infinity where the format has one, even when saturating (so every code that is a number
-round-trips); elsewhere it is an out-of-range value like any other. NaN encodes to the
-quiet NaN of its sign (``"ieee"``: mantissa MSB set; ``"fn"``: all ones; ``"fnuz"``: the
-negative-zero code); a format without NaN raises ``ValueError`` for it. Negative zero encodes to
-the negative-zero code where there is one, else to code 0. In a format without zero, both
-zeros go to the smallest magnitude, with their sign where that code is a number.
+``encode`` rounds to nearest, ties to even, with rules for overflow, infinity, NaN and the
+zeros: :mod:`qfab.numerics.minifloat_encode`.
 """
 
 from __future__ import annotations
@@ -39,6 +30,7 @@ from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
+from qfab.numerics.minifloat_encode import encode, rounding_table
 from qfab.numerics.rounding import ldexp_round_odd
 
 __all__ = ["SPECIALS", "MinifloatFormat"]
@@ -335,70 +327,12 @@ class MinifloatFormat:
 
     @cached_property
     def _search(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sorted finite values bracketed by the two overflow thresholds, their codes, parities.
-
-        The end entries are the values the codes after the extremes would have with an
-        unbounded exponent: rounding to one of them is an overflow.
-        """
-        table = self._table
-        codes = self.all_codes()
-        keep = np.isfinite(table) & ~((table == 0) & (codes >= self.sign_bit))
-        values, kept = table[keep], codes[keep]
-        order = np.argsort(values, kind="stable")
-        values, kept = values[order], kept[order]
-        top_mag = self._fixed_magnitude(np.array([self.code_max + 1]))[0]
-        top = float(np.ldexp(float(top_mag), self.lsb_exponent))
-        most_negative = int(kept[0])
-        bottom_mag = self._fixed_magnitude(np.array([(most_negative - self.sign_bit) + 1]))[0]
-        bottom = -float(np.ldexp(float(bottom_mag), self.lsb_exponent))
-        values = np.concatenate([[bottom], values, [top]])
-        kept = np.concatenate([[most_negative + 1], kept, [self.code_max + 1]])
-        return values, kept, kept & 1
+        return rounding_table(self)
 
     def encode(self, values: npt.ArrayLike) -> np.ndarray:
-        """Round float values to codes (int64): nearest, ties to even, specials as documented."""
-        v = np.asarray(values, dtype=np.float64)
-        table, codes, parity = self._search
-        nan = np.isnan(v)
-        if nan.any() and not self.has_nan:
-            raise ValueError(f"{self} has no NaN code to encode NaN into")
-        safe = np.where(nan, 0.0, v)
-        last = table.size - 2
-        lo = np.clip(np.searchsorted(table, safe, side="right") - 1, 0, last)
-        midpoint2 = table[lo] + table[lo + 1]
-        with np.errstate(over="ignore"):
-            twice = safe * 2.0
-        up = (twice > midpoint2) | ((twice == midpoint2) & (parity[lo] == 1))
-        index = lo + up
-        out = codes[index]
-        negative = np.signbit(v)
-        sign = np.where(negative, self.sign_bit, 0)
-
-        if self.has_zero:
-            if self.has_negative_zero:
-                out = np.where((out == 0) & negative, self.sign_bit, out)
-        else:
-            # Zero lies halfway between -x and +x: the sign of the zero decides.
-            zero_code = self.sign_bit if self.special != "fnuz" else 0
-            out = np.where((safe == 0) & negative, zero_code, np.where(safe == 0, 0, out))
-
-        overflow = (index == 0) | (index == table.size - 1)
-        if overflow.any():
-            if self.saturate or self.special == "none":
-                fill = self.code_max | sign
-            elif self.special == "ieee":
-                fill = self.inf_code | sign
-            elif self.special == "fn":
-                fill = self.nan_code | sign
-            else:
-                fill = np.full(v.shape, self.nan_code)
-            out = np.where(overflow, fill, out)
-            if self.special == "ieee":
-                out = np.where(np.isinf(v), self.inf_code | sign, out)
-        if nan.any():
-            nan_fill = self.nan_code if self.special == "fnuz" else self.nan_code | sign
-            out = np.where(nan, nan_fill, out)
-        return np.asarray(out, dtype=np.int64)
+        """Round float values to codes (int64): nearest, ties to even, specials as documented
+        (:func:`qfab.numerics.minifloat_encode.encode`)."""
+        return encode(self, values)
 
     def encode_fixed(self, fixed: npt.ArrayLike, lsb_exponent: npt.ArrayLike) -> np.ndarray:
         """Round the exact values ``fixed * 2**lsb_exponent`` to codes, with one rounding.
