@@ -104,8 +104,8 @@ def _tool(cmd: list[str], cwd: Path) -> None:
 
 
 def block_verilog(spec) -> str:
-    """Verilog of a calibration block (:mod:`qfab.cost_model.calibrate`) in a register ring,
-    top ``top``."""
+    """Verilog of a calibration block (:mod:`qfab.cost_model.calibration_grid`) in a register
+    ring, top ``top``."""
     from qfab.compiler.backend.accelerator import make_block
     from qfab.cost_model.register_ring import ringed_verilog
 
@@ -114,10 +114,10 @@ def block_verilog(spec) -> str:
 
 def calibration_blocks() -> list:
     """The blocks the routing figures are fitted to: blocks of the resource calibration's
-    grid (:func:`qfab.cost_model.calibrate.grid`) other than the held-out ones, from a few
-    hundred cells to a few thousand."""
+    grid (:func:`qfab.cost_model.calibration_grid.grid`) other than the held-out ones, from
+    a few hundred cells to a few thousand."""
     from amaranth.hdl import signed, unsigned
-    from qfab.cost_model import calibrate as c
+    from qfab.cost_model import calibration_grid as c
 
     return [c._mvu("mvu_w4a4_p2s4", 16, 32, 2, 4, 4, signed(4)),
             c._requant("requant_pc_a16_p2", 16, 16, 2, True, 8),
@@ -136,7 +136,7 @@ def calibration_blocks() -> list:
 def held_out_blocks() -> list:
     """Blocks the fit does not see: the estimate is checked on these."""
     from amaranth.hdl import signed, unsigned
-    from qfab.cost_model import calibrate as c
+    from qfab.cost_model import calibration_grid as c
 
     return [c._mvu("mvu_w8a8u_p4s3", 8, 9, 4, 3, 8, unsigned(8)),
             c._add("add_a8_n4", 8, 4, 23170, 17001, 15),

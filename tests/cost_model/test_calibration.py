@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from qfab.cost_model.blocks import block_cost
-from qfab.cost_model.calibrate import TARGETS, Row, _figures, grid, measure, summary
+from qfab.cost_model.calibrate import TARGETS, Row, _figures, measure, summary
+from qfab.cost_model.calibration_grid import grid
 from shared_models import SHARED
 
 from qfab.cli import main
