@@ -272,9 +272,6 @@ def widthconv_cost(p: dict, family: str) -> BlockCost:
         k = word // n_in
         c.ff += word * ew + _bits(k) + 1
         c.features["ctrl"] += _bits(k) + k
-        if p.get("registered_ready"):  # the output register apart, the last beat's choice
-            c.ff += word * ew + 1
-            c.features["mux"] += n_in * ew
     return c
 
 

@@ -21,7 +21,6 @@ from qfab.cost_model.handshake_blocks import (
     _Block,
     _Fifo,
     _Gather,
-    _HeldGather,
     _Mvu,
     _Register,
     _Skid,
@@ -85,7 +84,7 @@ def blocks_for(spec: BlockSpec) -> list:
         word = math.lcm(n_in, n_out)
         out = []
         if word != n_in:
-            out.append((_HeldGather if p.get("registered_ready") else _Gather)(word // n_in))
+            out.append(_Gather(word // n_in))
         if word != n_out:
             out.append(_Split(word // n_out))
         return out

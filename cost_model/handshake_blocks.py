@@ -247,38 +247,6 @@ class _Gather(_Block):
                 self.slot += 1
 
 
-class _HeldGather(_Block):
-    """The gather with ``registered_ready``: its input runs while a word waits at the output,
-    until the next word's last beat, which waits in the buffer (``held``), the input
-    stopped, until the output register takes the word."""
-
-    STATE = ("slot", "held", "o_valid")
-
-    def __init__(self, k: int):
-        self.k, self.slot, self.held, self.o_valid = k, 0, False, False
-
-    def quiet(self, in_valid: bool, out_ready: bool) -> int:
-        if in_valid and not self.held and not (self.o_valid and out_ready):
-            return self.k - 1 - self.slot
-        return 0
-
-    def jump(self, ticks: int, in_valid: bool, out_ready: bool) -> None:
-        self.slot += ticks
-
-    def ready(self, out_ready: bool) -> bool:
-        return not self.held
-
-    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool) -> None:
-        free = not self.o_valid or out_ready
-        last = in_fire and self.slot == self.k - 1
-        if in_fire:
-            self.slot = 0 if last else self.slot + 1
-        if free:
-            self.o_valid, self.held = self.held or last, False
-        elif last:
-            self.held = True
-
-
 class _Split(_Block):
     STATE = ("part", "o_valid")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Module, Mux, ShapeLike, Signal
+from amaranth.hdl import Module, ShapeLike, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_count, check_shape
@@ -27,22 +27,17 @@ def widthconv_reference(beats: np.ndarray, n_out: int) -> np.ndarray:
 
 
 class _Gather(wiring.Component):
-    """``k`` input beats of ``n`` elements into one output beat of ``k * n``; with
-    ``registered`` the word is gathered apart from the output register (see
-    :class:`WidthConverter`)."""
+    """``k`` input beats of ``n`` elements into one output beat of ``k * n``."""
 
-    def __init__(self, elem_shape: ShapeLike, n: int, k: int, registered: bool = False):
+    def __init__(self, elem_shape: ShapeLike, n: int, k: int):
         self._layout = data.ArrayLayout(data.ArrayLayout(elem_shape, n), k)
         self._k = k
-        self._registered = registered
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(elem_shape, n))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(elem_shape, n * k))),
         })
 
     def elaborate(self, platform) -> Module:
-        if self._registered:
-            return self._elaborate_registered()
         m = Module()
         buf = Signal(self._layout)
         slot = Signal(range(self._k))
@@ -60,31 +55,6 @@ class _Gather(wiring.Component):
                 m.d.sync += [slot.eq(0), o.valid.eq(1)]
             with m.Else():
                 m.d.sync += slot.eq(slot + 1)
-        return m
-
-    def _elaborate_registered(self) -> Module:
-        # The first k - 1 beats wait in ``buf``; the last goes with them into the output
-        # register when it is free, else into buf's last slot (``held``), the input stopping
-        # until the output register takes the word.
-        m = Module()
-        k = self._k
-        buf = Signal(self._layout)
-        slot = Signal(range(k))
-        held = Signal()
-        out = Signal(self._layout)
-        i, o = self.i_stream, self.o_stream
-        free = ~o.valid | o.ready
-        last = i.valid & i.ready & (slot == k - 1)
-        m.d.comb += [i.ready.eq(~held), o.payload.eq(out.as_value())]
-        with m.If(free):
-            m.d.sync += [o.valid.eq(held | last), held.eq(0)]
-            m.d.sync += [out[j].eq(buf[j]) for j in range(k - 1)]
-            m.d.sync += out[k - 1].eq(Mux(held, buf[k - 1], i.payload))
-        with m.Elif(last):
-            m.d.sync += held.eq(1)
-        with m.If(i.valid & i.ready):
-            m.d.sync += buf[slot].eq(i.payload)
-            m.d.sync += slot.eq(Mux(slot == k - 1, 0, slot + 1))
         return m
 
 
@@ -134,12 +104,6 @@ class WidthConverter(wiring.Component):
         Elements a beat at the input.
     n_out : int
         Elements a beat at the output.
-    registered_ready : bool
-        Gather the input beats apart from the output register (default False: in it), so
-        that the gathering side's input ``ready`` is a flip-flop instead of following the
-        output's ``ready``: the input then also runs while a word waits at the output, until
-        the next word is complete (the same cycles without back-pressure), for one more
-        word of flip-flops. The splitting side is as before.
 
     Members
     -------
@@ -147,15 +111,13 @@ class WidthConverter(wiring.Component):
     o_stream : Out(stream.Signature(data.ArrayLayout(elem_shape, n_out)))
     """
 
-    def __init__(self, *, elem_shape: ShapeLike, n_in: int, n_out: int,
-                 registered_ready: bool = False):
+    def __init__(self, *, elem_shape: ShapeLike, n_in: int, n_out: int):
         check_shape("elem_shape", elem_shape)
         check_count("n_in", n_in)
         check_count("n_out", n_out)
         self._elem_shape = elem_shape
         self._n_in = n_in
         self._n_out = n_out
-        self._registered_ready = bool(registered_ready)
         super().__init__({
             "i_stream": In(stream.Signature(data.ArrayLayout(elem_shape, n_in))),
             "o_stream": Out(stream.Signature(data.ArrayLayout(elem_shape, n_out))),
@@ -172,10 +134,6 @@ class WidthConverter(wiring.Component):
     @property
     def n_out(self) -> int:
         return self._n_out
-
-    @property
-    def registered_ready(self) -> bool:
-        return self._registered_ready
 
     @property
     def word(self) -> int:
@@ -216,8 +174,7 @@ class WidthConverter(wiring.Component):
         m = Module()
         n_in, n_out, word = self._n_in, self._n_out, self.word
         if word == n_out:
-            m.submodules.gather = stage = _Gather(self._elem_shape, n_in, n_out // n_in,
-                                                  self._registered_ready)
+            m.submodules.gather = stage = _Gather(self._elem_shape, n_in, n_out // n_in)
             wiring.connect(m, wiring.flipped(self.i_stream), stage.i_stream)
             wiring.connect(m, stage.o_stream, wiring.flipped(self.o_stream))
         elif word == n_in:
@@ -225,8 +182,7 @@ class WidthConverter(wiring.Component):
             wiring.connect(m, wiring.flipped(self.i_stream), stage.i_stream)
             wiring.connect(m, stage.o_stream, wiring.flipped(self.o_stream))
         else:
-            m.submodules.gather = gather = _Gather(self._elem_shape, n_in, word // n_in,
-                                                   self._registered_ready)
+            m.submodules.gather = gather = _Gather(self._elem_shape, n_in, word // n_in)
             m.submodules.split = split = _Split(self._elem_shape, n_out, word // n_out)
             wiring.connect(m, wiring.flipped(self.i_stream), gather.i_stream)
             wiring.connect(m, gather.o_stream, split.i_stream)

@@ -39,9 +39,8 @@ class Pipelining:
         (``registered_taps``).
     registered_ready : bool
         Sliding windows (of convolutions and pools) keep their input ``ready`` and their
-        "rows available" test as flip-flops, and width converters gather a word apart from
-        their output register, so that their input ``ready`` is a flip-flop too
-        (``registered_ready``); no ``ready`` then runs through them into the block before.
+        "rows available" test as flip-flops (``registered_ready``), not compares of their
+        row counters.
     window_register : bool
         Sliding windows (the pools' too) register their line buffer's words straight after
         the read, before the padding select (``registered_read``): ``qfab build`` moves that
@@ -63,8 +62,7 @@ class Pipelining:
     edge_slices: bool = False
 
     def ready_params(self) -> dict:
-        """The parameters a sliding window (a pool's too) or a width converter takes from
-        this pipelining."""
+        """The parameters a sliding window (a pool's too) takes from this pipelining."""
         return {"registered_ready": True} if self.registered_ready else {}
 
 

@@ -370,9 +370,7 @@ class Planner:
         """Regroup the stream to ``want`` elements a beat if it is not already."""
         if self.elems != want:
             blocks.append(BlockSpec("widthconv", dict(elem_shape=elem_shape, n_in=self.elems,
-                                                      n_out=want,
-                                                      **self.pipelining.ready_params()),
-                                    self.elems, want))
+                                                      n_out=want), self.elems, want))
             self.elems = want
 
     def channels(self, t: Tensor) -> int:

@@ -13,15 +13,13 @@ from streams import array_beats, run_streams
 PAIRS = [(1, 1), (1, 4), (2, 6), (4, 2), (6, 1), (2, 3), (3, 2), (4, 6), (6, 4), (3, 5)]
 
 
-@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize(("n_in", "n_out"), PAIRS)
-def test_random_stalls_keep_order(n_in, n_out, registered):
+def test_random_stalls_keep_order(n_in, n_out):
     rng = np.random.default_rng(n_in * 10 + n_out)
     bits = int(rng.integers(2, 9))
     word = math.lcm(n_in, n_out)
     x = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), size=word * int(rng.integers(3, 9)))
-    dut = WidthConverter(elem_shape=signed(bits), n_in=n_in, n_out=n_out,
-                         registered_ready=registered)
+    dut = WidthConverter(elem_shape=signed(bits), n_in=n_in, n_out=n_out)
     expected = widthconv_reference(x.reshape(-1, n_in), n_out).tolist()
     logs = run_streams(dut, inputs={"i_stream": array_beats(x, n_in)},
                        outputs={"o_stream": len(expected)}, rng=rng,
@@ -30,11 +28,9 @@ def test_random_stalls_keep_order(n_in, n_out, registered):
     assert logs["o_stream"].beats == expected
 
 
-@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize(("n_in", "n_out"), PAIRS)
-def test_cycles_without_back_pressure(n_in, n_out, registered):
-    dut = WidthConverter(elem_shape=unsigned(5), n_in=n_in, n_out=n_out,
-                         registered_ready=registered)
+def test_cycles_without_back_pressure(n_in, n_out):
+    dut = WidthConverter(elem_shape=unsigned(5), n_in=n_in, n_out=n_out)
     elements = math.lcm(n_in, n_out) * 5
     x = np.arange(elements) % 32
     logs = run_streams(dut, inputs={"i_stream": array_beats(x, n_in)},
@@ -65,16 +61,15 @@ def test_converts_to_verilog(n_in, n_out):
     assert "o_stream__payload" in text
 
 
-@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize(("n_in", "n_out"), [(1, 4), (2, 6), (4, 2), (2, 3), (6, 4)])
-def test_handshake_model_follows_the_block(n_in, n_out, registered):
+def test_handshake_model_follows_the_block(n_in, n_out):
     # the cycle model's handshake models (one or two a converter) against the block, cycle
     # by cycle: input ready and output valid under random valid and ready
     from amaranth.sim import Simulator
     from qfab.compiler.backend.plan import BlockSpec
     from qfab.cost_model.handshake import blocks_for
 
-    params = dict(elem_shape=unsigned(4), n_in=n_in, n_out=n_out, registered_ready=registered)
+    params = dict(elem_shape=unsigned(4), n_in=n_in, n_out=n_out)
     dut = WidthConverter(**params)
     models = blocks_for(BlockSpec("widthconv", params, n_in, n_out))
     rng = np.random.default_rng(n_in * 10 + n_out)
