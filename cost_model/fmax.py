@@ -225,6 +225,25 @@ class TimingGraph:
                       size_ns: float | None = None) -> PathEstimate | None:
         """The slowest path with these routing figures (the fitted ones by default); None
         when the design has no register-to-register path."""
+        worst = max(self._timed_ends(route_ns, fanout_ns, size_ns), default=None,
+                    key=lambda end: end[0][0])
+        return None if worst is None else self._estimate(*worst)
+
+    def slowest_paths(self, count: int, **figures: float | None) -> list[PathEstimate]:
+        """The slowest path into each end point, the ``count`` slowest end points first
+        (the routing figures as :meth:`critical_path` takes them)."""
+        ends = sorted(self._timed_ends(figures.get("route_ns"), figures.get("fanout_ns"),
+                                       figures.get("size_ns")), key=lambda end: -end[0][0])
+        return [self._estimate(*end) for end in ends[:count]]
+
+    def _estimate(self, at: tuple[float, int, float, str], end: str) -> PathEstimate:
+        delay, nets, logic, start = at
+        delay += SETUP_NS[self.family]
+        return PathEstimate(self.family, round(delay, 3), nets, round(logic, 3), start, end)
+
+    def _timed_ends(self, route_ns: float | None, fanout_ns: float | None,
+                    size_ns: float | None):
+        """Each end point's slowest arrival ``((ns, routed hops, logic ns, start), end)``."""
         family = self.family
         route = ROUTE_NS[family] if route_ns is None else route_ns
         route += (SIZE_NS[family] if size_ns is None else size_ns) * math.log2(
@@ -249,16 +268,10 @@ class TimingGraph:
         for start, hops in zip(self._start, self._hops, strict=True):
             arrival.append((start[0], 0, start[0], start[1]) if start is not None
                            else through(hops, arrival))
-        worst = None
         for cname, hops in self._ends:
             at = through(hops, arrival)
-            if at is not None and (worst is None or at[0] > worst[0][0]):
-                worst = (at, cname)
-        if worst is None:
-            return None
-        (delay, nets, logic, start), end = worst
-        delay += SETUP_NS[family]
-        return PathEstimate(family, round(delay, 3), nets, round(logic, 3), start, end)
+            if at is not None:
+                yield at, cname
 
 
 def critical_path(netlist: dict, family: str, *, top: str | None = None,
@@ -274,3 +287,30 @@ def critical_path(netlist: dict, family: str, *, top: str | None = None,
 def estimate_file(synth_json: Path, family: str, *, top: str | None = None) -> PathEstimate | None:
     """:func:`critical_path` of a netlist file Yosys wrote."""
     return critical_path(json.loads(Path(synth_json).read_text()), family, top=top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qfab.cost_model.fmax NETLIST [--family F] [--paths N]``: the slowest path
+    into each of the ``N`` slowest end points of a Yosys JSON netlist (``synth.json`` of a
+    ``qfab build``, kept with its cached build), one a line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m qfab.cost_model.fmax")
+    parser.add_argument("netlist", type=Path)
+    parser.add_argument("--family", default="ecp5", choices=sorted(ROUTE_NS))
+    parser.add_argument("--paths", type=int, default=20)
+    args = parser.parse_args(argv)
+    try:
+        netlist = json.loads(args.netlist.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read netlist {args.netlist}: {exc}", file=sys.stderr)
+        return 2
+    for p in TimingGraph(netlist, args.family).slowest_paths(args.paths):
+        print(f"{p.delay_ns:6.2f} ns {p.fmax_mhz:6.1f} MHz  {p.routed_nets:2d} routed, "
+              f"{p.logic_ns:4.2f} ns logic  {p.start} -> {p.end}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,6 +46,29 @@ def test_a_carry_chain_hop_is_not_routed_and_fanout_costs():
         abs=1e-3)
 
 
+def test_slowest_paths_one_an_end_point_slowest_first(tmp_path, capsys):
+    # ff0 -> two LUTs -> ff1, ff0 -> one LUT -> ff2, ff1 -> ff0 straight: one path an end
+    # point, the slowest first.
+    import json
+
+    from qfab.cost_model.fmax import TimingGraph, main
+
+    cells = {"ff0": _ff(10, 2), "lut_a": _cell("LUT4", A=("input", [2]), Z=("output", [3])),
+             "lut_b": _cell("LUT4", A=("input", [3]), Z=("output", [4])), "ff1": _ff(4, 10),
+             "lut_c": _cell("LUT4", A=("input", [2]), Z=("output", [5])),
+             "ff2": _ff(5, 11)}
+    paths = TimingGraph(_netlist(cells), "ecp5").slowest_paths(5)
+    assert [(p.start, p.end) for p in paths] == [("ff0", "ff1"), ("ff0", "ff2"), ("ff1", "ff0")]
+    assert paths[0] == critical_path(_netlist(cells), "ecp5")
+    assert paths[0].delay_ns > paths[1].delay_ns > paths[2].delay_ns
+    netlist = tmp_path / "synth.json"
+    netlist.write_text(json.dumps(_netlist(cells)))
+    assert main([str(netlist), "--paths", "1"]) == 0
+    assert capsys.readouterr().out.strip().endswith("ff0 -> ff1")
+    assert main([str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+
+
 def test_no_register_to_register_path_is_none():
     cells = {"lut": _cell("LUT4", A=("input", [2]), Z=("output", [3]))}
     assert critical_path(_netlist(cells), "ecp5") is None
