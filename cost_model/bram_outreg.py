@@ -6,10 +6,12 @@ ECP5-85F, speed grade 6, by nextpnr's timing database. ``synth_ecp5`` maps every
 ``NOREG``, and a register after the read in the fabric still ends a path of 5.8 ns plus the
 route to it. A design compiled for ECP5 registers its sliding windows' words straight after
 the read (``registered_read``); here, between Yosys and nextpnr, each such register goes into
-the block RAM: a register qualifies when every read data bit of the DP16KD drives exactly one
-flip-flop and nothing else, all of them on the RAM's clock with one clock enable and no
-set or reset. The block RAM then registers its output on that enable (``OCEA``/``OCEB``),
-which is what the flip-flops did, cycle for cycle.
+the block RAM, port by port: a port's register qualifies when every read data bit of that port
+(``DOA*`` or ``DOB*``) drives exactly one flip-flop and nothing else, all of them on the port's
+clock with one clock enable and no set or reset. The port then registers its output on that
+enable (``OCEA`` or ``OCEB``), which is what the flip-flops did, cycle for cycle; the other
+port is left as it is unless it qualifies too (a ROM's unused write port, a RAM's second
+port read through logic).
 """
 
 from __future__ import annotations
@@ -67,38 +69,42 @@ def absorb_output_registers(netlist: dict, top: str) -> int:
     for cell in list(cells.values()):
         if cell["type"] != "DP16KD":
             continue
-        p, conn = cell["parameters"], cell["connections"]
-        if any(p.get(f"REGMODE_{x}", "NOREG").strip() != "NOREG" for x in "AB"):
-            continue
-        clock = conn.get("CLKB", conn.get("CLKA"))
-        if conn.get("CLKA", clock) != clock or any(
-                p.get(f"CLK{x}MUX", f"CLK{x}").strip() != f"CLK{x}" for x in "AB"):
-            continue
-        regs: dict[str, str] = {}
-        for port, bits in conn.items():
-            if not _is_data_out(port) or not isinstance(bits[0], int):
-                continue
-            users = sinks.get(bits[0], [])
-            if not users:  # an unused bit: registered or not, nobody sees it
-                continue
-            if len(users) != 1 or users[0][1] != "DI":
-                break
-            regs[port] = users[0][0]
-        else:
-            ffs = [cells[name] for name in regs.values()]
-            if not ffs or not all(_plain_ff(ff, clock) for ff in ffs):
-                continue
-            enables = {tuple(_enable(ff)) for ff in ffs}
-            if len(enables) != 1 or not next(iter(enables)):
-                continue
-            enable = list(next(iter(enables)))
-            for x in "AB":
-                p[f"REGMODE_{x}"] = "OUTREG"
-                conn[f"OCE{x}"] = enable
-            for port, name in regs.items():
-                conn[port] = cells.pop(name)["connections"]["Q"]
-            taken += 1
+        took = False
+        for x in "AB":
+            took |= _absorb_port(cell, x, cells, sinks)
+        taken += took
     return taken
+
+
+def _absorb_port(ram: dict, x: str, cells: dict, sinks: dict) -> bool:
+    """Move the register after port ``x``'s read data into ``ram`` when it qualifies."""
+    p, conn = ram["parameters"], ram["connections"]
+    clock = conn.get(f"CLK{x}")
+    if (p.get(f"REGMODE_{x}", "NOREG").strip() != "NOREG" or not clock
+            or not isinstance(clock[0], int)
+            or p.get(f"CLK{x}MUX", f"CLK{x}").strip() != f"CLK{x}"):
+        return False
+    regs: dict[str, str] = {}
+    for port, bits in conn.items():
+        if not _is_data_out(port) or port[2] != x or not isinstance(bits[0], int):
+            continue
+        users = sinks.get(bits[0], [])
+        if not users:  # an unused bit: registered or not, nobody sees it
+            continue
+        if len(users) != 1 or users[0][1] != "DI":
+            return False
+        regs[port] = users[0][0]
+    ffs = [cells[name] for name in regs.values()]
+    if not ffs or not all(_plain_ff(ff, clock) for ff in ffs):
+        return False
+    enables = {tuple(_enable(ff)) for ff in ffs}
+    if len(enables) != 1 or not next(iter(enables)):
+        return False
+    p[f"REGMODE_{x}"] = "OUTREG"
+    conn[f"OCE{x}"] = list(next(iter(enables)))
+    for port, name in regs.items():
+        conn[port] = cells.pop(name)["connections"]["Q"]
+    return True
 
 
 def absorb_file(path: Path, top: str) -> int:

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
 
 # Words of one bank: a byte lane of it fills one 2048 x 9 block RAM (ECP5 DP16KD, Xilinx
-# RAMB18), whose read data is registered right beside it.
+# RAMB18), whose read data is registered (on ECP5 in the block RAM's output register).
 BANK_WORDS = 2048
 # Cycles from a bus access's ``valid`` to its ``ready``, and from a DMA read's ``re`` to its
 # data.
@@ -42,11 +42,12 @@ class BusMemory(wiring.Component):
     """A synchronous memory of 32-bit words with byte-lane writes.
 
     Every access takes ``BUS_CYCLES`` cycles: the request is registered in the cycle of
-    ``valid``, the block RAM reads or writes in the next, its word is registered beside it
-    in the third, and ``ready`` rises in the fourth with the word chosen among the banks. So
-    no cycle holds both the decoder and the wire to a block RAM, and a block RAM's read
-    (some 5.6 ns on an ECP5 before its data leaves it) meets a register close by: the SoC
-    reaches 100 MHz.
+    ``valid``, the block RAM reads or writes in the next, its word is registered in the
+    third, and ``ready`` rises in the fourth with the word chosen among the banks. So no
+    cycle holds both the decoder and the wire to a block RAM, and a block RAM's read (5.8 ns
+    on an ECP5 before its data leaves it) ends in a register with nothing between: on ECP5
+    the block RAM's own output register (``qfab build`` moves it there), whose data leaves
+    it 1 ns after the clock.
 
     Parameters
     ----------
@@ -137,9 +138,13 @@ class BusMemory(wiring.Component):
             m.d.sync += [dma_bank_q[0].eq(dma_bank), dma_bank_q[1].eq(dma_bank_q[0])]
         # One memory a byte lane and bank, each with one write port a side: Yosys then maps
         # it to one block RAM (DP16KD on ECP5) where one 32-bit memory with byte enables on
-        # two ports became flip-flops. Each port reads what the other writes in the same
-        # cycle: a block RAM's two ports do not promise the old word across ports, and a
-        # program does not touch a word the DMA is moving anyway.
+        # two ports became flip-flops. What a port reads in the cycle the other port writes
+        # that word is left undefined (`no_rw_check`): a block RAM's two ports promise
+        # nothing there, and a program does not touch a word the DMA is moving. Yosys then
+        # adds no logic after the read (it would, to give the old or the new word), so the
+        # word register below takes the read data straight and goes into the block RAM's
+        # output register on ECP5 (cost_model/bram_outreg.py): the read's 5.8 ns and the
+        # route to a register in the fabric leave the cycle. Simulation gives the old word.
         for lane in range(4):
             bits = slice(8 * lane, 8 * lane + 8)
             words, dma_words = [], []
@@ -147,12 +152,14 @@ class BusMemory(wiring.Component):
                 first = k << low_bits
                 n = min(1 << low_bits, depth - first)
                 mem = Memory(shape=8, depth=n, init=[w >> 8 * lane & 0xFF
-                                                     for w in self._init[first:first + n]])
+                                                     for w in self._init[first:first + n]],
+                             attrs={"no_rw_check": 1})
                 m.submodules[f"lane{lane}_bank{k}"] = mem
                 wr = mem.write_port()
                 dma_wr = mem.write_port() if dual else None
-                rd = mem.read_port(transparent_for=(dma_wr,) if dual else ())
-                word = Signal(8, name=f"lane{lane}_bank{k}_q")
+                rd = mem.read_port()
+                # No reset: a block RAM's output register has none here (ready gates it).
+                word = Signal(8, name=f"lane{lane}_bank{k}_q", reset_less=True)
                 m.d.sync += word.eq(rd.data)
                 words.append(word)
                 here = (bank == k) if n_banks > 1 else 1
@@ -160,8 +167,8 @@ class BusMemory(wiring.Component):
                              wr.data.eq(wdata[bits]),
                              wr.en.eq(step[0] & write & sel[lane] & here)]
                 if dual:
-                    dma_rd = mem.read_port(transparent_for=(wr,))
-                    dma_word = Signal(8, name=f"lane{lane}_bank{k}_dma_q")
+                    dma_rd = mem.read_port()
+                    dma_word = Signal(8, name=f"lane{lane}_bank{k}_dma_q", reset_less=True)
                     m.d.sync += dma_word.eq(dma_rd.data)
                     dma_words.append(dma_word)
                     dma_here = (dma_bank == k) if n_banks > 1 else 1

