@@ -7,13 +7,8 @@ requantizes or thresholds each sum, and the next layer's adder graph reading the
 Registers go by logic depth across the whole run, with no handshake between layers: one
 valid bit a stage and one output register, which moves when it is empty or taken.
 
-A requantizer lane is one adder: ``acc * k + C`` with the bias, the rounding's half and
-the zero point folded into the constant ``C`` (``k`` in shifts and adds when it is not a
-power of two), then the shift, a bit clear for round-half-to-even (an exact tie leaves an
-odd quotient one too high: clearing its low bit takes one off), and the clamp, whose
-compares with a bound of 0 or a power of two are bit logic. A threshold lane compares the
-sum with each threshold (a sign turned into the compare's direction, no negation) and
-turns the sorted compares' thermometer code into the output code in bit logic.
+The lanes, a requantizer's or a thresholder's channel in bit logic, are
+:mod:`qfab.hw.unrolled_lanes`.
 """
 
 from __future__ import annotations
@@ -22,16 +17,17 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
+from amaranth.hdl import Const, Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from qfab.hw._levels import LevelGraph
 from qfab.hw._skid import BeatEveryCycle, OutputRegister
-from qfab.hw.adder_graph import csd_digits, solve_cmvm
+from qfab.hw.adder_graph import solve_cmvm
 from qfab.hw.cmvm import cmvm_model, value_ranges
 from qfab.hw.multipliers import shape_for_range, shape_range
 from qfab.hw.requant import Requantizer
 from qfab.hw.threshold import Thresholder
+from qfab.hw.unrolled_lanes import Term, requant_lane, term_range, threshold_lane
 
 __all__ = ["UnrolledPipeline", "unrolled_stages", "unrolled_levels", "fusable",
            "DEFAULT_LEVELS_PER_STAGE"]
@@ -40,8 +36,6 @@ __all__ = ["UnrolledPipeline", "unrolled_stages", "unrolled_levels", "fusable",
 # latency_cutoff), counting constant adds and clamps as none; here they count one.
 DEFAULT_LEVELS_PER_STAGE = 5
 MAX_LANE_THRESHOLDS = 15  # a thermometer code decoded in bit logic; more: the Thresholder
-
-Term = tuple[int | None, int, int, tuple[int, int]]  # value, left shift, sign, value range
 
 
 def fusable(kind: str, params: dict) -> bool:
@@ -56,36 +50,6 @@ def fusable(kind: str, params: dict) -> bool:
         return params["channels"] == params["pe"] \
             and np.shape(params["thresholds"])[1] <= MAX_LANE_THRESHOLDS
     return False
-
-
-def _term_range(t: Term) -> tuple[int, int]:
-    _, shift, sign, (lo, hi) = t
-    return (lo << shift, hi << shift) if sign > 0 else (-(hi << shift), -(lo << shift))
-
-
-def _bit_logic(bound: int) -> bool:
-    """Whether a compare with ``bound`` is bit logic: 0, or plus or minus a power of two."""
-    return bound == 0 or abs(bound) & (abs(bound) - 1) == 0
-
-
-def _below(x: Any, bound: int, lo: int) -> Any:
-    """``x < bound``, ``lo`` the least ``x``: the bits above the bound where
-    :func:`_bit_logic`, a comparator otherwise."""
-    if bound == 0:
-        return x[-1] if lo < 0 else Const(0, 1)
-    if not _bit_logic(bound):
-        return x < bound
-    high = x[abs(bound).bit_length() - 1:]
-    if bound > 0:
-        return (x[-1] | ~high.any()) if lo < 0 else ~high.any()
-    return x[-1] & ~high.all()
-
-
-def _compare_bits(bound: int, width: int) -> int:
-    """Bits a compare of a ``width``-bit value with ``bound`` reads: those above the
-    bound where it is bit logic, all of them for a comparator."""
-    return width - (abs(bound).bit_length() - 1 if bound else width - 1) \
-        if _bit_logic(bound) else width
 
 
 def _low_zeros(t: Term) -> int:
@@ -143,7 +107,7 @@ class _Builder:
     def _plain(self, t: Term, name: str) -> int:
         """A term as a value of its own (a shift is wiring, a sign a negation)."""
         v, shift, sign, _ = t
-        lo, hi = _term_range(t)
+        lo, hi = term_range(t)
         if v is not None and shift == 0 and sign > 0:
             return v
         if v is None:
@@ -219,106 +183,13 @@ class _Builder:
         unit._MustUse__silence = True  # never elaborated
         self.units.append((kind, unit))
         self.shape = unit.out_shape
-        return [lane(n, c, unit, t) for c, t in enumerate(terms)]
+        return [lane(self, n, c, unit, t) for c, t in enumerate(terms)]
 
     def _requant(self, n: int, p: dict, terms: list[Term]) -> list[Term]:
-        return self._lanes(n, "requant", Requantizer(**p), self._requant_lane, terms)
-
-    def _requant_lane(self, n: int, c: int, unit: Requantizer, t: Term) -> Term:
-        k, s = int(unit._hw_mult[c]), int(unit._hw_shift[c])
-        bias, zp, rounding = int(unit.bias[c]), unit.zero_point, unit.rounding
-        if k:
-            e = (k & -k).bit_length() - 1  # k's trailing zeros go into the shift
-            k, s = k >> min(e, s), s - min(e, s)
-        half = 1 << (s - 1) if s and rounding != "floor" else 0
-        even = rounding == "half_even" and s > 0
-        zp_after = zp if even and zp & 1 else 0  # an odd one would change the parity
-        const = bias * k + half + ((zp - zp_after) << s)
-        v, shift, sign, _ = t
-        acc_lo, acc_hi = _term_range(t)
-        r_lo, r_hi = acc_lo * k + const, acc_hi * k + const
-        parts = [] if v is None else [(v, shift + d, sign * g, t[3])
-                                       for d, g in csd_digits(k)]
-        r = self._sum(parts + ([(None, 0, 1, (const, const))] if const else []),
-                      f"l{n}_r{c}")
-        c_lo, c_hi = (r_lo >> s) - even, r_hi >> s
-        low, high = unit.lo - zp_after, unit.hi - zp_after
-        out_shape = unit.out_shape
-        levels = int((c_lo < low and not _bit_logic(low))
-                     or (c_hi > high and not _bit_logic(high + 1)))
-
-        def lane(x):
-            q = x >> s if s else x
-            if even:
-                tie = ~x[:s].any()
-                q = Cat(q[0] & ~tie, q[1:])
-                q = q.as_signed() if x.shape().signed else q
-            out = q[:out_shape.width] if len(q) > out_shape.width else q
-            if c_hi > high:
-                out = Mux(_below(q, high + 1, c_lo), out, high)
-            if c_lo < low:
-                out = Mux(_below(q, low, c_lo), low, out)
-            return out + zp_after if zp_after else out
-
-        q_width = shape_for_range(c_lo, c_hi).width
-        cost = {"mux": out_shape.width if c_lo < low or c_hi > high else 0,
-                 "cmpk": (s if even else 0)
-                 + (_compare_bits(low, q_width) if c_lo < low else 0)
-                 + (_compare_bits(high + 1, q_width) if c_hi > high else 0),
-                 "adder": out_shape.width if zp_after else 0}
-        out = self.g.add((r,), levels + bool(zp_after), out_shape, lane, f"l{n}_q{c}", cost)
-        return out, 0, 1, (max(unit.lo, c_lo + zp_after), min(unit.hi, c_hi + zp_after))
+        return self._lanes(n, "requant", Requantizer(**p), requant_lane, terms)
 
     def _threshold(self, n: int, p: dict, terms: list[Term]) -> list[Term]:
-        return self._lanes(n, "threshold", Thresholder(**p), self._threshold_lane, terms)
-
-    def _threshold_lane(self, n: int, c: int, unit: Thresholder, t: Term) -> Term:
-        v, shift, sign, (v_lo, v_hi) = t
-        thr = [int(x) for x in unit.thresholds[c]]
-        # acc >= thr as a compare of the value: v >= ceil(thr / 2**shift), or for a
-        # negated term v < floor(-thr / 2**shift) + 1
-        # reached: acc >= thr, as a compare of the value: v >= ceil(thr / 2**shift), or
-        # for a negated term v < floor(-thr / 2**shift) + 1
-        bounds = [-((-x) >> shift) if sign > 0 else ((-x) >> shift) + 1 for x in thr]
-        fixed: list[bool | None] = []
-        for x, b in zip(thr, bounds, strict=True):
-            if v is None:
-                fixed.append(0 >= x)
-            elif b <= v_lo or b > v_hi:
-                fixed.append((b <= v_lo) == (sign > 0))
-            else:
-                fixed.append(None)
-        levels = int(any(f is None and not _bit_logic(b) for b, f in zip(bounds, fixed,
-                                                                          strict=True)))
-        width = unit.out_shape.width
-        codes = [(unit.out_bias + unit.out_scale * m) & ((1 << width) - 1)
-                 for m in range(len(thr) + 1)]
-
-        def lane(x=None):
-            reached = []
-            for b, f in zip(bounds, fixed, strict=True):
-                if f is not None:
-                    reached.append(Const(int(f), 1))
-                else:
-                    below = _below(x, b, v_lo)
-                    reached.append(~below if sign > 0 else below)
-            ones = [Const(1, 1)] + reached + [Const(0, 1)]
-            exactly = [ones[m] & ~ones[m + 1] for m in range(len(thr) + 1)]
-            bits = []
-            for j in range(width):
-                hits = [exactly[m] for m, code in enumerate(codes) if code >> j & 1]
-                bits.append(Cat(*hits).any() if hits else Const(0, 1))
-            return Cat(*bits)
-
-        v_width = shape_for_range(v_lo, v_hi).width
-        cost = {"cmpk": sum(_compare_bits(b, v_width) for b, f in zip(bounds, fixed,
-                                                                       strict=True)
-                            if f is None), "mux": width}
-        out = self.g.add(() if v is None else (v,), levels if v is not None else 0,
-                         unit.out_shape, lane, f"l{n}_t{c}", cost)
-        lo, hi = sorted([unit.out_bias, unit.out_bias + unit.out_scale * len(thr)])
-        return out, 0, 1, (lo, hi)
-
+        return self._lanes(n, "threshold", Thresholder(**p), threshold_lane, terms)
 
 def _builder(layers: list[tuple[str, dict]], levels_per_stage: int) -> _Builder:
     return _Builder([(k, dict(p)) for k, p in layers], levels_per_stage)
