@@ -3,12 +3,19 @@
 Inserts a QONNX ``Quant`` (integers, fixed point) or ``FloatQuant`` (minifloats) on the
 model input, on the weights of every Conv, Gemm and MatMul, on the output of every Relu and
 on the inputs and output of every residual Add, each with one per-tensor scale calibrated on
-sample inputs:
+sample inputs. The plain quantizer (``ptq="max"``):
 
 - integers: ``max|x| / qmax`` (symmetric, narrow signed weights; unsigned after a Relu and on
   a non-negative input);
 - fixed point: the same, with the scale rounded up to a power of two (``Qm.n``);
 - minifloats: ``max|x| / fmt.max_value``, so the largest value lands on the format's top.
+
+The default (``ptq="gptq"``, ptq.py) keeps the formats and the hardware and chooses better
+numbers within them, for integers and fixed point: each activation's range is the one of
+least quantization error on the calibration inputs; each layer's weights are rounded by
+GPTQ (error fed forward to the weights not yet rounded) at the scale of least output error
+on the layer's calibration inputs, and written on the grid; each bias is corrected for the
+mean output shift of its weights' error. Minifloats keep the plain scales.
 
 Biases stay float; qfab's frontend folds them into the integer accumulator. The last layer's
 output is left float, so the model returns logits as the float model does.
@@ -16,12 +23,12 @@ output is left float, so the model returns logits as the float model does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from qfab.cost_model.ptq import best_scale, int_scale, optimal_weights, output_shift, quantized
 
 from qfab.errors import QfabError
 
@@ -31,6 +38,10 @@ MINIFLOATS = {  # name -> (exp_bits, man_bits, special)
     "E2M3": (2, 3, "none"), "E2M1": (2, 1, "none"),
 }
 MAC_OPS = ("Conv", "Gemm", "MatMul")
+PTQ_METHODS = {  # name -> how activations are clipped, weights rounded, biases corrected
+    "gptq": {"clip": "mse", "rounding": "gptq", "bias_correction": True},
+    "max": {"clip": "max", "rounding": "nearest", "bias_correction": False},
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,8 @@ def _minifloat_max(e: int, m: int, special: str) -> float:
 
 
 def _quant_node(name: str, x: str, out: str, spec: QuantSpec, amax: float, signed: bool,
-                inits: list) -> onnx.NodeProto:
+                inits: list, scale: float | None = None) -> onnx.NodeProto:
+    """A Quant (FloatQuant) node of range ``amax``, or of ``scale`` when given (int, fixed)."""
     amax = max(float(amax), 1e-8)
     if spec.kind == "minifloat":
         e, m, special = minifloat_params(spec.minifloat)
@@ -98,10 +110,8 @@ def _quant_node(name: str, x: str, out: str, spec: QuantSpec, amax: float, signe
             domain=QONNX_DOMAIN, has_inf=int(special == "ieee"),
             has_nan=int(special != "none"), has_subnormal=1, rounding_mode="ROUND",
             saturation=1)
-    qmax = (1 << (spec.bits - 1)) - 1 if signed else (1 << spec.bits) - 1
-    scale = amax / qmax
-    if spec.kind == "fixed":
-        scale = 2.0 ** math.ceil(math.log2(scale))
+    if scale is None:
+        scale = int_scale(amax, spec.bits, signed, spec.kind == "fixed")
     for key, value in (("scale", scale), ("zp", 0.0), ("bits", float(spec.bits))):
         inits.append(numpy_helper.from_array(np.array(value, np.float32), f"{name}_{key}"))
     return helper.make_node(
@@ -130,8 +140,10 @@ def batches(samples: np.ndarray, size: int | None) -> list[np.ndarray]:
     return out
 
 
-def _activation_ranges(model: onnx.ModelProto, in_name: str, names: list[str],
-                       samples: np.ndarray) -> dict[str, float]:
+def _activation_values(model: onnx.ModelProto, in_name: str, names: list[str],
+                       samples: np.ndarray) -> dict[str, np.ndarray]:
+    """The float model's tensors ``names`` on ``samples``, the padding of a fixed batch cut
+    off."""
     import onnxruntime as ort
 
     probe = onnx.ModelProto()
@@ -147,12 +159,33 @@ def _activation_ranges(model: onnx.ModelProto, in_name: str, names: list[str],
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(probe.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
-    amax = dict.fromkeys(names, 0.0)
-    # Padding repeats a sample, so it leaves every maximum as it is.
+    got: dict[str, list] = {n: [] for n in names}
     for batch in batches(samples.astype(np.float32), fixed_batch(model, in_name)):
         for n, v in zip(names, sess.run(names, {in_name: batch}), strict=True):
-            amax[n] = max(amax[n], float(np.abs(v).max()))
-    return amax
+            got[n].append(v)
+    return {n: np.concatenate(v)[:len(samples)] for n, v in got.items()}
+
+
+_CALIBRATION_CACHE: dict[str, dict] = {}  # digest of model and samples -> values, scales
+
+
+def _calibration(model: onnx.ModelProto, in_name: str, names: list[str],
+                 samples: np.ndarray) -> dict:
+    """The float tensors ``names`` on ``samples`` (``values``) and a memo of clipping
+    searches on them (``scales``), kept for the last few models and sample sets (a search
+    quantizes one model many times)."""
+    import hashlib
+
+    h = hashlib.sha1(model.SerializeToString())
+    h.update(np.ascontiguousarray(samples, np.float32).tobytes())
+    h.update(repr((in_name, names, samples.shape)).encode())
+    key = h.hexdigest()
+    if key not in _CALIBRATION_CACHE:
+        while len(_CALIBRATION_CACHE) >= 4:
+            _CALIBRATION_CACHE.pop(next(iter(_CALIBRATION_CACHE)))
+        _CALIBRATION_CACHE[key] = {"values": _activation_values(model, in_name, names, samples),
+                                   "scales": {}}
+    return _CALIBRATION_CACHE[key]
 
 
 def named_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -189,10 +222,25 @@ def layer_specs(g: onnx.GraphProto, weights: QuantSpec | list[QuantSpec],
 
 def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
                    activations: QuantSpec | list[QuantSpec],
-                   samples: np.ndarray) -> onnx.ModelProto:
+                   samples: np.ndarray, ptq: str = "gptq", *, clip: str | None = None,
+                   rounding: str | None = None,
+                   bias_correction: bool | None = None) -> onnx.ModelProto:
     """A QONNX copy of float ``model``: weights and activations quantized as given (one spec
     for all layers, or a list, one per MAC layer in graph order), scales calibrated on
-    ``samples`` (model inputs)."""
+    ``samples`` (model inputs) by the quantizer ``ptq`` (a name of PTQ_METHODS). Its parts
+    can be set one by one: activation ranges ``clip`` (``max``: the largest magnitude,
+    ``mse``: least error), weights ``rounding`` (``nearest`` from max|w|, ``mse``: to
+    nearest at the range of least error, ``gptq``) and ``bias_correction``."""
+    if ptq not in PTQ_METHODS:
+        raise QfabError(f"unknown post-training quantizer {ptq!r} "
+                        f"(known: {', '.join(PTQ_METHODS)})")
+    method = PTQ_METHODS[ptq]
+    clip = method["clip"] if clip is None else clip
+    rounding = method["rounding"] if rounding is None else rounding
+    bias_correction = method["bias_correction"] if bias_correction is None else bias_correction
+    if clip not in ("max", "mse") or rounding not in ("nearest", "mse", "gptq"):
+        raise ValueError(f"clip must be max or mse, rounding nearest, mse or gptq, not "
+                         f"{clip!r}, {rounding!r}")
     model = named_nodes(model)
     g = model.graph
     inputs = data_inputs(g)
@@ -207,8 +255,26 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
     # output get a signed Quant each, unless a Relu's (or the input's) already has one.
     signed_after = {t for n in g.node if n.op_type == "Add" and not set(n.input) & set(inits)
                     for t in [*n.input, n.output[0]]} - set(quantize_after) - {in_name}
-    ranges = _activation_ranges(model, in_name,
-                                [in_name, *quantize_after, *sorted(signed_after)], samples)
+    quantized_tensors = [in_name, *quantize_after, *sorted(signed_after)]
+    mac_inputs = ([m.input[0] for m in macs] if bias_correction or rounding == "gptq"
+                  else [])
+    cal = _calibration(model, in_name, sorted({*quantized_tensors, *mac_inputs}), samples)
+    values = cal["values"]
+
+    def scale_of(tensor: str, spec: QuantSpec, signed: bool) -> float | None:
+        # None: the Quant node's own scale from the largest magnitude.
+        if clip == "max" or spec.kind == "minifloat":
+            return None
+        key = (tensor, spec.bits, signed, spec.kind == "fixed")
+        if key not in cal["scales"]:
+            cal["scales"][key] = best_scale(values[tensor], *key[1:])
+        return cal["scales"][key]
+
+    def activation_quant(tensor: str, out: str, signed: bool) -> onnx.NodeProto:
+        spec = consumer_spec(tensor)
+        return _quant_node(f"quant_{tensor}" if tensor != in_name else "quant_input", tensor,
+                           out, spec, float(np.abs(values[tensor]).max()), signed, new_inits,
+                           scale_of(tensor, spec, signed))
     layer_of = {}  # tensor -> index of the MAC layer that consumes it (activation spec)
     for i, mac in enumerate(macs):
         layer_of.setdefault(mac.input[0], i)
@@ -229,8 +295,7 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
     rename: dict[str, str] = {}
     non_negative = bool(samples.min() >= 0)
     q_in = in_name + "_q"
-    nodes.append(_quant_node("quant_input", in_name, q_in, consumer_spec(in_name),
-                             ranges[in_name], not non_negative, new_inits))
+    nodes.append(activation_quant(in_name, q_in, not non_negative))
     rename[in_name] = q_in
     for node in g.node:
         node = _copy(node)
@@ -241,22 +306,67 @@ def quantize_model(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
             if w not in inits:
                 raise QfabError(f"node {node.name!r}: weights {w!r} are not an initializer "
                                 "(the quantizer wants a float model, not a quantized one)")
-            amax = float(np.abs(numpy_helper.to_array(inits[w])).max())
-            nodes.append(_quant_node(f"quant_{node.name}_w", w, w + "_q", w_specs[i], amax,
-                                     True, new_inits))
+            wf = numpy_helper.to_array(inits[w]).astype(np.float64)
+            spec = w_specs[i]
+            wq, scale = _weight_choice(macs[i], wf, spec, rounding, cal)
+            source = w
+            if wq is not None:  # weights on the quantizer's grid already
+                source = f"{w}_rounded"
+                new_inits.append(numpy_helper.from_array(wq.astype(np.float32), source))
+            nodes.append(_quant_node(f"quant_{node.name}_w", source, w + "_q", spec,
+                                     float(np.abs(wf).max()), True, new_inits, scale))
             node.input[1] = w + "_q"
+            if bias_correction and spec.kind != "minifloat":
+                if wq is None:
+                    wq = quantized(wf, scale or int_scale(float(np.abs(wf).max()), spec.bits,
+                                                          True, spec.kind == "fixed"),
+                                   spec.bits)
+                _correct_bias(node, macs[i], wq - wf, values, inits, new_inits)
         nodes.append(node)
         for out in node.output:
             if node.op_type == "Relu" or out in signed_after:
                 q = out + "_q"
-                nodes.append(_quant_node(f"quant_{out}", out, q, consumer_spec(out),
-                                         ranges[out], node.op_type != "Relu", new_inits))
+                nodes.append(activation_quant(out, q, node.op_type != "Relu"))
                 rename[out] = q
     graph = helper.make_graph(nodes, g.name + "_qonnx", inputs, list(g.output),
                               list(g.initializer) + new_inits)
     opsets = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
     opsets.append(helper.make_opsetid(QONNX_DOMAIN, 1))
     return helper.make_model(graph, opset_imports=opsets, producer_name="qfab-ptq")
+
+
+def _weight_choice(mac: onnx.NodeProto, wf: np.ndarray, spec: QuantSpec, rounding: str,
+                   cal: dict) -> tuple[np.ndarray | None, float | None]:
+    """A MAC layer's weights on the grid (None: the Quant node rounds the float weights to
+    nearest) and their scale (None: from max|w|), as ``rounding`` chooses them."""
+    if rounding == "nearest" or spec.kind == "minifloat":
+        return None, None
+    fixed = spec.kind == "fixed"
+    key = ("weights", mac.name, spec.bits, fixed, rounding)
+    if key not in cal["scales"]:
+        got = None
+        if rounding == "gptq":
+            attrs = {a.name: helper.get_attribute_value(a) for a in mac.attribute}
+            got = optimal_weights(mac.op_type, attrs, wf, cal["values"][mac.input[0]],
+                                  spec.bits, fixed)
+        cal["scales"][key] = got or (None, best_scale(wf, spec.bits, True, fixed))
+    return cal["scales"][key]
+
+
+def _correct_bias(node: onnx.NodeProto, mac: onnx.NodeProto, dw: np.ndarray, values: dict,
+                  inits: dict, new_inits: list) -> None:
+    """Point ``node``'s bias at a copy less the mean output shift its weights' error ``dw``
+    causes on the float inputs (left as it is where ptq.output_shift does not apply)."""
+    if len(node.input) < 3 or node.input[2] not in inits:
+        return
+    bias = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
+    attrs = {a.name: helper.get_attribute_value(a) for a in mac.attribute}
+    shift = output_shift(mac.op_type, attrs, dw, values[mac.input[0]])
+    if shift is None or shift.shape != bias.shape:
+        return
+    name = f"{node.input[2]}_corrected"
+    new_inits.append(numpy_helper.from_array((bias - shift).astype(np.float32), name))
+    node.input[2] = name
 
 
 def _copy(node: onnx.NodeProto) -> onnx.NodeProto:

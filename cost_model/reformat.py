@@ -183,14 +183,16 @@ def _requantized(node: onnx.NodeProto, spec: QuantSpec, inits: dict, new_inits: 
 
 
 def model_at(model: onnx.ModelProto, weights: QuantSpec | list[QuantSpec],
-             activations: QuantSpec | list[QuantSpec], samples: np.ndarray) -> onnx.ModelProto:
-    """The model of one design point: a float model quantized post-training on ``samples``,
-    or a quantized QONNX model reformatted in place."""
+             activations: QuantSpec | list[QuantSpec], samples: np.ndarray,
+             ptq: str = "gptq") -> onnx.ModelProto:
+    """The model of one design point: a float model quantized post-training on ``samples``
+    (by the quantizer ``ptq``, quantize.PTQ_METHODS), or a quantized QONNX model reformatted
+    in place."""
     from qfab.cost_model.quantize import quantize_model
 
     if is_quantized(model):
         return reformat_qonnx(model, weights, activations)
-    return quantize_model(model, weights, activations, samples)
+    return quantize_model(model, weights, activations, samples, ptq)
 
 
 def float_path(model: onnx.ModelProto) -> onnx.ModelProto | None:

@@ -91,9 +91,10 @@ class Search:
     """The state one search shares between its steps: model, data, board, cycle budget."""
 
     def __init__(self, float_model: onnx.ModelProto, data: Dataset, board,
-                 target_fps: float | None = None):
+                 target_fps: float | None = None, ptq: str = "gptq"):
         from qfab.cost_model.sweep import float_outputs
 
+        self.ptq = ptq  # the post-training quantizer (quantize.PTQ_METHODS)
         self.float_model = float_model
         self.layers = mac_layers(float_model)
         self.data = data
@@ -108,7 +109,7 @@ class Search:
 
     def sensitivities(self, candidates: list[QuantSpec] | None = None) -> Sensitivities:
         s = measure(self.float_model, self.data.x_calibration, self.board, candidates,
-                    self.max_ii)
+                    self.max_ii, self.ptq)
         if self.max_ii is None:  # no slower than the default design
             self.max_ii = s.baseline_cost["ii_cycles"]
         return s
@@ -119,7 +120,7 @@ class Search:
         the rest)."""
         if design not in self.built:
             b = build(self.float_model, design, self.data.x_calibration, self.board,
-                      self.layers, timing=False)
+                      self.layers, timing=False, ptq=self.ptq)
             noise = relative_noise(reference_output(b.graph, self.data.x_calibration),
                                    np.asarray(self.float_calibration, np.float64))
             self.built[design] = Scored(design, b, noise)
@@ -353,7 +354,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
                out_dir: Path, target_fps: float | None = None,
                candidates: list[QuantSpec] | None = None,
                uniform: list[tuple[QuantSpec, QuantSpec]] | None = None,
-               synth: bool = False) -> dict[str, Any]:
+               synth: bool = False, ptq: str = "gptq") -> dict[str, Any]:
     """Search, verify, compare with the uniform designs, and write ``out_dir``: model.onnx,
     estimate.json, search.json, sensitivity.csv and pareto.png; with ``synth``, Yosys
     measures the chosen design, the best uniform one and the searched designs scoring as
@@ -361,7 +362,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
     from qfab.cost_model.search_report import compare, compare_yosys, versus, write_outputs
 
     start, cpu = time.time(), time.process_time()
-    search = Search(float_model, data, board, target_fps)
+    search = Search(float_model, data, board, target_fps, ptq)
     sens = search.sensitivities(candidates)
     measured = time.time()
     if synth:  # the cost model corrected by Yosys from here on
@@ -428,7 +429,7 @@ def run_search(float_model: onnx.ModelProto, data: Dataset, board, budget: dict[
         if synth:
             search.yosys(got)
     result = {
-        "model": float_model.graph.name, "board": board.name, "metric": data.metric,
+        "model": float_model.graph.name, "board": board.name, "metric": data.metric, "ptq": ptq,
         "test_samples": len(data.x_test), "budget": budget, "max_ii_cycles": search.max_ii,
         "layers": sens.layers,
         "chosen": got.row("chosen", layers) | {

@@ -100,14 +100,16 @@ def mac_layers(model: onnx.ModelProto) -> list[str]:
 
 
 def build(float_model: onnx.ModelProto, design: Design, calibration: np.ndarray,
-          board, layers: list[str], timing: bool = True) -> Built:
-    """Quantize, lower, plan and estimate ``design`` (QfabError or ValueError when qfab
-    cannot lower or map it); without ``timing``, resources only (no ``ii_cycles``)."""
+          board, layers: list[str], timing: bool = True, ptq: str = "gptq") -> Built:
+    """Quantize (by the post-training quantizer ``ptq``), lower, plan and estimate
+    ``design`` (QfabError or ValueError when qfab cannot lower or map it); without
+    ``timing``, resources only (no ``ii_cycles``)."""
     from qfab.cost_model.reformat import model_at
 
     import qfab
 
-    model = model_at(float_model, list(design.weights), list(design.activations), calibration)
+    model = model_at(float_model, list(design.weights), list(design.activations), calibration,
+                     ptq)
     graph = qfab.lower_model(model)
     return Built(model, graph, *planned(graph, design, board, layers, timing))
 
@@ -202,7 +204,7 @@ def option_label(spec: QuantSpec | tuple[int, int] | None) -> str:
 
 def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
             candidates: list[QuantSpec] | None = None,
-            max_ii: int | None = None) -> Sensitivities:
+            max_ii: int | None = None, ptq: str = "gptq") -> Sensitivities:
     """Sensitivity and cost of every (layer, side, candidate) change from the baseline, and
     the cost of every layer's foldings within ``max_ii`` cycles (default: the baseline's
     initiation interval)."""
@@ -214,7 +216,7 @@ def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
     candidates = candidates or default_candidates()
     float_out = float_outputs(float_model, calibration).astype(np.float64)
     base = Design((BASELINE,) * len(layers), (BASELINE,) * len(layers), (None,) * len(layers))
-    built = build(float_model, base, calibration, board, layers)
+    built = build(float_model, base, calibration, board, layers, ptq=ptq)
     base_noise = relative_noise(reference_output(built.graph, calibration), float_out)
     found = Sensitivities(layers, base_noise, _figures(built.cost))
     for layer in range(len(layers)):
@@ -224,7 +226,7 @@ def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
                     continue
                 try:
                     b = build(float_model, base.changed(layer, side, spec), calibration,
-                              board, layers, timing=False)
+                              board, layers, timing=False, ptq=ptq)
                 except (QfabError, ValueError) as e:
                     found.unavailable.append({"layer": layers[layer], "side": side,
                                               "format": spec.label, "reason": str(e)})
@@ -241,7 +243,7 @@ def measure(float_model: onnx.ModelProto, calibration: np.ndarray, board,
         for i, side in groups:
             design = design.changed(i, side, fixed)
         try:
-            b = build(float_model, design, calibration, board, layers, timing=False)
+            b = build(float_model, design, calibration, board, layers, timing=False, ptq=ptq)
         except (QfabError, ValueError):
             continue
         found.joints.append({"groups": groups, "kind": fixed.kind, "spec": fixed,

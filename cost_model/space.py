@@ -3,6 +3,7 @@
     model: digits/digits_float.onnx     # float model, relative to this file (MODEL overrides)
     dataset: digits                     # the digits test set, or an .npz / folder (datasets.py)
     calibration_images: 256             # training images that set the quantizer scales
+    ptq: gptq                           # the post-training quantizer: gptq, or max (plain)
     board: pynq-z2
     formats:
       int: [2, 3, 4, 6, 8]              # uniform widths: weights and activations
@@ -31,13 +32,13 @@ from typing import Any
 
 import yaml
 from qfab.cost_model.datasets import BUILT_IN
-from qfab.cost_model.quantize import QuantSpec, minifloat_params
+from qfab.cost_model.quantize import PTQ_METHODS, QuantSpec, minifloat_params
 
 from qfab.errors import QfabError
 
 FORMAT_KINDS = ("int", "fixed", "minifloat", "minifloat_weights")
 TOP_KEYS = ("model", "dataset", "calibration_images", "board", "formats", "per_layer",
-            "folding", "synth", "test_images")
+            "folding", "synth", "test_images", "ptq")
 FOLD_KEYS = ("max_pe", "max_simd", "target_fps")
 
 
@@ -68,6 +69,7 @@ class Space:
     board: str
     synth: bool
     points: list[Point]
+    ptq: str = "gptq"              # the post-training quantizer (quantize.PTQ_METHODS)
 
     def job_key(self, point: Point, model_digest: str) -> str:
         """Hash of everything a point's result depends on, qfab's own code included: the
@@ -76,7 +78,7 @@ class Space:
                            "code": code_digest(),
                            "dataset": self.data_digest, "cal": self.calibration_images,
                            "test": self.test_images, "board": self.board,
-                           "synth": self.synth, "version": 1},
+                           "synth": self.synth, "ptq": self.ptq, "version": 1},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -223,6 +225,9 @@ def load_space(path: str | os.PathLike, layers: int | None = None) -> Space:
     synth = data.get("synth", False)
     if not isinstance(synth, bool):
         raise _err(where, "synth", f"expected true or false, got {synth!r}")
+    ptq = data.get("ptq", "gptq")
+    if ptq not in PTQ_METHODS:
+        raise _err(where, "ptq", f"expected {' or '.join(PTQ_METHODS)}, got {ptq!r}")
     return Space(path=p, model=(p.parent / model) if model else None, data=dataset,
                  calibration_images=ints["calibration_images"], test_images=ints["test_images"],
-                 board=board, synth=synth, points=_points(data, where, layers))
+                 board=board, synth=synth, points=_points(data, where, layers), ptq=ptq)

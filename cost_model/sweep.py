@@ -46,6 +46,7 @@ class Job:
     calibration_images: int
     test_images: int | None
     synth: bool
+    ptq: str = "gptq"
 
 
 def _outputs_qonnx(model, x: np.ndarray) -> np.ndarray:
@@ -152,7 +153,7 @@ def run_job(job: Job) -> dict[str, Any]:
     data = load_data(job.data, job.calibration_images, job.test_images)
     samples = data.x_calibration
     float_model = onnx.load(job.model)
-    model = model_at(float_model, _specs(p.weights), _specs(p.activations), samples)
+    model = model_at(float_model, _specs(p.weights), _specs(p.activations), samples, job.ptq)
     row: dict[str, Any] = {
         "label": p.label, "kind": p.kind, "bits": p.bits,
         "weights": "/".join(s.label for s in p.weights),
@@ -175,7 +176,7 @@ def run_job(job: Job) -> dict[str, Any]:
         try:
             if ints == p.activations:
                 raise
-            proxy = model_at(float_model, _specs(p.weights), _specs(ints), samples)
+            proxy = model_at(float_model, _specs(p.weights), _specs(ints), samples, job.ptq)
             row.update(_hardware(qfab.lower_model(proxy), p, board, job.synth, job.model))
             row["hw"] = f"proxy: integer activations as wide ({e})"
         except (QfabError, ValueError) as e2:
@@ -191,7 +192,8 @@ def _digest(path: Path) -> str:
 def make_jobs(space: Space, model: Path) -> list[Job]:
     digest = _digest(model)
     return [Job(space.job_key(p, digest), str(model), p, space.board, space.data,
-                space.calibration_images, space.test_images, space.synth) for p in space.points]
+                space.calibration_images, space.test_images, space.synth, space.ptq)
+            for p in space.points]
 
 
 class Progress:
@@ -281,8 +283,8 @@ def check_job(job: Job) -> None:
     data = load_data(job.data, job.calibration_images, job.test_images)
     model = onnx.load(job.model)
     check_fits(data, model)
-    model_at(model, _specs(job.point.weights),
-                   _specs(job.point.activations), data.x_calibration)
+    model_at(model, _specs(job.point.weights), _specs(job.point.activations),
+             data.x_calibration, job.ptq)
 
 
 def _run_jobs(jobs: list[Job], cache: Path, executor: str, workers: int | None,

@@ -50,9 +50,11 @@ def section(rows: list[dict]) -> str:
              ""]
     lines += _paragraph(
         f"`qfab sweep --space examples/digits_sweep.yaml -o out`: {len(rows)} points on pynq-z2, "
-        "at most 4 PEs and 8 SIMD lanes a layer; accuracy on the 360 test images, LUTs and DSPs "
-        "from the cost model. `examples/digits_sweep_summary.py` writes this section from such "
-        "a run, and `tests/examples/test_digits_sweep_readme.py` runs it again and compares.")
+        "at most 4 PEs and 8 SIMD lanes a layer, quantized by the default post-training "
+        "quantizer (`ptq: gptq`, see `qfab search`); accuracy on the 360 test images, LUTs "
+        "and DSPs from the cost model. `examples/digits_sweep_summary.py` writes this section "
+        "from such a run, and `tests/examples/test_digits_sweep_readme.py` runs it again and "
+        "compares.")
     lines += ["| point | weights | activations | bits | accuracy | LUT | DSP | hardware |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:

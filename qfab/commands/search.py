@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "E2M1,E2M3,E3M2,E4M3)")
     parser.add_argument("--calibration-images", type=int, default=256, metavar="N",
                         help="samples that set the scales and measure sensitivity (256)")
+    parser.add_argument("--ptq", choices=("gptq", "max"), default="gptq",
+                        help="post-training quantizer: gptq (ranges of least error, GPTQ "
+                             "rounding, bias correction; default) or max (one scale from "
+                             "the largest value, rounding to nearest)")
     parser.add_argument("--test-images", type=int, metavar="N",
                         help="score on the first N test samples only")
     parser.add_argument("--synth", action="store_true",
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     check_fits(data, model)
     result = run_search(model, data, board, budget, Path(args.output),
                         target_fps=args.target_fps, candidates=candidates,
-                        synth=args.synth)
+                        synth=args.synth, ptq=args.ptq)
     chosen = result["chosen"]
     print(f"chosen: weights {'/'.join(chosen['weights'])}, activations "
           f"{'/'.join(chosen['activations'])}; {result['metric']} {chosen['score']:.4f}; "

@@ -49,6 +49,7 @@ def test_example_space_parses():
     (("minifloat: [E4M3]", "float: [E4M3]"), "formats.float"),
     (("{max_pe: 2, max_simd: 4}", "{max_pe: -2}"), "folding[0].max_pe"),
     (("test_images: 60", "test_images: 60\nbogus: 1"), "bogus"),
+    (("test_images: 60", "test_images: 60\nptq: best"), "ptq"),
 ])
 def test_bad_space_names_key(tmp_path: Path, edit, key):
     path = _space(tmp_path, SMALL_SPACE.replace(*edit))
