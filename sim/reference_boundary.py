@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 from qfab.compiler.ir import Acc, Node, Tensor
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
-from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
-from qfab.sim.reference_products import round_floats
+from qfab.sim.reference_products import F32_EXACT, round_floats
 
 PRE_OPS = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide,
            "Relu": np.maximum}
@@ -64,7 +63,7 @@ class Quantizer:
         # 2**24), and rounding is monotonic, so a sum past either bound clamps to it as the
         # exact sum would.
         self.in_f32 = _small_codes(t) and max(abs(lo), abs(hi),
-                                              int(np.abs(zero).max(initial=0))) < _F32_EXACT
+                                              int(np.abs(zero).max(initial=0))) < F32_EXACT
         if self.in_f32:
             lo, hi = np.float32(lo), np.float32(hi)
             self.zero = np.float32(zero) if zero.ndim == 0 else zero.astype(np.float32)

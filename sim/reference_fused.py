@@ -37,9 +37,9 @@ from qfab.compiler.ir import Acc, Node
 from qfab.numerics import FixedFormat, IntFormat, MinifloatFormat
 from qfab.sim.reference import fixed
 from qfab.sim.reference_fused_conv import conv_requant, prepare_weights
-from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
-from qfab.sim.reference_products import F64_EXACT as _F64_EXACT
 from qfab.sim.reference_products import (
+    F32_EXACT,
+    F64_EXACT,
     _bound,
     _less_zero_point,
     _nonzero,
@@ -170,7 +170,7 @@ def layer_requant(ref, layer: Node, req: Node, x: np.ndarray) -> dict | None:
     else:
         v = _less_zero_point(v, zero)
         zero, acc_bound = 0, _bound(v) * p.m.row_l1
-    if (acc_bound + p.c_max) * p.mult_max + p.half_top >= _F64_EXACT:
+    if (acc_bound + p.c_max) * p.mult_max + p.half_top >= F64_EXACT:
         return None
     # The rounded quotient, plus the zero point, then fits int32 when its bound does.
     narrow = p.codes_int32 and (acc_bound + p.c_max) * p.factor_max + abs(p.zero_point) + 1 \
@@ -194,9 +194,9 @@ def _dense_requant(p: _Layer, v, acc_bound: int, out: np.ndarray, finish) -> Non
     """``out`` [N, M] = the requantized dense layer of ``v``, a piece of the
     batch at a time: float32 products where the accumulator's bound allows, else float64;
     ``c`` added in float32 where that stays exact too, else in float64."""
-    small = acc_bound < _F32_EXACT
+    small = acc_bound < F32_EXACT
     dtype = np.float32 if small else np.float64
-    add_in_f32 = small and acc_bound + p.c_max < _F32_EXACT
+    add_in_f32 = small and acc_bound + p.c_max < F32_EXACT
     w_t = p.m.t_f32 if small else p.m.t_f64
     channels = w_t.shape[1]
     step = max(1, CHUNK_ELEMENTS // channels)
@@ -261,7 +261,7 @@ class _Thresholds:
         self.shifted = _nonzero(self.x_zero_point)
         # The columns as float32 too where each is (an integer below 2**24): a float32
         # accumulator meets them without a widening.
-        exact32 = all(np.abs(c).max(initial=0) < _F32_EXACT for c in columns)
+        exact32 = all(np.abs(c).max(initial=0) < F32_EXACT for c in columns)
         self.columns32 = [c.astype(np.float32) for c in columns] if exact32 else columns
 
 
@@ -278,7 +278,7 @@ def _prepare_thresholds(ref, layer: Node, thr: Node) -> _Thresholds | None:
     columns = []
     for j in range(a["thresholds"].shape[1]):
         col = np.asarray(a["thresholds"][:, j], object) + zero.reshape(-1)
-        if col.size and max(abs(int(e)) for e in col) >= _F64_EXACT:
+        if col.size and max(abs(int(e)) for e in col) >= F64_EXACT:
             return None
         columns.append(out.broadcast(col.astype(np.float64)))
     return _Thresholds(ref, layer, thr, columns)
@@ -299,9 +299,9 @@ def layer_threshold(ref, layer: Node, thr: Node, x: np.ndarray) -> dict | None:
     if p.shifted:
         v = v - p.x_zero_point
     bound = _bound(v) * p.m.row_l1 + p.bias_max
-    if bound >= _F64_EXACT:
+    if bound >= F64_EXACT:
         return None
-    small = bound < _F32_EXACT
+    small = bound < F32_EXACT
     acc = v.astype(np.float32 if small else np.float64) @ (p.m.t_f32 if small else p.m.t_f64)
     if p.bias is not None:
         acc += p.bias  # exact: the bound counts it

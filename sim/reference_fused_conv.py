@@ -22,8 +22,7 @@ import math
 import threading
 
 import numpy as np
-from qfab.sim.reference_products import F32_EXACT as _F32_EXACT
-from qfab.sim.reference_products import _scratch
+from qfab.sim.reference_products import F32_EXACT, _scratch
 
 # Taps (K + 1) up to which a conv's product runs in float64 with the requantizer's factor
 # folded into its weights: a float32 product and a widening, scaling pass cost more there.
@@ -94,7 +93,7 @@ def conv_requant(p, x: np.ndarray, zero, acc_bound: int, out: np.ndarray, finish
                  chunk_elements: int) -> None:
     """``out`` [N, M, OH, OW] = the requantized (or dequantized) conv of ``x`` less ``zero``,
     ``chunk_elements`` outputs at a time; ``finish(u, out_chunk)`` rounds the quotients."""
-    folded = p.fold or acc_bound + p.c_max >= _F32_EXACT
+    folded = p.fold or acc_bound + p.c_max >= F32_EXACT
     dtype = np.float64 if folded else np.float32
     n = x.shape[0]
     m, oh, ow = out.shape[1:]

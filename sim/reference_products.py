@@ -16,8 +16,6 @@ from qfab.numerics import round_shift
 # Integers below these are exact in float32 and float64.
 F32_EXACT, F64_EXACT = 2**24, 2**53
 
-_EXACT_F32, _EXACT_F64 = 2**24, 2**53
-
 
 def _bound(a: np.ndarray) -> int:
     """max |a|, from two reductions (no temporary array; the ufuncs' own, without the
@@ -103,9 +101,9 @@ def _exact_matmul(x: np.ndarray, m: Matrix) -> np.ndarray:
     when every partial sum provably fits in 24 or 53 bits, int64 within 62 bits, else Python
     ints."""
     bound = _bound(x) * m.row_l1
-    if bound < _EXACT_F32 and m.small:  # half the bytes of float64, twice the lanes
+    if bound < F32_EXACT and m.small:  # half the bytes of float64, twice the lanes
         return (x.astype(np.float32) @ m.t_f32).astype(np.int64)
-    if bound < _EXACT_F64 and m.small:
+    if bound < F64_EXACT and m.small:
         return (x.astype(np.float64, copy=False) @ m.t_f64).astype(np.int64)
     if bound < 2**62 and m.small:
         return x.astype(np.int64, copy=False) @ m.t_i64
@@ -187,7 +185,7 @@ def conv(x: np.ndarray, weight: np.ndarray | list[Matrix], bias, *, strides, pad
     else:
         kh, kw = kernel
     cg = x.shape[1] // group
-    if _bound(x) * max(w.row_l1 for w in weight) < _EXACT_F64:
+    if _bound(x) * max(w.row_l1 for w in weight) < F64_EXACT:
         x = x.astype(np.float64)  # im2col copies once, already in the type BLAS takes
     win = _windows(_pad(x, pads, 0), (kh, kw), strides, dilations)
     n, c, oh, ow = win.shape[:4]
