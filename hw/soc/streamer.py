@@ -181,8 +181,13 @@ class Streamer(wiring.Component):
                     & ~wr_more & ~writing)
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)
-            for n, counter in enumerate(stage_cycles):
-                m.d.sync += counter.eq(counter + self.stage_active[n])
+        # Each stage's activity in a job is registered before its counter adds it, so that
+        # the accelerator's activity logic and the counter's adder are a cycle apart. A count
+        # is final one cycle after `busy` falls, long before the firmware can read it.
+        counted = Signal.like(self.stage_active)
+        m.d.sync += counted.eq(Mux(busy, self.stage_active, 0))
+        for n, counter in enumerate(stage_cycles):
+            m.d.sync += counter.eq(counter + counted[n])
         with m.If(finished):
             m.d.sync += [busy.eq(0), done.eq(1)]
 
