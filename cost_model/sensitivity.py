@@ -119,12 +119,16 @@ def planned(graph, design: Design, board, layers: list[str],
     """The plan of a lowered ``design`` under its folding (the default folding elsewhere)
     and its cost-model figures (without ``timing``, resources only)."""
     from qfab.compiler.backend import plan as planning
+    from qfab.compiler.backend.pipelining import for_family
     from qfab.cost_model.correction import stage_key
     from qfab.cost_model.estimate import estimate, stage_resources
 
+    # Planned as `qfab compile --board` plans it: the board family's pipelining (on ECP5,
+    # products of narrow operands in LUTs, requantizers in shifts and adds).
     hw = planning.plan(graph, clock_hz=board.clock_hz, max_pe=DEFAULT_FOLDING["max_pe"],
                        max_simd=DEFAULT_FOLDING["max_simd"],
-                       layer_folding=design.layer_folding(layers))
+                       layer_folding=design.layer_folding(layers),
+                       pipelining=for_family(board.family))
     stages = stage_resources(hw, board.family)
     # Each stage's key and LUTs, for a correction learned from Yosys (correction.py).
     keyed = [(stage_key(s, st.dsp), st.lut) for s, st in zip(hw.stages, stages, strict=True)]

@@ -117,12 +117,14 @@ def measure(model, float_model, data: Dataset) -> dict[str, Any]:
 
 def _hardware(graph, point: Point, board, synth: bool, model_name: str) -> dict[str, Any]:
     from qfab.compiler.backend import plan as planning
+    from qfab.compiler.backend.pipelining import for_family
     from qfab.cost_model.estimate import estimate
 
     f = point.folding
     hw = planning.plan(graph, target_fps=f.get("target_fps"), clock_hz=board.clock_hz,
                        max_pe=int(f.get("max_pe", planning.DEFAULT_MAX_PE)),
-                       max_simd=int(f.get("max_simd", planning.DEFAULT_MAX_SIMD)))
+                       max_simd=int(f.get("max_simd", planning.DEFAULT_MAX_SIMD)),
+                       pipelining=for_family(board.family))
     est = estimate(hw, board)
     row = {k: getattr(est, k) for k in ("lut", "ff", "dsp", "bram", "cycles",
                                         "latency_cycles", "ii_cycles", "throughput", "fits")}

@@ -169,6 +169,27 @@ def test_layer_folding_overrides_the_planner():
         plan(graph, layer_folding={fc: (3, 2)})
 
 
+@pytest.mark.parametrize("board", ["pynq-z2", "ulx3s-85f"])
+def test_search_and_sweep_price_designs_as_compiled_for_the_board(board):
+    """The search plans a design as `qfab compile --board B --max-pe 4 --max-simd 8` does,
+    the board family's pipelining included (on ECP5 the products of bytes in LUTs: no
+    DSPs), so it prices and synthesizes that Verilog; a sweep point estimates as the
+    compiled design does."""
+    from qfab.cost_model.space import Point
+    from qfab.cost_model.sweep import _hardware
+
+    compiled = qfab.compile(ROOT / "examples" / "digits" / "digits_int8.onnx", board=board,
+                            max_pe=4, max_simd=8)
+    plan, cost = planned(compiled.graph, Design((), (), ()), load_board(board), [], False)
+    assert verilog(plan) == compiled.verilog()
+    est = qfab.estimate(compiled)
+    assert (cost["lut"], cost["dsp"]) == (est.lut, est.dsp)
+    assert (est.dsp == 0) == (board == "ulx3s-85f")
+    point = Point("int8", "int", 8, (), (), {"max_pe": 4, "max_simd": 8})
+    row = _hardware(compiled.graph, point, load_board(board), False, "digits")
+    assert (row["lut"], row["dsp"], row["ii_cycles"]) == (est.lut, est.dsp, est.ii_cycles)
+
+
 def test_readme_search_within_budget_and_rescored(tmp_path: Path, capsys):
     """The README's command (its plot is docs/digits_search_pareto.png): the pick fits the
     budget and the default design's II by the cost model itself, under the per-layer folding
