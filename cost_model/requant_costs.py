@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Per-block resource features of the blocks that turn a MAC stage's accumulators into codes:
 requantizers (to integers, in constants, ROMs or shifts and adds; to minifloats) and
 thresholders. Collected with the other blocks' in :data:`qfab.cost_model.blocks.COSTS`.
