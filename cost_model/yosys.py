@@ -34,6 +34,11 @@ SCRIPTS = {
     "ice40": "synth_ice40 -dsp -top {top}",
 }
 
+# After ``proc``: the flip-flops whose output Amaranth marks ``keep`` are kept apart. A block
+# copies a register to split its fanout (an MVU's input word a PE, hw/mvu.py), and Yosys's
+# opt_merge merges identical registers unless the cell itself says ``keep``, not its wire.
+KEEP_COPIES = "setattr -set keep 1 w:* a:keep %i %ci1:+[Q] c:* %i"
+
 # LUT-equivalents of each cell that holds LUTs.
 _LUTS = {
     "xilinx7": {"INV": 1, "LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
@@ -180,7 +185,8 @@ def _run(verilog: str, family: str, top: str, script: str, timeout: float) -> di
         # (duplicate wire name) that Yosys 0.70 hits on some Amaranth netlists.
         # hierarchy first: a netlist of several modules (da4ml's) otherwise loses its logic
         # to the purge
-        commands = (f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
+        commands = (f"read_verilog design.v; hierarchy -top {top}; proc; {KEEP_COPIES}; "
+                    f"opt_clean -purge; "
                     f"rename -enumerate -pattern w_%; {script}; tee -q -o stat.json stat -json")
         with ticking(f"synthesizing {top!r} for {family} with Yosys"):
             proc = subprocess.run([*_yosys_command(), "-q", "-p", commands], cwd=tmp,

@@ -120,20 +120,30 @@ class HeldResultOutput:
         self._o = o_stream
         self.held = Signal()
         self.advance = Signal()
+        self._copies: list[Signal] = []
         m.d.comb += self.advance.eq(~self.held)
+
+    def held_copy(self, name: str) -> Signal:
+        """Another flip-flop equal to ``held``, which synthesis keeps apart (``keep``): a
+        pipeline's registers all move on ``advance``, thousands of enables, and each part
+        of it may take its own copy, a net of a few hundred. Call before :meth:`push`."""
+        copy = Signal(name=name, attrs={"keep": 1})
+        self._copies.append(copy)
+        return copy
 
     def push(self, valid: Any, payload: Any) -> Signal:
         """The pipeline's last stage: ``payload`` is a result when ``valid & advance``, and
-        the held result while ``held``. Returns ``leaves``: the result goes to the output
-        register this cycle (the block's last register may restart)."""
+        the held result while ``held``. Returns ``taken``: the output register takes a
+        result this cycle if there is one (``held | valid``: the result leaves, and the
+        block's last register may restart)."""
         m, o = self._m, self._o
-        new, leaves = Signal(), Signal()
+        new, taken, held_next = Signal(), Signal(), Signal()
         m.d.comb += [new.eq(valid & self.advance),
-                     leaves.eq((~o.valid | o.ready) & (self.held | new))]
-        with m.If(~o.valid | o.ready):
-            m.d.sync += [o.valid.eq(self.held | new), self.held.eq(0)]
+                     taken.eq(~o.valid | o.ready),
+                     held_next.eq(~taken & (self.held | new))]
+        with m.If(taken):
+            m.d.sync += o.valid.eq(self.held | new)
             with m.If(self.held | new):
                 m.d.sync += o.payload.eq(payload)
-        with m.Elif(new):
-            m.d.sync += self.held.eq(1)
-        return leaves
+        m.d.sync += [self.held.eq(held_next), *(c.eq(held_next) for c in self._copies)]
+        return taken

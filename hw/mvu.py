@@ -37,8 +37,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
-from qfab.hw._rom import rom_words
 from qfab.hw._skid import HeldResultOutput
+from qfab.hw._weight_rom import read_weights
 from qfab.hw.multipliers import IntDecoder, Multiplier, lut_product_bits, lut_product_terms
 
 __all__ = ["MatrixVectorUnit", "mvu_model", "dot_product_bounds", "mvu_latency",
@@ -158,6 +158,10 @@ class MatrixVectorUnit(wiring.Component):
         With ``pipelined`` and plain integer operands: no multiplier (a DSP), but each
         product's partial products (:func:`lut_product_terms`) summed by the adder tree in
         LUTs, registered as pipelined; ignored for other operands.
+    weight_lanes : bool
+        The weight memory as one memory a lane (a PE's SIMD element), each read from its
+        own copy of the address register (:func:`~qfab.hw._weight_rom.read_weights`): for
+        a memory built in logic, a short read; the same cycles.
 
     Members
     -------
@@ -170,7 +174,7 @@ class MatrixVectorUnit(wiring.Component):
     def __init__(self, *, weights: np.ndarray, in_shape: Any = None, weight_shape: Any = None,
                  acc_shape: Any, pe: int, simd: int, multiplier: Multiplier | None = None,
                  pipelined: bool = False, double_buffered: bool = False,
-                 lut_products: bool = False):
+                 lut_products: bool = False, weight_lanes: bool = False):
         w = np.asarray(weights)
         if w.ndim != 2 or w.size == 0:
             raise ValueError(f"weights must be a non-empty [MH, MW] matrix, not shape {w.shape}")
@@ -200,6 +204,7 @@ class MatrixVectorUnit(wiring.Component):
         self._mh, self._mw = mh, mw
         self._pipelined = bool(pipelined)
         self._double_buffered = bool(double_buffered)
+        self._weight_lanes = bool(weight_lanes)
         self._lut_bits = lut_product_bits(multiplier) \
             if lut_products and self._pipelined else 0
         super().__init__({
@@ -280,6 +285,10 @@ class MatrixVectorUnit(wiring.Component):
     def double_buffered(self) -> bool:
         return self._double_buffered
 
+    @property
+    def weight_lanes(self) -> bool:
+        return self._weight_lanes
+
     def cycles(self, vectors: int) -> int:
         """Cycles from the first input beat to the last output beat, both included, for a
         continuous run of ``vectors`` vectors without back-pressure."""
@@ -346,18 +355,31 @@ class MatrixVectorUnit(wiring.Component):
                                                        init=[])
             x_wr = x_mem.write_port()
             x_rd = x_mem.read_port(domain="sync")
-            first_fold, replay, x_direct = Signal(), Signal(), Signal(in_layout)
+            delayed = self._pipelined and sf_count > 1
+            first_fold = Signal(init=delayed)
+            replay, x_direct = Signal(), Signal(in_layout)
             m.d.comb += [
-                first_fold.eq(nf == 0),
                 i_s.ready.eq(advance & first_fold),
                 fire.eq(advance & (~first_fold | i_s.valid)),
-                x_wr.addr.eq(sf), x_wr.data.eq(i_s.payload),
-                x_wr.en.eq(i_s.valid & i_s.ready),
                 x_rd.addr.eq(sf), x_rd.en.eq(advance),
                 x1.eq(Mux(replay, x_rd.data, x_direct)),
             ]
             with m.If(advance):
                 m.d.sync += [replay.eq(~first_fold), x_direct.eq(i_s.payload)]
+            if delayed:
+                # A flip-flop says "first fold", and a word is written the cycle after it is
+                # taken (from ``x_direct``, which holds it): no path from the handshake
+                # into the buffer's write enable, which every word of it takes. The other
+                # folds read a word a cycle after the first fold's last at the earliest.
+                with m.If(fire & (sf == sf_count - 1)):
+                    m.d.sync += first_fold.eq(nf == nf_count - 1)
+                taken, taken_at = Signal(), Signal.like(sf)
+                m.d.sync += [taken.eq(i_s.valid & i_s.ready), taken_at.eq(sf)]
+                m.d.comb += [x_wr.addr.eq(taken_at), x_wr.data.eq(x_direct),
+                             x_wr.en.eq(taken)]
+            else:
+                m.d.comb += [first_fold.eq(nf == 0), x_wr.addr.eq(sf),
+                             x_wr.data.eq(i_s.payload), x_wr.en.eq(i_s.valid & i_s.ready)]
             return fire, x1
         m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=2 * sf_count,
                                                    init=[])
@@ -394,62 +416,78 @@ class MatrixVectorUnit(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         nf_count, sf_count = self.neuron_folds, self.synapse_folds
-        pe, simd = self._pe, self._simd
-        w_layout = data.ArrayLayout(data.ArrayLayout(self.weight_shape, simd), pe)
-
-        m.submodules.weight_mem = w_mem = Memory(
-            shape=w_layout.size, depth=nf_count * sf_count,
-            init=rom_words(w_layout, self._weight_words()))
-        w_rd = w_mem.read_port(domain="sync")
-        w_data = w_layout(w_rd.data)
-
+        pe = self._pe
         o_layout = data.ArrayLayout(self._acc_shape, pe)
         out = HeldResultOutput(m, self.o_stream)
         advance = out.advance
+        pipelined = self._pipelined
+
+        def enable(name: str, p: int) -> Any:
+            """``advance`` for PE ``p``'s registers of a stage: pipelined, from a copy of
+            ``held`` of their own (a few hundred enables, not the unit's thousands)."""
+            return ~out.held_copy(f"held_{name}_{p}") if pipelined else advance
+
         sf = Signal(range(sf_count))
         nf = Signal(range(nf_count))
-        addr = Signal(range(nf_count * sf_count))
         fire, x1 = self._input_side(m, advance, sf, nf)
-        m.d.comb += [w_rd.addr.eq(addr), w_rd.en.eq(advance)]
+        w_data = read_weights(m, self._weight_words(), self.weight_shape,
+                              enables=[enable("weights", p)
+                                       for p in range(pe if self._weight_lanes else 1)],
+                              step=fire, last=(sf == sf_count - 1) & (nf == nf_count - 1),
+                              lanes=self._weight_lanes)
         with m.If(fire):
-            m.d.sync += addr.eq(addr + 1)
             m.d.sync += sf.eq(sf + 1)
             with m.If(sf == sf_count - 1):
                 m.d.sync += sf.eq(0)
                 m.d.sync += nf.eq(nf + 1)
                 with m.If(nf == nf_count - 1):
-                    m.d.sync += [nf.eq(0), addr.eq(0)]
+                    m.d.sync += nf.eq(0)
 
         # Stage 1 is the memories' read registers. Every stage after it is a register
         # moving on ``advance``, carrying a step's valid and last-fold flags.
-        flags = [Signal(name="valid1"), Signal(name="last1")]
+        # (``done``: valid and last, one flip-flop for the accumulators' restart)
+        flags = [Signal(name="valid1"), Signal(name="done1")]
         with m.If(advance):
-            m.d.sync += [flags[0].eq(fire), flags[1].eq(sf == sf_count - 1)]
+            m.d.sync += [flags[0].eq(fire), flags[1].eq(fire & (sf == sf_count - 1))]
 
-        def register(values: list, name: str) -> list:
+        def register(values: list, name: str, kept: list[bool] | None = None) -> list:
+            """A stage of registers taking ``values``, PE by PE (as many each); ``kept``:
+            which are copies that synthesis must not merge."""
             nonlocal flags
             regs = [Signal(v.shape() if isinstance(v, data.View) else Value.cast(v).shape(),
-                           name=f"{name}{k}")
+                           name=f"{name}{k}", reset_less=pipelined,
+                           attrs={"keep": 1} if kept and kept[k] else None)
                     for k, v in enumerate(values)]
             moved = [Signal(name=f"{f.name}_{name}") for f in flags]
             with m.If(advance):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, values, strict=True)]
                 m.d.sync += [g.eq(f) for g, f in zip(moved, flags, strict=True)]
+            n = len(values) // pe
+            for p in range(pe):
+                with m.If(enable(name, p)):
+                    m.d.sync += [regs[k].eq(values[k]) for k in range(p * n, (p + 1) * n)]
             flags = moved
             return regs
 
         # pipelined: operands, then products, registered (off the memories' and the
-        # multipliers' paths); else one register after the adder tree
-        x2, w2 = register([x1, w_data], "operand") if self._pipelined else (x1, w_data)
+        # multipliers' paths); else one register after the adder tree. Each PE registers
+        # its own copy of the input word: one register would drive every PE's products
+        # (with products in LUTs, each of its bits some ten LUTs a PE), and its routes
+        # across the PEs set the clock. ``keep``: synthesis would merge the copies.
+        if pipelined:
+            operands = register([v for p in range(pe) for v in (w_data[p], x1)], "operand",
+                                kept=[pe > 1 and k % 2 == 1 for k in range(2 * pe)])
+            w2, xs = operands[0::2], operands[1::2]
+        else:
+            w2, xs = w_data, [x1] * pe
         # (the decoders add comb logic: built outside any m.If, so it is not gated)
-        terms = [t for p in range(pe) for t in self._terms(m, x2, w2[p])]
-        if self._pipelined and not self._lut_bits:
+        terms = [t for p in range(pe) for t in self._terms(m, xs[p], w2[p])]
+        if pipelined and not self._lut_bits:
             terms = register(terms, "term")
         n = len(terms) // pe
         sums = self._trees([terms[p * n:(p + 1) * n] for p in range(pe)], register)
 
         # last stage: accumulate over synapse folds; the last one goes to the output register
-        valid, last = flags
+        valid, done = flags
         # The accumulators restart from zero when their sum leaves for the output register:
         # the flip-flops' synchronous reset (the domain's reset folded in, as they have
         # one), not a multiplexer in front of every adder. A sum the full output register
@@ -459,16 +497,19 @@ class MatrixVectorUnit(wiring.Component):
         # the added term as wide as the accumulator, so that Yosys carries the accumulator
         # into the carry chain and the zeroing costs no LUT on 7-series
         adds = [Signal(self._acc_shape, name=f"add{p}") for p in range(pe)]
-        m.d.comb += [adds[p].eq(Mux(out.held, Const(0, self._acc_shape), sums[p]))
+        helds = [out.held_copy(f"held_acc_{p}") if pipelined else out.held for p in range(pe)]
+        m.d.comb += [adds[p].eq(Mux(helds[p], Const(0, self._acc_shape), sums[p]))
                      for p in range(pe)]
         m.d.comb += [totals[p].eq(accs[p] + adds[p]) for p in range(pe)]
         result = Signal(o_layout)
         m.d.comb += [result[p].eq(self._result(totals[p])) for p in range(pe)]
-        leaves = out.push(valid & last, result)
-        with m.If(ResetSignal() | leaves):
-            m.d.sync += [acc.eq(0) for acc in accs]
-        with m.Elif(advance & valid):
-            m.d.sync += [accs[p].eq(totals[p]) for p in range(pe)]
+        taken = out.push(done, result)
+        for p in range(pe):
+            # the result leaves (the output register takes it, held or new): restart
+            with m.If(ResetSignal() | (taken & (helds[p] | done))):
+                m.d.sync += accs[p].eq(0)
+            with m.Elif(~helds[p] & valid):
+                m.d.sync += accs[p].eq(totals[p])
         return m
 
     def _trees(self, terms: list, register: Any) -> list:

@@ -101,7 +101,7 @@ class XnorPopcountUnit(MatrixVectorUnit):
         Weight bits, 1 for +1 and 0 for -1.
     acc_shape : ShapeLike
         Signed accumulator shape; must hold -MW..MW.
-    pe, simd, pipelined, double_buffered
+    pe, simd, pipelined, double_buffered, weight_lanes
         As :class:`~qfab.hw.mvu.MatrixVectorUnit`.
     multiplier : Multiplier, optional
         Its decoders say how the operands are coded (:func:`is_xnor` must hold); default
@@ -115,13 +115,13 @@ class XnorPopcountUnit(MatrixVectorUnit):
 
     def __init__(self, *, weights: np.ndarray, acc_shape: Any, pe: int, simd: int,
                  multiplier: Multiplier | None = None, pipelined: bool = False,
-                 double_buffered: bool = False):
+                 double_buffered: bool = False, weight_lanes: bool = False):
         multiplier = multiplier or Multiplier(BipolarDecoder(), BipolarDecoder())
         if not is_xnor(multiplier):
             raise ValueError(f"an XNOR unit needs two binary operands, not {multiplier!r}")
         super().__init__(weights=weights, acc_shape=acc_shape, pe=pe, simd=simd,
                          multiplier=multiplier, pipelined=pipelined,
-                         double_buffered=double_buffered)
+                         double_buffered=double_buffered, weight_lanes=weight_lanes)
         acc = Shape.cast(acc_shape)
         if not acc.signed or (1 << (acc.width - 1)) <= self.mw:
             raise ValueError(f"acc_shape {acc_shape!r} does not hold -{self.mw}..{self.mw}")

@@ -45,6 +45,11 @@ class Pipelining:
         Sliding windows (the pools' too) register their line buffer's words straight after
         the read, before the padding select (``registered_read``): ``qfab build`` moves that
         register into the block RAM (ECP5's DP16KD output register).
+    weight_lane_words : int
+        Pipelined matrix-vector units whose weight memory holds at most this many words
+        keep it as one memory a PE, each read from its own copy of the address register
+        (``weight_lanes``): where Yosys builds the memory in logic, one address would reach
+        a thousand LUTs and more. 0: one memory.
     edge_slices : bool
         Every stream edge between blocks (and the accelerator's input and output) gets a
         register slice (:mod:`.slices`): a beat a cycle, a cycle more, no path across it.
@@ -59,6 +64,7 @@ class Pipelining:
     pool_register: bool = False
     registered_ready: bool = False
     window_register: bool = False
+    weight_lane_words: int = 0
     edge_slices: bool = False
 
     def ready_params(self) -> dict:
@@ -78,10 +84,13 @@ DEFAULT = Pipelining(target_mhz=100.0, adders_per_stage=4, mvu=False, requant_ad
 # adds (README, "Measured: the digits CNN"). A block RAM read takes 5.8 ns there: a pool's
 # window read ends in a register before the reducer's compare; every window's read ends in
 # a register in the block RAM itself (its output register: 1 ns after the clock, not 5.8).
+# Yosys builds a ROM in logic on ECP5 when a bit of it (1/16) costs less than its DP16KD
+# (128 a block of up to 36 bits): below 57 to 64 words; its PEs then read their own.
 FAMILIES = {
     "ecp5": Pipelining(target_mhz=150.0, adders_per_stage=2, mvu=True, requant_adders=1,
                        lut_product_width=9, requant_shift_add=True, pool_register=True,
-                       registered_ready=True, window_register=True, edge_slices=True),
+                       registered_ready=True, window_register=True, weight_lane_words=56,
+                       edge_slices=True),
 }
 
 

@@ -9,7 +9,7 @@ from amaranth import Module, Signal
 from amaranth.back import verilog
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from qfab.cost_model.pnr import _critical_path, stage_of
+from qfab.cost_model.pnr import critical_path, stage_of
 from qfab.hw.board.top import verilog_ports
 
 from qfab.cli import main
@@ -143,7 +143,7 @@ def test_critical_path_is_the_slowest_clocks_register_path():
                    "path": path("accel.s0_0_mvu.a", "accel.s0_0_mvu.b", 5.0)},
                   {"from": "posedge $glbnet$b", "to": "posedge $glbnet$b",
                    "path": path("accel.s1_0_requant.a", "bridge.b", 11.1)}]}
-    got = _critical_path(report, ["conv", "conv_out"])
+    got = critical_path(report, ["conv", "conv_out"])
     assert got == {"from": "accel.s1_0_requant.a", "to": "bridge.b",
                    "from_stage": "conv_out (requant)", "to_stage": "bridge", "delay_ns": 11.1,
                    "logic_ns": 0.5, "routing_ns": 10.6}

@@ -51,7 +51,8 @@ def _random_unit(rng, kind="int"):
     acc_shape = shape_for_range(*dot_product_bounds(weights, mult))
     return MatrixVectorUnit(weights=weights, in_shape=in_shape, weight_shape=weight_shape,
                             acc_shape=acc_shape, pe=pe, simd=simd,
-                            pipelined=bool(rng.integers(2)), double_buffered=bool(rng.integers(2)))
+                            pipelined=bool(rng.integers(2)), double_buffered=bool(rng.integers(2)),
+                            weight_lanes=bool(rng.integers(2)))
 
 
 def _run(dut, vectors, rng=None, p_idle=0.0, p_stall=0.0):
@@ -84,7 +85,8 @@ def test_exact_cycles_without_backpressure(mh, mw, pe, simd, pipelined, double_b
     weights = rng.integers(-8, 7, size=(mh, mw), endpoint=True)
     dut = MatrixVectorUnit(weights=weights, in_shape=unsigned(4), weight_shape=signed(4),
                            acc_shape=signed(16), pe=pe, simd=simd, pipelined=pipelined,
-                           double_buffered=double_buffered, lut_products=lut)
+                           double_buffered=double_buffered, lut_products=lut,
+                           weight_lanes=pipelined and not double_buffered)
     # in LUTs: the unsigned input's 4 bits select 4 partial products a product
     assert dut.lut_products == lut
     assert dut.latency == mvu_latency(simd, pipelined, 4 if lut else 0)

@@ -83,6 +83,8 @@ def mac(p: Planner, node: Node, weights: np.ndarray, vectors: int, window: Block
             params["double_buffered"] = True
         if p.pipelining.mvu:
             params["pipelined"] = True
+            if (mh // pe) * (mw // simd) <= p.pipelining.weight_lane_words:
+                params["weight_lanes"] = True
             if lut_product_bits(mult) and max(mult.a.code_shape.width, mult.b.code_shape.width) \
                     <= p.pipelining.lut_product_width:
                 params["lut_products"] = True
