@@ -69,6 +69,13 @@ def window_cost(p: dict, family: str) -> BlockCost:
         # with them come to some 10 LUTs a bit of that row, less the logic they replace
         # (synth_ecp5 on windows 8 to 128 rows high: within 15 LUTs)
         c.ff += 2 - 2 * rows - need
+        # and the reader's counters' carries (a flag a counter whose carry is not always
+        # set: hw/_window_flags.py StepFlags) and "the step ends the image"
+        kh, kw = g.kernel
+        counts = [g.beats_per_pixel, kw // g.taps, kh]
+        if w.depthwise:
+            counts = counts[1:] + counts[:1]
+        c.ff += sum(math.prod([*counts, g.out_width][:k + 1]) > 1 for k in range(4)) + 1
         c.table_lut += max(0, 10 * _bits(g.out_height) - 20)
     if w.registered_read:  # the words read, their pad flags and valid bit, a register more
         c.ff += w.taps * width + w.taps + 1

@@ -23,12 +23,14 @@ around the window) only choose among results computed already.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 
 from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from qfab.hw._window_timing import WindowGeometry
 
-__all__ = ["RowFlags"]
+__all__ = ["RowFlags", "StepFlags"]
 
 
 def _table(m: Module, index: Value, values: Sequence[int], width: int) -> Value:
@@ -95,3 +97,61 @@ class RowFlags:
                     m.d.comb += picks[done, written].eq(test(ahead.as_signed(), bound))
             m.d.sync += flag.eq(Mux(row_done, Mux(row_written, picks[1, 1], picks[1, 0]),
                                     Mux(row_written, picks[0, 1], picks[0, 0])))
+
+
+class StepFlags:
+    """The reader's nested counters stepped with their carries held as registers.
+
+    ``ends[k]`` holds "counters 0 to ``k`` (innermost first) are at their last value", and
+    ``image_end`` "the output row's counters are too, and so is ``oy``": each is set, when the
+    reader steps, from "the step before the last" of the counters' current values, so the
+    step (``advance``, from the handshakes around the window) reaches the counters' enables
+    and the row's and image's ends through a gate each, and no compare of the counters lies
+    after it.
+
+    Parameters
+    ----------
+    counters : list of (Signal, int, int)
+        ``(counter, count, step)``, innermost first: a counter takes ``count`` values,
+        ``step`` apart, from 0.
+    oy, rows : Signal, int
+        The output row and the output rows of an image.
+    """
+
+    def __init__(self, counters: list, oy: Value, rows: int):
+        self._counters, self._oy, self._rows = counters, oy, rows
+        self._periods = list(accumulate((n for _, n, _ in counters), operator.mul))
+        self.ends = [Signal(init=int(p == 1), name=f"ends{k}")
+                     for k, p in enumerate(self._periods)]
+        self.image_end = Signal(init=int(self._periods[-1] == 1 and rows == 1),
+                                name="image_end")
+
+    def _before_last(self, k: int) -> Value:
+        """Counters 0 to ``k`` are a step before all being at their last value."""
+        if self._periods[k] == 1:
+            return Const(1)
+        inner = self._counters[:k + 1]
+        j = next(i for i, (_, n, _) in enumerate(inner) if n > 1)
+        out = inner[j][0] == (inner[j][1] - 2) * inner[j][2]
+        for i, (counter, n, s) in enumerate(inner):
+            if i != j and n > 1:
+                out = out & (counter == (n - 1) * s)
+        return out
+
+    def step(self, m: Module, advance: Value) -> list[Value]:
+        """Step the counters when ``advance``; returns, for each, "the step taken now leaves
+        it and all inside it at their last value" (the carries out of it)."""
+        carries = []
+        for k, (counter, n, s) in enumerate(self._counters):
+            with m.If(advance & self.ends[k - 1] if k else advance):
+                m.d.sync += counter.eq(Mux(counter == (n - 1) * s, 0, counter + s))
+            carry = Signal(name=f"carry{k}")
+            m.d.comb += carry.eq(advance & self.ends[k])
+            carries.append(carry)
+        oy, rows = self._oy, self._rows
+        # ``oy`` is last after this step: it moves on if this step ends a row
+        oy_last = Mux(self.ends[-1], Const(1) if rows == 1 else oy == rows - 2, oy == rows - 1)
+        with m.If(advance):
+            m.d.sync += [e.eq(self._before_last(k)) for k, e in enumerate(self.ends)]
+            m.d.sync += self.image_end.eq(self._before_last(len(self.ends) - 1) & oy_last)
+        return carries

@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from qfab.hw._checks import check_count, check_int, check_pair, check_shape, shape_range
-from qfab.hw._window_flags import RowFlags
+from qfab.hw._window_flags import RowFlags, StepFlags
 from qfab.hw._window_timing import WindowGeometry, window_cycles
 
 __all__ = ["SlidingWindow", "WindowGeometry", "im2col_reference", "pad_reference"]
@@ -101,8 +101,10 @@ class SlidingWindow(wiring.Component):
         Keep the input ``ready`` ("a row slot is free") and the reader's "the rows of its
         output row are written" as flip-flops, set from the counters' next values and tables
         of the output row (:class:`~qfab.hw._window_flags.RowFlags`), rather than comparing
-        the row counters in the cycle: the same cycles, no arithmetic between those
-        flip-flops and the blocks around.
+        the row counters in the cycle, and the reader's counters' carries as flip-flops
+        set a step ahead (:class:`~qfab.hw._window_flags.StepFlags`): the same cycles, no
+        arithmetic between those flip-flops and the blocks around, and the output's
+        ``ready`` a gate or two from the counters and the rows written ahead.
     registered_read : bool
         A register straight after the line buffer's read ports (nothing between them, so
         that synthesis may put it in the block RAM), the padding chosen after it: a cycle
@@ -320,15 +322,21 @@ class SlidingWindow(wiring.Component):
             order = [(kx, kw // taps, taps), (ky, kh, 1), (cf, per_pixel, 1)]
         image_done, row_done = Signal(), Signal()
         m.d.sync += ahead.eq(ahead + row_written - Mux(image_done, height, 0))
+        # with registered_ready the counters' carries are flip-flops too (StepFlags)
+        steps = StepFlags([*order, (ox, g.out_width, 1)], oy, g.out_height) if flags else None
+        if steps:
+            carries = steps.step(m, advance)
+            m.d.comb += image_done.eq(advance & steps.image_end)
         with m.If(advance):
             m.d.sync += [read.eq(1), pad_q.eq(Cat(*pad) if taps > 1 else pad[0])]
-            carries = self._step(m, [*order, (ox, g.out_width, 1)])
+            if not steps:
+                carries = self._step(m, [*order, (ox, g.out_width, 1)])
+                m.d.comb += image_done.eq(carries[-1] & (oy == g.out_height - 1))
             with m.If(carries[-2]):  # the pixel's last tap: the next column
                 m.d.sync += left.eq(Mux(ox == g.out_width - 1, -pad_left, left + sw))
             with m.If(carries[-1]):  # the row's last
                 m.d.comb += row_done.eq(1)
-                with m.If(oy == g.out_height - 1):
-                    m.d.comb += image_done.eq(1)
+                with m.If(image_done):
                     m.d.sync += [oy.eq(0), base.eq(base + height), released.eq(base + height),
                                  top.eq(-pad_top), need.eq(rows_needed(Const(-pad_top)))]
                 with m.Else():

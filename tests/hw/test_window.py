@@ -114,6 +114,22 @@ def test_registered_ready_keeps_every_cycle(seed):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.parametrize("height", [1, 2, 3])
+def test_registered_ready_with_a_step_a_row(height):
+    # every step ends an output row (a 1x1 kernel on a column, a beat a pixel), and with one
+    # output row every step ends an image: the carries kept as flip-flops are set throughout
+    params = dict(channels=1, height=height, width=1, kernel=(1, 1), stride=(1, 1),
+                  padding=(0, 0, 0, 0), pad_value=0, elem_shape=unsigned(4), simd=1)
+    runs = []
+    for registered in (False, True):
+        rng = np.random.default_rng(height)
+        _, logs, expected = _run(dict(params, registered_ready=registered), 3, rng,
+                                 p_idle=0.3, p_stall=0.3, tail=6)
+        assert logs["o_stream"].beats == expected
+        runs.append([logs[name].cycles for name in ("i_stream", "o_stream")])
+    assert runs[0] == runs[1]
+
+
 def test_stride_skips_trailing_rows_across_images():
     # Rows below the last window are released before they are written; the next image must
     # still start at its own row 0.
