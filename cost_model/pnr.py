@@ -187,15 +187,18 @@ def board_files(verilog: str, module: str, top: str, board: str) -> dict[str, st
             f"{TOP_NAME}.{tgt.constraints}": pins + "\n"}
 
 
-_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *\w+\[\d+\] = \d+'(?:d0|h0+);\n)+ *end\n", re.M)
+_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *\w+\[\d+\] = \d+'(?:d0|h0+);\n)+ *end\n"
+                        r"|^  initial begin : \w+_zero\n    integer i;\n.*\n.*'h0;\n  end\n", re.M)
 
 
 def drop_zero_memory_init(verilog: str) -> str:
     """``verilog`` without the ``initial`` blocks that only set a memory's words to zero.
 
     Amaranth writes every memory's initial contents, zeros included: 32,768 assignments for
-    the SoC's RAM, on which Yosys spends many minutes. Block RAM on ECP5 and iCE40 starts as
-    zeros when its configuration gives no contents, so the blocks are not needed."""
+    the SoC's RAM, on which Yosys spends many minutes (and as many iterations of a loop
+    where :func:`qfab.hw.soc.memory.compact_zero_init` wrote one). Block RAM on ECP5 and
+    iCE40 starts as zeros when its configuration gives no contents, so the blocks are not
+    needed."""
     return _ZERO_INIT.sub("", verilog)
 
 

@@ -34,8 +34,10 @@ def axilite_verilog(design) -> str:
     """The Verilog of ``design``'s accelerator, RAM and streamer behind an AXI4-Lite port."""
     from qfab.hw._verilog import convert
     from qfab.hw.soc.axilite import AxiLiteAccelerator
+    from qfab.hw.soc.memory import compact_zero_init
 
-    return convert(AxiLiteAccelerator(design.accelerator()), name=AXILITE_TOP, emit_src=False)
+    return compact_zero_init(convert(AxiLiteAccelerator(design.accelerator()),
+                                     name=AXILITE_TOP, emit_src=False))
 
 
 def write_wrapper(design, out_dir: str | os.PathLike, wrapper: str) -> Path:

@@ -166,13 +166,15 @@ def soc_verilog(design, rom: tuple[int, ...], accelerator_verilog: str | None = 
     from qfab.compiler.backend.design import TOP_NAME
     from qfab.hw._verilog import convert
     from qfab.hw.soc.accel_soc import AcceleratorSoc, soc_platform, soc_platform_signature
-    from qfab.hw.soc.memory import with_init
+    from qfab.hw.soc.memory import compact_zero_init, with_init
 
     if accelerator_verilog is None:
         accelerator_verilog = design.verilog()
     p = design.plan
-    rest = verilog_cache.cached(("soc platform", SOC_PLATFORM), lambda: convert(
-        soc_platform(), name=SOC_PLATFORM, emit_src=False))
+    # The RAM's zeros written as loops before the text is kept: a million lines less.
+    rest = verilog_cache.cached(("soc platform", SOC_PLATFORM), lambda: compact_zero_init(
+        convert(soc_platform(), name=SOC_PLATFORM, emit_src=False),
+        keep=f"{SOC_PLATFORM}.rom"))
     rest = with_init(rest, f"{SOC_PLATFORM}.rom", rom)
 
     def shell() -> str:

@@ -11,9 +11,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw.soc.bus import BusSignature
 
-# Words of one bank: a byte lane of it fills one 2048 x 9 block RAM (ECP5 DP16KD, Xilinx
-# RAMB18), whose read data is registered (on ECP5 in the block RAM's output register).
+# Words of one bank of byte lanes: a byte lane of it fills one 2048 x 9 block RAM (ECP5
+# DP16KD, Xilinx RAMB18), whose read data is registered (on ECP5 in the block RAM's output
+# register). A bank of lanes of one bit (``lane_bits=1``) holds eight times the words, one
+# 16384 x 1 block RAM a lane.
 BANK_WORDS = 2048
+LANE_BITS = (8, 1)
 # Cycles from a bus access's ``valid`` to its ``ready``, and from a DMA read's ``re`` to its
 # data.
 BUS_CYCLES = 4
@@ -61,6 +64,10 @@ class BusMemory(wiring.Component):
     dma : bool
         Add a second port, ``dma``, so a DMA engine moves words without the bus (the two
         ports of an FPGA's true dual-port block RAM).
+    lane_bits : int
+        Bits of a word one block RAM holds: 8 (a byte lane; a bank is ``BANK_WORDS`` words)
+        or 1 (a bank of eight times the words, so a word is chosen among eight times fewer
+        banks when it is read).
 
     Members
     -------
@@ -73,7 +80,9 @@ class BusMemory(wiring.Component):
     """
 
     def __init__(self, *, size: int, read_only: bool = False, init: tuple[int, ...] = (),
-                 dma: bool = False):
+                 dma: bool = False, lane_bits: int = 8):
+        if lane_bits not in LANE_BITS:
+            raise ValueError(f"BusMemory lane_bits must be one of {LANE_BITS}, got {lane_bits!r}")
         if size <= 0 or size % 4:
             raise ValueError(f"BusMemory size must be a positive multiple of 4, got {size!r}")
         if len(init) > size // 4:
@@ -81,6 +90,7 @@ class BusMemory(wiring.Component):
         self._size = size
         self._read_only = read_only
         self._init = tuple(init)
+        self._lane_bits = lane_bits
         members = {"bus": In(BusSignature())}
         if read_only:
             members["load_en"] = In(1)
@@ -97,6 +107,10 @@ class BusMemory(wiring.Component):
         return self._read_only
 
     @property
+    def lane_bits(self) -> int:
+        return self._lane_bits
+
+    @property
     def addr_bits(self) -> int:
         """Width of a word index."""
         return word_index_bits(self._size)
@@ -105,7 +119,8 @@ class BusMemory(wiring.Component):
         m = Module()
         depth = self._size // 4
         dual = "dma" in self.signature.members
-        low_bits = min(self.addr_bits, (BANK_WORDS - 1).bit_length())
+        width = self._lane_bits
+        low_bits = min(self.addr_bits, (BANK_WORDS * 8 // width - 1).bit_length())
         n_banks = -(-depth // (1 << low_bits))
         # The request is registered first (`step` 1): the block RAMs' address and write
         # enables then come from flip-flops, not from the initiator through the decoder, and
@@ -145,30 +160,33 @@ class BusMemory(wiring.Component):
         # word register below takes the read data straight and goes into the block RAM's
         # output register on ECP5 (cost_model/bram_outreg.py): the read's 5.8 ns and the
         # route to a register in the fabric leave the cycle. Simulation gives the old word.
-        for lane in range(4):
-            bits = slice(8 * lane, 8 * lane + 8)
+        for lane in range(32 // width):
+            bits = slice(width * lane, width * lane + width)
+            byte = width * lane // 8
             words, dma_words = [], []
             for k in range(n_banks):
                 first = k << low_bits
                 n = min(1 << low_bits, depth - first)
-                mem = Memory(shape=8, depth=n, init=[w >> 8 * lane & 0xFF
-                                                     for w in self._init[first:first + n]],
+                mem = Memory(shape=width, depth=n,
+                             init=[w >> width * lane & (1 << width) - 1
+                                   for w in self._init[first:first + n]],
                              attrs={"no_rw_check": 1})
                 m.submodules[f"lane{lane}_bank{k}"] = mem
                 wr = mem.write_port()
                 dma_wr = mem.write_port() if dual else None
                 rd = mem.read_port()
                 # No reset: a block RAM's output register has none here (ready gates it).
-                word = Signal(8, name=f"lane{lane}_bank{k}_q", reset_less=True)
+                word = Signal(width, name=f"lane{lane}_bank{k}_q", reset_less=True)
                 m.d.sync += word.eq(rd.data)
                 words.append(word)
                 here = (bank == k) if n_banks > 1 else 1
                 m.d.comb += [rd.addr.eq(index[:low_bits]), wr.addr.eq(index[:low_bits]),
                              wr.data.eq(wdata[bits]),
-                             wr.en.eq(step[0] & write & sel[lane] & here)]
+                             wr.en.eq(step[0] & write & sel[byte] & here)]
                 if dual:
                     dma_rd = mem.read_port()
-                    dma_word = Signal(8, name=f"lane{lane}_bank{k}_dma_q", reset_less=True)
+                    dma_word = Signal(width, name=f"lane{lane}_bank{k}_dma_q",
+                                      reset_less=True)
                     m.d.sync += dma_word.eq(dma_rd.data)
                     dma_words.append(dma_word)
                     dma_here = (dma_bank == k) if n_banks > 1 else 1
@@ -190,11 +208,11 @@ _INIT_LINE = re.compile(r"^    lane(\d)_bank(\d+)\[(\d+)\] = 8'h[0-9a-f]{2};$", 
 
 
 def with_init(verilog: str, module: str, init: Sequence[int]) -> str:
-    """``verilog`` with the :class:`BusMemory` whose Verilog module is ``module`` (its name
-    as Amaranth writes it, e.g. ``qfab_soc.rom``) holding ``init`` as its initial words: the
-    lines of its memories' ``initial`` blocks written as converting it with ``init`` writes
-    them (the rest of the text does not depend on the contents). So a SoC is converted once
-    and any firmware image put into its ROM afterwards."""
+    """``verilog`` with the :class:`BusMemory` of byte lanes whose Verilog module is
+    ``module`` (its name as Amaranth writes it, e.g. ``qfab_soc.rom``) holding ``init`` as
+    its initial words: the lines of its memories' ``initial`` blocks written as converting
+    it with ``init`` writes them (the rest of the text does not depend on the contents). So
+    a SoC is converted once and any firmware image put into its ROM afterwards."""
     header = f"module \\{module} (" if "." in module else f"module {module}("
     start = verilog.find(header)
     if start < 0:
@@ -215,3 +233,34 @@ def with_init(verilog: str, module: str, init: Sequence[int]) -> str:
         raise ValueError(f"module {module!r} holds {lines // 4} words, fewer than the "
                          f"{len(words)} of init")
     return verilog[:start] + body + verilog[end:]
+
+
+_ZERO_INIT = re.compile(r"^  initial begin\n((?:    \w+\[\d+\] = \d+'h0+;\n)+)  end\n", re.M)
+_INIT_WORD = re.compile(r"    (\w+)\[(\d+)\] = (\d+)'h0+;\n")
+
+
+def compact_zero_init(verilog: str, *, keep: str | None = None) -> str:
+    """``verilog`` with each ``initial`` block that sets a whole memory to zero word by word
+    written as one loop, but in the module ``keep`` (a ROM whose words :func:`with_init`
+    writes in later). Amaranth writes every word of a memory's initial contents: for the
+    RAM's lanes of one bit, a million lines, which a loop says in four (Yosys, Verilator and
+    other tools read both alike; ``qfab build`` drops either, see
+    :func:`qfab.cost_model.pnr.drop_zero_memory_init`)."""
+    def loop(block: re.Match) -> str:
+        words = _INIT_WORD.findall(block[1])
+        name, width = words[0][0], words[0][2]
+        if any(w[0] != name or int(w[1]) != i or w[2] != width for i, w in enumerate(words)):
+            return block[0]
+        return (f"  initial begin : {name}_zero\n    integer i;\n"
+                f"    for (i = 0; i < {len(words)}; i = i + 1)\n"
+                f"      {name}[i] = {width}'h0;\n  end\n")
+
+    if keep is None:
+        return _ZERO_INIT.sub(loop, verilog)
+    header = f"module \\{keep} (" if "." in keep else f"module {keep}("
+    start = verilog.find(header)
+    if start < 0:
+        raise ValueError(f"no module {keep!r} in the Verilog")
+    end = verilog.index("\nendmodule", start)
+    return (_ZERO_INIT.sub(loop, verilog[:start]) + verilog[start:end]
+            + _ZERO_INIT.sub(loop, verilog[end:]))

