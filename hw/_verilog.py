@@ -102,7 +102,8 @@ def _emit_memory(self: rtlil.ModuleEmitter, cell_idx: int, cell: Any) -> None:
     if not width or not rows:
         return _ORIGINAL_EMIT_MEMORY(self, cell_idx, cell)
     mask = (1 << width) - 1
-    bits = "".join(format(row & mask, f"0{width}b") for row in reversed(rows))
+    bits = "".join(format(row & mask, f"0{width}b") for row in reversed(rows)) \
+        if any(rows) else "0" * (width * len(rows))
     self.builder.cell("$meminit_v2", ports={
         "ADDR": self.sigspec(),
         "DATA": f"{len(bits)}'{bits}",
