@@ -58,8 +58,7 @@ def _weight_rom(c: BlockCost, weights: np.ndarray, pe: int, simd: int, w_code: i
         words = weights.reshape(mh // pe, pe, mw // simd, simd).transpose(0, 2, 1, 3)
         words = words.reshape(depth, pe * simd)
         parts = np.split(words, pe, axis=1) if lanes else [words]
-        if lanes:
-            c.ff += pe * _bits(depth)
+        c.ff += 1 + (pe * _bits(depth) if lanes else 0)  # "at the last word", the copies
         k = LUT_INPUTS[family]
         for part in parts:
             cols = rom_columns((part, w_code))

@@ -118,7 +118,8 @@ class HeldResultOutput:
     def __init__(self, m: Module, o_stream: Any):
         self._m = m
         self._o = o_stream
-        self.held = Signal()
+        # (kept: else synthesis merges it into a copy, which then drives all it drives)
+        self.held = Signal(attrs={"keep": 1})
         self.advance = Signal()
         self._copies: list[Signal] = []
         m.d.comb += self.advance.eq(~self.held)

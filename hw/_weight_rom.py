@@ -25,20 +25,23 @@ __all__ = ["read_weights"]
 
 
 def read_weights(m: Module, words: np.ndarray, elem_shape: Any, *, enables: list, step: Any,
-                 last: Any, lanes: bool = False) -> data.View:
+                 lanes: bool = False) -> data.View:
     """The weight word read at address ``addr``, registered when ``enables[p]`` for PE
     ``p``'s weights (a synchronous read; as one memory, when ``enables[0]``): ``addr`` steps
-    by one when ``step`` and returns to 0 when ``last`` too.
+    by one when ``step``, from the last word back to 0 (a flip-flop says it is there, so
+    no compare lies on the way to the address).
 
     ``words`` is [depth, pe, simd] codes of ``elem_shape``; the result is a view of
     ``ArrayLayout(ArrayLayout(elem_shape, simd), pe)``.
     """
     depth, pe, simd = words.shape
     layout = data.ArrayLayout(data.ArrayLayout(elem_shape, simd), pe)
-    addr = Signal(range(depth), name="addr")
+    # (kept too: else synthesis merges it into a copy, whose memory then gets its increment)
+    addr = Signal(range(depth), name="addr", attrs={"keep": 1} if lanes else None)
     following = Signal(range(depth), name="addr_next")
-    m.d.comb += following.eq(Mux(step, Mux(last, 0, addr + 1), addr))
-    m.d.sync += addr.eq(following)
+    at_end = Signal(init=depth == 1, name="addr_at_end")
+    m.d.comb += following.eq(Mux(step, Mux(at_end, 0, addr + 1), addr))
+    m.d.sync += [addr.eq(following), at_end.eq(following == depth - 1)]
     if not lanes:
         m.submodules.weight_mem = mem = Memory(shape=layout.size, depth=depth,
                                                init=rom_words(layout, words))

@@ -433,8 +433,7 @@ class MatrixVectorUnit(wiring.Component):
         w_data = read_weights(m, self._weight_words(), self.weight_shape,
                               enables=[enable("weights", p)
                                        for p in range(pe if self._weight_lanes else 1)],
-                              step=fire, last=(sf == sf_count - 1) & (nf == nf_count - 1),
-                              lanes=self._weight_lanes)
+                              step=fire, lanes=self._weight_lanes)
         with m.If(fire):
             m.d.sync += sf.eq(sf + 1)
             with m.If(sf == sf_count - 1):
