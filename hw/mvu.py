@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, ResetSignal, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from qfab.hw._checks import check_shape
+from qfab.hw._mvu_input import input_side
 from qfab.hw._skid import HeldResultOutput
 from qfab.hw._weight_rom import read_weights
 from qfab.hw.multipliers import IntDecoder, Multiplier, lut_product_bits, lut_product_terms
@@ -333,86 +333,6 @@ class MatrixVectorUnit(wiring.Component):
         """The output of a PE from its sum over every synapse fold."""
         return total
 
-    def _input_side(self, m: Module, advance: Any, sf: Any, nf: Any) -> tuple:
-        """The input stream into the stage-1 word of each step: ``(fire, x1)``, ``fire``
-        the step of the folding counters. With one neuron fold the word goes straight
-        through; with more, it is written to a buffer that the folds replay: of one vector,
-        taken in the first fold, or double-buffered, of two vectors (two banks), so the next
-        vector streams in while this one is computed."""
-        nf_count, sf_count = self.neuron_folds, self.synapse_folds
-        i_s = self.i_stream
-        in_layout = data.ArrayLayout(self.in_shape, self._simd)
-        fire = Signal()
-        x1 = Signal(in_layout)
-        if nf_count == 1:
-            m.d.comb += [i_s.ready.eq(advance), fire.eq(advance & i_s.valid)]
-            with m.If(advance):
-                m.d.sync += x1.eq(i_s.payload)
-            return fire, x1
-        if not self._double_buffered:
-            # one vector: taken in the first fold only, replayed in the others
-            m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=sf_count,
-                                                       init=[])
-            x_wr = x_mem.write_port()
-            x_rd = x_mem.read_port(domain="sync")
-            delayed = self._pipelined and sf_count > 1
-            first_fold = Signal(init=delayed)
-            replay, x_direct = Signal(), Signal(in_layout)
-            m.d.comb += [
-                i_s.ready.eq(advance & first_fold),
-                fire.eq(advance & (~first_fold | i_s.valid)),
-                x_rd.addr.eq(sf), x_rd.en.eq(advance),
-                x1.eq(Mux(replay, x_rd.data, x_direct)),
-            ]
-            with m.If(advance):
-                m.d.sync += [replay.eq(~first_fold), x_direct.eq(i_s.payload)]
-            if delayed:
-                # A flip-flop says "first fold", and a word is written the cycle after it is
-                # taken (from ``x_direct``, which holds it): no path from the handshake
-                # into the buffer's write enable, which every word of it takes. The other
-                # folds read a word a cycle after the first fold's last at the earliest.
-                with m.If(fire & (sf == sf_count - 1)):
-                    m.d.sync += first_fold.eq(nf == nf_count - 1)
-                taken, taken_at = Signal(), Signal.like(sf)
-                m.d.sync += [taken.eq(i_s.valid & i_s.ready), taken_at.eq(sf)]
-                m.d.comb += [x_wr.addr.eq(taken_at), x_wr.data.eq(x_direct),
-                             x_wr.en.eq(taken)]
-            else:
-                m.d.comb += [first_fold.eq(nf == 0), x_wr.addr.eq(sf),
-                             x_wr.data.eq(i_s.payload), x_wr.en.eq(i_s.valid & i_s.ready)]
-            return fire, x1
-        m.submodules.input_buffer = x_mem = Memory(shape=in_layout, depth=2 * sf_count,
-                                                   init=[])
-        x_wr = x_mem.write_port()
-        # transparent: the first fold reads the word written in the same cycle
-        x_rd = x_mem.read_port(domain="sync", transparent_for=(x_wr,))
-        w_addr = Signal(range(sf_count))
-        w_bank, r_bank = Signal(), Signal()
-        # vectors written minus vectors computed: 2 is both banks full
-        lag = Signal(range(3))
-        taken, written, computed = Signal(), Signal(), Signal()
-        m.d.comb += [
-            i_s.ready.eq(lag != 2),
-            taken.eq(i_s.valid & i_s.ready),
-            written.eq(taken & (w_addr == sf_count - 1)),
-            # with lag 0 the vector is being written: step over words already written or
-            # the one arriving now
-            fire.eq(advance & ((lag != 0) | i_s.valid | (sf != w_addr))),
-            computed.eq(fire & (sf == sf_count - 1) & (nf == nf_count - 1)),
-            x_wr.addr.eq(Mux(w_bank, w_addr + sf_count, w_addr)),
-            x_wr.data.eq(i_s.payload), x_wr.en.eq(taken),
-            x_rd.addr.eq(Mux(r_bank, sf + sf_count, sf)), x_rd.en.eq(advance),
-            x1.eq(x_rd.data),
-        ]
-        with m.If(taken):
-            m.d.sync += w_addr.eq(Mux(w_addr == sf_count - 1, 0, w_addr + 1))
-        with m.If(written):
-            m.d.sync += w_bank.eq(~w_bank)
-        with m.If(computed):
-            m.d.sync += r_bank.eq(~r_bank)
-        m.d.sync += lag.eq(lag + written - computed)
-        return fire, x1
-
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         nf_count, sf_count = self.neuron_folds, self.synapse_folds
@@ -429,7 +349,9 @@ class MatrixVectorUnit(wiring.Component):
 
         sf = Signal(range(sf_count))
         nf = Signal(range(nf_count))
-        fire, x1 = self._input_side(m, advance, sf, nf)
+        fire, x1 = input_side(m, self.i_stream, data.ArrayLayout(self.in_shape, self._simd),
+                              advance, sf, nf, neuron_folds=nf_count, synapse_folds=sf_count,
+                              pipelined=self._pipelined, double_buffered=self._double_buffered)
         w_data = read_weights(m, self._weight_words(), self.weight_shape,
                               enables=[enable("weights", p)
                                        for p in range(pe if self._weight_lanes else 1)],
