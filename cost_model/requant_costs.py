@@ -68,6 +68,16 @@ def _register_free_requant_cost(block) -> BlockCost:
     return c
 
 
+def _param_rom(c: BlockCost, block, params: dict, rom_fields, folds: int, family: str) -> None:
+    """A requantizer's parameter ROM (one word a fold) and its fold counter, when it has one."""
+    depth, width = block.param_memory
+    if depth:
+        c.add_memory(depth, width, family, rom=True,
+                     columns=_param_columns(params, rom_fields, folds))
+        c.features["ctrl"] += _bits(folds)
+        c.ff += _bits(folds)
+
+
 def requant_cost(p: dict, family: str) -> BlockCost:
     from qfab.hw.adder_graph import csd_digits
     from qfab.hw.requant import Requantizer
@@ -120,12 +130,7 @@ def requant_cost(p: dict, family: str) -> BlockCost:
     if "lshift" in rom_fields:
         c.features["mux"] += pe * prod_w * _bits(int(np.max(params["lshift"])) + 1)
     c.features["block"] += 1
-    depth, width = block.param_memory
-    if depth:
-        c.add_memory(depth, width, family, rom=True,
-                     columns=_param_columns(params, rom_fields, folds))
-        c.features["ctrl"] += _bits(folds)
-        c.ff += _bits(folds)
+    _param_rom(c, block, params, rom_fields, folds, family)
     c.ff += pe * (acc + prod_w + 2 * out) + 4  # the output and its spare (OutputSkid)
     c.ff += block.pipeline_bits + (block.stages - 2)  # pipelined: more registers, valid bits
     return c
@@ -183,11 +188,6 @@ def minifloat_requant_cost(p: dict, family: str) -> BlockCost:
     c.features["shift"] += pe * prod_w * levels      # normalizing shifter
     c.features["mux"] += pe * 2 * out
     c.features["block"] += 1
-    depth, width = block.param_memory
-    if depth:
-        c.add_memory(depth, width, family, rom=True,
-                     columns=_param_columns(params, rom_fields, folds))
-        c.features["ctrl"] += _bits(folds)
-        c.ff += _bits(folds)
+    _param_rom(c, block, params, rom_fields, folds, family)
     c.ff += pe * (acc + prod_w + prod_w + 2 * out) + 5  # three stages, output and spare
     return c
