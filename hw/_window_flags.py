@@ -151,7 +151,8 @@ class StepFlags:
         oy, rows = self._oy, self._rows
         # ``oy`` is last after this step: it moves on if this step ends a row
         oy_last = Mux(self.ends[-1], Const(1) if rows == 1 else oy == rows - 2, oy == rows - 1)
+        before = [self._before_last(k) for k in range(len(self.ends))]
         with m.If(advance):
-            m.d.sync += [e.eq(self._before_last(k)) for k, e in enumerate(self.ends)]
-            m.d.sync += self.image_end.eq(self._before_last(len(self.ends) - 1) & oy_last)
+            m.d.sync += [e.eq(b) for e, b in zip(self.ends, before, strict=True)]
+            m.d.sync += self.image_end.eq(before[-1] & oy_last)
         return carries
